@@ -1,0 +1,6 @@
+//! `argus-console`: gains its commands with the issue that builds it (see README).
+
+fn main() {
+    eprintln!("argus-console: this binary has no commands yet in this revision (see README, 'Status')");
+    std::process::exit(2);
+}

@@ -1,0 +1,276 @@
+//! The agent link handshake on the QUIC control stream, both sides.
+//!
+//! ```text
+//!   agent                                   server
+//!   Hello{agent_id, tenant, intent} ----->  ExpectHello --(registry lookup passed in)--> ExpectProof
+//!                                   <-----  Challenge{nonce}
+//!   Proof{sig over transcript}      ----->  ExpectProof --verify--> Authenticated | EnrollRequested
+//!                                   <-----  Welcome | Refused{code}
+//! ```
+//! The transcript is `LINK_DOMAIN || exporter || nonce || postcard(Hello)`, where `exporter` is
+//! a TLS exporter value of the very connection the messages travel on. A signature made for one
+//! TLS session is worthless on another, so a relay cannot forward an agent's proof. For
+//! enrollment the same signature proves possession of the new passkey; the token is then judged
+//! by the enrollment machine.
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::codes::Code;
+use crate::enrollment::Enrollment;
+
+/// Domain separation prefix for link proofs.
+pub const LINK_DOMAIN: &[u8] = b"argus-link-v1\0";
+/// The TLS exporter label both sides use (RFC 8446 §7.5).
+pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-argus-link-v1";
+/// Length of the exporter value and of the server nonce.
+pub const BINDING_LEN: usize = 32;
+
+/// The agent's first message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub agent_id: String,
+    pub tenant: String,
+    pub intent: Intent,
+}
+
+/// What the agent wants from this connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Intent {
+    /// Authenticate with the passkey enrolled earlier.
+    Authenticate,
+    /// Enroll: a one-time token and the public half of a freshly generated passkey.
+    Enroll { token: String, passkey: [u8; 32] },
+}
+
+/// The server's freshness challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    pub nonce: [u8; BINDING_LEN],
+}
+
+/// The agent's signature over the transcript (64 bytes; a `Vec` because serde has no
+/// impls for arrays longer than 32).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    pub signature: Vec<u8>,
+}
+
+/// Why a handshake was refused. The agent is told only the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("the agent ID is revoked")]
+    Revoked,
+    #[error("unknown agent, wrong tenant, not enrolled, or bad proof")]
+    AuthFailed,
+    #[error("message out of order")]
+    OutOfOrder,
+}
+
+impl HandshakeError {
+    /// The wire code for this refusal.
+    pub fn code(self) -> Code {
+        match self {
+            HandshakeError::Revoked => Code::AgentRevoked,
+            HandshakeError::AuthFailed | HandshakeError::OutOfOrder => Code::AgentAuthFailed,
+        }
+    }
+}
+
+/// What a successful server handshake established.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// An enrolled agent proved its passkey on this connection.
+    Authenticated { agent_id: String, tenant: String },
+    /// An agent proved possession of a new passkey; the driver now runs the enrollment machine
+    /// with the token.
+    EnrollRequested { agent_id: String, tenant: String, token: String, passkey: [u8; 32] },
+}
+
+/// The server side of the handshake.
+#[derive(Clone, Debug)]
+pub enum ServerHandshake {
+    ExpectHello { exporter: [u8; BINDING_LEN], nonce: [u8; BINDING_LEN] },
+    ExpectProof { exporter: [u8; BINDING_LEN], nonce: [u8; BINDING_LEN], hello: Hello, key: [u8; 32] },
+}
+
+/// The transcript a proof signs.
+pub fn transcript(exporter: &[u8; BINDING_LEN], nonce: &[u8; BINDING_LEN], hello: &Hello) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(LINK_DOMAIN.len() + 2 * BINDING_LEN + 128);
+    bytes.extend_from_slice(LINK_DOMAIN);
+    bytes.extend_from_slice(exporter);
+    bytes.extend_from_slice(nonce);
+    bytes.extend_from_slice(&postcard::to_allocvec(hello).expect("hello of owned fields always encodes"));
+    bytes
+}
+
+impl ServerHandshake {
+    /// A new handshake on a connection with this exporter value and a fresh random nonce.
+    pub fn new(exporter: [u8; BINDING_LEN], nonce: [u8; BINDING_LEN]) -> ServerHandshake {
+        ServerHandshake::ExpectHello { exporter, nonce }
+    }
+
+    /// Takes the agent's Hello and what the registry holds for its ID.
+    pub fn handle_hello(
+        self,
+        hello: Hello,
+        record: Option<&Enrollment>,
+    ) -> Result<(ServerHandshake, Challenge), HandshakeError> {
+        let ServerHandshake::ExpectHello { exporter, nonce } = self else {
+            return Err(HandshakeError::OutOfOrder);
+        };
+        let key = match (&hello.intent, record) {
+            (_, Some(Enrollment::Revoked { .. })) => return Err(HandshakeError::Revoked),
+            (Intent::Authenticate, Some(Enrollment::Enrolled { tenant, passkey, .. })) if *tenant == hello.tenant => {
+                *passkey
+            }
+            (Intent::Authenticate, _) => return Err(HandshakeError::AuthFailed),
+            (Intent::Enroll { passkey, .. }, _) => *passkey,
+        };
+        Ok((ServerHandshake::ExpectProof { exporter, nonce, hello, key }, Challenge { nonce }))
+    }
+
+    /// Verifies the agent's proof; on success the connection belongs to that agent.
+    pub fn handle_proof(self, proof: &Proof) -> Result<Verified, HandshakeError> {
+        let ServerHandshake::ExpectProof { exporter, nonce, hello, key } = self else {
+            return Err(HandshakeError::OutOfOrder);
+        };
+        let key = VerifyingKey::from_bytes(&key).map_err(|_| HandshakeError::AuthFailed)?;
+        let signature: [u8; 64] = proof.signature.as_slice().try_into().map_err(|_| HandshakeError::AuthFailed)?;
+        key.verify_strict(&transcript(&exporter, &nonce, &hello), &Signature::from_bytes(&signature))
+            .map_err(|_| HandshakeError::AuthFailed)?;
+        Ok(match hello.intent {
+            Intent::Authenticate => Verified::Authenticated { agent_id: hello.agent_id, tenant: hello.tenant },
+            Intent::Enroll { token, passkey } => {
+                Verified::EnrollRequested { agent_id: hello.agent_id, tenant: hello.tenant, token, passkey }
+            }
+        })
+    }
+}
+
+/// The agent side: builds the Hello and answers the challenge.
+pub struct AgentHandshake {
+    hello: Hello,
+    exporter: [u8; BINDING_LEN],
+}
+
+impl AgentHandshake {
+    /// Starts a handshake; returns the Hello to send.
+    pub fn start(hello: Hello, exporter: [u8; BINDING_LEN]) -> (AgentHandshake, Hello) {
+        (AgentHandshake { hello: hello.clone(), exporter }, hello)
+    }
+
+    /// Signs the transcript for the server's challenge with the agent's passkey.
+    pub fn handle_challenge(&self, challenge: &Challenge, passkey: &SigningKey) -> Proof {
+        let signature = passkey.sign(&transcript(&self.exporter, &challenge.nonce, &self.hello));
+        Proof { signature: signature.to_bytes().to_vec() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrollment::tests as enrollment;
+
+    const EXPORTER: [u8; 32] = [1; 32];
+    const NONCE: [u8; 32] = [2; 32];
+
+    fn passkey() -> SigningKey {
+        SigningKey::from_bytes(&[5; 32])
+    }
+
+    fn enrolled_with(key: &SigningKey) -> Enrollment {
+        Enrollment::Enrolled {
+            tenant: "T1".into(),
+            passkey: key.verifying_key().to_bytes(),
+            enrolled_at: enrollment::NOW,
+        }
+    }
+
+    fn authenticate(
+        hello_tenant: &str,
+        record: Option<&Enrollment>,
+        signer: &SigningKey,
+        agent_exporter: [u8; 32],
+    ) -> Result<Verified, HandshakeError> {
+        let hello = Hello { agent_id: "a1".into(), tenant: hello_tenant.into(), intent: Intent::Authenticate };
+        let (agent, hello) = AgentHandshake::start(hello, agent_exporter);
+        let (server, challenge) = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello, record)?;
+        server.handle_proof(&agent.handle_challenge(&challenge, signer))
+    }
+
+    #[test]
+    fn enrolled_agent_authenticates() {
+        let record = enrolled_with(&passkey());
+        let verified = authenticate("T1", Some(&record), &passkey(), EXPORTER).unwrap();
+        assert_eq!(verified, Verified::Authenticated { agent_id: "a1".into(), tenant: "T1".into() });
+    }
+
+    #[test]
+    fn proof_from_another_tls_session_is_refused() {
+        let record = enrolled_with(&passkey());
+        assert_eq!(authenticate("T1", Some(&record), &passkey(), [9; 32]), Err(HandshakeError::AuthFailed));
+    }
+
+    #[test]
+    fn wrong_passkey_is_refused() {
+        let record = enrolled_with(&passkey());
+        let other = SigningKey::from_bytes(&[6; 32]);
+        assert_eq!(authenticate("T1", Some(&record), &other, EXPORTER), Err(HandshakeError::AuthFailed));
+    }
+
+    #[test]
+    fn revoked_agent_is_refused_with_agent_revoked() {
+        let revoked = enrollment::revoked();
+        let err = authenticate("T1", Some(&revoked), &passkey(), EXPORTER).unwrap_err();
+        assert_eq!(err.code(), Code::AgentRevoked);
+    }
+
+    #[test]
+    fn unknown_pending_or_wrong_tenant_agent_fails_authentication() {
+        let record = enrolled_with(&passkey());
+        let pending = enrollment::pending();
+        for (tenant, record) in [("T1", None), ("T1", Some(&pending)), ("T2", Some(&record))] {
+            let err = authenticate(tenant, record, &passkey(), EXPORTER).unwrap_err();
+            assert_eq!(err.code(), Code::AgentAuthFailed);
+        }
+    }
+
+    #[test]
+    fn enrollment_proves_possession_of_the_new_passkey() {
+        let key = passkey();
+        let intent = Intent::Enroll { token: "ent_x".into(), passkey: key.verifying_key().to_bytes() };
+        let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent };
+        let (agent, hello) = AgentHandshake::start(hello, EXPORTER);
+        let pending = enrollment::pending();
+        let (server, challenge) =
+            ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello.clone(), Some(&pending)).unwrap();
+        let verified = server.handle_proof(&agent.handle_challenge(&challenge, &key)).unwrap();
+        assert!(matches!(verified, Verified::EnrollRequested { ref token, .. } if token == "ent_x"));
+
+        // The same Hello signed by a key other than the one it names is refused.
+        let (server, challenge) = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello, Some(&pending)).unwrap();
+        let wrong = agent.handle_challenge(&challenge, &SigningKey::from_bytes(&[8; 32]));
+        assert_eq!(server.handle_proof(&wrong), Err(HandshakeError::AuthFailed));
+    }
+
+    #[test]
+    fn enrolling_a_revoked_id_is_refused() {
+        let intent = Intent::Enroll { token: "ent_x".into(), passkey: [1; 32] };
+        let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent };
+        let revoked = enrollment::revoked();
+        let err = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello, Some(&revoked)).unwrap_err();
+        assert_eq!(err, HandshakeError::Revoked);
+    }
+
+    #[test]
+    fn truncated_signature_and_out_of_order_messages_are_refused() {
+        let record = enrolled_with(&passkey());
+        let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent: Intent::Authenticate };
+        let (server, _) = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello.clone(), Some(&record)).unwrap();
+        assert_eq!(server.clone().handle_proof(&Proof { signature: vec![0; 63] }), Err(HandshakeError::AuthFailed));
+        assert_eq!(server.handle_hello(hello, Some(&record)).unwrap_err(), HandshakeError::OutOfOrder);
+        let fresh = ServerHandshake::new(EXPORTER, NONCE);
+        assert_eq!(fresh.handle_proof(&Proof { signature: vec![0; 64] }), Err(HandshakeError::OutOfOrder));
+    }
+}

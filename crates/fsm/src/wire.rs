@@ -1,0 +1,252 @@
+//! Wire messages between agent and server, and the length-prefixed frame codec.
+//!
+//! A frame is `u32 big-endian length || version byte || postcard(message)`, where the length
+//! counts the version byte and the payload. The decoder refuses a frame longer than
+//! [`MAX_FRAME`] as soon as it reads the length, before buffering any of it.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::codes::Code;
+use crate::command::Command;
+use crate::handshake::{Challenge, Hello, Proof};
+use crate::session::EndReason;
+use crate::time::Timestamp;
+
+/// The protocol version carried in every frame.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Largest frame (version byte plus payload): fits a 1 MiB file base64-encoded in JSON, or a
+/// 1 MiB patch envelope, with room to spare.
+pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+/// Bytes of the length prefix.
+pub const LENGTH_PREFIX: usize = 4;
+
+/// Messages the agent sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentMessage {
+    Hello(Hello),
+    Proof(Proof),
+    /// The capability manifest, on connect and on refresh.
+    Manifest(Manifest),
+    /// The kill switch changed (`on` = remote support allowed).
+    RemoteSupport {
+        on: bool,
+    },
+    /// The answer to a [`ServerMessage::Request`] on the same stream.
+    Reply(Reply),
+}
+
+/// Messages the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    Challenge(Challenge),
+    /// The handshake succeeded; `sessions` are the live sessions the agent must know about.
+    Welcome {
+        sessions: Vec<SessionGrant>,
+    },
+    /// The handshake or a request was refused; the connection closes after this.
+    Refused {
+        code: Code,
+    },
+    SessionGranted(SessionGrant),
+    SessionEnded {
+        session_id: String,
+        reason: EndReason,
+    },
+    /// A command under a session, on its own stream.
+    Request {
+        session_id: String,
+        command: Command,
+    },
+    /// Ask the agent to recompute and send its manifest (no session needed: read-only).
+    RefreshManifest,
+}
+
+/// A session the agent must honour until it ends or `expires_at` passes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionGrant {
+    pub session_id: String,
+    pub tenant: String,
+    pub owner: String,
+    pub expires_at: Timestamp,
+}
+
+/// An agent's answer to a command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The result object, as JSON text (postcard cannot carry a free-form JSON value).
+    Ok { result_json: String },
+    /// The agent refused; the code is relayed to the operator unchanged.
+    Refused { code: Code, message: String },
+}
+
+/// The capability manifest (SPEC §5 "Capabilities").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub agent_version: String,
+    pub os: String,
+    pub arch: String,
+    pub hostname: String,
+    pub commands: Vec<String>,
+    pub read_allowlist: Vec<String>,
+    pub patch_allowlist: Vec<String>,
+    pub remote_support_on: bool,
+    /// The `cameras` value of `agent_info.json`, as JSON text.
+    pub cameras_json: String,
+    pub generated_at: Timestamp,
+}
+
+/// Why bytes did not decode into a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {0} bytes exceeds the maximum")]
+    TooLarge(usize),
+    #[error("empty frame")]
+    Empty,
+    #[error("unsupported protocol version {0}")]
+    Version(u8),
+    #[error("frame payload does not decode")]
+    Malformed,
+}
+
+/// Encodes a message as one frame.
+pub fn encode_frame<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
+    let mut frame = vec![0u8; LENGTH_PREFIX];
+    frame.push(PROTOCOL_VERSION);
+    let frame = postcard::to_extend(message, frame).map_err(|_| FrameError::Malformed)?;
+    let length = frame.len() - LENGTH_PREFIX;
+    if length > MAX_FRAME {
+        return Err(FrameError::TooLarge(length));
+    }
+    let mut frame = frame;
+    frame[..LENGTH_PREFIX].copy_from_slice(&(length as u32).to_be_bytes());
+    Ok(frame)
+}
+
+/// Decodes one frame's body (version byte and payload, without the length prefix).
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
+    let (&version, payload) = body.split_first().ok_or(FrameError::Empty)?;
+    if version != PROTOCOL_VERSION {
+        return Err(FrameError::Version(version));
+    }
+    let (message, rest) = postcard::take_from_bytes(payload).map_err(|_| FrameError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(FrameError::Malformed);
+    }
+    Ok(message)
+}
+
+/// Reads the length prefix, refusing oversize and empty frames before anything is buffered.
+pub fn frame_length(prefix: [u8; LENGTH_PREFIX]) -> Result<usize, FrameError> {
+    let length = u32::from_be_bytes(prefix) as usize;
+    match length {
+        0 => Err(FrameError::Empty),
+        n if n > MAX_FRAME => Err(FrameError::TooLarge(n)),
+        n => Ok(n),
+    }
+}
+
+/// An incremental decoder for a byte stream of frames.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    buffer: Vec<u8>,
+}
+
+impl FrameDecoder {
+    /// Adds received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete message, if one is buffered. An error poisons the stream: the caller
+    /// must close it, because framing is lost.
+    pub fn decode_next<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+        let Some(prefix) = self.buffer.first_chunk::<LENGTH_PREFIX>() else {
+            return Ok(None);
+        };
+        let length = frame_length(*prefix)?;
+        if self.buffer.len() < LENGTH_PREFIX + length {
+            return Ok(None);
+        }
+        let message = decode_body(&self.buffer[LENGTH_PREFIX..LENGTH_PREFIX + length]);
+        self.buffer.drain(..LENGTH_PREFIX + length);
+        message.map(Some)
+    }
+
+    /// Bytes buffered and not yet decoded.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::Intent;
+    use proptest::prelude::*;
+
+    fn hello() -> AgentMessage {
+        AgentMessage::Hello(Hello { agent_id: "a1".into(), tenant: "T1".into(), intent: Intent::Authenticate })
+    }
+
+    #[test]
+    fn frames_round_trip_through_the_incremental_decoder_byte_by_byte() {
+        let messages = vec![
+            hello(),
+            AgentMessage::RemoteSupport { on: false },
+            AgentMessage::Reply(Reply::Ok { result_json: "{}".into() }),
+        ];
+        let bytes: Vec<u8> = messages.iter().flat_map(|m| encode_frame(m).unwrap()).collect();
+        let mut decoder = FrameDecoder::default();
+        let mut decoded = Vec::new();
+        for byte in bytes {
+            decoder.push(&[byte]);
+            while let Some(message) = decoder.decode_next::<AgentMessage>().unwrap() {
+                decoded.push(message);
+            }
+        }
+        assert_eq!(decoded, messages);
+        assert_eq!(decoder.buffered(), 0);
+    }
+
+    #[test]
+    fn oversized_length_prefix_is_refused_before_buffering() {
+        let mut decoder = FrameDecoder::default();
+        decoder.push(&((MAX_FRAME as u32) + 1).to_be_bytes());
+        assert_eq!(decoder.decode_next::<AgentMessage>(), Err(FrameError::TooLarge(MAX_FRAME + 1)));
+    }
+
+    #[test]
+    fn empty_frame_wrong_version_and_trailing_bytes_are_refused() {
+        assert_eq!(frame_length([0; 4]), Err(FrameError::Empty));
+        let mut frame = encode_frame(&hello()).unwrap();
+        frame[LENGTH_PREFIX] = 9;
+        assert_eq!(decode_body::<AgentMessage>(&frame[LENGTH_PREFIX..]), Err(FrameError::Version(9)));
+        let mut frame = encode_frame(&hello()).unwrap();
+        frame.push(0);
+        assert_eq!(decode_body::<AgentMessage>(&frame[LENGTH_PREFIX..]), Err(FrameError::Malformed));
+    }
+
+    #[test]
+    fn a_request_cannot_carry_an_off_allowlist_path() {
+        let good = ServerMessage::Request {
+            session_id: "s".into(),
+            command: Command::ReadFile { path: "config.yaml".try_into().unwrap() },
+        };
+        let mut bytes = encode_frame(&good).unwrap();
+        // Rewrite "config.yaml" to "../fig.yaml" in place (same length) and re-decode.
+        let at = bytes.windows(11).position(|w| w == b"config.yaml").unwrap();
+        bytes[at..at + 11].copy_from_slice(b"../fig.yaml");
+        assert_eq!(decode_body::<ServerMessage>(&bytes[LENGTH_PREFIX..]), Err(FrameError::Malformed));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+            let mut decoder = FrameDecoder::default();
+            for chunk in chunks {
+                decoder.push(&chunk);
+                let _ = decoder.decode_next::<ServerMessage>();
+            }
+        }
+    }
+}
