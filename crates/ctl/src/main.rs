@@ -1,6 +1,528 @@
-//! `argusctl`: gains its commands with the issue that builds it (see README).
+//! `argusctl`: the operator and tenant-admin CLI for the ops API, and the offline signing
+//! tools (keys, consent, patches). Exit codes: 0 success; 1 the server answered an error;
+//! 2 usage error or refused locally; 3 could not reach or verify the server.
 
-fn main() {
-    eprintln!("argusctl: this binary has no commands yet in this revision (see README, 'Status')");
-    std::process::exit(2);
+#![forbid(unsafe_code)]
+
+mod client;
+mod offline;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::client::{Client, Outcome, Request};
+
+#[derive(Parser)]
+#[command(name = "argusctl", version, about = "ARGUS remote support: operator and tenant CLI")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Ops API base URL.
+    #[arg(long, global = true, env = "ARGUS_SERVER", default_value = "https://127.0.0.1:8443")]
+    pub server: String,
+    /// The ops CA certificate to pin (`tls/ca.pem` of the server's data dir).
+    #[arg(long, global = true, env = "ARGUS_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// Personal access token.
+    #[arg(long, global = true, env = "ARGUS_PAT", hide_env_values = true)]
+    pub pat: Option<String>,
+    /// The shared second factor.
+    #[arg(long, global = true, env = "ARGUS_OPS_TOKEN", hide_env_values = true)]
+    pub ops_token: Option<String>,
+    /// Machine-readable output: the server's JSON, unchanged.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print the request a write would send (secrets redacted) and send nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Agents: list, fleet, capabilities, activation, revocation, enrollment tokens.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Remote-support sessions and commands.
+    Support {
+        #[command(subcommand)]
+        command: SupportCommand,
+    },
+    /// Tenants: create, consent, arm, disarm, show.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Personal access tokens.
+    Pat {
+        #[command(subcommand)]
+        command: PatCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Offline: make an Ed25519 key pair (PREFIX.key 0600, PREFIX.pub).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Offline: consent documents.
+    Consent {
+        #[command(subcommand)]
+        command: ConsentCommand,
+    },
+    /// Offline: signed hotfix patches.
+    Patch {
+        #[command(subcommand)]
+        command: PatchCommand,
+    },
+}
+
+#[derive(Args)]
+struct ActivateArgs {
+    agent: String,
+    #[arg(long)]
+    tenant: String,
+    #[arg(long)]
+    reason: String,
+    /// Session length, e.g. `45m` (default 30m, at most 120m).
+    #[arg(long)]
+    ttl: Option<String>,
+}
+
+#[derive(Args)]
+struct DeactivateArgs {
+    tenant: String,
+    #[arg(long)]
+    session: String,
+    #[arg(long, default_value = "done")]
+    reason: String,
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// List a tenant's agents.
+    Ls {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Cross-tenant roll-up.
+    Fleet,
+    /// An agent's last capability manifest (no session needed).
+    Capabilities { agent: String },
+    /// Open a remote-support session (prints the session token once).
+    Activate(ActivateArgs),
+    /// End a session.
+    Deactivate(DeactivateArgs),
+    /// Permanently revoke an agent (destructive: needs --yes).
+    Revoke {
+        agent: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Issue a one-time enrollment token.
+    EnrollToken {
+        agent: String,
+        #[arg(long)]
+        tenant: String,
+        /// Token lifetime, e.g. `15m` (default 15m).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SupportCommand {
+    /// Open a remote-support session (same as `agent activate`).
+    Activate(ActivateArgs),
+    /// Run an allowlisted command in a session.
+    Command {
+        tenant: String,
+        #[arg(long)]
+        session: String,
+        #[arg(long)]
+        command: String,
+        /// Arguments as a JSON object.
+        #[arg(long)]
+        args: Option<String>,
+        /// A signed patch file for `apply_patch`.
+        #[arg(long)]
+        patch: Option<PathBuf>,
+    },
+    /// A session's state.
+    Status {
+        tenant: String,
+        #[arg(long)]
+        session: String,
+    },
+    /// End a session.
+    Deactivate(DeactivateArgs),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with its consent public key (admin).
+    Create {
+        tenant: String,
+        #[arg(long)]
+        consent_key: PathBuf,
+    },
+    /// Record signed consent, or withdraw it.
+    Consent {
+        tenant: String,
+        #[arg(long, required_unless_present = "withdraw", conflicts_with = "withdraw")]
+        file: Option<PathBuf>,
+        #[arg(long, requires = "reason")]
+        withdraw: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Arm the tenant for remote support.
+    Arm {
+        tenant: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Disarm the tenant (ends its live sessions).
+    Disarm {
+        tenant: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Consent and arming state.
+    Show { tenant: String },
+}
+
+#[derive(Subcommand)]
+enum PatCommand {
+    /// Create a PAT (admin); it is printed once.
+    Create {
+        #[arg(long)]
+        owner: String,
+        /// Comma-separated: admin, remote_support, tenant_admin.
+        #[arg(long, value_delimiter = ',')]
+        scope: Vec<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List audit events, oldest first.
+    Ls {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsentCommand {
+    /// Sign a consent document with the tenant's consent key.
+    Sign {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        signer: String,
+        /// RFC 3339 expiry (default: none).
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PatchCommand {
+    /// Sign a hotfix patch with the offline ARGUS patch key.
+    Sign(offline::PatchSignArgs),
+    /// Verify a signed patch and print its body.
+    Verify {
+        #[arg(long)]
+        pubkey: PathBuf,
+        patch: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let global = cli.global.clone();
+    match run(cli) {
+        Ok(code) => code,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Unreachable(message)) => {
+            eprintln!("error: {message}");
+            if global.json {
+                println!("{}", json!({ "error": "unreachable", "message": message }));
+            }
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Why a command failed before or instead of a server answer.
+pub enum Failure {
+    /// Exit 2: bad usage or a local refusal.
+    Usage(String),
+    /// Exit 3: the server could not be reached or verified.
+    Unreachable(String),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Failure {
+        Failure::Usage(format!("{error:#}"))
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let g = &cli.global;
+    let request = match cli.command {
+        Command::Keygen { out } => return offline::keygen(&out).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Consent { command: ConsentCommand::Sign { key, tenant, signer, expires, out } } => {
+            return offline::consent_sign(&key, &tenant, &signer, expires.as_deref(), &out)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Into::into)
+        }
+        Command::Patch { command: PatchCommand::Sign(args) } => {
+            return offline::patch_sign(&args).map(|()| ExitCode::SUCCESS).map_err(Into::into)
+        }
+        Command::Patch { command: PatchCommand::Verify { pubkey, patch } } => {
+            return offline::patch_verify(&pubkey, &patch, g.json)
+        }
+        Command::Agent { command } => agent_request(command, g.dry_run)?,
+        Command::Support { command } => support_request(command)?,
+        Command::Tenant { command } => tenant_request(command)?,
+        Command::Pat { command: PatCommand::Create { owner, scope, tenant } } => Request::post(
+            "/admin/pats",
+            json!({ "owner": owner, "scopes": scope, "tenant": tenant }),
+            output::Shape::Pat,
+        ),
+        Command::Audit { command: AuditCommand::Ls { tenant, since, limit } } => {
+            let mut query = Vec::new();
+            if let Some(t) = tenant {
+                query.push(("tenant", t));
+            }
+            if let Some(s) = since {
+                query.push(("since", s));
+            }
+            if let Some(l) = limit {
+                query.push(("limit", l.to_string()));
+            }
+            Request::get("/support/audit", output::Shape::Audit).query(query)
+        }
+    };
+    execute(g, request)
+}
+
+fn execute(g: &Global, request: Request) -> Result<ExitCode, Failure> {
+    if g.dry_run && request.is_write() {
+        print!("{}", request.preview(g));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = Client::new(g)?;
+    match client.send(&request)? {
+        Outcome::Success(body) => {
+            if g.json {
+                println!("{}", serde_json::to_string(&body).unwrap_or_default());
+            } else {
+                print!("{}", output::human(request.shape, &body));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::ServerError { body, code, message } => {
+            if g.json {
+                println!("{}", serde_json::to_string(&body).unwrap_or_default());
+            }
+            eprintln!("error: {code}: {message}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn ttl_seconds(text: Option<&str>) -> Result<Option<u64>, Failure> {
+    text.map(|t| {
+        humantime::parse_duration(t)
+            .map(|d| d.as_secs())
+            .map_err(|e| Failure::Usage(format!("--ttl {t:?}: {e} (use a duration such as 45m)")))
+    })
+    .transpose()
+}
+
+fn segment(text: &str) -> String {
+    // Path segments are IDs; percent-encode anything else so nothing can change the route.
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn activate(args: ActivateArgs) -> Result<Request, Failure> {
+    let mut body = json!({ "tenant": args.tenant, "reason": args.reason });
+    if let Some(ttl) = ttl_seconds(args.ttl.as_deref())? {
+        body["ttl_seconds"] = json!(ttl);
+    }
+    Ok(Request::post(&format!("/support/agents/{}/activate", segment(&args.agent)), body, output::Shape::Activated))
+}
+
+fn deactivate(args: DeactivateArgs) -> Request {
+    Request::post(
+        &format!("/support/tenants/{}/session/deactivate", segment(&args.tenant)),
+        json!({ "reason": args.reason }),
+        output::Shape::SessionStatus,
+    )
+    .session(args.session)
+}
+
+fn agent_request(command: AgentCommand, dry_run: bool) -> Result<Request, Failure> {
+    Ok(match command {
+        AgentCommand::Ls { tenant } => {
+            Request::get(&format!("/support/tenants/{}/agents", segment(&tenant)), output::Shape::Agents)
+        }
+        AgentCommand::Fleet => Request::get("/support/fleet", output::Shape::Fleet),
+        AgentCommand::Capabilities { agent } => {
+            Request::get(&format!("/support/agents/{}/capabilities", segment(&agent)), output::Shape::Object)
+        }
+        AgentCommand::Activate(args) => activate(args)?,
+        AgentCommand::Deactivate(args) => deactivate(args),
+        AgentCommand::Revoke { agent, tenant, reason, yes } => {
+            let request = Request::post(
+                &format!("/support/agents/{}/revoke", segment(&agent)),
+                json!({ "tenant": tenant, "reason": reason }),
+                output::Shape::Object,
+            );
+            // Destructive: refuse before any network I/O unless confirmed. A dry run sends
+            // nothing, so it may preview without --yes (docs/decisions/argusctl.md).
+            if !yes && !dry_run {
+                return Err(Failure::Usage(
+                    "revoke is permanent: pass --yes to confirm (or --dry-run to preview)".into(),
+                ));
+            }
+            request
+        }
+        AgentCommand::EnrollToken { agent, tenant, ttl } => {
+            let mut body = json!({ "agent_id": agent });
+            if let Some(ttl) = ttl_seconds(ttl.as_deref())? {
+                body["ttl_seconds"] = json!(ttl);
+            }
+            Request::post(
+                &format!("/support/tenants/{}/enrollment-tokens", segment(&tenant)),
+                body,
+                output::Shape::Object,
+            )
+        }
+    })
+}
+
+fn support_request(command: SupportCommand) -> Result<Request, Failure> {
+    Ok(match command {
+        SupportCommand::Activate(args) => activate(args)?,
+        SupportCommand::Deactivate(args) => deactivate(args),
+        SupportCommand::Status { tenant, session } => {
+            Request::get(&format!("/support/tenants/{}/session", segment(&tenant)), output::Shape::SessionStatus)
+                .session(session)
+        }
+        SupportCommand::Command { tenant, session, command, args, patch } => {
+            let mut args: Value = match args {
+                Some(text) => {
+                    serde_json::from_str(&text).map_err(|e| Failure::Usage(format!("--args is not JSON: {e}")))?
+                }
+                None => json!({}),
+            };
+            if let Some(path) = patch {
+                let text =
+                    std::fs::read(&path).map_err(|e| Failure::Usage(format!("reading {}: {e}", path.display())))?;
+                let envelope: Value = serde_json::from_slice(&text)
+                    .map_err(|e| Failure::Usage(format!("{} is not a signed patch: {e}", path.display())))?;
+                let Value::Object(map) = &mut args else {
+                    return Err(Failure::Usage("--args must be a JSON object".into()));
+                };
+                map.insert("patch".into(), envelope);
+            }
+            Request::post(
+                &format!("/support/tenants/{}/commands", segment(&tenant)),
+                json!({ "command": command, "args": args }),
+                output::Shape::CommandResult,
+            )
+            .session(session)
+        }
+    })
+}
+
+fn tenant_request(command: TenantCommand) -> Result<Request, Failure> {
+    Ok(match command {
+        TenantCommand::Create { tenant, consent_key } => {
+            let key = std::fs::read_to_string(&consent_key)
+                .map_err(|e| Failure::Usage(format!("reading {}: {e}", consent_key.display())))?;
+            argus_fsm::signed::parse_public_key_file(&key)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", consent_key.display())))?;
+            Request::post(
+                "/admin/tenants",
+                json!({ "tenant": tenant, "consent_key": key.trim() }),
+                output::Shape::Tenant,
+            )
+        }
+        TenantCommand::Consent { tenant, file: Some(file), withdraw: false, .. } => {
+            let text = std::fs::read(&file).map_err(|e| Failure::Usage(format!("reading {}: {e}", file.display())))?;
+            let envelope: Value = serde_json::from_slice(&text)
+                .map_err(|e| Failure::Usage(format!("{} is not a consent document: {e}", file.display())))?;
+            Request::put(&format!("/support/tenants/{}/consent", segment(&tenant)), envelope, output::Shape::Tenant)
+        }
+        TenantCommand::Consent { tenant, reason, .. } => Request::delete(
+            &format!("/support/tenants/{}/consent", segment(&tenant)),
+            json!({ "reason": reason.unwrap_or_default() }),
+            output::Shape::Tenant,
+        ),
+        TenantCommand::Arm { tenant, reason } => Request::post(
+            &format!("/support/tenants/{}/arm", segment(&tenant)),
+            json!({ "reason": reason }),
+            output::Shape::Tenant,
+        ),
+        TenantCommand::Disarm { tenant, reason } => Request::post(
+            &format!("/support/tenants/{}/disarm", segment(&tenant)),
+            json!({ "reason": reason }),
+            output::Shape::Tenant,
+        ),
+        TenantCommand::Show { tenant } => {
+            Request::get(&format!("/support/tenants/{}", segment(&tenant)), output::Shape::Tenant)
+        }
+    })
 }

@@ -1,5 +1,196 @@
-//! QUIC transport for agent links: gains its content with the server/agent issue.
+//! QUIC links between agents and `argus-ops`: quinn + rustls endpoints, the fsm frame codec
+//! on streams, and the TLS exporter value that binds the link handshake to one TLS session.
+//!
+//! This crate does transport only. What is said on a link is decided by `argus_fsm`
+//! (`handshake`, `wire`); the server and agent crates drive it.
 
 #![forbid(unsafe_code)]
 
-pub use argus_fsm::wire::PROTOCOL_VERSION;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argus_fsm::handshake::{BINDING_LEN, EXPORTER_LABEL};
+use argus_fsm::wire::{decode_body, encode_frame, frame_length, FrameError, LENGTH_PREFIX};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// ALPN protocol of the agent link.
+pub const ALPN: &[u8] = b"argus/1";
+/// Keep-alive ping interval: a NAT mapping stays open and a dead peer is noticed.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// A link with no traffic (keep-alives included) for this long is dead.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// UDP socket buffer size: the kernel default (~208 KiB) drops most packets of a reconnect
+/// storm of thousands of handshakes (measured: issue #3).
+pub const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Commands in flight per agent: a handful is plenty for one operator session.
+pub const MAX_STREAMS_PER_AGENT: u32 = 16;
+
+/// Everything that can go wrong on a link.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("connect: {0}")]
+    Connect(#[from] quinn::ConnectError),
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("write: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error("read: {0}")]
+    Read(String),
+    #[error("frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("the stream ended in the middle of a frame")]
+    Truncated,
+}
+
+/// Parses every certificate of a PEM file.
+pub fn parse_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, LinkError> {
+    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut &*pem).collect();
+    let certs = certs.map_err(|e| LinkError::Tls(format!("bad certificate PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(LinkError::Tls("no certificate in PEM".into()));
+    }
+    Ok(certs)
+}
+
+/// Parses the first private key of a PEM file.
+pub fn parse_private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, LinkError> {
+    rustls_pemfile::private_key(&mut &*pem)
+        .map_err(|e| LinkError::Tls(format!("bad key PEM: {e}")))?
+        .ok_or_else(|| LinkError::Tls("no private key in PEM".into()))
+}
+
+/// The crypto provider every endpoint uses (ring), chosen explicitly rather than process-wide.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A root store holding only the given CA: agents and clients pin the ops CA.
+pub fn pinned_roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore, LinkError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in parse_certificates(ca_pem)? {
+        roots.add(cert).map_err(|e| LinkError::Tls(format!("bad CA certificate: {e}")))?;
+    }
+    Ok(roots)
+}
+
+/// Transport limits tuned for a fleet of mostly idle links that must still carry a 1 MiB
+/// answer promptly.
+pub fn transport_config() -> quinn::TransportConfig {
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_bidi_streams(MAX_STREAMS_PER_AGENT.into())
+        .max_concurrent_uni_streams(0u32.into())
+        .keep_alive_interval(Some(KEEP_ALIVE))
+        .max_idle_timeout(Some(IDLE_TIMEOUT.try_into().expect("30 s is a valid idle timeout")))
+        .stream_receive_window((2u32 * 1024 * 1024).into())
+        .receive_window((4u32 * 1024 * 1024).into())
+        .send_window(4 * 1024 * 1024);
+    transport
+}
+
+/// Binds a UDP socket with enlarged buffers (best effort: the kernel may cap them).
+pub fn bind_udp(addr: SocketAddr) -> Result<std::net::UdpSocket, LinkError> {
+    let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    socket.set_recv_buffer_size(UDP_BUFFER_BYTES).ok();
+    socket.set_send_buffer_size(UDP_BUFFER_BYTES).ok();
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// The server endpoint agents dial.
+pub fn server_endpoint(
+    addr: SocketAddr,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<quinn::Endpoint, LinkError> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| LinkError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| LinkError::Tls(e.to_string()))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    // Resumption makes a reconnect storm after a restart cheaper; size it for a fleet.
+    tls.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
+    tls.send_tls13_tickets = 1;
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(Arc::new(transport_config()));
+    // Migration (NAT rebinding) keeps an agent on its connection when its address changes.
+    config.migration(true);
+    let socket = bind_udp(addr)?;
+    let runtime = quinn::default_runtime().ok_or_else(|| LinkError::Tls("no async runtime".into()))?;
+    Ok(quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(config), socket, runtime)?)
+}
+
+/// A client endpoint that trusts only the given CA.
+pub fn client_endpoint(bind: SocketAddr, ca_pem: &[u8]) -> Result<quinn::Endpoint, LinkError> {
+    let mut endpoint = {
+        let socket = bind_udp(bind)?;
+        let runtime = quinn::default_runtime().ok_or_else(|| LinkError::Tls("no async runtime".into()))?;
+        quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)?
+    };
+    endpoint.set_default_client_config(client_config(ca_pem)?);
+    Ok(endpoint)
+}
+
+/// The client configuration: pinned CA, TLS 1.3, our ALPN, resumption on.
+pub fn client_config(ca_pem: &[u8]) -> Result<quinn::ClientConfig, LinkError> {
+    let mut tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| LinkError::Tls(e.to_string()))?
+        .with_root_certificates(pinned_roots(ca_pem)?)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(Arc::new(transport_config()));
+    Ok(config)
+}
+
+/// The exporter value of this connection's TLS session, which link proofs sign.
+pub fn exporter(connection: &quinn::Connection) -> Result<[u8; BINDING_LEN], LinkError> {
+    let mut out = [0u8; BINDING_LEN];
+    connection
+        .export_keying_material(&mut out, EXPORTER_LABEL, b"")
+        .map_err(|_| LinkError::Tls("TLS exporter unavailable".into()))?;
+    Ok(out)
+}
+
+/// Writes one message as a frame.
+pub async fn write_frame<T: Serialize>(send: &mut quinn::SendStream, message: &T) -> Result<(), LinkError> {
+    let frame = encode_frame(message)?;
+    send.write_all(&frame).await?;
+    Ok(())
+}
+
+/// Reads one frame; `None` when the peer finished the stream cleanly between frames.
+/// The length is checked against the maximum before the body is read.
+pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<Option<T>, LinkError> {
+    let mut prefix = [0u8; LENGTH_PREFIX];
+    match recv.read_exact(&mut prefix).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(quinn::ReadExactError::FinishedEarly(_)) => return Err(LinkError::Truncated),
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(LinkError::Read(e.to_string())),
+    }
+    let length = frame_length(prefix)?;
+    let mut body = vec![0u8; length];
+    recv.read_exact(&mut body).await.map_err(|e| match e {
+        quinn::ReadExactError::FinishedEarly(_) => LinkError::Truncated,
+        quinn::ReadExactError::ReadError(e) => LinkError::Read(e.to_string()),
+    })?;
+    Ok(Some(decode_body(&body)?))
+}

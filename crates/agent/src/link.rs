@@ -1,0 +1,318 @@
+//! The agent's one outbound QUIC link: handshake, then the control stream (session grants and
+//! ends, manifest, kill switch) and one stream per command. Reconnects with full-jitter
+//! exponential backoff; a revoked agent keeps backing off at the cap instead of hammering.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use argus_fsm::handshake::{AgentHandshake, Hello, Intent};
+use argus_fsm::session::{EndReason, Session, SessionEvent};
+use argus_fsm::signed::sha256;
+use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
+use argus_fsm::{Code, Timestamp};
+use argus_transport_quic::{exporter, read_frame, write_frame};
+use ed25519_dalek::SigningKey;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::commands::{Executor, Refusal};
+use crate::now;
+use crate::settings::write_atomic;
+
+/// First backoff ceiling and the cap (SPEC: ≤ 1 s up to ≤ 60 s).
+pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// How often the running agent looks at the kill-switch file (effect within 1 s).
+pub const KILL_SWITCH_POLL: Duration = Duration::from_millis(200);
+
+/// Full jitter: uniform in `[0, min(cap, base · 2^attempt)]`.
+pub fn backoff(attempt: u32, random: u64) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_CAP);
+    let millis = ceiling.as_millis() as u64;
+    Duration::from_millis(if millis == 0 { 0 } else { random % (millis + 1) })
+}
+
+/// How a link ended.
+pub enum LinkEnd {
+    /// It was up and then closed (server restart, network): retry soon.
+    Closed,
+    /// The server refused us with this code.
+    Refused(Code),
+}
+
+/// Resolves `HOST:PORT` and returns the address and the TLS server name.
+pub async fn resolve(server: &str) -> anyhow::Result<(SocketAddr, String)> {
+    let addr = tokio::net::lookup_host(server)
+        .await
+        .with_context(|| format!("resolving {server}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{server} has no address"))?;
+    let host =
+        server.rsplit_once(':').map_or(server, |(h, _)| h).trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok((addr, host))
+}
+
+/// A client endpoint for this server's address family.
+pub fn endpoint_for(server: SocketAddr, ca_pem: &[u8]) -> anyhow::Result<quinn::Endpoint> {
+    let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
+    Ok(argus_transport_quic::client_endpoint(bind, ca_pem)?)
+}
+
+/// Connects and runs the handshake; returns the control stream after `Welcome`.
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    server_name: &str,
+    hello: Hello,
+    passkey: &SigningKey,
+) -> anyhow::Result<Result<(quinn::Connection, quinn::SendStream, quinn::RecvStream, Vec<SessionGrant>), Code>> {
+    let connection = tokio::time::timeout(Duration::from_secs(10), endpoint.connect(addr, server_name)?)
+        .await
+        .map_err(|_| anyhow!("connect timed out"))??;
+    let (mut send, mut recv) = connection.open_bi().await?;
+    let (machine, hello) = AgentHandshake::start(hello, exporter(&connection)?);
+    write_frame(&mut send, &AgentMessage::Hello(hello)).await?;
+    let challenge = match read_frame::<ServerMessage>(&mut recv).await? {
+        Some(ServerMessage::Challenge(challenge)) => challenge,
+        Some(ServerMessage::Refused { code }) => return Ok(Err(code)),
+        other => bail!("unexpected handshake message: {other:?}"),
+    };
+    write_frame(&mut send, &AgentMessage::Proof(machine.handle_challenge(&challenge, passkey))).await?;
+    match read_frame::<ServerMessage>(&mut recv).await? {
+        Some(ServerMessage::Welcome { sessions }) => Ok(Ok((connection, send, recv, sessions))),
+        Some(ServerMessage::Refused { code }) => Ok(Err(code)),
+        other => bail!("unexpected handshake answer: {other:?}"),
+    }
+}
+
+/// The agent daemon's shared state.
+pub struct Daemon {
+    pub executor: Arc<Executor>,
+    pub passkey: SigningKey,
+    /// Sessions the server granted, each enforced by its own machine.
+    pub sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl Daemon {
+    /// Runs forever: connect, serve, back off, repeat.
+    pub async fn run(self: Arc<Self>, ca_pem: Vec<u8>) -> anyhow::Result<()> {
+        let settings = self.executor.settings.clone();
+        let mut attempt: u32 = 0;
+        let mut endpoint: Option<quinn::Endpoint> = None;
+        loop {
+            let outcome = async {
+                let (addr, name) = resolve(&settings.server).await?;
+                if endpoint.is_none() {
+                    endpoint = Some(endpoint_for(addr, &ca_pem)?);
+                }
+                let endpoint = endpoint.as_ref().expect("set above");
+                self.status("connecting", None);
+                let hello = Hello {
+                    agent_id: settings.agent_id.clone(),
+                    tenant: settings.tenant.clone(),
+                    intent: Intent::Authenticate,
+                };
+                match connect(endpoint, addr, &name, hello, &self.passkey).await? {
+                    Ok((connection, send, recv, sessions)) => {
+                        self.status("connected", None);
+                        tracing::info!(server = %addr, "connected and authenticated");
+                        self.clone().serve(connection, send, recv, sessions).await;
+                        Ok::<LinkEnd, anyhow::Error>(LinkEnd::Closed)
+                    }
+                    Err(code) => Ok(LinkEnd::Refused(code)),
+                }
+            }
+            .await;
+            attempt = match outcome {
+                Ok(LinkEnd::Closed) => 0,
+                Ok(LinkEnd::Refused(code)) => {
+                    tracing::warn!(%code, "the server refused this agent");
+                    self.status("refused", Some(code.as_str()));
+                    // Revoked or unknown: nothing will change soon; stay at the cap.
+                    32
+                }
+                Err(error) => {
+                    tracing::info!(error = %format!("{error:#}"), "link down");
+                    self.status("disconnected", None);
+                    attempt.saturating_add(1)
+                }
+            };
+            let mut random = [0u8; 8];
+            getrandom::getrandom(&mut random).ok();
+            let wait = backoff(attempt, u64::from_le_bytes(random));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn status(&self, connection: &str, refused: Option<&str>) {
+        let status = json!({ "connection": connection, "refused": refused, "since": crate::rfc3339(now()) });
+        let _ = write_atomic(&self.executor.state.status(), status.to_string().as_bytes(), 0o644);
+    }
+
+    /// Serves one authenticated link until it closes.
+    async fn serve(
+        self: Arc<Self>,
+        connection: quinn::Connection,
+        mut send: quinn::SendStream,
+        mut recv: quinn::RecvStream,
+        grants: Vec<SessionGrant>,
+    ) {
+        {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            sessions.clear();
+            for grant in grants {
+                sessions.insert(grant.session_id.clone(), session_from(grant, now()));
+            }
+        }
+        let (outbox, mut outgoing) = mpsc::unbounded_channel::<AgentMessage>();
+        let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
+        let writer = tokio::spawn(async move {
+            while let Some(message) = outgoing.recv().await {
+                if write_frame(&mut send, &message).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let watcher = tokio::spawn(self.clone().watch_kill_switch(outbox.clone()));
+        let commands = tokio::spawn(self.clone().accept_commands(connection.clone(), outbox.clone()));
+        loop {
+            let message = tokio::select! {
+                message = read_frame::<ServerMessage>(&mut recv) => message,
+                _ = connection.closed() => break,
+            };
+            match message {
+                Ok(Some(ServerMessage::SessionGranted(grant))) => {
+                    let session = session_from(grant, now());
+                    self.sessions.lock().expect("sessions lock").insert(session.id.clone(), session);
+                }
+                Ok(Some(ServerMessage::SessionEnded { session_id, reason })) => {
+                    if let Some(session) = self.sessions.lock().expect("sessions lock").get_mut(&session_id) {
+                        let _ = session.handle(SessionEvent::End(reason), now());
+                    }
+                }
+                Ok(Some(ServerMessage::RefreshManifest)) => {
+                    let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
+                }
+                Ok(Some(other)) => tracing::debug!(?other, "ignored control message"),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        watcher.abort();
+        commands.abort();
+        writer.abort();
+        connection.close(quinn::VarInt::from_u32(0), b"bye");
+        self.status("disconnected", None);
+    }
+
+    /// Polls the persisted kill switch; a change is reported to the server and, when turned
+    /// off, ends every local session at once.
+    async fn watch_kill_switch(self: Arc<Self>, outbox: mpsc::UnboundedSender<AgentMessage>) {
+        let mut on = self.executor.state.remote_support_on();
+        loop {
+            tokio::time::sleep(KILL_SWITCH_POLL).await;
+            let now_on = self.executor.state.remote_support_on();
+            if now_on != on {
+                on = now_on;
+                if !on {
+                    let now = now();
+                    for session in self.sessions.lock().expect("sessions lock").values_mut() {
+                        let _ = session.handle(SessionEvent::End(EndReason::KillSwitch), now);
+                    }
+                }
+                tracing::info!(remote_support_on = on, "kill switch changed");
+                if outbox.send(AgentMessage::RemoteSupport { on }).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One stream per command: read the request, enforce the session, run, reply.
+    async fn accept_commands(
+        self: Arc<Self>,
+        connection: quinn::Connection,
+        outbox: mpsc::UnboundedSender<AgentMessage>,
+    ) {
+        while let Ok((mut send, mut recv)) = connection.accept_bi().await {
+            let daemon = self.clone();
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                let Ok(Some(ServerMessage::Request { session_id, command })) =
+                    read_frame::<ServerMessage>(&mut recv).await
+                else {
+                    return;
+                };
+                let reply = match daemon.admit(&session_id) {
+                    Err(refusal) => Reply::Refused { code: refusal.code, message: refusal.message },
+                    Ok(()) => {
+                        let executor = daemon.executor.clone();
+                        let refresh = matches!(command, argus_fsm::command::Command::RefreshCapabilities);
+                        let result = tokio::task::spawn_blocking(move || executor.run(&command, now())).await;
+                        match result {
+                            Ok(Ok(value)) => {
+                                if refresh {
+                                    let _ = outbox.send(AgentMessage::Manifest(daemon.executor.manifest(now())));
+                                }
+                                Reply::Ok { result_json: value.to_string() }
+                            }
+                            Ok(Err(refusal)) => Reply::Refused { code: refusal.code, message: refusal.message },
+                            Err(_) => Reply::Refused { code: Code::Internal, message: "the command failed".into() },
+                        }
+                    }
+                };
+                if write_frame(&mut send, &AgentMessage::Reply(reply)).await.is_ok() {
+                    let _ = send.finish();
+                    let _ = send.stopped().await;
+                }
+            });
+        }
+    }
+
+    /// The agent's own enforcement: kill switch first, then a live granted session.
+    fn admit(&self, session_id: &str) -> Result<(), Refusal> {
+        if !self.executor.state.remote_support_on() {
+            return Err(Refusal::new(Code::RemoteSupportOff, "remote support is switched off on this machine"));
+        }
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let session = sessions
+            .get_mut(session_id)
+            .ok_or_else(|| Refusal::new(Code::SessionNotFound, "this agent holds no such session"))?;
+        session.admit_by_id(session_id, now()).map_err(|(error, _)| Refusal::new(error.code(), error.to_string()))
+    }
+}
+
+fn session_from(grant: SessionGrant, now: Timestamp) -> Session {
+    let ttl = grant.expires_at.0 - now.0;
+    let mut session = Session::start(
+        grant.session_id,
+        grant.tenant,
+        String::new(),
+        grant.owner,
+        sha256(b""),
+        String::new(),
+        ttl,
+        now,
+    );
+    // Keep the server's exact deadline rather than one recomputed from our clock.
+    session.expires_at = grant.expires_at;
+    session
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_under_a_second_and_caps_at_sixty() {
+        for random in [0, 1, 499, 500, 501, u64::MAX] {
+            assert!(backoff(0, random) <= Duration::from_millis(500));
+            assert!(backoff(1, random) <= Duration::from_secs(1));
+            assert!(backoff(40, random) <= BACKOFF_CAP);
+        }
+        assert_eq!(backoff(40, 60_000), BACKOFF_CAP);
+        assert_eq!(backoff(3, 0), Duration::ZERO);
+    }
+}

@@ -1,0 +1,144 @@
+//! The agent's persistent state under `INSTALL_ROOT/state/`: settings, passkey, pinned keys,
+//! kill switch, replay memory and a status file for `argus-agent status`.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use argus_fsm::patch::ReplayMemory;
+use serde::{Deserialize, Serialize};
+
+/// `state/agent.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub agent_id: String,
+    pub tenant: String,
+    /// `HOST:PORT` of the ops QUIC listener.
+    pub server: String,
+}
+
+/// Paths inside the install root.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    pub root: PathBuf,
+}
+
+impl StateDir {
+    pub fn new(root: &Path) -> StateDir {
+        StateDir { root: root.to_path_buf() }
+    }
+    pub fn dir(&self) -> PathBuf {
+        self.root.join("state")
+    }
+    pub fn settings(&self) -> PathBuf {
+        self.dir().join("agent.toml")
+    }
+    pub fn passkey(&self) -> PathBuf {
+        self.dir().join("passkey.key")
+    }
+    pub fn server_ca(&self) -> PathBuf {
+        self.dir().join("server-ca.pem")
+    }
+    pub fn patch_pubkey(&self) -> PathBuf {
+        self.dir().join("patch.pub")
+    }
+    pub fn kill_switch(&self) -> PathBuf {
+        self.dir().join("remote-support")
+    }
+    pub fn replay(&self) -> PathBuf {
+        self.dir().join("applied-patches.json")
+    }
+    pub fn status(&self) -> PathBuf {
+        self.dir().join("status.json")
+    }
+
+    /// Reads the settings of an enrolled agent.
+    pub fn load_settings(&self) -> anyhow::Result<Settings> {
+        let text = std::fs::read_to_string(self.settings()).with_context(|| {
+            format!("{} is not an enrolled install root (no state/agent.toml)", self.root.display())
+        })?;
+        toml::from_str(&text).with_context(|| format!("{} is malformed", self.settings().display()))
+    }
+
+    /// Whether remote support is allowed (the kill switch is "on" unless the file says off).
+    pub fn remote_support_on(&self) -> bool {
+        std::fs::read_to_string(self.kill_switch()).map(|text| text.trim() != "off").unwrap_or(true)
+    }
+
+    /// Persists the kill switch (durably, before the command returns).
+    pub fn set_remote_support(&self, on: bool) -> anyhow::Result<()> {
+        write_atomic(&self.kill_switch(), if on { b"on\n" } else { b"off\n" }, 0o644)
+    }
+
+    /// The agent's durable replay memory; a missing file is an empty memory, a corrupt one
+    /// refuses to start rather than forget applied patches.
+    pub fn load_replay(&self) -> anyhow::Result<ReplayMemory> {
+        match std::fs::read(self.replay()) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", self.replay().display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ReplayMemory::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", self.replay().display())),
+        }
+    }
+
+    /// Persists replay memory durably.
+    pub fn save_replay(&self, replay: &ReplayMemory) -> anyhow::Result<()> {
+        write_atomic(&self.replay(), &serde_json::to_vec(replay)?, 0o600)
+    }
+}
+
+/// Writes a file atomically and durably: temp file, fsync, rename, fsync the directory.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    let dir = path.parent().context("path has a parent")?;
+    let temp = dir.join(format!(".{}.tmp", path.file_name().context("file name")?.to_string_lossy()));
+    let _ = std::fs::remove_file(&temp);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&temp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Creates a file that must not exist yet, with `mode`.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    if path.exists() {
+        bail!("{} exists; refusing to overwrite it", path.display());
+    }
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_switch_defaults_on_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        let state = StateDir::new(dir.path());
+        assert!(state.remote_support_on());
+        state.set_remote_support(false).unwrap();
+        assert!(!StateDir::new(dir.path()).remote_support_on());
+        state.set_remote_support(true).unwrap();
+        assert!(state.remote_support_on());
+    }
+
+    #[test]
+    fn replay_memory_survives_and_corruption_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        let state = StateDir::new(dir.path());
+        let mut replay = state.load_replay().unwrap();
+        replay.insert("00000000-0000-4000-8000-000000000001");
+        state.save_replay(&replay).unwrap();
+        assert!(state.load_replay().unwrap().contains("00000000-0000-4000-8000-000000000001"));
+        std::fs::write(state.replay(), b"{garbage").unwrap();
+        assert!(state.load_replay().is_err());
+    }
+}

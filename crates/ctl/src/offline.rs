@@ -1,0 +1,211 @@
+//! Offline tools: key generation and signing. Nothing here touches the network. Private keys
+//! are written 0600 and never printed.
+
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use argus_fsm::signed::{
+    format_key_file, parse_public_key_file, parse_signing_key_file, sign_consent, sign_patch, verify_patch,
+    ConsentBody, Envelope, PatchBody, BODY_VERSION,
+};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::Failure;
+
+/// `argusctl keygen --out PREFIX`.
+pub fn keygen(prefix: &Path) -> anyhow::Result<()> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).context("reading the OS random source")?;
+    let key = SigningKey::from_bytes(&seed);
+    let private = with_suffix(prefix, "key");
+    let public = with_suffix(prefix, "pub");
+    if private.exists() || public.exists() {
+        bail!("{} or {} exists; refusing to overwrite a key", private.display(), public.display());
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&private)
+        .with_context(|| format!("creating {}", private.display()))?;
+    file.write_all(format_key_file(&seed).as_bytes())?;
+    file.sync_all()?;
+    std::fs::write(&public, format_key_file(&key.verifying_key().to_bytes()))
+        .with_context(|| format!("writing {}", public.display()))?;
+    println!("wrote {} (private, 0600) and {}", private.display(), public.display());
+    println!("key_id {}", argus_fsm::signed::key_id(&key.verifying_key()));
+    Ok(())
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn read_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_signing_key_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn unix_seconds(text: &str, flag: &str) -> anyhow::Result<i64> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .with_context(|| format!("{flag} {text:?} is not RFC 3339"))
+}
+
+fn write_envelope(out: &Path, envelope: &Envelope) -> anyhow::Result<()> {
+    std::fs::write(out, format!("{}\n", envelope.to_json_pretty()))
+        .with_context(|| format!("writing {}", out.display()))
+}
+
+/// `argusctl consent sign`.
+pub fn consent_sign(key: &Path, tenant: &str, signer: &str, expires: Option<&str>, out: &Path) -> anyhow::Result<()> {
+    let key = read_signing_key(key)?;
+    let issued_at = OffsetDateTime::now_utc().unix_timestamp();
+    let expires_at = expires.map(|e| unix_seconds(e, "--expires")).transpose()?;
+    if expires_at.is_some_and(|e| e <= issued_at) {
+        bail!("--expires is in the past");
+    }
+    let body =
+        ConsentBody { version: BODY_VERSION, tenant: tenant.into(), signer: signer.into(), issued_at, expires_at };
+    write_envelope(out, &sign_consent(&key, &body))?;
+    println!("wrote consent for {tenant} signed by {signer:?} to {}", out.display());
+    Ok(())
+}
+
+/// Arguments of `argusctl patch sign`.
+#[derive(Args)]
+pub struct PatchSignArgs {
+    #[arg(long)]
+    pub key: PathBuf,
+    /// `config.yaml` or `hotfix/NAME.yaml`.
+    #[arg(long)]
+    pub target: String,
+    /// The new content.
+    #[arg(long)]
+    pub file: PathBuf,
+    /// The current content the target must have (binds base_sha256).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Octal mode, default 644.
+    #[arg(long, default_value = "644")]
+    pub mode: String,
+    #[arg(long)]
+    pub not_before: String,
+    #[arg(long)]
+    pub not_after: String,
+    /// Bind to these agent IDs (repeatable; none = any agent).
+    #[arg(long = "agent")]
+    pub agents: Vec<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `argusctl patch sign`: refuses locally what every agent would refuse anyway.
+pub fn patch_sign(args: &PatchSignArgs) -> anyhow::Result<()> {
+    let key = read_signing_key(&args.key)?;
+    argus_fsm::allowlist::PatchTarget::try_from(args.target.as_str()).map_err(|_| {
+        anyhow::anyhow!("--target {:?} is not on the patch allowlist (config.yaml, hotfix/NAME.yaml)", args.target)
+    })?;
+    let content = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    if content.len() > argus_fsm::signed::MAX_PATCH_CONTENT {
+        bail!("{} is larger than 1 MiB", args.file.display());
+    }
+    let mode = u32::from_str_radix(args.mode.trim_start_matches("0o"), 8)
+        .with_context(|| format!("--mode {:?} is not octal", args.mode))?;
+    if mode & !argus_fsm::patch::ALLOWED_MODE_BITS != 0 {
+        bail!("--mode {:o} has bits agents refuse (exec, setuid, setgid, sticky)", mode);
+    }
+    let base_sha256 = match &args.base {
+        Some(path) => Some(argus_fsm::signed::sha256(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let not_before = unix_seconds(&args.not_before, "--not-before")?;
+    let not_after = unix_seconds(&args.not_after, "--not-after")?;
+    if not_after < not_before {
+        bail!("--not-after is before --not-before");
+    }
+    let body = PatchBody {
+        version: BODY_VERSION,
+        patch_id: new_uuid()?,
+        target: args.target.clone(),
+        content,
+        mode,
+        base_sha256,
+        not_before,
+        not_after,
+        agents: args.agents.clone(),
+    };
+    write_envelope(&args.out, &sign_patch(&key, &body))?;
+    println!("wrote patch {} for {} to {}", body.patch_id, body.target, args.out.display());
+    Ok(())
+}
+
+/// A random (v4) UUID, lower-case hyphenated.
+fn new_uuid() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).context("reading the OS random source")?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
+}
+
+/// `argusctl patch verify`: exit 0 and the decoded body when valid, exit 1 otherwise.
+pub fn patch_verify(pubkey: &Path, patch: &Path, json: bool) -> Result<ExitCode, Failure> {
+    let key_text =
+        std::fs::read_to_string(pubkey).map_err(|e| Failure::Usage(format!("reading {}: {e}", pubkey.display())))?;
+    let key = parse_public_key_file(&key_text).map_err(|e| Failure::Usage(format!("{}: {e}", pubkey.display())))?;
+    let bytes = std::fs::read(patch).map_err(|e| Failure::Usage(format!("reading {}: {e}", patch.display())))?;
+    let verified = Envelope::from_json(&bytes).and_then(|envelope| verify_patch(&envelope, &key));
+    match verified {
+        Ok(verified) => {
+            let body = verified.body();
+            let shown = serde_json::json!({
+                "valid": true,
+                "key_id": verified.key_id(),
+                "version": body.version,
+                "patch_id": body.patch_id,
+                "target": body.target,
+                "mode": format!("{:o}", body.mode),
+                "content_sha256": hex::encode(argus_fsm::signed::sha256(&body.content)),
+                "content_bytes": body.content.len(),
+                "content_utf8": std::str::from_utf8(&body.content).ok(),
+                "base_sha256": body.base_sha256.map(hex::encode),
+                "not_before": rfc3339(body.not_before),
+                "not_after": rfc3339(body.not_after),
+                "agents": body.agents,
+            });
+            if json {
+                println!("{shown}");
+            } else {
+                print!("{}", crate::output::human(crate::output::Shape::Object, &shown));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            if json {
+                println!("{}", serde_json::json!({ "error": "patch_signature_invalid", "message": error.to_string() }));
+            }
+            eprintln!("error: patch_signature_invalid: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn rfc3339(seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| seconds.to_string())
+}

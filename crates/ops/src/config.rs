@@ -1,0 +1,150 @@
+//! Server configuration from the environment (SPEC §3.1). Bad values refuse to start: a
+//! security gate that silently ignores a typo in its allowlist is worse than none.
+
+use std::net::IpAddr;
+
+use argus_fsm::signed::sha256;
+use ipnet::IpNet;
+
+/// The gate's configuration.
+#[derive(Clone, Debug, Default)]
+pub struct GateConfig {
+    /// `REMOTE_SUPPORT_ENABLED`: every `/support/*` route answers 403 while off.
+    pub enabled: bool,
+    /// `REMOTE_SUPPORT_OPERATOR_CIDRS`: factor 1. Empty: no IP passes.
+    pub operator_cidrs: Vec<IpNet>,
+    /// SHA-256 of `ARGUS_OPS_TOKEN`: factor 2. `None`: no request passes. Kept hashed so the
+    /// comparison is constant-time over a fixed length and the token is not held in memory.
+    pub ops_token_hash: Option<[u8; 32]>,
+    /// `REMOTE_SUPPORT_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// A configuration error; the server refuses to start with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}: {value:?} is not a CIDR or IP address")]
+    BadCidr { variable: &'static str, value: String },
+    #[error("{variable}: {value:?} is not a boolean (1/0/true/false)")]
+    BadBool { variable: &'static str, value: String },
+    #[error("CF_ACCESS_TEAM_DOMAIN must be a *.cloudflareaccess.com host, got {0:?}")]
+    BadTeamDomain(String),
+}
+
+impl GateConfig {
+    /// Reads the configuration through `lookup` (the process environment in production).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<GateConfig, ConfigError> {
+        let enabled = parse_bool("REMOTE_SUPPORT_ENABLED", lookup("REMOTE_SUPPORT_ENABLED"))?;
+        let operator_cidrs = parse_cidrs("REMOTE_SUPPORT_OPERATOR_CIDRS", lookup("REMOTE_SUPPORT_OPERATOR_CIDRS"))?;
+        let trusted_proxies = parse_cidrs("REMOTE_SUPPORT_TRUSTED_PROXIES", lookup("REMOTE_SUPPORT_TRUSTED_PROXIES"))?;
+        let ops_token_hash = lookup("ARGUS_OPS_TOKEN").filter(|t| !t.is_empty()).map(|t| sha256(t.as_bytes()));
+        if parse_bool("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", lookup("REMOTE_SUPPORT_ALLOW_CF_ASSERTION"))? {
+            let domain = lookup("CF_ACCESS_TEAM_DOMAIN").unwrap_or_default();
+            if !is_cloudflare_access_host(&domain) {
+                return Err(ConfigError::BadTeamDomain(domain));
+            }
+        }
+        Ok(GateConfig { enabled, operator_cidrs, ops_token_hash, trusted_proxies })
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<GateConfig, ConfigError> {
+        GateConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// `true` for `NAME.cloudflareaccess.com` with a non-empty, plain host label.
+pub fn is_cloudflare_access_host(domain: &str) -> bool {
+    domain.strip_suffix(".cloudflareaccess.com").is_some_and(|team| {
+        !team.is_empty()
+            && team.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    })
+}
+
+fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(false),
+        Some("1") | Some("true") | Some("TRUE") | Some("True") | Some("yes") | Some("on") => Ok(true),
+        Some("0") | Some("false") | Some("FALSE") | Some("False") | Some("no") | Some("off") => Ok(false),
+        Some(other) => Err(ConfigError::BadBool { variable, value: other.into() }),
+    }
+}
+
+fn parse_cidrs(variable: &'static str, value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<IpNet>()
+                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| ConfigError::BadCidr { variable, value: part.into() })
+        })
+        .collect()
+}
+
+/// Whether `ip` is inside any of `nets`; IPv4-mapped IPv6 addresses count as IPv4.
+pub fn contains(nets: &[IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    nets.iter().any(|net| net.contains(&ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<GateConfig, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        GateConfig::from_lookup(move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_are_closed() {
+        let config = config(&[]).unwrap();
+        assert!(!config.enabled);
+        assert!(config.operator_cidrs.is_empty());
+        assert!(config.ops_token_hash.is_none());
+        assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn cidrs_accept_v4_v6_and_bare_addresses() {
+        let config = config(&[("REMOTE_SUPPORT_OPERATOR_CIDRS", "10.0.0.0/8, ::1/128,192.168.1.7")]).unwrap();
+        assert!(contains(&config.operator_cidrs, "10.2.3.4".parse().unwrap()));
+        assert!(contains(&config.operator_cidrs, "::1".parse().unwrap()));
+        assert!(contains(&config.operator_cidrs, "192.168.1.7".parse().unwrap()));
+        assert!(!contains(&config.operator_cidrs, "192.168.1.8".parse().unwrap()));
+        assert!(contains(&config.operator_cidrs, "::ffff:10.0.0.1".parse().unwrap()), "v4-mapped counts as v4");
+    }
+
+    #[test]
+    fn a_typo_in_an_allowlist_refuses_to_start() {
+        assert!(config(&[("REMOTE_SUPPORT_OPERATOR_CIDRS", "10.0.0.0/33")]).is_err());
+        assert!(config(&[("REMOTE_SUPPORT_TRUSTED_PROXIES", "proxy.local")]).is_err());
+        assert!(config(&[("REMOTE_SUPPORT_ENABLED", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn empty_ops_token_counts_as_unset() {
+        assert!(config(&[("ARGUS_OPS_TOKEN", "")]).unwrap().ops_token_hash.is_none());
+    }
+
+    #[test]
+    fn team_domain_must_be_a_cloudflare_access_host() {
+        assert!(is_cloudflare_access_host("acme.cloudflareaccess.com"));
+        for bad in [
+            "",
+            "cloudflareaccess.com",
+            ".cloudflareaccess.com",
+            "evil.com",
+            "acme.cloudflareaccess.com.evil.com",
+            "a/b.cloudflareaccess.com",
+        ] {
+            assert!(!is_cloudflare_access_host(bad), "{bad}");
+        }
+        let on = [("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"), ("CF_ACCESS_TEAM_DOMAIN", "evil.example.com")];
+        assert!(matches!(config(&on), Err(ConfigError::BadTeamDomain(_))));
+    }
+}

@@ -1,0 +1,84 @@
+//! API errors: a SPEC code and a human message, rendered as `{"error","message"}` with the
+//! code's status from the one table in `argus_fsm::codes`.
+
+use argus_fsm::Code;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// An error answer. Messages never carry secrets, stack traces or host paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into() }
+    }
+}
+
+impl From<Code> for ApiError {
+    fn from(code: Code) -> ApiError {
+        ApiError::new(code, default_message(code))
+    }
+}
+
+/// A short explanation for operators reading `error: CODE: message` at 3 a.m.
+pub fn default_message(code: Code) -> &'static str {
+    match code {
+        Code::RemoteSupportDisabled => "remote support is disabled on this server",
+        Code::IpNotAllowlisted => "the caller is not on the operator network",
+        Code::BadOpsToken => "the X-Argus-Ops-Token header is missing or wrong",
+        Code::InvalidPat => "the PAT is missing, unknown or expired",
+        Code::MissingRole => "the PAT does not have the scope this route needs",
+        Code::RateLimited => "too many failed attempts from this address; wait a minute",
+        Code::TenantConsentRequired => "the tenant has no valid signed consent on record",
+        Code::TenantDisarmed => "the tenant is disarmed",
+        Code::TenantNotFound => "no such tenant",
+        Code::TenantExists => "a tenant with this ID exists",
+        Code::ConsentInvalid => "the consent document does not verify for this tenant",
+        Code::AgentOffline => "the agent is not connected",
+        Code::AgentRevoked => "the agent is revoked",
+        Code::AgentNotFound => "no such agent in this tenant",
+        Code::AgentExists => "the agent ID is already enrolled or belongs to another tenant",
+        Code::EnrollmentTokenInvalid => "the enrollment token is unknown, used or expired",
+        Code::AgentAuthFailed => "the agent failed authentication",
+        Code::RemoteSupportOff => "remote support is switched off on the agent",
+        Code::ReasonRequired => "a reason is required",
+        Code::TtlExceedsCap => "the TTL exceeds the 120-minute cap",
+        Code::SessionAlreadyActive => "a session is already active on this agent",
+        Code::SessionExpired => "the session has ended; activate a new one",
+        Code::SessionNotFound => "no session matches this token",
+        Code::CommandNotAllowlisted => "the command is not on the allowlist",
+        Code::BadArgs => "bad command arguments",
+        Code::PathNotAllowlisted => "the path is not on the allowlist",
+        Code::FileNotFound => "the file does not exist",
+        Code::AgentTimeout => "the agent did not answer in time",
+        Code::NotFound => "no such route",
+        Code::TooLarge => "the request body is larger than 2 MiB",
+        Code::BadRequest => "the request is malformed",
+        Code::Internal => "internal error",
+        Code::CfAllowlistEmpty => "the browser path is on but no identity is allowlisted",
+        Code::CfIdentityMismatch => "the Access identity does not match the PAT owner",
+        Code::PatchSignatureInvalid => "the patch signature is invalid",
+        Code::PatchTargetNotAllowlisted => "the patch target is not on the allowlist",
+        Code::PatchNotYetValid => "the patch is not valid yet",
+        Code::PatchExpired => "the patch has expired",
+        Code::PatchReplayed => "the patch was applied before",
+        Code::PatchModeChange => "the patch would change the file mode",
+        Code::PatchBaseMismatch => "the target does not match the patch base",
+        Code::PatchWrongAgent => "the patch is bound to other agents",
+        Code::PatchTooLarge => "the patch content is larger than 1 MiB",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::json!({ "error": self.code.as_str(), "message": self.message });
+        (status, Json(body)).into_response()
+    }
+}

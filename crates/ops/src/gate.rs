@@ -1,0 +1,349 @@
+//! The operator gate (SPEC §4), as a pure decision over the facts of one request.
+//!
+//! Order, first failure answers: remote support enabled (for `/support/*`) → caller IP in the
+//! operator CIDRs → ops token → PAT valid → PAT scope. The caller IP is the TCP peer unless the
+//! peer is a configured trusted proxy, in which case `X-Forwarded-For` is walked from the right
+//! past trusted proxies. Repeated failures from one IP are slowed per IP (never the whole
+//! network).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use argus_fsm::signed::sha256;
+use argus_fsm::{Code, Timestamp};
+use subtle::ConstantTimeEq;
+
+use crate::config::{contains, GateConfig};
+use crate::store::{PatRecord, Scope};
+
+/// Which factor refused, for the audit record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denial {
+    Disabled,
+    RateLimited,
+    IpNotAllowlisted,
+    BadOpsToken,
+    InvalidPat,
+    MissingRole,
+}
+
+impl Denial {
+    /// The wire code.
+    pub fn code(self) -> Code {
+        match self {
+            Denial::Disabled => Code::RemoteSupportDisabled,
+            Denial::RateLimited => Code::RateLimited,
+            Denial::IpNotAllowlisted => Code::IpNotAllowlisted,
+            Denial::BadOpsToken => Code::BadOpsToken,
+            Denial::InvalidPat => Code::InvalidPat,
+            Denial::MissingRole => Code::MissingRole,
+        }
+    }
+    /// The factor's name in `gate_denied` records.
+    pub fn factor(self) -> &'static str {
+        match self {
+            Denial::Disabled => "enabled",
+            Denial::RateLimited => "rate_limit",
+            Denial::IpNotAllowlisted => "ip",
+            Denial::BadOpsToken => "ops_token",
+            Denial::InvalidPat => "pat",
+            Denial::MissingRole => "scope",
+        }
+    }
+}
+
+/// The facts of one request the gate looks at.
+#[derive(Clone, Debug)]
+pub struct RequestFacts<'a> {
+    pub support_route: bool,
+    pub peer: IpAddr,
+    pub forwarded_for: Option<&'a str>,
+    pub ops_token: Option<&'a str>,
+    pub authorization: Option<&'a str>,
+}
+
+/// A caller who passed factors 1–3 and holds a valid PAT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator {
+    pub ip: IpAddr,
+    pub owner: String,
+    pub scopes: Vec<Scope>,
+    pub tenant: Option<String>,
+}
+
+/// What a route needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need<'a> {
+    /// `admin` only (`/admin/*`).
+    Admin,
+    /// `remote_support` or `admin`.
+    Support,
+    /// `remote_support`, `admin`, or `tenant_admin` bound to this tenant (reads of a tenant).
+    SupportOrTenantAdmin(&'a str),
+    /// `admin` or `tenant_admin` bound to this tenant (consent, arm, enrollment tokens).
+    TenantAdmin(&'a str),
+}
+
+impl Operator {
+    /// Whether this operator holds what a route needs.
+    pub fn may(&self, need: Need<'_>) -> bool {
+        let has = |scope| self.scopes.contains(&scope);
+        let admin_of = |tenant: &str| has(Scope::TenantAdmin) && self.tenant.as_deref() == Some(tenant);
+        has(Scope::Admin)
+            || match need {
+                Need::Admin => false,
+                Need::Support => has(Scope::RemoteSupport),
+                Need::SupportOrTenantAdmin(tenant) => has(Scope::RemoteSupport) || admin_of(tenant),
+                Need::TenantAdmin(tenant) => admin_of(tenant),
+            }
+    }
+}
+
+/// The caller's IP: the peer, or — only when the peer is a trusted proxy — the rightmost
+/// `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn caller_ip(config: &GateConfig, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !contains(&config.trusted_proxies, peer) {
+        return peer;
+    }
+    let Some(header) = forwarded_for else { return peer };
+    let mut hops = header.rsplit(',').map(str::trim);
+    let mut last_trusted = peer;
+    for hop in hops.by_ref() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if contains(&config.trusted_proxies, ip) => last_trusted = ip.to_canonical(),
+            Ok(ip) => return ip.to_canonical(),
+            // An unparsable hop: stop believing the header there.
+            Err(_) => return last_trusted,
+        }
+    }
+    last_trusted
+}
+
+/// Runs factors 1–4a (everything but the route's scope).
+pub fn check(
+    config: &GateConfig,
+    facts: &RequestFacts<'_>,
+    find_pat: impl Fn(&[u8; 32]) -> Option<PatRecord>,
+    now: Timestamp,
+) -> Result<Operator, (Denial, IpAddr)> {
+    let ip = caller_ip(config, facts.peer, facts.forwarded_for);
+    if facts.support_route && !config.enabled {
+        return Err((Denial::Disabled, ip));
+    }
+    if !contains(&config.operator_cidrs, ip) {
+        return Err((Denial::IpNotAllowlisted, ip));
+    }
+    let token_ok = match (&config.ops_token_hash, facts.ops_token) {
+        (Some(expected), Some(given)) => bool::from(sha256(given.as_bytes()).ct_eq(expected)),
+        _ => false,
+    };
+    if !token_ok {
+        return Err((Denial::BadOpsToken, ip));
+    }
+    let pat = facts
+        .authorization
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| token.starts_with("argus_pat_"))
+        .and_then(|token| find_pat(&sha256(token.as_bytes())))
+        .filter(|pat| pat.expires_at.is_none_or(|expiry| now < expiry))
+        .ok_or((Denial::InvalidPat, ip))?;
+    Ok(Operator { ip, owner: pat.owner, scopes: pat.scopes, tenant: pat.tenant })
+}
+
+/// Failures tolerated per IP per window before answering `rate_limited`.
+pub const FAILURES_PER_WINDOW: u32 = 30;
+/// The rate-limit window.
+pub const WINDOW_MS: i64 = 60_000;
+
+/// Per-IP failure counting. Only failing IPs are slowed; the allowlisted network as a whole
+/// is never locked out.
+#[derive(Debug, Default)]
+pub struct FailureLimiter {
+    windows: HashMap<IpAddr, (Timestamp, u32)>,
+}
+
+impl FailureLimiter {
+    /// Whether this IP must wait; `Some(first)` tells whether this is the first refusal of the
+    /// window (only that one is audited, so a flood cannot flood the audit trail).
+    pub fn limited(&mut self, ip: IpAddr, now: Timestamp) -> Option<bool> {
+        let (start, count) = self.windows.get_mut(&ip)?;
+        if now.0 - start.0 >= WINDOW_MS {
+            self.windows.remove(&ip);
+            return None;
+        }
+        if *count >= FAILURES_PER_WINDOW {
+            *count += 1;
+            return Some(*count == FAILURES_PER_WINDOW + 1);
+        }
+        None
+    }
+
+    /// Counts one failure.
+    pub fn failed(&mut self, ip: IpAddr, now: Timestamp) {
+        if self.windows.len() > 100_000 {
+            // Bound memory under a spray of source addresses: forget expired windows.
+            self.windows.retain(|_, (start, _)| now.0 - start.0 < WINDOW_MS);
+        }
+        let entry = self.windows.entry(ip).or_insert((now, 0));
+        if now.0 - entry.0 .0 >= WINDOW_MS {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_800_000_000_000);
+    const PAT: &str = "argus_pat_good";
+
+    fn config() -> GateConfig {
+        GateConfig {
+            enabled: true,
+            operator_cidrs: vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()],
+            ops_token_hash: Some(sha256(b"ops")),
+            trusted_proxies: vec![],
+        }
+    }
+
+    fn pat(scopes: Vec<Scope>) -> PatRecord {
+        PatRecord {
+            hash: sha256(PAT.as_bytes()),
+            owner: "op@x".into(),
+            scopes,
+            tenant: None,
+            created_at: NOW,
+            expires_at: None,
+        }
+    }
+
+    fn facts<'a>(peer: &str, token: Option<&'a str>, auth: Option<&'a str>) -> RequestFacts<'a> {
+        RequestFacts {
+            support_route: true,
+            peer: peer.parse().unwrap(),
+            forwarded_for: None,
+            ops_token: token,
+            authorization: auth,
+        }
+    }
+
+    fn run(config: &GateConfig, facts: &RequestFacts<'_>) -> Result<Operator, Code> {
+        let stored = pat(vec![Scope::RemoteSupport]);
+        check(config, facts, |hash| (*hash == stored.hash).then(|| stored.clone()), NOW).map_err(|(d, _)| d.code())
+    }
+
+    #[test]
+    fn all_factors_present_pass() {
+        let op = run(&config(), &facts("127.0.0.1", Some("ops"), Some("Bearer argus_pat_good"))).unwrap();
+        assert_eq!(op.owner, "op@x");
+    }
+
+    #[test]
+    fn factors_are_checked_in_spec_order() {
+        let mut disabled = config();
+        disabled.enabled = false;
+        // Everything wrong: the first factor answers.
+        assert_eq!(run(&disabled, &facts("10.9.9.9", None, None)), Err(Code::RemoteSupportDisabled));
+        assert_eq!(run(&config(), &facts("10.9.9.9", None, None)), Err(Code::IpNotAllowlisted));
+        assert_eq!(run(&config(), &facts("127.0.0.1", None, None)), Err(Code::BadOpsToken));
+        assert_eq!(run(&config(), &facts("127.0.0.1", Some("wrong"), None)), Err(Code::BadOpsToken));
+        assert_eq!(run(&config(), &facts("127.0.0.1", Some("ops"), None)), Err(Code::InvalidPat));
+        assert_eq!(
+            run(&config(), &facts("127.0.0.1", Some("ops"), Some("Bearer argus_pat_bad"))),
+            Err(Code::InvalidPat)
+        );
+        assert_eq!(run(&config(), &facts("127.0.0.1", Some("ops"), Some("argus_pat_good"))), Err(Code::InvalidPat));
+    }
+
+    #[test]
+    fn admin_routes_stay_usable_while_remote_support_is_disabled() {
+        let mut disabled = config();
+        disabled.enabled = false;
+        let mut admin = facts("127.0.0.1", Some("ops"), Some("Bearer argus_pat_good"));
+        admin.support_route = false;
+        assert!(run(&disabled, &admin).is_ok());
+    }
+
+    #[test]
+    fn unset_ops_token_lets_nobody_through() {
+        let mut unset = config();
+        unset.ops_token_hash = None;
+        assert_eq!(run(&unset, &facts("127.0.0.1", Some(""), Some("Bearer argus_pat_good"))), Err(Code::BadOpsToken));
+    }
+
+    #[test]
+    fn expired_pat_is_invalid() {
+        let mut expired = pat(vec![Scope::Admin]);
+        expired.expires_at = Some(NOW);
+        let result = check(
+            &config(),
+            &facts("127.0.0.1", Some("ops"), Some("Bearer argus_pat_good")),
+            |_| Some(expired.clone()),
+            NOW,
+        );
+        assert_eq!(result.unwrap_err().0, Denial::InvalidPat);
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+        let spoofed = RequestFacts {
+            forwarded_for: Some("127.0.0.1"),
+            ..facts("10.1.1.1", Some("ops"), Some("Bearer argus_pat_good"))
+        };
+        assert_eq!(run(&config(), &spoofed), Err(Code::IpNotAllowlisted));
+        let mut behind_proxy = config();
+        behind_proxy.trusted_proxies = vec!["10.1.1.1/32".parse().unwrap()];
+        assert!(run(&behind_proxy, &spoofed).is_ok());
+    }
+
+    #[test]
+    fn forwarded_for_is_walked_from_the_right_past_trusted_proxies_only() {
+        let mut config = config();
+        config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        // The client forged a leading 127.0.0.1; the real client is the rightmost untrusted hop.
+        assert_eq!(
+            caller_ip(&config, peer, Some("127.0.0.1, 203.0.113.9, 10.0.0.2")),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(caller_ip(&config, peer, Some("garbage, 10.0.0.2")), "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(caller_ip(&config, peer, None), peer);
+    }
+
+    #[test]
+    fn scopes_map_to_routes() {
+        let op = |scopes: Vec<Scope>, tenant: Option<&str>| Operator {
+            ip: "127.0.0.1".parse().unwrap(),
+            owner: "o".into(),
+            scopes,
+            tenant: tenant.map(Into::into),
+        };
+        let support = op(vec![Scope::RemoteSupport], None);
+        assert!(support.may(Need::Support) && support.may(Need::SupportOrTenantAdmin("T1")));
+        assert!(!support.may(Need::Admin) && !support.may(Need::TenantAdmin("T1")));
+        let tenant_admin = op(vec![Scope::TenantAdmin], Some("T1"));
+        assert!(tenant_admin.may(Need::TenantAdmin("T1")) && tenant_admin.may(Need::SupportOrTenantAdmin("T1")));
+        assert!(!tenant_admin.may(Need::TenantAdmin("T2")) && !tenant_admin.may(Need::Support));
+        let admin = op(vec![Scope::Admin], None);
+        assert!(admin.may(Need::Admin) && admin.may(Need::TenantAdmin("T9")));
+    }
+
+    #[test]
+    fn repeated_failures_are_slowed_per_ip_only() {
+        let mut limiter = FailureLimiter::default();
+        let bad: IpAddr = "127.0.0.9".parse().unwrap();
+        let good: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..FAILURES_PER_WINDOW {
+            assert_eq!(limiter.limited(bad, NOW), None);
+            limiter.failed(bad, NOW);
+        }
+        assert_eq!(limiter.limited(bad, NOW), Some(true), "first limited answer is audited");
+        assert_eq!(limiter.limited(bad, NOW), Some(false), "later ones are not");
+        assert_eq!(limiter.limited(good, NOW), None, "another IP is unaffected");
+        assert_eq!(limiter.limited(bad, NOW.plus_millis(WINDOW_MS)), None, "the window ends");
+    }
+}

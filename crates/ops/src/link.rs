@@ -1,0 +1,326 @@
+//! The agent listener: accepts QUIC connections, runs the link handshake machine on the
+//! control stream, registers authenticated links, and processes what agents report.
+//!
+//! A semaphore bounds handshakes in flight, so a reconnect storm queues instead of
+//! overwhelming the server; established links cost no permit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argus_fsm::handshake::{HandshakeError, ServerHandshake, Verified};
+use argus_fsm::session::EndReason;
+use argus_fsm::wire::{AgentMessage, ServerMessage, SessionGrant};
+use argus_fsm::Code;
+use argus_transport_quic::{exporter, read_frame, write_frame, LinkError};
+use serde_json::json;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::audit::AuditEntry;
+use crate::secrets::random32;
+use crate::state::{LinkHandle, Ops};
+use crate::store::Write;
+use crate::time_format::now;
+
+/// Handshakes in flight at once.
+pub const MAX_HANDSHAKES: usize = 512;
+/// A peer that has not finished its handshake in this time is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts agent connections until the endpoint closes.
+pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
+    let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    while let Some(incoming) = endpoint.accept().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let ops = ops.clone();
+        tokio::spawn(async move {
+            let connection = match tokio::time::timeout(HANDSHAKE_TIMEOUT, async { incoming.await }).await {
+                Ok(Ok(connection)) => connection,
+                _ => return,
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&ops, &connection)).await {
+                Ok(Ok(Some((agent_id, send, recv)))) => {
+                    drop(permit);
+                    run_link(ops, connection, agent_id, send, recv).await;
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "link handshake failed");
+                    connection.close(quinn::VarInt::from_u32(2), b"handshake failed");
+                }
+                Err(_) => connection.close(quinn::VarInt::from_u32(2), b"handshake timeout"),
+            }
+        });
+    }
+}
+
+type Streams = (String, quinn::SendStream, quinn::RecvStream);
+
+/// Runs the handshake; returns the authenticated agent's control stream, or `None` when the
+/// connection was an enrollment (answered and done) or was refused.
+async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Option<Streams>, LinkError> {
+    let (mut send, mut recv) = connection.accept_bi().await?;
+    let machine = ServerHandshake::new(exporter(connection)?, random32());
+    let Some(AgentMessage::Hello(hello)) = read_frame::<AgentMessage>(&mut recv).await? else {
+        return refuse(ops, connection, &mut send, None, HandshakeError::OutOfOrder, "agent_auth_failed").await;
+    };
+    let enrolling = matches!(hello.intent, argus_fsm::handshake::Intent::Enroll { .. });
+    let failure_event = if enrolling { "agent_enroll_refused" } else { "agent_auth_failed" };
+    let agent_id = hello.agent_id.clone();
+    let tenant = hello.tenant.clone();
+    let record = ops.registry.lock().await.agents.get(&agent_id).map(|a| a.enrollment.clone());
+    let (machine, challenge) = match machine.handle_hello(hello, record.as_ref()) {
+        Ok(next) => next,
+        Err(error) => {
+            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), error, failure_event).await
+        }
+    };
+    write_frame(&mut send, &ServerMessage::Challenge(challenge)).await?;
+    let Some(AgentMessage::Proof(proof)) = read_frame::<AgentMessage>(&mut recv).await? else {
+        return refuse(
+            ops,
+            connection,
+            &mut send,
+            Some((&agent_id, &tenant)),
+            HandshakeError::OutOfOrder,
+            failure_event,
+        )
+        .await;
+    };
+    match machine.handle_proof(&proof) {
+        Err(error) => refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), error, failure_event).await,
+        Ok(Verified::EnrollRequested { agent_id, tenant, token, passkey }) => {
+            enroll(ops, connection, &mut send, agent_id, tenant, token, passkey).await?;
+            Ok(None)
+        }
+        Ok(Verified::Authenticated { agent_id, tenant }) => {
+            let now = now();
+            let mut registry = ops.registry.lock().await;
+            // Re-check under the lock: a revocation may have landed during the handshake.
+            if !matches!(
+                registry.agents.get(&agent_id).map(|a| &a.enrollment),
+                Some(argus_fsm::enrollment::Enrollment::Enrolled { .. })
+            ) {
+                drop(registry);
+                return refuse(
+                    ops,
+                    connection,
+                    &mut send,
+                    Some((&agent_id, &tenant)),
+                    HandshakeError::Revoked,
+                    failure_event,
+                )
+                .await;
+            }
+            let sessions: Vec<SessionGrant> = registry
+                .sessions
+                .values()
+                .filter(|s| s.agent_id == agent_id && s.is_live(now))
+                .map(|s| SessionGrant {
+                    session_id: s.id.clone(),
+                    tenant: s.tenant.clone(),
+                    owner: s.owner.clone(),
+                    expires_at: s.expires_at,
+                })
+                .collect();
+            write_frame(&mut send, &ServerMessage::Welcome { sessions }).await?;
+            if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
+                record.last_seen = Some(now);
+                registry
+                    .commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![], now)
+                    .map_err(|e| LinkError::Read(e.message))?;
+            }
+            Ok(Some((agent_id, send, recv)))
+        }
+    }
+}
+
+async fn enroll(
+    ops: &Arc<Ops>,
+    connection: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    agent_id: String,
+    tenant: String,
+    token: String,
+    passkey: [u8; 32],
+) -> Result<(), LinkError> {
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let outcome = (|| {
+        let tenant_record = registry.tenants.get(&tenant).ok_or(Code::EnrollmentTokenInvalid)?;
+        tenant_record.may_enroll(now).map_err(|e| e.code())?;
+        let mut record = registry.agents.get(&agent_id).cloned().ok_or(Code::EnrollmentTokenInvalid)?;
+        let event = argus_fsm::enrollment::EnrollmentEvent::Enroll { tenant: tenant.clone(), token, passkey };
+        record.enrollment = record.enrollment.handle(event, now).map_err(|(_, e)| e.code())?;
+        record.last_seen = Some(now);
+        Ok::<_, Code>(record)
+    })();
+    match outcome {
+        Ok(record) => {
+            let key_id = argus_fsm::signed::key_id(
+                &ed25519_dalek::VerifyingKey::from_bytes(&passkey).map_err(|_| LinkError::Truncated)?,
+            );
+            let entry = AuditEntry::new("agent_enrolled", format!("agent:{agent_id}"))
+                .tenant(&tenant)
+                .agent(&agent_id)
+                .details(json!({ "passkey_id": key_id, "remote": connection.remote_address().to_string() }));
+            match registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![entry], now) {
+                Ok(_) => write_frame(send, &ServerMessage::Welcome { sessions: vec![] }).await?,
+                Err(error) => write_frame(send, &ServerMessage::Refused { code: error.code }).await?,
+            }
+        }
+        Err(code) => {
+            let entry = AuditEntry::new("agent_enroll_refused", format!("agent:{agent_id}"))
+                .tenant(&tenant)
+                .agent(&agent_id)
+                .details(json!({ "code": code.as_str(), "remote": connection.remote_address().to_string() }));
+            let _ = registry.commit(ops.store.as_ref(), vec![], vec![entry], now);
+            write_frame(send, &ServerMessage::Refused { code }).await?;
+        }
+    }
+    let _ = send.finish();
+    let _ = send.stopped().await;
+    Ok(())
+}
+
+/// Audits a refused handshake, tells the agent the code, and closes.
+async fn refuse(
+    ops: &Arc<Ops>,
+    connection: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    claimed: Option<(&str, &str)>,
+    error: HandshakeError,
+    event: &'static str,
+) -> Result<Option<Streams>, LinkError> {
+    let code = error.code();
+    let mut entry = AuditEntry::new(event, "system")
+        .details(json!({ "code": code.as_str(), "remote": connection.remote_address().to_string() }));
+    if let Some((agent, tenant)) = claimed {
+        entry.actor = format!("agent:{agent}");
+        entry = entry.agent(agent);
+        // Only name the tenant if it is a real one; a claimed tenant is untrusted input.
+        if ops.registry.lock().await.tenants.contains_key(tenant) {
+            entry = entry.tenant(tenant);
+        }
+    }
+    {
+        let mut registry = ops.registry.lock().await;
+        let _ = registry.commit(ops.store.as_ref(), vec![], vec![entry], now());
+    }
+    write_frame(send, &ServerMessage::Refused { code }).await?;
+    let _ = send.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+    connection.close(quinn::VarInt::from_u32(3), code.as_str().as_bytes());
+    Ok(None)
+}
+
+/// Serves an authenticated link until it closes.
+async fn run_link(
+    ops: Arc<Ops>,
+    connection: quinn::Connection,
+    agent_id: String,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let (control, mut outbox) = mpsc::unbounded_channel::<ServerMessage>();
+    {
+        // Register under the registry lock so a concurrent revocation cannot slip between the
+        // check in the handshake and the registration.
+        let registry = ops.registry.lock().await;
+        let enrolled = matches!(
+            registry.agents.get(&agent_id).map(|a| &a.enrollment),
+            Some(argus_fsm::enrollment::Enrollment::Enrolled { .. })
+        );
+        if !enrolled {
+            connection.close(quinn::VarInt::from_u32(3), b"agent_revoked");
+            return;
+        }
+        let previous = ops
+            .links
+            .lock()
+            .expect("links lock")
+            .insert(agent_id.clone(), LinkHandle { connection: connection.clone(), control });
+        if let Some(previous) = previous {
+            previous.connection.close(quinn::VarInt::from_u32(4), b"replaced by a newer connection");
+        }
+    }
+    tracing::info!(agent = %agent_id, remote = %connection.remote_address(), "agent online");
+    let writer = tokio::spawn(async move {
+        while let Some(message) = outbox.recv().await {
+            if write_frame(&mut send, &message).await.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let message = tokio::select! {
+            message = read_frame::<AgentMessage>(&mut recv) => message,
+            _ = connection.closed() => break,
+        };
+        match message {
+            Ok(Some(message)) => {
+                if let Err(error) = handle_agent_message(&ops, &agent_id, message).await {
+                    tracing::warn!(agent = %agent_id, %error.message, "agent message not stored");
+                }
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    writer.abort();
+    {
+        let mut links = ops.links.lock().expect("links lock");
+        if links.get(&agent_id).is_some_and(|link| link.connection.stable_id() == connection.stable_id()) {
+            links.remove(&agent_id);
+        }
+    }
+    connection.close(quinn::VarInt::from_u32(0), b"bye");
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
+        record.last_seen = Some(now);
+        let _ = registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![], now);
+    }
+    tracing::info!(agent = %agent_id, "agent offline");
+}
+
+async fn handle_agent_message(
+    ops: &Arc<Ops>,
+    agent_id: &str,
+    message: AgentMessage,
+) -> Result<(), crate::error::ApiError> {
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let Some(mut record) = registry.agents.get(agent_id).cloned() else { return Ok(()) };
+    record.last_seen = Some(now);
+    match message {
+        AgentMessage::Manifest(manifest) => {
+            record.remote_support_on = manifest.remote_support_on;
+            record.manifest = Some(manifest);
+            registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![], now)?;
+        }
+        AgentMessage::RemoteSupport { on } => {
+            let changed = record.remote_support_on != on;
+            record.remote_support_on = on;
+            if let Some(manifest) = record.manifest.as_mut() {
+                manifest.remote_support_on = on;
+            }
+            let tenant = record.enrollment.tenant().to_string();
+            let entries = if changed {
+                vec![AuditEntry::new(
+                    if on { "kill_switch_on" } else { "kill_switch_off" },
+                    format!("agent:{agent_id}"),
+                )
+                .tenant(tenant)
+                .agent(agent_id)]
+            } else {
+                vec![]
+            };
+            registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], entries, now)?;
+            if !on {
+                crate::sessions::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
+            }
+        }
+        // Handshake messages after the handshake, or replies on the control stream: ignored.
+        AgentMessage::Hello(_) | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `argus-ops serve`: the HTTPS API and the QUIC agent listener over one state, with a clean
+//! shutdown on SIGTERM/SIGINT that drains connections and flushes the store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::GateConfig;
+use crate::gate::FailureLimiter;
+use crate::state::{Ops, Registry};
+use crate::store::{SledStore, Store};
+
+/// Where `init` puts things inside the data dir.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn tls(&self, name: &str) -> PathBuf {
+        self.0.join("tls").join(name)
+    }
+    pub fn db(&self) -> PathBuf {
+        self.0.join("db")
+    }
+    pub fn addresses(&self) -> PathBuf {
+        self.0.join("run").join("addresses.json")
+    }
+}
+
+/// What `serve` needs.
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub api_listen: SocketAddr,
+    pub agent_listen: SocketAddr,
+    pub patch_pubkey: Option<PathBuf>,
+    pub config: GateConfig,
+}
+
+/// Runs the server until `shutdown` resolves.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let dir = DataDir(options.data_dir.clone());
+    if !dir.tls("server.pem").exists() {
+        anyhow::bail!("{} is not an initialised data dir (run `argus-ops init --data-dir DIR`)", dir.0.display());
+    }
+    let certs = argus_transport_quic::parse_certificates(&std::fs::read(dir.tls("server.pem"))?)?;
+    let key = argus_transport_quic::parse_private_key(&std::fs::read(dir.tls("server.key"))?)?;
+    let patch_key = match &options.patch_pubkey {
+        Some(path) => Some(
+            argus_fsm::signed::parse_public_key_file(
+                &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.db()).context("opening the store")?);
+    let registry = Registry::from_snapshot(store.load().context("loading the store")?);
+    let ops = Arc::new(Ops {
+        config: options.config,
+        store: store.clone(),
+        registry: tokio::sync::Mutex::new(registry),
+        links: Mutex::new(Default::default()),
+        limiter: Mutex::new(FailureLimiter::default()),
+        patch_key,
+    });
+
+    let endpoint = argus_transport_quic::server_endpoint(options.agent_listen, certs.clone(), key.clone_key())?;
+    let agent_addr = endpoint.local_addr()?;
+    let tcp = TcpListener::bind(options.api_listen).await.with_context(|| format!("binding {}", options.api_listen))?;
+    let api_addr = tcp.local_addr()?;
+    write_addresses(&dir.addresses(), api_addr, agent_addr)?;
+    tracing::info!(%api_addr, %agent_addr, "argus-ops listening");
+
+    let link_task = tokio::spawn(crate::link::serve(ops.clone(), endpoint.clone()));
+    let expiry_task = tokio::spawn(crate::sessions::expiry_driver(ops.clone()));
+
+    let mut tls = rustls::ServerConfig::builder_with_provider(argus_transport_quic::crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let listener = TlsListener::spawn(tcp, TlsAcceptor::from(Arc::new(tls)));
+    let app = crate::api::router(ops.clone()).into_make_service_with_connect_info::<PeerAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+
+    tracing::info!("shutting down: closing agent links and flushing the store");
+    endpoint.close(quinn::VarInt::from_u32(0), b"server shutting down");
+    link_task.abort();
+    expiry_task.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    store.flush()?;
+    let _ = std::fs::remove_file(dir.addresses());
+    Ok(())
+}
+
+fn write_addresses(path: &Path, api: SocketAddr, agent: SocketAddr) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path.parent().expect("run dir"))?;
+    let json = serde_json::json!({ "api": api.to_string(), "agent": agent.to_string() });
+    // Write-then-rename so a reader never sees half a file.
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&json)?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// A TLS listener for `axum::serve`: TCP accepts and TLS handshakes run in the background
+/// (bounded, with a timeout), so one slow client cannot stall the accept loop.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+/// TLS handshakes in flight at once, and how long one may take.
+const TLS_HANDSHAKES: usize = 256;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TlsListener {
+    fn spawn(tcp: TcpListener, acceptor: TlsAcceptor) -> TlsListener {
+        let local = tcp.local_addr().expect("bound listener has an address");
+        let (tx, ready) = mpsc::channel(TLS_HANDSHAKES);
+        let permits = Arc::new(tokio::sync::Semaphore::new(TLS_HANDSHAKES));
+        tokio::spawn(async move {
+            loop {
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    if let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        let _ = tx.send((tls, peer)).await;
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        TlsListener { ready, local }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accept task never ends on its own; if it did, park forever (shutdown still
+            // works through the graceful-shutdown future).
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// The TCP peer of an HTTPS request (the gate's caller IP before any proxy handling).
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> PeerAddr {
+        PeerAddr(*stream.remote_addr())
+    }
+}

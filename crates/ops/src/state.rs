@@ -1,0 +1,115 @@
+//! The server's shared state: an in-memory registry that mirrors the store, and the live
+//! agent links. Handlers compute new records and hand them to [`Registry::commit`], which
+//! writes them with their audit records atomically and durably, and only then applies them in
+//! memory — so memory never runs ahead of disk.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use argus_fsm::session::Session;
+use argus_fsm::tenant::Tenant;
+use argus_fsm::wire::ServerMessage;
+use argus_fsm::{Code, Timestamp};
+use ed25519_dalek::VerifyingKey;
+use tokio::sync::mpsc;
+
+use crate::audit::{AuditChain, AuditEntry, AuditRecord};
+use crate::config::GateConfig;
+use crate::error::ApiError;
+use crate::gate::FailureLimiter;
+use crate::store::{AgentRecord, PatRecord, Snapshot, Store, Write};
+
+/// Everything the server shares between the HTTPS API and the agent listener.
+pub struct Ops {
+    pub config: GateConfig,
+    pub store: Arc<dyn Store>,
+    pub registry: tokio::sync::Mutex<Registry>,
+    pub links: Mutex<HashMap<String, LinkHandle>>,
+    pub limiter: Mutex<FailureLimiter>,
+    /// With `--patch-pubkey`: patches are verified here before they are relayed.
+    pub patch_key: Option<VerifyingKey>,
+}
+
+/// A live, authenticated agent connection.
+#[derive(Clone)]
+pub struct LinkHandle {
+    pub connection: quinn::Connection,
+    /// Messages for the agent's control stream.
+    pub control: mpsc::UnboundedSender<ServerMessage>,
+}
+
+/// The durable state, in memory.
+#[derive(Debug, Default)]
+pub struct Registry {
+    pub tenants: HashMap<String, Tenant>,
+    pub agents: HashMap<String, AgentRecord>,
+    pub pats: HashMap<[u8; 32], PatRecord>,
+    pub sessions: HashMap<String, Session>,
+    pub audit: AuditChain,
+}
+
+impl Registry {
+    /// The registry as stored.
+    pub fn from_snapshot(snapshot: Snapshot) -> Registry {
+        Registry {
+            tenants: snapshot.tenants.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            agents: snapshot.agents.into_iter().map(|a| (a.agent_id.clone(), a)).collect(),
+            pats: snapshot.pats.into_iter().map(|p| (p.hash, p)).collect(),
+            sessions: snapshot.sessions.into_iter().map(|s| (s.id.clone(), s)).collect(),
+            audit: AuditChain::resume(snapshot.last_audit.as_ref()),
+        }
+    }
+
+    /// Writes `writes` and the audit records of `entries` in one atomic, durable commit, then
+    /// applies them in memory. On failure nothing changes, in memory or on disk.
+    pub fn commit(
+        &mut self,
+        store: &dyn Store,
+        writes: Vec<Write>,
+        entries: Vec<AuditEntry>,
+        now: Timestamp,
+    ) -> Result<Vec<AuditRecord>, ApiError> {
+        let mut chain = self.audit.clone();
+        let records: Vec<AuditRecord> = entries.into_iter().map(|entry| chain.next_record(entry, now)).collect();
+        let mut all = writes;
+        all.extend(records.iter().cloned().map(Write::Audit));
+        let result = tokio::task::block_in_place(|| store.commit(&all));
+        if let Err(error) = result {
+            tracing::error!(%error, "store commit failed; action not acknowledged");
+            return Err(ApiError::new(Code::Internal, "the action could not be stored durably"));
+        }
+        self.audit = chain;
+        for write in all {
+            match write {
+                Write::Tenant(tenant) => {
+                    self.tenants.insert(tenant.id.clone(), tenant);
+                }
+                Write::Agent(agent) => {
+                    self.agents.insert(agent.agent_id.clone(), agent);
+                }
+                Write::Pat(pat) => {
+                    self.pats.insert(pat.hash, pat);
+                }
+                Write::Session(session) => {
+                    self.sessions.insert(session.id.clone(), session);
+                }
+                Write::Audit(_) => {}
+            }
+        }
+        Ok(records)
+    }
+}
+
+impl Ops {
+    /// Whether an authenticated link to this agent is up.
+    pub fn is_online(&self, agent_id: &str) -> bool {
+        self.links.lock().expect("links lock").contains_key(agent_id)
+    }
+
+    /// Force-closes an agent's link (revocation).
+    pub fn disconnect(&self, agent_id: &str, reason: &'static str) {
+        if let Some(link) = self.links.lock().expect("links lock").remove(agent_id) {
+            link.connection.close(quinn::VarInt::from_u32(1), reason.as_bytes());
+        }
+    }
+}
