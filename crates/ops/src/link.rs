@@ -293,9 +293,15 @@ async fn handle_agent_message(
     record.last_seen = Some(now);
     match message {
         AgentMessage::Manifest(manifest) => {
-            record.remote_support_on = manifest.remote_support_on;
+            // The kill switch may have changed while the agent was offline: audit that too.
+            let on = manifest.remote_support_on;
+            let entries = kill_switch_entries(&record, agent_id, on);
+            record.remote_support_on = on;
             record.manifest = Some(manifest);
-            registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![], now)?;
+            registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], entries, now)?;
+            if !on {
+                crate::sessions::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
+            }
         }
         AgentMessage::RemoteSupport { on } => {
             let changed = record.remote_support_on != on;
@@ -323,4 +329,13 @@ async fn handle_agent_message(
         AgentMessage::Hello(_) | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {}
     }
     Ok(())
+}
+
+/// The `kill_switch_on`/`kill_switch_off` record for a change, if it is one.
+fn kill_switch_entries(record: &crate::store::AgentRecord, agent_id: &str, on: bool) -> Vec<AuditEntry> {
+    if record.remote_support_on == on {
+        return vec![];
+    }
+    let event = if on { "kill_switch_on" } else { "kill_switch_off" };
+    vec![AuditEntry::new(event, format!("agent:{agent_id}")).tenant(record.enrollment.tenant()).agent(agent_id)]
 }

@@ -2,21 +2,341 @@
 //! [`end_session`], so each writes exactly one `remote_support_session_ended`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use argus_fsm::session::{EndReason, SessionEffect, SessionEvent, SessionState};
-use argus_fsm::wire::ServerMessage;
-use argus_fsm::Timestamp;
-use axum::Router;
-use serde_json::json;
+use argus_fsm::command::Command;
+use argus_fsm::patch::{admit, PatchContext, PatchRejection};
+use argus_fsm::session::{
+    check_activation, ActivationRequest, AgentFacts, EndReason, Presented, Session, SessionEffect, SessionEvent,
+    SessionState,
+};
+use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
+use argus_fsm::{Code, Timestamp};
+use argus_transport_quic::{read_frame, write_frame};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
+use crate::api::{Gated, JsonBody, ReasonBody};
 use crate::audit::AuditEntry;
 use crate::error::ApiError;
+use crate::gate::Need;
+use crate::secrets;
 use crate::state::{Ops, Registry};
 use crate::store::Write;
+use crate::time_format::{now, rfc3339};
+
+/// How long the server waits for an agent's answer to a command.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Session routes (activation, commands, status, deactivation).
 pub fn routes() -> Router<Arc<Ops>> {
     Router::new()
+        .route("/support/agents/{agent}/activate", post(activate))
+        .route("/support/tenants/{tenant}/commands", post(command))
+        .route("/support/tenants/{tenant}/session", get(status))
+        .route("/support/tenants/{tenant}/session/deactivate", post(deactivate))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateBody {
+    tenant: String,
+    #[serde(default)]
+    reason: String,
+    ttl_seconds: Option<i64>,
+}
+
+async fn activate(
+    State(ops): State<Arc<Ops>>,
+    Path(agent_id): Path<String>,
+    gated: Gated,
+    JsonBody(body): JsonBody<ActivateBody>,
+) -> Result<Response, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let request = ActivationRequest {
+        reason: body.reason.chars().take(1000).collect(),
+        ttl_ms: body.ttl_seconds.map(|s| s.saturating_mul(1000)),
+    };
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let record = registry.agents.get(&agent_id).cloned();
+    let has_live_session = registry.sessions.values().any(|s| s.agent_id == agent_id && s.is_live(now));
+    let facts = record.as_ref().map(|r| AgentFacts {
+        enrollment: &r.enrollment,
+        online: ops.is_online(&agent_id),
+        remote_support_on: r.remote_support_on,
+        has_live_session,
+    });
+    let ttl = check_activation(&request, &body.tenant, registry.tenants.get(&body.tenant), facts.as_ref(), now)
+        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    let token = secrets::token("rst_");
+    let session = Session::start(
+        secrets::identifier("ses_"),
+        body.tenant.clone(),
+        agent_id.clone(),
+        gated.actor(),
+        argus_fsm::signed::sha256(token.as_bytes()),
+        request.reason.trim().to_string(),
+        ttl,
+        now,
+    );
+    let entry = AuditEntry::new("remote_support_session_started", gated.actor())
+        .tenant(&body.tenant)
+        .agent(&agent_id)
+        .session(&session.id)
+        .reason(request.reason.trim())
+        .details(json!({ "ttl_seconds": ttl / 1000, "expires_at": rfc3339(session.expires_at), "ip": gated.0.ip.to_string() }));
+    registry.commit(ops.store.as_ref(), vec![Write::Session(session.clone())], vec![entry], now)?;
+    if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
+        let grant = SessionGrant {
+            session_id: session.id.clone(),
+            tenant: session.tenant.clone(),
+            owner: session.owner.clone(),
+            expires_at: session.expires_at,
+        };
+        let _ = link.control.send(ServerMessage::SessionGranted(grant));
+    }
+    let body = json!({
+        "session_id": session.id,
+        "session_token": token,
+        "agent_id": agent_id,
+        "tenant": body.tenant,
+        "expires_at": rfc3339(session.expires_at),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Finds the session a request's token names, bound to this tenant and operator.
+fn find_session(registry: &Registry, headers: &HeaderMap, tenant: &str, owner: &str) -> Result<String, ApiError> {
+    let token = headers.get("x-argus-session").and_then(|v| v.to_str().ok()).ok_or(Code::SessionNotFound)?;
+    let presented = Presented { tenant, owner, token_hash: argus_fsm::signed::sha256(token.trim().as_bytes()) };
+    registry
+        .sessions
+        .values()
+        .find(|s| s.is_bound_to(&presented))
+        .map(|s| s.id.clone())
+        .ok_or_else(|| ApiError::from(Code::SessionNotFound))
+}
+
+fn status_json(session: &Session) -> Value {
+    let (state, ended_reason) = match session.state {
+        SessionState::Active => ("active", None),
+        SessionState::Ended { reason, .. } => ("ended", Some(reason.as_str())),
+    };
+    json!({
+        "session_id": session.id,
+        "agent_id": session.agent_id,
+        "tenant": session.tenant,
+        "state": state,
+        "expires_at": rfc3339(session.expires_at),
+        "ended_reason": ended_reason,
+    })
+}
+
+async fn status(
+    State(ops): State<Arc<Ops>>,
+    Path(tenant): Path<String>,
+    gated: Gated,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+    // A session past its deadline is reported (and recorded) as ended, not as active.
+    if registry.sessions[&id].next_deadline().is_some_and(|d| d <= now) {
+        end_session(&ops, &mut registry, &id, SessionEvent::End(EndReason::Expired), "system", None, now)?;
+    }
+    Ok(Json(status_json(&registry.sessions[&id])))
+}
+
+async fn deactivate(
+    State(ops): State<Arc<Ops>>,
+    Path(tenant): Path<String>,
+    gated: Gated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+    let note = Some(body.reason.trim()).filter(|r| !r.is_empty());
+    let ended = end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), note, now)?;
+    let session = &registry.sessions[&id];
+    if !ended || session.state != (SessionState::Ended { at: now, reason: EndReason::Deactivated }) {
+        return Err(Code::SessionExpired.into());
+    }
+    Ok(Json(status_json(session)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    command: String,
+    #[serde(default)]
+    args: Value,
+}
+
+async fn command(
+    State(ops): State<Arc<Ops>>,
+    Path(tenant): Path<String>,
+    gated: Gated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CommandBody>,
+) -> Result<Json<Value>, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let now = now();
+    let actor = gated.actor();
+    // 1. The session: bound to this token, tenant and operator, and live.
+    let (session_id, agent_id) = {
+        let mut registry = ops.registry.lock().await;
+        let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+        let mut session = registry.sessions[&id].clone();
+        if let Err((error, effect)) = session.admit_by_id(&id, now) {
+            if effect.is_some() {
+                end_session(&ops, &mut registry, &id, SessionEvent::End(EndReason::Expired), "system", None, now)?;
+            }
+            return Err(error.code().into());
+        }
+        (id, session.agent_id)
+    };
+    let audit = |outcome: &str, path: Option<&str>| {
+        AuditEntry::new("remote_support_command", actor.clone())
+            .tenant(&tenant)
+            .agent(&agent_id)
+            .session(&session_id)
+            .details(json!({ "command": body.command.chars().take(64).collect::<String>(), "outcome": outcome, "path": path }))
+    };
+    // 2. The command: on the allowlist with valid arguments.
+    let command = match Command::parse(&body.command, &body.args) {
+        Ok(command) => command,
+        Err(error) => {
+            let path = body.args.get("path").and_then(Value::as_str).map(|p| p.chars().take(200).collect::<String>());
+            let mut registry = ops.registry.lock().await;
+            registry.commit(ops.store.as_ref(), vec![], vec![audit(error.code().as_str(), path.as_deref())], now)?;
+            return Err(ApiError::new(error.code(), error.to_string()));
+        }
+    };
+    // 3. Patches: pre-verified here when the server has the key, and never relayed twice.
+    if let Command::ApplyPatch { patch } = &command {
+        let mut registry = ops.registry.lock().await;
+        let replay = registry.agents.get(&agent_id).map(|a| a.patches.clone()).unwrap_or_default();
+        let rejection = match &ops.patch_key {
+            Some(key) => {
+                let context = PatchContext { pinned_key: key, agent_id: &agent_id, now, replay: &replay };
+                admit(patch, &context).err()
+            }
+            None => argus_fsm::signed::Envelope::from_json(&serde_json::to_vec(patch).unwrap_or_default())
+                .ok()
+                .and_then(|_| patch_id_unverified(patch))
+                .filter(|id| replay.contains(id))
+                .map(|_| PatchRejection::Replayed),
+        };
+        if let Some(rejection) = rejection {
+            let entries = vec![
+                patch_rejected(&actor, &tenant, &agent_id, &session_id, rejection.code()),
+                audit(rejection.code().as_str(), None),
+            ];
+            registry.commit(ops.store.as_ref(), vec![], entries, now)?;
+            return Err(ApiError::new(rejection.code(), rejection.to_string()));
+        }
+    }
+    // 4. Relay on a fresh stream, bounded by a timeout.
+    let reply = relay(&ops, &agent_id, &session_id, &command).await;
+    let now = crate::time_format::now();
+    let mut registry = ops.registry.lock().await;
+    match reply {
+        Ok(result) => {
+            let mut writes = vec![];
+            let mut entries = vec![audit("ok", command.audited_path())];
+            if let Command::ApplyPatch { .. } = &command {
+                let patch_id = result.get("patch_id").and_then(Value::as_str).unwrap_or_default().to_string();
+                if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
+                    record.patches.insert(&patch_id);
+                    writes.push(Write::Agent(record));
+                }
+                entries.push(
+                    AuditEntry::new("patch_applied", actor.clone())
+                        .tenant(&tenant)
+                        .agent(&agent_id)
+                        .session(&session_id)
+                        .details(json!({ "patch_id": patch_id, "target": result.get("target"), "sha256": result.get("sha256") })),
+                );
+            }
+            registry.commit(ops.store.as_ref(), writes, entries, now)?;
+            let mut result = result;
+            if let Value::Object(map) = &mut result {
+                if matches!(command, Command::ApplyPatch { .. }) {
+                    map.remove("target");
+                }
+            }
+            Ok(Json(json!({ "command": command.name(), "result": result })))
+        }
+        Err(error) => {
+            let mut entries = vec![audit(error.code.as_str(), command.audited_path())];
+            if matches!(command, Command::ApplyPatch { .. }) && error.code.http_status() == 422 {
+                entries.push(patch_rejected(&actor, &tenant, &agent_id, &session_id, error.code));
+            }
+            registry.commit(ops.store.as_ref(), vec![], entries, now)?;
+            if error.code == Code::SessionExpired {
+                // The agent says the session is over (its kill switch, or its clock): end ours.
+                let _ = end_session(
+                    &ops,
+                    &mut registry,
+                    &session_id,
+                    SessionEvent::End(EndReason::Expired),
+                    "system",
+                    None,
+                    now,
+                );
+            }
+            Err(error)
+        }
+    }
+}
+
+fn patch_rejected(actor: &str, tenant: &str, agent: &str, session: &str, code: Code) -> AuditEntry {
+    AuditEntry::new("patch_rejected", actor).tenant(tenant).agent(agent).session(session).reason(code.as_str())
+}
+
+/// The patch ID of an envelope, decoded without trusting it: used only to refuse a replay
+/// early when the server has no key; the agent verifies everything again.
+fn patch_id_unverified(envelope: &argus_fsm::signed::Envelope) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&envelope.body).ok()?;
+    postcard::take_from_bytes::<argus_fsm::signed::PatchBody>(&bytes).ok().map(|(body, _)| body.patch_id)
+}
+
+/// Sends one command to the agent on its own stream and waits for the reply.
+async fn relay(ops: &Ops, agent_id: &str, session_id: &str, command: &Command) -> Result<Value, ApiError> {
+    let connection = ops
+        .links
+        .lock()
+        .expect("links lock")
+        .get(agent_id)
+        .map(|link| link.connection.clone())
+        .ok_or(Code::AgentOffline)?;
+    let exchange = async {
+        let (mut send, mut recv) = connection.open_bi().await.map_err(|_| ApiError::from(Code::AgentOffline))?;
+        let request = ServerMessage::Request { session_id: session_id.to_string(), command: command.clone() };
+        write_frame(&mut send, &request).await.map_err(|_| ApiError::from(Code::AgentOffline))?;
+        let _ = send.finish();
+        match read_frame::<AgentMessage>(&mut recv).await {
+            Ok(Some(AgentMessage::Reply(Reply::Ok { result_json }))) => serde_json::from_str(&result_json)
+                .map_err(|_| ApiError::new(Code::Internal, "the agent sent a malformed result")),
+            Ok(Some(AgentMessage::Reply(Reply::Refused { code, message }))) => {
+                Err(ApiError::new(code, message.chars().take(300).collect::<String>()))
+            }
+            _ => Err(ApiError::new(Code::AgentTimeout, "the agent closed the stream without an answer")),
+        }
+    };
+    tokio::time::timeout(COMMAND_TIMEOUT, exchange).await.map_err(|_| ApiError::from(Code::AgentTimeout))?
 }
 
 /// Ends one session for `reason` if it is still active: commits the ended session with its
@@ -27,6 +347,7 @@ pub fn end_session(
     session_id: &str,
     event: SessionEvent,
     actor: &str,
+    note: Option<&str>,
     now: Timestamp,
 ) -> Result<bool, ApiError> {
     let Some(mut session) = registry.sessions.get(session_id).cloned() else { return Ok(false) };
@@ -42,7 +363,7 @@ pub fn end_session(
         .agent(&session.agent_id)
         .session(&session.id)
         .reason(reason.as_str())
-        .details(json!({ "started_at": crate::time_format::rfc3339(session.started_at) }));
+        .details(json!({ "started_at": rfc3339(session.started_at), "operator_reason": note }));
     let agent_id = session.agent_id.clone();
     registry.commit(ops.store.as_ref(), vec![Write::Session(session)], vec![entry], now)?;
     if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
@@ -66,7 +387,7 @@ pub fn end_tenant_sessions(
         .map(|s| s.id.clone())
         .collect();
     for id in ids {
-        end_session(ops, registry, &id, SessionEvent::End(reason), "system", now)?;
+        end_session(ops, registry, &id, SessionEvent::End(reason), "system", None, now)?;
     }
     Ok(())
 }
@@ -86,7 +407,7 @@ pub fn end_agent_sessions(
         .map(|s| s.id.clone())
         .collect();
     for id in ids {
-        end_session(ops, registry, &id, SessionEvent::End(reason), "system", now)?;
+        end_session(ops, registry, &id, SessionEvent::End(reason), "system", None, now)?;
     }
     Ok(())
 }
@@ -95,7 +416,7 @@ pub fn end_agent_sessions(
 /// from the earliest deadline (checked at least every second so new sessions are seen).
 pub async fn expiry_driver(ops: Arc<Ops>) {
     loop {
-        let now = crate::time_format::now();
+        let now = now();
         let next = {
             let mut registry = ops.registry.lock().await;
             let due: Vec<String> = registry
@@ -106,14 +427,18 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
                 .collect();
             for id in due {
                 if let Err(error) =
-                    end_session(&ops, &mut registry, &id, SessionEvent::End(EndReason::Expired), "system", now)
+                    end_session(&ops, &mut registry, &id, SessionEvent::End(EndReason::Expired), "system", None, now)
                 {
                     tracing::error!(session = %id, error = %error.message, "could not record expiry");
                 }
             }
             registry.sessions.values().filter_map(|s| s.next_deadline()).min()
         };
-        let wait = next.map_or(1000, |deadline| (deadline.0 - crate::time_format::now().0).clamp(1, 1000));
+        let wait = next.map_or(1000, |deadline| (deadline.0 - now_ms()).clamp(1, 1000));
         tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
     }
+}
+
+fn now_ms() -> i64 {
+    now().0
 }
