@@ -94,6 +94,9 @@ pub struct Daemon {
     pub passkey: SigningKey,
     /// Sessions the server granted, each enforced by its own machine.
     pub sessions: Mutex<HashMap<String, Session>>,
+    /// The endpoint in use, so a shutdown can close the link politely (the server then sees
+    /// the agent go offline at once instead of after the idle timeout).
+    pub endpoint: Mutex<Option<quinn::Endpoint>>,
 }
 
 impl Daemon {
@@ -106,7 +109,9 @@ impl Daemon {
             let outcome = async {
                 let (addr, name) = resolve(&settings.server).await?;
                 if endpoint.is_none() {
-                    endpoint = Some(endpoint_for(addr, &ca_pem)?);
+                    let created = endpoint_for(addr, &ca_pem)?;
+                    *self.endpoint.lock().expect("endpoint lock") = Some(created.clone());
+                    endpoint = Some(created);
                 }
                 let endpoint = endpoint.as_ref().expect("set above");
                 self.status("connecting", None);
@@ -145,6 +150,16 @@ impl Daemon {
             let wait = backoff(attempt, u64::from_le_bytes(random));
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Closes the link and waits briefly for the close to reach the server.
+    pub async fn shutdown(&self) {
+        let endpoint = self.endpoint.lock().expect("endpoint lock").take();
+        if let Some(endpoint) = endpoint {
+            endpoint.close(quinn::VarInt::from_u32(0), b"agent stopping");
+            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+        }
+        self.status("stopped", None);
     }
 
     fn status(&self, connection: &str, refused: Option<&str>) {

@@ -131,12 +131,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let replay = state.load_replay()?;
             let executor =
                 Arc::new(Executor { settings, state, patch_key, replay: Mutex::new(replay), started: Instant::now() });
-            let daemon = Arc::new(Daemon { executor, passkey, sessions: Mutex::new(Default::default()) });
+            let daemon = Arc::new(Daemon {
+                executor,
+                passkey,
+                sessions: Mutex::new(Default::default()),
+                endpoint: Mutex::new(None),
+            });
             runtime()?.block_on(async {
-                tokio::select! {
-                    result = daemon.run(ca) => result,
+                let result = tokio::select! {
+                    result = daemon.clone().run(ca) => result,
                     _ = shutdown_signal() => Ok(()),
-                }
+                };
+                daemon.shutdown().await;
+                result
             })?;
             Ok(ExitCode::SUCCESS)
         }

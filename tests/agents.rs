@@ -1,0 +1,156 @@
+//! Enrollment, online tracking, revocation and restarts through the real binaries.
+
+use std::time::{Duration, Instant};
+
+use argus_e2e::{sample_install_root, wait_until, Agent, Fleet};
+
+#[test]
+fn enrollment_tokens_are_single_use_tenant_bound_and_consent_gated() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let root = fleet.ops.dir.path().join("root-second");
+    sample_install_root(&root);
+
+    // Reusing a token that already enrolled an agent fails.
+    let token =
+        fleet.ops.admin(&["agent", "enroll-token", "a2", "--tenant", "T1"]).json["token"].as_str().unwrap().to_string();
+    assert!(fleet.enroll(&root, "a2", &token).status.success());
+    let again = fleet.ops.dir.path().join("root-third");
+    sample_install_root(&again);
+    let out = fleet.enroll(&again, "a2", &token);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("enrollment_token_invalid"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A token for one tenant does not enroll into another.
+    let key = fleet.keys.join("tenant.pub");
+    assert_eq!(fleet.ops.admin(&["tenant", "create", "T2", "--consent-key", key.to_str().unwrap()]).code, 0);
+    let token =
+        fleet.ops.admin(&["agent", "enroll-token", "a3", "--tenant", "T1"]).json["token"].as_str().unwrap().to_string();
+    let wrong_tenant = std::process::Command::new(argus_e2e::bin("argus-agent"))
+        .args(["enroll", "--install-root"])
+        .arg(&again)
+        .args(["--server", &fleet.ops.agent.to_string(), "--server-ca"])
+        .arg(fleet.ops.ca())
+        .args(["--tenant", "T2", "--agent-id", "a3", "--token", &token, "--patch-pubkey"])
+        .arg(fleet.keys.join("patch.pub"))
+        .output()
+        .unwrap();
+    assert!(!wrong_tenant.status.success());
+
+    // No consent, no token.
+    let out = fleet.ops.admin(&["agent", "enroll-token", "b1", "--tenant", "T2"]);
+    assert_eq!((out.code, out.json["error"].as_str()), (1, Some("tenant_consent_required")));
+    assert!(fleet.ops.audit_events("agent_enroll_refused").len() >= 2);
+    assert_eq!(fleet.ops.audit_events("agent_enrolled").len(), 2);
+}
+
+#[test]
+fn expired_enrollment_token_is_refused() {
+    let fleet = Fleet::armed(&[]);
+    let token = fleet.ops.admin(&["agent", "enroll-token", "a1", "--tenant", "T1", "--ttl", "1s"]).json["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let root = fleet.ops.dir.path().join("root-late");
+    sample_install_root(&root);
+    // Wait for the token's expiry to pass (the server's clock is the judge).
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = fleet.enroll(&root, "a1", &token);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("enrollment_token_invalid"));
+    assert!(!root.join("state").join("agent.toml").exists(), "a refused enrollment leaves no state");
+}
+
+#[test]
+fn agent_goes_online_and_offline_with_its_process() {
+    let mut fleet = Fleet::armed(&[]);
+    let index = fleet.add_agent("a1");
+    let caps = fleet.op(&["agent", "capabilities", "a1"]);
+    assert_eq!(caps.json["stale"], false);
+    assert_eq!(caps.json["manifest"]["hostname"].is_string(), true);
+    assert_eq!(caps.json["manifest"]["cameras"][0]["id"], "cam1");
+    fleet.agents[index].process.terminate();
+    assert!(fleet.wait_online("a1", false), "a stopped agent must go offline");
+    assert_eq!(fleet.op(&["agent", "capabilities", "a1"]).json["stale"], true, "offline means stale");
+    let ls = fleet.op(&["agent", "ls", "--tenant", "T1"]);
+    assert!(ls.json["agents"][0]["last_seen"].is_string());
+}
+
+#[test]
+fn revocation_cuts_the_link_within_a_second_and_is_permanent() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let started = Instant::now();
+    let out = fleet.op(&["agent", "revoke", "a1", "--tenant", "T1", "--reason", "stale enrollment", "--yes"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(wait_until(Duration::from_secs(5), || !fleet.online("a1")));
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(3), "revoked agent still online after {elapsed:?}");
+    // The agent's redial is refused and audited.
+    assert!(
+        wait_until(Duration::from_secs(10), || !fleet.ops.audit_events("agent_auth_failed").is_empty()),
+        "redial was not refused"
+    );
+    let ls = fleet.op(&["agent", "ls", "--tenant", "T1"]);
+    assert_eq!(ls.json["agents"][0]["state"], "revoked");
+    // Revoking again, re-issuing a token or activating all answer agent_revoked.
+    assert_eq!(
+        fleet.op(&["agent", "revoke", "a1", "--tenant", "T1", "--reason", "x", "--yes"]).json["error"],
+        "agent_revoked"
+    );
+    assert_eq!(fleet.ops.admin(&["agent", "enroll-token", "a1", "--tenant", "T1"]).json["error"], "agent_revoked");
+    assert_eq!(
+        fleet.op(&["agent", "activate", "a1", "--tenant", "T1", "--reason", "x"]).json["error"],
+        "agent_revoked"
+    );
+    let revoked = fleet.ops.audit_events("agent_revoked");
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["actor"], "op@example.com");
+    assert_eq!(revoked[0]["reason"], "stale enrollment");
+    let fleet_view = fleet.op(&["agent", "fleet"]);
+    assert_eq!(fleet_view.json["totals"]["revoked"], 1);
+}
+
+#[test]
+fn revoke_with_the_wrong_tenant_is_not_found() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let out = fleet.op(&["agent", "revoke", "a1", "--tenant", "OTHER", "--reason", "x", "--yes"]);
+    assert_eq!(out.json["error"], "agent_not_found");
+    assert!(fleet.online("a1"));
+}
+
+#[test]
+fn agents_reconnect_after_an_ops_restart_and_revocations_are_kept() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    fleet.add_agent("a2");
+    assert_eq!(fleet.op(&["agent", "revoke", "a2", "--tenant", "T1", "--reason", "gone", "--yes"]).code, 0);
+    let port = fleet.ops.agent.port();
+    let status = fleet.ops.stop();
+    assert!(status.success(), "SIGTERM must stop the server cleanly: {status:?}");
+    fleet.ops.serve(Some(port));
+    assert!(fleet.wait_online("a1", true), "a1 never reconnected after the restart");
+    let ls = fleet.op(&["agent", "ls", "--tenant", "T1"]);
+    let a2 = ls.json["agents"].as_array().unwrap().iter().find(|a| a["agent_id"] == "a2").unwrap().clone();
+    assert_eq!((a2["state"].as_str(), a2["online"].as_bool()), (Some("revoked"), Some(false)));
+}
+
+#[test]
+fn agent_status_and_kill_switch_cli() {
+    let mut fleet = Fleet::armed(&[]);
+    let index = fleet.add_agent("a1");
+    let agent: &Agent = &fleet.agents[index];
+    let status = String::from_utf8_lossy(&agent.cli("status").stdout).into_owned();
+    assert!(status.contains("enrolled: yes") && status.contains("remote support: on"), "{status}");
+    assert!(agent.cli("remote-support-off").status.success());
+    let status = String::from_utf8_lossy(&agent.cli("status").stdout).into_owned();
+    assert!(status.contains("remote support: off"), "{status}");
+    assert!(wait_until(Duration::from_secs(5), || !fleet.ops.audit_events("kill_switch_off").is_empty()));
+    assert!(agent.cli("remote-support-on").status.success());
+    assert!(wait_until(Duration::from_secs(5), || !fleet.ops.audit_events("kill_switch_on").is_empty()));
+}

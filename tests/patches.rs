@@ -1,0 +1,248 @@
+//! Signed patches through the real binaries: a corpus of validly signed but hostile patches,
+//! each refused with its code, audited as `patch_rejected`, and leaving the install root
+//! byte-for-byte unchanged; then a good patch applied atomically with its exact mode, and its
+//! replay refused.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use argus_e2e::Fleet;
+use argus_fsm::signed::{parse_signing_key_file, sha256, sign_patch, Envelope, PatchBody};
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn body(id: u32) -> PatchBody {
+    PatchBody {
+        version: 1,
+        patch_id: format!("00000000-0000-4000-8000-{id:012x}"),
+        target: "config.yaml".into(),
+        content: b"poll: 9\n".to_vec(),
+        mode: 0o644,
+        base_sha256: None,
+        not_before: now_s() - 60,
+        not_after: now_s() + 3600,
+        agents: vec![],
+    }
+}
+
+/// Every file under the root with its content and mode (the state dir excluded: replay memory
+/// and status legitimately change).
+fn snapshot(root: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let name = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if name == "state" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(name, (std::fs::read(&path).unwrap_or_default(), meta.permissions().mode()));
+            }
+        }
+    }
+    files
+}
+
+fn apply(fleet: &Fleet, token: &str, envelope: &Envelope) -> Value {
+    let file = fleet.ops.dir.path().join("patch.json");
+    std::fs::write(&file, envelope.to_json_pretty()).unwrap();
+    fleet
+        .op(&[
+            "support",
+            "command",
+            "T1",
+            "--session",
+            token,
+            "--command",
+            "apply_patch",
+            "--patch",
+            file.to_str().unwrap(),
+        ])
+        .json
+}
+
+#[test]
+fn hostile_signed_patches_are_refused_and_touch_nothing() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let root = fleet.agents[0].root.clone();
+    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key = parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap()).unwrap();
+    let token = fleet.activate("a1");
+    let before = snapshot(&root);
+
+    let mut corpus: Vec<(&str, Envelope)> = Vec::new();
+    let mut n = 0;
+    let mut with = |f: &dyn Fn(&mut PatchBody)| {
+        n += 1;
+        let mut b = body(n);
+        f(&mut b);
+        sign_patch(&key, &b)
+    };
+    for target in [
+        "../config.yaml",
+        "/etc/passwd",
+        "argus.log",
+        "version.txt",
+        "state/agent.toml",
+        "hotfix/../config.yaml",
+        "hotfix/a.yml",
+        "Config.yaml",
+        "hotfix/.x.yaml",
+    ] {
+        let target = target.to_string();
+        corpus.push(("patch_target_not_allowlisted", with(&move |b| b.target = target.clone())));
+    }
+    for mode in [0o755u32, 0o4644, 0o2644, 0o1644, 0o600] {
+        corpus.push(("patch_mode_change", with(&move |b| b.mode = mode)));
+    }
+    corpus.push(("patch_not_yet_valid", with(&|b| b.not_before = now_s() + 600)));
+    corpus.push(("patch_expired", with(&|b| b.not_after = now_s() - 600)));
+    corpus.push(("patch_wrong_agent", with(&|b| b.agents = vec!["someone_else".into()])));
+    corpus.push(("patch_base_mismatch", with(&|b| b.base_sha256 = Some(sha256(b"not the current content")))));
+    corpus.push(("patch_too_large", with(&|b| b.content = vec![b'a'; 1024 * 1024 + 1])));
+    let other = SigningKey::from_bytes(&[9; 32]);
+    let mut forged = sign_patch(&other, &body(900));
+    forged.key_id = argus_fsm::signed::key_id(&key.verifying_key());
+    corpus.push(("patch_signature_invalid", forged));
+    let mut flipped = sign_patch(&key, &body(901));
+    flipped.signature = flipped.signature.replacen(|c: char| c.is_ascii_alphabetic(), "A", 1);
+    if flipped.signature == sign_patch(&key, &body(901)).signature {
+        flipped.signature = flipped.signature.replacen('A', "B", 1);
+    }
+    corpus.push(("patch_signature_invalid", flipped));
+
+    for (expected, envelope) in &corpus {
+        let answer = apply(&fleet, &token, envelope);
+        assert_eq!(answer["error"], *expected, "{answer}");
+        assert_eq!(snapshot(&root), before, "{expected} changed the install root");
+    }
+    let rejected = fleet.ops.audit_events("patch_rejected");
+    assert_eq!(rejected.len(), corpus.len(), "every rejection audited");
+    assert!(fleet.ops.audit_events("patch_applied").is_empty());
+}
+
+#[test]
+fn good_patch_applies_with_exact_mode_and_replay_is_refused_across_restarts() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let root = fleet.agents[0].root.clone();
+    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key = parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap()).unwrap();
+    let token = fleet.activate("a1");
+    let mut based = body(1);
+    based.base_sha256 = Some(sha256(b"poll: 5\n"));
+    let envelope = sign_patch(&key, &based);
+    let answer = apply(&fleet, &token, &envelope);
+    assert_eq!(answer["result"]["applied"], true, "{answer}");
+    assert_eq!(answer["result"]["patch_id"], based.patch_id);
+    assert_eq!(
+        answer["result"]["sha256"],
+        argus_fsm::signed::sha256(b"poll: 9\n").iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    assert_eq!(std::fs::read_to_string(root.join("config.yaml")).unwrap(), "poll: 9\n");
+    // A new hotfix file is created with the signed mode; hotfix/ appears when missing.
+    let mut hotfix = body(2);
+    hotfix.target = "hotfix/cameras.yaml".into();
+    hotfix.mode = 0o640;
+    assert_eq!(apply(&fleet, &token, &sign_patch(&key, &hotfix))["result"]["applied"], true);
+    assert_eq!(std::fs::metadata(root.join("hotfix/cameras.yaml")).unwrap().permissions().mode() & 0o7777, 0o640);
+    // Replays are refused: by the server's memory, and by the agent's after an ops restart
+    // that keeps the server's memory too.
+    assert_eq!(apply(&fleet, &token, &envelope)["error"], "patch_replayed");
+    let port = fleet.ops.agent.port();
+    assert!(fleet.ops.stop().success());
+    fleet.ops.serve(Some(port));
+    assert!(fleet.wait_online("a1", true));
+    assert_eq!(apply(&fleet, &token, &envelope)["error"], "patch_replayed");
+    let applied = fleet.ops.audit_events("patch_applied");
+    assert_eq!(applied.len(), 2);
+    assert_eq!(applied[0]["details"]["target"], "config.yaml");
+    assert_eq!(applied[0]["details"]["patch_id"], json!(based.patch_id));
+}
+
+#[test]
+fn patch_verify_and_sign_cli_round_trip() {
+    let fleet = Fleet::armed(&[]);
+    let dir = fleet.ops.dir.path();
+    std::fs::write(dir.join("new.yaml"), "a: 1\n").unwrap();
+    let out = argus_e2e::ctl_with(
+        &[],
+        &[
+            "patch",
+            "sign",
+            "--key",
+            fleet.keys.join("patch.key").to_str().unwrap(),
+            "--target",
+            "hotfix/x.yaml",
+            "--file",
+            dir.join("new.yaml").to_str().unwrap(),
+            "--not-before",
+            "2026-01-01T00:00:00Z",
+            "--not-after",
+            "2030-01-01T00:00:00Z",
+            "--agent",
+            "a1",
+            "--out",
+            dir.join("p.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let verify = argus_e2e::ctl_with(
+        &[],
+        &[
+            "patch",
+            "verify",
+            "--pubkey",
+            fleet.keys.join("patch.pub").to_str().unwrap(),
+            dir.join("p.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(verify.code, 0);
+    assert_eq!(
+        (verify.json["target"].as_str(), verify.json["content_utf8"].as_str()),
+        (Some("hotfix/x.yaml"), Some("a: 1\n"))
+    );
+    let wrong = argus_e2e::ctl_with(
+        &[],
+        &[
+            "patch",
+            "verify",
+            "--pubkey",
+            fleet.keys.join("tenant.pub").to_str().unwrap(),
+            dir.join("p.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!((wrong.code, wrong.json["error"].as_str()), (1, Some("patch_signature_invalid")));
+    let refused = argus_e2e::ctl_with(
+        &[],
+        &[
+            "patch",
+            "sign",
+            "--key",
+            fleet.keys.join("patch.key").to_str().unwrap(),
+            "--target",
+            "../etc/passwd",
+            "--file",
+            dir.join("new.yaml").to_str().unwrap(),
+            "--not-before",
+            "2026-01-01T00:00:00Z",
+            "--not-after",
+            "2030-01-01T00:00:00Z",
+            "--out",
+            dir.join("bad.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.code, 2);
+}

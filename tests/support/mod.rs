@@ -1,0 +1,417 @@
+//! The end-to-end harness: starts `argus-ops` and `argus-agent` as real processes on
+//! loopback (port 0, addresses read back), drives them through `argusctl` and raw HTTPS, and
+//! stops everything it started. Waits poll for an observable event with a deadline; nothing
+//! sleeps for a fixed time to "let things settle".
+
+#![forbid(unsafe_code)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// The ops token every fixture uses.
+pub const OPS_TOKEN: &str = "e2e-ops-token-0123456789abcdef";
+
+/// Path to a workspace binary, building the binaries once if they are missing.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        // target/debug/deps/<test> → target/debug
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        if !["argus-ops", "argus-agent", "argusctl"].iter().all(|b| dir.join(b).exists()) {
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "--bins"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo build runs");
+            assert!(status.success(), "building the binaries failed");
+        }
+        dir
+    });
+    dir.join(name)
+}
+
+/// Polls `check` until it returns true or `limit` passes.
+pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A running process, killed when dropped.
+pub struct Process {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    /// The process's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a CLI run printed.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub json: Value,
+}
+
+/// An ops server with its data dir.
+pub struct Ops {
+    pub dir: tempfile::TempDir,
+    pub admin_pat: String,
+    pub api: SocketAddr,
+    pub agent: SocketAddr,
+    pub env: Vec<(String, String)>,
+    pub server: Option<Process>,
+}
+
+impl Ops {
+    /// `init` and `serve` with the standard gate environment plus `extra`.
+    pub fn start(extra: &[(&str, &str)]) -> Ops {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("ops");
+        let out = Command::new(bin("argus-ops"))
+            .args(["init", "--json", "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("init runs");
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let init: Value = serde_json::from_slice(&out.stdout).expect("init --json");
+        let mut env: Vec<(String, String)> = vec![
+            ("REMOTE_SUPPORT_ENABLED".into(), "1".into()),
+            ("REMOTE_SUPPORT_OPERATOR_CIDRS".into(), "127.0.0.1/32,::1/128".into()),
+            ("ARGUS_OPS_TOKEN".into(), OPS_TOKEN.into()),
+            ("ARGUS_LOG".into(), "info".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut ops = Ops {
+            dir,
+            admin_pat: init["admin_pat"].as_str().expect("admin_pat").into(),
+            api: "127.0.0.1:0".parse().unwrap(),
+            agent: "127.0.0.1:0".parse().unwrap(),
+            env,
+            server: None,
+        };
+        ops.serve(None);
+        ops
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("ops")
+    }
+    pub fn ca(&self) -> PathBuf {
+        self.data().join("tls").join("ca.pem")
+    }
+
+    /// Starts `serve`; `agent_port` pins the QUIC port (to restart on the same address).
+    pub fn serve(&mut self, agent_port: Option<u16>) {
+        let addresses = self.data().join("run").join("addresses.json");
+        let _ = std::fs::remove_file(&addresses);
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = self.dir.path().join(format!("ops-{start}.log"));
+        let agent_listen = format!("127.0.0.1:{}", agent_port.unwrap_or(0));
+        let child = Command::new(bin("argus-ops"))
+            .args(["serve", "--api-listen", "127.0.0.1:0", "--agent-listen", &agent_listen, "--data-dir"])
+            .arg(self.data())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("serve starts");
+        let server = Process { child, log };
+        assert!(
+            wait_until(Duration::from_secs(20), || std::fs::read(&addresses)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .is_some()),
+            "serve never wrote run/addresses.json: {}",
+            server.log_text()
+        );
+        let addrs: Value = serde_json::from_slice(&std::fs::read(&addresses).unwrap()).unwrap();
+        self.api = addrs["api"].as_str().unwrap().parse().unwrap();
+        self.agent = addrs["agent"].as_str().unwrap().parse().unwrap();
+        self.server = Some(server);
+    }
+
+    /// Stops the server cleanly (SIGTERM) and returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.server.as_mut().expect("running").terminate()
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        self.server.as_ref().map(Process::log_text).unwrap_or_default()
+    }
+
+    /// Runs `argusctl --json ARGS` as `pat`.
+    pub fn ctl(&self, pat: &str, args: &[&str]) -> Output {
+        ctl_with(
+            &[
+                ("ARGUS_SERVER", &format!("https://{}", self.api)),
+                ("ARGUS_CA_CERT", self.ca().to_str().unwrap()),
+                ("ARGUS_OPS_TOKEN", OPS_TOKEN),
+                ("ARGUS_PAT", pat),
+            ],
+            args,
+        )
+    }
+
+    /// Runs `argusctl --json ARGS` as the bootstrap admin.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        self.ctl(&self.admin_pat.clone(), args)
+    }
+
+    /// A raw HTTPS request with exactly the given headers, from `local` (a loopback address).
+    pub fn http(
+        &self,
+        local: IpAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let pem = std::fs::read(self.ca()).unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(argus_transport_quic::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(argus_transport_quic::pinned_roots(&pem).unwrap())
+            .with_no_client_auth();
+        let client = reqwest::Client::builder().use_preconfigured_tls(tls).local_address(local).build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut request = client.request(method.parse().unwrap(), format!("https://{}{path}", self.api));
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.expect("request sent");
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.unwrap();
+            (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        })
+    }
+
+    /// All audit events (as admin).
+    pub fn audit(&self) -> Vec<Value> {
+        let out = self.admin(&["audit", "ls", "--limit", "10000"]);
+        assert_eq!(out.code, 0, "audit ls: {}", out.stderr);
+        out.json["events"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Audit events named `event`.
+    pub fn audit_events(&self, event: &str) -> Vec<Value> {
+        self.audit().into_iter().filter(|e| e["event"] == event).collect()
+    }
+}
+
+/// Runs `argusctl --json ARGS` with exactly `env` (plus PATH).
+pub fn ctl_with(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let out = Command::new(bin("argusctl"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("argusctl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A tenant with consent on record and armed, plus an operator PAT and the patch key pair.
+pub struct Fleet {
+    pub ops: Ops,
+    pub tenant: String,
+    pub operator: String,
+    pub keys: PathBuf,
+    pub agents: Vec<Agent>,
+}
+
+impl Fleet {
+    /// A running ops server with tenant `T1` consented and armed, and operator `op@example.com`.
+    pub fn armed(extra_env: &[(&str, &str)]) -> Fleet {
+        let ops = Ops::start(extra_env);
+        let keys = ops.dir.path().join("keys");
+        std::fs::create_dir(&keys).unwrap();
+        for prefix in ["tenant", "patch"] {
+            let out = ctl_with(&[], &["keygen", "--out", keys.join(prefix).to_str().unwrap()]);
+            assert_eq!(out.code, 0, "keygen: {}", out.stderr);
+        }
+        let tenant = "T1".to_string();
+        let ok = |out: Output| assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+        ok(ops.admin(&["tenant", "create", &tenant, "--consent-key", keys.join("tenant.pub").to_str().unwrap()]));
+        let consent = keys.join("consent.json");
+        ok(ctl_with(
+            &[],
+            &[
+                "consent",
+                "sign",
+                "--key",
+                keys.join("tenant.key").to_str().unwrap(),
+                "--tenant",
+                &tenant,
+                "--signer",
+                "Jane Roe",
+                "--out",
+                consent.to_str().unwrap(),
+            ],
+        ));
+        ok(ops.admin(&["tenant", "consent", &tenant, "--file", consent.to_str().unwrap()]));
+        ok(ops.admin(&["tenant", "arm", &tenant, "--reason", "e2e"]));
+        let pat = ops.admin(&["pat", "create", "--owner", "op@example.com", "--scope", "remote_support"]);
+        let operator = pat.json["pat"].as_str().expect("operator pat").to_string();
+        Fleet { ops, tenant, operator, keys, agents: vec![] }
+    }
+
+    /// Runs `argusctl` as the operator.
+    pub fn op(&self, args: &[&str]) -> Output {
+        self.ops.ctl(&self.operator, args)
+    }
+
+    /// Enrolls `agent_id` with a sample install root and starts it; waits until it is online.
+    pub fn add_agent(&mut self, agent_id: &str) -> usize {
+        let root = self.ops.dir.path().join(format!("root-{agent_id}"));
+        sample_install_root(&root);
+        let token = self.ops.admin(&["agent", "enroll-token", agent_id, "--tenant", &self.tenant]);
+        assert_eq!(token.code, 0, "{}", token.stderr);
+        let out = self.enroll(&root, agent_id, token.json["token"].as_str().unwrap());
+        assert!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
+        let agent = Agent::start(&root, self.ops.dir.path());
+        self.agents.push(agent);
+        assert!(self.wait_online(agent_id, true), "agent {agent_id} never came online");
+        self.agents.len() - 1
+    }
+
+    /// Runs `argus-agent enroll` for `root`.
+    pub fn enroll(&self, root: &Path, agent_id: &str, token: &str) -> std::process::Output {
+        Command::new(bin("argus-agent"))
+            .args(["enroll", "--install-root"])
+            .arg(root)
+            .args(["--server", &self.ops.agent.to_string(), "--server-ca"])
+            .arg(self.ops.ca())
+            .args(["--tenant", &self.tenant, "--agent-id", agent_id, "--token", token, "--patch-pubkey"])
+            .arg(self.keys.join("patch.pub"))
+            .output()
+            .expect("enroll runs")
+    }
+
+    /// Whether `agent ls` shows the agent online.
+    pub fn online(&self, agent_id: &str) -> bool {
+        let out = self.op(&["agent", "ls", "--tenant", &self.tenant]);
+        out.json["agents"].as_array().into_iter().flatten().any(|a| a["agent_id"] == agent_id && a["online"] == true)
+    }
+
+    /// Waits until the agent's online flag equals `online`.
+    pub fn wait_online(&self, agent_id: &str, online: bool) -> bool {
+        wait_until(Duration::from_secs(20), || self.online(agent_id) == online)
+    }
+
+    /// Activates a session on `agent_id` and returns its token.
+    pub fn activate(&self, agent_id: &str) -> String {
+        let out = self.op(&["agent", "activate", agent_id, "--tenant", &self.tenant, "--reason", "e2e"]);
+        assert_eq!(out.code, 0, "activate: {} {}", out.stdout, out.stderr);
+        out.json["session_token"].as_str().unwrap().to_string()
+    }
+
+    /// Runs a command in a session; returns the CLI output.
+    pub fn command(&self, token: &str, name: &str, args: Option<Value>) -> Output {
+        let mut argv = vec!["support", "command", &self.tenant, "--session", token, "--command", name];
+        let args_text = args.map(|a| a.to_string());
+        if let Some(text) = &args_text {
+            argv.extend(["--args", text]);
+        }
+        self.op(&argv)
+    }
+}
+
+/// A running agent.
+pub struct Agent {
+    pub root: PathBuf,
+    pub process: Process,
+}
+
+impl Agent {
+    /// Starts `argus-agent run` for an enrolled root.
+    pub fn start(root: &Path, log_dir: &Path) -> Agent {
+        let log = log_dir.join(format!("agent-{}.log", root.file_name().unwrap().to_string_lossy()));
+        let child = Command::new(bin("argus-agent"))
+            .args(["run", "--install-root"])
+            .arg(root)
+            .env("ARGUS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
+            .spawn()
+            .expect("agent starts");
+        Agent { root: root.to_path_buf(), process: Process { child, log } }
+    }
+
+    /// Runs `argus-agent SUBCOMMAND --install-root ROOT`.
+    pub fn cli(&self, subcommand: &str) -> std::process::Output {
+        Command::new(bin("argus-agent"))
+            .args([subcommand, "--install-root"])
+            .arg(&self.root)
+            .output()
+            .expect("agent cli runs")
+    }
+}
+
+/// The install-root files an agent serves, plus a secret outside the allowlist.
+pub fn sample_install_root(root: &Path) {
+    std::fs::create_dir_all(root.join("crashes")).unwrap();
+    let log: String = (1..=300).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(root.join("argus.log"), log).unwrap();
+    std::fs::write(root.join("argus.log.1"), "old 1\nold 2\n").unwrap();
+    std::fs::write(root.join("config.yaml"), "poll: 5\n").unwrap();
+    std::fs::write(root.join("version.txt"), "4.2.0\n").unwrap();
+    std::fs::write(root.join("agent_info.json"), json!({ "cameras": [{ "id": "cam1", "model": "X100" }] }).to_string())
+        .unwrap();
+    std::fs::write(root.join("crashes").join("crash-1.txt"), "segfault at 0x0\n").unwrap();
+    std::fs::write(root.join("secret.txt"), "TOP-SECRET-DO-NOT-LEAK\n").unwrap();
+}
