@@ -71,7 +71,7 @@ fn agent_goes_online_and_offline_with_its_process() {
     let index = fleet.add_agent("a1");
     let caps = fleet.op(&["agent", "capabilities", "a1"]);
     assert_eq!(caps.json["stale"], false);
-    assert_eq!(caps.json["manifest"]["hostname"].is_string(), true);
+    assert!(caps.json["manifest"]["hostname"].is_string());
     assert_eq!(caps.json["manifest"]["cameras"][0]["id"], "cam1");
     fleet.agents[index].process.terminate();
     assert!(fleet.wait_online("a1", false), "a stopped agent must go offline");
