@@ -6,6 +6,9 @@ use std::net::IpAddr;
 use argus_e2e::{Fleet, Ops, OPS_TOKEN};
 use serde_json::json;
 
+/// Headers of one request in the matrix.
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
 fn local(ip: &str) -> IpAddr {
     ip.parse().unwrap()
 }
@@ -21,7 +24,7 @@ fn every_factor_is_required_in_order_and_audited() {
     let pat = bearer(&fleet.operator);
     let lo = local("127.0.0.1");
     let path = "/support/fleet";
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<(Headers, u16, &str)> = vec![
         (vec![], 403, "bad_ops_token"),
         (vec![("Authorization", &pat)], 403, "bad_ops_token"),
         (vec![("X-Argus-Ops-Token", "wrong"), ("Authorization", &pat)], 403, "bad_ops_token"),
