@@ -69,6 +69,13 @@ fn session_token_is_bound_to_tenant_operator_and_itself() {
     assert_eq!(out.json["error"], "session_not_found");
     let forged = format!("rst_{}", "0".repeat(64));
     assert_eq!(fleet.command(&forged, "ping", None).json["error"], "session_not_found");
+    let started = fleet.ops.audit_events("remote_support_session_started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(
+        (started[0]["actor"].as_str(), started[0]["agent"].as_str(), started[0]["reason"].as_str()),
+        (Some("op@example.com"), Some("a1"), Some("e2e"))
+    );
+    assert!(started[0]["session_id"].as_str().unwrap().starts_with("ses_"));
     // The token is never stored or audited in clear.
     let audit = serde_json::to_string(&fleet.ops.audit()).unwrap();
     assert!(!audit.contains(&token));

@@ -25,7 +25,7 @@ pub fn bin(name: &str) -> PathBuf {
         let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
         if !["argus-ops", "argus-agent", "argusctl"].iter().all(|b| dir.join(b).exists()) {
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .args(["build", "--bins"])
+                .args(["build", "--workspace", "--bins"])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .expect("cargo build runs");

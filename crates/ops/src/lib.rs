@@ -11,6 +11,7 @@ pub mod error;
 pub mod gate;
 pub mod init;
 pub mod link;
+pub mod quickstart;
 pub mod secrets;
 pub mod serve;
 pub mod sessions;

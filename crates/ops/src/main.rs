@@ -43,6 +43,11 @@ enum Command {
         #[arg(long)]
         patch_pubkey: Option<PathBuf>,
     },
+    /// The one-command demo: a fresh server, tenant, two agents, and the seed flows.
+    Quickstart {
+        #[arg(long, default_value = "argus-quickstart")]
+        dir: PathBuf,
+    },
     /// Audit-trail tools.
     Audit {
         #[command(subcommand)]
@@ -61,7 +66,9 @@ enum AuditCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ARGUS_LOG").unwrap_or_else(|_| "info".into());
+    // The quickstart prints its own story; keep the server's log to warnings unless asked.
+    let default = if matches!(cli.command, Command::Quickstart { .. }) { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARGUS_LOG").unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match run(cli.command) {
         Ok(code) => code,
@@ -97,6 +104,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ServeOptions { data_dir, api_listen, agent_listen, patch_pubkey, config },
                 shutdown_signal(),
             ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quickstart { dir } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(argus_ops::quickstart::quickstart(dir, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { data_dir } } => {

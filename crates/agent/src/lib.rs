@@ -1,0 +1,109 @@
+//! The ARGUS remote-support agent as a library: enrollment, the daemon, commands and file
+//! access. The `argus-agent` binary is a thin CLI over it; `argus-ops quickstart` runs demo
+//! agents in-process with it.
+
+#![forbid(unsafe_code)]
+
+pub mod commands;
+pub mod files;
+pub mod link;
+pub mod settings;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use argus_fsm::handshake::{Hello, Intent};
+use argus_fsm::signed::{format_key_file, parse_public_key_file, parse_signing_key_file};
+use argus_fsm::Timestamp;
+use ed25519_dalek::SigningKey;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::commands::Executor;
+use crate::link::Daemon;
+use crate::settings::{write_new, Settings, StateDir};
+
+/// Now, read by the driver and passed to the machines.
+pub fn now() -> Timestamp {
+    Timestamp((OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// RFC 3339 UTC.
+pub fn rfc3339(at: Timestamp) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| at.0.to_string())
+}
+
+/// Runs the daemon for an enrolled install root until `shutdown` resolves, then closes the
+/// link politely so the server sees the agent go offline at once.
+pub async fn run(install_root: &Path, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let state = StateDir::new(install_root);
+    let settings = state.load_settings()?;
+    let passkey = parse_signing_key_file(&std::fs::read_to_string(state.passkey())?)
+        .map_err(|e| anyhow::anyhow!("passkey: {e}"))?;
+    let patch_key = parse_public_key_file(&std::fs::read_to_string(state.patch_pubkey())?)
+        .map_err(|e| anyhow::anyhow!("patch key: {e}"))?;
+    let ca = std::fs::read(state.server_ca())?;
+    let replay = state.load_replay()?;
+    let executor =
+        Arc::new(Executor { settings, state, patch_key, replay: Mutex::new(replay), started: Instant::now() });
+    let daemon =
+        Arc::new(Daemon { executor, passkey, sessions: Mutex::new(Default::default()), endpoint: Mutex::new(None) });
+    let result = tokio::select! {
+        result = daemon.clone().run(ca) => result,
+        _ = shutdown => Ok(()),
+    };
+    daemon.shutdown().await;
+    result
+}
+
+/// Generates the passkey in `INSTALL_ROOT/state/` (0600), enrolls over QUIC with the
+/// one-time token, and stores the settings and pinned keys.
+pub async fn enroll(
+    root: &Path,
+    server: &str,
+    server_ca: &Path,
+    tenant: &str,
+    agent_id: &str,
+    token: &str,
+    patch_pubkey: &Path,
+) -> anyhow::Result<()> {
+    let state = StateDir::new(root);
+    if state.settings().exists() {
+        bail!(
+            "{} is already enrolled; a machine comes back under a new agent ID in a fresh install root",
+            root.display()
+        );
+    }
+    let ca = std::fs::read(server_ca).with_context(|| format!("reading {}", server_ca.display()))?;
+    let patch_key_text =
+        std::fs::read_to_string(patch_pubkey).with_context(|| format!("reading {}", patch_pubkey.display()))?;
+    parse_public_key_file(&patch_key_text).map_err(|e| anyhow::anyhow!("{}: {e}", patch_pubkey.display()))?;
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).context("reading the OS random source")?;
+    let passkey = SigningKey::from_bytes(&seed);
+
+    let (addr, name) = link::resolve(server).await?;
+    let endpoint = link::endpoint_for(addr, &ca)?;
+    let intent = Intent::Enroll { token: token.to_string(), passkey: passkey.verifying_key().to_bytes() };
+    let hello = Hello { agent_id: agent_id.to_string(), tenant: tenant.to_string(), intent };
+    let outcome = link::connect(&endpoint, addr, &name, hello, &passkey).await?;
+    let (connection, ..) = match outcome {
+        Ok(accepted) => accepted,
+        Err(code) => bail!("enrollment refused: {code}"),
+    };
+    connection.close(quinn::VarInt::from_u32(0), b"enrolled");
+    endpoint.wait_idle().await;
+
+    std::fs::create_dir_all(state.dir())?;
+    write_new(&state.passkey(), format_key_file(&seed).as_bytes(), 0o600)?;
+    std::fs::write(state.server_ca(), &ca)?;
+    std::fs::write(state.patch_pubkey(), patch_key_text)?;
+    let settings = Settings { agent_id: agent_id.into(), tenant: tenant.into(), server: server.into() };
+    settings::write_atomic(&state.settings(), toml::to_string(&settings)?.as_bytes(), 0o644)?;
+    Ok(())
+}
