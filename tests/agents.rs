@@ -154,3 +154,68 @@ fn agent_status_and_kill_switch_cli() {
     assert!(agent.cli("remote-support-on").status.success());
     assert!(wait_until(Duration::from_secs(5), || !fleet.ops.audit_events("kill_switch_on").is_empty()));
 }
+
+/// QUIC connection migration: an agent whose UDP address changes (NAT rebinding, simulated by
+/// rebinding the agent endpoint's socket) stays on the same connection with no new handshake.
+#[test]
+fn agent_survives_a_rebind_of_its_udp_socket_without_a_new_handshake() {
+    use argus_fsm::handshake::{Hello, Intent};
+    use argus_fsm::wire::AgentMessage;
+    let fleet = Fleet::armed(&[]);
+    let token =
+        fleet.ops.admin(&["agent", "enroll-token", "m1", "--tenant", "T1"]).json["token"].as_str().unwrap().to_string();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (endpoint, connection, mut send, _recv) = runtime.block_on(async {
+        let endpoint = argus_agent::link::endpoint_for(fleet.ops.agent, &ca).unwrap();
+        let enroll = Hello {
+            agent_id: "m1".into(),
+            tenant: "T1".into(),
+            intent: Intent::Enroll { token, passkey: key.verifying_key().to_bytes() },
+        };
+        let (enrolled, ..) =
+            argus_agent::link::connect(&endpoint, fleet.ops.agent, "127.0.0.1", enroll, &key).await.unwrap().unwrap();
+        enrolled.close(0u32.into(), b"enrolled");
+        let hello = Hello { agent_id: "m1".into(), tenant: "T1".into(), intent: Intent::Authenticate };
+        let (connection, send, recv, _) =
+            argus_agent::link::connect(&endpoint, fleet.ops.agent, "127.0.0.1", hello, &key).await.unwrap().unwrap();
+        (endpoint, connection, send, recv)
+    });
+    assert!(fleet.wait_online("m1", true));
+    let before = connection.local_ip();
+    let old_port = endpoint.local_addr().unwrap().port();
+    let fresh = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let new_port = fresh.local_addr().unwrap().port();
+    assert_ne!(old_port, new_port);
+    {
+        let _context = runtime.enter();
+        endpoint.rebind(fresh).unwrap();
+    }
+    // Traffic after the rebind: a manifest with a marker hostname on the same control stream.
+    let mut manifest = argus_fsm::wire::Manifest {
+        agent_version: "rebind-test".into(),
+        os: "linux".into(),
+        arch: "x86_64".into(),
+        hostname: "after-rebind".into(),
+        commands: vec![],
+        read_allowlist: vec![],
+        patch_allowlist: vec![],
+        remote_support_on: true,
+        cameras_json: "null".into(),
+        generated_at: argus_fsm::Timestamp(0),
+    };
+    manifest.generated_at = argus_agent::now();
+    runtime.block_on(argus_transport_quic::write_frame(&mut send, &AgentMessage::Manifest(manifest))).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || fleet.op(&["agent", "capabilities", "m1"]).json["manifest"]["hostname"]
+            == "after-rebind"),
+        "the server never heard from the agent after its address changed"
+    );
+    assert!(fleet.online("m1"));
+    assert!(connection.close_reason().is_none(), "the connection survived");
+    let _ = before;
+    // One enrollment, no re-authentication: the server logged exactly one "agent online".
+    assert_eq!(fleet.ops.log().matches("agent online").count(), 1, "{}", fleet.ops.log());
+    drop(runtime);
+}

@@ -331,3 +331,68 @@ mod tests {
         assert_eq!(backoff(3, 0), Duration::ZERO);
     }
 }
+
+#[cfg(test)]
+mod enforcement_tests {
+    use super::*;
+    use crate::settings::{Settings, StateDir};
+    use std::time::Instant;
+
+    fn daemon(dir: &std::path::Path) -> Daemon {
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        let executor = Executor {
+            settings: Settings { agent_id: "a1".into(), tenant: "T1".into(), server: "127.0.0.1:1".into() },
+            state: StateDir::new(dir),
+            patch_key: SigningKey::from_bytes(&[1; 32]).verifying_key(),
+            replay: Mutex::new(Default::default()),
+            started: Instant::now(),
+        };
+        Daemon {
+            executor: Arc::new(executor),
+            passkey: SigningKey::from_bytes(&[2; 32]),
+            sessions: Mutex::new(HashMap::new()),
+            endpoint: Mutex::new(None),
+        }
+    }
+
+    fn grant(id: &str, expires_in_ms: i64) -> SessionGrant {
+        SessionGrant {
+            session_id: id.into(),
+            tenant: "T1".into(),
+            owner: "op".into(),
+            expires_at: now().plus_millis(expires_in_ms),
+        }
+    }
+
+    #[test]
+    fn agent_refuses_commands_outside_a_live_granted_session_whatever_the_server_asks() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = daemon(dir.path());
+        assert_eq!(daemon.admit("ses_unknown").unwrap_err().code, Code::SessionNotFound);
+        let live = session_from(grant("ses_live", 60_000), now());
+        daemon.sessions.lock().unwrap().insert(live.id.clone(), live);
+        assert!(daemon.admit("ses_live").is_ok());
+        let lapsed = session_from(grant("ses_lapsed", -1), now());
+        daemon.sessions.lock().unwrap().insert(lapsed.id.clone(), lapsed);
+        assert_eq!(daemon.admit("ses_lapsed").unwrap_err().code, Code::SessionExpired);
+        daemon
+            .sessions
+            .lock()
+            .unwrap()
+            .get_mut("ses_live")
+            .unwrap()
+            .handle(SessionEvent::End(EndReason::Deactivated), now())
+            .unwrap();
+        assert_eq!(daemon.admit("ses_live").unwrap_err().code, Code::SessionExpired);
+    }
+
+    #[test]
+    fn kill_switch_refuses_even_a_live_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = daemon(dir.path());
+        let live = session_from(grant("ses_live", 60_000), now());
+        daemon.sessions.lock().unwrap().insert(live.id.clone(), live);
+        daemon.executor.state.set_remote_support(false).unwrap();
+        assert_eq!(daemon.admit("ses_live").unwrap_err().code, Code::RemoteSupportOff);
+    }
+}

@@ -125,9 +125,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
             write_frame(&mut send, &ServerMessage::Welcome { sessions }).await?;
             if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
                 record.last_seen = Some(now);
-                registry
-                    .commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![], now)
-                    .map_err(|e| LinkError::Read(e.message))?;
+                registry.record_quietly(ops.store.as_ref(), record);
             }
             Ok(Some((agent_id, send, recv)))
         }
@@ -277,7 +275,7 @@ async fn run_link(
     let mut registry = ops.registry.lock().await;
     if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
         record.last_seen = Some(now);
-        let _ = registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![], now);
+        registry.record_quietly(ops.store.as_ref(), record);
     }
     tracing::info!(agent = %agent_id, "agent offline");
 }
@@ -298,7 +296,11 @@ async fn handle_agent_message(
             let entries = kill_switch_entries(&record, agent_id, on);
             record.remote_support_on = on;
             record.manifest = Some(manifest);
-            registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], entries, now)?;
+            if entries.is_empty() {
+                registry.record_quietly(ops.store.as_ref(), record);
+            } else {
+                registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], entries, now)?;
+            }
             if !on {
                 crate::sessions::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
             }

@@ -100,6 +100,19 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Stores bookkeeping (no audit record, nothing an operator relies on) without waiting for
+    /// the disk; sled writes it out within its flush interval, and shutdown flushes.
+    pub fn record_quietly(&mut self, store: &dyn Store, agent: crate::store::AgentRecord) {
+        match store.stage(&[Write::Agent(agent.clone())]) {
+            Ok(()) => {
+                self.agents.insert(agent.agent_id.clone(), agent);
+            }
+            Err(error) => tracing::warn!(%error, "agent bookkeeping not stored"),
+        }
+    }
+}
+
 impl Ops {
     /// Whether an authenticated link to this agent is up.
     pub fn is_online(&self, agent_id: &str) -> bool {

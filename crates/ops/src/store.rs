@@ -106,6 +106,9 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Applies every write atomically and makes it durable before returning.
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Applies writes atomically without waiting for the disk: only for bookkeeping that may be
+    /// lost in a crash without harm (`last_seen`, the latest manifest). Never for audit records.
+    fn stage(&self, writes: &[Write]) -> Result<(), StoreError>;
     /// Loads all live state.
     fn load(&self) -> Result<Snapshot, StoreError>;
     /// Audit records with `seq` in `from..`, ascending.
@@ -159,6 +162,12 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 impl Store for SledStore {
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.stage(writes)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    fn stage(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for write in writes {
             let (key, value) = match write {
@@ -170,9 +179,7 @@ impl Store for SledStore {
             };
             batch.insert(key.as_bytes(), value);
         }
-        self.db.apply_batch(batch).map_err(backend)?;
-        self.db.flush().map_err(backend)?;
-        Ok(())
+        self.db.apply_batch(batch).map_err(backend)
     }
 
     fn load(&self) -> Result<Snapshot, StoreError> {

@@ -1,0 +1,389 @@
+//! `argus-bench`: the benchmarks of issues #3 and #4, printed as figures (medians and spread,
+//! one run). Real processes on loopback; simulated fleets use the agent's own connection code.
+//!
+//!   argus-bench commands [--agents N] [--inflight K] [--seconds S]
+//!   argus-bench latency  [--rounds N]
+//!   argus-bench fleet    [--agents N] [--revocations R]
+
+#![forbid(unsafe_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use argus_e2e::{wait_until, Fleet, OPS_TOKEN};
+use argus_fsm::handshake::{Hello, Intent};
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: usize| -> usize {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    match args.first().map(String::as_str) {
+        Some("commands") => commands(flag("--agents", 100), flag("--inflight", 64), flag("--seconds", 10)),
+        Some("latency") => latency(flag("--rounds", 20)),
+        Some("fleet") => fleet(flag("--agents", 10_000), flag("--revocations", 100)),
+        _ => {
+            eprintln!("usage: argus-bench commands|latency|fleet [options]");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Percentiles of durations in milliseconds.
+fn summary(label: &str, mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0;
+    println!(
+        "{label}: n={} p50={:.3} ms p90={:.3} ms p99={:.3} ms min={:.3} ms max={:.3} ms",
+        samples.len(),
+        pick(0.5),
+        pick(0.9),
+        pick(0.99),
+        pick(0.0),
+        pick(1.0)
+    );
+    pick(0.5)
+}
+
+/// A persistent HTTPS client for the operator API.
+struct Operator {
+    http: reqwest::Client,
+    base: String,
+    pat: String,
+}
+
+impl Operator {
+    fn new(fleet: &Fleet) -> Operator {
+        let pem = std::fs::read(fleet.ops.ca()).unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(argus_transport_quic::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(argus_transport_quic::pinned_roots(&pem).unwrap())
+            .with_no_client_auth();
+        let http = reqwest::Client::builder().use_preconfigured_tls(tls).pool_max_idle_per_host(256).build().unwrap();
+        Operator { http, base: format!("https://{}", fleet.ops.api), pat: fleet.operator.clone() }
+    }
+
+    async fn post(&self, path: &str, session: Option<&str>, body: Value) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("X-Argus-Ops-Token", OPS_TOKEN)
+            .bearer_auth(&self.pat)
+            .json(&body);
+        if let Some(session) = session {
+            request = request.header("X-Argus-Session", session);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn command(&self, session: &str, command: &str, args: Value) -> Value {
+        let (status, body) =
+            self.post("/support/tenants/T1/commands", Some(session), json!({ "command": command, "args": args })).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Issue #4: command round trip, throughput across agents, tail_log on a 1 GiB log, read_file
+/// of 1 MiB.
+fn commands(agents: usize, inflight: usize, seconds: usize) {
+    println!("== commands: {agents} agents, {inflight} in flight, {seconds} s");
+    let mut fleet = Fleet::armed(&[]);
+    for i in 0..agents {
+        fleet.add_agent(&format!("b{i:03}"));
+    }
+    let tokens: Vec<String> = (0..agents).map(|i| fleet.activate(&format!("b{i:03}"))).collect();
+    let root = fleet.agents[0].root.clone();
+    let rt = runtime();
+    let op = Arc::new(Operator::new(&fleet));
+    rt.block_on(async {
+        for _ in 0..200 {
+            op.command(&tokens[0], "ping", json!({})).await;
+        }
+        let mut samples = Vec::new();
+        for _ in 0..2000 {
+            let start = Instant::now();
+            op.command(&tokens[0], "ping", json!({})).await;
+            samples.push(start.elapsed());
+        }
+        summary("ping round trip (HTTPS → ops → QUIC → agent → back, persistent client)", samples);
+
+        let done = Arc::new(AtomicUsize::new(0));
+        let deadline = Instant::now() + Duration::from_secs(seconds as u64);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for worker in 0..inflight {
+            let op = op.clone();
+            let tokens = tokens.clone();
+            let done = done.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut i = worker;
+                while Instant::now() < deadline {
+                    op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += inflight;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let total = done.load(Ordering::Relaxed);
+        println!(
+            "throughput: {total} pings in {:.2} s = {:.0} commands/s across {agents} agents, {inflight} in flight",
+            started.elapsed().as_secs_f64(),
+            total as f64 / started.elapsed().as_secs_f64()
+        );
+    });
+
+    // tail_log: 25 KiB vs 1 GiB logs, 100 lines.
+    let line = "2026-11-23T10:00:00Z INFO camera poll ok cycle=000000000\n";
+    std::fs::write(root.join("argus.log.1"), line.repeat(25 * 1024 / line.len())).unwrap();
+    {
+        use std::io::Write as _;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(root.join("argus.log.2")).unwrap());
+        let block = line.repeat(16 * 1024 * 1024 / line.len());
+        for _ in 0..64 {
+            file.write_all(block.as_bytes()).unwrap();
+        }
+    }
+    let big = std::fs::metadata(root.join("argus.log.2")).unwrap().len();
+    rt.block_on(async {
+        let mut small = Vec::new();
+        let mut large = Vec::new();
+        for _ in 0..10 {
+            op.command(&tokens[0], "tail_log", json!({"file": "argus.log.2", "lines": 100})).await;
+        }
+        for _ in 0..200 {
+            let start = Instant::now();
+            op.command(&tokens[0], "tail_log", json!({"file": "argus.log.1", "lines": 100})).await;
+            small.push(start.elapsed());
+            let start = Instant::now();
+            let body = op.command(&tokens[0], "tail_log", json!({"file": "argus.log.2", "lines": 100})).await;
+            large.push(start.elapsed());
+            assert_eq!(body["result"]["lines"].as_array().unwrap().len(), 100);
+        }
+        let a = summary("tail_log 100 lines, 25 KiB log", small);
+        let b = summary(&format!("tail_log 100 lines, {:.2} GiB log", big as f64 / (1u64 << 30) as f64), large);
+        println!("tail_log ratio (1 GiB / 25 KiB, medians): {:.2}", b / a);
+
+        std::fs::write(root.join("crashes").join("mib.txt"), vec![b'x'; 1024 * 1024]).unwrap();
+        let mut samples = Vec::new();
+        for _ in 0..100 {
+            let start = Instant::now();
+            let body = op.command(&tokens[0], "read_file", json!({"path": "crashes/mib.txt"})).await;
+            samples.push(start.elapsed());
+            assert_eq!(body["result"]["size"], 1024 * 1024);
+        }
+        summary("read_file 1 MiB end to end", samples);
+    });
+    let _ = std::fs::remove_file(root.join("argus.log.2"));
+}
+
+/// Functional deadlines measured precisely: kill switch → session ended (server audit), and
+/// revoke answered → agent link closed (agent status file).
+fn latency(rounds: usize) {
+    println!("== latency: {rounds} rounds each");
+    let mut fleet = Fleet::armed(&[]);
+    let index = fleet.add_agent("k1");
+    let mut kill = Vec::new();
+    for _ in 0..rounds {
+        fleet.activate("k1");
+        let before = fleet.ops.audit_events("remote_support_session_ended").len();
+        let start = Instant::now();
+        assert!(fleet.agents[index].cli("remote-support-off").status.success());
+        assert!(wait_until(Duration::from_secs(5), || fleet.ops.audit_events("remote_support_session_ended").len()
+            > before));
+        kill.push(start.elapsed());
+        assert!(fleet.agents[index].cli("remote-support-on").status.success());
+        assert!(wait_until(Duration::from_secs(5), || fleet.op(&["agent", "capabilities", "k1"]).json["manifest"]
+            ["remote_support_on"]
+            == true));
+    }
+    summary(
+        "kill switch: remote-support-off issued → session ended on the server (incl. CLI start and audit polling)",
+        kill,
+    );
+    let mut revoke = Vec::new();
+    for i in 0..rounds {
+        let id = format!("r{i}");
+        let idx = fleet.add_agent(&id);
+        let status = fleet.agents[idx].root.join("state").join("status.json");
+        let start = Instant::now();
+        assert_eq!(fleet.op(&["agent", "revoke", &id, "--tenant", "T1", "--reason", "bench", "--yes"]).code, 0);
+        let answered = start.elapsed();
+        assert!(wait_until(Duration::from_secs(5), || std::fs::read_to_string(&status)
+            .is_ok_and(|s| !s.contains("\"connected\""))));
+        revoke.push(start.elapsed().saturating_sub(answered));
+        fleet.agents[idx].process.terminate();
+    }
+    summary("revocation: revoke answered → agent sees its link closed", revoke);
+}
+
+/// Issue #3: N simulated agents through the agent's own connection code, from one process.
+fn fleet(agents: usize, revocations: usize) {
+    println!("== fleet: {agents} simulated agents");
+    let mut fleet = Fleet::armed(&[]);
+    let rt = runtime();
+    let pid = fleet.ops.server.as_ref().unwrap().child.id();
+    let admin = Operator { pat: fleet.ops.admin_pat.clone(), ..Operator::new(&fleet) };
+    let keys: Vec<SigningKey> = (0..agents)
+        .map(|i| SigningKey::from_bytes(&argus_fsm::signed::sha256(format!("bench-{i}").as_bytes())))
+        .collect();
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let started = Instant::now();
+    rt.block_on(async {
+        let endpoints: Vec<quinn::Endpoint> =
+            (0..16).map(|_| argus_agent::link::endpoint_for(fleet.ops.agent, &ca).unwrap()).collect();
+        let permits = Arc::new(tokio::sync::Semaphore::new(128));
+        let mut tasks = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let (status, token) = admin
+                .post("/support/tenants/T1/enrollment-tokens", None, json!({ "agent_id": format!("f{i:05}") }))
+                .await;
+            assert_eq!(status, 201, "{token}");
+            let token = token["token"].as_str().unwrap().to_string();
+            let endpoint = endpoints[i % endpoints.len()].clone();
+            let addr = fleet.ops.agent;
+            let key = key.clone();
+            let permit = permits.clone().acquire_owned().await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                let intent = Intent::Enroll { token, passkey: key.verifying_key().to_bytes() };
+                let hello = Hello { agent_id: format!("f{i:05}"), tenant: "T1".into(), intent };
+                let outcome = argus_agent::link::connect(&endpoint, addr, "127.0.0.1", hello, &key).await.unwrap();
+                let (connection, ..) = outcome.expect("enrollment accepted");
+                connection.close(0u32.into(), b"enrolled");
+                drop(permit);
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    println!("setup: {agents} agents enrolled in {:.1} s", started.elapsed().as_secs_f64());
+    let rss_before = rss_kib(pid);
+    let connected = Arc::new(AtomicUsize::new(0));
+    let revoked_at: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; agents]));
+    let closed_after: Arc<std::sync::Mutex<Vec<Duration>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let ca2 = ca.clone();
+    let addr = fleet.ops.agent;
+    let handles: Vec<_> = {
+        let _guard = rt.enter();
+        let endpoints: Vec<quinn::Endpoint> =
+            (0..16).map(|_| argus_agent::link::endpoint_for(addr, &ca2).unwrap()).collect();
+        let permits = Arc::new(tokio::sync::Semaphore::new(256));
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let endpoint = endpoints[i % endpoints.len()].clone();
+                let key = key.clone();
+                let connected = connected.clone();
+                let permits = permits.clone();
+                let revoked_at = revoked_at.clone();
+                let closed_after = closed_after.clone();
+                rt.spawn(async move {
+                    let mut attempt = 0u32;
+                    loop {
+                        let permit = permits.acquire().await.unwrap();
+                        let hello =
+                            Hello { agent_id: format!("f{i:05}"), tenant: "T1".into(), intent: Intent::Authenticate };
+                        let outcome = argus_agent::link::connect(&endpoint, addr, "127.0.0.1", hello, &key).await;
+                        drop(permit);
+                        match outcome {
+                            Ok(Ok((connection, _send, _recv, _))) => {
+                                attempt = 0;
+                                connected.fetch_add(1, Ordering::Relaxed);
+                                connection.closed().await;
+                                connected.fetch_sub(1, Ordering::Relaxed);
+                                if let Some(at) = revoked_at.lock().unwrap()[i] {
+                                    closed_after.lock().unwrap().push(at.elapsed());
+                                    return;
+                                }
+                            }
+                            Ok(Err(_)) => return,
+                            Err(_) => attempt += 1,
+                        }
+                        let wait = argus_agent::link::backoff(
+                            attempt,
+                            (i as u64).wrapping_mul(2654435761) ^ start.elapsed().as_nanos() as u64,
+                        );
+                        tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
+                    }
+                })
+            })
+            .collect()
+    };
+    let all = wait_until(Duration::from_secs(600), || connected.load(Ordering::Relaxed) == agents);
+    println!(
+        "connect: {} of {agents} connected and authenticated in {:.1} s",
+        connected.load(Ordering::Relaxed),
+        start.elapsed().as_secs_f64()
+    );
+    assert!(all);
+    std::thread::sleep(Duration::from_secs(2));
+    let rss_after = rss_kib(pid);
+    println!(
+        "server RSS: {rss_before} KiB before, {rss_after} KiB with {agents} connected: {:.1} KiB per connected agent",
+        (rss_after.saturating_sub(rss_before)) as f64 / agents as f64
+    );
+
+    // Restart: all back online with none left behind.
+    let port = fleet.ops.agent.port();
+    fleet.ops.stop();
+    let restart = Instant::now();
+    fleet.ops.serve(Some(port));
+    let all = wait_until(Duration::from_secs(120), || connected.load(Ordering::Relaxed) == agents);
+    println!(
+        "restart: {} of {agents} back online {:.1} s after the server was started again",
+        connected.load(Ordering::Relaxed),
+        restart.elapsed().as_secs_f64()
+    );
+    let _ = all;
+
+    // Revocations with the fleet connected: revoke answered → that agent's connection closed.
+    let admin = Operator { pat: fleet.ops.admin_pat.clone(), ..Operator::new(&fleet) };
+    rt.block_on(async {
+        for i in 0..revocations.min(agents) {
+            revoked_at.lock().unwrap()[i] = Some(Instant::now());
+            let (status, body) = admin
+                .post(&format!("/support/agents/f{i:05}/revoke"), None, json!({ "tenant": "T1", "reason": "bench" }))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    });
+    wait_until(Duration::from_secs(30), || closed_after.lock().unwrap().len() == revocations.min(agents));
+    let samples = closed_after.lock().unwrap().clone();
+    // The server closes the link before it answers, so this is an upper bound of "answered →
+    // closed": it also counts the request itself.
+    summary(
+        &format!("revocation with {agents} connected: revoke request sent → connection closed at the agent"),
+        samples,
+    );
+    for handle in handles {
+        handle.abort();
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
