@@ -20,12 +20,16 @@ pub const OPS_TOKEN: &str = "e2e-ops-token-0123456789abcdef";
 pub fn bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
-        // target/debug/deps/<test> → target/debug
+        // target/PROFILE/deps/<test> → target/PROFILE; target/PROFILE/<bin> → target/PROFILE
         let exe = std::env::current_exe().expect("test executable path");
-        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let mut dir = exe.parent().expect("target dir").to_path_buf();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
         if !["argus-ops", "argus-agent", "argusctl"].iter().all(|b| dir.join(b).exists()) {
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .args(["build", "--workspace", "--bins"])
+                .args(if cfg!(debug_assertions) { &[][..] } else { &["--release"][..] })
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .expect("cargo build runs");

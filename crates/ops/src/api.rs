@@ -55,7 +55,26 @@ pub fn router(ops: Arc<Ops>) -> Router {
         .merge(crate::sessions::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(ops.clone(), durable_responses))
         .with_state(ops)
+}
+
+/// Acknowledges nothing before it is durable: a response waits until every write its request
+/// staged (state and audit records) has been flushed. Concurrent requests share flushes.
+async fn durable_responses(State(ops): State<Arc<Ops>>, request: Request, next: axum::middleware::Next) -> Response {
+    let (response, generation) = crate::state::STAGED_BY_REQUEST
+        .scope(std::cell::Cell::new(0), async {
+            let response = next.run(request).await;
+            (response, crate::state::STAGED_BY_REQUEST.with(std::cell::Cell::get))
+        })
+        .await;
+    if generation > 0 {
+        if let Err(error) = ops.durability.wait(generation).await {
+            tracing::error!(%error, "flush failed; answering internal");
+            return ApiError::new(Code::Internal, "the action could not be stored durably").into_response();
+        }
+    }
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -121,7 +140,7 @@ impl Gated {
             json!({ "factor": Denial::MissingRole.factor(), "ip": self.0.ip.to_string(), "need": format!("{need:?}") }),
         );
         let mut registry = ops.registry.lock().await;
-        registry.commit(ops.store.as_ref(), vec![], vec![entry], now)?;
+        registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![entry], now)?;
         Err(Code::MissingRole.into())
     }
 
@@ -140,7 +159,7 @@ async fn audit_denial(ops: &Ops, denial: Denial, ip: IpAddr, path: &str, now: Ti
     }));
     let mut registry = ops.registry.lock().await;
     // A denial that cannot be audited is still denied.
-    let _ = registry.commit(ops.store.as_ref(), vec![], vec![entry], now);
+    let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![entry], now);
 }
 
 /// A JSON body read with the SPEC's limits: over 2 MiB → 413 `too_large`, malformed → 400
@@ -221,7 +240,7 @@ async fn create_tenant(
     let entry = AuditEntry::new("tenant_created", gated.actor())
         .tenant(&body.tenant)
         .details(json!({ "consent_key_id": key_id }));
-    registry.commit(ops.store.as_ref(), vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
     Ok((StatusCode::CREATED, Json(tenant_json(&tenant, now))).into_response())
 }
 
@@ -267,7 +286,7 @@ async fn create_pat(
     let mut entry =
         AuditEntry::new("pat_created", gated.actor()).details(json!({ "owner": owner, "scopes": scope_names }));
     entry.tenant = body.tenant.clone();
-    registry.commit(ops.store.as_ref(), vec![Write::Pat(record)], vec![entry], now)?;
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record)], vec![entry], now)?;
     let body = json!({ "pat": pat, "owner": owner, "scopes": scope_names, "tenant": body.tenant });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -320,7 +339,7 @@ async fn record_consent(
     let entry = AuditEntry::new("tenant_consent_recorded", gated.actor())
         .tenant(&tenant_id)
         .details(json!({ "signer": body.signer, "issued_at": body.issued_at, "expires_at": body.expires_at, "key_id": envelope.key_id }));
-    registry.commit(ops.store.as_ref(), vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
     Ok(Json(tenant_json(&tenant, now)))
 }
 
@@ -376,7 +395,7 @@ async fn tenant_transition(
     let mut tenant = registry.tenants.get(tenant_id).cloned().ok_or(Code::TenantNotFound)?;
     let effects = tenant.handle(event, now).map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     let entry = AuditEntry::new(audit_event, gated.actor()).tenant(tenant_id).reason(reason);
-    registry.commit(ops.store.as_ref(), vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
     for argus_fsm::tenant::TenantEffect::EndSessions(end) in effects {
         crate::sessions::end_tenant_sessions(ops, &mut registry, tenant_id, end, now)?;
     }
@@ -430,7 +449,7 @@ async fn issue_enrollment_token(
         .tenant(&tenant_id)
         .agent(&body.agent_id)
         .details(json!({ "expires_at": rfc3339(expires_at) }));
-    registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![entry], now)?;
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
     let body =
         json!({ "agent_id": body.agent_id, "tenant": tenant_id, "token": token, "expires_at": rfc3339(expires_at) });
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -584,7 +603,7 @@ async fn revoke(
         .handle(EnrollmentEvent::Revoke { reason: reason.clone() }, now)
         .map_err(|(_, e)| ApiError::from(e.code()))?;
     let entry = AuditEntry::new("agent_revoked", gated.actor()).tenant(&tenant_id).agent(&agent_id).reason(&reason);
-    registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![entry], now)?;
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
     // Durable first, then cut the link: the revocation watcher is this call, under the
     // registry lock, so a handshake in flight either sees the tombstone or is closed here.
     ops.disconnect(&agent_id, "agent revoked");

@@ -161,8 +161,12 @@ async fn enroll(
                 .tenant(&tenant)
                 .agent(&agent_id)
                 .details(json!({ "passkey_id": key_id, "remote": connection.remote_address().to_string() }));
-            match registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], vec![entry], now) {
-                Ok(_) => write_frame(send, &ServerMessage::Welcome { sessions: vec![] }).await?,
+            match registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now) {
+                Ok(_) => {
+                    drop(registry);
+                    durable(ops).await?;
+                    write_frame(send, &ServerMessage::Welcome { sessions: vec![] }).await?
+                }
                 Err(error) => write_frame(send, &ServerMessage::Refused { code: error.code }).await?,
             }
         }
@@ -171,7 +175,9 @@ async fn enroll(
                 .tenant(&tenant)
                 .agent(&agent_id)
                 .details(json!({ "code": code.as_str(), "remote": connection.remote_address().to_string() }));
-            let _ = registry.commit(ops.store.as_ref(), vec![], vec![entry], now);
+            let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![entry], now);
+            drop(registry);
+            durable(ops).await?;
             write_frame(send, &ServerMessage::Refused { code }).await?;
         }
     }
@@ -202,8 +208,9 @@ async fn refuse(
     }
     {
         let mut registry = ops.registry.lock().await;
-        let _ = registry.commit(ops.store.as_ref(), vec![], vec![entry], now());
+        let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![entry], now());
     }
+    durable(ops).await?;
     write_frame(send, &ServerMessage::Refused { code }).await?;
     let _ = send.finish();
     let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
@@ -259,6 +266,7 @@ async fn run_link(
                 if let Err(error) = handle_agent_message(&ops, &agent_id, message).await {
                     tracing::warn!(agent = %agent_id, %error.message, "agent message not stored");
                 }
+                let _ = ops.durability.wait_all().await;
             }
             Ok(None) | Err(_) => break,
         }
@@ -299,7 +307,7 @@ async fn handle_agent_message(
             if entries.is_empty() {
                 registry.record_quietly(ops.store.as_ref(), record);
             } else {
-                registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], entries, now)?;
+                registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], entries, now)?;
             }
             if !on {
                 crate::sessions::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
@@ -322,7 +330,7 @@ async fn handle_agent_message(
             } else {
                 vec![]
             };
-            registry.commit(ops.store.as_ref(), vec![Write::Agent(record)], entries, now)?;
+            registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], entries, now)?;
             if !on {
                 crate::sessions::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
             }
@@ -340,4 +348,9 @@ fn kill_switch_entries(record: &crate::store::AgentRecord, agent_id: &str, on: b
     }
     let event = if on { "kill_switch_on" } else { "kill_switch_off" };
     vec![AuditEntry::new(event, format!("agent:{agent_id}")).tenant(record.enrollment.tenant()).agent(agent_id)]
+}
+
+/// Waits until everything staged is on disk, before acknowledging anything to an agent.
+async fn durable(ops: &Ops) -> Result<(), LinkError> {
+    ops.durability.wait_all().await.map_err(|e| LinkError::Read(format!("store flush failed: {e}")))
 }

@@ -70,6 +70,7 @@ pub async fn serve(
         links: Mutex::new(Default::default()),
         limiter: Mutex::new(FailureLimiter::default()),
         patch_key,
+        durability: Arc::new(crate::state::Durability::new(store.clone())),
     });
 
     let endpoint = argus_transport_quic::server_endpoint(options.agent_listen, certs.clone(), key.clone_key())?;

@@ -91,7 +91,7 @@ async fn activate(
         .session(&session.id)
         .reason(request.reason.trim())
         .details(json!({ "ttl_seconds": ttl / 1000, "expires_at": rfc3339(session.expires_at), "ip": gated.0.ip.to_string() }));
-    registry.commit(ops.store.as_ref(), vec![Write::Session(session.clone())], vec![entry], now)?;
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session.clone())], vec![entry], now)?;
     if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
         let grant = SessionGrant {
             session_id: session.id.clone(),
@@ -189,7 +189,7 @@ async fn command(
     gated: Gated,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CommandBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let actor = gated.actor();
@@ -219,7 +219,13 @@ async fn command(
         Err(error) => {
             let path = body.args.get("path").and_then(Value::as_str).map(|p| p.chars().take(200).collect::<String>());
             let mut registry = ops.registry.lock().await;
-            registry.commit(ops.store.as_ref(), vec![], vec![audit(error.code().as_str(), path.as_deref())], now)?;
+            registry.commit(
+                ops.store.as_ref(),
+                &ops.durability,
+                vec![],
+                vec![audit(error.code().as_str(), path.as_deref())],
+                now,
+            )?;
             return Err(ApiError::new(error.code(), error.to_string()));
         }
     };
@@ -243,7 +249,7 @@ async fn command(
                 patch_rejected(&actor, &tenant, &agent_id, &session_id, rejection.code()),
                 audit(rejection.code().as_str(), None),
             ];
-            registry.commit(ops.store.as_ref(), vec![], entries, now)?;
+            registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now)?;
             return Err(ApiError::new(rejection.code(), rejection.to_string()));
         }
     }
@@ -252,10 +258,12 @@ async fn command(
     let now = crate::time_format::now();
     let mut registry = ops.registry.lock().await;
     match reply {
-        Ok(result) => {
+        Ok(result_json) => {
             let mut writes = vec![];
             let mut entries = vec![audit("ok", command.audited_path())];
+            let mut shown = None;
             if let Command::ApplyPatch { .. } = &command {
+                let mut result: Value = serde_json::from_str(&result_json).unwrap_or(Value::Null);
                 let patch_id = result.get("patch_id").and_then(Value::as_str).unwrap_or_default().to_string();
                 if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
                     record.patches.insert(&patch_id);
@@ -268,22 +276,27 @@ async fn command(
                         .session(&session_id)
                         .details(json!({ "patch_id": patch_id, "target": result.get("target"), "sha256": result.get("sha256") })),
                 );
-            }
-            registry.commit(ops.store.as_ref(), writes, entries, now)?;
-            let mut result = result;
-            if let Value::Object(map) = &mut result {
-                if matches!(command, Command::ApplyPatch { .. }) {
+                if let Value::Object(map) = &mut result {
                     map.remove("target");
                 }
+                shown = Some(result.to_string());
             }
-            Ok(Json(json!({ "command": command.name(), "result": result })))
+            registry.commit(ops.store.as_ref(), &ops.durability, writes, entries, now)?;
+            // The agent's result is passed through as it came (validated as JSON, not rebuilt):
+            // a 1 MiB file is not parsed and re-serialised on the way.
+            let result = shown.unwrap_or(result_json);
+            let raw = serde_json::value::RawValue::from_string(result)
+                .map_err(|_| ApiError::new(Code::Internal, "the agent sent a malformed result"))?;
+            let body = serde_json::to_vec(&CommandAnswer { command: command.name(), result: &raw })
+                .map_err(|_| ApiError::from(Code::Internal))?;
+            Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
         }
         Err(error) => {
             let mut entries = vec![audit(error.code.as_str(), command.audited_path())];
             if matches!(command, Command::ApplyPatch { .. }) && error.code.http_status() == 422 {
                 entries.push(patch_rejected(&actor, &tenant, &agent_id, &session_id, error.code));
             }
-            registry.commit(ops.store.as_ref(), vec![], entries, now)?;
+            registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now)?;
             if error.code == Code::SessionExpired {
                 // The agent says the session is over (its kill switch, or its clock): end ours.
                 let _ = end_session(
@@ -313,8 +326,16 @@ fn patch_id_unverified(envelope: &argus_fsm::signed::Envelope) -> Option<String>
     postcard::take_from_bytes::<argus_fsm::signed::PatchBody>(&bytes).ok().map(|(body, _)| body.patch_id)
 }
 
-/// Sends one command to the agent on its own stream and waits for the reply.
-async fn relay(ops: &Ops, agent_id: &str, session_id: &str, command: &Command) -> Result<Value, ApiError> {
+/// The `{"command","result"}` answer, with the agent's result embedded verbatim.
+#[derive(serde::Serialize)]
+struct CommandAnswer<'a> {
+    command: &'a str,
+    result: &'a serde_json::value::RawValue,
+}
+
+/// Sends one command to the agent on its own stream and waits for the reply (the result as
+/// the agent's JSON text).
+async fn relay(ops: &Ops, agent_id: &str, session_id: &str, command: &Command) -> Result<String, ApiError> {
     let connection = ops
         .links
         .lock()
@@ -328,8 +349,7 @@ async fn relay(ops: &Ops, agent_id: &str, session_id: &str, command: &Command) -
         write_frame(&mut send, &request).await.map_err(|_| ApiError::from(Code::AgentOffline))?;
         let _ = send.finish();
         match read_frame::<AgentMessage>(&mut recv).await {
-            Ok(Some(AgentMessage::Reply(Reply::Ok { result_json }))) => serde_json::from_str(&result_json)
-                .map_err(|_| ApiError::new(Code::Internal, "the agent sent a malformed result")),
+            Ok(Some(AgentMessage::Reply(Reply::Ok { result_json }))) => Ok(result_json),
             Ok(Some(AgentMessage::Reply(Reply::Refused { code, message }))) => {
                 Err(ApiError::new(code, message.chars().take(300).collect::<String>()))
             }
@@ -365,7 +385,7 @@ pub fn end_session(
         .reason(reason.as_str())
         .details(json!({ "started_at": rfc3339(session.started_at), "operator_reason": note }));
     let agent_id = session.agent_id.clone();
-    registry.commit(ops.store.as_ref(), vec![Write::Session(session)], vec![entry], now)?;
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session)], vec![entry], now)?;
     if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
         let _ = link.control.send(ServerMessage::SessionEnded { session_id: session_id.to_string(), reason });
     }
@@ -434,6 +454,9 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
             }
             registry.sessions.values().filter_map(|s| s.next_deadline()).min()
         };
+        if let Err(error) = ops.durability.wait_all().await {
+            tracing::error!(%error, "could not flush session expiries");
+        }
         let wait = next.map_or(1000, |deadline| (deadline.0 - now_ms()).clamp(1, 1000));
         tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
     }
@@ -441,4 +464,17 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
 
 fn now_ms() -> i64 {
     now().0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_results_pass_through_verbatim_and_malformed_ones_are_refused() {
+        let raw = serde_json::value::RawValue::from_string(r#"{"pong":true}"#.to_string()).unwrap();
+        let body = serde_json::to_string(&CommandAnswer { command: "ping", result: &raw }).unwrap();
+        assert_eq!(body, r#"{"command":"ping","result":{"pong":true}}"#);
+        assert!(serde_json::value::RawValue::from_string("{\"a\":".to_string()).is_err());
+    }
 }

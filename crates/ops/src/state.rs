@@ -28,6 +28,62 @@ pub struct Ops {
     pub limiter: Mutex<FailureLimiter>,
     /// With `--patch-pubkey`: patches are verified here before they are relayed.
     pub patch_key: Option<VerifyingKey>,
+    /// Group commit: staged writes become durable before anything that depends on them is
+    /// acknowledged.
+    pub durability: Arc<Durability>,
+}
+
+tokio::task_local! {
+    /// The newest write generation a request staged; its response waits until that generation
+    /// is on disk (`api::durable_responses`).
+    pub static STAGED_BY_REQUEST: std::cell::Cell<u64>;
+}
+
+/// Group commit. Writes are staged (applied to the store, not yet flushed) under the registry
+/// lock, in audit-chain order; whoever needs durability waits for a flush that covers its
+/// generation. Concurrent waiters share one flush, so N actions in flight cost one fsync, not N.
+pub struct Durability {
+    store: Arc<dyn Store>,
+    staged: std::sync::atomic::AtomicU64,
+    flushed: std::sync::atomic::AtomicU64,
+    flusher: tokio::sync::Mutex<()>,
+}
+
+impl Durability {
+    /// A group-commit front for `store`.
+    pub fn new(store: Arc<dyn Store>) -> Durability {
+        Durability { store, staged: 0.into(), flushed: 0.into(), flusher: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Records that a batch was staged; returns its generation.
+    pub fn staged(&self) -> u64 {
+        self.staged.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    /// Waits until generation `generation` is durable.
+    pub async fn wait(&self, generation: u64) -> Result<(), crate::store::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.flushed.load(SeqCst) >= generation {
+            return Ok(());
+        }
+        let _flusher = self.flusher.lock().await;
+        if self.flushed.load(SeqCst) >= generation {
+            return Ok(());
+        }
+        // Everything staged up to now is covered by this flush.
+        let target = self.staged.load(SeqCst);
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))??;
+        self.flushed.fetch_max(target, SeqCst);
+        Ok(())
+    }
+
+    /// Waits until everything staged so far is durable.
+    pub async fn wait_all(&self) -> Result<(), crate::store::StoreError> {
+        self.wait(self.staged.load(std::sync::atomic::Ordering::SeqCst)).await
+    }
 }
 
 /// A live, authenticated agent connection.
@@ -60,11 +116,14 @@ impl Registry {
         }
     }
 
-    /// Writes `writes` and the audit records of `entries` in one atomic, durable commit, then
-    /// applies them in memory. On failure nothing changes, in memory or on disk.
+    /// Writes `writes` and the audit records of `entries` in one atomic batch, then applies
+    /// them in memory. On failure nothing changes, in memory or on disk. The batch is durable
+    /// once `durability` says so: an HTTP response waits for it automatically; other callers
+    /// that acknowledge something must `wait_all` first.
     pub fn commit(
         &mut self,
         store: &dyn Store,
+        durability: &Durability,
         writes: Vec<Write>,
         entries: Vec<AuditEntry>,
         now: Timestamp,
@@ -73,11 +132,12 @@ impl Registry {
         let records: Vec<AuditRecord> = entries.into_iter().map(|entry| chain.next_record(entry, now)).collect();
         let mut all = writes;
         all.extend(records.iter().cloned().map(Write::Audit));
-        let result = tokio::task::block_in_place(|| store.commit(&all));
-        if let Err(error) = result {
-            tracing::error!(%error, "store commit failed; action not acknowledged");
+        if let Err(error) = store.stage(&all) {
+            tracing::error!(%error, "store write failed; action not acknowledged");
             return Err(ApiError::new(Code::Internal, "the action could not be stored durably"));
         }
+        let generation = durability.staged();
+        let _ = STAGED_BY_REQUEST.try_with(|staged| staged.set(staged.get().max(generation)));
         self.audit = chain;
         for write in all {
             match write {
