@@ -322,7 +322,7 @@ fn fleet(agents: usize, revocations: usize) {
                             attempt,
                             (i as u64).wrapping_mul(2654435761) ^ start.elapsed().as_nanos() as u64,
                         );
-                        tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
+                        tokio::time::sleep(wait).await;
                     }
                 })
             })
