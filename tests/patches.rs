@@ -246,3 +246,62 @@ fn patch_verify_and_sign_cli_round_trip() {
     );
     assert_eq!(refused.code, 2);
 }
+
+#[test]
+fn tampered_envelopes_are_refused_through_the_binaries_and_touch_nothing() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let root = fleet.agents[0].root.clone();
+    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key = parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap()).unwrap();
+    let token = fleet.activate("a1");
+    let before = snapshot(&root);
+    let good = sign_patch(&key, &body(1));
+    let flip = |text: &str, bit: usize| {
+        let mut bytes = b64.decode(text).unwrap();
+        let index = bit / 8 % bytes.len();
+        bytes[index] ^= 1 << (bit % 8);
+        b64.encode(bytes)
+    };
+    let mut cases: Vec<Envelope> = Vec::new();
+    // Sampled single-bit flips across the body and the whole signature.
+    let body_bits = b64.decode(&good.body).unwrap().len() * 8;
+    for bit in (0..body_bits).step_by(body_bits / 12 + 1) {
+        cases.push(Envelope { body: flip(&good.body, bit), ..good.clone() });
+    }
+    for bit in (0..512).step_by(47) {
+        cases.push(Envelope { signature: flip(&good.signature, bit), ..good.clone() });
+    }
+    // The same body signed under the consent domain (a consent signature presented as a patch).
+    let mut domain = argus_fsm::signed::CONSENT_DOMAIN.to_vec();
+    domain.extend(b64.decode(&good.body).unwrap());
+    use ed25519_dalek::Signer as _;
+    cases.push(Envelope { signature: b64.encode(key.sign(&domain).to_bytes()), ..good.clone() });
+    // Trailing bytes after the struct, validly signed.
+    let mut trailing = b64.decode(&good.body).unwrap();
+    trailing.push(0);
+    let mut signed = argus_fsm::signed::PATCH_DOMAIN.to_vec();
+    signed.extend(&trailing);
+    cases.push(Envelope {
+        body: b64.encode(&trailing),
+        signature: b64.encode(key.sign(&signed).to_bytes()),
+        key_id: good.key_id.clone(),
+    });
+    for envelope in &cases {
+        let answer = apply(&fleet, &token, envelope);
+        assert_eq!(answer["error"], "patch_signature_invalid", "{answer}");
+    }
+    // Malformed envelopes never reach the agent: bad arguments.
+    for malformed in
+        [json!("not an object"), json!({"body": "x"}), json!({"body": "", "signature": "", "key_id": "", "extra": 1})]
+    {
+        let out = fleet.command(&token, "apply_patch", Some(json!({ "patch": malformed })));
+        assert_eq!(out.json["error"], "bad_args", "{}", out.stdout);
+    }
+    assert_eq!(snapshot(&root), before, "a tampered patch changed the install root");
+    assert_eq!(fleet.ops.audit_events("patch_rejected").len(), cases.len());
+    // The untampered original still applies: nothing above consumed its ID.
+    assert_eq!(apply(&fleet, &token, &good)["result"]["applied"], true);
+}
