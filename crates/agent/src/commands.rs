@@ -62,7 +62,7 @@ impl Executor {
         match command {
             Command::Ping => Ok(json!({ "pong": true, "agent_time": crate::rfc3339(now) })),
             Command::AgentInfo => Ok(self.agent_info()),
-            Command::GetCapabilities | Command::RefreshCapabilities => Ok(manifest_json(&self.manifest(now))),
+            Command::GetCapabilities | Command::RefreshCapabilities => Ok(self.manifest(now).to_json(crate::rfc3339)),
             Command::TailLog { file, lines } => {
                 let root = self.root()?;
                 let handle = root.open_read(file.as_str())?;
@@ -184,20 +184,4 @@ impl Executor {
 /// The machine's host name.
 pub fn hostname() -> String {
     rustix::system::uname().nodename().to_string_lossy().into_owned()
-}
-
-/// A manifest as operators see it.
-pub fn manifest_json(manifest: &Manifest) -> Value {
-    json!({
-        "agent_version": manifest.agent_version,
-        "os": manifest.os,
-        "arch": manifest.arch,
-        "hostname": manifest.hostname,
-        "commands": manifest.commands,
-        "read_allowlist": manifest.read_allowlist,
-        "patch_allowlist": manifest.patch_allowlist,
-        "remote_support_on": manifest.remote_support_on,
-        "cameras": serde_json::from_str::<Value>(&manifest.cameras_json).unwrap_or(Value::Null),
-        "generated_at": crate::rfc3339(manifest.generated_at),
-    })
 }

@@ -95,6 +95,25 @@ pub struct Manifest {
     pub generated_at: Timestamp,
 }
 
+impl Manifest {
+    /// The manifest as operators see it. Time formatting is the caller's (the core has no
+    /// calendar); `cameras` is re-parsed from its JSON text, `null` if malformed.
+    pub fn to_json(&self, format_time: impl Fn(Timestamp) -> String) -> serde_json::Value {
+        serde_json::json!({
+            "agent_version": self.agent_version,
+            "os": self.os,
+            "arch": self.arch,
+            "hostname": self.hostname,
+            "commands": self.commands,
+            "read_allowlist": self.read_allowlist,
+            "patch_allowlist": self.patch_allowlist,
+            "remote_support_on": self.remote_support_on,
+            "cameras": serde_json::from_str::<serde_json::Value>(&self.cameras_json).unwrap_or(serde_json::Value::Null),
+            "generated_at": format_time(self.generated_at),
+        })
+    }
+}
+
 /// Why bytes did not decode into a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
@@ -237,6 +256,28 @@ mod tests {
         let at = bytes.windows(11).position(|w| w == b"config.yaml").unwrap();
         bytes[at..at + 11].copy_from_slice(b"../fig.yaml");
         assert_eq!(decode_body::<ServerMessage>(&bytes[LENGTH_PREFIX..]), Err(FrameError::Malformed));
+    }
+
+    #[test]
+    fn manifest_json_parses_cameras_and_formats_time_through_the_caller() {
+        let manifest = Manifest {
+            agent_version: "1".into(),
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            hostname: "h".into(),
+            commands: vec!["ping".into()],
+            read_allowlist: vec![],
+            patch_allowlist: vec![],
+            remote_support_on: false,
+            cameras_json: r#"[{"id":"c1"}]"#.into(),
+            generated_at: Timestamp(42),
+        };
+        let json = manifest.to_json(|t| format!("t={}", t.0));
+        assert_eq!(json["cameras"][0]["id"], "c1");
+        assert_eq!(json["generated_at"], "t=42");
+        assert_eq!(json["remote_support_on"], false);
+        let broken = Manifest { cameras_json: "{".into(), ..manifest };
+        assert!(broken.to_json(|_| String::new())["cameras"].is_null());
     }
 
     proptest! {

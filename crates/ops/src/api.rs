@@ -552,7 +552,7 @@ async fn capabilities(
     let (manifest, generated_at, stale) = match &agent.manifest {
         Some(manifest) => {
             let old = now.0 - manifest.generated_at.0 > STALE_AFTER_MS;
-            (manifest_json(manifest), Some(rfc3339(manifest.generated_at)), old || !online)
+            (manifest.to_json(rfc3339), Some(rfc3339(manifest.generated_at)), old || !online)
         }
         None => (Value::Null, None, true),
     };
@@ -563,22 +563,6 @@ async fn capabilities(
         "generated_at": generated_at,
         "stale": stale,
     })))
-}
-
-/// A manifest as JSON for operators.
-pub fn manifest_json(manifest: &argus_fsm::wire::Manifest) -> Value {
-    json!({
-        "agent_version": manifest.agent_version,
-        "os": manifest.os,
-        "arch": manifest.arch,
-        "hostname": manifest.hostname,
-        "commands": manifest.commands,
-        "read_allowlist": manifest.read_allowlist,
-        "patch_allowlist": manifest.patch_allowlist,
-        "remote_support_on": manifest.remote_support_on,
-        "cameras": serde_json::from_str::<Value>(&manifest.cameras_json).unwrap_or(Value::Null),
-        "generated_at": rfc3339(manifest.generated_at),
-    })
 }
 
 async fn revoke(

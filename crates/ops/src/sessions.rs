@@ -400,16 +400,7 @@ pub fn end_tenant_sessions(
     reason: EndReason,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let ids: Vec<String> = registry
-        .sessions
-        .values()
-        .filter(|s| s.tenant == tenant && s.next_deadline().is_some())
-        .map(|s| s.id.clone())
-        .collect();
-    for id in ids {
-        end_session(ops, registry, &id, SessionEvent::End(reason), "system", None, now)?;
-    }
-    Ok(())
+    end_sessions_where(ops, registry, |s| s.tenant == tenant, reason, now)
 }
 
 /// Ends every live session of an agent (revocation, kill switch).
@@ -420,10 +411,20 @@ pub fn end_agent_sessions(
     reason: EndReason,
     now: Timestamp,
 ) -> Result<(), ApiError> {
+    end_sessions_where(ops, registry, |s| s.agent_id == agent, reason, now)
+}
+
+fn end_sessions_where(
+    ops: &Ops,
+    registry: &mut Registry,
+    matches: impl Fn(&Session) -> bool,
+    reason: EndReason,
+    now: Timestamp,
+) -> Result<(), ApiError> {
     let ids: Vec<String> = registry
         .sessions
         .values()
-        .filter(|s| s.agent_id == agent && s.next_deadline().is_some())
+        .filter(|s| matches(s) && s.next_deadline().is_some())
         .map(|s| s.id.clone())
         .collect();
     for id in ids {
