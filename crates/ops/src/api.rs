@@ -170,13 +170,39 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &S) -> Result<JsonBody<T>, ApiError> {
-        let bytes =
-            axum::body::to_bytes(request.into_body(), MAX_BODY).await.map_err(|_| ApiError::from(Code::TooLarge))?;
+        let bytes = read_bounded(request.into_body()).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         serde_json::from_slice(bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::new(Code::BadRequest, format!("malformed JSON body: {}", short(&e.to_string()))))
     }
+}
+
+/// How much of an oversized body is read and discarded before answering `too_large`: the
+/// client gets the answer instead of a reset while it is still sending. Beyond this the
+/// connection is simply closed.
+pub const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Reads a body of at most [`MAX_BODY`] bytes.
+async fn read_bounded(body: Body) -> Result<Vec<u8>, ApiError> {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::new(Code::BadRequest, "the request body could not be read"))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len();
+        if seen <= MAX_BODY {
+            bytes.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > MAX_BODY {
+        return Err(Code::TooLarge.into());
+    }
+    Ok(bytes)
 }
 
 fn short(text: &str) -> String {
