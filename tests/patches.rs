@@ -305,3 +305,36 @@ fn tampered_envelopes_are_refused_through_the_binaries_and_touch_nothing() {
     // The untampered original still applies: nothing above consumed its ID.
     assert_eq!(apply(&fleet, &token, &good)["result"]["applied"], true);
 }
+
+#[test]
+fn server_with_the_patch_key_refuses_forged_and_replayed_patches_before_relaying() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.ops.serve_args = vec!["--patch-pubkey".into(), fleet.keys.join("patch.pub").to_string_lossy().into_owned()];
+    let port = fleet.ops.agent.port();
+    assert!(fleet.ops.stop().success());
+    fleet.ops.serve(Some(port));
+    let index = fleet.add_agent("a1");
+    let root = fleet.agents[index].root.clone();
+    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key = parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap()).unwrap();
+    let token = fleet.activate("a1");
+    let good = sign_patch(&key, &body(1));
+    assert_eq!(apply(&fleet, &token, &good)["result"]["applied"], true);
+    // Take the agent away: whatever the server answers now, it decided alone.
+    fleet.agents[index].process.terminate();
+    assert!(fleet.wait_online("a1", false));
+    let mut forged = sign_patch(&SigningKey::from_bytes(&[9; 32]), &body(2));
+    forged.key_id = argus_fsm::signed::key_id(&key.verifying_key());
+    assert_eq!(
+        apply(&fleet, &token, &forged)["error"],
+        "patch_signature_invalid",
+        "refused at the server, not agent_offline"
+    );
+    assert_eq!(apply(&fleet, &token, &good)["error"], "patch_replayed", "the server remembers applied IDs");
+    let mut expired = body(3);
+    expired.not_after = now_s() - 10;
+    assert_eq!(apply(&fleet, &token, &sign_patch(&key, &expired))["error"], "patch_expired");
+    // A valid new patch is relayed, and only then fails for want of an agent.
+    assert_eq!(apply(&fleet, &token, &sign_patch(&key, &body(4)))["error"], "agent_offline");
+    assert_eq!(fleet.ops.audit_events("patch_rejected").len(), 3);
+}

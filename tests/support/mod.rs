@@ -102,6 +102,8 @@ pub struct Ops {
     pub api: SocketAddr,
     pub agent: SocketAddr,
     pub env: Vec<(String, String)>,
+    /// Extra `serve` arguments (e.g. `--patch-pubkey FILE`), used from the next `serve`.
+    pub serve_args: Vec<String>,
     pub server: Option<Process>,
 }
 
@@ -133,6 +135,7 @@ impl Ops {
             api: "127.0.0.1:0".parse().unwrap(),
             agent: "127.0.0.1:0".parse().unwrap(),
             env,
+            serve_args: vec![],
             server: None,
         };
         ops.serve(None);
@@ -157,6 +160,7 @@ impl Ops {
         let child = Command::new(bin("argus-ops"))
             .args(["serve", "--api-listen", "127.0.0.1:0", "--agent-listen", &agent_listen, "--data-dir"])
             .arg(self.data())
+            .args(&self.serve_args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
