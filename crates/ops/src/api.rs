@@ -81,8 +81,8 @@ async fn not_found() -> ApiError {
     ApiError::from(Code::NotFound)
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "browser_path": false }))
+async fn healthz(State(ops): State<Arc<Ops>>) -> Json<Value> {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "browser_path": ops.access.is_some() }))
 }
 
 /// An operator who passed factors 1–3 and presented a valid PAT. Scope is checked per route
@@ -105,6 +105,7 @@ impl FromRequestParts<Arc<Ops>> for Gated {
             forwarded_for: header("x-forwarded-for"),
             ops_token: header("x-argus-ops-token"),
             authorization: header("authorization"),
+            access: None,
         };
         let now = now();
         let ip = gate::caller_ip(&ops.config, peer, facts.forwarded_for);
@@ -115,6 +116,12 @@ impl FromRequestParts<Arc<Ops>> for Gated {
             }
             return Err(Denial::RateLimited.code().into());
         }
+        // The browser path: verify the assertion (async: keys may need fetching) before the
+        // pure gate decides. Only when the switch is on and the header is present.
+        let mut facts = facts;
+        if let (Some(verifier), Some(token)) = (&ops.access, header("cf-access-jwt-assertion")) {
+            facts.access = Some(verifier.verify(token).await);
+        }
         let registry = ops.registry.lock().await;
         let outcome = gate::check(&ops.config, &facts, |hash| registry.pats.get(hash).cloned(), now);
         drop(registry);
@@ -123,6 +130,9 @@ impl FromRequestParts<Arc<Ops>> for Gated {
             Err((denial, ip)) => {
                 ops.limiter.lock().expect("limiter lock").failed(ip, now);
                 audit_denial(ops, denial, ip, parts.uri.path(), now).await;
+                if let Some(Err(reason)) = &facts.access {
+                    tracing::info!(%ip, %reason, "Access assertion not accepted");
+                }
                 Err(denial.code().into())
             }
         }

@@ -18,6 +18,8 @@ pub struct GateConfig {
     pub ops_token_hash: Option<[u8; 32]>,
     /// `REMOTE_SUPPORT_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The browser path (SPEC §6), present only while `REMOTE_SUPPORT_ALLOW_CF_ASSERTION` is on.
+    pub access: Option<crate::access::AccessConfig>,
 }
 
 /// A configuration error; the server refuses to start with it.
@@ -29,6 +31,8 @@ pub enum ConfigError {
     BadBool { variable: &'static str, value: String },
     #[error("CF_ACCESS_TEAM_DOMAIN must be a *.cloudflareaccess.com host, got {0:?}")]
     BadTeamDomain(String),
+    #[error("CF_ACCESS_AUD must be set while REMOTE_SUPPORT_ALLOW_CF_ASSERTION is on")]
+    MissingAudience,
 }
 
 impl GateConfig {
@@ -38,13 +42,34 @@ impl GateConfig {
         let operator_cidrs = parse_cidrs("REMOTE_SUPPORT_OPERATOR_CIDRS", lookup("REMOTE_SUPPORT_OPERATOR_CIDRS"))?;
         let trusted_proxies = parse_cidrs("REMOTE_SUPPORT_TRUSTED_PROXIES", lookup("REMOTE_SUPPORT_TRUSTED_PROXIES"))?;
         let ops_token_hash = lookup("ARGUS_OPS_TOKEN").filter(|t| !t.is_empty()).map(|t| sha256(t.as_bytes()));
-        if parse_bool("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", lookup("REMOTE_SUPPORT_ALLOW_CF_ASSERTION"))? {
-            let domain = lookup("CF_ACCESS_TEAM_DOMAIN").unwrap_or_default();
-            if !is_cloudflare_access_host(&domain) {
-                return Err(ConfigError::BadTeamDomain(domain));
+        let access = if parse_bool("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", lookup("REMOTE_SUPPORT_ALLOW_CF_ASSERTION"))? {
+            let team_domain = lookup("CF_ACCESS_TEAM_DOMAIN").unwrap_or_default().trim().to_ascii_lowercase();
+            if !is_cloudflare_access_host(&team_domain) {
+                return Err(ConfigError::BadTeamDomain(team_domain));
             }
-        }
-        Ok(GateConfig { enabled, operator_cidrs, ops_token_hash, trusted_proxies })
+            let audience = lookup("CF_ACCESS_AUD").unwrap_or_default().trim().to_string();
+            if audience.is_empty() {
+                return Err(ConfigError::MissingAudience);
+            }
+            let list = |name: &str| -> Vec<String> {
+                lookup(name)
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            };
+            Some(crate::access::AccessConfig {
+                audience,
+                team_domain,
+                // Empty lists are allowed here: the gate then answers 503 cf_allowlist_empty.
+                allowed_emails: list("REMOTE_SUPPORT_CF_ALLOWED_EMAILS"),
+                allowed_domains: list("REMOTE_SUPPORT_CF_ALLOWED_DOMAINS"),
+            })
+        } else {
+            None
+        };
+        Ok(GateConfig { enabled, operator_cidrs, ops_token_hash, trusted_proxies, access })
     }
 
     /// Reads the process environment.
@@ -146,5 +171,17 @@ mod tests {
         }
         let on = [("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"), ("CF_ACCESS_TEAM_DOMAIN", "evil.example.com")];
         assert!(matches!(config(&on), Err(ConfigError::BadTeamDomain(_))));
+        let no_aud =
+            [("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"), ("CF_ACCESS_TEAM_DOMAIN", "acme.cloudflareaccess.com")];
+        assert!(matches!(config(&no_aud), Err(ConfigError::MissingAudience)));
+        let full = [
+            ("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"),
+            ("CF_ACCESS_TEAM_DOMAIN", "Acme.cloudflareaccess.com"),
+            ("CF_ACCESS_AUD", "aud"),
+            ("REMOTE_SUPPORT_CF_ALLOWED_EMAILS", "Op@Example.com, x@y"),
+        ];
+        let access = config(&full).unwrap().access.unwrap();
+        assert_eq!((access.team_domain.as_str(), access.allowed_emails.len()), ("acme.cloudflareaccess.com", 2));
+        assert!(config(&[]).unwrap().access.is_none(), "off by default");
     }
 }

@@ -25,6 +25,10 @@ pub enum Denial {
     BadOpsToken,
     InvalidPat,
     MissingRole,
+    /// The browser path is on but nothing is allowlisted (fail-closed).
+    CfAllowlistEmpty,
+    /// Factor 1 came from an Access assertion whose email is not the PAT owner.
+    CfIdentityMismatch,
 }
 
 impl Denial {
@@ -37,6 +41,8 @@ impl Denial {
             Denial::BadOpsToken => Code::BadOpsToken,
             Denial::InvalidPat => Code::InvalidPat,
             Denial::MissingRole => Code::MissingRole,
+            Denial::CfAllowlistEmpty => Code::CfAllowlistEmpty,
+            Denial::CfIdentityMismatch => Code::CfIdentityMismatch,
         }
     }
     /// The factor's name in `gate_denied` records.
@@ -48,6 +54,8 @@ impl Denial {
             Denial::BadOpsToken => "ops_token",
             Denial::InvalidPat => "pat",
             Denial::MissingRole => "scope",
+            Denial::CfAllowlistEmpty => "cf_allowlist",
+            Denial::CfIdentityMismatch => "cf_identity",
         }
     }
 }
@@ -60,6 +68,9 @@ pub struct RequestFacts<'a> {
     pub forwarded_for: Option<&'a str>,
     pub ops_token: Option<&'a str>,
     pub authorization: Option<&'a str>,
+    /// The outcome of verifying a `Cf-Access-Jwt-Assertion`, when the browser path is on and
+    /// the request carried one (the verification is async, so the caller runs it).
+    pub access: Option<Result<String, crate::access::AccessError>>,
 }
 
 /// A caller who passed factors 1–3 and holds a valid PAT.
@@ -69,6 +80,8 @@ pub struct Operator {
     pub owner: String,
     pub scopes: Vec<Scope>,
     pub tenant: Option<String>,
+    /// The verified Access identity when factor 1 came from the browser path.
+    pub access_email: Option<String>,
 }
 
 /// What a route needs.
@@ -131,9 +144,16 @@ pub fn check(
     if facts.support_route && !config.enabled {
         return Err((Denial::Disabled, ip));
     }
-    if !contains(&config.operator_cidrs, ip) {
-        return Err((Denial::IpNotAllowlisted, ip));
-    }
+    // Factor 1: the operator network, or (browser path) a verified Access assertion.
+    let via_access = if contains(&config.operator_cidrs, ip) {
+        None
+    } else {
+        match &facts.access {
+            Some(Ok(email)) => Some(email.clone()),
+            Some(Err(crate::access::AccessError::AllowlistEmpty)) => return Err((Denial::CfAllowlistEmpty, ip)),
+            _ => return Err((Denial::IpNotAllowlisted, ip)),
+        }
+    };
     let token_ok = match (&config.ops_token_hash, facts.ops_token) {
         (Some(expected), Some(given)) => bool::from(sha256(given.as_bytes()).ct_eq(expected)),
         _ => false,
@@ -149,7 +169,11 @@ pub fn check(
         .and_then(|token| find_pat(&sha256(token.as_bytes())))
         .filter(|pat| pat.expires_at.is_none_or(|expiry| now < expiry))
         .ok_or((Denial::InvalidPat, ip))?;
-    Ok(Operator { ip, owner: pat.owner, scopes: pat.scopes, tenant: pat.tenant })
+    // A leaked PAT cannot be driven under another operator's Access identity.
+    if via_access.as_ref().is_some_and(|email| !email.eq_ignore_ascii_case(&pat.owner)) {
+        return Err((Denial::CfIdentityMismatch, ip));
+    }
+    Ok(Operator { ip, owner: pat.owner, scopes: pat.scopes, tenant: pat.tenant, access_email: via_access })
 }
 
 /// Failures tolerated per IP per window before answering `rate_limited`.
@@ -207,6 +231,7 @@ mod tests {
             operator_cidrs: vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()],
             ops_token_hash: Some(sha256(b"ops")),
             trusted_proxies: vec![],
+            access: None,
         }
     }
 
@@ -228,7 +253,32 @@ mod tests {
             forwarded_for: None,
             ops_token: token,
             authorization: auth,
+            access: None,
         }
+    }
+
+    #[test]
+    fn a_verified_access_assertion_stands_in_for_factor_one_only() {
+        use crate::access::AccessError;
+        let outside = |access| RequestFacts {
+            access: Some(access),
+            ..facts("203.0.113.7", Some("ops"), Some("Bearer argus_pat_good"))
+        };
+        assert_eq!(run(&config(), &outside(Ok("op@x".into()))).unwrap().access_email.as_deref(), Some("op@x"));
+        assert!(run(&config(), &outside(Ok("OP@X".into()))).is_ok(), "emails compare case-insensitively");
+        assert_eq!(run(&config(), &outside(Ok("other@x".into()))), Err(Code::CfIdentityMismatch));
+        assert_eq!(run(&config(), &outside(Err(AccessError::Invalid("expired")))), Err(Code::IpNotAllowlisted));
+        assert_eq!(run(&config(), &outside(Err(AccessError::NotAllowlisted))), Err(Code::IpNotAllowlisted));
+        assert_eq!(run(&config(), &outside(Err(AccessError::AllowlistEmpty))), Err(Code::CfAllowlistEmpty));
+        // Factors 2 and 3 are unchanged.
+        let no_token = RequestFacts { ops_token: None, ..outside(Ok("op@x".into())) };
+        assert_eq!(run(&config(), &no_token), Err(Code::BadOpsToken));
+        let no_pat = RequestFacts { authorization: None, ..outside(Ok("op@x".into())) };
+        assert_eq!(run(&config(), &no_pat), Err(Code::InvalidPat));
+        // Disabled still answers first.
+        let mut disabled = config();
+        disabled.enabled = false;
+        assert_eq!(run(&disabled, &outside(Ok("op@x".into()))), Err(Code::RemoteSupportDisabled));
     }
 
     fn run(config: &GateConfig, facts: &RequestFacts<'_>) -> Result<Operator, Code> {
@@ -321,6 +371,7 @@ mod tests {
             owner: "o".into(),
             scopes,
             tenant: tenant.map(Into::into),
+            access_email: None,
         };
         let support = op(vec![Scope::RemoteSupport], None);
         assert!(support.may(Need::Support) && support.may(Need::SupportOrTenantAdmin("T1")));

@@ -35,6 +35,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
         operator_cidrs: vec!["127.0.0.1/32".parse()?, "::1/128".parse()?],
         ops_token_hash: Some(argus_fsm::signed::sha256(ops_token.as_bytes())),
         trusted_proxies: vec![],
+        access: None,
     };
     let keys = dir.join("keys");
     std::fs::create_dir_all(&keys)?;

@@ -63,7 +63,14 @@ pub async fn serve(
 
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.db()).context("opening the store")?);
     let registry = Registry::from_snapshot(store.load().context("loading the store")?);
+    let access = match &options.config.access {
+        Some(config) => {
+            Some(crate::access::AccessVerifier::new(config.clone(), Arc::new(crate::access::TeamJwks::new(config)?)))
+        }
+        None => None,
+    };
     let ops = Arc::new(Ops {
+        access,
         config: options.config,
         store: store.clone(),
         registry: tokio::sync::Mutex::new(registry),

@@ -90,7 +90,12 @@ async fn activate(
         .agent(&agent_id)
         .session(&session.id)
         .reason(request.reason.trim())
-        .details(json!({ "ttl_seconds": ttl / 1000, "expires_at": rfc3339(session.expires_at), "ip": gated.0.ip.to_string() }));
+        .details(json!({
+            "ttl_seconds": ttl / 1000,
+            "expires_at": rfc3339(session.expires_at),
+            "ip": gated.0.ip.to_string(),
+            "access_identity": gated.0.access_email,
+        }));
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session.clone())], vec![entry], now)?;
     if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
         let grant = SessionGrant {

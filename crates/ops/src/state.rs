@@ -31,6 +31,8 @@ pub struct Ops {
     /// Group commit: staged writes become durable before anything that depends on them is
     /// acknowledged.
     pub durability: Arc<Durability>,
+    /// The browser path's assertion verifier, when it is switched on.
+    pub access: Option<crate::access::AccessVerifier>,
 }
 
 tokio::task_local! {
