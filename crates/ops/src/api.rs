@@ -696,11 +696,6 @@ async fn audit_list(
     Ok(Json(json!({ "events": events })))
 }
 
-/// Answers a request with no route (used by the server for unknown paths).
-pub async fn fallback(_: Request<Body>) -> ApiError {
-    ApiError::from(Code::NotFound)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn removed_record_is_named() {
         let (_dir, store) = store_with(5);
-        store.db_remove_for_tests(&audit_record_key(4));
+        store.raw_remove(&audit_record_key(4)).unwrap();
         assert!(matches!(verify(&store).unwrap(), Verification::Broken { seq: 4, .. }));
     }
 }

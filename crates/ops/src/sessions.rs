@@ -172,12 +172,11 @@ async fn deactivate(
     let mut registry = ops.registry.lock().await;
     let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
     let note = Some(body.reason.trim()).filter(|r| !r.is_empty());
-    let ended = end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), note, now)?;
-    let session = &registry.sessions[&id];
-    if !ended || session.state != (SessionState::Ended { at: now, reason: EndReason::Deactivated }) {
-        return Err(Code::SessionExpired.into());
+    // Deactivating a session that had already ended, or had lapsed, answers session_expired.
+    match end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), note, now)? {
+        Some(EndReason::Deactivated) => Ok(Json(status_json(&registry.sessions[&id]))),
+        _ => Err(Code::SessionExpired.into()),
     }
-    Ok(Json(status_json(session)))
 }
 
 #[derive(Deserialize)]
@@ -364,8 +363,9 @@ async fn relay(ops: &Ops, agent_id: &str, session_id: &str, command: &Command) -
     tokio::time::timeout(COMMAND_TIMEOUT, exchange).await.map_err(|_| ApiError::from(Code::AgentTimeout))?
 }
 
-/// Ends one session for `reason` if it is still active: commits the ended session with its
-/// audit record, then tells the agent. Returns whether it ended now.
+/// Ends one session if it is still active: commits the ended session with its audit record,
+/// then tells the agent. Returns the reason it ended with now (a lapsed session ends as
+/// `expired` whatever was asked), or `None` if it had already ended.
 pub fn end_session(
     ops: &Ops,
     registry: &mut Registry,
@@ -374,14 +374,14 @@ pub fn end_session(
     actor: &str,
     note: Option<&str>,
     now: Timestamp,
-) -> Result<bool, ApiError> {
-    let Some(mut session) = registry.sessions.get(session_id).cloned() else { return Ok(false) };
+) -> Result<Option<EndReason>, ApiError> {
+    let Some(mut session) = registry.sessions.get(session_id).cloned() else { return Ok(None) };
     let was_active = session.state == SessionState::Active;
     let reason = match (session.handle(event, now), session.state) {
         (Ok(SessionEffect::Ended { reason, .. }), _) => reason,
         // It had lapsed: the machine ended it as expired, and that end must be recorded.
         (Err(_), SessionState::Ended { reason, .. }) if was_active => reason,
-        _ => return Ok(false),
+        _ => return Ok(None),
     };
     let entry = AuditEntry::new("remote_support_session_ended", actor)
         .tenant(&session.tenant)
@@ -394,7 +394,7 @@ pub fn end_session(
     if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
         let _ = link.control.send(ServerMessage::SessionEnded { session_id: session_id.to_string(), reason });
     }
-    Ok(true)
+    Ok(Some(reason))
 }
 
 /// Ends every live session of a tenant (disarm, consent withdrawn).

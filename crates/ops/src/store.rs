@@ -215,9 +215,9 @@ impl SledStore {
         self.flush()
     }
     /// Removes a raw value (tests of tamper detection).
-    pub fn db_remove_for_tests(&self, key: &str) {
-        self.db.remove(key.as_bytes()).expect("remove");
-        self.db.flush().expect("flush");
+    pub fn raw_remove(&self, key: &str) -> Result<(), StoreError> {
+        self.db.remove(key.as_bytes()).map_err(backend)?;
+        self.flush()
     }
     /// Reads a raw value.
     pub fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
