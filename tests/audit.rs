@@ -127,3 +127,28 @@ fn unreachable_server_with_a_valid_ca_is_exit_three() {
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(out.json["error"], "unreachable");
 }
+
+#[test]
+fn init_reports_its_files_and_refuses_to_overwrite_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ops");
+    let first = Command::new(bin("argus-ops")).args(["init", "--json", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(first.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert!(json["admin_pat"].as_str().unwrap().starts_with("argus_pat_"));
+    assert_eq!(json["ca_cert"].as_str().unwrap(), data.join("tls").join("ca.pem").to_str().unwrap());
+    assert!(json["data_dir"].is_string());
+    use std::os::unix::fs::PermissionsExt as _;
+    for private in ["ca.key", "server.key"] {
+        let mode = std::fs::metadata(data.join("tls").join(private)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{private} is readable by others");
+    }
+    let ca = std::fs::read(data.join("tls").join("ca.pem")).unwrap();
+    let second = Command::new(bin("argus-ops")).args(["init", "--json", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(!second.status.success(), "a second init must refuse");
+    assert_eq!(std::fs::read(data.join("tls").join("ca.pem")).unwrap(), ca, "the existing CA is untouched");
+    // The bootstrap PAT is shown once and stored only as a hash.
+    let pat = json["admin_pat"].as_str().unwrap();
+    let stored = std::process::Command::new("grep").args(["-r", "-l", pat]).arg(&data).output().unwrap();
+    assert!(stored.stdout.is_empty(), "the PAT is stored in clear somewhere");
+}

@@ -194,6 +194,11 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn enrollment_tokens_live_15_minutes_by_default() {
+        assert_eq!(DEFAULT_ENROLLMENT_TTL_MS, 15 * 60 * 1000);
+    }
+
+    #[test]
     fn valid_token_enrolls_the_agent() {
         assert_eq!(enrolled().state_name(), "enrolled");
         assert_eq!(enrolled().passkey(), Some([9; 32]));

@@ -408,6 +408,7 @@ mod tests {
         let zero = ActivationRequest { ttl_ms: Some(0), ..request() };
         assert_eq!(check(&zero, None, None), Err(Code::BadRequest));
         assert_eq!(MAX_TTL_MS, 7_200_000);
+        assert_eq!(DEFAULT_TTL_MS, 30 * 60 * 1000);
     }
 
     #[test]

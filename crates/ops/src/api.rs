@@ -585,12 +585,10 @@ async fn capabilities(
     let registry = ops.registry.lock().await;
     let agent = registry.agents.get(&agent_id).ok_or(Code::AgentNotFound)?;
     let online = ops.is_online(&agent_id);
-    let (manifest, generated_at, stale) = match &agent.manifest {
-        Some(manifest) => {
-            let old = now.0 - manifest.generated_at.0 > STALE_AFTER_MS;
-            (manifest.to_json(rfc3339), Some(rfc3339(manifest.generated_at)), old || !online)
-        }
-        None => (Value::Null, None, true),
+    let stale = is_stale(agent.manifest.as_ref().map(|m| m.generated_at), online, now);
+    let (manifest, generated_at) = match &agent.manifest {
+        Some(manifest) => (manifest.to_json(rfc3339), Some(rfc3339(manifest.generated_at))),
+        None => (Value::Null, None),
     };
     Ok(Json(json!({
         "agent_id": agent_id,
@@ -635,6 +633,12 @@ async fn revoke(
         now,
     )?;
     Ok(Json(json!({ "agent_id": agent_id, "tenant": tenant_id, "state": "revoked", "revoked_at": rfc3339(now) })))
+}
+
+/// A capability snapshot is stale when there is none, when it is older than 24 h, or when the
+/// agent is offline (SPEC §5 "Capabilities").
+pub fn is_stale(generated_at: Option<Timestamp>, online: bool, now: Timestamp) -> bool {
+    generated_at.is_none_or(|at| now.0 - at.0 > STALE_AFTER_MS) || !online
 }
 
 #[derive(Deserialize)]
@@ -708,6 +712,18 @@ mod tests {
         for bad in ["", ".x", "a/b", "a b", "ä", &"a".repeat(129), "../x"] {
             assert!(!valid_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn capabilities_go_stale_after_24_hours_or_offline() {
+        let now = Timestamp(1_800_000_000_000);
+        let day = 24 * 60 * 60 * 1000;
+        assert_eq!(STALE_AFTER_MS, day);
+        assert!(!is_stale(Some(now), true, now));
+        assert!(!is_stale(Some(now.plus_millis(-day)), true, now), "exactly 24 h is not older than 24 h");
+        assert!(is_stale(Some(now.plus_millis(-day - 1)), true, now));
+        assert!(is_stale(Some(now), false, now), "offline is stale");
+        assert!(is_stale(None, true, now), "no snapshot is stale");
     }
 
     #[test]
