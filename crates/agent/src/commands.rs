@@ -62,7 +62,7 @@ impl Executor {
         match command {
             Command::Ping => Ok(json!({ "pong": true, "agent_time": crate::rfc3339(now) })),
             Command::AgentInfo => Ok(self.agent_info()),
-            Command::GetCapabilities | Command::RefreshCapabilities => Ok(self.manifest(now).to_json(crate::rfc3339)),
+            Command::GetCapabilities | Command::RefreshCapabilities => Ok(self.manifest(now).to_json()),
             Command::TailLog { file, lines } => {
                 let root = self.root()?;
                 let handle = root.open_read(file.as_str())?;

@@ -18,7 +18,6 @@ use argus_fsm::handshake::{Hello, Intent};
 use argus_fsm::signed::{format_key_file, parse_public_key_file, parse_signing_key_file};
 use argus_fsm::Timestamp;
 use ed25519_dalek::SigningKey;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::commands::Executor;
@@ -30,12 +29,9 @@ pub fn now() -> Timestamp {
     Timestamp((OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-/// RFC 3339 UTC.
+/// RFC 3339 UTC ([`Timestamp::to_rfc3339`]).
 pub fn rfc3339(at: Timestamp) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| at.0.to_string())
+    at.to_rfc3339()
 }
 
 /// Runs the daemon for an enrolled install root until `shutdown` resolves, then closes the

@@ -13,7 +13,6 @@ use argus_fsm::signed::{
 };
 use clap::Args;
 use ed25519_dalek::SigningKey;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::Failure;
@@ -56,8 +55,8 @@ fn read_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
 }
 
 fn unix_seconds(text: &str, flag: &str) -> anyhow::Result<i64> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(|t| t.unix_timestamp())
+    argus_fsm::Timestamp::parse_rfc3339(text)
+        .map(|t| t.unix_seconds())
         .with_context(|| format!("{flag} {text:?} is not RFC 3339"))
 }
 
@@ -204,8 +203,5 @@ pub fn patch_verify(pubkey: &Path, patch: &Path, json: bool) -> Result<ExitCode,
 }
 
 fn rfc3339(seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| seconds.to_string())
+    argus_fsm::Timestamp::from_unix_seconds(seconds).to_rfc3339()
 }

@@ -96,9 +96,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// The manifest as operators see it. Time formatting is the caller's (the core has no
-    /// calendar); `cameras` is re-parsed from its JSON text, `null` if malformed.
-    pub fn to_json(&self, format_time: impl Fn(Timestamp) -> String) -> serde_json::Value {
+    /// The manifest as operators see it; `cameras` is re-parsed from its JSON text, `null` if
+    /// malformed.
+    pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "agent_version": self.agent_version,
             "os": self.os,
@@ -109,7 +109,7 @@ impl Manifest {
             "patch_allowlist": self.patch_allowlist,
             "remote_support_on": self.remote_support_on,
             "cameras": serde_json::from_str::<serde_json::Value>(&self.cameras_json).unwrap_or(serde_json::Value::Null),
-            "generated_at": format_time(self.generated_at),
+            "generated_at": self.generated_at.to_rfc3339(),
         })
     }
 }
@@ -259,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn manifest_json_parses_cameras_and_formats_time_through_the_caller() {
+    fn manifest_json_parses_cameras_and_formats_its_time() {
         let manifest = Manifest {
             agent_version: "1".into(),
             os: "linux".into(),
@@ -272,12 +272,12 @@ mod tests {
             cameras_json: r#"[{"id":"c1"}]"#.into(),
             generated_at: Timestamp(42),
         };
-        let json = manifest.to_json(|t| format!("t={}", t.0));
+        let json = manifest.to_json();
         assert_eq!(json["cameras"][0]["id"], "c1");
-        assert_eq!(json["generated_at"], "t=42");
+        assert_eq!(json["generated_at"], "1970-01-01T00:00:00.042Z");
         assert_eq!(json["remote_support_on"], false);
         let broken = Manifest { cameras_json: "{".into(), ..manifest };
-        assert!(broken.to_json(|_| String::new())["cameras"].is_null());
+        assert!(broken.to_json()["cameras"].is_null());
     }
 
     proptest! {

@@ -587,7 +587,7 @@ async fn capabilities(
     let online = ops.is_online(&agent_id);
     let stale = is_stale(agent.manifest.as_ref().map(|m| m.generated_at), online, now);
     let (manifest, generated_at) = match &agent.manifest {
-        Some(manifest) => (manifest.to_json(rfc3339), Some(rfc3339(manifest.generated_at))),
+        Some(manifest) => (manifest.to_json(), Some(rfc3339(manifest.generated_at))),
         None => (Value::Null, None),
     };
     Ok(Json(json!({
