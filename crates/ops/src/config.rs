@@ -19,7 +19,7 @@ pub struct GateConfig {
     /// `REMOTE_SUPPORT_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// The browser path (SPEC §6), present only while `REMOTE_SUPPORT_ALLOW_CF_ASSERTION` is on.
-    pub access: Option<crate::access::AccessConfig>,
+    pub access: Option<argus_access::AccessConfig>,
 }
 
 /// A configuration error; the server refuses to start with it.
@@ -27,12 +27,8 @@ pub struct GateConfig {
 pub enum ConfigError {
     #[error("{variable}: {value:?} is not a CIDR or IP address")]
     BadCidr { variable: &'static str, value: String },
-    #[error("{variable}: {value:?} is not a boolean (1/0/true/false)")]
-    BadBool { variable: &'static str, value: String },
-    #[error("CF_ACCESS_TEAM_DOMAIN must be a *.cloudflareaccess.com host, got {0:?}")]
-    BadTeamDomain(String),
-    #[error("CF_ACCESS_AUD must be set while REMOTE_SUPPORT_ALLOW_CF_ASSERTION is on")]
-    MissingAudience,
+    #[error(transparent)]
+    Access(#[from] argus_access::ConfigError),
 }
 
 impl GateConfig {
@@ -42,33 +38,7 @@ impl GateConfig {
         let operator_cidrs = parse_cidrs("REMOTE_SUPPORT_OPERATOR_CIDRS", lookup("REMOTE_SUPPORT_OPERATOR_CIDRS"))?;
         let trusted_proxies = parse_cidrs("REMOTE_SUPPORT_TRUSTED_PROXIES", lookup("REMOTE_SUPPORT_TRUSTED_PROXIES"))?;
         let ops_token_hash = lookup("ARGUS_OPS_TOKEN").filter(|t| !t.is_empty()).map(|t| sha256(t.as_bytes()));
-        let access = if parse_bool("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", lookup("REMOTE_SUPPORT_ALLOW_CF_ASSERTION"))? {
-            let team_domain = lookup("CF_ACCESS_TEAM_DOMAIN").unwrap_or_default().trim().to_ascii_lowercase();
-            if !is_cloudflare_access_host(&team_domain) {
-                return Err(ConfigError::BadTeamDomain(team_domain));
-            }
-            let audience = lookup("CF_ACCESS_AUD").unwrap_or_default().trim().to_string();
-            if audience.is_empty() {
-                return Err(ConfigError::MissingAudience);
-            }
-            let list = |name: &str| -> Vec<String> {
-                lookup(name)
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|s| s.trim().to_ascii_lowercase())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            };
-            Some(crate::access::AccessConfig {
-                audience,
-                team_domain,
-                // Empty lists are allowed here: the gate then answers 503 cf_allowlist_empty.
-                allowed_emails: list("REMOTE_SUPPORT_CF_ALLOWED_EMAILS"),
-                allowed_domains: list("REMOTE_SUPPORT_CF_ALLOWED_DOMAINS"),
-            })
-        } else {
-            None
-        };
+        let access = argus_access::AccessConfig::from_lookup(&lookup)?;
         Ok(GateConfig { enabled, operator_cidrs, ops_token_hash, trusted_proxies, access })
     }
 
@@ -78,21 +48,8 @@ impl GateConfig {
     }
 }
 
-/// `true` for `NAME.cloudflareaccess.com` with a non-empty, plain host label.
-pub fn is_cloudflare_access_host(domain: &str) -> bool {
-    domain.strip_suffix(".cloudflareaccess.com").is_some_and(|team| {
-        !team.is_empty()
-            && team.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-    })
-}
-
 fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
-    match value.as_deref().map(str::trim) {
-        None | Some("") => Ok(false),
-        Some("1") | Some("true") | Some("TRUE") | Some("True") | Some("yes") | Some("on") => Ok(true),
-        Some("0") | Some("false") | Some("FALSE") | Some("False") | Some("no") | Some("off") => Ok(false),
-        Some(other) => Err(ConfigError::BadBool { variable, value: other.into() }),
-    }
+    Ok(argus_access::parse_switch(variable, value)?)
 }
 
 fn parse_cidrs(variable: &'static str, value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
@@ -158,7 +115,7 @@ mod tests {
 
     #[test]
     fn team_domain_must_be_a_cloudflare_access_host() {
-        assert!(is_cloudflare_access_host("acme.cloudflareaccess.com"));
+        assert!(argus_access::is_cloudflare_access_host("acme.cloudflareaccess.com"));
         for bad in [
             "",
             "cloudflareaccess.com",
@@ -167,13 +124,13 @@ mod tests {
             "acme.cloudflareaccess.com.evil.com",
             "a/b.cloudflareaccess.com",
         ] {
-            assert!(!is_cloudflare_access_host(bad), "{bad}");
+            assert!(!argus_access::is_cloudflare_access_host(bad), "{bad}");
         }
         let on = [("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"), ("CF_ACCESS_TEAM_DOMAIN", "evil.example.com")];
-        assert!(matches!(config(&on), Err(ConfigError::BadTeamDomain(_))));
+        assert!(matches!(config(&on), Err(ConfigError::Access(argus_access::ConfigError::BadTeamDomain(_)))));
         let no_aud =
             [("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"), ("CF_ACCESS_TEAM_DOMAIN", "acme.cloudflareaccess.com")];
-        assert!(matches!(config(&no_aud), Err(ConfigError::MissingAudience)));
+        assert!(matches!(config(&no_aud), Err(ConfigError::Access(argus_access::ConfigError::MissingAudience))));
         let full = [
             ("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"),
             ("CF_ACCESS_TEAM_DOMAIN", "Acme.cloudflareaccess.com"),

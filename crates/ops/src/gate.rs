@@ -70,7 +70,7 @@ pub struct RequestFacts<'a> {
     pub authorization: Option<&'a str>,
     /// The outcome of verifying a `Cf-Access-Jwt-Assertion`, when the browser path is on and
     /// the request carried one (the verification is async, so the caller runs it).
-    pub access: Option<Result<String, crate::access::AccessError>>,
+    pub access: Option<Result<String, argus_access::AccessError>>,
 }
 
 /// A caller who passed factors 1–3 and holds a valid PAT.
@@ -144,15 +144,19 @@ pub fn check(
     if facts.support_route && !config.enabled {
         return Err((Denial::Disabled, ip));
     }
-    // Factor 1: the operator network, or (browser path) a verified Access assertion.
-    let via_access = if contains(&config.operator_cidrs, ip) {
-        None
-    } else {
-        match &facts.access {
-            Some(Ok(email)) => Some(email.clone()),
-            Some(Err(crate::access::AccessError::AllowlistEmpty)) => return Err((Denial::CfAllowlistEmpty, ip)),
-            _ => return Err((Denial::IpNotAllowlisted, ip)),
-        }
+    // Factor 1: the operator network, or (browser path) a verified Access assertion. A
+    // misconfigured browser path (switch on, nothing allowlisted) closes the gate for everyone;
+    // a presented assertion is always verified and decides factor 1 — a bad one is never
+    // ignored in favour of the caller's address.
+    if config.access.as_ref().is_some_and(argus_access::AccessConfig::allowlist_empty) {
+        return Err((Denial::CfAllowlistEmpty, ip));
+    }
+    let via_access = match &facts.access {
+        Some(Ok(email)) => Some(email.clone()),
+        Some(Err(argus_access::AccessError::AllowlistEmpty)) => return Err((Denial::CfAllowlistEmpty, ip)),
+        Some(Err(_)) => return Err((Denial::IpNotAllowlisted, ip)),
+        None if contains(&config.operator_cidrs, ip) => None,
+        None => return Err((Denial::IpNotAllowlisted, ip)),
     };
     let token_ok = match (&config.ops_token_hash, facts.ops_token) {
         (Some(expected), Some(given)) => bool::from(sha256(given.as_bytes()).ct_eq(expected)),
@@ -259,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_verified_access_assertion_stands_in_for_factor_one_only() {
-        use crate::access::AccessError;
+        use argus_access::AccessError;
         let outside = |access| RequestFacts {
             access: Some(access),
             ..facts("203.0.113.7", Some("ops"), Some("Bearer argus_pat_good"))
@@ -275,10 +279,35 @@ mod tests {
         assert_eq!(run(&config(), &no_token), Err(Code::BadOpsToken));
         let no_pat = RequestFacts { authorization: None, ..outside(Ok("op@x".into())) };
         assert_eq!(run(&config(), &no_pat), Err(Code::InvalidPat));
+        // A presented assertion decides factor 1 even from the operator network: a bad one is
+        // refused, a good one's identity is recorded and must match the PAT owner.
+        let inside = |access| RequestFacts {
+            access: Some(access),
+            ..facts("127.0.0.1", Some("ops"), Some("Bearer argus_pat_good"))
+        };
+        assert_eq!(run(&config(), &inside(Ok("op@x".into()))).unwrap().access_email.as_deref(), Some("op@x"));
+        assert_eq!(run(&config(), &inside(Ok("other@x".into()))), Err(Code::CfIdentityMismatch));
+        assert_eq!(run(&config(), &inside(Err(AccessError::Invalid("expired")))), Err(Code::IpNotAllowlisted));
         // Disabled still answers first.
         let mut disabled = config();
         disabled.enabled = false;
         assert_eq!(run(&disabled, &outside(Ok("op@x".into()))), Err(Code::RemoteSupportDisabled));
+    }
+
+    #[test]
+    fn a_browser_path_with_nothing_allowlisted_closes_the_gate_for_everyone() {
+        let mut misconfigured = config();
+        misconfigured.access = Some(argus_access::AccessConfig {
+            audience: "aud".into(),
+            team_domain: "acme.cloudflareaccess.com".into(),
+            allowed_emails: vec![],
+            allowed_domains: vec![],
+        });
+        let from_the_operator_network = facts("127.0.0.1", Some("ops"), Some("Bearer argus_pat_good"));
+        assert_eq!(run(&misconfigured, &from_the_operator_network), Err(Code::CfAllowlistEmpty));
+        // With something allowlisted the operator network passes as before.
+        misconfigured.access.as_mut().unwrap().allowed_domains.push("x".into());
+        assert!(run(&misconfigured, &from_the_operator_network).is_ok());
     }
 
     fn run(config: &GateConfig, facts: &RequestFacts<'_>) -> Result<Operator, Code> {

@@ -4,7 +4,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod access;
 pub mod api;
 pub mod audit;
 pub mod config;

@@ -101,7 +101,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let config = GateConfig::from_env()?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(
-                ServeOptions { data_dir, api_listen, agent_listen, patch_pubkey, config },
+                ServeOptions { data_dir, api_listen, agent_listen, patch_pubkey, config, access_keys: None },
                 shutdown_signal(),
             ))?;
             Ok(ExitCode::SUCCESS)

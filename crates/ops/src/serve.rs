@@ -38,6 +38,9 @@ pub struct ServeOptions {
     pub agent_listen: SocketAddr,
     pub patch_pubkey: Option<PathBuf>,
     pub config: GateConfig,
+    /// Where the browser path's keys come from: `None` is the team's JWKS endpoint (the only
+    /// source a deployment can have; tests embedding the server inject a fixed set here).
+    pub access_keys: Option<Arc<dyn argus_access::KeySource>>,
 }
 
 /// Runs the server until `shutdown` resolves.
@@ -65,7 +68,11 @@ pub async fn serve(
     let registry = Registry::from_snapshot(store.load().context("loading the store")?);
     let access = match &options.config.access {
         Some(config) => {
-            Some(crate::access::AccessVerifier::new(config.clone(), Arc::new(crate::access::TeamJwks::new(config)?)))
+            let keys: Arc<dyn argus_access::KeySource> = match options.access_keys.clone() {
+                Some(keys) => keys,
+                None => Arc::new(argus_access::TeamJwks::new(config)?),
+            };
+            Some(argus_access::AccessVerifier::new(config.clone(), keys))
         }
         None => None,
     };

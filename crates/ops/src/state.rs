@@ -32,7 +32,7 @@ pub struct Ops {
     /// acknowledged.
     pub durability: Arc<Durability>,
     /// The browser path's assertion verifier, when it is switched on.
-    pub access: Option<crate::access::AccessVerifier>,
+    pub access: Option<argus_access::AccessVerifier>,
 }
 
 tokio::task_local! {

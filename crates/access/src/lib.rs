@@ -1,5 +1,6 @@
 //! The optional browser path (SPEC §6): a Cloudflare Access assertion standing in for factor 1
-//! (the operator-network IP check) only.
+//! (the operator-network IP check) only. Shared by `argus-ops` (its gate) and `argus-console`
+//! (which verifies the assertion itself before forwarding a named action).
 //!
 //! The JWT is verified with a maintained library (`jsonwebtoken`): the algorithm is pinned to
 //! RS256 before anything else (no `none`, no HS256 signed with the public key), the key is
@@ -35,7 +36,72 @@ pub struct AccessConfig {
     pub allowed_domains: Vec<String>,
 }
 
+/// A browser-path configuration error; the server refuses to start with it.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}: {value:?} is not a boolean (1/0/true/false)")]
+    BadBool { variable: &'static str, value: String },
+    #[error("CF_ACCESS_TEAM_DOMAIN must be a *.cloudflareaccess.com host, got {0:?}")]
+    BadTeamDomain(String),
+    #[error("CF_ACCESS_AUD must be set while REMOTE_SUPPORT_ALLOW_CF_ASSERTION is on")]
+    MissingAudience,
+}
+
+/// Parses an on/off variable; unset or empty is off, anything unrecognised is an error.
+pub fn parse_switch(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(false),
+        Some("1") | Some("true") | Some("TRUE") | Some("True") | Some("yes") | Some("on") => Ok(true),
+        Some("0") | Some("false") | Some("FALSE") | Some("False") | Some("no") | Some("off") => Ok(false),
+        Some(other) => Err(ConfigError::BadBool { variable, value: other.into() }),
+    }
+}
+
+/// `true` for `NAME.cloudflareaccess.com` with a non-empty, plain host label.
+pub fn is_cloudflare_access_host(domain: &str) -> bool {
+    domain.strip_suffix(".cloudflareaccess.com").is_some_and(|team| {
+        !team.is_empty()
+            && team.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    })
+}
+
 impl AccessConfig {
+    /// Reads the browser-path variables through `lookup` (the process environment in
+    /// production): `None` while `REMOTE_SUPPORT_ALLOW_CF_ASSERTION` is off.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<AccessConfig>, ConfigError> {
+        if !parse_switch("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", lookup("REMOTE_SUPPORT_ALLOW_CF_ASSERTION"))? {
+            return Ok(None);
+        }
+        let team_domain = lookup("CF_ACCESS_TEAM_DOMAIN").unwrap_or_default().trim().to_ascii_lowercase();
+        if !is_cloudflare_access_host(&team_domain) {
+            return Err(ConfigError::BadTeamDomain(team_domain));
+        }
+        let audience = lookup("CF_ACCESS_AUD").unwrap_or_default().trim().to_string();
+        if audience.is_empty() {
+            return Err(ConfigError::MissingAudience);
+        }
+        let list = |name: &str| -> Vec<String> {
+            lookup(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        Ok(Some(AccessConfig {
+            audience,
+            team_domain,
+            // Empty lists are allowed here: the gate then answers 503 cf_allowlist_empty.
+            allowed_emails: list("REMOTE_SUPPORT_CF_ALLOWED_EMAILS"),
+            allowed_domains: list("REMOTE_SUPPORT_CF_ALLOWED_DOMAINS"),
+        }))
+    }
+
+    /// Whether nothing is allowlisted (the browser path then fails closed).
+    pub fn allowlist_empty(&self) -> bool {
+        self.allowed_emails.is_empty() && self.allowed_domains.is_empty()
+    }
+
     /// The issuer every assertion must name.
     pub fn issuer(&self) -> String {
         format!("https://{}", self.team_domain)
@@ -76,7 +142,7 @@ impl TeamJwks {
     pub fn new(config: &AccessConfig) -> anyhow::Result<TeamJwks> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let tls = rustls::ClientConfig::builder_with_provider(argus_transport_quic::crypto_provider())
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
@@ -128,7 +194,7 @@ impl AccessVerifier {
 
     /// Verifies an assertion; returns its (lower-cased) email when it may stand in for factor 1.
     pub async fn verify(&self, token: &str) -> Result<String, AccessError> {
-        if self.config.allowed_emails.is_empty() && self.config.allowed_domains.is_empty() {
+        if self.config.allowlist_empty() {
             return Err(AccessError::AllowlistEmpty);
         }
         let header = decode_header(token).map_err(|_| AccessError::Invalid("malformed token"))?;
