@@ -58,6 +58,11 @@ pub enum Code {
     TooLarge,
     BadRequest,
     Internal,
+    // The console's proxy (SPEC §3.3).
+    /// A console action without the same-origin proof (Origin check plus custom header).
+    CrossSiteRefused,
+    /// The console could not reach the ops API.
+    OpsUnreachable,
 }
 
 impl Code {
@@ -106,6 +111,8 @@ impl Code {
         Code::TooLarge,
         Code::BadRequest,
         Code::Internal,
+        Code::CrossSiteRefused,
+        Code::OpsUnreachable,
     ];
 
     /// The code as it is written on the wire (`{"error": CODE}`).
@@ -154,6 +161,8 @@ impl Code {
             Code::TooLarge => "too_large",
             Code::BadRequest => "bad_request",
             Code::Internal => "internal",
+            Code::CrossSiteRefused => "cross_site_refused",
+            Code::OpsUnreachable => "ops_unreachable",
         }
     }
 
@@ -175,7 +184,8 @@ impl Code {
             | Code::TenantConsentRequired
             | Code::PathNotAllowlisted
             | Code::EnrollmentTokenInvalid
-            | Code::AgentAuthFailed => 403,
+            | Code::AgentAuthFailed
+            | Code::CrossSiteRefused => 403,
             Code::NotFound
             | Code::TenantNotFound
             | Code::AgentNotFound
@@ -201,6 +211,7 @@ impl Code {
             | Code::PatchTooLarge => 422,
             Code::RateLimited => 429,
             Code::Internal => 500,
+            Code::OpsUnreachable => 502,
             Code::CfAllowlistEmpty => 503,
             Code::AgentTimeout => 504,
         }

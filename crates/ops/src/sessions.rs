@@ -155,7 +155,15 @@ async fn status(
     let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
     // A session past its deadline is reported (and recorded) as ended, not as active.
     if registry.sessions[&id].next_deadline().is_some_and(|d| d <= now) {
-        end_session(&ops, &mut registry, &id, SessionEvent::End(EndReason::Expired), "system", None, now)?;
+        end_session(
+            &ops,
+            &mut registry,
+            &id,
+            SessionEvent::End(EndReason::Expired),
+            "system",
+            EndedBy::default(),
+            now,
+        )?;
     }
     Ok(Json(status_json(&registry.sessions[&id])))
 }
@@ -171,9 +179,12 @@ async fn deactivate(
     let now = now();
     let mut registry = ops.registry.lock().await;
     let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
-    let note = Some(body.reason.trim()).filter(|r| !r.is_empty());
+    let by = EndedBy {
+        note: Some(body.reason.trim()).filter(|r| !r.is_empty()),
+        access_identity: gated.0.access_email.as_deref(),
+    };
     // Deactivating a session that had already ended, or had lapsed, answers session_expired.
-    match end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), note, now)? {
+    match end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), by, now)? {
         Some(EndReason::Deactivated) => Ok(Json(status_json(&registry.sessions[&id]))),
         _ => Err(Code::SessionExpired.into()),
     }
@@ -204,7 +215,15 @@ async fn command(
         let mut session = registry.sessions[&id].clone();
         if let Err((error, effect)) = session.admit_by_id(&id, now) {
             if effect.is_some() {
-                end_session(&ops, &mut registry, &id, SessionEvent::End(EndReason::Expired), "system", None, now)?;
+                end_session(
+                    &ops,
+                    &mut registry,
+                    &id,
+                    SessionEvent::End(EndReason::Expired),
+                    "system",
+                    EndedBy::default(),
+                    now,
+                )?;
             }
             return Err(error.code().into());
         }
@@ -309,7 +328,7 @@ async fn command(
                     &session_id,
                     SessionEvent::End(EndReason::Expired),
                     "system",
-                    None,
+                    EndedBy::default(),
                     now,
                 );
             }
@@ -363,6 +382,14 @@ async fn relay(ops: &Ops, agent_id: &str, session_id: &str, command: &Command) -
     tokio::time::timeout(COMMAND_TIMEOUT, exchange).await.map_err(|_| ApiError::from(Code::AgentTimeout))?
 }
 
+/// What an operator's end adds to the record: their words and, on the browser path, their
+/// verified Access identity.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EndedBy<'a> {
+    pub note: Option<&'a str>,
+    pub access_identity: Option<&'a str>,
+}
+
 /// Ends one session if it is still active: commits the ended session with its audit record,
 /// then tells the agent. Returns the reason it ended with now (a lapsed session ends as
 /// `expired` whatever was asked), or `None` if it had already ended.
@@ -372,7 +399,7 @@ pub fn end_session(
     session_id: &str,
     event: SessionEvent,
     actor: &str,
-    note: Option<&str>,
+    by: EndedBy<'_>,
     now: Timestamp,
 ) -> Result<Option<EndReason>, ApiError> {
     let Some(mut session) = registry.sessions.get(session_id).cloned() else { return Ok(None) };
@@ -388,7 +415,11 @@ pub fn end_session(
         .agent(&session.agent_id)
         .session(&session.id)
         .reason(reason.as_str())
-        .details(json!({ "started_at": rfc3339(session.started_at), "operator_reason": note }));
+        .details(json!({
+            "started_at": rfc3339(session.started_at),
+            "operator_reason": by.note,
+            "access_identity": by.access_identity,
+        }));
     let agent_id = session.agent_id.clone();
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session)], vec![entry], now)?;
     if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
@@ -433,7 +464,7 @@ fn end_sessions_where(
         .map(|s| s.id.clone())
         .collect();
     for id in ids {
-        end_session(ops, registry, &id, SessionEvent::End(reason), "system", None, now)?;
+        end_session(ops, registry, &id, SessionEvent::End(reason), "system", EndedBy::default(), now)?;
     }
     Ok(())
 }
@@ -452,9 +483,15 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
                 .map(|s| s.id.clone())
                 .collect();
             for id in due {
-                if let Err(error) =
-                    end_session(&ops, &mut registry, &id, SessionEvent::End(EndReason::Expired), "system", None, now)
-                {
+                if let Err(error) = end_session(
+                    &ops,
+                    &mut registry,
+                    &id,
+                    SessionEvent::End(EndReason::Expired),
+                    "system",
+                    EndedBy::default(),
+                    now,
+                ) {
                     tracing::error!(session = %id, error = %error.message, "could not record expiry");
                 }
             }
