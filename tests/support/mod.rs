@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod webdriver;
+
 /// The ops token every fixture uses.
 pub const OPS_TOKEN: &str = "e2e-ops-token-0123456789abcdef";
 
@@ -38,6 +40,11 @@ pub fn bin(name: &str) -> PathBuf {
         dir
     });
     dir.join(name)
+}
+
+/// The workspace `target/` directory (where test artifacts such as screenshots go).
+pub fn target_dir() -> PathBuf {
+    bin("argus-ops").parent().and_then(Path::parent).expect("target dir").to_path_buf()
 }
 
 /// Polls `check` until it returns true or `limit` passes.
@@ -105,6 +112,8 @@ pub struct Ops {
     /// Extra `serve` arguments (e.g. `--patch-pubkey FILE`), used from the next `serve`.
     pub serve_args: Vec<String>,
     pub server: Option<Process>,
+    /// An in-process server (see [`Ops::embedded`]): stops when this is dropped.
+    pub embedded: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Ops {
@@ -137,9 +146,58 @@ impl Ops {
             env,
             serve_args: vec![],
             server: None,
+            embedded: None,
         };
         ops.serve(None);
         ops
+    }
+
+    /// An ops server running inside the test process on `runtime`, with the standard gate
+    /// configuration plus the browser path `access` and its key source `keys` (a library field:
+    /// no variable or flag can point the key source anywhere but the team domain).
+    pub fn embedded(
+        runtime: &tokio::runtime::Handle,
+        access: Option<argus_access::AccessConfig>,
+        keys: Option<std::sync::Arc<dyn argus_access::KeySource>>,
+    ) -> Ops {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("ops");
+        let init = argus_ops::init::init(&data, &[]).expect("init");
+        let config = argus_ops::config::GateConfig {
+            enabled: true,
+            operator_cidrs: vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()],
+            ops_token_hash: Some(argus_fsm::signed::sha256(OPS_TOKEN.as_bytes())),
+            trusted_proxies: vec![],
+            access,
+        };
+        let options = argus_ops::serve::ServeOptions {
+            data_dir: data.clone(),
+            api_listen: "127.0.0.1:0".parse().unwrap(),
+            agent_listen: "127.0.0.1:0".parse().unwrap(),
+            patch_pubkey: None,
+            config,
+            access_keys: keys,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        runtime.spawn(async move {
+            if let Err(error) = argus_ops::serve::serve(options, async move { drop(stopped.await) }).await {
+                panic!("embedded ops server failed: {error:#}");
+            }
+        });
+        let addresses = data.join("run").join("addresses.json");
+        let read = || std::fs::read(&addresses).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        assert!(wait_until(Duration::from_secs(20), || read().is_some()), "embedded ops never listened");
+        let addrs = read().unwrap();
+        Ops {
+            dir,
+            admin_pat: init.admin_pat,
+            api: addrs["api"].as_str().unwrap().parse().unwrap(),
+            agent: addrs["agent"].as_str().unwrap().parse().unwrap(),
+            env: vec![],
+            serve_args: vec![],
+            server: None,
+            embedded: Some(stop),
+        }
     }
 
     pub fn data(&self) -> PathBuf {
@@ -285,7 +343,11 @@ pub struct Fleet {
 impl Fleet {
     /// A running ops server with tenant `T1` consented and armed, and operator `op@example.com`.
     pub fn armed(extra_env: &[(&str, &str)]) -> Fleet {
-        let ops = Ops::start(extra_env);
+        Fleet::armed_on(Ops::start(extra_env))
+    }
+
+    /// The same fixture on a given server (e.g. an embedded one).
+    pub fn armed_on(ops: Ops) -> Fleet {
         let keys = ops.dir.path().join("keys");
         std::fs::create_dir(&keys).unwrap();
         for prefix in ["tenant", "patch"] {

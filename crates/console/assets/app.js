@@ -39,6 +39,7 @@
 
   let oneClick = false;
   let sessionToken = null; // held for status and deactivate; never shown again, never stored
+  let lastSession = null; // the last session state shown, so an ended one stays visible
 
   function say(where, failure) {
     const code = failure && failure.error;
@@ -102,6 +103,8 @@
   }
 
   function showSession(session) {
+    if (session) lastSession = session;
+    else if (!sessionToken && lastSession && lastSession.state !== "active") session = lastSession;
     const state = $("session-state");
     if (!session) {
       state.textContent = sessionToken ? "held in this tab" : "none";

@@ -72,6 +72,8 @@ pub fn default_message(code: Code) -> &'static str {
         Code::PatchBaseMismatch => "the target does not match the patch base",
         Code::PatchWrongAgent => "the patch is bound to other agents",
         Code::PatchTooLarge => "the patch content is larger than 1 MiB",
+        Code::CrossSiteRefused => "the request did not come from the console page",
+        Code::OpsUnreachable => "the ops API could not be reached",
     }
 }
 

@@ -1,0 +1,380 @@
+//! The Operations Console end to end (issue #6): a real headless Chromium, driven through
+//! WebDriver, against argus-console → argus-ops → a real argus-agent on loopback, with a small
+//! front proxy that adds the `Cf-Access-Jwt-Assertion` header the way Cloudflare's edge does.
+//! Ops and the console run in this process so the Access key source can be injected (no
+//! variable can point it anywhere but the team domain); the agent is the real binary.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use argus_access::{AccessConfig, KeySource};
+use argus_e2e::webdriver::Browser;
+use argus_e2e::{target_dir, Fleet, Ops, OPS_TOKEN};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use jsonwebtoken::jwk::JwkSet;
+use serde_json::{json, Value};
+
+const JWKS: &str = include_str!("../crates/access/testdata/cf_jwks.json");
+const SIGNING_KEY: &str = include_str!("../crates/access/testdata/cf_test_a.pem");
+const OTHER_KEY: &str = include_str!("../crates/access/testdata/cf_test_b.pem");
+const TEAM: &str = "acme.cloudflareaccess.com";
+const AUDIENCE: &str = "argus-console-e2e";
+const OPERATOR: &str = "op@example.com";
+
+/// The team's keys, as the JWKS endpoint would serve them.
+struct TeamKeys;
+
+impl KeySource for TeamKeys {
+    fn fetch(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<JwkSet, String>> + Send + '_>> {
+        Box::pin(async { serde_json::from_str(JWKS).map_err(|e| e.to_string()) })
+    }
+}
+
+fn access() -> AccessConfig {
+    AccessConfig {
+        audience: AUDIENCE.into(),
+        team_domain: TEAM.into(),
+        allowed_emails: vec![OPERATOR.into(), "other@example.com".into()],
+        allowed_domains: vec![],
+    }
+}
+
+fn keys() -> Option<Arc<dyn KeySource>> {
+    Some(Arc::new(TeamKeys))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// An assertion as Cloudflare Access issues it.
+fn assertion(email: &str, key: &str, expires_in: i64) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("kid-a".into());
+    let claims = json!({
+        "aud": [AUDIENCE], "iss": format!("https://{TEAM}"), "email": email,
+        "iat": unix_now(), "exp": unix_now() + expires_in, "sub": "user-1", "type": "app",
+    });
+    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_pem(key.as_bytes()).unwrap()).unwrap()
+}
+
+/// Everything the servers in this process log, to check that no secret is ever written.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static LogBuffer {
+    static LOGS: OnceLock<LogBuffer> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,hyper_util=info,reqwest=info,quinn=info,rustls=info,sled=info")
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .init();
+        buffer
+    })
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
+}
+
+/// A console in this process, in front of `ops`.
+fn console(runtime: &tokio::runtime::Runtime, ops: &Ops, access: Option<AccessConfig>) -> SocketAddr {
+    let config = argus_console::ConsoleConfig {
+        ops_url: format!("https://{}", ops.api),
+        ops_ca_pem: std::fs::read(ops.ca()).unwrap(),
+        ops_token: Some(OPS_TOKEN.into()),
+        access,
+    };
+    let console = Arc::new(argus_console::Console::new(config, keys()).expect("console"));
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(argus_console::serve(listener, console, std::future::pending()));
+    addr
+}
+
+struct Front {
+    console: SocketAddr,
+    http: reqwest::Client,
+    email: String,
+}
+
+/// The edge: replaces any client-sent assertion with a fresh one for the signed-in user and
+/// forwards everything else as it came (the `Host` header included, as a tunnel does).
+async fn edge(State(front): State<Arc<Front>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 4 << 20).await.unwrap();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut out = front.http.request(parts.method.clone(), format!("http://{}{path}", front.console)).body(bytes);
+    for (name, value) in &parts.headers {
+        if !matches!(name.as_str(), "cf-access-jwt-assertion" | "connection" | "content-length") {
+            out = out.header(name, value);
+        }
+    }
+    out = out.header("cf-access-jwt-assertion", assertion(&front.email, SIGNING_KEY, 300));
+    let answer = out.send().await.expect("console answers");
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if !matches!(name.as_str(), "transfer-encoding" | "connection" | "content-length") {
+            response = response.header(name, value);
+        }
+    }
+    response.body(Body::from(answer.bytes().await.unwrap())).unwrap()
+}
+
+fn front_proxy(runtime: &tokio::runtime::Runtime, console: SocketAddr, email: &str) -> SocketAddr {
+    let front = Arc::new(Front { console, http: reqwest::Client::new(), email: email.into() });
+    let app = axum::Router::new().fallback(edge).with_state(front);
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    logs();
+    // Plain-HTTP clients in this test (to the console and the edge) still need a TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// A raw request to the console, as a browser or an attacker would send it.
+fn post(
+    runtime: &tokio::runtime::Runtime,
+    console: SocketAddr,
+    action: &str,
+    headers: &[(&str, String)],
+    body: Value,
+) -> (u16, Value) {
+    runtime.block_on(async {
+        let mut request = reqwest::Client::new().post(format!("http://{console}/api/tunnel/{action}")).json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    })
+}
+
+fn same_origin(console: SocketAddr, pat: &str, assertion: Option<String>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("origin", format!("http://{console}")),
+        ("x-argus-console", "1".into()),
+        ("authorization", format!("Bearer {pat}")),
+    ];
+    if let Some(assertion) = assertion {
+        headers.push(("cf-access-jwt-assertion", assertion));
+    }
+    headers
+}
+
+#[test]
+fn one_click_tunnel_in_through_a_real_browser() {
+    let runtime = runtime();
+    // An ops server with the browser path off, and its console: the button must be disabled.
+    let ops_off = Ops::embedded(runtime.handle(), None, None);
+    let console_off = console(&runtime, &ops_off, Some(access()));
+    // The real one: browser path on, a tenant, an operator and a live agent.
+    let mut fleet = Fleet::armed_on(Ops::embedded(runtime.handle(), Some(access()), keys()));
+    fleet.add_agent("a1");
+    let console_on = console(&runtime, &fleet.ops, Some(access()));
+    let edge = front_proxy(&runtime, console_on, OPERATOR);
+
+    let browser = Browser::start();
+    let ready = |b: &Browser| b.script("return document.body.dataset.ready === 'true';") == json!(true);
+
+    // 1. Flag off: the guided command is there, the one-click button is disabled with the hint.
+    browser.goto(&format!("http://{console_off}/?tenant=T1&agent=a1"));
+    browser.wait_for(Duration::from_secs(20), "the page to load", ready);
+    browser.click(&browser.find("#tunnel-in"));
+    let command = browser.text(&browser.find("#guided-command"));
+    assert_eq!(command, "argusctl agent activate a1 --tenant T1 --reason \"…\"");
+    assert!(!browser.enabled(&browser.find("#one-click")), "one-click must be disabled while ops has it off");
+    let hint = browser.find("#one-click-hint");
+    assert!(browser.displayed(&hint) && browser.text(&hint).contains("not enabled yet"), "the hint shows");
+
+    // 2. Flag on, through the edge: the view, the modal, one click.
+    browser.goto(&format!("http://{edge}/?tenant=T1&agent=a1"));
+    browser.wait_for(Duration::from_secs(20), "the page to load", ready);
+    assert_eq!(browser.script("return document.body.dataset.oneClick;"), json!("true"));
+    browser.type_into(&browser.find("#pat"), &fleet.operator);
+    browser.click(&browser.find("#show"));
+    browser.wait_for(Duration::from_secs(20), "the agent view", |b| {
+        b.script("const e = document.getElementById('agent-online'); return e ? e.textContent : '';") == json!("online")
+    });
+    browser.click(&browser.find("#tunnel-in"));
+    assert_eq!(browser.text(&browser.find("#guided-command")), "argusctl agent activate a1 --tenant T1 --reason \"…\"");
+    let one_click = browser.find("#one-click");
+    assert!(browser.enabled(&one_click), "one-click is enabled when ops and the console have the browser path on");
+    assert!(!browser.displayed(&browser.find("#one-click-hint")));
+    browser.type_into(&browser.find("#reason"), "INC-4711 browser check");
+    assert_eq!(
+        browser.text(&browser.find("#guided-command")),
+        "argusctl agent activate a1 --tenant T1 --reason 'INC-4711 browser check'"
+    );
+    browser.click(&one_click);
+    browser.wait_for(Duration::from_secs(20), "the session token", |b| {
+        b.script("return document.getElementById('token').textContent;").as_str().is_some_and(|t| t.starts_with("rst_"))
+    });
+    let token = browser.text(&browser.find("#token"));
+    let shot = target_dir().join("browser-e2e").join("tunnel-in-modal.png");
+    browser.screenshot(&shot);
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 1000).unwrap_or(false), "screenshot saved at {shot:?}");
+
+    // The session is real: argusctl sees it with the token the page showed.
+    let status = fleet.op(&["support", "status", "T1", "--session", &token]);
+    assert_eq!((status.code, status.json["state"].as_str()), (0, Some("active")), "{}", status.stdout);
+    // The token is shown once: after "done" it is gone from the page, and never stored.
+    browser.click(&browser.find("#token-done"));
+    assert!(!browser.source().contains(&token), "the token is no longer in the page");
+    let stored = browser
+        .script("return [localStorage.length, sessionStorage.length, document.cookie, location.href].join('|');");
+    assert!(stored.as_str().unwrap().starts_with("0|0||"), "nothing stored: {stored}");
+    assert!(!stored.as_str().unwrap().contains(&token));
+    browser.click(&browser.find("#close-modal"));
+
+    // Status from the same view reflects it; deactivate ends it.
+    browser.click(&browser.find("#status"));
+    browser.wait_for(Duration::from_secs(20), "the session to show active", |b| {
+        b.script("return document.getElementById('session-state').textContent;")
+            .as_str()
+            .is_some_and(|t| t.starts_with("active until"))
+    });
+    browser.click(&browser.find("#deactivate"));
+    browser.wait_for(Duration::from_secs(20), "the session to show ended", |b| {
+        b.script("return document.getElementById('session-state').textContent;") == json!("ended (deactivated)")
+    });
+    let status = fleet.op(&["support", "status", "T1", "--session", &token]);
+    assert_eq!(status.json["state"], "ended", "{}", status.stdout);
+
+    // The audit records both with the Access identity.
+    let started = fleet.ops.audit_events("remote_support_session_started");
+    let started = started.last().expect("session started");
+    assert_eq!(started["details"]["access_identity"], OPERATOR);
+    assert_eq!(started["reason"], "INC-4711 browser check");
+    let ended = fleet.ops.audit_events("remote_support_session_ended");
+    let ended = ended.last().expect("session ended");
+    assert_eq!(
+        (ended["reason"].as_str(), ended["session_id"].clone()),
+        (Some("deactivated"), started["session_id"].clone())
+    );
+    assert_eq!(ended["details"]["access_identity"], OPERATOR);
+
+    // Neither the ops token nor a PAT appears in the page source, the served JavaScript, an
+    // answer or a log line.
+    let page = browser.source();
+    let script =
+        runtime.block_on(async { reqwest::get(format!("http://{edge}/app.js")).await.unwrap().text().await.unwrap() });
+    let config = runtime.block_on(async {
+        reqwest::get(format!("http://{edge}/api/tunnel/config")).await.unwrap().text().await.unwrap()
+    });
+    let logs = log_text() + &std::fs::read_to_string(&fleet.agents[0].process.log).unwrap_or_default();
+    assert!(logs.contains("action forwarded"), "the console logged its actions");
+    for (what, text) in [("page", &page), ("app.js", &script), ("config", &config), ("logs", &logs)] {
+        assert!(!text.contains(OPS_TOKEN), "the ops token leaked into the {what}");
+        assert!(!text.contains(&fleet.operator), "the operator PAT leaked into the {what}");
+        assert!(!text.contains(&fleet.ops.admin_pat), "the admin PAT leaked into the {what}");
+        assert!(!text.contains(&token), "the session token leaked into the {what}");
+    }
+    drop(browser);
+    drop(ops_off);
+}
+
+#[test]
+fn the_proxy_refuses_before_forwarding() {
+    let runtime = runtime();
+    let fleet = Fleet::armed_on(Ops::embedded(runtime.handle(), Some(access()), keys()));
+    let console = console(&runtime, &fleet.ops, Some(access()));
+    let pat = fleet.operator.clone();
+    let body = json!({ "tenant": "T1", "agent": "a1", "reason": "r" });
+    let good = || Some(assertion(OPERATOR, SIGNING_KEY, 300));
+    let audit_before = fleet.ops.audit().len();
+
+    // Cross-site: another Origin, no Origin, no custom header, not JSON.
+    let mut evil = same_origin(console, &pat, good());
+    evil[0].1 = "https://evil.example".into();
+    assert_eq!(post(&runtime, console, "activate", &evil, body.clone()).1["error"], "cross_site_refused");
+    let mut no_header = same_origin(console, &pat, good());
+    no_header.remove(1);
+    let (status, refused) = post(&runtime, console, "activate", &no_header, body.clone());
+    assert_eq!((status, refused["error"].as_str()), (403, Some("cross_site_refused")));
+    let no_origin: Vec<_> = same_origin(console, &pat, good()).into_iter().skip(1).collect();
+    assert_eq!(post(&runtime, console, "activate", &no_origin, body.clone()).1["error"], "cross_site_refused");
+
+    // The assertion is verified by the console itself: missing, expired, wrong key.
+    for bad in [None, Some(assertion(OPERATOR, SIGNING_KEY, -600)), Some(assertion(OPERATOR, OTHER_KEY, 300))] {
+        let (status, refused) = post(&runtime, console, "activate", &same_origin(console, &pat, bad), body.clone());
+        assert_eq!((status, refused["error"].as_str()), (403, Some("ip_not_allowlisted")));
+    }
+    // No PAT: refused without a call to ops.
+    let mut no_pat = same_origin(console, &pat, good());
+    no_pat[2].1 = "Bearer ".into();
+    assert_eq!(post(&runtime, console, "activate", &no_pat, body.clone()).1["error"], "invalid_pat");
+    // Only named actions, only POST, no caller-supplied paths.
+    for action in ["commands", "revoke", "..%2F..%2Fadmin%2Fpats", "activate%2F..%2F..%2Fadmin"] {
+        let (status, refused) = post(&runtime, console, action, &same_origin(console, &pat, good()), body.clone());
+        assert_eq!((status, refused["error"].as_str()), (404, Some("not_found")), "{action}");
+    }
+    let steering = json!({ "tenant": "T1", "agent": "../../admin/pats", "reason": "r" });
+    let (status, refused) = post(&runtime, console, "activate", &same_origin(console, &pat, good()), steering);
+    assert_eq!((status, refused["error"].as_str()), (400, Some("bad_request")));
+    assert_eq!(fleet.ops.audit().len(), audit_before, "nothing above reached ops");
+
+    // Forwarded, ops has the last word: the Access identity must be the PAT owner.
+    let other = Some(assertion("other@example.com", SIGNING_KEY, 300));
+    let (status, refused) = post(&runtime, console, "activate", &same_origin(console, &pat, other), body.clone());
+    assert_eq!((status, refused["error"].as_str()), (403, Some("cf_identity_mismatch")));
+    let denied = fleet.ops.audit_events("gate_denied");
+    assert_eq!(denied.last().unwrap()["details"]["factor"], "cf_identity");
+    // And ops' own answers come back with their codes (no such agent yet).
+    let (status, refused) = post(&runtime, console, "activate", &same_origin(console, &pat, good()), body);
+    assert_eq!((status, refused["error"].as_str()), (404, Some("agent_not_found")));
+
+    // Web hygiene on every answer.
+    let (headers, page) = runtime.block_on(async {
+        let response = reqwest::get(format!("http://{console}/")).await.unwrap();
+        (response.headers().clone(), response.text().await.unwrap())
+    });
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(!page.contains("<script>") && page.contains("<script src=\"/app.js\""), "no inline script");
+    assert!(!page.contains("http://") && !page.contains("https://"), "no external resources");
+}
+
+#[test]
+fn one_click_stays_off_unless_both_ops_and_the_console_have_the_browser_path() {
+    let runtime = runtime();
+    let ops_on = Ops::embedded(runtime.handle(), Some(access()), keys());
+    let ops_off = Ops::embedded(runtime.handle(), None, None);
+    let config = |console: SocketAddr| {
+        runtime.block_on(async {
+            let url = format!("http://{console}/api/tunnel/config");
+            reqwest::get(url).await.unwrap().json::<Value>().await.unwrap()
+        })
+    };
+    assert_eq!(config(console(&runtime, &ops_on, Some(access()))), json!({ "one_click_enabled": true }));
+    assert_eq!(config(console(&runtime, &ops_off, Some(access()))), json!({ "one_click_enabled": false }));
+    let plain = console(&runtime, &ops_on, None);
+    assert_eq!(config(plain), json!({ "one_click_enabled": false }));
+    // A console without the browser path forwards nothing.
+    let headers = same_origin(plain, &ops_on.admin_pat, Some(assertion(OPERATOR, SIGNING_KEY, 300)));
+    let (status, refused) = post(&runtime, plain, "status", &headers, json!({ "tenant": "T1", "agent": "a1" }));
+    assert_eq!((status, refused["error"].as_str()), (403, Some("ip_not_allowlisted")));
+}
