@@ -378,3 +378,83 @@ fn one_click_stays_off_unless_both_ops_and_the_console_have_the_browser_path() {
     let (status, refused) = post(&runtime, plain, "status", &headers, json!({ "tenant": "T1", "agent": "a1" }));
     assert_eq!((status, refused["error"].as_str()), (403, Some("ip_not_allowlisted")));
 }
+
+#[test]
+fn the_console_binary_refuses_a_foreign_team_domain_and_serves_its_page() {
+    let ops = Ops::start(&[]);
+    let console = |env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(argus_e2e::bin("argus-console"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--ops-url", &format!("https://{}", ops.api), "--ops-ca"])
+            .arg(ops.ca())
+            .env_clear()
+            .envs(env.iter().copied());
+        command
+    };
+    // Refuses to start: a team domain that is not Cloudflare Access's, or no ops token.
+    let foreign = [
+        ("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"),
+        ("CF_ACCESS_TEAM_DOMAIN", "acme.example.com"),
+        ("CF_ACCESS_AUD", "aud"),
+        ("ARGUS_OPS_TOKEN", OPS_TOKEN),
+    ];
+    let out = console(&foreign).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CF_ACCESS_TEAM_DOMAIN"), "names the variable");
+    let no_token = [
+        ("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"),
+        ("CF_ACCESS_TEAM_DOMAIN", TEAM),
+        ("CF_ACCESS_AUD", "aud"),
+        ("REMOTE_SUPPORT_CF_ALLOWED_EMAILS", OPERATOR),
+    ];
+    let out = console(&no_token).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ARGUS_OPS_TOKEN"));
+
+    // Browser path off: the real binary serves the page and reports one-click off.
+    let log = ops.dir.path().join("console.log");
+    let child = console(&[("ARGUS_OPS_TOKEN", OPS_TOKEN), ("ARGUS_LOG", "info")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut process = argus_e2e::Process { child, log: log.clone() };
+    let mut addr = None;
+    argus_e2e::wait_until(Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        addr = text.split("listen=").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string);
+        addr.is_some()
+    });
+    let addr = addr.expect("console logged its address");
+    let runtime = runtime();
+    let (page, config) = runtime.block_on(async {
+        let page = reqwest::get(format!("http://{addr}/")).await.unwrap().text().await.unwrap();
+        let config = reqwest::get(format!("http://{addr}/api/tunnel/config")).await.unwrap();
+        (page, config.json::<Value>().await.unwrap())
+    });
+    assert!(page.contains("Tunnel In"));
+    assert_eq!(config, json!({ "one_click_enabled": false }));
+    process.terminate();
+    assert!(!process.log_text().contains(OPS_TOKEN));
+}
+
+#[test]
+fn ops_with_the_browser_path_on_and_nobody_allowlisted_fails_closed() {
+    let runtime = runtime();
+    let mut empty = access();
+    empty.allowed_emails.clear();
+    let ops = Ops::embedded(runtime.handle(), Some(empty), keys());
+    let lo = "127.0.0.1".parse().unwrap();
+    let admin = format!("Bearer {}", ops.admin_pat);
+    let headers = [("X-Argus-Ops-Token", OPS_TOKEN), ("Authorization", admin.as_str())];
+    // From the operator network, with or without an assertion: 503, nothing runs.
+    let (status, body) = ops.http(lo, "GET", "/support/fleet", &headers, None);
+    assert_eq!((status, body["error"].as_str()), (503, Some("cf_allowlist_empty")));
+    let token = assertion(OPERATOR, SIGNING_KEY, 300);
+    let with_assertion = [headers[0], headers[1], ("Cf-Access-Jwt-Assertion", token.as_str())];
+    let (status, body) =
+        ops.http(lo, "POST", "/admin/pats", &with_assertion, Some(json!({ "owner": "x@y", "scopes": ["admin"] })));
+    assert_eq!((status, body["error"].as_str()), (503, Some("cf_allowlist_empty")));
+    let (status, body) = ops.http(lo, "GET", "/healthz", &[], None);
+    assert_eq!((status, body["browser_path"].as_bool()), (200, Some(true)));
+}

@@ -28,7 +28,7 @@ pub fn bin(name: &str) -> PathBuf {
         if dir.ends_with("deps") {
             dir.pop();
         }
-        if !["argus-ops", "argus-agent", "argusctl"].iter().all(|b| dir.join(b).exists()) {
+        if !["argus-ops", "argus-agent", "argusctl", "argus-console"].iter().all(|b| dir.join(b).exists()) {
             let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .args(["build", "--workspace", "--bins"])
                 .args(if cfg!(debug_assertions) { &[][..] } else { &["--release"][..] })

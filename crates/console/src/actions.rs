@@ -408,4 +408,62 @@ mod tests {
         let gate = (403, json!({ "error": "bad_ops_token" }));
         assert_eq!(combine_status("a1", "T1", gate.clone(), caps("T1"), None).unwrap_err(), gate);
     }
+
+    /// Plain IDs, path-like hostile strings and arbitrary text, in a mix that reaches both the
+    /// accepted and the refused branches.
+    fn id_like() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::prop_oneof!["[A-Za-z0-9._-]{1,12}", "[./%a-z?#]{1,12}", ".{0,30}"]
+    }
+
+    proptest::proptest! {
+        /// Whatever a caller sends, a planned request is one of the fixed templates with plain
+        /// ID segments: nothing in a body can steer the method or the path.
+        #[test]
+        fn no_body_steers_a_path(
+            tenant in id_like(),
+            agent in id_like(),
+            token in proptest::prop_oneof!["rst_[A-Za-z0-9_-]{1,20}", ".{0,30}"],
+            pick in 0..3usize,
+        ) {
+            let action = [Action::Activate, Action::Deactivate, Action::Status][pick];
+            let body = json!({ "tenant": tenant, "agent": agent, "reason": "r", "session_token": token });
+            let body = match action {
+                Action::Activate => json!({ "tenant": body["tenant"], "agent": body["agent"], "reason": "r" }),
+                Action::Deactivate => json!({ "tenant": body["tenant"], "session_token": body["session_token"] }),
+                Action::Status => body.as_object().map(|o| {
+                    let mut o = o.clone();
+                    o.remove("reason");
+                    Value::Object(o)
+                }).unwrap(),
+            };
+            if let Ok(plan) = plan(action, body.to_string().as_bytes()) {
+                let calls = match plan {
+                    Plan::Single(call) => vec![call],
+                    Plan::Status(status) => {
+                        let mut calls = vec![status.listing, status.capabilities];
+                        calls.extend(status.session);
+                        calls
+                    }
+                };
+                for call in calls {
+                    let segments: Vec<&str> = call.path.split('/').collect();
+                    let shape: Vec<&str> = segments
+                        .iter()
+                        .map(|s| if [tenant.as_str(), agent.as_str()].contains(s) && is_plain_id(s) { "{id}" } else { s })
+                        .collect();
+                    let known = [
+                        "/support/agents/{id}/activate",
+                        "/support/tenants/{id}/session/deactivate",
+                        "/support/tenants/{id}/agents",
+                        "/support/agents/{id}/capabilities",
+                        "/support/tenants/{id}/session",
+                    ];
+                    proptest::prop_assert!(known.contains(&shape.join("/").as_str()), "{}", call.path);
+                    if let Some(session) = &call.session {
+                        proptest::prop_assert!(is_session_token(session));
+                    }
+                }
+            }
+        }
+    }
 }
