@@ -155,15 +155,7 @@ async fn status(
     let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
     // A session past its deadline is reported (and recorded) as ended, not as active.
     if registry.sessions[&id].next_deadline().is_some_and(|d| d <= now) {
-        end_session(
-            &ops,
-            &mut registry,
-            &id,
-            SessionEvent::End(EndReason::Expired),
-            "system",
-            EndedBy::default(),
-            now,
-        )?;
+        expire_session(&ops, &mut registry, &id, now)?;
     }
     Ok(Json(status_json(&registry.sessions[&id])))
 }
@@ -215,15 +207,7 @@ async fn command(
         let mut session = registry.sessions[&id].clone();
         if let Err((error, effect)) = session.admit_by_id(&id, now) {
             if effect.is_some() {
-                end_session(
-                    &ops,
-                    &mut registry,
-                    &id,
-                    SessionEvent::End(EndReason::Expired),
-                    "system",
-                    EndedBy::default(),
-                    now,
-                )?;
+                expire_session(&ops, &mut registry, &id, now)?;
             }
             return Err(error.code().into());
         }
@@ -322,15 +306,7 @@ async fn command(
             registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now)?;
             if error.code == Code::SessionExpired {
                 // The agent says the session is over (its kill switch, or its clock): end ours.
-                let _ = end_session(
-                    &ops,
-                    &mut registry,
-                    &session_id,
-                    SessionEvent::End(EndReason::Expired),
-                    "system",
-                    EndedBy::default(),
-                    now,
-                );
+                let _ = expire_session(&ops, &mut registry, &session_id, now);
             }
             Err(error)
         }
@@ -428,6 +404,16 @@ pub fn end_session(
     Ok(Some(reason))
 }
 
+/// Records the end of a session that lapsed (reason `expired`, by `system`).
+fn expire_session(
+    ops: &Ops,
+    registry: &mut Registry,
+    session_id: &str,
+    now: Timestamp,
+) -> Result<Option<EndReason>, ApiError> {
+    end_session(ops, registry, session_id, SessionEvent::End(EndReason::Expired), "system", EndedBy::default(), now)
+}
+
 /// Ends every live session of a tenant (disarm, consent withdrawn).
 pub fn end_tenant_sessions(
     ops: &Ops,
@@ -483,15 +469,7 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
                 .map(|s| s.id.clone())
                 .collect();
             for id in due {
-                if let Err(error) = end_session(
-                    &ops,
-                    &mut registry,
-                    &id,
-                    SessionEvent::End(EndReason::Expired),
-                    "system",
-                    EndedBy::default(),
-                    now,
-                ) {
+                if let Err(error) = expire_session(&ops, &mut registry, &id, now) {
                     tracing::error!(session = %id, error = %error.message, "could not record expiry");
                 }
             }
