@@ -3,6 +3,7 @@
 //! second `http`, a second ICU and two `cookie` versions into the build for eight calls.)
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,8 +40,11 @@ impl Browser {
              (`apt-get install chromium chromium-driver`; .ci/test installs them)",
         );
         let chromium = find_program(&["chromium", "chromium-browser"]).expect("chromium not found (see above)");
+        // Its own process group, so that dropping the browser ends chromedriver and every
+        // Chromium process it started, even when a test fails midway.
         let mut driver = Command::new(driver_path)
             .args(["--port=0", "--allowed-ips=127.0.0.1"])
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -172,6 +176,8 @@ impl Drop for Browser {
             let url = format!("{}/session/{}", self.base, self.session);
             let _ = self.runtime.block_on(async { self.http.delete(url).send().await });
         }
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
