@@ -114,6 +114,23 @@ struct Front {
     email: String,
 }
 
+/// Every answer body the console gave in this process (through the edge or to a raw request),
+/// to check that no secret is ever in one.
+fn answers() -> &'static Mutex<Vec<String>> {
+    static ANSWERS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    ANSWERS.get_or_init(Default::default)
+}
+
+fn assert_no_secret_answered(secrets: &[&str]) {
+    let answers = answers().lock().unwrap();
+    assert!(!answers.is_empty());
+    for answer in answers.iter() {
+        for secret in secrets {
+            assert!(!answer.contains(secret), "a secret was in an answer: {answer}");
+        }
+    }
+}
+
 /// The edge: replaces any client-sent assertion with a fresh one for the signed-in user and
 /// forwards everything else as it came (the `Host` header included, as a tunnel does).
 async fn edge(State(front): State<Arc<Front>>, request: Request) -> Response {
@@ -134,7 +151,9 @@ async fn edge(State(front): State<Arc<Front>>, request: Request) -> Response {
             response = response.header(name, value);
         }
     }
-    response.body(Body::from(answer.bytes().await.unwrap())).unwrap()
+    let bytes = answer.bytes().await.unwrap();
+    answers().lock().unwrap().push(String::from_utf8_lossy(&bytes).into_owned());
+    response.body(Body::from(bytes)).unwrap()
 }
 
 fn front_proxy(runtime: &tokio::runtime::Runtime, console: SocketAddr, email: &str) -> SocketAddr {
@@ -168,7 +187,9 @@ fn post(
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let text = response.text().await.unwrap();
+        answers().lock().unwrap().push(text.clone());
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     })
 }
 
@@ -292,6 +313,7 @@ fn one_click_tunnel_in_through_a_real_browser() {
         assert!(!text.contains(&fleet.ops.admin_pat), "the admin PAT leaked into the {what}");
         assert!(!text.contains(&token), "the session token leaked into the {what}");
     }
+    assert_no_secret_answered(&[OPS_TOKEN, &fleet.operator, &fleet.ops.admin_pat]);
     drop(browser);
     drop(ops_off);
 }
@@ -345,6 +367,8 @@ fn the_proxy_refuses_before_forwarding() {
     // And ops' own answers come back with their codes (no such agent yet).
     let (status, refused) = post(&runtime, console, "activate", &same_origin(console, &pat, good()), body);
     assert_eq!((status, refused["error"].as_str()), (404, Some("agent_not_found")));
+
+    assert_no_secret_answered(&[OPS_TOKEN, &fleet.operator, &fleet.ops.admin_pat]);
 
     // Web hygiene on every answer.
     let (headers, page) = runtime.block_on(async {
