@@ -382,6 +382,46 @@ mod tests {
         assert_eq!(source.0.load(Ordering::SeqCst), 0, "no key fetch while the path is misconfigured");
     }
 
+    fn lookup(pairs: &[(&str, &str)]) -> Result<Option<AccessConfig>, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        AccessConfig::from_lookup(move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn team_domain_must_be_a_cloudflare_access_host() {
+        assert!(is_cloudflare_access_host("acme.cloudflareaccess.com"));
+        for bad in [
+            "",
+            "cloudflareaccess.com",
+            ".cloudflareaccess.com",
+            "evil.com",
+            "acme.cloudflareaccess.com.evil.com",
+            "a/b.cloudflareaccess.com",
+            "a..cloudflareaccess.com",
+        ] {
+            assert!(!is_cloudflare_access_host(bad), "{bad}");
+        }
+        let on = [("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"), ("CF_ACCESS_TEAM_DOMAIN", "evil.example.com")];
+        assert!(matches!(lookup(&on), Err(ConfigError::BadTeamDomain(_))));
+        let no_aud =
+            [("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "1"), ("CF_ACCESS_TEAM_DOMAIN", "acme.cloudflareaccess.com")];
+        assert_eq!(lookup(&no_aud), Err(ConfigError::MissingAudience));
+        let full = [
+            ("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "on"),
+            ("CF_ACCESS_TEAM_DOMAIN", "Acme.cloudflareaccess.com"),
+            ("CF_ACCESS_AUD", "aud"),
+            ("REMOTE_SUPPORT_CF_ALLOWED_EMAILS", "Op@Example.com, x@y"),
+            ("REMOTE_SUPPORT_CF_ALLOWED_DOMAINS", " , "),
+        ];
+        let access = lookup(&full).unwrap().unwrap();
+        assert_eq!((access.team_domain.as_str(), access.allowed_emails.len()), ("acme.cloudflareaccess.com", 2));
+        assert_eq!(access.allowed_emails[0], "op@example.com");
+        assert!(access.allowed_domains.is_empty() && !access.allowlist_empty());
+        assert_eq!(lookup(&[]), Ok(None), "off by default");
+        assert_eq!(lookup(&[("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "0")]), Ok(None));
+        assert!(matches!(lookup(&[("REMOTE_SUPPORT_ALLOW_CF_ASSERTION", "maybe")]), Err(ConfigError::BadBool { .. })));
+    }
+
     #[test]
     fn the_key_source_is_the_team_domain_only() {
         assert_eq!(config().certs_url(), "https://acme.cloudflareaccess.com/cdn-cgi/access/certs");
