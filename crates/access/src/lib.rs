@@ -9,6 +9,8 @@
 //! with a small leeway. The verified email must be allowlisted (exact address or domain); the
 //! gate then requires it to equal the PAT owner.
 
+#![forbid(unsafe_code)]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

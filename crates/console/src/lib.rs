@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod web;
 
+#[cfg(feature = "server")]
 pub use server::{router, serve, Console, ConsoleConfig};
