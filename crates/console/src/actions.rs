@@ -246,10 +246,10 @@ pub fn combine_status(
         .flatten()
         .find(|row| row["agent_id"] == agent && row["tenant"] == tenant)
         .cloned()
-        .ok_or_else(|| not_found(Code::AgentNotFound, "no such agent in that tenant"))?;
+        .ok_or_else(|| refusal(Code::AgentNotFound, "no such agent in that tenant"))?;
     let capabilities = match capabilities {
         (200, body) if body["tenant"] == tenant => summary(&body),
-        (200, _) => return Err(not_found(Code::AgentNotFound, "no such agent in that tenant")),
+        (200, _) => return Err(refusal(Code::AgentNotFound, "no such agent in that tenant")),
         (404, _) => Value::Null,
         other => return Err(other),
     };
@@ -263,7 +263,8 @@ pub fn combine_status(
     Ok(json!({ "agent": row, "capabilities": capabilities, "session": session }))
 }
 
-fn not_found(code: Code, message: &str) -> Answer {
+/// A SPEC-shaped error answer, `{"error": CODE, "message": TEXT}` with the code's status.
+pub fn refusal(code: Code, message: &str) -> Answer {
     (code.http_status(), json!({ "error": code.as_str(), "message": message }))
 }
 

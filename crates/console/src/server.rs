@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::actions::{self, Action, Answer, Method, OpsCall, Plan};
+use crate::actions::{self, refusal, Action, Answer, Method, OpsCall, Plan};
 use crate::web::{self, ActionHeaders};
 
 /// Largest action body the console reads.
@@ -132,7 +132,7 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
 }
 
 fn error(code: Code, message: &str) -> Response {
-    answer((code.http_status(), json!({ "error": code.as_str(), "message": message })))
+    answer(refusal(code, message))
 }
 
 fn answer((status, body): Answer) -> Response {
@@ -180,9 +180,7 @@ impl Console {
         if let Some(body) = &call.body {
             request = request.json(body);
         }
-        let failed = |why: &str| {
-            (Code::OpsUnreachable.http_status(), json!({ "error": Code::OpsUnreachable.as_str(), "message": why }))
-        };
+        let failed = |why: &str| refusal(Code::OpsUnreachable, why);
         match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
