@@ -4,7 +4,8 @@
 //! token travels only as a well-formed `rst_…` value.
 #![no_main]
 
-use argus_console::actions::{is_plain_id, is_session_token, plan, Action, Plan};
+use argus_console::actions::{is_session_token, plan, Action, Plan};
+use argus_fsm::id::is_valid_id;
 use libfuzzer_sys::fuzz_target;
 
 const ROUTES: &[&[&str]] = &[
@@ -19,7 +20,7 @@ fn fixed_route(path: &str) -> bool {
     let segments: Vec<&str> = path.split('/').collect();
     ROUTES.iter().any(|route| {
         route.len() == segments.len()
-            && route.iter().zip(&segments).all(|(want, got)| if *want == "*" { is_plain_id(got) } else { want == got })
+            && route.iter().zip(&segments).all(|(want, got)| if *want == "*" { is_valid_id(got) } else { want == got })
     })
 }
 
@@ -30,7 +31,7 @@ fuzz_target!(|input: (u8, &[u8])| {
     let calls = match plan {
         Plan::Single(call) => vec![call],
         Plan::Status(status) => {
-            assert!(is_plain_id(&status.agent) && is_plain_id(&status.tenant));
+            assert!(is_valid_id(&status.agent) && is_valid_id(&status.tenant));
             let mut calls = vec![status.listing, status.capabilities];
             calls.extend(status.session);
             calls

@@ -2,9 +2,10 @@
 //!
 //! The console forwards nothing else: a caller names one of three actions and supplies values
 //! (tenant, agent, reason, TTL, session token); the method and the path are fixed here, and
-//! every value that lands in a path is checked to be a plain identifier first, then
-//! percent-encoded anyway. Nothing a caller sends can choose a route.
+//! every value that lands in a path is checked to be an ID ops could have created
+//! ([`is_valid_id`]) first, then percent-encoded anyway. Nothing a caller sends can choose a route.
 
+use argus_fsm::id::is_valid_id;
 use argus_fsm::Code;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
@@ -117,18 +118,6 @@ impl Refusal {
     }
 }
 
-/// Longest identifier the console will put in a path.
-pub const MAX_ID_LEN: usize = 128;
-
-/// A tenant or agent ID the console will place in a path: 1–128 of `[A-Za-z0-9._-]`, not
-/// starting with a dot (so never `.` or `..`).
-pub fn is_plain_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 /// A session token as ops issues them (`rst_` and URL-safe characters), bounded in length.
 pub fn is_session_token(token: &str) -> bool {
     token.starts_with("rst_")
@@ -140,7 +129,7 @@ pub fn is_session_token(token: &str) -> bool {
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'-');
 
 fn segment(id: &str, what: &'static str) -> Result<String, Refusal> {
-    if !is_plain_id(id) {
+    if !is_valid_id(id) {
         return Err(Refusal::bad(what));
     }
     Ok(utf8_percent_encode(id, SEGMENT).to_string())
@@ -164,7 +153,7 @@ pub fn plan(action: Action, body: &[u8]) -> Result<Plan, Refusal> {
         Action::Activate => {
             let input: ActivateInput = parse(body)?;
             let agent = segment(&input.agent, "agent must be a plain ID ([A-Za-z0-9._-])")?;
-            if !is_plain_id(&input.tenant) {
+            if !is_valid_id(&input.tenant) {
                 return Err(Refusal::bad("tenant must be a plain ID ([A-Za-z0-9._-])"));
             }
             // Reason and TTL rules stay with ops (it answers reason_required, ttl_exceeds_cap).
@@ -450,7 +439,7 @@ mod tests {
                     let segments: Vec<&str> = call.path.split('/').collect();
                     let shape: Vec<&str> = segments
                         .iter()
-                        .map(|s| if [tenant.as_str(), agent.as_str()].contains(s) && is_plain_id(s) { "{id}" } else { s })
+                        .map(|s| if [tenant.as_str(), agent.as_str()].contains(s) && is_valid_id(s) { "{id}" } else { s })
                         .collect();
                     let known = [
                         "/support/agents/{id}/activate",

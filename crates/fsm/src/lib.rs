@@ -19,6 +19,7 @@ pub mod codes;
 pub mod command;
 pub mod enrollment;
 pub mod handshake;
+pub mod id;
 pub mod patch;
 pub mod session;
 pub mod signed;
