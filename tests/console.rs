@@ -100,6 +100,7 @@ fn console(runtime: &tokio::runtime::Runtime, ops: &Ops, access: Option<AccessCo
         ops_ca_pem: std::fs::read(ops.ca()).unwrap(),
         ops_token: Some(OPS_TOKEN.into()),
         access,
+        trusted_proxies: vec![],
     };
     let console = Arc::new(argus_console::Console::new(config, keys()).expect("console"));
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

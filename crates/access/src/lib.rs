@@ -11,6 +11,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod network;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -47,6 +49,8 @@ pub enum ConfigError {
     BadTeamDomain(String),
     #[error("CF_ACCESS_AUD must be set while REMOTE_SUPPORT_ALLOW_CF_ASSERTION is on")]
     MissingAudience,
+    #[error("{variable}: {value:?} is not a CIDR or IP address")]
+    BadCidr { variable: &'static str, value: String },
 }
 
 /// Parses an on/off variable; unset or empty is off, anything unrecognised is an error.

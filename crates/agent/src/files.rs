@@ -49,12 +49,17 @@ impl Root {
         Ok(Root { dir })
     }
 
-    /// Opens a regular file below the root for reading, refusing symlinks anywhere.
+    /// Opens a regular file below the root for reading, refusing symlinks anywhere and files
+    /// with more than one hard link (a link inside the root to a file outside it would
+    /// otherwise expose that file). Both are checked on the opened descriptor, so nothing can
+    /// be swapped in between the check and the read.
     pub fn open_read(&self, relative: &str) -> Result<File, FileError> {
+        use std::os::unix::fs::MetadataExt as _;
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = self.open_beneath(relative, flags, Mode::empty())?;
         let file = File::from(fd);
-        if !file.metadata()?.is_file() {
+        let metadata = file.metadata()?;
+        if !metadata.is_file() || metadata.nlink() > 1 {
             return Err(FileError::Refused);
         }
         Ok(file)
@@ -276,6 +281,22 @@ mod tests {
         assert!(matches!(root.open_read("config.yaml"), Err(FileError::Refused)));
         std::fs::create_dir(dir.path().join("version.txt")).unwrap();
         assert!(matches!(root.open_read("version.txt"), Err(FileError::Refused)));
+    }
+
+    #[test]
+    fn hard_link_to_a_file_outside_the_root_is_refused_on_the_descriptor() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("shadow"), "root:x:0:0\n").unwrap();
+        let (dir, root) = root_with(&[("config.yaml", "ok\n")]);
+        std::fs::create_dir_all(dir.path().join("crashes")).unwrap();
+        std::fs::hard_link(outside.path().join("shadow"), dir.path().join("crashes/x.txt")).unwrap();
+        assert!(matches!(root.open_read("crashes/x.txt"), Err(FileError::Refused)));
+        // A file that merely has a second name inside the root is refused too: the rule is on
+        // the link count, since the other name's location cannot be known from the descriptor.
+        std::fs::hard_link(dir.path().join("config.yaml"), dir.path().join("crashes/y.txt")).unwrap();
+        assert!(matches!(root.open_read("config.yaml"), Err(FileError::Refused)));
+        std::fs::remove_file(dir.path().join("crashes/y.txt")).unwrap();
+        assert!(root.open_read("config.yaml").is_ok(), "one link again: readable");
     }
 
     #[test]

@@ -51,6 +51,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ops_ca_pem: std::fs::read(&cli.ops_ca).with_context(|| format!("reading {}", cli.ops_ca.display()))?,
         ops_token: std::env::var("ARGUS_OPS_TOKEN").ok(),
         access,
+        trusted_proxies: argus_access::network::parse_cidrs(
+            "CONSOLE_TRUSTED_PROXIES",
+            std::env::var("CONSOLE_TRUSTED_PROXIES").ok(),
+        )?,
     };
     let console = Arc::new(Console::new(config, None)?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -40,6 +40,9 @@ pub struct ConsoleConfig {
     pub ops_token: Option<String>,
     /// The browser path (SPEC §6): `None` while `REMOTE_SUPPORT_ALLOW_CF_ASSERTION` is off.
     pub access: Option<AccessConfig>,
+    /// `CONSOLE_TRUSTED_PROXIES`: the only TCP peers whose `Cf-Connecting-Ip` is believed
+    /// (default none: the TCP peer is the caller).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The console's state.
@@ -48,6 +51,7 @@ pub struct Console {
     ops_url: String,
     ops_token: Option<String>,
     verifier: Option<AccessVerifier>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Console {
@@ -85,7 +89,7 @@ impl Console {
             }
             None => None,
         };
-        Ok(Console { http, ops_url, ops_token, verifier })
+        Ok(Console { http, ops_url, ops_token, verifier, trusted_proxies: config.trusted_proxies })
     }
 
     /// Whether the console itself can verify assertions (its half of one-click).
@@ -204,8 +208,14 @@ struct Caller<'a> {
     client: Option<IpAddr>,
 }
 
-/// The browser's address: Cloudflare's `Cf-Connecting-Ip` when it parses, else the TCP peer.
-fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+/// The browser's address: Cloudflare's `Cf-Connecting-Ip` when the TCP peer is a trusted
+/// proxy and the header parses, else the TCP peer. A browser talking to the console directly
+/// cannot choose the address ops' rate limit and audit see.
+fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = peer.map(|ip| ip.to_canonical());
+    if !peer.is_some_and(|ip| argus_access::network::contains(trusted, ip)) {
+        return peer;
+    }
     headers.get("cf-connecting-ip").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<IpAddr>().ok()).or(peer)
 }
 
@@ -214,7 +224,8 @@ async fn action(State(console): State<Arc<Console>>, Path(name): Path<String>, r
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let client = client_ip(headers, parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let client = client_ip(headers, peer, &console.trusted_proxies);
     // 1. Same-origin proof (CSRF).
     let facts = ActionHeaders {
         origin: text("origin"),
@@ -277,4 +288,26 @@ async fn action(State(console): State<Arc<Console>>, Path(name): Path<String>, r
     };
     tracing::info!(action = action.name(), status = outcome.0, %identity, "action forwarded");
     answer(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cf_connecting_ip_is_believed_only_from_a_trusted_proxy() {
+        let mut headers = HeaderMap::new();
+        headers.insert("cf-connecting-ip", HeaderValue::from_static("203.0.113.9"));
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        // Default (no trusted proxies): a browser cannot choose the address ops sees.
+        assert_eq!(client_ip(&headers, Some(ip("198.51.100.7")), &[]), Some(ip("198.51.100.7")));
+        assert_eq!(client_ip(&headers, Some(ip("198.51.100.7")), &trusted), Some(ip("198.51.100.7")));
+        // From a trusted proxy (also as an IPv4-mapped peer), the header names the browser.
+        assert_eq!(client_ip(&headers, Some(ip("10.1.2.3")), &trusted), Some(ip("203.0.113.9")));
+        assert_eq!(client_ip(&headers, Some(ip("::ffff:10.1.2.3")), &trusted), Some(ip("203.0.113.9")));
+        // An unparsable header from a trusted proxy falls back to the peer.
+        headers.insert("cf-connecting-ip", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(client_ip(&headers, Some(ip("10.1.2.3")), &trusted), Some(ip("10.1.2.3")));
+    }
 }

@@ -30,6 +30,9 @@ impl Request {
     pub fn delete(path: &str, body: Value, shape: Shape) -> Request {
         Request { method: "DELETE", body: Some(body), ..Request::get(path, shape) }
     }
+    pub fn delete_without_body(path: &str, shape: Shape) -> Request {
+        Request { method: "DELETE", ..Request::get(path, shape) }
+    }
     pub fn query(mut self, query: Vec<(&'static str, String)>) -> Request {
         self.query = query;
         self

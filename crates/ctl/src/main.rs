@@ -222,6 +222,18 @@ enum PatCommand {
         scope: Vec<String>,
         #[arg(long)]
         tenant: Option<String>,
+        /// Lifetime, e.g. `90d` or `12h` (default: no expiry; revoke it with `pat revoke`).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// List PATs (admin): IDs, owners, scopes, expiry, last use; never a secret.
+    Ls,
+    /// Revoke a PAT by its ID (admin): it answers invalid_pat from the next request on.
+    Revoke {
+        id: String,
+        /// Confirm: revocation is permanent.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -310,15 +322,19 @@ impl From<anyhow::Error> for Failure {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let g = &cli.global;
+    // Offline writers honour --dry-run too: they show what they would write and write nothing.
+    let writes = offline::Writes { dry_run: g.dry_run, json: g.json };
     let request = match cli.command {
-        Command::Keygen { out } => return offline::keygen(&out).map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Command::Keygen { out } => {
+            return offline::keygen(&out, writes).map(|()| ExitCode::SUCCESS).map_err(Into::into)
+        }
         Command::Consent { command: ConsentCommand::Sign { key, tenant, signer, expires, out } } => {
-            return offline::consent_sign(&key, &tenant, &signer, expires.as_deref(), &out)
+            return offline::consent_sign(&key, &tenant, &signer, expires.as_deref(), &out, writes)
                 .map(|()| ExitCode::SUCCESS)
                 .map_err(Into::into)
         }
         Command::Patch { command: PatchCommand::Sign(args) } => {
-            return offline::patch_sign(&args).map(|()| ExitCode::SUCCESS).map_err(Into::into)
+            return offline::patch_sign(&args, writes).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
         Command::Patch { command: PatchCommand::Verify { pubkey, patch } } => {
             return offline::patch_verify(&pubkey, &patch, g.json)
@@ -326,11 +342,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Agent { command } => agent_request(command, g.dry_run)?,
         Command::Support { command } => support_request(command)?,
         Command::Tenant { command } => tenant_request(command)?,
-        Command::Pat { command: PatCommand::Create { owner, scope, tenant } } => Request::post(
-            "/admin/pats",
-            json!({ "owner": owner, "scopes": scope, "tenant": tenant }),
-            output::Shape::Pat,
-        ),
+        Command::Pat { command } => pat_request(command, g.dry_run)?,
         Command::Audit { command: AuditCommand::Ls { tenant, since, limit } } => {
             let mut query = Vec::new();
             if let Some(t) = tenant {
@@ -448,6 +460,28 @@ fn agent_request(command: AgentCommand, dry_run: bool) -> Result<Request, Failur
                 body,
                 output::Shape::Object,
             )
+        }
+    })
+}
+
+fn pat_request(command: PatCommand, dry_run: bool) -> Result<Request, Failure> {
+    Ok(match command {
+        PatCommand::Create { owner, scope, tenant, ttl } => {
+            let mut body = json!({ "owner": owner, "scopes": scope, "tenant": tenant });
+            if let Some(ttl) = ttl_seconds(ttl.as_deref())? {
+                body["ttl_seconds"] = json!(ttl);
+            }
+            Request::post("/admin/pats", body, output::Shape::Pat)
+        }
+        PatCommand::Ls => Request::get("/admin/pats", output::Shape::Pats),
+        PatCommand::Revoke { id, yes } => {
+            // Like agent revoke: refused before any network I/O unless confirmed.
+            if !yes && !dry_run {
+                return Err(Failure::Usage(
+                    "pat revoke is permanent: pass --yes to confirm (or --dry-run to preview)".into(),
+                ));
+            }
+            Request::delete_without_body(&format!("/admin/pats/{}", segment(&id)), output::Shape::Object)
         }
     })
 }

@@ -17,8 +17,78 @@ use time::OffsetDateTime;
 
 use crate::Failure;
 
+/// How an offline command treats the files it would write.
+#[derive(Clone, Copy, Debug)]
+pub struct Writes {
+    /// `--dry-run`: describe each file, write none.
+    pub dry_run: bool,
+    /// `--json`: describe them as one JSON document.
+    pub json: bool,
+}
+
+/// One file an offline command writes, planned before anything touches the disk so that
+/// `--dry-run` and the real run go through the same checks.
+struct PlannedFile {
+    path: PathBuf,
+    content: String,
+    mode: u32,
+    /// A private key: written with `create_new` and `fsync`, never printed.
+    secret: bool,
+    /// What the file is, for a person.
+    what: &'static str,
+}
+
+impl Writes {
+    /// Writes every planned file, or (dry run) prints what would be written: paths, modes and
+    /// every content but a private key's. Returns whether the files were written.
+    fn apply(self, files: &[PlannedFile]) -> anyhow::Result<bool> {
+        if self.dry_run {
+            if self.json {
+                let described: Vec<_> = files
+                    .iter()
+                    .map(|f| {
+                        serde_json::json!({
+                            "path": f.path.display().to_string(),
+                            "mode": format!("{:o}", f.mode),
+                            "what": f.what,
+                            "content": if f.secret { None } else { Some(&f.content) },
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({ "dry_run": true, "would_write": described }));
+            } else {
+                for file in files {
+                    println!("would write {} (mode {:o}): {}", file.path.display(), file.mode, file.what);
+                    if file.secret {
+                        println!("  <private key withheld>");
+                    } else {
+                        print!("{}", file.content);
+                    }
+                }
+                println!("(dry run: nothing written)");
+            }
+            return Ok(false);
+        }
+        for file in files {
+            let mut handle = std::fs::OpenOptions::new();
+            handle.write(true).mode(file.mode);
+            if file.secret {
+                handle.create_new(true);
+            } else {
+                handle.create(true).truncate(true);
+            }
+            let mut handle = handle.open(&file.path).with_context(|| format!("creating {}", file.path.display()))?;
+            handle.write_all(file.content.as_bytes()).with_context(|| format!("writing {}", file.path.display()))?;
+            if file.secret {
+                handle.sync_all()?;
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// `argusctl keygen --out PREFIX`.
-pub fn keygen(prefix: &Path) -> anyhow::Result<()> {
+pub fn keygen(prefix: &Path, writes: Writes) -> anyhow::Result<()> {
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed).context("reading the OS random source")?;
     let key = SigningKey::from_bytes(&seed);
@@ -27,18 +97,27 @@ pub fn keygen(prefix: &Path) -> anyhow::Result<()> {
     if private.exists() || public.exists() {
         bail!("{} or {} exists; refusing to overwrite a key", private.display(), public.display());
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&private)
-        .with_context(|| format!("creating {}", private.display()))?;
-    file.write_all(format_key_file(&seed).as_bytes())?;
-    file.sync_all()?;
-    std::fs::write(&public, format_key_file(&key.verifying_key().to_bytes()))
-        .with_context(|| format!("writing {}", public.display()))?;
-    println!("wrote {} (private, 0600) and {}", private.display(), public.display());
-    println!("key_id {}", argus_fsm::signed::key_id(&key.verifying_key()));
+    let key_id = argus_fsm::signed::key_id(&key.verifying_key());
+    let files = [
+        PlannedFile {
+            path: private.clone(),
+            content: format_key_file(&seed),
+            mode: 0o600,
+            secret: true,
+            what: "Ed25519 private key",
+        },
+        PlannedFile {
+            path: public.clone(),
+            content: format_key_file(&key.verifying_key().to_bytes()),
+            mode: 0o644,
+            secret: false,
+            what: "Ed25519 public key",
+        },
+    ];
+    if writes.apply(&files)? {
+        println!("wrote {} (private, 0600) and {}", private.display(), public.display());
+        println!("key_id {key_id}");
+    }
     Ok(())
 }
 
@@ -60,13 +139,27 @@ fn unix_seconds(text: &str, flag: &str) -> anyhow::Result<i64> {
         .with_context(|| format!("{flag} {text:?} is not RFC 3339"))
 }
 
-fn write_envelope(out: &Path, envelope: &Envelope) -> anyhow::Result<()> {
-    std::fs::write(out, format!("{}\n", envelope.to_json_pretty()))
-        .with_context(|| format!("writing {}", out.display()))
+/// Writes (or, dry run, shows) a signed envelope; returns whether it was written.
+fn write_envelope(out: &Path, envelope: &Envelope, what: &'static str, writes: Writes) -> anyhow::Result<bool> {
+    let file = PlannedFile {
+        path: out.to_path_buf(),
+        content: format!("{}\n", envelope.to_json_pretty()),
+        mode: 0o644,
+        secret: false,
+        what,
+    };
+    writes.apply(&[file])
 }
 
 /// `argusctl consent sign`.
-pub fn consent_sign(key: &Path, tenant: &str, signer: &str, expires: Option<&str>, out: &Path) -> anyhow::Result<()> {
+pub fn consent_sign(
+    key: &Path,
+    tenant: &str,
+    signer: &str,
+    expires: Option<&str>,
+    out: &Path,
+    writes: Writes,
+) -> anyhow::Result<()> {
     let key = read_signing_key(key)?;
     let issued_at = OffsetDateTime::now_utc().unix_timestamp();
     let expires_at = expires.map(|e| unix_seconds(e, "--expires")).transpose()?;
@@ -75,8 +168,9 @@ pub fn consent_sign(key: &Path, tenant: &str, signer: &str, expires: Option<&str
     }
     let body =
         ConsentBody { version: BODY_VERSION, tenant: tenant.into(), signer: signer.into(), issued_at, expires_at };
-    write_envelope(out, &sign_consent(&key, &body))?;
-    println!("wrote consent for {tenant} signed by {signer:?} to {}", out.display());
+    if write_envelope(out, &sign_consent(&key, &body), "signed consent", writes)? {
+        println!("wrote consent for {tenant} signed by {signer:?} to {}", out.display());
+    }
     Ok(())
 }
 
@@ -109,7 +203,7 @@ pub struct PatchSignArgs {
 }
 
 /// `argusctl patch sign`: refuses locally what every agent would refuse anyway.
-pub fn patch_sign(args: &PatchSignArgs) -> anyhow::Result<()> {
+pub fn patch_sign(args: &PatchSignArgs, writes: Writes) -> anyhow::Result<()> {
     let key = read_signing_key(&args.key)?;
     argus_fsm::allowlist::PatchTarget::try_from(args.target.as_str()).map_err(|_| {
         anyhow::anyhow!("--target {:?} is not on the patch allowlist (config.yaml, hotfix/NAME.yaml)", args.target)
@@ -145,8 +239,9 @@ pub fn patch_sign(args: &PatchSignArgs) -> anyhow::Result<()> {
         not_after,
         agents: args.agents.clone(),
     };
-    write_envelope(&args.out, &sign_patch(&key, &body))?;
-    println!("wrote patch {} for {} to {}", body.patch_id, body.target, args.out.display());
+    if write_envelope(&args.out, &sign_patch(&key, &body), "signed patch", writes)? {
+        println!("wrote patch {} for {} to {}", body.patch_id, body.target, args.out.display());
+    }
     Ok(())
 }
 

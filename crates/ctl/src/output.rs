@@ -11,6 +11,7 @@ pub enum Shape {
     Audit,
     Tenant,
     Pat,
+    Pats,
     Activated,
     SessionStatus,
     CommandResult,
@@ -81,12 +82,18 @@ pub fn human(shape: Shape, body: &Value) -> String {
             table(&keys, rows(body, "events").map(|r| pick(r, &keys)))
         }
         Shape::Pat => format!(
-            "PAT (shown once, store it now): {}\nowner: {}  scopes: {}  tenant: {}\n",
+            "PAT (shown once, store it now): {}\nid: {}  owner: {}  scopes: {}  tenant: {}  expires: {}\n",
             cell(&body["pat"]),
+            cell(&body["id"]),
             cell(&body["owner"]),
             cell(&body["scopes"]),
-            cell(&body["tenant"])
+            cell(&body["tenant"]),
+            cell(&body["expires_at"])
         ),
+        Shape::Pats => {
+            let keys = ["id", "owner", "scopes", "tenant", "created_at", "expires_at", "last_used_at", "revoked"];
+            table(&keys, rows(body, "pats").map(|r| pick(r, &keys)))
+        }
         Shape::Activated => format!(
             "session {} on {} ({}) until {}\nsession token (shown once, never re-fetchable): {}\n",
             cell(&body["session_id"]),

@@ -42,7 +42,8 @@ pub fn router(ops: Arc<Ops>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/admin/tenants", post(create_tenant))
-        .route("/admin/pats", post(create_pat))
+        .route("/admin/pats", post(create_pat).get(list_pats))
+        .route("/admin/pats/{id}", axum::routing::delete(revoke_pat))
         .route("/support/fleet", get(fleet))
         .route("/support/audit", get(audit_list))
         .route("/support/tenants/{tenant}", get(show_tenant))
@@ -100,16 +101,18 @@ impl FromRequestParts<Arc<Ops>> for Gated {
             .map(|ConnectInfo(peer)| peer.0.ip())
             .ok_or_else(|| ApiError::new(Code::Internal, "no peer address"))?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let forwarded_for = gate::join_forwarded_for(&parts.headers);
         let facts = RequestFacts {
             support_route: parts.uri.path().starts_with("/support/"),
             peer,
-            forwarded_for: header("x-forwarded-for"),
+            forwarded_for: forwarded_for.as_deref(),
             ops_token: header("x-argus-ops-token"),
             authorization: header("authorization"),
             access: None,
         };
         let now = now();
-        let ip = gate::caller_ip(&ops.config, peer, facts.forwarded_for);
+        // The rate limiter keys on the same caller the gate decides about.
+        let (Ok(ip) | Err(ip)) = gate::caller_ip(&ops.config, peer, facts.forwarded_for);
         let limited = ops.limiter.lock().expect("limiter lock").limited(ip, now);
         if let Some(first) = limited {
             if first {
@@ -123,8 +126,20 @@ impl FromRequestParts<Arc<Ops>> for Gated {
         if let (Some(verifier), Some(token)) = (&ops.access, header("cf-access-jwt-assertion")) {
             facts.access = Some(verifier.verify(token).await);
         }
-        let registry = ops.registry.lock().await;
-        let outcome = gate::check(&ops.config, &facts, |hash| registry.pats.get(hash).cloned(), now);
+        let mut registry = ops.registry.lock().await;
+        let mut used = None;
+        let outcome = gate::check(
+            &ops.config,
+            &facts,
+            |hash| {
+                used = Some(*hash);
+                registry.pats.get(hash).cloned()
+            },
+            now,
+        );
+        if let (Ok(_), Some(hash)) = (&outcome, used) {
+            registry.touch_pat(ops.store.as_ref(), &hash, now);
+        }
         drop(registry);
         match outcome {
             Ok(operator) => Ok(Gated(operator)),
@@ -280,7 +295,12 @@ struct CreatePat {
     owner: String,
     scopes: Vec<String>,
     tenant: Option<String>,
+    ttl_seconds: Option<i64>,
 }
+
+/// Longest PAT lifetime an admin may ask for (a year and a day); without a TTL a PAT lives
+/// until it is revoked.
+pub const MAX_PAT_TTL_SECONDS: i64 = 366 * 24 * 60 * 60;
 
 async fn create_pat(
     State(ops): State<Arc<Ops>>,
@@ -296,6 +316,16 @@ async fn create_pat(
     let scopes = scopes.filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::new(Code::BadRequest, "scopes must be a non-empty list of admin, remote_support, tenant_admin")
     })?;
+    let ttl_ms = match body.ttl_seconds {
+        None => None,
+        Some(seconds) if (1..=MAX_PAT_TTL_SECONDS).contains(&seconds) => Some(seconds * 1000),
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::BadRequest,
+                format!("ttl_seconds must be between 1 and {MAX_PAT_TTL_SECONDS}"),
+            ))
+        }
+    };
     let now = now();
     let mut registry = ops.registry.lock().await;
     match (&body.tenant, scopes.contains(&Scope::TenantAdmin)) {
@@ -310,15 +340,73 @@ async fn create_pat(
         scopes: scopes.clone(),
         tenant: body.tenant.clone(),
         created_at: now,
-        expires_at: None,
+        expires_at: ttl_ms.map(|ttl| now.plus_millis(ttl)),
+        revoked_at: None,
+        last_used_at: None,
     };
+    let id = record.id();
+    let expires_at = record.expires_at.map(rfc3339);
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    let mut entry =
-        AuditEntry::new("pat_created", gated.actor()).details(json!({ "owner": owner, "scopes": scope_names }));
+    let mut entry = AuditEntry::new("pat_created", gated.actor())
+        .details(json!({ "id": id, "owner": owner, "scopes": scope_names, "expires_at": expires_at }));
     entry.tenant = body.tenant.clone();
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record)], vec![entry], now)?;
-    let body = json!({ "pat": pat, "owner": owner, "scopes": scope_names, "tenant": body.tenant });
+    let body = json!({
+        "id": id,
+        "pat": pat,
+        "owner": owner,
+        "scopes": scope_names,
+        "tenant": body.tenant,
+        "expires_at": expires_at,
+    });
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// One `pat ls` row: everything but the secret (which the server never had in clear anyway).
+fn pat_json(pat: &PatRecord) -> Value {
+    json!({
+        "id": pat.id(),
+        "owner": pat.owner,
+        "scopes": pat.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "tenant": pat.tenant,
+        "created_at": rfc3339(pat.created_at),
+        "expires_at": pat.expires_at.map(rfc3339),
+        "last_used_at": pat.last_used_at.map(rfc3339),
+        "revoked": pat.revoked_at.is_some(),
+    })
+}
+
+async fn list_pats(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<Value>, ApiError> {
+    gated.require(&ops, Need::Admin).await?;
+    let registry = ops.registry.lock().await;
+    let mut pats: Vec<&PatRecord> = registry.pats.values().collect();
+    pats.sort_by_key(|pat| (pat.created_at, pat.id()));
+    Ok(Json(json!({ "pats": pats.into_iter().map(pat_json).collect::<Vec<_>>() })))
+}
+
+async fn revoke_pat(
+    State(ops): State<Arc<Ops>>,
+    Path(id): Path<String>,
+    gated: Gated,
+) -> Result<Json<Value>, ApiError> {
+    gated.require(&ops, Need::Admin).await?;
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let mut record = registry
+        .pats
+        .values()
+        .find(|pat| pat.id() == id)
+        .cloned()
+        .ok_or_else(|| ApiError::new(Code::NotFound, "no PAT has this ID"))?;
+    // Revoking twice changes nothing and records nothing new.
+    if record.revoked_at.is_none() {
+        record.revoked_at = Some(now);
+        let mut entry = AuditEntry::new("pat_revoked", gated.actor())
+            .details(json!({ "id": id, "owner": record.owner, "ip": gated.0.ip.to_string() }));
+        entry.tenant = record.tenant.clone();
+        registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record.clone())], vec![entry], now)?;
+    }
+    Ok(Json(pat_json(&record)))
 }
 
 /// `GET /support/tenants/{T}` shape.
@@ -521,7 +609,7 @@ async fn fleet(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<Value>,
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let registry = ops.registry.lock().await;
-    let mut tenants: Vec<&Tenant> = registry.tenants.values().collect();
+    let mut tenants: Vec<&Tenant> = registry.tenants.values().filter(|t| gated.0.sees(&t.id)).collect();
     tenants.sort_by(|a, b| a.id.cmp(&b.id));
     let mut totals = [0u64; 6];
     let rows: Vec<Value> = tenants
@@ -568,16 +656,18 @@ async fn capabilities(
     Path(agent_id): Path<String>,
     gated: Gated,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = {
-        let registry = ops.registry.lock().await;
-        registry.agents.get(&agent_id).map(|a| a.enrollment.tenant().to_string())
-    };
-    // Scope is checked against the agent's tenant; an unknown agent is simply not found.
-    let tenant = tenant.ok_or(Code::AgentNotFound)?;
-    gated.require(&ops, Need::SupportOrTenantAdmin(&tenant)).await?;
+    // Scope first, from the PAT alone; then a lookup that sees only what this PAT may see, so
+    // another tenant's agent answers exactly like a missing one.
+    if !(gated.0.may(Need::Support) || gated.0.scopes.contains(&Scope::TenantAdmin)) {
+        gated.require(&ops, Need::Support).await?;
+    }
     let now = now();
     let registry = ops.registry.lock().await;
-    let agent = registry.agents.get(&agent_id).ok_or(Code::AgentNotFound)?;
+    let agent = registry
+        .agents
+        .get(&agent_id)
+        .filter(|a| gated.0.may(Need::SupportOrTenantAdmin(a.enrollment.tenant())))
+        .ok_or(Code::AgentNotFound)?;
     let online = ops.is_online(&agent_id);
     let stale = is_stale(agent.manifest.as_ref().map(|m| m.generated_at), online, now);
     let (manifest, generated_at) = match &agent.manifest {
@@ -607,7 +697,7 @@ async fn revoke(
     let mut record = registry
         .agents
         .get(&agent_id)
-        .filter(|a| a.enrollment.tenant() == tenant_id)
+        .filter(|a| a.enrollment.tenant() == tenant_id && gated.0.sees(&tenant_id))
         .cloned()
         .ok_or(Code::AgentNotFound)?;
     record.enrollment = record
@@ -653,11 +743,11 @@ async fn audit_list(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(Code::BadRequest, short(&e.body_text())))?;
-    // A tenant admin sees only its own tenant's events.
+    // A PAT bound to a tenant sees only its own tenant's events.
     let tenant = match (&query.tenant, &gated.0.tenant) {
         (Some(t), _) => Some(t.clone()),
-        (None, Some(own)) if !gated.0.may(Need::Support) => Some(own.clone()),
-        (None, _) => None,
+        (None, Some(own)) => Some(own.clone()),
+        (None, None) => None,
     };
     match &tenant {
         Some(t) => gated.require(&ops, Need::SupportOrTenantAdmin(t)).await?,

@@ -1,8 +1,6 @@
 //! Server configuration from the environment (SPEC §3.1). Bad values refuse to start: a
 //! security gate that silently ignores a typo in its allowlist is worse than none.
 
-use std::net::IpAddr;
-
 use argus_fsm::signed::sha256;
 use ipnet::IpNet;
 
@@ -25,8 +23,6 @@ pub struct GateConfig {
 /// A configuration error; the server refuses to start with it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{variable}: {value:?} is not a CIDR or IP address")]
-    BadCidr { variable: &'static str, value: String },
     #[error(transparent)]
     Access(#[from] argus_access::ConfigError),
 }
@@ -53,25 +49,10 @@ fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, Con
 }
 
 fn parse_cidrs(variable: &'static str, value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
-    value
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            part.parse::<IpNet>()
-                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
-                .map(|net| net.trunc())
-                .map_err(|_| ConfigError::BadCidr { variable, value: part.into() })
-        })
-        .collect()
+    Ok(argus_access::network::parse_cidrs(variable, value)?)
 }
 
-/// Whether `ip` is inside any of `nets`; IPv4-mapped IPv6 addresses count as IPv4.
-pub fn contains(nets: &[IpNet], ip: IpAddr) -> bool {
-    let ip = ip.to_canonical();
-    nets.iter().any(|net| net.contains(&ip))
-}
+pub use argus_access::network::contains;
 
 #[cfg(test)]
 mod tests {

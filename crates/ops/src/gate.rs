@@ -98,10 +98,16 @@ pub enum Need<'a> {
 }
 
 impl Operator {
-    /// Whether this operator holds what a route needs.
+    /// Whether this operator holds what a route needs. A PAT bound to a tenant (`--tenant` at
+    /// creation, whatever its scopes) never reaches another tenant's routes.
     pub fn may(&self, need: Need<'_>) -> bool {
         let has = |scope| self.scopes.contains(&scope);
         let admin_of = |tenant: &str| has(Scope::TenantAdmin) && self.tenant.as_deref() == Some(tenant);
+        if let Need::SupportOrTenantAdmin(tenant) | Need::TenantAdmin(tenant) = need {
+            if !self.sees(tenant) {
+                return false;
+            }
+        }
         has(Scope::Admin)
             || match need {
                 Need::Admin => false,
@@ -110,39 +116,73 @@ impl Operator {
                 Need::TenantAdmin(tenant) => admin_of(tenant),
             }
     }
+
+    /// Whether this operator may learn anything about `tenant`'s objects. Lookups filter with
+    /// it, so another tenant's agent or session answers exactly like a missing one (no
+    /// existence oracle).
+    pub fn sees(&self, tenant: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|own| own == tenant)
+    }
 }
 
-/// The caller's IP: the peer, or — only when the peer is a trusted proxy — the rightmost
-/// `X-Forwarded-For` entry that is not itself a trusted proxy.
-pub fn caller_ip(config: &GateConfig, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+/// The caller's IP: the peer, or — only when the peer is a trusted proxy — the right-most
+/// `X-Forwarded-For` entry that is not itself a trusted proxy. `forwarded_for` is every header
+/// line joined in order (see [`join_forwarded_for`]). `Err` means the header holds a malformed
+/// entry: the request fails closed, and the address inside is the one to key the rate limiter
+/// on (the right-most untrusted entry the walk reached, else the last trusted hop), so a
+/// client forging garbage slows only itself, never everyone behind the proxy.
+pub fn caller_ip(config: &GateConfig, peer: IpAddr, forwarded_for: Option<&str>) -> Result<IpAddr, IpAddr> {
     let peer = peer.to_canonical();
     if !contains(&config.trusted_proxies, peer) {
-        return peer;
+        return Ok(peer);
     }
-    let Some(header) = forwarded_for else { return peer };
-    let mut hops = header.rsplit(',').map(str::trim);
-    let mut last_trusted = peer;
-    for hop in hops.by_ref() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) if contains(&config.trusted_proxies, ip) => last_trusted = ip.to_canonical(),
-            Ok(ip) => return ip.to_canonical(),
-            // An unparsable hop: stop believing the header there.
-            Err(_) => return last_trusted,
+    let Some(header) = forwarded_for else { return Ok(peer) };
+    let entries: Vec<Option<IpAddr>> =
+        header.split(',').map(|entry| entry.trim().parse::<IpAddr>().ok().map(|ip| ip.to_canonical())).collect();
+    let malformed = entries.iter().any(Option::is_none);
+    let mut caller = peer;
+    for entry in entries.iter().rev() {
+        match entry {
+            Some(ip) if contains(&config.trusted_proxies, *ip) => caller = *ip,
+            Some(ip) => {
+                caller = *ip;
+                break;
+            }
+            // Garbage before any untrusted hop: nothing further left can be believed.
+            None => break,
         }
     }
-    last_trusted
+    if malformed {
+        Err(caller)
+    } else {
+        Ok(caller)
+    }
+}
+
+/// Every `X-Forwarded-For` line of a request joined in order, as proxies that add their own
+/// line (HAProxy's `option forwardfor`) mean it; a line that is not text becomes an entry
+/// that fails to parse, so the request fails closed. `None` when there is no such header.
+pub fn join_forwarded_for(headers: &axum::http::HeaderMap) -> Option<String> {
+    let lines: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().map(|value| value.to_str().unwrap_or("\u{fffd}")).collect();
+    (!lines.is_empty()).then(|| lines.join(","))
 }
 
 /// Runs factors 1–4a (everything but the route's scope).
 pub fn check(
     config: &GateConfig,
     facts: &RequestFacts<'_>,
-    find_pat: impl Fn(&[u8; 32]) -> Option<PatRecord>,
+    mut find_pat: impl FnMut(&[u8; 32]) -> Option<PatRecord>,
     now: Timestamp,
 ) -> Result<Operator, (Denial, IpAddr)> {
-    let ip = caller_ip(config, facts.peer, facts.forwarded_for);
+    let caller = caller_ip(config, facts.peer, facts.forwarded_for);
+    let (Ok(ip) | Err(ip)) = caller;
     if facts.support_route && !config.enabled {
         return Err((Denial::Disabled, ip));
+    }
+    // A proxy chain that cannot be read is no evidence of the operator network.
+    if caller.is_err() {
+        return Err((Denial::IpNotAllowlisted, ip));
     }
     // Factor 1: the operator network, or (browser path) a verified Access assertion. A
     // misconfigured browser path (switch on, nothing allowlisted) closes the gate for everyone;
@@ -171,7 +211,7 @@ pub fn check(
         .map(str::trim)
         .filter(|token| token.starts_with("argus_pat_"))
         .and_then(|token| find_pat(&sha256(token.as_bytes())))
-        .filter(|pat| pat.expires_at.is_none_or(|expiry| now < expiry))
+        .filter(|pat| pat.usable(now))
         .ok_or((Denial::InvalidPat, ip))?;
     // A leaked PAT cannot be driven under another operator's Access identity.
     if via_access.as_ref().is_some_and(|email| !email.eq_ignore_ascii_case(&pat.owner)) {
@@ -247,6 +287,8 @@ mod tests {
             tenant: None,
             created_at: NOW,
             expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
         }
     }
 
@@ -368,6 +410,22 @@ mod tests {
     }
 
     #[test]
+    fn revoked_pat_is_invalid_from_the_next_request_on() {
+        let mut revoked = pat(vec![Scope::Admin]);
+        let check_now = |record: &PatRecord| {
+            check(
+                &config(),
+                &facts("127.0.0.1", Some("ops"), Some("Bearer argus_pat_good")),
+                |_| Some(record.clone()),
+                NOW,
+            )
+        };
+        assert!(check_now(&revoked).is_ok());
+        revoked.revoked_at = Some(NOW);
+        assert_eq!(check_now(&revoked).unwrap_err().0, Denial::InvalidPat);
+    }
+
+    #[test]
     fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
         let spoofed = RequestFacts {
             forwarded_for: Some("127.0.0.1"),
@@ -384,13 +442,47 @@ mod tests {
         let mut config = config();
         config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
         // The client forged a leading 127.0.0.1; the real client is the rightmost untrusted hop.
-        assert_eq!(
-            caller_ip(&config, peer, Some("127.0.0.1, 203.0.113.9, 10.0.0.2")),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(caller_ip(&config, peer, Some("garbage, 10.0.0.2")), "10.0.0.2".parse::<IpAddr>().unwrap());
-        assert_eq!(caller_ip(&config, peer, None), peer);
+        assert_eq!(caller_ip(&config, peer, Some("127.0.0.1, 203.0.113.9, 10.0.0.2")), Ok(ip("203.0.113.9")));
+        assert_eq!(caller_ip(&config, peer, Some("10.0.0.3,10.0.0.2")), Ok(ip("10.0.0.3")), "all trusted");
+        assert_eq!(caller_ip(&config, peer, None), Ok(peer));
+        // Malformed entries fail closed, keyed on the caller the walk reached.
+        assert_eq!(caller_ip(&config, peer, Some("garbage, 203.0.113.9, 10.0.0.2")), Err(ip("203.0.113.9")));
+        assert_eq!(caller_ip(&config, peer, Some("203.0.113.9, garbage")), Err(peer));
+        for bad in ["", " , ", "203.0.113.9,", "203.0.113.9:443", "[::1]", "203.0.113.9 10.0.0.2", "\u{fffd}"] {
+            assert!(caller_ip(&config, peer, Some(bad)).is_err(), "{bad:?} must fail closed");
+        }
+        // IPv4-mapped hops are the IPv4 address.
+        assert_eq!(caller_ip(&config, peer, Some("::ffff:203.0.113.9")), Ok(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn every_forwarded_for_line_counts_so_a_proxy_appending_its_own_line_cannot_be_bypassed() {
+        let mut config = config();
+        config.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()];
+        // HAProxy's `option forwardfor` keeps the client's forged line first and adds its own.
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append("x-forwarded-for", "127.0.0.1".parse().unwrap());
+        headers.append("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        let joined = join_forwarded_for(&headers);
+        assert_eq!(joined.as_deref(), Some("127.0.0.1,203.0.113.9"));
+        let forged = RequestFacts {
+            forwarded_for: joined.as_deref(),
+            ..facts("10.0.0.1", Some("ops"), Some("Bearer argus_pat_good"))
+        };
+        assert_eq!(run(&config, &forged), Err(Code::IpNotAllowlisted), "the caller is 203.0.113.9");
+        // A line that is not text fails closed.
+        headers.append("x-forwarded-for", axum::http::HeaderValue::from_bytes(b"\xff").unwrap());
+        let garbled = join_forwarded_for(&headers);
+        assert!(caller_ip(&config, "10.0.0.1".parse().unwrap(), garbled.as_deref()).is_err());
+        assert_eq!(join_forwarded_for(&axum::http::HeaderMap::new()), None);
+        // A malformed chain from a trusted proxy is refused even for an allowlisted client.
+        let malformed = RequestFacts {
+            forwarded_for: Some("garbage, 127.0.0.1"),
+            ..facts("10.0.0.1", Some("ops"), Some("Bearer argus_pat_good"))
+        };
+        assert_eq!(run(&config, &malformed), Err(Code::IpNotAllowlisted));
     }
 
     #[test]
@@ -410,6 +502,11 @@ mod tests {
         assert!(!tenant_admin.may(Need::TenantAdmin("T2")) && !tenant_admin.may(Need::Support));
         let admin = op(vec![Scope::Admin], None);
         assert!(admin.may(Need::Admin) && admin.may(Need::TenantAdmin("T9")));
+        // A PAT bound to a tenant stays inside it, whatever its scopes.
+        let bound = op(vec![Scope::RemoteSupport, Scope::Admin], Some("T1"));
+        assert!(bound.may(Need::SupportOrTenantAdmin("T1")) && bound.may(Need::Support));
+        assert!(!bound.may(Need::SupportOrTenantAdmin("T2")) && !bound.may(Need::TenantAdmin("T2")));
+        assert!(bound.sees("T1") && !bound.sees("T2") && support.sees("T2"));
     }
 
     #[test]

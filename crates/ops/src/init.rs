@@ -42,6 +42,8 @@ pub fn init(data_dir: &Path, server_names: &[String]) -> anyhow::Result<Initiali
         tenant: None,
         created_at: now,
         expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
     };
     let record = AuditChain::default().next_record(
         AuditEntry::system("pat_created")

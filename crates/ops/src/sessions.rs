@@ -64,6 +64,15 @@ async fn activate(
     };
     let now = now();
     let mut registry = ops.registry.lock().await;
+    if !gated.0.sees(&body.tenant) {
+        // A PAT bound to another tenant learns nothing of this one (whether it exists, its
+        // consent, its arming): after the request's own checks, the agent is not found.
+        let error = check_activation(&request, &body.tenant, None, None, now).err();
+        return Err(match error.map(|e| e.code()) {
+            Some(code @ (Code::ReasonRequired | Code::TtlExceedsCap | Code::BadRequest)) => code.into(),
+            _ => Code::AgentNotFound.into(),
+        });
+    }
     let record = registry.agents.get(&agent_id).cloned();
     let has_live_session = registry.sessions.values().any(|s| s.agent_id == agent_id && s.is_live(now));
     let facts = record.as_ref().map(|r| AgentFacts {
@@ -118,6 +127,8 @@ async fn activate(
 
 /// Finds the session a request's token names, bound to this tenant and operator.
 fn find_session(registry: &Registry, headers: &HeaderMap, tenant: &str, owner: &str) -> Result<String, ApiError> {
+    // (The owner binding also keeps a tenant-bound PAT inside its tenant: it can only have
+    // activated sessions there.)
     let token = headers.get("x-argus-session").and_then(|v| v.to_str().ok()).ok_or(Code::SessionNotFound)?;
     let presented = Presented { tenant, owner, token_hash: argus_fsm::signed::sha256(token.trim().as_bytes()) };
     registry

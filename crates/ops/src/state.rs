@@ -175,6 +175,26 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Records that a PAT passed the gate, at most once per
+    /// [`crate::store::PAT_LAST_USED_RESOLUTION_MS`] per PAT and without waiting for the disk,
+    /// so steady use costs no write per request.
+    pub fn touch_pat(&mut self, store: &dyn Store, hash: &[u8; 32], now: Timestamp) {
+        let Some(pat) = self.pats.get(hash) else { return };
+        if pat.last_used_at.is_some_and(|at| now.0 - at.0 < crate::store::PAT_LAST_USED_RESOLUTION_MS) {
+            return;
+        }
+        let mut pat = pat.clone();
+        pat.last_used_at = Some(now);
+        match store.stage(&[Write::Pat(pat.clone())]) {
+            Ok(()) => {
+                self.pats.insert(pat.hash, pat);
+            }
+            Err(error) => tracing::warn!(%error, "PAT bookkeeping not stored"),
+        }
+    }
+}
+
 impl Ops {
     /// Whether an authenticated link to this agent is up.
     pub fn is_online(&self, agent_id: &str) -> bool {

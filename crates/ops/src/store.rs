@@ -71,6 +71,31 @@ pub struct PatRecord {
     pub tenant: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
+    /// Set by `pat revoke`: the PAT answers `invalid_pat` from then on. Kept (not deleted) so
+    /// `pat ls` shows it and the audit trail's `pat_revoked` names something that exists.
+    #[serde(default)]
+    pub revoked_at: Option<Timestamp>,
+    /// Last request that passed the gate with it (recorded at most once a minute, without
+    /// waiting for the disk: bookkeeping, not an audited fact).
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// How often `last_used_at` is written for a PAT in steady use.
+pub const PAT_LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+impl PatRecord {
+    /// The PAT's public identifier: `pat_` and the first 8 bytes of its hash in hex. Derived,
+    /// so records made before IDs existed have one too; it reveals nothing usable about the
+    /// secret (a preimage of a 256-bit random token's SHA-256).
+    pub fn id(&self) -> String {
+        format!("pat_{}", hex::encode(&self.hash[..8]))
+    }
+
+    /// Whether the PAT may be used at `now`: not revoked and not expired.
+    pub fn usable(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expiry| now < expiry)
+    }
 }
 
 /// One write of an atomic commit.
