@@ -219,3 +219,56 @@ fn agent_survives_a_rebind_of_its_udp_socket_without_a_new_handshake() {
     assert_eq!(fleet.ops.log().matches("agent online").count(), 1, "{}", fleet.ops.log());
     drop(runtime);
 }
+
+#[test]
+fn a_revoked_machine_comes_back_under_a_new_id_only_with_replace() {
+    let mut fleet = Fleet::armed(&[]);
+    let index = fleet.add_agent("a1");
+    let root = fleet.agents[index].root.clone();
+    let revoked = fleet.op(&["agent", "revoke", "a1", "--tenant", "T1", "--reason", "stolen", "--yes"]);
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    fleet.agents[index].process.terminate();
+    let passkey = root.join("state").join("passkey.key");
+    let old_passkey = std::fs::read(&passkey).unwrap();
+    let token = |agent: &str| {
+        fleet.ops.admin(&["agent", "enroll-token", agent, "--tenant", "T1"]).json["token"].as_str().unwrap().to_string()
+    };
+    let replace = |agent: &str, token: &str| {
+        std::process::Command::new(argus_e2e::bin("argus-agent"))
+            .args(["enroll", "--replace", "--install-root"])
+            .arg(&root)
+            .args(["--server", &fleet.ops.agent.to_string(), "--server-ca"])
+            .arg(fleet.ops.ca())
+            .args(["--tenant", "T1", "--agent-id", agent, "--token", token, "--patch-pubkey"])
+            .arg(fleet.keys.join("patch.pub"))
+            .output()
+            .unwrap()
+    };
+
+    // Without --replace the enrolled root is refused, and the message says what to do.
+    let out = fleet.enroll(&root, "a2", &token("a2"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--replace") && stderr.contains("a1"), "{stderr}");
+    // A --replace whose enrollment fails leaves the old enrollment as it was.
+    let out = replace("a2", "ent_wrong");
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read(&passkey).unwrap(), old_passkey, "a failed replace keeps the old passkey");
+    // The revoked ID itself cannot be re-enrolled, --replace or not.
+    assert!(fleet.ops.admin(&["agent", "enroll-token", "a1", "--tenant", "T1"]).json["error"] == "agent_revoked");
+
+    let out = replace("a2", &token("a2"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let new_passkey = std::fs::read(&passkey).unwrap();
+    assert_ne!(new_passkey, old_passkey, "the old passkey is discarded");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&passkey).unwrap().permissions().mode() & 0o777, 0o600);
+    let settings = std::fs::read_to_string(root.join("state").join("agent.toml")).unwrap();
+    assert!(settings.contains("a2") && !settings.contains("\"a1\""), "{settings}");
+    fleet.agents.push(Agent::start(&root, fleet.ops.dir.path()));
+    assert!(fleet.wait_online("a2", true), "the machine is back under its new ID");
+    assert!(!fleet.online("a1"));
+    let rows = fleet.op(&["agent", "ls", "--tenant", "T1"]).json;
+    let state =
+        |id: &str| rows["agents"].as_array().unwrap().iter().find(|a| a["agent_id"] == id).unwrap()["state"].clone();
+    assert_eq!((state("a1"), state("a2")), ("revoked".into(), "enrolled".into()));
+}

@@ -269,3 +269,69 @@ fn offline_writers_honour_dry_run_and_never_print_a_private_key() {
     // Without --dry-run, the same commands write their files (keygen refuses to overwrite).
     assert_eq!(ctl_with(&[], &["keygen", "--out", &path("real")]).code, 2);
 }
+
+#[test]
+fn unauthenticated_hello_floods_cannot_grow_the_audit_trail() {
+    use argus_fsm::handshake::{Hello, Intent};
+    use argus_fsm::wire::{AgentMessage, ServerMessage};
+    use argus_transport_quic::{client_endpoint, read_frame, write_frame};
+
+    let ops = Ops::start(&[]);
+    let ca = std::fs::read(ops.ca()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let hello =
+        |agent_id: String| AgentMessage::Hello(Hello { agent_id, tenant: "T1".into(), intent: Intent::Authenticate });
+    let refusals = runtime.block_on(async {
+        let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap(), &ca).unwrap();
+        let mut refusals = 0u64;
+        // Four Hellos with 1 MiB agent IDs (these grew the data dir by ~24 MiB before), then a
+        // flood of well-formed Hellos for agents that do not exist.
+        let ids = (0..4).map(|_| "a".repeat(1 << 20)).chain((0..60).map(|i| format!("ghost-{i}")));
+        for agent_id in ids {
+            let connection = endpoint.connect(ops.agent, "localhost").unwrap().await.expect("QUIC connects");
+            let (mut send, mut recv) = connection.open_bi().await.unwrap();
+            let _ = write_frame(&mut send, &hello(agent_id)).await;
+            match read_frame::<ServerMessage>(&mut recv).await {
+                Ok(Some(ServerMessage::Refused { code })) => assert_eq!(code.as_str(), "agent_auth_failed"),
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+            refusals += 1;
+            connection.close(0u32.into(), b"");
+        }
+        // A peer that connects and says nothing is closed after the Hello timeout (5 s).
+        let silent = endpoint.connect(ops.agent, "localhost").unwrap().await.unwrap();
+        let closed = tokio::time::timeout(Duration::from_secs(20), silent.closed()).await;
+        assert!(closed.is_ok(), "a silent peer is dropped");
+        refusals + 1
+    });
+    // Every refusal is accounted for — audited one by one within the budget, the rest counted
+    // in aggregated records — and no record carries the 1 MiB IDs.
+    let accounted = || {
+        let records = ops.audit_events("agent_auth_failed");
+        let single = records.iter().filter(|r| r["details"]["aggregated"] != true).count() as u64;
+        let counted: u64 = records.iter().filter_map(|r| r["details"]["count"].as_u64()).sum();
+        (records, single, counted)
+    };
+    assert!(
+        wait_until(Duration::from_secs(40), || {
+            let (_, single, counted) = accounted();
+            single + counted == refusals
+        }),
+        "every refusal is audited or counted: {:?}",
+        accounted().1
+    );
+    let (records, single, _) = accounted();
+    assert!(single <= 2 * argus_ops::refusals::AUDITED_PER_WINDOW as u64 + 2, "{single} single records");
+    assert!(records.iter().any(|r| r["details"]["aggregated"] == true), "the flood was aggregated");
+    for record in &records {
+        let size = record.to_string().len();
+        assert!(size < 1024, "a refusal record is small: {size} bytes");
+        assert!(record["agent"].is_null() || record["agent"].as_str().unwrap().len() <= 128);
+    }
+    let seen = |code: &str| {
+        records.iter().any(|r| r["details"]["code"] == code || r["details"]["by_code"][code].as_u64().is_some())
+    };
+    assert!(seen("hello_timeout") && seen("malformed_hello") && seen("agent_auth_failed"), "{records:?}");
+    // The server is still serving agents' operators.
+    assert_eq!(ops.admin(&["agent", "fleet"]).code, 0);
+}

@@ -57,22 +57,33 @@ pub async fn run(install_root: &Path, shutdown: impl std::future::Future<Output 
     result
 }
 
+/// What `argus-agent enroll` needs.
+pub struct EnrollRequest<'a> {
+    pub root: &'a Path,
+    pub server: &'a str,
+    pub server_ca: &'a Path,
+    pub tenant: &'a str,
+    pub agent_id: &'a str,
+    pub token: &'a str,
+    pub patch_pubkey: &'a Path,
+    /// `--replace`: the install root already holds an enrollment (typically a revoked one);
+    /// discard its passkey and enroll under the new agent ID. The old enrollment is left
+    /// untouched unless the new one succeeds.
+    pub replace: bool,
+}
+
 /// Generates the passkey in `INSTALL_ROOT/state/` (0600), enrolls over QUIC with the
 /// one-time token, and stores the settings and pinned keys.
-pub async fn enroll(
-    root: &Path,
-    server: &str,
-    server_ca: &Path,
-    tenant: &str,
-    agent_id: &str,
-    token: &str,
-    patch_pubkey: &Path,
-) -> anyhow::Result<()> {
+pub async fn enroll(request: EnrollRequest<'_>) -> anyhow::Result<()> {
+    let EnrollRequest { root, server, server_ca, tenant, agent_id, token, patch_pubkey, replace } = request;
     let state = StateDir::new(root);
-    if state.settings().exists() {
+    let previous = state.load_settings().ok();
+    if state.settings().exists() && !replace {
         bail!(
-            "{} is already enrolled; a machine comes back under a new agent ID in a fresh install root",
-            root.display()
+            "{} is already enrolled{}; to enroll this machine under a new agent ID (for example after a \
+             revocation), pass --replace: its passkey is discarded once the new enrollment succeeds",
+            root.display(),
+            previous.as_ref().map(|p| format!(" as {} in {}", p.agent_id, p.tenant)).unwrap_or_default()
         );
     }
     let ca = std::fs::read(server_ca).with_context(|| format!("reading {}", server_ca.display()))?;
@@ -96,10 +107,23 @@ pub async fn enroll(
     endpoint.wait_idle().await;
 
     std::fs::create_dir_all(state.dir())?;
-    write_new(&state.passkey(), format_key_file(&seed).as_bytes(), 0o600)?;
-    std::fs::write(state.server_ca(), &ca)?;
-    std::fs::write(state.patch_pubkey(), patch_key_text)?;
+    if replace {
+        // The old passkey is overwritten in place (atomically, 0600 from the first byte); the
+        // settings are written last, so a crash in between leaves a root that refuses to run
+        // rather than one that mixes two identities.
+        settings::write_atomic(&state.passkey(), format_key_file(&seed).as_bytes(), 0o600)?;
+        settings::write_atomic(&state.server_ca(), &ca, 0o644)?;
+        settings::write_atomic(&state.patch_pubkey(), patch_key_text.as_bytes(), 0o644)?;
+        let _ = std::fs::remove_file(state.status());
+    } else {
+        write_new(&state.passkey(), format_key_file(&seed).as_bytes(), 0o600)?;
+        std::fs::write(state.server_ca(), &ca)?;
+        std::fs::write(state.patch_pubkey(), patch_key_text)?;
+    }
     let settings = Settings { agent_id: agent_id.into(), tenant: tenant.into(), server: server.into() };
     settings::write_atomic(&state.settings(), toml::to_string(&settings)?.as_bytes(), 0o644)?;
+    if let Some(previous) = previous.filter(|_| replace) {
+        tracing::info!(old = %previous.agent_id, new = %agent_id, "enrollment replaced; the old passkey is gone");
+    }
     Ok(())
 }

@@ -36,6 +36,11 @@ enum Command {
         /// The ARGUS patch public key this agent will trust, pinned now.
         #[arg(long)]
         patch_pubkey: PathBuf,
+        /// Re-enroll an install root that is already enrolled (e.g. after its agent ID was
+        /// revoked): the old passkey is discarded once the new enrollment succeeds. Stop the
+        /// running agent first.
+        #[arg(long)]
+        replace: bool,
     },
     /// Hold the link to the ops server and answer commands.
     Run {
@@ -78,16 +83,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Enroll { install_root, server, server_ca, tenant, agent_id, token, patch_pubkey } => {
-            runtime()?.block_on(argus_agent::enroll(
-                &install_root,
-                &server,
-                &server_ca,
-                &tenant,
-                &agent_id,
-                &token,
-                &patch_pubkey,
-            ))?;
+        Command::Enroll { install_root, server, server_ca, tenant, agent_id, token, patch_pubkey, replace } => {
+            runtime()?.block_on(argus_agent::enroll(argus_agent::EnrollRequest {
+                root: &install_root,
+                server: &server,
+                server_ca: &server_ca,
+                tenant: &tenant,
+                agent_id: &agent_id,
+                token: &token,
+                patch_pubkey: &patch_pubkey,
+                replace,
+            }))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { install_root } => {

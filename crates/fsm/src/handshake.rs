@@ -34,6 +34,22 @@ pub struct Hello {
     pub intent: Intent,
 }
 
+/// Longest enrollment token a Hello may carry (`ent_` and 43 base64url characters today).
+pub const MAX_TOKEN_LEN: usize = 128;
+
+impl Hello {
+    /// Whether the Hello's IDs are within the ID grammar and its token within bounds: the
+    /// condition for the server to look anything up or record any of it.
+    pub fn well_formed(&self) -> bool {
+        crate::id::is_valid_id(&self.agent_id)
+            && crate::id::is_valid_id(&self.tenant)
+            && match &self.intent {
+                Intent::Authenticate => true,
+                Intent::Enroll { token, .. } => token.len() <= MAX_TOKEN_LEN,
+            }
+    }
+}
+
 /// What the agent wants from this connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Intent {
@@ -65,6 +81,10 @@ pub enum HandshakeError {
     AuthFailed,
     #[error("message out of order")]
     OutOfOrder,
+    /// The Hello names an agent or tenant outside the ID grammar (or carries an oversized
+    /// token): refused before anything about it is looked up or recorded.
+    #[error("malformed Hello")]
+    Malformed,
 }
 
 impl HandshakeError {
@@ -72,7 +92,9 @@ impl HandshakeError {
     pub fn code(self) -> Code {
         match self {
             HandshakeError::Revoked => Code::AgentRevoked,
-            HandshakeError::AuthFailed | HandshakeError::OutOfOrder => Code::AgentAuthFailed,
+            HandshakeError::AuthFailed | HandshakeError::OutOfOrder | HandshakeError::Malformed => {
+                Code::AgentAuthFailed
+            }
         }
     }
 }
@@ -119,6 +141,9 @@ impl ServerHandshake {
         let ServerHandshake::ExpectHello { exporter, nonce } = self else {
             return Err(HandshakeError::OutOfOrder);
         };
+        if !hello.well_formed() {
+            return Err(HandshakeError::Malformed);
+        }
         let key = match (&hello.intent, record) {
             (_, Some(Enrollment::Revoked { .. })) => return Err(HandshakeError::Revoked),
             (Intent::Authenticate, Some(Enrollment::Enrolled { tenant, passkey, .. })) if *tenant == hello.tenant => {
@@ -261,6 +286,40 @@ mod tests {
         let revoked = enrollment::revoked();
         let err = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello, Some(&revoked)).unwrap_err();
         assert_eq!(err, HandshakeError::Revoked);
+    }
+
+    #[test]
+    fn hello_outside_the_id_grammar_is_refused_before_any_lookup() {
+        let key = passkey();
+        let record = enrolled_with(&key);
+        let hello =
+            |agent_id: String, tenant: &str| Hello { agent_id, tenant: tenant.into(), intent: Intent::Authenticate };
+        for bad in [
+            hello("a".repeat(129), "T1"),
+            hello("a1".into(), ""),
+            hello("../a1".into(), "T1"),
+            hello("a1".into(), "T 1"),
+        ] {
+            let result = ServerHandshake::new([1; BINDING_LEN], [2; BINDING_LEN]).handle_hello(bad, Some(&record));
+            assert_eq!(result.unwrap_err(), HandshakeError::Malformed);
+        }
+        let long_token = Hello {
+            agent_id: "a1".into(),
+            tenant: "T1".into(),
+            intent: Intent::Enroll { token: "t".repeat(MAX_TOKEN_LEN + 1), passkey: key.verifying_key().to_bytes() },
+        };
+        let result = ServerHandshake::new([1; BINDING_LEN], [2; BINDING_LEN]).handle_hello(long_token, None);
+        assert_eq!(result.unwrap_err(), HandshakeError::Malformed);
+        assert_eq!(HandshakeError::Malformed.code(), Code::AgentAuthFailed);
+        // The largest well-formed Hello fits the pre-authentication frame limit.
+        let largest = Hello {
+            agent_id: "a".repeat(128),
+            tenant: "t".repeat(128),
+            intent: Intent::Enroll { token: "e".repeat(MAX_TOKEN_LEN), passkey: [0xff; 32] },
+        };
+        assert!(largest.well_formed());
+        let frame = crate::wire::encode_frame(&crate::wire::AgentMessage::Hello(largest)).unwrap();
+        assert!(frame.len() - crate::wire::LENGTH_PREFIX <= crate::wire::MAX_HELLO_FRAME);
     }
 
     #[test]

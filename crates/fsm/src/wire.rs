@@ -19,6 +19,10 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
+/// Largest first frame from a peer that has not authenticated yet: a Hello holds two IDs of at
+/// most 128 bytes, an enrollment token and a 32-byte key, so 1 KiB is ample. Read with this
+/// limit, a peer cannot make the server buffer (or audit) megabytes before it is known.
+pub const MAX_HELLO_FRAME: usize = 1024;
 
 /// Messages the agent sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,10 +160,15 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 
 /// Reads the length prefix, refusing oversize and empty frames before anything is buffered.
 pub fn frame_length(prefix: [u8; LENGTH_PREFIX]) -> Result<usize, FrameError> {
+    frame_length_within(prefix, MAX_FRAME)
+}
+
+/// [`frame_length`] with a tighter limit (e.g. [`MAX_HELLO_FRAME`] before authentication).
+pub fn frame_length_within(prefix: [u8; LENGTH_PREFIX], limit: usize) -> Result<usize, FrameError> {
     let length = u32::from_be_bytes(prefix) as usize;
     match length {
         0 => Err(FrameError::Empty),
-        n if n > MAX_FRAME => Err(FrameError::TooLarge(n)),
+        n if n > limit.min(MAX_FRAME) => Err(FrameError::TooLarge(n)),
         n => Ok(n),
     }
 }

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod init;
 pub mod link;
 pub mod quickstart;
+pub mod refusals;
 pub mod secrets;
 pub mod serve;
 pub mod sessions;

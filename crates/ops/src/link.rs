@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use argus_fsm::handshake::{HandshakeError, ServerHandshake, Verified};
 use argus_fsm::session::EndReason;
+use argus_fsm::wire::MAX_HELLO_FRAME;
 use argus_fsm::wire::{AgentMessage, ServerMessage, SessionGrant};
 use argus_fsm::Code;
-use argus_transport_quic::{exporter, read_frame, write_frame, LinkError};
+use argus_transport_quic::{exporter, read_frame, read_frame_within, write_frame, LinkError};
 use serde_json::json;
 use tokio::sync::{mpsc, Semaphore};
 
@@ -25,6 +26,8 @@ use crate::time_format::now;
 pub const MAX_HANDSHAKES: usize = 512;
 /// A peer that has not finished its handshake in this time is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An unauthenticated peer must have sent a well-formed Hello within this time (SPEC §12).
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Accepts agent connections until the endpoint closes.
 pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
@@ -58,11 +61,34 @@ type Streams = (String, quinn::SendStream, quinn::RecvStream);
 /// Runs the handshake; returns the authenticated agent's control stream, or `None` when the
 /// connection was an enrollment (answered and done) or was refused.
 async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Option<Streams>, LinkError> {
-    let (mut send, mut recv) = connection.accept_bi().await?;
-    let machine = ServerHandshake::new(exporter(connection)?, random32());
-    let Some(AgentMessage::Hello(hello)) = read_frame::<AgentMessage>(&mut recv).await? else {
-        return refuse(ops, connection, &mut send, None, HandshakeError::OutOfOrder, "agent_auth_failed").await;
+    // The first stream and a Hello of at most MAX_HELLO_FRAME bytes, within HELLO_TIMEOUT.
+    let first = tokio::time::timeout(HELLO_TIMEOUT, async {
+        let (send, mut recv) = connection.accept_bi().await?;
+        let hello = read_frame_within::<AgentMessage>(&mut recv, MAX_HELLO_FRAME).await;
+        Ok::<_, LinkError>((send, recv, hello))
+    })
+    .await;
+    let (mut send, mut recv, hello) = match first {
+        Ok(streams) => streams?,
+        Err(_) => {
+            refusal_audit(ops, connection, None, "hello_timeout", "agent_auth_failed").await;
+            connection.close(quinn::VarInt::from_u32(3), b"no Hello in time");
+            return Ok(None);
+        }
     };
+    let machine = ServerHandshake::new(exporter(connection)?, random32());
+    let hello = match hello {
+        Ok(Some(AgentMessage::Hello(hello))) => hello,
+        // Oversized or undecodable: refused before a byte more is read.
+        Err(LinkError::Frame(_)) => {
+            return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await
+        }
+        // Not a Hello at all, or the stream broke.
+        _ => return refuse(ops, connection, &mut send, None, HandshakeError::OutOfOrder, "agent_auth_failed").await,
+    };
+    if !hello.well_formed() {
+        return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await;
+    }
     let enrolling = matches!(hello.intent, argus_fsm::handshake::Intent::Enroll { .. });
     let failure_event = if enrolling { "agent_enroll_refused" } else { "agent_auth_failed" };
     let agent_id = hello.agent_id.clone();
@@ -75,7 +101,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         }
     };
     write_frame(&mut send, &ServerMessage::Challenge(challenge)).await?;
-    let Some(AgentMessage::Proof(proof)) = read_frame::<AgentMessage>(&mut recv).await? else {
+    let Some(AgentMessage::Proof(proof)) = read_frame_within::<AgentMessage>(&mut recv, MAX_HELLO_FRAME).await? else {
         return refuse(
             ops,
             connection,
@@ -171,13 +197,11 @@ async fn enroll(
             }
         }
         Err(code) => {
-            let entry = AuditEntry::new("agent_enroll_refused", format!("agent:{agent_id}"))
-                .tenant(&tenant)
-                .agent(&agent_id)
-                .details(json!({ "code": code.as_str(), "remote": connection.remote_address().to_string() }));
-            let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![entry], now);
+            // Proving possession of a key is free: this peer is still unauthenticated, so its
+            // refusal is audited within the budget like any other.
+            let tenant = registry.tenants.contains_key(&tenant).then_some(tenant.as_str());
             drop(registry);
-            durable(ops).await?;
+            refusal_audit(ops, connection, Some((&agent_id, tenant)), code.as_str(), "agent_enroll_refused").await;
             write_frame(send, &ServerMessage::Refused { code }).await?;
         }
     }
@@ -186,7 +210,8 @@ async fn enroll(
     Ok(())
 }
 
-/// Audits a refused handshake, tells the agent the code, and closes.
+/// Audits a refused handshake (within the refusal budget), tells the agent the code, and
+/// closes. `claimed` is what a well-formed Hello claimed.
 async fn refuse(
     ops: &Arc<Ops>,
     connection: &quinn::Connection,
@@ -196,26 +221,86 @@ async fn refuse(
     event: &'static str,
 ) -> Result<Option<Streams>, LinkError> {
     let code = error.code();
-    let mut entry = AuditEntry::new(event, "system")
-        .details(json!({ "code": code.as_str(), "remote": connection.remote_address().to_string() }));
-    if let Some((agent, tenant)) = claimed {
-        entry.actor = format!("agent:{agent}");
-        entry = entry.agent(agent);
+    let claimed = match claimed {
         // Only name the tenant if it is a real one; a claimed tenant is untrusted input.
-        if ops.registry.lock().await.tenants.contains_key(tenant) {
-            entry = entry.tenant(tenant);
+        Some((agent, tenant)) => {
+            let known = ops.registry.lock().await.tenants.contains_key(tenant);
+            Some((agent, known.then_some(tenant)))
         }
-    }
-    {
-        let mut registry = ops.registry.lock().await;
-        let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![entry], now());
-    }
-    durable(ops).await?;
+        None => None,
+    };
+    let reason = if error == HandshakeError::Malformed { "malformed_hello" } else { code.as_str() };
+    refusal_audit(ops, connection, claimed, reason, event).await;
     write_frame(send, &ServerMessage::Refused { code }).await?;
     let _ = send.finish();
     let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
     connection.close(quinn::VarInt::from_u32(3), code.as_str().as_bytes());
     Ok(None)
+}
+
+/// Records one refusal of an unauthenticated peer, if the budget allows; otherwise only
+/// counts it (the count is written as one aggregated record when the window closes). Every
+/// field is bounded: IDs reach here only when they are within the ID grammar, so no peer can
+/// grow the audit trail by more than about 1 KiB per refusal.
+async fn refusal_audit(
+    ops: &Arc<Ops>,
+    connection: &quinn::Connection,
+    claimed: Option<(&str, Option<&str>)>,
+    code: &'static str,
+    event: &'static str,
+) {
+    let now = now();
+    let (verdict, closed) = ops.refusals.lock().expect("refusals lock").refusal(code, now);
+    let mut entries: Vec<AuditEntry> = closed.into_iter().map(aggregate_entry).collect();
+    if verdict == crate::refusals::Verdict::Audit {
+        let mut entry = AuditEntry::new(event, "system")
+            .details(json!({ "code": code, "remote": connection.remote_address().to_string() }));
+        if let Some((agent, tenant)) = claimed {
+            entry.actor = format!("agent:{agent}");
+            entry = entry.agent(agent);
+            if let Some(tenant) = tenant {
+                entry = entry.tenant(tenant);
+            }
+        }
+        entries.push(entry);
+    }
+    if entries.is_empty() {
+        return;
+    }
+    {
+        let mut registry = ops.registry.lock().await;
+        let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now);
+    }
+    if let Err(error) = durable(ops).await {
+        tracing::warn!(%error, "refusal record not flushed");
+    }
+}
+
+/// The aggregated record of a window's refusals beyond the budget.
+fn aggregate_entry(suppressed: crate::refusals::Suppressed) -> AuditEntry {
+    AuditEntry::system("agent_auth_failed").details(json!({
+        "aggregated": true,
+        "count": suppressed.total,
+        "by_code": suppressed.by_code,
+        "window_start": crate::time_format::rfc3339(suppressed.window_start),
+        "window_seconds": crate::refusals::WINDOW_MS / 1000,
+    }))
+}
+
+/// Writes the aggregate of a closed refusal window even when no refusal follows it.
+pub async fn write_refusal_aggregates(ops: Arc<Ops>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(crate::refusals::WINDOW_MS as u64 / 2));
+    loop {
+        tick.tick().await;
+        let now = now();
+        let closed = ops.refusals.lock().expect("refusals lock").tick(now);
+        if let Some(closed) = closed {
+            let mut registry = ops.registry.lock().await;
+            let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![aggregate_entry(closed)], now);
+            drop(registry);
+            let _ = durable(&ops).await;
+        }
+    }
 }
 
 /// Serves an authenticated link until it closes.

@@ -109,8 +109,17 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
             .call("POST", &format!("/support/tenants/{TENANT}/enrollment-tokens"), Some(json!({ "agent_id": agent })))
             .await?;
         let token = token["token"].as_str().context("token")?.to_string();
-        argus_agent::enroll(&root, &agent_addr, &init.ca_cert, TENANT, agent, &token, &keys.join("argus_patch.pub"))
-            .await?;
+        argus_agent::enroll(argus_agent::EnrollRequest {
+            root: &root,
+            server: &agent_addr,
+            server_ca: &init.ca_cert,
+            tenant: TENANT,
+            agent_id: agent,
+            token: &token,
+            patch_pubkey: &keys.join("argus_patch.pub"),
+            replace: false,
+        })
+        .await?;
         let rx = shutdown_rx.clone();
         agents.push(tokio::spawn(async move { argus_agent::run(&root, stopped(rx)).await }));
         result(&json!({ "agent_id": agent, "enrolled": true }));

@@ -85,6 +85,7 @@ pub async fn serve(
         limiter: Mutex::new(FailureLimiter::default()),
         patch_key,
         durability: Arc::new(crate::state::Durability::new(store.clone())),
+        refusals: Mutex::new(crate::refusals::RefusalBudget::new(crate::time_format::now())),
     });
 
     let endpoint = argus_transport_quic::server_endpoint(options.agent_listen, certs.clone(), key.clone_key())?;
@@ -96,6 +97,7 @@ pub async fn serve(
 
     let link_task = tokio::spawn(crate::link::serve(ops.clone(), endpoint.clone()));
     let expiry_task = tokio::spawn(crate::sessions::expiry_driver(ops.clone()));
+    let refusal_task = tokio::spawn(crate::link::write_refusal_aggregates(ops.clone()));
 
     let mut tls = rustls::ServerConfig::builder_with_provider(argus_transport_quic::crypto_provider())
         .with_safe_default_protocol_versions()?
@@ -110,6 +112,7 @@ pub async fn serve(
     endpoint.close(quinn::VarInt::from_u32(0), b"server shutting down");
     link_task.abort();
     expiry_task.abort();
+    refusal_task.abort();
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     store.flush()?;
     let _ = std::fs::remove_file(dir.addresses());

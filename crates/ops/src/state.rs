@@ -33,6 +33,8 @@ pub struct Ops {
     pub durability: Arc<Durability>,
     /// The browser path's assertion verifier, when it is switched on.
     pub access: Option<argus_access::AccessVerifier>,
+    /// How many refusals of unauthenticated link peers are still audited one by one.
+    pub refusals: Mutex<crate::refusals::RefusalBudget>,
 }
 
 tokio::task_local! {

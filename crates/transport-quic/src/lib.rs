@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argus_fsm::handshake::{BINDING_LEN, EXPORTER_LABEL};
-use argus_fsm::wire::{decode_body, encode_frame, frame_length, FrameError, LENGTH_PREFIX};
+use argus_fsm::wire::{decode_body, encode_frame, FrameError, LENGTH_PREFIX};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{de::DeserializeOwned, Serialize};
@@ -179,6 +179,14 @@ pub async fn write_frame<T: Serialize>(send: &mut quinn::SendStream, message: &T
 /// Reads one frame; `None` when the peer finished the stream cleanly between frames.
 /// The length is checked against the maximum before the body is read.
 pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<Option<T>, LinkError> {
+    read_frame_within(recv, argus_fsm::wire::MAX_FRAME).await
+}
+
+/// [`read_frame`] refusing any frame longer than `limit` before reading its body.
+pub async fn read_frame_within<T: DeserializeOwned>(
+    recv: &mut quinn::RecvStream,
+    limit: usize,
+) -> Result<Option<T>, LinkError> {
     let mut prefix = [0u8; LENGTH_PREFIX];
     match recv.read_exact(&mut prefix).await {
         Ok(()) => {}
@@ -186,7 +194,7 @@ pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Re
         Err(quinn::ReadExactError::FinishedEarly(_)) => return Err(LinkError::Truncated),
         Err(quinn::ReadExactError::ReadError(e)) => return Err(LinkError::Read(e.to_string())),
     }
-    let length = frame_length(prefix)?;
+    let length = argus_fsm::wire::frame_length_within(prefix, limit)?;
     let mut body = vec![0u8; length];
     recv.read_exact(&mut body).await.map_err(|e| match e {
         quinn::ReadExactError::FinishedEarly(_) => LinkError::Truncated,
