@@ -97,7 +97,7 @@ impl FromRequestParts<Arc<Ops>> for Gated {
     async fn from_request_parts(parts: &mut Parts, ops: &Arc<Ops>) -> Result<Gated, ApiError> {
         let peer = parts
             .extensions
-            .get::<ConnectInfo<crate::serve::PeerAddr>>()
+            .get::<ConnectInfo<crate::https::PeerAddr>>()
             .map(|ConnectInfo(peer)| peer.0.ip())
             .ok_or_else(|| ApiError::new(Code::Internal, "no peer address"))?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());

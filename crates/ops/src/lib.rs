@@ -9,6 +9,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod gate;
+pub mod https;
 pub mod init;
 pub mod link;
 pub mod quickstart;

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::GateConfig;
@@ -104,9 +103,7 @@ pub async fn serve(
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let listener = TlsListener::spawn(tcp, TlsAcceptor::from(Arc::new(tls)));
-    let app = crate::api::router(ops.clone()).into_make_service_with_connect_info::<PeerAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    crate::https::serve(tcp, TlsAcceptor::from(Arc::new(tls)), crate::api::router(ops.clone()), shutdown).await;
 
     tracing::info!("shutting down: closing agent links and flushing the store");
     endpoint.close(quinn::VarInt::from_u32(0), b"server shutting down");
@@ -127,74 +124,4 @@ fn write_addresses(path: &Path, api: SocketAddr, agent: SocketAddr) -> anyhow::R
     std::fs::write(&tmp, serde_json::to_vec(&json)?)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
-}
-
-/// A TLS listener for `axum::serve`: TCP accepts and TLS handshakes run in the background
-/// (bounded, with a timeout), so one slow client cannot stall the accept loop.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-/// TLS handshakes in flight at once, and how long one may take.
-const TLS_HANDSHAKES: usize = 256;
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl TlsListener {
-    fn spawn(tcp: TcpListener, acceptor: TlsAcceptor) -> TlsListener {
-        let local = tcp.local_addr().expect("bound listener has an address");
-        let (tx, ready) = mpsc::channel(TLS_HANDSHAKES);
-        let permits = Arc::new(tokio::sync::Semaphore::new(TLS_HANDSHAKES));
-        tokio::spawn(async move {
-            loop {
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    if let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        let _ = tx.send((tls, peer)).await;
-                    }
-                    drop(permit);
-                });
-            }
-        });
-        TlsListener { ready, local }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(accepted) => accepted,
-            // The accept task never ends on its own; if it did, park forever (shutdown still
-            // works through the graceful-shutdown future).
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
-/// The TCP peer of an HTTPS request (the gate's caller IP before any proxy handling).
-#[derive(Clone, Copy, Debug)]
-pub struct PeerAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> PeerAddr {
-        PeerAddr(*stream.remote_addr())
-    }
 }
