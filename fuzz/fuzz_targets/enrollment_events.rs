@@ -4,6 +4,7 @@
 
 use arbitrary::Arbitrary;
 use argus_fsm::enrollment::{token_hash, Enrollment, EnrollmentEvent};
+use argus_fsm::machine::Machine;
 use argus_fsm::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
@@ -39,7 +40,14 @@ fuzz_target!(|events: Vec<Event>| {
         };
         record = match record.take() {
             None => Enrollment::start(event, now).ok(),
-            Some(state) => Some(state.handle(event, now).unwrap_or_else(|(state, _)| state)),
+            Some(mut state) => {
+                let before = state.clone();
+                if let Err(refused) = state.handle(event, now) {
+                    assert_eq!(state, before, "a refused event changed the enrollment");
+                    assert!(refused.effects.is_empty());
+                }
+                Some(state)
+            }
         };
         if let Some(Enrollment::Enrolled { passkey, .. }) = &record {
             assert_eq!(*enrolled_key.get_or_insert(*passkey), *passkey, "passkey changed or enrolled twice");

@@ -45,10 +45,10 @@ pub async fn run(install_root: &Path, shutdown: impl std::future::Future<Output 
         .map_err(|e| anyhow::anyhow!("patch key: {e}"))?;
     let ca = std::fs::read(state.server_ca())?;
     let replay = state.load_replay()?;
+    let sessions = Mutex::new(argus_fsm::agent_sessions::AgentSessions::new(settings.tenant.clone()));
     let executor =
         Arc::new(Executor { settings, state, patch_key, replay: Mutex::new(replay), started: Instant::now() });
-    let daemon =
-        Arc::new(Daemon { executor, passkey, sessions: Mutex::new(Default::default()), endpoint: Mutex::new(None) });
+    let daemon = Arc::new(Daemon { executor, passkey, sessions, endpoint: Mutex::new(None) });
     let result = tokio::select! {
         result = daemon.clone().run(ca) => result,
         _ = shutdown => Ok(()),

@@ -2,17 +2,16 @@
 //! ends, manifest, kill switch) and one stream per command. Reconnects with full-jitter
 //! exponential backoff; a revoked agent keeps backing off at the cap instead of hammering.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
+use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSessions};
 use argus_fsm::handshake::{AgentHandshake, Hello, Intent};
-use argus_fsm::session::{EndReason, Session, SessionEvent};
-use argus_fsm::signed::sha256;
+use argus_fsm::machine::Machine;
 use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
-use argus_fsm::{Code, Timestamp};
+use argus_fsm::Code;
 use argus_transport_quic::{exporter, read_frame, write_frame};
 use ed25519_dalek::SigningKey;
 use serde_json::json;
@@ -73,14 +72,17 @@ pub async fn connect(
         .await
         .map_err(|_| anyhow!("connect timed out"))??;
     let (mut send, mut recv) = connection.open_bi().await?;
-    let (machine, hello) = AgentHandshake::start(hello, exporter(&connection)?);
+    let (mut machine, hello) = AgentHandshake::start(hello, exporter(&connection)?, passkey.clone());
     write_frame(&mut send, &AgentMessage::Hello(hello)).await?;
     let challenge = match read_frame::<ServerMessage>(&mut recv).await? {
         Some(ServerMessage::Challenge(challenge)) => challenge,
         Some(ServerMessage::Refused { code }) => return Ok(Err(code)),
         other => bail!("unexpected handshake message: {other:?}"),
     };
-    write_frame(&mut send, &AgentMessage::Proof(machine.handle_challenge(&challenge, passkey))).await?;
+    let proof = machine.handle(challenge, now()).map_err(|refused| anyhow!("{}", refused.error))?;
+    for proof in proof {
+        write_frame(&mut send, &AgentMessage::Proof(proof)).await?;
+    }
     match read_frame::<ServerMessage>(&mut recv).await? {
         Some(ServerMessage::Welcome { sessions }) => Ok(Ok((connection, send, recv, sessions))),
         Some(ServerMessage::Refused { code }) => Ok(Err(code)),
@@ -92,8 +94,8 @@ pub async fn connect(
 pub struct Daemon {
     pub executor: Arc<Executor>,
     pub passkey: SigningKey,
-    /// Sessions the server granted, each enforced by its own machine.
-    pub sessions: Mutex<HashMap<String, Session>>,
+    /// The sessions the server granted and ended, enforced here (the pure machine).
+    pub sessions: Mutex<AgentSessions>,
     /// The endpoint in use, so a shutdown can close the link politely (the server then sees
     /// the agent go offline at once instead of after the idle timeout).
     pub endpoint: Mutex<Option<quinn::Endpoint>>,
@@ -175,13 +177,8 @@ impl Daemon {
         mut recv: quinn::RecvStream,
         grants: Vec<SessionGrant>,
     ) {
-        {
-            let mut sessions = self.sessions.lock().expect("sessions lock");
-            sessions.clear();
-            for grant in grants {
-                sessions.insert(grant.session_id.clone(), session_from(grant, now()));
-            }
-        }
+        // What the server holds live now; ends seen here stay ends.
+        let _ = self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::Welcome(grants), now());
         let (outbox, mut outgoing) = mpsc::unbounded_channel::<AgentMessage>();
         let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
         let writer = tokio::spawn(async move {
@@ -200,12 +197,16 @@ impl Daemon {
             };
             match message {
                 Ok(Some(ServerMessage::SessionGranted(grant))) => {
-                    let session = session_from(grant, now());
-                    self.sessions.lock().expect("sessions lock").insert(session.id.clone(), session);
+                    let _ =
+                        self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::Granted(grant), now());
                 }
                 Ok(Some(ServerMessage::SessionEnded { session_id, reason })) => {
-                    if let Some(session) = self.sessions.lock().expect("sessions lock").get_mut(&session_id) {
-                        let _ = session.handle(SessionEvent::End(reason), now());
+                    let event = AgentSessionEvent::Ended { session_id, reason };
+                    // Processed first, acknowledged after: the server answers the operator's
+                    // `deactivate` only once this agent refuses the session.
+                    let effects = self.sessions.lock().expect("sessions lock").handle(event, now());
+                    for AgentSessionEffect::AcknowledgeEnd { session_id } in effects.unwrap_or_default() {
+                        let _ = outbox.send(AgentMessage::SessionEndedAck { session_id });
                     }
                 }
                 Ok(Some(ServerMessage::RefreshManifest)) => {
@@ -232,10 +233,8 @@ impl Daemon {
             if now_on != on {
                 on = now_on;
                 if !on {
-                    let now = now();
-                    for session in self.sessions.lock().expect("sessions lock").values_mut() {
-                        let _ = session.handle(SessionEvent::End(EndReason::KillSwitch), now);
-                    }
+                    let _ =
+                        self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::KillSwitchOff, now());
                 }
                 tracing::info!(remote_support_on = on, "kill switch changed");
                 if outbox.send(AgentMessage::RemoteSupport { on }).is_err() {
@@ -255,12 +254,11 @@ impl Daemon {
             let daemon = self.clone();
             let outbox = outbox.clone();
             tokio::spawn(async move {
-                let Ok(Some(ServerMessage::Request { session_id, command })) =
-                    read_frame::<ServerMessage>(&mut recv).await
+                let Ok(Some(ServerMessage::Request { grant, command })) = read_frame::<ServerMessage>(&mut recv).await
                 else {
                     return;
                 };
-                let reply = match daemon.admit(&session_id) {
+                let reply = match daemon.admit(&grant) {
                     Err(refusal) => Reply::Refused { code: refusal.code, message: refusal.message },
                     Ok(()) => {
                         let executor = daemon.executor.clone();
@@ -286,34 +284,16 @@ impl Daemon {
         }
     }
 
-    /// The agent's own enforcement: kill switch first, then a live granted session.
-    fn admit(&self, session_id: &str) -> Result<(), Refusal> {
-        if !self.executor.state.remote_support_on() {
-            return Err(Refusal::new(Code::RemoteSupportOff, "remote support is switched off on this machine"));
-        }
-        let mut sessions = self.sessions.lock().expect("sessions lock");
-        let session = sessions
-            .get_mut(session_id)
-            .ok_or_else(|| Refusal::new(Code::SessionNotFound, "this agent holds no such session"))?;
-        session.admit_by_id(session_id, now()).map_err(|(error, _)| Refusal::new(error.code(), error.to_string()))
+    /// The agent's own enforcement: kill switch first, then a live session this agent has not
+    /// seen end (the grant travels with the command, so stream order does not matter).
+    fn admit(&self, grant: &SessionGrant) -> Result<(), Refusal> {
+        let on = self.executor.state.remote_support_on();
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .admit(grant, on, now())
+            .map_err(|refusal| Refusal::new(refusal.code(), refusal.to_string()))
     }
-}
-
-fn session_from(grant: SessionGrant, now: Timestamp) -> Session {
-    let ttl = grant.expires_at.0 - now.0;
-    let mut session = Session::start(
-        grant.session_id,
-        grant.tenant,
-        String::new(),
-        grant.owner,
-        sha256(b""),
-        String::new(),
-        ttl,
-        now,
-    );
-    // Keep the server's exact deadline rather than one recomputed from our clock.
-    session.expires_at = grant.expires_at;
-    session
 }
 
 #[cfg(test)]
@@ -336,6 +316,7 @@ mod tests {
 mod enforcement_tests {
     use super::*;
     use crate::settings::{Settings, StateDir};
+    use argus_fsm::session::EndReason;
     use std::time::Instant;
 
     fn daemon(dir: &std::path::Path) -> Daemon {
@@ -350,7 +331,7 @@ mod enforcement_tests {
         Daemon {
             executor: Arc::new(executor),
             passkey: SigningKey::from_bytes(&[2; 32]),
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(AgentSessions::new("T1")),
             endpoint: Mutex::new(None),
         }
     }
@@ -368,31 +349,23 @@ mod enforcement_tests {
     fn agent_refuses_commands_outside_a_live_granted_session_whatever_the_server_asks() {
         let dir = tempfile::tempdir().unwrap();
         let daemon = daemon(dir.path());
-        assert_eq!(daemon.admit("ses_unknown").unwrap_err().code, Code::SessionNotFound);
-        let live = session_from(grant("ses_live", 60_000), now());
-        daemon.sessions.lock().unwrap().insert(live.id.clone(), live);
-        assert!(daemon.admit("ses_live").is_ok());
-        let lapsed = session_from(grant("ses_lapsed", -1), now());
-        daemon.sessions.lock().unwrap().insert(lapsed.id.clone(), lapsed);
-        assert_eq!(daemon.admit("ses_lapsed").unwrap_err().code, Code::SessionExpired);
-        daemon
-            .sessions
-            .lock()
-            .unwrap()
-            .get_mut("ses_live")
-            .unwrap()
-            .handle(SessionEvent::End(EndReason::Deactivated), now())
-            .unwrap();
-        assert_eq!(daemon.admit("ses_live").unwrap_err().code, Code::SessionExpired);
+        let live = grant("ses_live", 60_000);
+        assert!(daemon.admit(&live).is_ok(), "a command may arrive before its grant");
+        assert_eq!(daemon.admit(&grant("ses_lapsed", -1)).unwrap_err().code, Code::SessionExpired);
+        let ended = AgentSessionEvent::Ended { session_id: "ses_live".into(), reason: EndReason::Deactivated };
+        daemon.sessions.lock().unwrap().handle(ended, now()).unwrap();
+        assert_eq!(daemon.admit(&live).unwrap_err().code, Code::SessionExpired, "an end is final");
+        let foreign = SessionGrant { tenant: "T2".into(), ..grant("ses_other", 60_000) };
+        assert_eq!(daemon.admit(&foreign).unwrap_err().code, Code::SessionNotFound);
     }
 
     #[test]
     fn kill_switch_refuses_even_a_live_session() {
         let dir = tempfile::tempdir().unwrap();
         let daemon = daemon(dir.path());
-        let live = session_from(grant("ses_live", 60_000), now());
-        daemon.sessions.lock().unwrap().insert(live.id.clone(), live);
+        let live = grant("ses_live", 60_000);
+        daemon.sessions.lock().unwrap().handle(AgentSessionEvent::Granted(live.clone()), now()).unwrap();
         daemon.executor.state.set_remote_support(false).unwrap();
-        assert_eq!(daemon.admit("ses_live").unwrap_err().code, Code::RemoteSupportOff);
+        assert_eq!(daemon.admit(&live).unwrap_err().code, Code::RemoteSupportOff);
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use crate::codes::Code;
+use crate::machine::{refuse, Machine, Outcome};
 use crate::signed::sha256;
 use crate::time::Timestamp;
 
@@ -39,6 +40,14 @@ pub enum EnrollmentEvent {
     Enroll { tenant: String, token: String, passkey: [u8; 32] },
     /// An operator revoked the agent.
     Revoke { reason: String },
+}
+
+/// What an accepted enrollment event did, for the driver's audit record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnrollmentEffect {
+    TokenIssued,
+    Enrolled,
+    Revoked,
 }
 
 /// Why an enrollment event was refused.
@@ -84,53 +93,6 @@ impl Enrollment {
         }
     }
 
-    /// The single place that decides every enrollment transition.
-    pub fn handle(self, event: EnrollmentEvent, now: Timestamp) -> Result<Enrollment, (Enrollment, EnrollmentError)> {
-        match (self, event) {
-            // Revoked is terminal: every event is refused and the tombstone stays.
-            (state @ Enrollment::Revoked { .. }, _) => Err((state, EnrollmentError::Revoked)),
-            // A fresh token for a pending ID replaces the old one (the old one stops working).
-            (
-                Enrollment::Pending { tenant, .. },
-                EnrollmentEvent::IssueToken { tenant: asked, token_hash, expires_at },
-            ) if tenant == asked => Ok(Enrollment::Pending { tenant, token_hash, expires_at, issued_at: now }),
-            (state @ Enrollment::Pending { .. }, EnrollmentEvent::IssueToken { .. }) => {
-                Err((state, EnrollmentError::OtherTenant))
-            }
-            // An enrolled ID gets no new token: a reinstalled machine comes back under a new ID.
-            (state @ Enrollment::Enrolled { .. }, EnrollmentEvent::IssueToken { .. }) => {
-                Err((state, EnrollmentError::AlreadyEnrolled))
-            }
-            // Enrolling consumes the token: it must match in constant time, be unexpired and be
-            // presented for the tenant it was issued for.
-            (
-                Enrollment::Pending { tenant, token_hash: stored, expires_at, issued_at },
-                EnrollmentEvent::Enroll { tenant: presented_tenant, token, passkey },
-            ) => {
-                let matches: bool = self::token_hash(&token).ct_eq(&stored).into();
-                if matches && now < expires_at && presented_tenant == tenant {
-                    Ok(Enrollment::Enrolled { tenant, passkey, enrolled_at: now })
-                } else {
-                    Err((
-                        Enrollment::Pending { tenant, token_hash: stored, expires_at, issued_at },
-                        EnrollmentError::TokenInvalid,
-                    ))
-                }
-            }
-            // A second enrollment of the same ID never succeeds, even with the old token.
-            (state @ Enrollment::Enrolled { .. }, EnrollmentEvent::Enroll { .. }) => {
-                Err((state, EnrollmentError::TokenInvalid))
-            }
-            // Revocation works from any live state and is permanent.
-            (Enrollment::Pending { tenant, .. }, EnrollmentEvent::Revoke { reason }) => {
-                Ok(Enrollment::Revoked { tenant, revoked_at: now, reason, was_enrolled: false })
-            }
-            (Enrollment::Enrolled { tenant, .. }, EnrollmentEvent::Revoke { reason }) => {
-                Ok(Enrollment::Revoked { tenant, revoked_at: now, reason, was_enrolled: true })
-            }
-        }
-    }
-
     /// The tenant this agent ID belongs to.
     pub fn tenant(&self) -> &str {
         match self {
@@ -163,6 +125,61 @@ impl Enrollment {
     }
 }
 
+impl Machine for Enrollment {
+    type Event = EnrollmentEvent;
+    type Effect = EnrollmentEffect;
+    type Error = EnrollmentError;
+
+    /// The single place that decides every enrollment transition. A refused event leaves the
+    /// state as it was.
+    fn handle(&mut self, event: EnrollmentEvent, now: Timestamp) -> Outcome<EnrollmentEffect, EnrollmentError> {
+        let (next, effect) = match (self.clone(), event) {
+            // Revoked is terminal: every event is refused and the tombstone stays.
+            (Enrollment::Revoked { .. }, _) => return Err(refuse(EnrollmentError::Revoked)),
+            // A fresh token for a pending ID replaces the old one (the old one stops working).
+            (
+                Enrollment::Pending { tenant, .. },
+                EnrollmentEvent::IssueToken { tenant: asked, token_hash, expires_at },
+            ) if tenant == asked => {
+                (Enrollment::Pending { tenant, token_hash, expires_at, issued_at: now }, EnrollmentEffect::TokenIssued)
+            }
+            (Enrollment::Pending { .. }, EnrollmentEvent::IssueToken { .. }) => {
+                return Err(refuse(EnrollmentError::OtherTenant))
+            }
+            // An enrolled ID gets no new token: a reinstalled machine comes back under a new ID.
+            (Enrollment::Enrolled { .. }, EnrollmentEvent::IssueToken { .. }) => {
+                return Err(refuse(EnrollmentError::AlreadyEnrolled))
+            }
+            // Enrolling consumes the token: it must match in constant time, be unexpired and be
+            // presented for the tenant it was issued for.
+            (
+                Enrollment::Pending { tenant, token_hash: stored, expires_at, .. },
+                EnrollmentEvent::Enroll { tenant: presented_tenant, token, passkey },
+            ) => {
+                let matches: bool = token_hash(&token).ct_eq(&stored).into();
+                if !(matches && now < expires_at && presented_tenant == tenant) {
+                    return Err(refuse(EnrollmentError::TokenInvalid));
+                }
+                (Enrollment::Enrolled { tenant, passkey, enrolled_at: now }, EnrollmentEffect::Enrolled)
+            }
+            // A second enrollment of the same ID never succeeds, even with the old token.
+            (Enrollment::Enrolled { .. }, EnrollmentEvent::Enroll { .. }) => {
+                return Err(refuse(EnrollmentError::TokenInvalid))
+            }
+            // Revocation works from any live state and is permanent.
+            (Enrollment::Pending { tenant, .. }, EnrollmentEvent::Revoke { reason }) => (
+                Enrollment::Revoked { tenant, revoked_at: now, reason, was_enrolled: false },
+                EnrollmentEffect::Revoked,
+            ),
+            (Enrollment::Enrolled { tenant, .. }, EnrollmentEvent::Revoke { reason }) => {
+                (Enrollment::Revoked { tenant, revoked_at: now, reason, was_enrolled: true }, EnrollmentEffect::Revoked)
+            }
+        };
+        *self = next;
+        Ok(vec![effect])
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -181,16 +198,28 @@ pub(crate) mod tests {
         EnrollmentEvent::Enroll { tenant: tenant.into(), token: token.into(), passkey: [9; 32] }
     }
 
+    /// The state after `event`, or the (unchanged) state and the refusal.
+    pub(crate) fn after(
+        mut state: Enrollment,
+        event: EnrollmentEvent,
+        now: Timestamp,
+    ) -> Result<Enrollment, (Enrollment, EnrollmentError)> {
+        match state.handle(event, now) {
+            Ok(_) => Ok(state),
+            Err(refused) => Err((state, refused.error)),
+        }
+    }
+
     pub(crate) fn pending() -> Enrollment {
         Enrollment::start(issue("T1", "ent_a"), NOW).unwrap()
     }
 
     pub(crate) fn enrolled() -> Enrollment {
-        pending().handle(enroll("T1", "ent_a"), NOW).unwrap()
+        after(pending(), enroll("T1", "ent_a"), NOW).unwrap()
     }
 
     pub(crate) fn revoked() -> Enrollment {
-        enrolled().handle(EnrollmentEvent::Revoke { reason: "stale".into() }, NOW).unwrap()
+        after(enrolled(), EnrollmentEvent::Revoke { reason: "stale".into() }, NOW).unwrap()
     }
 
     #[test]
@@ -206,7 +235,7 @@ pub(crate) mod tests {
 
     #[test]
     fn token_enrolls_at_most_once() {
-        let err = enrolled().handle(enroll("T1", "ent_a"), NOW).unwrap_err();
+        let err = after(enrolled(), enroll("T1", "ent_a"), NOW).unwrap_err();
         assert_eq!(err.1, EnrollmentError::TokenInvalid);
         assert_eq!(err.0.passkey(), Some([9; 32]), "the first passkey stays");
     }
@@ -214,40 +243,40 @@ pub(crate) mod tests {
     #[test]
     fn expired_token_is_refused() {
         let later = NOW.plus_millis(DEFAULT_ENROLLMENT_TTL_MS);
-        let (state, err) = pending().handle(enroll("T1", "ent_a"), later).unwrap_err();
+        let (state, err) = after(pending(), enroll("T1", "ent_a"), later).unwrap_err();
         assert_eq!(err.code(), Code::EnrollmentTokenInvalid);
         assert_eq!(state.state_name(), "pending");
     }
 
     #[test]
     fn token_presented_for_another_tenant_is_refused() {
-        let (_, err) = pending().handle(enroll("T2", "ent_a"), NOW).unwrap_err();
+        let (_, err) = after(pending(), enroll("T2", "ent_a"), NOW).unwrap_err();
         assert_eq!(err, EnrollmentError::TokenInvalid);
     }
 
     #[test]
     fn wrong_token_is_refused() {
-        let (_, err) = pending().handle(enroll("T1", "ent_b"), NOW).unwrap_err();
+        let (_, err) = after(pending(), enroll("T1", "ent_b"), NOW).unwrap_err();
         assert_eq!(err, EnrollmentError::TokenInvalid);
     }
 
     #[test]
     fn reissuing_replaces_the_old_token() {
-        let state = pending().handle(issue("T1", "ent_b"), NOW).unwrap();
-        assert!(state.clone().handle(enroll("T1", "ent_a"), NOW).is_err());
-        assert!(state.handle(enroll("T1", "ent_b"), NOW).is_ok());
+        let state = after(pending(), issue("T1", "ent_b"), NOW).unwrap();
+        assert!(after(state.clone(), enroll("T1", "ent_a"), NOW).is_err());
+        assert!(after(state, enroll("T1", "ent_b"), NOW).is_ok());
     }
 
     #[test]
     fn enrolled_agent_gets_no_new_token() {
-        let (_, err) = enrolled().handle(issue("T1", "ent_c"), NOW).unwrap_err();
+        let (_, err) = after(enrolled(), issue("T1", "ent_c"), NOW).unwrap_err();
         assert_eq!(err.code(), Code::AgentExists);
     }
 
     #[test]
     fn revoked_is_terminal_and_refuses_reenrollment() {
         for event in [issue("T1", "ent_z"), enroll("T1", "ent_a"), EnrollmentEvent::Revoke { reason: "again".into() }] {
-            let (state, err) = revoked().handle(event, NOW).unwrap_err();
+            let (state, err) = after(revoked(), event, NOW).unwrap_err();
             assert_eq!(err.code(), Code::AgentRevoked);
             assert!(state.is_revoked());
         }
@@ -255,7 +284,7 @@ pub(crate) mod tests {
 
     #[test]
     fn pending_agent_can_be_revoked() {
-        let state = pending().handle(EnrollmentEvent::Revoke { reason: "typo".into() }, NOW).unwrap();
+        let state = after(pending(), EnrollmentEvent::Revoke { reason: "typo".into() }, NOW).unwrap();
         assert!(matches!(state, Enrollment::Revoked { was_enrolled: false, .. }));
     }
 

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes::Code;
 use crate::enrollment::Enrollment;
+use crate::machine::{refuse, Machine, Outcome};
+use crate::time::Timestamp;
 
 /// Domain separation prefix for link proofs.
 pub const LINK_DOMAIN: &[u8] = b"argus-link-v1\0";
@@ -112,8 +114,36 @@ pub enum Verified {
 /// The server side of the handshake.
 #[derive(Clone, Debug)]
 pub enum ServerHandshake {
-    ExpectHello { exporter: [u8; BINDING_LEN], nonce: [u8; BINDING_LEN] },
-    ExpectProof { exporter: [u8; BINDING_LEN], nonce: [u8; BINDING_LEN], hello: Hello, key: [u8; 32] },
+    ExpectHello {
+        exporter: [u8; BINDING_LEN],
+        nonce: [u8; BINDING_LEN],
+    },
+    ExpectProof {
+        exporter: [u8; BINDING_LEN],
+        nonce: [u8; BINDING_LEN],
+        hello: Hello,
+        key: [u8; 32],
+    },
+    /// Verified or refused: nothing more is accepted on this connection's handshake.
+    Finished,
+}
+
+/// Something that happens on the server's side of the handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandshakeEvent {
+    /// The agent's Hello, with what the registry holds for the ID it claims.
+    Hello { hello: Hello, record: Option<Enrollment> },
+    /// The agent's signature over the transcript.
+    Proof(Proof),
+}
+
+/// What the server's driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandshakeEffect {
+    /// Send this challenge to the agent.
+    SendChallenge(Challenge),
+    /// The connection belongs to this agent (or carries this enrollment request).
+    Verified(Verified),
 }
 
 /// The transcript a proof signs.
@@ -131,64 +161,82 @@ impl ServerHandshake {
     pub fn new(exporter: [u8; BINDING_LEN], nonce: [u8; BINDING_LEN]) -> ServerHandshake {
         ServerHandshake::ExpectHello { exporter, nonce }
     }
+}
 
-    /// Takes the agent's Hello and what the registry holds for its ID.
-    pub fn handle_hello(
-        self,
-        hello: Hello,
-        record: Option<&Enrollment>,
-    ) -> Result<(ServerHandshake, Challenge), HandshakeError> {
-        let ServerHandshake::ExpectHello { exporter, nonce } = self else {
-            return Err(HandshakeError::OutOfOrder);
-        };
-        if !hello.well_formed() {
-            return Err(HandshakeError::Malformed);
+impl Machine for ServerHandshake {
+    type Event = HandshakeEvent;
+    type Effect = HandshakeEffect;
+    type Error = HandshakeError;
+
+    /// The single place that decides the server's handshake: Hello (checked against the ID
+    /// grammar and the registry's record) → challenge → proof (verified strictly over the
+    /// transcript bound to this TLS session) → verified. Any refusal finishes the handshake.
+    fn handle(&mut self, event: HandshakeEvent, _now: Timestamp) -> Outcome<HandshakeEffect, HandshakeError> {
+        match (std::mem::replace(self, ServerHandshake::Finished), event) {
+            (ServerHandshake::ExpectHello { exporter, nonce }, HandshakeEvent::Hello { hello, record }) => {
+                if !hello.well_formed() {
+                    return Err(refuse(HandshakeError::Malformed));
+                }
+                let key = match (&hello.intent, record) {
+                    (_, Some(Enrollment::Revoked { .. })) => return Err(refuse(HandshakeError::Revoked)),
+                    (Intent::Authenticate, Some(Enrollment::Enrolled { tenant, passkey, .. }))
+                        if tenant == hello.tenant =>
+                    {
+                        passkey
+                    }
+                    (Intent::Authenticate, _) => return Err(refuse(HandshakeError::AuthFailed)),
+                    (Intent::Enroll { passkey, .. }, _) => *passkey,
+                };
+                *self = ServerHandshake::ExpectProof { exporter, nonce, hello, key };
+                Ok(vec![HandshakeEffect::SendChallenge(Challenge { nonce })])
+            }
+            (ServerHandshake::ExpectProof { exporter, nonce, hello, key }, HandshakeEvent::Proof(proof)) => {
+                let key = VerifyingKey::from_bytes(&key).map_err(|_| refuse(HandshakeError::AuthFailed))?;
+                let signature: [u8; 64] =
+                    proof.signature.as_slice().try_into().map_err(|_| refuse(HandshakeError::AuthFailed))?;
+                key.verify_strict(&transcript(&exporter, &nonce, &hello), &Signature::from_bytes(&signature))
+                    .map_err(|_| refuse(HandshakeError::AuthFailed))?;
+                let verified = match hello.intent {
+                    Intent::Authenticate => Verified::Authenticated { agent_id: hello.agent_id, tenant: hello.tenant },
+                    Intent::Enroll { token, passkey } => {
+                        Verified::EnrollRequested { agent_id: hello.agent_id, tenant: hello.tenant, token, passkey }
+                    }
+                };
+                Ok(vec![HandshakeEffect::Verified(verified)])
+            }
+            _ => Err(refuse(HandshakeError::OutOfOrder)),
         }
-        let key = match (&hello.intent, record) {
-            (_, Some(Enrollment::Revoked { .. })) => return Err(HandshakeError::Revoked),
-            (Intent::Authenticate, Some(Enrollment::Enrolled { tenant, passkey, .. })) if *tenant == hello.tenant => {
-                *passkey
-            }
-            (Intent::Authenticate, _) => return Err(HandshakeError::AuthFailed),
-            (Intent::Enroll { passkey, .. }, _) => *passkey,
-        };
-        Ok((ServerHandshake::ExpectProof { exporter, nonce, hello, key }, Challenge { nonce }))
-    }
-
-    /// Verifies the agent's proof; on success the connection belongs to that agent.
-    pub fn handle_proof(self, proof: &Proof) -> Result<Verified, HandshakeError> {
-        let ServerHandshake::ExpectProof { exporter, nonce, hello, key } = self else {
-            return Err(HandshakeError::OutOfOrder);
-        };
-        let key = VerifyingKey::from_bytes(&key).map_err(|_| HandshakeError::AuthFailed)?;
-        let signature: [u8; 64] = proof.signature.as_slice().try_into().map_err(|_| HandshakeError::AuthFailed)?;
-        key.verify_strict(&transcript(&exporter, &nonce, &hello), &Signature::from_bytes(&signature))
-            .map_err(|_| HandshakeError::AuthFailed)?;
-        Ok(match hello.intent {
-            Intent::Authenticate => Verified::Authenticated { agent_id: hello.agent_id, tenant: hello.tenant },
-            Intent::Enroll { token, passkey } => {
-                Verified::EnrollRequested { agent_id: hello.agent_id, tenant: hello.tenant, token, passkey }
-            }
-        })
     }
 }
 
-/// The agent side: builds the Hello and answers the challenge.
+/// The agent side: builds the Hello and answers the one challenge with its passkey.
+#[derive(Debug)]
 pub struct AgentHandshake {
     hello: Hello,
     exporter: [u8; BINDING_LEN],
+    passkey: SigningKey,
+    answered: bool,
 }
 
 impl AgentHandshake {
     /// Starts a handshake; returns the Hello to send.
-    pub fn start(hello: Hello, exporter: [u8; BINDING_LEN]) -> (AgentHandshake, Hello) {
-        (AgentHandshake { hello: hello.clone(), exporter }, hello)
+    pub fn start(hello: Hello, exporter: [u8; BINDING_LEN], passkey: SigningKey) -> (AgentHandshake, Hello) {
+        (AgentHandshake { hello: hello.clone(), exporter, passkey, answered: false }, hello)
     }
+}
 
-    /// Signs the transcript for the server's challenge with the agent's passkey.
-    pub fn handle_challenge(&self, challenge: &Challenge, passkey: &SigningKey) -> Proof {
-        let signature = passkey.sign(&transcript(&self.exporter, &challenge.nonce, &self.hello));
-        Proof { signature: signature.to_bytes().to_vec() }
+impl Machine for AgentHandshake {
+    type Event = Challenge;
+    type Effect = Proof;
+    type Error = HandshakeError;
+
+    /// Signs the transcript for the server's challenge; a second challenge is out of order.
+    fn handle(&mut self, challenge: Challenge, _now: Timestamp) -> Outcome<Proof, HandshakeError> {
+        if std::mem::replace(&mut self.answered, true) {
+            return Err(refuse(HandshakeError::OutOfOrder));
+        }
+        let signature = self.passkey.sign(&transcript(&self.exporter, &challenge.nonce, &self.hello));
+        Ok(vec![Proof { signature: signature.to_bytes().to_vec() }])
     }
 }
 
@@ -212,6 +260,33 @@ mod tests {
         }
     }
 
+    /// The server's machine after a Hello, and the challenge it sends.
+    fn hello_to(
+        mut server: ServerHandshake,
+        hello: Hello,
+        record: Option<&Enrollment>,
+    ) -> Result<(ServerHandshake, Challenge), HandshakeError> {
+        let event = HandshakeEvent::Hello { hello, record: record.cloned() };
+        match server.handle(event, enrollment::NOW).map_err(|refused| refused.error)?.pop() {
+            Some(HandshakeEffect::SendChallenge(challenge)) => Ok((server, challenge)),
+            other => panic!("expected a challenge, got {other:?}"),
+        }
+    }
+
+    /// What the server concludes from a proof.
+    fn proof_to(mut server: ServerHandshake, proof: Proof) -> Result<Verified, HandshakeError> {
+        match server.handle(HandshakeEvent::Proof(proof), enrollment::NOW).map_err(|refused| refused.error)?.pop() {
+            Some(HandshakeEffect::Verified(verified)) => Ok(verified),
+            other => panic!("expected a verdict, got {other:?}"),
+        }
+    }
+
+    /// The agent's proof for a challenge, signed with `signer`.
+    fn prove(hello: &Hello, exporter: [u8; 32], challenge: Challenge, signer: &SigningKey) -> Proof {
+        let (mut agent, _) = AgentHandshake::start(hello.clone(), exporter, signer.clone());
+        agent.handle(challenge, enrollment::NOW).unwrap().pop().unwrap()
+    }
+
     fn authenticate(
         hello_tenant: &str,
         record: Option<&Enrollment>,
@@ -219,9 +294,8 @@ mod tests {
         agent_exporter: [u8; 32],
     ) -> Result<Verified, HandshakeError> {
         let hello = Hello { agent_id: "a1".into(), tenant: hello_tenant.into(), intent: Intent::Authenticate };
-        let (agent, hello) = AgentHandshake::start(hello, agent_exporter);
-        let (server, challenge) = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello, record)?;
-        server.handle_proof(&agent.handle_challenge(&challenge, signer))
+        let (server, challenge) = hello_to(ServerHandshake::new(EXPORTER, NONCE), hello.clone(), record)?;
+        proof_to(server, prove(&hello, agent_exporter, challenge, signer))
     }
 
     #[test]
@@ -266,17 +340,17 @@ mod tests {
         let key = passkey();
         let intent = Intent::Enroll { token: "ent_x".into(), passkey: key.verifying_key().to_bytes() };
         let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent };
-        let (agent, hello) = AgentHandshake::start(hello, EXPORTER);
         let pending = enrollment::pending();
         let (server, challenge) =
-            ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello.clone(), Some(&pending)).unwrap();
-        let verified = server.handle_proof(&agent.handle_challenge(&challenge, &key)).unwrap();
+            hello_to(ServerHandshake::new(EXPORTER, NONCE), hello.clone(), Some(&pending)).unwrap();
+        let verified = proof_to(server, prove(&hello, EXPORTER, challenge, &key)).unwrap();
         assert!(matches!(verified, Verified::EnrollRequested { ref token, .. } if token == "ent_x"));
 
         // The same Hello signed by a key other than the one it names is refused.
-        let (server, challenge) = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello, Some(&pending)).unwrap();
-        let wrong = agent.handle_challenge(&challenge, &SigningKey::from_bytes(&[8; 32]));
-        assert_eq!(server.handle_proof(&wrong), Err(HandshakeError::AuthFailed));
+        let (server, challenge) =
+            hello_to(ServerHandshake::new(EXPORTER, NONCE), hello.clone(), Some(&pending)).unwrap();
+        let wrong = prove(&hello, EXPORTER, challenge, &SigningKey::from_bytes(&[8; 32]));
+        assert_eq!(proof_to(server, wrong), Err(HandshakeError::AuthFailed));
     }
 
     #[test]
@@ -284,7 +358,7 @@ mod tests {
         let intent = Intent::Enroll { token: "ent_x".into(), passkey: [1; 32] };
         let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent };
         let revoked = enrollment::revoked();
-        let err = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello, Some(&revoked)).unwrap_err();
+        let err = hello_to(ServerHandshake::new(EXPORTER, NONCE), hello, Some(&revoked)).unwrap_err();
         assert_eq!(err, HandshakeError::Revoked);
     }
 
@@ -300,7 +374,7 @@ mod tests {
             hello("../a1".into(), "T1"),
             hello("a1".into(), "T 1"),
         ] {
-            let result = ServerHandshake::new([1; BINDING_LEN], [2; BINDING_LEN]).handle_hello(bad, Some(&record));
+            let result = hello_to(ServerHandshake::new([1; BINDING_LEN], [2; BINDING_LEN]), bad, Some(&record));
             assert_eq!(result.unwrap_err(), HandshakeError::Malformed);
         }
         let long_token = Hello {
@@ -308,7 +382,7 @@ mod tests {
             tenant: "T1".into(),
             intent: Intent::Enroll { token: "t".repeat(MAX_TOKEN_LEN + 1), passkey: key.verifying_key().to_bytes() },
         };
-        let result = ServerHandshake::new([1; BINDING_LEN], [2; BINDING_LEN]).handle_hello(long_token, None);
+        let result = hello_to(ServerHandshake::new([1; BINDING_LEN], [2; BINDING_LEN]), long_token, None);
         assert_eq!(result.unwrap_err(), HandshakeError::Malformed);
         assert_eq!(HandshakeError::Malformed.code(), Code::AgentAuthFailed);
         // The largest well-formed Hello fits the pre-authentication frame limit.
@@ -326,10 +400,23 @@ mod tests {
     fn truncated_signature_and_out_of_order_messages_are_refused() {
         let record = enrolled_with(&passkey());
         let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent: Intent::Authenticate };
-        let (server, _) = ServerHandshake::new(EXPORTER, NONCE).handle_hello(hello.clone(), Some(&record)).unwrap();
-        assert_eq!(server.clone().handle_proof(&Proof { signature: vec![0; 63] }), Err(HandshakeError::AuthFailed));
-        assert_eq!(server.handle_hello(hello, Some(&record)).unwrap_err(), HandshakeError::OutOfOrder);
+        let (server, challenge) =
+            hello_to(ServerHandshake::new(EXPORTER, NONCE), hello.clone(), Some(&record)).unwrap();
+        assert_eq!(proof_to(server.clone(), Proof { signature: vec![0; 63] }), Err(HandshakeError::AuthFailed));
+        assert_eq!(hello_to(server, hello.clone(), Some(&record)).unwrap_err(), HandshakeError::OutOfOrder);
         let fresh = ServerHandshake::new(EXPORTER, NONCE);
-        assert_eq!(fresh.handle_proof(&Proof { signature: vec![0; 64] }), Err(HandshakeError::OutOfOrder));
+        assert_eq!(proof_to(fresh, Proof { signature: vec![0; 64] }), Err(HandshakeError::OutOfOrder));
+        // A refused handshake is finished: a correct proof afterwards is out of order too.
+        let mut refused = ServerHandshake::new(EXPORTER, NONCE);
+        let event = HandshakeEvent::Hello { hello: Hello { tenant: "T 1".into(), ..hello.clone() }, record: None };
+        assert!(refused.handle(event, enrollment::NOW).is_err());
+        assert_eq!(
+            proof_to(refused, prove(&hello, EXPORTER, challenge.clone(), &passkey())),
+            Err(HandshakeError::OutOfOrder)
+        );
+        // The agent answers one challenge only.
+        let (mut agent, _) = AgentHandshake::start(hello, EXPORTER, passkey());
+        assert!(agent.handle(challenge.clone(), enrollment::NOW).is_ok());
+        assert_eq!(agent.handle(challenge, enrollment::NOW), Err(refuse(HandshakeError::OutOfOrder)));
     }
 }

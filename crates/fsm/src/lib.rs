@@ -6,20 +6,26 @@
 //!
 //! - [`tenant`]: consent, arming and disarming.
 //! - [`enrollment`]: pending → enrolled → revoked, one-time tokens.
-//! - [`session`]: activation checks, ends, expiry, command admission.
+//! - [`activation`]: the checks before a session, in the SPEC's order.
+//! - [`session`]: ends, expiry, command admission.
+//! - [`agent_sessions`]: the agent's own enforcement, whatever order its streams arrive in.
 //! - [`patch`]: the guards of the one write path.
 //! - [`handshake`]: agent authentication bound to the TLS session.
 //! - [`wire`]: messages and frames; [`signed`]: signed objects; [`allowlist`], [`command`].
 //! - [`codes`]: the one table of error codes and HTTP statuses.
+//! - [`machine`]: the one contract (`handle(event, now)` → effects or a refusal) they share.
 
 #![forbid(unsafe_code)]
 
+pub mod activation;
+pub mod agent_sessions;
 pub mod allowlist;
 pub mod codes;
 pub mod command;
 pub mod enrollment;
 pub mod handshake;
 pub mod id;
+pub mod machine;
 pub mod patch;
 pub mod session;
 pub mod signed;

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codes::Code;
+use crate::machine::{refuse, Machine, Outcome};
 use crate::session::EndReason;
 use crate::signed::VerifiedConsent;
 use crate::time::Timestamp;
@@ -97,38 +98,6 @@ impl Tenant {
         Tenant { id, consent_key, state: TenantState::NoConsent }
     }
 
-    /// The single place that decides every tenant transition.
-    pub fn handle(&mut self, event: TenantEvent, now: Timestamp) -> Result<Vec<TenantEffect>, TenantError> {
-        let (next, effects) = match (&self.state, event) {
-            // A new verified consent replaces any old one; arming is kept, because the tenant
-            // renewing its consent is not a request to stop support.
-            (state, TenantEvent::RecordConsent(verified)) => {
-                let record = self.check_consent(&verified, now)?;
-                let armed = matches!(state, TenantState::Consented { armed: true, .. });
-                (TenantState::Consented { consent: record, armed }, vec![])
-            }
-            // Withdrawal always lands in NoConsent and ends whatever was live.
-            (_, TenantEvent::WithdrawConsent) => {
-                (TenantState::NoConsent, vec![TenantEffect::EndSessions(EndReason::ConsentWithdrawn)])
-            }
-            // Arming needs consent that is valid now.
-            (TenantState::Consented { consent, .. }, TenantEvent::Arm) if consent_valid(consent, now) => {
-                (TenantState::Consented { consent: consent.clone(), armed: true }, vec![])
-            }
-            (_, TenantEvent::Arm) => return Err(TenantError::ConsentRequired),
-            // Disarming is always allowed (the tenant's "no" never fails) and ends sessions.
-            (TenantState::Consented { consent, .. }, TenantEvent::Disarm) => (
-                TenantState::Consented { consent: consent.clone(), armed: false },
-                vec![TenantEffect::EndSessions(EndReason::TenantDisarmed)],
-            ),
-            (TenantState::NoConsent, TenantEvent::Disarm) => {
-                (TenantState::NoConsent, vec![TenantEffect::EndSessions(EndReason::TenantDisarmed)])
-            }
-        };
-        self.state = next;
-        Ok(effects)
-    }
-
     /// Whether a session may be activated at `now` (consent first, then arming: SPEC order).
     pub fn may_activate(&self, now: Timestamp) -> Result<(), TenantError> {
         match &self.state {
@@ -184,6 +153,44 @@ impl Tenant {
 
 fn consent_valid(consent: &ConsentRecord, now: Timestamp) -> bool {
     consent.expires_at.is_none_or(|expiry| now.unix_seconds() < expiry)
+}
+
+impl Machine for Tenant {
+    type Event = TenantEvent;
+    type Effect = TenantEffect;
+    type Error = TenantError;
+
+    /// The single place that decides every tenant transition.
+    fn handle(&mut self, event: TenantEvent, now: Timestamp) -> Outcome<TenantEffect, TenantError> {
+        let (next, effects) = match (&self.state, event) {
+            // A new verified consent replaces any old one; arming is kept, because the tenant
+            // renewing its consent is not a request to stop support.
+            (state, TenantEvent::RecordConsent(verified)) => {
+                let record = self.check_consent(&verified, now).map_err(refuse)?;
+                let armed = matches!(state, TenantState::Consented { armed: true, .. });
+                (TenantState::Consented { consent: record, armed }, vec![])
+            }
+            // Withdrawal always lands in NoConsent and ends whatever was live.
+            (_, TenantEvent::WithdrawConsent) => {
+                (TenantState::NoConsent, vec![TenantEffect::EndSessions(EndReason::ConsentWithdrawn)])
+            }
+            // Arming needs consent that is valid now.
+            (TenantState::Consented { consent, .. }, TenantEvent::Arm) if consent_valid(consent, now) => {
+                (TenantState::Consented { consent: consent.clone(), armed: true }, vec![])
+            }
+            (_, TenantEvent::Arm) => return Err(refuse(TenantError::ConsentRequired)),
+            // Disarming is always allowed (the tenant's "no" never fails) and ends sessions.
+            (TenantState::Consented { consent, .. }, TenantEvent::Disarm) => (
+                TenantState::Consented { consent: consent.clone(), armed: false },
+                vec![TenantEffect::EndSessions(EndReason::TenantDisarmed)],
+            ),
+            (TenantState::NoConsent, TenantEvent::Disarm) => {
+                (TenantState::NoConsent, vec![TenantEffect::EndSessions(EndReason::TenantDisarmed)])
+            }
+        };
+        self.state = next;
+        Ok(effects)
+    }
 }
 
 #[cfg(test)]
@@ -244,14 +251,14 @@ pub(crate) mod tests {
     #[test]
     fn arming_without_consent_is_refused() {
         let mut tenant = tenant_no_consent();
-        assert_eq!(tenant.handle(TenantEvent::Arm, NOW), Err(TenantError::ConsentRequired));
+        assert_eq!(tenant.handle(TenantEvent::Arm, NOW), Err(refuse(TenantError::ConsentRequired)));
     }
 
     #[test]
     fn consent_for_another_tenant_is_refused() {
         let mut tenant = tenant_no_consent();
         let result = tenant.handle(TenantEvent::RecordConsent(consent_for("T2", None)), NOW);
-        assert_eq!(result, Err(TenantError::ConsentForOtherTenant));
+        assert_eq!(result, Err(refuse(TenantError::ConsentForOtherTenant)));
         assert_eq!(tenant.state, TenantState::NoConsent);
     }
 
@@ -259,7 +266,7 @@ pub(crate) mod tests {
     fn expired_consent_is_refused_and_lapsed_consent_stops_activation() {
         let mut tenant = tenant_no_consent();
         let expired = consent_for("T1", Some(NOW.unix_seconds() - 1));
-        assert_eq!(tenant.handle(TenantEvent::RecordConsent(expired), NOW), Err(TenantError::ConsentExpired));
+        assert_eq!(tenant.handle(TenantEvent::RecordConsent(expired), NOW), Err(refuse(TenantError::ConsentExpired)));
 
         let expiry = NOW.unix_seconds() + 60;
         tenant.handle(TenantEvent::RecordConsent(consent_for("T1", Some(expiry))), NOW).unwrap();
@@ -306,6 +313,9 @@ pub(crate) mod tests {
         let key = consent_key();
         let verified = verify_consent(&sign_consent(&key, &body), &key.verifying_key()).unwrap();
         let mut tenant = tenant_no_consent();
-        assert_eq!(tenant.handle(TenantEvent::RecordConsent(verified), NOW), Err(TenantError::ConsentNotYetIssued));
+        assert_eq!(
+            tenant.handle(TenantEvent::RecordConsent(verified), NOW),
+            Err(refuse(TenantError::ConsentNotYetIssued))
+        );
     }
 }

@@ -37,6 +37,11 @@ pub enum AgentMessage {
     },
     /// The answer to a [`ServerMessage::Request`] on the same stream.
     Reply(Reply),
+    /// On the control stream: the agent has processed [`ServerMessage::SessionEnded`] and
+    /// refuses that session from now on (the server answers `deactivate` after this).
+    SessionEndedAck {
+        session_id: String,
+    },
 }
 
 /// Messages the server sends.
@@ -56,9 +61,11 @@ pub enum ServerMessage {
         session_id: String,
         reason: EndReason,
     },
-    /// A command under a session, on its own stream.
+    /// A command under a session, on its own stream. It carries the session's grant: streams
+    /// are not ordered against each other, and the command may arrive before the control
+    /// stream's [`ServerMessage::SessionGranted`] (SPEC §12, activation ready when answered).
     Request {
-        session_id: String,
+        grant: SessionGrant,
         command: Command,
     },
     /// Ask the agent to recompute and send its manifest (no session needed: read-only).
@@ -257,7 +264,12 @@ mod tests {
     #[test]
     fn a_request_cannot_carry_an_off_allowlist_path() {
         let good = ServerMessage::Request {
-            session_id: "s".into(),
+            grant: SessionGrant {
+                session_id: "s".into(),
+                tenant: "T".into(),
+                owner: "o".into(),
+                expires_at: Timestamp(1),
+            },
             command: Command::ReadFile { path: "config.yaml".try_into().unwrap() },
         };
         let mut bytes = encode_frame(&good).unwrap();
@@ -291,11 +303,49 @@ mod tests {
 
     proptest! {
         #[test]
-        fn arbitrary_bytes_never_panic_the_decoder(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+        fn frames_round_trip_through_any_chunking_and_garbage_never_panics(
+            ids in proptest::collection::vec("[a-z0-9]{1,12}", 1..6),
+            cuts in proptest::collection::vec(1usize..48, 0..24),
+            garbage in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let grant = |id: &str| SessionGrant {
+                session_id: id.into(),
+                tenant: "T1".into(),
+                owner: "op".into(),
+                expires_at: Timestamp(7),
+            };
+            let messages: Vec<ServerMessage> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| match i % 3 {
+                    0 => ServerMessage::SessionGranted(grant(id)),
+                    1 => ServerMessage::SessionEnded { session_id: id.clone(), reason: EndReason::Deactivated },
+                    _ => ServerMessage::Request { grant: grant(id), command: Command::Ping },
+                })
+                .collect();
+            let bytes: Vec<u8> = messages.iter().flat_map(|m| encode_frame(m).unwrap()).collect();
+            // Deliver the stream in arbitrary pieces; every message comes out once, in order.
             let mut decoder = FrameDecoder::default();
-            for chunk in chunks {
-                decoder.push(&chunk);
-                let _ = decoder.decode_next::<ServerMessage>();
+            let mut decoded = Vec::new();
+            let mut rest = bytes.as_slice();
+            let mut cuts = cuts.into_iter();
+            while !rest.is_empty() {
+                let take = cuts.next().unwrap_or(rest.len()).min(rest.len());
+                decoder.push(&rest[..take]);
+                rest = &rest[take..];
+                while let Some(message) = decoder.decode_next::<ServerMessage>().unwrap() {
+                    decoded.push(message);
+                }
+            }
+            prop_assert_eq!(&decoded, &messages);
+            prop_assert_eq!(decoder.buffered(), 0);
+            // Whatever follows is decoded or refused, never a panic, and never more messages
+            // than whole frames it could hold.
+            decoder.push(&garbage);
+            let mut extra = 0;
+            while let Ok(Some(_)) = decoder.decode_next::<ServerMessage>() {
+                extra += 1;
+                prop_assert!(extra <= garbage.len() / (LENGTH_PREFIX + 2));
             }
         }
     }

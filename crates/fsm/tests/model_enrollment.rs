@@ -4,6 +4,7 @@
 //! never enrolls.
 
 use argus_fsm::enrollment::{token_hash, Enrollment, EnrollmentEvent};
+use argus_fsm::machine::Machine;
 use argus_fsm::Timestamp;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -126,7 +127,8 @@ impl StateMachineTest for EnrollmentTest {
             None => Enrollment::start(event, now).ok(),
             Some(record) => {
                 let was_pending = matches!(record, Enrollment::Pending { .. });
-                let next = record.handle(event, now).unwrap_or_else(|(state, _)| state);
+                let mut next = record;
+                let _ = next.handle(event, now);
                 if was_pending {
                     if let Enrollment::Enrolled { passkey, .. } = &next {
                         sut.enrollments += 1;

@@ -5,7 +5,8 @@
 //! most once.
 
 use argus_fsm::enrollment::{token_hash, Enrollment, EnrollmentEvent};
-use argus_fsm::handshake::{AgentHandshake, Hello, Intent, ServerHandshake, Verified};
+use argus_fsm::handshake::{AgentHandshake, HandshakeEffect, HandshakeEvent, Hello, Intent, ServerHandshake, Verified};
+use argus_fsm::machine::Machine;
 use argus_fsm::Timestamp;
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
@@ -125,9 +126,18 @@ fn connect(
     let agent_exporter = if same_session { server_exporter } else { [2u8; 32] };
     let tenant = if own_tenant { "T1" } else { "T2" };
     let hello = Hello { agent_id: "a1".into(), tenant: tenant.into(), intent };
-    let (agent, hello) = AgentHandshake::start(hello, agent_exporter);
-    let (server, challenge) = ServerHandshake::new(server_exporter, [3; 32]).handle_hello(hello, record).ok()?;
-    server.handle_proof(&agent.handle_challenge(&challenge, &key(signer))).ok()
+    let (mut agent, hello) = AgentHandshake::start(hello, agent_exporter, key(signer));
+    let mut server = ServerHandshake::new(server_exporter, [3; 32]);
+    let Some(HandshakeEffect::SendChallenge(challenge)) =
+        server.handle(HandshakeEvent::Hello { hello, record: record.cloned() }, NOW).ok()?.pop()
+    else {
+        return None;
+    };
+    let proof = agent.handle(challenge, NOW).ok()?.pop()?;
+    match server.handle(HandshakeEvent::Proof(proof), NOW).ok()?.pop()? {
+        HandshakeEffect::Verified(verified) => Some(verified),
+        HandshakeEffect::SendChallenge(_) => None,
+    }
 }
 
 struct LinkTest;
@@ -152,7 +162,10 @@ impl StateMachineTest for LinkTest {
                 };
                 sut.record = Some(match sut.record.take() {
                     None => Enrollment::start(event, NOW).unwrap(),
-                    Some(record) => record.handle(event, NOW).unwrap_or_else(|(state, _)| state),
+                    Some(mut record) => {
+                        let _ = record.handle(event, NOW);
+                        record
+                    }
                 });
             }
             Step::Enroll { token, named, signer, same_session, own_tenant } => {
@@ -161,15 +174,9 @@ impl StateMachineTest for LinkTest {
                 if let Some(Verified::EnrollRequested { tenant, token, passkey, .. }) =
                     connect(sut.record.as_ref(), intent, signer, same_session, own_tenant)
                 {
-                    if let Some(record) = sut.record.take() {
+                    if let Some(record) = sut.record.as_mut() {
                         let event = EnrollmentEvent::Enroll { tenant, token, passkey };
-                        sut.record = Some(match record.handle(event, NOW) {
-                            Ok(next) => {
-                                sut.last_ok = true;
-                                next
-                            }
-                            Err((state, _)) => state,
-                        });
+                        sut.last_ok = record.handle(event, NOW).is_ok();
                     }
                 }
             }
@@ -179,9 +186,8 @@ impl StateMachineTest for LinkTest {
                 sut.authenticated_after_revoke |= sut.last_ok && revoked;
             }
             Step::Revoke => {
-                if let Some(record) = sut.record.take() {
-                    let event = EnrollmentEvent::Revoke { reason: "r".into() };
-                    sut.record = Some(record.handle(event, NOW).unwrap_or_else(|(state, _)| state));
+                if let Some(record) = sut.record.as_mut() {
+                    let _ = record.handle(EnrollmentEvent::Revoke { reason: "r".into() }, NOW);
                 }
             }
         }

@@ -2,7 +2,10 @@
 //! Invariants after every step: a session ends exactly once, with the model's reason; no
 //! command is admitted outside a live, unexpired session or across tenant/owner/token.
 
-use argus_fsm::session::{EndReason, Presented, Session, SessionError, SessionEvent, SessionState, DEFAULT_TTL_MS};
+use argus_fsm::machine::Machine;
+use argus_fsm::session::{
+    Caller, EndReason, Presented, Session, SessionEffect, SessionError, SessionEvent, SessionState, DEFAULT_TTL_MS,
+};
 use argus_fsm::signed::sha256;
 use argus_fsm::Timestamp;
 use proptest::prelude::*;
@@ -99,52 +102,46 @@ impl StateMachineTest for SessionTest {
 
     fn apply(mut sut: Sut, after: &Model, step: Step) -> Sut {
         let now = Timestamp(sut.now);
-        let was_ended = matches!(sut.session.state, SessionState::Ended { .. });
-        match step {
-            Step::Advance(ms) => sut.now += ms,
-            Step::Deactivate | Step::End(_) => {
-                let event = match step {
-                    Step::End(reason) => SessionEvent::End(reason),
-                    _ => SessionEvent::Deactivate,
-                };
-                match sut.session.handle(event, now) {
-                    Ok(argus_fsm::session::SessionEffect::Ended { reason, .. }) => sut.end_effects.push(reason),
-                    Err(SessionError::Expired) => {
-                        if !was_ended {
-                            // Lapsed while active: the machine ended it as expired.
-                            let SessionState::Ended { reason, .. } = sut.session.state else { panic!("not ended") };
-                            sut.end_effects.push(reason);
-                        }
-                    }
-                    Err(other) => panic!("unexpected {other:?}"),
-                }
+        // Every step goes through the one `handle`, as the ops driver does; every end effect —
+        // from an accepted event or carried by a refusal — is collected the same way.
+        let (event, bound) = match step {
+            Step::Advance(ms) => {
+                sut.now += ms;
+                return sut;
             }
-            Step::Timeout => {
-                if let Some(argus_fsm::session::SessionEffect::Ended { reason, .. }) = sut.session.handle_timeout(now) {
-                    sut.end_effects.push(reason);
-                }
-            }
+            Step::Deactivate => (SessionEvent::Deactivate, true),
+            Step::End(reason) => (SessionEvent::End(reason), true),
+            Step::Timeout => (SessionEvent::Timeout, true),
             Step::Admit { tenant_ok, owner_ok, token_ok } => {
                 let presented = Presented {
-                    tenant: if tenant_ok { "T1" } else { "T2" },
-                    owner: if owner_ok { "op@x" } else { "evil@x" },
+                    tenant: if tenant_ok { "T1" } else { "T2" }.into(),
+                    owner: if owner_ok { "op@x" } else { "evil@x" }.into(),
                     token_hash: sha256(if token_ok { b"rst_good" } else { b"rst_evil" }),
                 };
-                let bound = tenant_ok && owner_ok && token_ok;
-                match sut.session.admit(&presented, now) {
-                    Ok(()) => assert!(bound && after.ended.is_none(), "admitted outside a live bound session"),
-                    Err((SessionError::NotFound, effect)) => {
-                        assert!(!bound);
-                        assert!(effect.is_none());
-                    }
-                    Err((SessionError::Expired, effect)) => {
-                        assert!(bound && after.ended.is_some());
-                        if let Some(argus_fsm::session::SessionEffect::Ended { reason, .. }) = effect {
-                            sut.end_effects.push(reason);
-                        }
-                    }
-                }
+                (SessionEvent::Command(Caller::Presented(presented)), tenant_ok && owner_ok && token_ok)
             }
+        };
+        let is_command = matches!(event, SessionEvent::Command(_));
+        let effects = match sut.session.handle(event, now) {
+            Ok(effects) => {
+                if is_command {
+                    assert!(bound && after.ended.is_none(), "admitted outside a live bound session");
+                }
+                effects
+            }
+            Err(refused) => {
+                match refused.error {
+                    SessionError::NotFound => {
+                        assert!(is_command && !bound, "only a wrong binding is not found");
+                        assert!(refused.effects.is_empty(), "a wrong binding changes nothing");
+                    }
+                    SessionError::Expired => assert!(bound && after.ended.is_some()),
+                }
+                refused.effects
+            }
+        };
+        for SessionEffect::Ended { reason, .. } in effects {
+            sut.end_effects.push(reason);
         }
         sut
     }

@@ -3,6 +3,7 @@
 //! enrollment exactly when consent is valid now; disarm and withdrawal always end sessions with
 //! their own reason; nothing else ends sessions.
 
+use argus_fsm::machine::Machine;
 use argus_fsm::session::EndReason;
 use argus_fsm::signed::{sign_consent, verify_consent, ConsentBody};
 use argus_fsm::tenant::{Tenant, TenantEffect, TenantEvent};
@@ -138,7 +139,10 @@ impl StateMachineTest for TenantTest {
                 assert!(effects.len() <= 1);
                 sut.last_end = effects.into_iter().map(|TenantEffect::EndSessions(reason)| reason).next();
             }
-            Err(_) => assert_eq!(sut.tenant.state, before, "a refused event changed the tenant"),
+            Err(refused) => {
+                assert_eq!(sut.tenant.state, before, "a refused event changed the tenant");
+                assert!(refused.effects.is_empty(), "a refused tenant event has no effect");
+            }
         }
         sut
     }

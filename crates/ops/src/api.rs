@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use argus_fsm::enrollment::{token_hash, Enrollment, EnrollmentEvent, DEFAULT_ENROLLMENT_TTL_MS};
 use argus_fsm::id::is_valid_id;
+use argus_fsm::machine::Machine;
 use argus_fsm::signed::{parse_key_file, verify_consent, Envelope};
 use argus_fsm::tenant::{Tenant, TenantEvent, TenantState};
 use argus_fsm::{Code, Timestamp};
@@ -453,7 +454,7 @@ async fn record_consent(
     let body = verified.body().clone();
     tenant
         .handle(TenantEvent::RecordConsent(verified), now)
-        .map_err(|e| ApiError::new(e.code(), format!("consent refused: {e}")))?;
+        .map_err(|refused| ApiError::new(refused.error.code(), format!("consent refused: {}", refused.error)))?;
     let entry = AuditEntry::new("tenant_consent_recorded", gated.actor())
         .tenant(&tenant_id)
         .details(json!({ "signer": body.signer, "issued_at": body.issued_at, "expires_at": body.expires_at, "key_id": envelope.key_id }));
@@ -511,12 +512,17 @@ async fn tenant_transition(
     let now = now();
     let mut registry = ops.registry.lock().await;
     let mut tenant = registry.tenants.get(tenant_id).cloned().ok_or(Code::TenantNotFound)?;
-    let effects = tenant.handle(event, now).map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    let effects =
+        tenant.handle(event, now).map_err(|refused| ApiError::new(refused.error.code(), refused.error.to_string()))?;
     let entry = AuditEntry::new(audit_event, gated.actor()).tenant(tenant_id).reason(reason);
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
+    let mut acks = Vec::new();
     for argus_fsm::tenant::TenantEffect::EndSessions(end) in effects {
-        crate::sessions::end_tenant_sessions(ops, &mut registry, tenant_id, end, now)?;
+        acks.extend(crate::sessions::end_tenant_sessions(ops, &mut registry, tenant_id, end, now)?);
     }
+    drop(registry);
+    // Answered once the agents refuse the ended sessions too.
+    crate::sessions::agent_refuses(acks).await;
     Ok(Json(tenant_json(&tenant, now)))
 }
 
@@ -559,7 +565,7 @@ async fn issue_enrollment_token(
             patches: Default::default(),
         },
         Some(mut record) => {
-            record.enrollment = record.enrollment.handle(event, now).map_err(|(_, e)| ApiError::from(e.code()))?;
+            record.enrollment.handle(event, now).map_err(|refused| ApiError::from(refused.error.code()))?;
             record
         }
     };
@@ -700,10 +706,10 @@ async fn revoke(
         .filter(|a| a.enrollment.tenant() == tenant_id && gated.0.sees(&tenant_id))
         .cloned()
         .ok_or(Code::AgentNotFound)?;
-    record.enrollment = record
+    record
         .enrollment
         .handle(EnrollmentEvent::Revoke { reason: reason.clone() }, now)
-        .map_err(|(_, e)| ApiError::from(e.code()))?;
+        .map_err(|refused| ApiError::from(refused.error.code()))?;
     let entry = AuditEntry::new("agent_revoked", gated.actor()).tenant(&tenant_id).agent(&agent_id).reason(&reason);
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
     // Durable first, then cut the link: the revocation watcher is this call, under the

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use argus_fsm::handshake::{HandshakeError, ServerHandshake, Verified};
+use argus_fsm::handshake::{HandshakeEffect, HandshakeError, HandshakeEvent, ServerHandshake, Verified};
+use argus_fsm::machine::Machine;
 use argus_fsm::session::EndReason;
 use argus_fsm::wire::MAX_HELLO_FRAME;
 use argus_fsm::wire::{AgentMessage, ServerMessage, SessionGrant};
@@ -94,13 +95,19 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
     let agent_id = hello.agent_id.clone();
     let tenant = hello.tenant.clone();
     let record = ops.registry.lock().await.agents.get(&agent_id).map(|a| a.enrollment.clone());
-    let (machine, challenge) = match machine.handle_hello(hello, record.as_ref()) {
-        Ok(next) => next,
-        Err(error) => {
-            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), error, failure_event).await
+    let mut machine = machine;
+    match machine.handle(HandshakeEvent::Hello { hello, record }, now()) {
+        Ok(effects) => {
+            for effect in effects {
+                if let HandshakeEffect::SendChallenge(challenge) = effect {
+                    write_frame(&mut send, &ServerMessage::Challenge(challenge)).await?;
+                }
+            }
         }
-    };
-    write_frame(&mut send, &ServerMessage::Challenge(challenge)).await?;
+        Err(refused) => {
+            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event).await
+        }
+    }
     let Some(AgentMessage::Proof(proof)) = read_frame_within::<AgentMessage>(&mut recv, MAX_HELLO_FRAME).await? else {
         return refuse(
             ops,
@@ -112,13 +119,25 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         )
         .await;
     };
-    match machine.handle_proof(&proof) {
-        Err(error) => refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), error, failure_event).await,
-        Ok(Verified::EnrollRequested { agent_id, tenant, token, passkey }) => {
+    let verified = match machine.handle(HandshakeEvent::Proof(proof), now()) {
+        Ok(effects) => effects.into_iter().find_map(|effect| match effect {
+            HandshakeEffect::Verified(verified) => Some(verified),
+            HandshakeEffect::SendChallenge(_) => None,
+        }),
+        Err(refused) => {
+            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event).await
+        }
+    };
+    match verified {
+        None => {
+            refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), HandshakeError::OutOfOrder, failure_event)
+                .await
+        }
+        Some(Verified::EnrollRequested { agent_id, tenant, token, passkey }) => {
             enroll(ops, connection, &mut send, agent_id, tenant, token, passkey).await?;
             Ok(None)
         }
-        Ok(Verified::Authenticated { agent_id, tenant }) => {
+        Some(Verified::Authenticated { agent_id, tenant }) => {
             let now = now();
             let mut registry = ops.registry.lock().await;
             // Re-check under the lock: a revocation may have landed during the handshake.
@@ -174,7 +193,7 @@ async fn enroll(
         tenant_record.may_enroll(now).map_err(|e| e.code())?;
         let mut record = registry.agents.get(&agent_id).cloned().ok_or(Code::EnrollmentTokenInvalid)?;
         let event = argus_fsm::enrollment::EnrollmentEvent::Enroll { tenant: tenant.clone(), token, passkey };
-        record.enrollment = record.enrollment.handle(event, now).map_err(|(_, e)| e.code())?;
+        record.enrollment.handle(event, now).map_err(|refused| refused.error.code())?;
         record.last_seen = Some(now);
         Ok::<_, Code>(record)
     })();
@@ -312,7 +331,7 @@ async fn run_link(
     mut recv: quinn::RecvStream,
 ) {
     let (control, mut outbox) = mpsc::unbounded_channel::<ServerMessage>();
-    {
+    let link = {
         // Register under the registry lock so a concurrent revocation cannot slip between the
         // check in the handshake and the registration.
         let registry = ops.registry.lock().await;
@@ -324,15 +343,13 @@ async fn run_link(
             connection.close(quinn::VarInt::from_u32(3), b"agent_revoked");
             return;
         }
-        let previous = ops
-            .links
-            .lock()
-            .expect("links lock")
-            .insert(agent_id.clone(), LinkHandle { connection: connection.clone(), control });
+        let handle = LinkHandle { connection: connection.clone(), control, end_acks: Default::default() };
+        let previous = ops.links.lock().expect("links lock").insert(agent_id.clone(), handle.clone());
         if let Some(previous) = previous {
             previous.connection.close(quinn::VarInt::from_u32(4), b"replaced by a newer connection");
         }
-    }
+        handle
+    };
     tracing::info!(agent = %agent_id, remote = %connection.remote_address(), "agent online");
     let writer = tokio::spawn(async move {
         while let Some(message) = outbox.recv().await {
@@ -347,6 +364,8 @@ async fn run_link(
             _ = connection.closed() => break,
         };
         match message {
+            // Acknowledgements need neither the registry nor the disk: they release waiters.
+            Ok(Some(AgentMessage::SessionEndedAck { session_id })) => link.end_acknowledged(&session_id),
             Ok(Some(message)) => {
                 if let Err(error) = handle_agent_message(&ops, &agent_id, message).await {
                     tracing::warn!(agent = %agent_id, %error.message, "agent message not stored");
@@ -422,6 +441,7 @@ async fn handle_agent_message(
         }
         // Handshake messages after the handshake, or replies on the control stream: ignored.
         AgentMessage::Hello(_) | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {}
+        AgentMessage::SessionEndedAck { .. } => {}
     }
     Ok(())
 }

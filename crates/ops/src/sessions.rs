@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use argus_fsm::activation::{check_activation, ActivationRequest, AgentFacts};
 use argus_fsm::command::Command;
+use argus_fsm::machine::Machine;
 use argus_fsm::patch::{admit, PatchContext, PatchRejection};
-use argus_fsm::session::{
-    check_activation, ActivationRequest, AgentFacts, EndReason, Presented, Session, SessionEffect, SessionEvent,
-    SessionState,
-};
+use argus_fsm::session::{Caller, EndReason, Presented, Session, SessionEffect, SessionEvent, SessionState};
 use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
 use argus_fsm::{Code, Timestamp};
 use argus_transport_quic::{read_frame, write_frame};
@@ -106,14 +105,11 @@ async fn activate(
             "access_identity": gated.0.access_email,
         }));
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session.clone())], vec![entry], now)?;
+    // The agent learns of the session early on its control stream; the grant also travels
+    // with every command, so a command sent the moment this answers is served however the
+    // streams are ordered (SPEC §12).
     if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
-        let grant = SessionGrant {
-            session_id: session.id.clone(),
-            tenant: session.tenant.clone(),
-            owner: session.owner.clone(),
-            expires_at: session.expires_at,
-        };
-        let _ = link.control.send(ServerMessage::SessionGranted(grant));
+        let _ = link.control.send(ServerMessage::SessionGranted(grant_of(&session)));
     }
     let body = json!({
         "session_id": session.id,
@@ -125,12 +121,21 @@ async fn activate(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// What a request presents for a session: its token (hashed), the route's tenant, the PAT's
+/// owner. (The owner binding also keeps a tenant-bound PAT inside its tenant: it can only have
+/// activated sessions there.)
+fn presented(headers: &HeaderMap, tenant: &str, owner: &str) -> Result<Presented, ApiError> {
+    let token = headers.get("x-argus-session").and_then(|v| v.to_str().ok()).ok_or(Code::SessionNotFound)?;
+    Ok(Presented {
+        tenant: tenant.to_string(),
+        owner: owner.to_string(),
+        token_hash: argus_fsm::signed::sha256(token.trim().as_bytes()),
+    })
+}
+
 /// Finds the session a request's token names, bound to this tenant and operator.
 fn find_session(registry: &Registry, headers: &HeaderMap, tenant: &str, owner: &str) -> Result<String, ApiError> {
-    // (The owner binding also keeps a tenant-bound PAT inside its tenant: it can only have
-    // activated sessions there.)
-    let token = headers.get("x-argus-session").and_then(|v| v.to_str().ok()).ok_or(Code::SessionNotFound)?;
-    let presented = Presented { tenant, owner, token_hash: argus_fsm::signed::sha256(token.trim().as_bytes()) };
+    let presented = presented(headers, tenant, owner)?;
     registry
         .sessions
         .values()
@@ -187,8 +192,15 @@ async fn deactivate(
         access_identity: gated.0.access_email.as_deref(),
     };
     // Deactivating a session that had already ended, or had lapsed, answers session_expired.
-    match end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), by, now)? {
-        Some(EndReason::Deactivated) => Ok(Json(status_json(&registry.sessions[&id]))),
+    let ended = end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), by, now)?;
+    match ended {
+        Some(Ended { reason: EndReason::Deactivated, ack }) => {
+            let answer = status_json(&registry.sessions[&id]);
+            drop(registry);
+            // Answered only once the agent refuses the session too (SPEC §12).
+            agent_refuses(ack).await;
+            Ok(Json(answer))
+        }
         _ => Err(Code::SessionExpired.into()),
     }
 }
@@ -211,18 +223,22 @@ async fn command(
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let actor = gated.actor();
-    // 1. The session: bound to this token, tenant and operator, and live.
-    let (session_id, agent_id) = {
+    // 1. The session: bound to this token, tenant and operator, and live — decided by the
+    // session machine's `Command` transition, the same one the model test and the fuzzer drive.
+    let (session_id, agent_id, grant) = {
         let mut registry = ops.registry.lock().await;
         let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+        let caller = Caller::Presented(presented(&headers, &tenant, &gated.0.owner)?);
         let mut session = registry.sessions[&id].clone();
-        if let Err((error, effect)) = session.admit_by_id(&id, now) {
-            if effect.is_some() {
+        if let Err(refused) = session.handle(SessionEvent::Command(caller), now) {
+            // A lapsed session refuses *and* ends: the end it returned is recorded.
+            if !refused.effects.is_empty() {
                 expire_session(&ops, &mut registry, &id, now)?;
             }
-            return Err(error.code().into());
+            return Err(refused.error.code().into());
         }
-        (id, session.agent_id)
+        let grant = grant_of(&session);
+        (id, session.agent_id, grant)
     };
     let audit = |outcome: &str, path: Option<&str>| {
         AuditEntry::new("remote_support_command", actor.clone())
@@ -271,8 +287,8 @@ async fn command(
             return Err(ApiError::new(rejection.code(), rejection.to_string()));
         }
     }
-    // 4. Relay on a fresh stream, bounded by a timeout.
-    let reply = relay(&ops, &agent_id, &session_id, &command).await;
+    // 4. Relay on a fresh stream, bounded by a timeout; the grant travels with the command.
+    let reply = relay(&ops, &agent_id, grant, &command).await;
     let now = crate::time_format::now();
     let mut registry = ops.registry.lock().await;
     match reply {
@@ -317,7 +333,8 @@ async fn command(
             registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now)?;
             if error.code == Code::SessionExpired {
                 // The agent says the session is over (its kill switch, or its clock): end ours.
-                let _ = expire_session(&ops, &mut registry, &session_id, now);
+                let event = SessionEvent::End(EndReason::Expired);
+                let _ = end_session(&ops, &mut registry, &session_id, event, "system", EndedBy::default(), now);
             }
             Err(error)
         }
@@ -343,9 +360,19 @@ struct CommandAnswer<'a> {
     result: &'a serde_json::value::RawValue,
 }
 
+/// What the agent needs to enforce a session itself.
+pub fn grant_of(session: &Session) -> SessionGrant {
+    SessionGrant {
+        session_id: session.id.clone(),
+        tenant: session.tenant.clone(),
+        owner: session.owner.clone(),
+        expires_at: session.expires_at,
+    }
+}
+
 /// Sends one command to the agent on its own stream and waits for the reply (the result as
 /// the agent's JSON text).
-async fn relay(ops: &Ops, agent_id: &str, session_id: &str, command: &Command) -> Result<String, ApiError> {
+async fn relay(ops: &Ops, agent_id: &str, grant: SessionGrant, command: &Command) -> Result<String, ApiError> {
     let connection = ops
         .links
         .lock()
@@ -355,7 +382,7 @@ async fn relay(ops: &Ops, agent_id: &str, session_id: &str, command: &Command) -
         .ok_or(Code::AgentOffline)?;
     let exchange = async {
         let (mut send, mut recv) = connection.open_bi().await.map_err(|_| ApiError::from(Code::AgentOffline))?;
-        let request = ServerMessage::Request { session_id: session_id.to_string(), command: command.clone() };
+        let request = ServerMessage::Request { grant, command: command.clone() };
         write_frame(&mut send, &request).await.map_err(|_| ApiError::from(Code::AgentOffline))?;
         let _ = send.finish();
         match read_frame::<AgentMessage>(&mut recv).await {
@@ -377,9 +404,33 @@ pub struct EndedBy<'a> {
     pub access_identity: Option<&'a str>,
 }
 
+/// How long an operator's end waits for the agent to acknowledge it before answering anyway
+/// (the server refuses the session from the commit on; the wait is for the agent's side).
+pub const END_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A session that ended just now.
+pub struct Ended {
+    pub reason: EndReason,
+    /// Resolves when the agent has processed the end; `None` when it was offline (it learns
+    /// the live set from `Welcome` when it reconnects).
+    pub ack: Option<tokio::sync::oneshot::Receiver<()>>,
+}
+
+/// Waits (bounded) until the agent has acknowledged every end in `acks`, so that an answer
+/// given after this means the agent refuses those sessions too.
+pub async fn agent_refuses(acks: impl IntoIterator<Item = tokio::sync::oneshot::Receiver<()>>) {
+    for ack in acks {
+        match tokio::time::timeout(END_ACK_TIMEOUT, ack).await {
+            Ok(_) => {}
+            Err(_) => tracing::warn!("the agent did not acknowledge a session end in time; answering anyway"),
+        }
+    }
+}
+
 /// Ends one session if it is still active: commits the ended session with its audit record,
 /// then tells the agent. Returns the reason it ended with now (a lapsed session ends as
-/// `expired` whatever was asked), or `None` if it had already ended.
+/// `expired` whatever was asked) and the agent's acknowledgement to wait for, or `None` if it
+/// had already ended.
 pub fn end_session(
     ops: &Ops,
     registry: &mut Registry,
@@ -388,15 +439,15 @@ pub fn end_session(
     actor: &str,
     by: EndedBy<'_>,
     now: Timestamp,
-) -> Result<Option<EndReason>, ApiError> {
+) -> Result<Option<Ended>, ApiError> {
     let Some(mut session) = registry.sessions.get(session_id).cloned() else { return Ok(None) };
-    let was_active = session.state == SessionState::Active;
-    let reason = match (session.handle(event, now), session.state) {
-        (Ok(SessionEffect::Ended { reason, .. }), _) => reason,
-        // It had lapsed: the machine ended it as expired, and that end must be recorded.
-        (Err(_), SessionState::Ended { reason, .. }) if was_active => reason,
-        _ => return Ok(None),
+    // The machine returns the end whether it accepted the event or refused it (a lapsed
+    // session ends as expired whatever was asked).
+    let effects = match session.handle(event, now) {
+        Ok(effects) => effects,
+        Err(refused) => refused.effects,
     };
+    let Some(SessionEffect::Ended { reason, .. }) = effects.into_iter().next() else { return Ok(None) };
     let entry = AuditEntry::new("remote_support_session_ended", actor)
         .tenant(&session.tenant)
         .agent(&session.agent_id)
@@ -409,30 +460,25 @@ pub fn end_session(
         }));
     let agent_id = session.agent_id.clone();
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session)], vec![entry], now)?;
-    if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
-        let _ = link.control.send(ServerMessage::SessionEnded { session_id: session_id.to_string(), reason });
-    }
-    Ok(Some(reason))
+    let ack = ops.links.lock().expect("links lock").get(&agent_id).map(|link| link.send_end(session_id, reason));
+    Ok(Some(Ended { reason, ack }))
 }
 
-/// Records the end of a session that lapsed (reason `expired`, by `system`).
-fn expire_session(
-    ops: &Ops,
-    registry: &mut Registry,
-    session_id: &str,
-    now: Timestamp,
-) -> Result<Option<EndReason>, ApiError> {
-    end_session(ops, registry, session_id, SessionEvent::End(EndReason::Expired), "system", EndedBy::default(), now)
+/// Runs a session's timer: a lapsed session ends (reason `expired`, by `system`) and the end is
+/// recorded; an unlapsed one is left alone.
+fn expire_session(ops: &Ops, registry: &mut Registry, session_id: &str, now: Timestamp) -> Result<(), ApiError> {
+    end_session(ops, registry, session_id, SessionEvent::Timeout, "system", EndedBy::default(), now).map(drop)
 }
 
-/// Ends every live session of a tenant (disarm, consent withdrawn).
+/// Ends every live session of a tenant (disarm, consent withdrawn); returns the agents'
+/// acknowledgements to wait for.
 pub fn end_tenant_sessions(
     ops: &Ops,
     registry: &mut Registry,
     tenant: &str,
     reason: EndReason,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, ApiError> {
     end_sessions_where(ops, registry, |s| s.tenant == tenant, reason, now)
 }
 
@@ -443,7 +489,7 @@ pub fn end_agent_sessions(
     agent: &str,
     reason: EndReason,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, ApiError> {
     end_sessions_where(ops, registry, |s| s.agent_id == agent, reason, now)
 }
 
@@ -453,17 +499,19 @@ fn end_sessions_where(
     matches: impl Fn(&Session) -> bool,
     reason: EndReason,
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, ApiError> {
     let ids: Vec<String> = registry
         .sessions
         .values()
         .filter(|s| matches(s) && s.next_deadline().is_some())
         .map(|s| s.id.clone())
         .collect();
+    let mut acks = Vec::new();
     for id in ids {
-        end_session(ops, registry, &id, SessionEvent::End(reason), "system", EndedBy::default(), now)?;
+        let ended = end_session(ops, registry, &id, SessionEvent::End(reason), "system", EndedBy::default(), now)?;
+        acks.extend(ended.and_then(|ended| ended.ack));
     }
-    Ok(())
+    Ok(acks)
 }
 
 /// Ends sessions at their `expires_at` without waiting for a request: one timer, re-armed

@@ -96,6 +96,30 @@ pub struct LinkHandle {
     pub connection: quinn::Connection,
     /// Messages for the agent's control stream.
     pub control: mpsc::UnboundedSender<ServerMessage>,
+    /// Who waits for the agent to acknowledge which session's end.
+    pub end_acks: Arc<Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>>>,
+}
+
+impl LinkHandle {
+    /// Tells the agent a session ended; the receiver resolves once the agent has processed it
+    /// (and so refuses the session), or is dropped if the link goes away first.
+    pub fn send_end(
+        &self,
+        session_id: &str,
+        reason: argus_fsm::session::EndReason,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (acked, ack) = tokio::sync::oneshot::channel();
+        self.end_acks.lock().expect("acks lock").entry(session_id.to_string()).or_default().push(acked);
+        let _ = self.control.send(ServerMessage::SessionEnded { session_id: session_id.to_string(), reason });
+        ack
+    }
+
+    /// The agent acknowledged a session's end.
+    pub fn end_acknowledged(&self, session_id: &str) {
+        for waiter in self.end_acks.lock().expect("acks lock").remove(session_id).into_iter().flatten() {
+            let _ = waiter.send(());
+        }
+    }
 }
 
 /// The durable state, in memory.
