@@ -3,7 +3,7 @@
 //! version (old or new, never a mix), and replay memory remembers every patch reported applied.
 
 use std::collections::HashSet;
-use std::io::Read as _;
+use std::io::{BufRead as _, Read as _};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -60,11 +60,22 @@ fn sigkill_during_patch_application_never_leaves_a_torn_file_or_forgets_a_patch(
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(seed % 20_000));
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        stdout.read_line(&mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready", "round {round}: the helper did not start");
+        // Let it apply a few patches (counted, not timed, so a loaded machine still makes
+        // progress), then kill it a random moment into the next one.
+        let mut out = String::new();
+        for _ in 0..seed % 4 {
+            if stdout.read_line(&mut out).unwrap() == 0 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(seed % 3_000));
         let _ = child.kill();
         let _ = child.wait();
-        let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        stdout.read_to_string(&mut out).unwrap();
         reported.extend(out.lines().filter_map(|l| l.strip_prefix("applied ")).map(str::to_string));
         let current = std::fs::read(root.join("config.yaml")).unwrap();
         assert!(valid.contains(&current), "round {round}: config.yaml is torn ({} bytes)", current.len());

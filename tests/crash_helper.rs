@@ -30,6 +30,10 @@ fn main() {
     let mut names: Vec<_> = std::fs::read_dir(&patches).unwrap().map(|e| e.unwrap().path()).collect();
     names.sort();
     let stdout = std::io::stdout();
+    // Startup is done: the test starts its random delay before the kill from here, so a slow
+    // start on a loaded machine does not eat the window in which patches are applied.
+    writeln!(stdout.lock(), "ready").unwrap();
+    stdout.lock().flush().unwrap();
     for path in names {
         // Skip what is already applied without reading it (file NNNN.json holds patch N).
         let n: u64 = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).unwrap_or(0);

@@ -321,7 +321,7 @@ fn unauthenticated_hello_floods_cannot_grow_the_audit_trail() {
         accounted().1
     );
     let (records, single, _) = accounted();
-    assert!(single <= 2 * argus_ops::refusals::AUDITED_PER_WINDOW as u64 + 2, "{single} single records");
+    assert!(single <= 2 * argus_ops::link::refusals::AUDITED_PER_WINDOW as u64 + 2, "{single} single records");
     assert!(records.iter().any(|r| r["details"]["aggregated"] == true), "the flood was aggregated");
     for record in &records {
         let size = record.to_string().len();

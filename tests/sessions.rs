@@ -30,7 +30,17 @@ fn activation_refusals_answer_spec_codes() {
         out.json["error"].as_str().map(str::to_string).unwrap_or_else(|| format!("ok:{}", out.code))
     };
     assert_eq!(act("a1", "T1", "", None), "reason_required");
-    assert_eq!(act("a1", "T1", "r", Some("121m")), "ttl_exceeds_cap");
+    // Over the cap: argusctl refuses locally (exit 2, nothing sent) and the server refuses too.
+    assert_eq!(act("a1", "T1", "r", Some("121m")), "ok:2");
+    let pat = format!("Bearer {}", fleet.operator);
+    let (status, body) = fleet.ops.http(
+        "127.0.0.1".parse().unwrap(),
+        "POST",
+        "/support/agents/a1/activate",
+        &[("X-Argus-Ops-Token", argus_e2e::OPS_TOKEN), ("Authorization", &pat)],
+        Some(serde_json::json!({ "tenant": "T1", "reason": "r", "ttl_seconds": 121 * 60 })),
+    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("ttl_exceeds_cap")));
     assert_eq!(act("a1", "NOPE", "r", None), "tenant_not_found");
     assert_eq!(act("zz", "T1", "r", None), "agent_not_found");
     let key = fleet.keys.join("tenant.pub");

@@ -162,7 +162,7 @@ impl Ops {
     ) -> Ops {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("ops");
-        let init = argus_ops::init::init(&data, &[]).expect("init");
+        let init = argus_ops::bootstrap::init::init(&data, &[]).expect("init");
         let config = argus_ops::config::GateConfig {
             enabled: true,
             operator_cidrs: vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()],
@@ -170,7 +170,7 @@ impl Ops {
             trusted_proxies: vec![],
             access,
         };
-        let options = argus_ops::serve::ServeOptions {
+        let options = argus_ops::bootstrap::serve::ServeOptions {
             data_dir: data.clone(),
             api_listen: "127.0.0.1:0".parse().unwrap(),
             agent_listen: "127.0.0.1:0".parse().unwrap(),
@@ -180,7 +180,7 @@ impl Ops {
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {
-            if let Err(error) = argus_ops::serve::serve(options, async move { drop(stopped.await) }).await {
+            if let Err(error) = argus_ops::bootstrap::serve::serve(options, async move { drop(stopped.await) }).await {
                 panic!("embedded ops server failed: {error:#}");
             }
         });

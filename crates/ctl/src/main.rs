@@ -7,6 +7,7 @@
 mod client;
 mod offline;
 mod output;
+mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// This client's version and the server's (from its `/healthz`).
+    Version,
     /// Offline: make an Ed25519 key pair (PREFIX.key 0600, PREFIX.pub).
     Keygen {
         #[arg(long)]
@@ -243,7 +246,7 @@ enum AuditCommand {
     Ls {
         #[arg(long)]
         tenant: Option<String>,
-        /// RFC 3339 time.
+        /// RFC 3339 time, or a duration back from now (`1h`, `30m`).
         #[arg(long)]
         since: Option<String>,
         #[arg(long)]
@@ -306,6 +309,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The current time (the one clock read of the CLI; `when` is pure).
+fn now() -> argus_fsm::Timestamp {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    argus_fsm::Timestamp(since_epoch.as_millis() as i64)
+}
+
 /// Why a command failed before or instead of a server answer.
 pub enum Failure {
     /// Exit 2: bad usage or a local refusal.
@@ -325,6 +334,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     // Offline writers honour --dry-run too: they show what they would write and write nothing.
     let writes = offline::Writes { dry_run: g.dry_run, json: g.json };
     let request = match cli.command {
+        Command::Version => return version(g),
         Command::Keygen { out } => {
             return offline::keygen(&out, writes).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
@@ -349,7 +359,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 query.push(("tenant", t));
             }
             if let Some(s) = since {
-                query.push(("since", s));
+                let at = when::since(&s, now()).map_err(Failure::Usage)?;
+                query.push(("since", at.to_rfc3339()));
             }
             if let Some(l) = limit {
                 query.push(("limit", l.to_string()));
@@ -380,9 +391,39 @@ fn execute(g: &Global, request: Request) -> Result<ExitCode, Failure> {
                 println!("{}", serde_json::to_string(&body).unwrap_or_default());
             }
             eprintln!("error: {code}: {message}");
+            if code == "invalid_pat" {
+                let given = if g.pat.is_some() { "the PAT given" } else { "no PAT was given" };
+                eprintln!(
+                    "hint: {given}; set ARGUS_PAT (or pass --pat) to a valid personal access token \
+                     (an admin makes one with `argusctl pat create`)"
+                );
+            }
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// `argusctl version`: the client's version, then the server's (exit 3 if it cannot be asked).
+fn version(g: &Global) -> Result<ExitCode, Failure> {
+    let client = env!("CARGO_PKG_VERSION");
+    let server = Client::new(g).and_then(|c| c.send(&Request::get("/healthz", output::Shape::Object)));
+    let server = match server {
+        Ok(Outcome::Success(body)) => body["version"].as_str().map(str::to_string),
+        Ok(Outcome::ServerError { .. }) => None,
+        Err(failure) => {
+            if !g.json {
+                println!("client  {client}");
+            }
+            return Err(failure);
+        }
+    };
+    if g.json {
+        println!("{}", json!({ "client": client, "server": server, "server_url": g.server }));
+    } else {
+        println!("client  {client}");
+        println!("server  {} ({})", server.as_deref().unwrap_or("unknown"), g.server);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn ttl_seconds(text: Option<&str>) -> Result<Option<u64>, Failure> {
@@ -409,8 +450,8 @@ fn segment(text: &str) -> String {
 
 fn activate(args: ActivateArgs) -> Result<Request, Failure> {
     let mut body = json!({ "tenant": args.tenant, "reason": args.reason });
-    if let Some(ttl) = ttl_seconds(args.ttl.as_deref())? {
-        body["ttl_seconds"] = json!(ttl);
+    if let Some(ttl) = &args.ttl {
+        body["ttl_seconds"] = json!(when::session_ttl_seconds(ttl).map_err(Failure::Usage)?);
     }
     Ok(Request::post(&format!("/support/agents/{}/activate", segment(&args.agent)), body, output::Shape::Activated))
 }

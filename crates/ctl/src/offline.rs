@@ -133,10 +133,9 @@ fn read_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
     parse_signing_key_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// A time flag: RFC 3339, `now`, or `+DURATION` / `-DURATION` from now.
 fn unix_seconds(text: &str, flag: &str) -> anyhow::Result<i64> {
-    argus_fsm::Timestamp::parse_rfc3339(text)
-        .map(|t| t.unix_seconds())
-        .with_context(|| format!("{flag} {text:?} is not RFC 3339"))
+    crate::when::at(text, crate::now()).map(|t| t.unix_seconds()).map_err(|e| anyhow::anyhow!("{flag} {e}"))
 }
 
 /// Writes (or, dry run, shows) a signed envelope; returns whether it was written.
@@ -191,8 +190,10 @@ pub struct PatchSignArgs {
     /// Octal mode, default 644.
     #[arg(long, default_value = "644")]
     pub mode: String,
+    /// RFC 3339, `now`, or `+DURATION` / `-DURATION` from now.
     #[arg(long)]
     pub not_before: String,
+    /// RFC 3339, `now`, or `+DURATION` from now (e.g. `+1h`).
     #[arg(long)]
     pub not_after: String,
     /// Bind to these agent IDs (repeatable; none = any agent).

@@ -42,6 +42,27 @@ impl GateConfig {
     pub fn from_env() -> Result<GateConfig, ConfigError> {
         GateConfig::from_lookup(|name| std::env::var(name).ok())
     }
+
+    /// What leaves the API closed, each naming its variable — logged when `serve` starts, so
+    /// an operator whose every request answers 403 learns why from the server's first lines.
+    pub fn closing_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.enabled {
+            warnings.push(
+                "REMOTE_SUPPORT_ENABLED is off: every /support/* route answers 403 remote_support_disabled".into(),
+            );
+        }
+        if self.operator_cidrs.is_empty() && self.access.is_none() {
+            warnings.push(
+                "REMOTE_SUPPORT_OPERATOR_CIDRS is empty: no caller passes the operator-network check (ip_not_allowlisted)"
+                    .into(),
+            );
+        }
+        if self.ops_token_hash.is_none() {
+            warnings.push("ARGUS_OPS_TOKEN is unset: no request passes the ops-token check (bad_ops_token)".into());
+        }
+        warnings
+    }
 }
 
 fn parse_bool(variable: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
@@ -70,6 +91,23 @@ mod tests {
         assert!(config.operator_cidrs.is_empty());
         assert!(config.ops_token_hash.is_none());
         assert!(config.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn every_variable_that_leaves_the_api_closed_is_named() {
+        let closed = config(&[]).unwrap().closing_warnings();
+        assert_eq!(closed.len(), 3, "{closed:?}");
+        for variable in ["REMOTE_SUPPORT_ENABLED", "REMOTE_SUPPORT_OPERATOR_CIDRS", "ARGUS_OPS_TOKEN"] {
+            assert!(closed.iter().any(|w| w.starts_with(variable)), "{variable} not named");
+        }
+        let open = config(&[
+            ("REMOTE_SUPPORT_ENABLED", "1"),
+            ("REMOTE_SUPPORT_OPERATOR_CIDRS", "127.0.0.1"),
+            ("ARGUS_OPS_TOKEN", "t"),
+        ])
+        .unwrap();
+        assert!(open.closing_warnings().is_empty());
+        assert!(!closed.iter().any(|w| w.contains('=')), "no value (a token) is ever logged");
     }
 
     #[test]

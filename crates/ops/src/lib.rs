@@ -1,23 +1,27 @@
 //! `argus-ops`: the operator HTTPS API, the agent QUIC listener, the store and the audit trail.
 //! A thin driver around `argus_fsm`: handlers gather facts, ask a machine, commit what it
 //! decided together with its audit record, then perform the effects.
+//!
+//! The tree, imports flowing downwards:
+//! - [`bootstrap`]: `init` (data dir, CA, bootstrap PAT), `serve` (wires everything), TLS.
+//! - [`http`]: the HTTPS front, the router and one file per group of routes; [`gate`], the
+//!   pure operator gate it runs first.
+//! - [`link`]: the agent QUIC listener, handshake, enrollment and what agents report.
+//! - [`lifecycle`]: session ends, expiry and their effects (no web types).
+//! - [`state`]: the shared registry, group commit and live links.
+//! - [`store`]: the storage trait, the sled backend and the audit chain.
 
 #![forbid(unsafe_code)]
 
-pub mod api;
-pub mod audit;
+pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod gate;
-pub mod https;
-pub mod init;
+pub mod http;
+pub mod lifecycle;
 pub mod link;
 pub mod quickstart;
-pub mod refusals;
 pub mod secrets;
-pub mod serve;
-pub mod sessions;
 pub mod state;
 pub mod store;
 pub mod time_format;
-pub mod tls;

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use argus_ops::audit::{verify, Verification};
+use argus_ops::bootstrap::serve::{serve, DataDir, ServeOptions};
 use argus_ops::config::GateConfig;
-use argus_ops::serve::{serve, DataDir, ServeOptions};
+use argus_ops::store::audit::{verify, Verification};
 use argus_ops::store::SledStore;
 use clap::{Parser, Subcommand};
 
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Init { data_dir, server_names, json } => {
-            let done = argus_ops::init::init(&data_dir, &server_names)?;
+            let done = argus_ops::bootstrap::init::init(&data_dir, &server_names)?;
             if json {
                 let out = serde_json::json!({
                     "data_dir": data_dir.display().to_string(),
@@ -112,7 +112,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { data_dir } } => {
-            let store = SledStore::open(&DataDir(data_dir).db())?;
+            let dir = DataDir(data_dir);
+            let store = match open_released(&dir) {
+                Ok(store) => store,
+                // A serving node holds the store's lock (and has written its addresses).
+                Err(_) if dir.addresses().exists() => anyhow::bail!(
+                    "a server is running on {} and holds its store: stop it first to verify offline \
+                     (`argusctl audit ls` shows the live trail)",
+                    dir.0.display()
+                ),
+                Err(error) => return Err(error.into()),
+            };
             match verify(&store)? {
                 Verification::Intact { records } => {
                     println!("audit chain intact: {records} records");
@@ -123,6 +133,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+    }
+}
+
+/// Opens the store of a stopped node. A process that has just let go of it may still hold the
+/// lock for a moment while sled finishes closing, so a busy store is retried briefly.
+fn open_released(dir: &DataDir) -> Result<SledStore, argus_ops::store::StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match SledStore::open(&dir.db()) {
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(100)),
+            other => return other,
         }
     }
 }

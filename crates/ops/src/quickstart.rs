@@ -12,9 +12,9 @@ use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use crate::bootstrap::serve::{serve, ServeOptions};
 use crate::config::GateConfig;
 use crate::secrets;
-use crate::serve::{serve, ServeOptions};
 
 const MARKER: &str = ".argus-quickstart";
 const TENANT: &str = "DEMO_TENANT";
@@ -28,7 +28,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
 
     step("initialise the ops server (CA, store, bootstrap admin PAT)");
     let data = dir.join("ops");
-    let init = crate::init::init(&data, &[])?;
+    let init = crate::bootstrap::init::init(&data, &[])?;
     let ops_token = secrets::token("ops_");
     let config = GateConfig {
         enabled: true,
@@ -214,7 +214,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
         "# source this file to drive the quickstart server with argusctl\nexport ARGUS_SERVER=https://{api}\nexport ARGUS_CA_CERT={}\nexport ARGUS_OPS_TOKEN={ops_token}\nexport ARGUS_PAT={operator_pat}\n",
         init.ca_cert.display()
     );
-    crate::tls::write_private(&env, env_text.as_bytes())?;
+    crate::bootstrap::tls::write_private(&env, env_text.as_bytes())?;
     println!("\nThe server keeps running (Ctrl-C stops it). In another terminal:\n");
     println!("  source {}", env.display());
     println!("  cargo run -q --bin argusctl -- agent ls --tenant {TENANT}");
@@ -265,7 +265,7 @@ fn result(value: &Value) {
 fn keygen(prefix: &Path) -> anyhow::Result<SigningKey> {
     let seed = secrets::random32();
     let key = SigningKey::from_bytes(&seed);
-    crate::tls::write_private(&prefix.with_extension("key"), format_key_file(&seed).as_bytes())?;
+    crate::bootstrap::tls::write_private(&prefix.with_extension("key"), format_key_file(&seed).as_bytes())?;
     std::fs::write(prefix.with_extension("pub"), format_key_file(&key.verifying_key().to_bytes()))?;
     Ok(key)
 }

@@ -13,10 +13,10 @@ use argus_fsm::{Code, Timestamp};
 use ed25519_dalek::VerifyingKey;
 use tokio::sync::mpsc;
 
-use crate::audit::{AuditChain, AuditEntry, AuditRecord};
 use crate::config::GateConfig;
 use crate::error::ApiError;
 use crate::gate::FailureLimiter;
+use crate::store::audit::{AuditChain, AuditEntry, AuditRecord};
 use crate::store::{AgentRecord, PatRecord, Snapshot, Store, Write};
 
 /// Everything the server shares between the HTTPS API and the agent listener.
@@ -33,8 +33,10 @@ pub struct Ops {
     pub durability: Arc<Durability>,
     /// The browser path's assertion verifier, when it is switched on.
     pub access: Option<argus_access::AccessVerifier>,
+    /// Both listeners are bound and their drivers running (`/readyz`).
+    pub listening: std::sync::atomic::AtomicBool,
     /// How many refusals of unauthenticated link peers are still audited one by one.
-    pub refusals: Mutex<crate::refusals::RefusalBudget>,
+    pub refusals: Mutex<crate::link::refusals::RefusalBudget>,
 }
 
 tokio::task_local! {

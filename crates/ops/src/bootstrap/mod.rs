@@ -1,0 +1,6 @@
+//! Bringing a node up: `init` creates a data dir, `serve` wires the store, the registry, the
+//! HTTPS API, the agent listener and the background drivers together, `tls` makes certificates.
+
+pub mod init;
+pub mod serve;
+pub mod tls;

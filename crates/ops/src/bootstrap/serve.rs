@@ -1,0 +1,132 @@
+//! `argus-ops serve`: the HTTPS API and the QUIC agent listener over one state, with a clean
+//! shutdown on SIGTERM/SIGINT that drains connections and flushes the store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::GateConfig;
+use crate::gate::FailureLimiter;
+use crate::state::{Ops, Registry};
+use crate::store::{SledStore, Store};
+
+/// Where `init` puts things inside the data dir.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn tls(&self, name: &str) -> PathBuf {
+        self.0.join("tls").join(name)
+    }
+    pub fn db(&self) -> PathBuf {
+        self.0.join("db")
+    }
+    pub fn addresses(&self) -> PathBuf {
+        self.0.join("run").join("addresses.json")
+    }
+}
+
+/// What `serve` needs.
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub api_listen: SocketAddr,
+    pub agent_listen: SocketAddr,
+    pub patch_pubkey: Option<PathBuf>,
+    pub config: GateConfig,
+    /// Where the browser path's keys come from: `None` is the team's JWKS endpoint (the only
+    /// source a deployment can have; tests embedding the server inject a fixed set here).
+    pub access_keys: Option<Arc<dyn argus_access::KeySource>>,
+}
+
+/// Runs the server until `shutdown` resolves.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let dir = DataDir(options.data_dir.clone());
+    if !dir.tls("server.pem").exists() {
+        anyhow::bail!("{} is not an initialised data dir (run `argus-ops init --data-dir DIR`)", dir.0.display());
+    }
+    let certs = argus_transport_quic::parse_certificates(&std::fs::read(dir.tls("server.pem"))?)?;
+    let key = argus_transport_quic::parse_private_key(&std::fs::read(dir.tls("server.key"))?)?;
+    let patch_key = match &options.patch_pubkey {
+        Some(path) => Some(
+            argus_fsm::signed::parse_public_key_file(
+                &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+
+    for warning in options.config.closing_warnings() {
+        tracing::warn!("{warning}");
+    }
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.db()).context("opening the store")?);
+    let registry = Registry::from_snapshot(store.load().context("loading the store")?);
+    let access = match &options.config.access {
+        Some(config) => {
+            let keys: Arc<dyn argus_access::KeySource> = match options.access_keys.clone() {
+                Some(keys) => keys,
+                None => Arc::new(argus_access::TeamJwks::new(config)?),
+            };
+            Some(argus_access::AccessVerifier::new(config.clone(), keys))
+        }
+        None => None,
+    };
+    let ops = Arc::new(Ops {
+        access,
+        config: options.config,
+        store: store.clone(),
+        registry: tokio::sync::Mutex::new(registry),
+        links: Mutex::new(Default::default()),
+        limiter: Mutex::new(FailureLimiter::default()),
+        patch_key,
+        durability: Arc::new(crate::state::Durability::new(store.clone())),
+        refusals: Mutex::new(crate::link::refusals::RefusalBudget::new(crate::time_format::now())),
+        listening: false.into(),
+    });
+
+    let endpoint = argus_transport_quic::server_endpoint(options.agent_listen, certs.clone(), key.clone_key())?;
+    let agent_addr = endpoint.local_addr()?;
+    let tcp = TcpListener::bind(options.api_listen).await.with_context(|| format!("binding {}", options.api_listen))?;
+    let api_addr = tcp.local_addr()?;
+    write_addresses(&dir.addresses(), api_addr, agent_addr)?;
+    tracing::info!(%api_addr, %agent_addr, "argus-ops listening");
+
+    let link_task = tokio::spawn(crate::link::serve(ops.clone(), endpoint.clone()));
+    let expiry_task = tokio::spawn(crate::lifecycle::expiry_driver(ops.clone()));
+    let refusal_task = tokio::spawn(crate::link::write_refusal_aggregates(ops.clone()));
+
+    let mut tls = rustls::ServerConfig::builder_with_provider(argus_transport_quic::crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    ops.listening.store(true, std::sync::atomic::Ordering::Release);
+    crate::http::server::serve(tcp, TlsAcceptor::from(Arc::new(tls)), crate::http::router(ops.clone()), shutdown).await;
+
+    tracing::info!("shutting down: closing agent links and flushing the store");
+    endpoint.close(quinn::VarInt::from_u32(0), b"server shutting down");
+    link_task.abort();
+    expiry_task.abort();
+    refusal_task.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    store.flush()?;
+    let _ = std::fs::remove_file(dir.addresses());
+    Ok(())
+}
+
+fn write_addresses(path: &Path, api: SocketAddr, agent: SocketAddr) -> anyhow::Result<()> {
+    std::fs::create_dir_all(path.parent().expect("run dir"))?;
+    let json = serde_json::json!({ "api": api.to_string(), "agent": agent.to_string() });
+    // Write-then-rename so a reader never sees half a file.
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&json)?)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}

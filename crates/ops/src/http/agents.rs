@@ -1,0 +1,112 @@
+//! `/support/agents/*`: capabilities and revocation.
+
+use std::sync::Arc;
+
+use argus_fsm::{Code, Timestamp};
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::gate::Need;
+use crate::http::extract::{Gated, JsonBody, ReasonBody};
+use crate::state::Ops;
+use crate::store::audit::AuditEntry;
+use crate::store::{Scope, Write};
+use crate::time_format::{now, rfc3339};
+use argus_fsm::enrollment::EnrollmentEvent;
+use argus_fsm::machine::Machine;
+
+/// A capability snapshot older than this is stale.
+pub const STALE_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
+pub(crate) async fn capabilities(
+    State(ops): State<Arc<Ops>>,
+    Path(agent_id): Path<String>,
+    gated: Gated,
+) -> Result<Json<Value>, ApiError> {
+    // Scope first, from the PAT alone; then a lookup that sees only what this PAT may see, so
+    // another tenant's agent answers exactly like a missing one.
+    if !(gated.0.may(Need::Support) || gated.0.scopes.contains(&Scope::TenantAdmin)) {
+        gated.require(&ops, Need::Support).await?;
+    }
+    let now = now();
+    let registry = ops.registry.lock().await;
+    let agent = registry
+        .agents
+        .get(&agent_id)
+        .filter(|a| gated.0.may(Need::SupportOrTenantAdmin(a.enrollment.tenant())))
+        .ok_or(Code::AgentNotFound)?;
+    let online = ops.is_online(&agent_id);
+    let stale = is_stale(agent.manifest.as_ref().map(|m| m.generated_at), online, now);
+    let (manifest, generated_at) = match &agent.manifest {
+        Some(manifest) => (manifest.to_json(), Some(rfc3339(manifest.generated_at))),
+        None => (Value::Null, None),
+    };
+    Ok(Json(json!({
+        "agent_id": agent_id,
+        "tenant": agent.enrollment.tenant(),
+        "manifest": manifest,
+        "generated_at": generated_at,
+        "stale": stale,
+    })))
+}
+
+pub(crate) async fn revoke(
+    State(ops): State<Arc<Ops>>,
+    Path(agent_id): Path<String>,
+    gated: Gated,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let reason = body.reason()?;
+    let tenant_id = body.tenant.clone().ok_or_else(|| ApiError::new(Code::BadRequest, "tenant is required"))?;
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let mut record = registry
+        .agents
+        .get(&agent_id)
+        .filter(|a| a.enrollment.tenant() == tenant_id && gated.0.sees(&tenant_id))
+        .cloned()
+        .ok_or(Code::AgentNotFound)?;
+    record
+        .enrollment
+        .handle(EnrollmentEvent::Revoke { reason: reason.clone() }, now)
+        .map_err(|refused| ApiError::from(refused.error.code()))?;
+    let entry = AuditEntry::new("agent_revoked", gated.actor()).tenant(&tenant_id).agent(&agent_id).reason(&reason);
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
+    // Durable first, then cut the link: the revocation watcher is this call, under the
+    // registry lock, so a handshake in flight either sees the tombstone or is closed here.
+    ops.disconnect(&agent_id, "agent revoked");
+    crate::lifecycle::end_agent_sessions(
+        &ops,
+        &mut registry,
+        &agent_id,
+        argus_fsm::session::EndReason::AgentRevoked,
+        now,
+    )?;
+    Ok(Json(json!({ "agent_id": agent_id, "tenant": tenant_id, "state": "revoked", "revoked_at": rfc3339(now) })))
+}
+
+/// A capability snapshot is stale when there is none, when it is older than 24 h, or when the
+/// agent is offline (SPEC §5 "Capabilities").
+pub fn is_stale(generated_at: Option<Timestamp>, online: bool, now: Timestamp) -> bool {
+    generated_at.is_none_or(|at| now.0 - at.0 > STALE_AFTER_MS) || !online
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capabilities_go_stale_after_24_hours_or_offline() {
+        let now = Timestamp(1_800_000_000_000);
+        let day = 24 * 60 * 60 * 1000;
+        assert_eq!(STALE_AFTER_MS, day);
+        assert!(!is_stale(Some(now), true, now));
+        assert!(!is_stale(Some(now.plus_millis(-day)), true, now), "exactly 24 h is not older than 24 h");
+        assert!(is_stale(Some(now.plus_millis(-day - 1)), true, now));
+        assert!(is_stale(Some(now), false, now), "offline is stale");
+        assert!(is_stale(None, true, now), "no snapshot is stale");
+    }
+}

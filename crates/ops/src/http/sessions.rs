@@ -1,0 +1,401 @@
+//! Session routes: activation, commands relayed to the agent, status and deactivation. What
+//! ending a session means lives in [`crate::lifecycle`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argus_fsm::activation::{check_activation, ActivationRequest, AgentFacts};
+use argus_fsm::command::Command;
+use argus_fsm::machine::Machine;
+use argus_fsm::patch::{admit, PatchContext, PatchRejection};
+use argus_fsm::session::{Caller, EndReason, Presented, Session, SessionEvent, SessionState};
+use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
+use argus_fsm::Code;
+use argus_transport_quic::{read_frame, write_frame};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::gate::Need;
+use crate::http::extract::{Gated, JsonBody, ReasonBody};
+use crate::lifecycle::{agent_refuses, end_session, expire_session, grant_of, Ended, EndedBy};
+use crate::secrets;
+use crate::state::{Ops, Registry};
+use crate::store::audit::AuditEntry;
+use crate::store::Write;
+use crate::time_format::{now, rfc3339};
+
+/// How long the server waits for an agent's answer to a command.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Session routes (activation, commands, status, deactivation).
+pub fn routes() -> Router<Arc<Ops>> {
+    Router::new()
+        .route("/support/agents/{agent}/activate", post(activate))
+        .route("/support/tenants/{tenant}/commands", post(command))
+        .route("/support/tenants/{tenant}/session", get(status))
+        .route("/support/tenants/{tenant}/session/deactivate", post(deactivate))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateBody {
+    tenant: String,
+    #[serde(default)]
+    reason: String,
+    ttl_seconds: Option<i64>,
+}
+
+async fn activate(
+    State(ops): State<Arc<Ops>>,
+    Path(agent_id): Path<String>,
+    gated: Gated,
+    JsonBody(body): JsonBody<ActivateBody>,
+) -> Result<Response, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let request = ActivationRequest {
+        reason: body.reason.chars().take(1000).collect(),
+        ttl_ms: body.ttl_seconds.map(|s| s.saturating_mul(1000)),
+    };
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    if !gated.0.sees(&body.tenant) {
+        // A PAT bound to another tenant learns nothing of this one (whether it exists, its
+        // consent, its arming): after the request's own checks, the agent is not found.
+        let error = check_activation(&request, &body.tenant, None, None, now).err();
+        return Err(match error.map(|e| e.code()) {
+            Some(code @ (Code::ReasonRequired | Code::TtlExceedsCap | Code::BadRequest)) => code.into(),
+            _ => Code::AgentNotFound.into(),
+        });
+    }
+    let record = registry.agents.get(&agent_id).cloned();
+    let has_live_session = registry.sessions.values().any(|s| s.agent_id == agent_id && s.is_live(now));
+    let facts = record.as_ref().map(|r| AgentFacts {
+        enrollment: &r.enrollment,
+        online: ops.is_online(&agent_id),
+        remote_support_on: r.remote_support_on,
+        has_live_session,
+    });
+    let ttl = check_activation(&request, &body.tenant, registry.tenants.get(&body.tenant), facts.as_ref(), now)
+        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    let token = secrets::token("rst_");
+    let session = Session::start(
+        secrets::identifier("ses_"),
+        body.tenant.clone(),
+        agent_id.clone(),
+        gated.actor(),
+        argus_fsm::signed::sha256(token.as_bytes()),
+        request.reason.trim().to_string(),
+        ttl,
+        now,
+    );
+    let entry = AuditEntry::new("remote_support_session_started", gated.actor())
+        .tenant(&body.tenant)
+        .agent(&agent_id)
+        .session(&session.id)
+        .reason(request.reason.trim())
+        .details(json!({
+            "ttl_seconds": ttl / 1000,
+            "expires_at": rfc3339(session.expires_at),
+            "ip": gated.0.ip.to_string(),
+            "access_identity": gated.0.access_email,
+        }));
+    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session.clone())], vec![entry], now)?;
+    // The agent learns of the session early on its control stream; the grant also travels
+    // with every command, so a command sent the moment this answers is served however the
+    // streams are ordered (SPEC §12).
+    if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
+        let _ = link.control.send(ServerMessage::SessionGranted(grant_of(&session)));
+    }
+    let body = json!({
+        "session_id": session.id,
+        "session_token": token,
+        "agent_id": agent_id,
+        "tenant": body.tenant,
+        "expires_at": rfc3339(session.expires_at),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// What a request presents for a session: its token (hashed), the route's tenant, the PAT's
+/// owner. (The owner binding also keeps a tenant-bound PAT inside its tenant: it can only have
+/// activated sessions there.)
+fn presented(headers: &HeaderMap, tenant: &str, owner: &str) -> Result<Presented, ApiError> {
+    let token = headers.get("x-argus-session").and_then(|v| v.to_str().ok()).ok_or(Code::SessionNotFound)?;
+    Ok(Presented {
+        tenant: tenant.to_string(),
+        owner: owner.to_string(),
+        token_hash: argus_fsm::signed::sha256(token.trim().as_bytes()),
+    })
+}
+
+/// Finds the session a request's token names, bound to this tenant and operator.
+fn find_session(registry: &Registry, headers: &HeaderMap, tenant: &str, owner: &str) -> Result<String, ApiError> {
+    let presented = presented(headers, tenant, owner)?;
+    registry
+        .sessions
+        .values()
+        .find(|s| s.is_bound_to(&presented))
+        .map(|s| s.id.clone())
+        .ok_or_else(|| ApiError::from(Code::SessionNotFound))
+}
+
+fn status_json(session: &Session) -> Value {
+    let (state, ended_reason) = match session.state {
+        SessionState::Active => ("active", None),
+        SessionState::Ended { reason, .. } => ("ended", Some(reason.as_str())),
+    };
+    json!({
+        "session_id": session.id,
+        "agent_id": session.agent_id,
+        "tenant": session.tenant,
+        "state": state,
+        "expires_at": rfc3339(session.expires_at),
+        "ended_reason": ended_reason,
+    })
+}
+
+async fn status(
+    State(ops): State<Arc<Ops>>,
+    Path(tenant): Path<String>,
+    gated: Gated,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+    // A session past its deadline is reported (and recorded) as ended, not as active.
+    if registry.sessions[&id].next_deadline().is_some_and(|d| d <= now) {
+        expire_session(&ops, &mut registry, &id, now)?;
+    }
+    Ok(Json(status_json(&registry.sessions[&id])))
+}
+
+async fn deactivate(
+    State(ops): State<Arc<Ops>>,
+    Path(tenant): Path<String>,
+    gated: Gated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ReasonBody>,
+) -> Result<Json<Value>, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+    let by = EndedBy {
+        note: Some(body.reason.trim()).filter(|r| !r.is_empty()),
+        access_identity: gated.0.access_email.as_deref(),
+    };
+    // Deactivating a session that had already ended, or had lapsed, answers session_expired.
+    let ended = end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), by, now)?;
+    match ended {
+        Some(Ended { reason: EndReason::Deactivated, ack }) => {
+            let answer = status_json(&registry.sessions[&id]);
+            drop(registry);
+            // Answered only once the agent refuses the session too (SPEC §12).
+            agent_refuses(ack).await;
+            Ok(Json(answer))
+        }
+        _ => Err(Code::SessionExpired.into()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    command: String,
+    #[serde(default)]
+    args: Value,
+}
+
+async fn command(
+    State(ops): State<Arc<Ops>>,
+    Path(tenant): Path<String>,
+    gated: Gated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CommandBody>,
+) -> Result<Response, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    let now = now();
+    let actor = gated.actor();
+    // 1. The session: bound to this token, tenant and operator, and live — decided by the
+    // session machine's `Command` transition, the same one the model test and the fuzzer drive.
+    let (session_id, agent_id, grant) = {
+        let mut registry = ops.registry.lock().await;
+        let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+        let caller = Caller::Presented(presented(&headers, &tenant, &gated.0.owner)?);
+        let mut session = registry.sessions[&id].clone();
+        if let Err(refused) = session.handle(SessionEvent::Command(caller), now) {
+            // A lapsed session refuses *and* ends: the end it returned is recorded.
+            if !refused.effects.is_empty() {
+                expire_session(&ops, &mut registry, &id, now)?;
+            }
+            return Err(refused.error.code().into());
+        }
+        let grant = grant_of(&session);
+        (id, session.agent_id, grant)
+    };
+    let audit = |outcome: &str, path: Option<&str>| {
+        AuditEntry::new("remote_support_command", actor.clone())
+            .tenant(&tenant)
+            .agent(&agent_id)
+            .session(&session_id)
+            .details(json!({ "command": body.command.chars().take(64).collect::<String>(), "outcome": outcome, "path": path }))
+    };
+    // 2. The command: on the allowlist with valid arguments.
+    let command = match Command::parse(&body.command, &body.args) {
+        Ok(command) => command,
+        Err(error) => {
+            let path = body.args.get("path").and_then(Value::as_str).map(|p| p.chars().take(200).collect::<String>());
+            let mut registry = ops.registry.lock().await;
+            registry.commit(
+                ops.store.as_ref(),
+                &ops.durability,
+                vec![],
+                vec![audit(error.code().as_str(), path.as_deref())],
+                now,
+            )?;
+            return Err(ApiError::new(error.code(), error.to_string()));
+        }
+    };
+    // 3. Patches: pre-verified here when the server has the key, and never relayed twice.
+    if let Command::ApplyPatch { patch } = &command {
+        let mut registry = ops.registry.lock().await;
+        let replay = registry.agents.get(&agent_id).map(|a| a.patches.clone()).unwrap_or_default();
+        let rejection = match &ops.patch_key {
+            Some(key) => {
+                let context = PatchContext { pinned_key: key, agent_id: &agent_id, now, replay: &replay };
+                admit(patch, &context).err()
+            }
+            None => argus_fsm::signed::Envelope::from_json(&serde_json::to_vec(patch).unwrap_or_default())
+                .ok()
+                .and_then(|_| patch_id_unverified(patch))
+                .filter(|id| replay.contains(id))
+                .map(|_| PatchRejection::Replayed),
+        };
+        if let Some(rejection) = rejection {
+            let entries = vec![
+                patch_rejected(&actor, &tenant, &agent_id, &session_id, rejection.code()),
+                audit(rejection.code().as_str(), None),
+            ];
+            registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now)?;
+            return Err(ApiError::new(rejection.code(), rejection.to_string()));
+        }
+    }
+    // 4. Relay on a fresh stream, bounded by a timeout; the grant travels with the command.
+    let reply = relay(&ops, &agent_id, grant, &command).await;
+    let now = crate::time_format::now();
+    let mut registry = ops.registry.lock().await;
+    match reply {
+        Ok(result_json) => {
+            let mut writes = vec![];
+            let mut entries = vec![audit("ok", command.audited_path())];
+            let mut shown = None;
+            if let Command::ApplyPatch { .. } = &command {
+                let mut result: Value = serde_json::from_str(&result_json).unwrap_or(Value::Null);
+                let patch_id = result.get("patch_id").and_then(Value::as_str).unwrap_or_default().to_string();
+                if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
+                    record.patches.insert(&patch_id);
+                    writes.push(Write::Agent(record));
+                }
+                entries.push(
+                    AuditEntry::new("patch_applied", actor.clone())
+                        .tenant(&tenant)
+                        .agent(&agent_id)
+                        .session(&session_id)
+                        .details(json!({ "patch_id": patch_id, "target": result.get("target"), "sha256": result.get("sha256") })),
+                );
+                if let Value::Object(map) = &mut result {
+                    map.remove("target");
+                }
+                shown = Some(result.to_string());
+            }
+            registry.commit(ops.store.as_ref(), &ops.durability, writes, entries, now)?;
+            // The agent's result is passed through as it came (validated as JSON, not rebuilt):
+            // a 1 MiB file is not parsed and re-serialised on the way.
+            let result = shown.unwrap_or(result_json);
+            let raw = serde_json::value::RawValue::from_string(result)
+                .map_err(|_| ApiError::new(Code::Internal, "the agent sent a malformed result"))?;
+            let body = serde_json::to_vec(&CommandAnswer { command: command.name(), result: &raw })
+                .map_err(|_| ApiError::from(Code::Internal))?;
+            Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response())
+        }
+        Err(error) => {
+            let mut entries = vec![audit(error.code.as_str(), command.audited_path())];
+            if matches!(command, Command::ApplyPatch { .. }) && error.code.http_status() == 422 {
+                entries.push(patch_rejected(&actor, &tenant, &agent_id, &session_id, error.code));
+            }
+            registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now)?;
+            if error.code == Code::SessionExpired {
+                // The agent says the session is over (its kill switch, or its clock): end ours.
+                let event = SessionEvent::End(EndReason::Expired);
+                let _ = end_session(&ops, &mut registry, &session_id, event, "system", EndedBy::default(), now);
+            }
+            Err(error)
+        }
+    }
+}
+
+fn patch_rejected(actor: &str, tenant: &str, agent: &str, session: &str, code: Code) -> AuditEntry {
+    AuditEntry::new("patch_rejected", actor).tenant(tenant).agent(agent).session(session).reason(code.as_str())
+}
+
+/// The patch ID of an envelope, decoded without trusting it: used only to refuse a replay
+/// early when the server has no key; the agent verifies everything again.
+fn patch_id_unverified(envelope: &argus_fsm::signed::Envelope) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&envelope.body).ok()?;
+    postcard::take_from_bytes::<argus_fsm::signed::PatchBody>(&bytes).ok().map(|(body, _)| body.patch_id)
+}
+
+/// The `{"command","result"}` answer, with the agent's result embedded verbatim.
+#[derive(serde::Serialize)]
+struct CommandAnswer<'a> {
+    command: &'a str,
+    result: &'a serde_json::value::RawValue,
+}
+
+/// Sends one command to the agent on its own stream and waits for the reply (the result as
+/// the agent's JSON text).
+async fn relay(ops: &Ops, agent_id: &str, grant: SessionGrant, command: &Command) -> Result<String, ApiError> {
+    let connection = ops
+        .links
+        .lock()
+        .expect("links lock")
+        .get(agent_id)
+        .map(|link| link.connection.clone())
+        .ok_or(Code::AgentOffline)?;
+    let exchange = async {
+        let (mut send, mut recv) = connection.open_bi().await.map_err(|_| ApiError::from(Code::AgentOffline))?;
+        let request = ServerMessage::Request { grant, command: command.clone() };
+        write_frame(&mut send, &request).await.map_err(|_| ApiError::from(Code::AgentOffline))?;
+        let _ = send.finish();
+        match read_frame::<AgentMessage>(&mut recv).await {
+            Ok(Some(AgentMessage::Reply(Reply::Ok { result_json }))) => Ok(result_json),
+            Ok(Some(AgentMessage::Reply(Reply::Refused { code, message }))) => {
+                Err(ApiError::new(code, message.chars().take(300).collect::<String>()))
+            }
+            _ => Err(ApiError::new(Code::AgentTimeout, "the agent closed the stream without an answer")),
+        }
+    };
+    tokio::time::timeout(COMMAND_TIMEOUT, exchange).await.map_err(|_| ApiError::from(Code::AgentTimeout))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_results_pass_through_verbatim_and_malformed_ones_are_refused() {
+        let raw = serde_json::value::RawValue::from_string(r#"{"pong":true}"#.to_string()).unwrap();
+        let body = serde_json::to_string(&CommandAnswer { command: "ping", result: &raw }).unwrap();
+        assert_eq!(body, r#"{"command":"ping","result":{"pong":true}}"#);
+        assert!(serde_json::value::RawValue::from_string("{\"a\":".to_string()).is_err());
+    }
+}

@@ -1,0 +1,463 @@
+//! The agent listener: accepts QUIC connections, runs the link handshake machine on the
+//! control stream, registers authenticated links, and processes what agents report.
+//!
+//! A semaphore bounds handshakes in flight, so a reconnect storm queues instead of
+//! overwhelming the server; established links cost no permit.
+
+pub mod refusals;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argus_fsm::handshake::{HandshakeEffect, HandshakeError, HandshakeEvent, ServerHandshake, Verified};
+use argus_fsm::machine::Machine;
+use argus_fsm::session::EndReason;
+use argus_fsm::wire::MAX_HELLO_FRAME;
+use argus_fsm::wire::{AgentMessage, ServerMessage, SessionGrant};
+use argus_fsm::Code;
+use argus_transport_quic::{exporter, read_frame, read_frame_within, write_frame, LinkError};
+use serde_json::json;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::secrets::random32;
+use crate::state::{LinkHandle, Ops};
+use crate::store::audit::AuditEntry;
+use crate::store::Write;
+use crate::time_format::now;
+
+/// Handshakes in flight at once.
+pub const MAX_HANDSHAKES: usize = 512;
+/// A peer that has not finished its handshake in this time is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An unauthenticated peer must have sent a well-formed Hello within this time (SPEC §12).
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Accepts agent connections until the endpoint closes.
+pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
+    let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    while let Some(incoming) = endpoint.accept().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let ops = ops.clone();
+        tokio::spawn(async move {
+            let connection = match tokio::time::timeout(HANDSHAKE_TIMEOUT, async { incoming.await }).await {
+                Ok(Ok(connection)) => connection,
+                _ => return,
+            };
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&ops, &connection)).await {
+                Ok(Ok(Some((agent_id, send, recv)))) => {
+                    drop(permit);
+                    run_link(ops, connection, agent_id, send, recv).await;
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "link handshake failed");
+                    connection.close(quinn::VarInt::from_u32(2), b"handshake failed");
+                }
+                Err(_) => connection.close(quinn::VarInt::from_u32(2), b"handshake timeout"),
+            }
+        });
+    }
+}
+
+type Streams = (String, quinn::SendStream, quinn::RecvStream);
+
+/// Runs the handshake; returns the authenticated agent's control stream, or `None` when the
+/// connection was an enrollment (answered and done) or was refused.
+async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Option<Streams>, LinkError> {
+    // The first stream and a Hello of at most MAX_HELLO_FRAME bytes, within HELLO_TIMEOUT.
+    let first = tokio::time::timeout(HELLO_TIMEOUT, async {
+        let (send, mut recv) = connection.accept_bi().await?;
+        let hello = read_frame_within::<AgentMessage>(&mut recv, MAX_HELLO_FRAME).await;
+        Ok::<_, LinkError>((send, recv, hello))
+    })
+    .await;
+    let (mut send, mut recv, hello) = match first {
+        Ok(streams) => streams?,
+        Err(_) => {
+            refusal_audit(ops, connection, None, "hello_timeout", "agent_auth_failed").await;
+            connection.close(quinn::VarInt::from_u32(3), b"no Hello in time");
+            return Ok(None);
+        }
+    };
+    let machine = ServerHandshake::new(exporter(connection)?, random32());
+    let hello = match hello {
+        Ok(Some(AgentMessage::Hello(hello))) => hello,
+        // Oversized or undecodable: refused before a byte more is read.
+        Err(LinkError::Frame(_)) => {
+            return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await
+        }
+        // Not a Hello at all, or the stream broke.
+        _ => return refuse(ops, connection, &mut send, None, HandshakeError::OutOfOrder, "agent_auth_failed").await,
+    };
+    if !hello.well_formed() {
+        return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await;
+    }
+    let enrolling = matches!(hello.intent, argus_fsm::handshake::Intent::Enroll { .. });
+    let failure_event = if enrolling { "agent_enroll_refused" } else { "agent_auth_failed" };
+    let agent_id = hello.agent_id.clone();
+    let tenant = hello.tenant.clone();
+    let record = ops.registry.lock().await.agents.get(&agent_id).map(|a| a.enrollment.clone());
+    let mut machine = machine;
+    match machine.handle(HandshakeEvent::Hello { hello, record }, now()) {
+        Ok(effects) => {
+            for effect in effects {
+                if let HandshakeEffect::SendChallenge(challenge) = effect {
+                    write_frame(&mut send, &ServerMessage::Challenge(challenge)).await?;
+                }
+            }
+        }
+        Err(refused) => {
+            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event).await
+        }
+    }
+    let Some(AgentMessage::Proof(proof)) = read_frame_within::<AgentMessage>(&mut recv, MAX_HELLO_FRAME).await? else {
+        return refuse(
+            ops,
+            connection,
+            &mut send,
+            Some((&agent_id, &tenant)),
+            HandshakeError::OutOfOrder,
+            failure_event,
+        )
+        .await;
+    };
+    let verified = match machine.handle(HandshakeEvent::Proof(proof), now()) {
+        Ok(effects) => effects.into_iter().find_map(|effect| match effect {
+            HandshakeEffect::Verified(verified) => Some(verified),
+            HandshakeEffect::SendChallenge(_) => None,
+        }),
+        Err(refused) => {
+            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event).await
+        }
+    };
+    match verified {
+        None => {
+            refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), HandshakeError::OutOfOrder, failure_event)
+                .await
+        }
+        Some(Verified::EnrollRequested { agent_id, tenant, token, passkey }) => {
+            enroll(ops, connection, &mut send, agent_id, tenant, token, passkey).await?;
+            Ok(None)
+        }
+        Some(Verified::Authenticated { agent_id, tenant }) => {
+            let now = now();
+            let mut registry = ops.registry.lock().await;
+            // Re-check under the lock: a revocation may have landed during the handshake.
+            if !matches!(
+                registry.agents.get(&agent_id).map(|a| &a.enrollment),
+                Some(argus_fsm::enrollment::Enrollment::Enrolled { .. })
+            ) {
+                drop(registry);
+                return refuse(
+                    ops,
+                    connection,
+                    &mut send,
+                    Some((&agent_id, &tenant)),
+                    HandshakeError::Revoked,
+                    failure_event,
+                )
+                .await;
+            }
+            let sessions: Vec<SessionGrant> = registry
+                .sessions
+                .values()
+                .filter(|s| s.agent_id == agent_id && s.is_live(now))
+                .map(|s| SessionGrant {
+                    session_id: s.id.clone(),
+                    tenant: s.tenant.clone(),
+                    owner: s.owner.clone(),
+                    expires_at: s.expires_at,
+                })
+                .collect();
+            write_frame(&mut send, &ServerMessage::Welcome { sessions }).await?;
+            if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
+                record.last_seen = Some(now);
+                registry.record_quietly(ops.store.as_ref(), record);
+            }
+            Ok(Some((agent_id, send, recv)))
+        }
+    }
+}
+
+async fn enroll(
+    ops: &Arc<Ops>,
+    connection: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    agent_id: String,
+    tenant: String,
+    token: String,
+    passkey: [u8; 32],
+) -> Result<(), LinkError> {
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let outcome = (|| {
+        let tenant_record = registry.tenants.get(&tenant).ok_or(Code::EnrollmentTokenInvalid)?;
+        tenant_record.may_enroll(now).map_err(|e| e.code())?;
+        let mut record = registry.agents.get(&agent_id).cloned().ok_or(Code::EnrollmentTokenInvalid)?;
+        let event = argus_fsm::enrollment::EnrollmentEvent::Enroll { tenant: tenant.clone(), token, passkey };
+        record.enrollment.handle(event, now).map_err(|refused| refused.error.code())?;
+        record.last_seen = Some(now);
+        Ok::<_, Code>(record)
+    })();
+    match outcome {
+        Ok(record) => {
+            let key_id = argus_fsm::signed::key_id(
+                &ed25519_dalek::VerifyingKey::from_bytes(&passkey).map_err(|_| LinkError::Truncated)?,
+            );
+            let entry = AuditEntry::new("agent_enrolled", format!("agent:{agent_id}"))
+                .tenant(&tenant)
+                .agent(&agent_id)
+                .details(json!({ "passkey_id": key_id, "remote": connection.remote_address().to_string() }));
+            match registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now) {
+                Ok(_) => {
+                    drop(registry);
+                    durable(ops).await?;
+                    write_frame(send, &ServerMessage::Welcome { sessions: vec![] }).await?
+                }
+                Err(error) => write_frame(send, &ServerMessage::Refused { code: error.code }).await?,
+            }
+        }
+        Err(code) => {
+            // Proving possession of a key is free: this peer is still unauthenticated, so its
+            // refusal is audited within the budget like any other.
+            let tenant = registry.tenants.contains_key(&tenant).then_some(tenant.as_str());
+            drop(registry);
+            refusal_audit(ops, connection, Some((&agent_id, tenant)), code.as_str(), "agent_enroll_refused").await;
+            write_frame(send, &ServerMessage::Refused { code }).await?;
+        }
+    }
+    let _ = send.finish();
+    let _ = send.stopped().await;
+    Ok(())
+}
+
+/// Audits a refused handshake (within the refusal budget), tells the agent the code, and
+/// closes. `claimed` is what a well-formed Hello claimed.
+async fn refuse(
+    ops: &Arc<Ops>,
+    connection: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    claimed: Option<(&str, &str)>,
+    error: HandshakeError,
+    event: &'static str,
+) -> Result<Option<Streams>, LinkError> {
+    let code = error.code();
+    let claimed = match claimed {
+        // Only name the tenant if it is a real one; a claimed tenant is untrusted input.
+        Some((agent, tenant)) => {
+            let known = ops.registry.lock().await.tenants.contains_key(tenant);
+            Some((agent, known.then_some(tenant)))
+        }
+        None => None,
+    };
+    let reason = if error == HandshakeError::Malformed { "malformed_hello" } else { code.as_str() };
+    refusal_audit(ops, connection, claimed, reason, event).await;
+    write_frame(send, &ServerMessage::Refused { code }).await?;
+    let _ = send.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+    connection.close(quinn::VarInt::from_u32(3), code.as_str().as_bytes());
+    Ok(None)
+}
+
+/// Records one refusal of an unauthenticated peer, if the budget allows; otherwise only
+/// counts it (the count is written as one aggregated record when the window closes). Every
+/// field is bounded: IDs reach here only when they are within the ID grammar, so no peer can
+/// grow the audit trail by more than about 1 KiB per refusal.
+async fn refusal_audit(
+    ops: &Arc<Ops>,
+    connection: &quinn::Connection,
+    claimed: Option<(&str, Option<&str>)>,
+    code: &'static str,
+    event: &'static str,
+) {
+    let now = now();
+    let (verdict, closed) = ops.refusals.lock().expect("refusals lock").refusal(code, now);
+    let mut entries: Vec<AuditEntry> = closed.into_iter().map(aggregate_entry).collect();
+    if verdict == crate::link::refusals::Verdict::Audit {
+        let mut entry = AuditEntry::new(event, "system")
+            .details(json!({ "code": code, "remote": connection.remote_address().to_string() }));
+        if let Some((agent, tenant)) = claimed {
+            entry.actor = format!("agent:{agent}");
+            entry = entry.agent(agent);
+            if let Some(tenant) = tenant {
+                entry = entry.tenant(tenant);
+            }
+        }
+        entries.push(entry);
+    }
+    if entries.is_empty() {
+        return;
+    }
+    {
+        let mut registry = ops.registry.lock().await;
+        let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now);
+    }
+    if let Err(error) = durable(ops).await {
+        tracing::warn!(%error, "refusal record not flushed");
+    }
+}
+
+/// The aggregated record of a window's refusals beyond the budget.
+fn aggregate_entry(suppressed: crate::link::refusals::Suppressed) -> AuditEntry {
+    AuditEntry::system("agent_auth_failed").details(json!({
+        "aggregated": true,
+        "count": suppressed.total,
+        "by_code": suppressed.by_code,
+        "window_start": crate::time_format::rfc3339(suppressed.window_start),
+        "window_seconds": crate::link::refusals::WINDOW_MS / 1000,
+    }))
+}
+
+/// Writes the aggregate of a closed refusal window even when no refusal follows it.
+pub async fn write_refusal_aggregates(ops: Arc<Ops>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(crate::link::refusals::WINDOW_MS as u64 / 2));
+    loop {
+        tick.tick().await;
+        let now = now();
+        let closed = ops.refusals.lock().expect("refusals lock").tick(now);
+        if let Some(closed) = closed {
+            let mut registry = ops.registry.lock().await;
+            let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![aggregate_entry(closed)], now);
+            drop(registry);
+            let _ = durable(&ops).await;
+        }
+    }
+}
+
+/// Serves an authenticated link until it closes.
+async fn run_link(
+    ops: Arc<Ops>,
+    connection: quinn::Connection,
+    agent_id: String,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let (control, mut outbox) = mpsc::unbounded_channel::<ServerMessage>();
+    let link = {
+        // Register under the registry lock so a concurrent revocation cannot slip between the
+        // check in the handshake and the registration.
+        let registry = ops.registry.lock().await;
+        let enrolled = matches!(
+            registry.agents.get(&agent_id).map(|a| &a.enrollment),
+            Some(argus_fsm::enrollment::Enrollment::Enrolled { .. })
+        );
+        if !enrolled {
+            connection.close(quinn::VarInt::from_u32(3), b"agent_revoked");
+            return;
+        }
+        let handle = LinkHandle { connection: connection.clone(), control, end_acks: Default::default() };
+        let previous = ops.links.lock().expect("links lock").insert(agent_id.clone(), handle.clone());
+        if let Some(previous) = previous {
+            previous.connection.close(quinn::VarInt::from_u32(4), b"replaced by a newer connection");
+        }
+        handle
+    };
+    tracing::info!(agent = %agent_id, remote = %connection.remote_address(), "agent online");
+    let writer = tokio::spawn(async move {
+        while let Some(message) = outbox.recv().await {
+            if write_frame(&mut send, &message).await.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let message = tokio::select! {
+            message = read_frame::<AgentMessage>(&mut recv) => message,
+            _ = connection.closed() => break,
+        };
+        match message {
+            // Acknowledgements need neither the registry nor the disk: they release waiters.
+            Ok(Some(AgentMessage::SessionEndedAck { session_id })) => link.end_acknowledged(&session_id),
+            Ok(Some(message)) => {
+                if let Err(error) = handle_agent_message(&ops, &agent_id, message).await {
+                    tracing::warn!(agent = %agent_id, %error.message, "agent message not stored");
+                }
+                let _ = ops.durability.wait_all().await;
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    writer.abort();
+    {
+        let mut links = ops.links.lock().expect("links lock");
+        if links.get(&agent_id).is_some_and(|link| link.connection.stable_id() == connection.stable_id()) {
+            links.remove(&agent_id);
+        }
+    }
+    connection.close(quinn::VarInt::from_u32(0), b"bye");
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
+        record.last_seen = Some(now);
+        registry.record_quietly(ops.store.as_ref(), record);
+    }
+    tracing::info!(agent = %agent_id, "agent offline");
+}
+
+async fn handle_agent_message(
+    ops: &Arc<Ops>,
+    agent_id: &str,
+    message: AgentMessage,
+) -> Result<(), crate::error::ApiError> {
+    let now = now();
+    let mut registry = ops.registry.lock().await;
+    let Some(mut record) = registry.agents.get(agent_id).cloned() else { return Ok(()) };
+    record.last_seen = Some(now);
+    match message {
+        AgentMessage::Manifest(manifest) => {
+            // The kill switch may have changed while the agent was offline: audit that too.
+            let on = manifest.remote_support_on;
+            let entries = kill_switch_entries(&record, agent_id, on);
+            record.remote_support_on = on;
+            record.manifest = Some(manifest);
+            if entries.is_empty() {
+                registry.record_quietly(ops.store.as_ref(), record);
+            } else {
+                registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], entries, now)?;
+            }
+            if !on {
+                crate::lifecycle::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
+            }
+        }
+        AgentMessage::RemoteSupport { on } => {
+            let changed = record.remote_support_on != on;
+            record.remote_support_on = on;
+            if let Some(manifest) = record.manifest.as_mut() {
+                manifest.remote_support_on = on;
+            }
+            let tenant = record.enrollment.tenant().to_string();
+            let entries = if changed {
+                vec![AuditEntry::new(
+                    if on { "kill_switch_on" } else { "kill_switch_off" },
+                    format!("agent:{agent_id}"),
+                )
+                .tenant(tenant)
+                .agent(agent_id)]
+            } else {
+                vec![]
+            };
+            registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], entries, now)?;
+            if !on {
+                crate::lifecycle::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
+            }
+        }
+        // Handshake messages after the handshake, or replies on the control stream: ignored.
+        AgentMessage::Hello(_) | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {}
+        AgentMessage::SessionEndedAck { .. } => {}
+    }
+    Ok(())
+}
+
+/// The `kill_switch_on`/`kill_switch_off` record for a change, if it is one.
+fn kill_switch_entries(record: &crate::store::AgentRecord, agent_id: &str, on: bool) -> Vec<AuditEntry> {
+    if record.remote_support_on == on {
+        return vec![];
+    }
+    let event = if on { "kill_switch_on" } else { "kill_switch_off" };
+    vec![AuditEntry::new(event, format!("agent:{agent_id}")).tenant(record.enrollment.tenant()).agent(agent_id)]
+}
+
+/// Waits until everything staged is on disk, before acknowledging anything to an agent.
+async fn durable(ops: &Ops) -> Result<(), LinkError> {
+    ops.durability.wait_all().await.map_err(|e| LinkError::Read(format!("store flush failed: {e}")))
+}

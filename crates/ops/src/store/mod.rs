@@ -1,0 +1,149 @@
+//! Durable state behind a narrow trait ([`Store`]), with sled as the embedded backend
+//! ([`sled`]) and the tamper-evident audit chain ([`audit`]).
+//!
+//! Every action commits its state changes *and* its audit record in one atomic batch, then
+//! flushes, before it is acknowledged: after a crash the store holds both or neither. A
+//! distributed backend only has to implement [`Store`].
+
+pub mod audit;
+mod sled;
+
+pub use self::sled::{audit_record_key, SledStore};
+
+use argus_fsm::enrollment::Enrollment;
+use argus_fsm::patch::ReplayMemory;
+use argus_fsm::session::Session;
+use argus_fsm::tenant::Tenant;
+use argus_fsm::wire::Manifest;
+use argus_fsm::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::store::audit::AuditRecord;
+
+/// What the server keeps about one agent ID.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub agent_id: String,
+    pub enrollment: Enrollment,
+    /// Last time an authenticated link was seen (connect, message or disconnect).
+    pub last_seen: Option<Timestamp>,
+    /// The last capability manifest the agent sent.
+    pub manifest: Option<Manifest>,
+    /// The agent's kill switch as last reported (`true` = remote support allowed).
+    pub remote_support_on: bool,
+    /// Patch IDs ever relayed to this agent and applied (server-side replay memory).
+    #[serde(default)]
+    pub patches: ReplayMemory,
+}
+
+/// Operator scopes (SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Admin,
+    RemoteSupport,
+    TenantAdmin,
+}
+
+impl Scope {
+    /// Parses a scope name as written on the command line and in JSON.
+    pub fn parse(text: &str) -> Option<Scope> {
+        match text {
+            "admin" => Some(Scope::Admin),
+            "remote_support" => Some(Scope::RemoteSupport),
+            "tenant_admin" => Some(Scope::TenantAdmin),
+            _ => None,
+        }
+    }
+    /// The scope's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::RemoteSupport => "remote_support",
+            Scope::TenantAdmin => "tenant_admin",
+        }
+    }
+}
+
+/// A personal access token, stored only as its hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatRecord {
+    pub hash: [u8; 32],
+    pub owner: String,
+    pub scopes: Vec<Scope>,
+    /// For `tenant_admin`: the one tenant it may act on.
+    pub tenant: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    /// Set by `pat revoke`: the PAT answers `invalid_pat` from then on. Kept (not deleted) so
+    /// `pat ls` shows it and the audit trail's `pat_revoked` names something that exists.
+    #[serde(default)]
+    pub revoked_at: Option<Timestamp>,
+    /// Last request that passed the gate with it (recorded at most once a minute, without
+    /// waiting for the disk: bookkeeping, not an audited fact).
+    #[serde(default)]
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// How often `last_used_at` is written for a PAT in steady use.
+pub const PAT_LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+impl PatRecord {
+    /// The PAT's public identifier: `pat_` and the first 8 bytes of its hash in hex. Derived,
+    /// so records made before IDs existed have one too; it reveals nothing usable about the
+    /// secret (a preimage of a 256-bit random token's SHA-256).
+    pub fn id(&self) -> String {
+        format!("pat_{}", hex::encode(&self.hash[..8]))
+    }
+
+    /// Whether the PAT may be used at `now`: not revoked and not expired.
+    pub fn usable(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expiry| now < expiry)
+    }
+}
+
+/// One write of an atomic commit.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Tenant(Tenant),
+    Agent(AgentRecord),
+    Pat(PatRecord),
+    Session(Session),
+    Audit(AuditRecord),
+}
+
+/// Everything loaded at start-up.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub tenants: Vec<Tenant>,
+    pub agents: Vec<AgentRecord>,
+    pub pats: Vec<PatRecord>,
+    pub sessions: Vec<Session>,
+    pub last_audit: Option<AuditRecord>,
+}
+
+/// Storage failures. Callers answer `internal` and acknowledge nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend: {0}")]
+    Backend(String),
+    #[error("stored record {key} does not decode: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// The narrow storage interface the server needs.
+pub trait Store: Send + Sync + 'static {
+    /// Applies every write atomically and makes it durable before returning.
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Applies writes atomically without waiting for the disk: only for bookkeeping that may be
+    /// lost in a crash without harm (`last_seen`, the latest manifest). Never for audit records.
+    fn stage(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Loads all live state.
+    fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Audit records with `seq` in `from..`, ascending.
+    fn audit_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_>;
+    /// Audit records in descending `seq` order, newest first.
+    fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_>;
+    /// Flushes anything pending (shutdown).
+    fn flush(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,161 @@
+//! The embedded backend: one sled tree, typed key prefixes, JSON values, so one batch is
+//! atomic across every kind of record.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::audit::AuditRecord;
+use super::{Snapshot, Store, StoreError, Write};
+
+/// The sled backend.
+pub struct SledStore {
+    db: sled::Db,
+}
+
+const TENANT: &str = "t/";
+const AGENT: &str = "a/";
+const PAT: &str = "p/";
+const SESSION: &str = "s/";
+const AUDIT: &str = "l/";
+
+fn audit_key(seq: u64) -> String {
+    format!("{AUDIT}{seq:020}")
+}
+
+impl SledStore {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        let db = sled::Config::new().path(path).open().map_err(backend)?;
+        Ok(SledStore { db })
+    }
+
+    fn scan<T: for<'de> Deserialize<'de>>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
+        self.db.scan_prefix(prefix).map(|item| decode(item.map_err(backend)?)).collect()
+    }
+}
+
+fn backend(error: sled::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn decode<T: for<'de> Deserialize<'de>>((key, value): (sled::IVec, sled::IVec)) -> Result<T, StoreError> {
+    serde_json::from_slice(&value)
+        .map_err(|e| StoreError::Corrupt { key: String::from_utf8_lossy(&key).into_owned(), reason: e.to_string() })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records of owned data always serialize")
+}
+
+impl Store for SledStore {
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.stage(writes)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    fn stage(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for write in writes {
+            let (key, value) = match write {
+                Write::Tenant(tenant) => (format!("{TENANT}{}", tenant.id), encode(tenant)),
+                Write::Agent(agent) => (format!("{AGENT}{}", agent.agent_id), encode(agent)),
+                Write::Pat(pat) => (format!("{PAT}{}", hex::encode(pat.hash)), encode(pat)),
+                Write::Session(session) => (format!("{SESSION}{}", session.id), encode(session)),
+                Write::Audit(record) => (audit_key(record.seq), encode(record)),
+            };
+            batch.insert(key.as_bytes(), value);
+        }
+        self.db.apply_batch(batch).map_err(backend)
+    }
+
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            tenants: self.scan(TENANT)?,
+            agents: self.scan(AGENT)?,
+            pats: self.scan(PAT)?,
+            sessions: self.scan(SESSION)?,
+            last_audit: self.audit_newest_first().next().transpose()?,
+        })
+    }
+
+    fn audit_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
+        let start = audit_key(from);
+        let end = format!("{AUDIT}~");
+        Box::new(self.db.range(start.as_bytes()..end.as_bytes()).map(|item| decode(item.map_err(backend)?)))
+    }
+
+    fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
+        Box::new(self.db.scan_prefix(AUDIT).rev().map(|item| decode(item.map_err(backend)?)))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(backend)
+    }
+}
+
+/// Test-only raw access, so tests can tamper with the audit trail as an attacker would.
+impl SledStore {
+    /// Overwrites a raw value (tests of tamper detection).
+    pub fn raw_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(key.as_bytes(), value).map_err(backend)?;
+        self.flush()
+    }
+    /// Removes a raw value (tests of tamper detection).
+    pub fn raw_remove(&self, key: &str) -> Result<(), StoreError> {
+        self.db.remove(key.as_bytes()).map_err(backend)?;
+        self.flush()
+    }
+    /// Reads a raw value.
+    pub fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(key.as_bytes()).map_err(backend)?.map(|v| v.to_vec()))
+    }
+}
+
+/// The raw key of an audit record (tests).
+pub fn audit_record_key(seq: u64) -> String {
+    audit_key(seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::audit::{AuditChain, AuditEntry};
+    use argus_fsm::tenant::Tenant;
+    use argus_fsm::Timestamp;
+
+    fn entry(event: &'static str) -> AuditEntry {
+        AuditEntry::system(event)
+    }
+
+    #[test]
+    fn state_and_audit_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = Tenant::new("T1".into(), [1; 32]);
+        {
+            let store = SledStore::open(&dir.path().join("db")).unwrap();
+            let mut chain = AuditChain::default();
+            let record = chain.next_record(entry("tenant_created"), Timestamp(1));
+            store.commit(&[Write::Tenant(tenant.clone()), Write::Audit(record)]).unwrap();
+        }
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        let snapshot = store.load().unwrap();
+        assert_eq!(snapshot.tenants, vec![tenant]);
+        assert_eq!(snapshot.last_audit.unwrap().seq, 1);
+    }
+
+    #[test]
+    fn audit_iterates_in_sequence_order_beyond_ten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        let mut chain = AuditChain::default();
+        for i in 0..12 {
+            let record = chain.next_record(entry("pat_created"), Timestamp(i));
+            store.commit(&[Write::Audit(record)]).unwrap();
+        }
+        let seqs: Vec<u64> = store.audit_from(1).map(|r| r.unwrap().seq).collect();
+        assert_eq!(seqs, (1..=12).collect::<Vec<_>>());
+        assert_eq!(store.audit_newest_first().next().unwrap().unwrap().seq, 12);
+    }
+}

@@ -1,0 +1,111 @@
+//! SPEC §11 pieces that are in place, through the real binaries: `/readyz`, the start-up
+//! warning that names a variable leaving the API closed, `audit verify` on a running server,
+//! and argusctl's `version`, `--since 1h`, relative patch times and the `invalid_pat` hint.
+
+use std::process::Command;
+
+use argus_e2e::{bin, ctl_with, Fleet, Ops};
+
+#[test]
+fn readyz_answers_without_the_gate() {
+    let ops = Ops::start(&[]);
+    // From outside the operator network, with no token and no PAT.
+    let (status, body) = ops.http("127.0.0.2".parse().unwrap(), "GET", "/readyz", &[], None);
+    assert_eq!((status, body), (200, serde_json::json!({ "status": "ready" })));
+}
+
+#[test]
+fn serve_names_each_variable_that_leaves_the_api_closed() {
+    let mut ops = Ops::start(&[("REMOTE_SUPPORT_ENABLED", "0"), ("REMOTE_SUPPORT_OPERATOR_CIDRS", "")]);
+    let log = ops.log();
+    assert!(log.contains("REMOTE_SUPPORT_ENABLED is off"), "{log}");
+    assert!(log.contains("REMOTE_SUPPORT_OPERATOR_CIDRS is empty"), "{log}");
+    assert!(!log.contains("ARGUS_OPS_TOKEN is unset"), "the token is set in this fixture");
+    assert!(!log.contains(argus_e2e::OPS_TOKEN), "no secret in the log");
+    assert!(ops.stop().success());
+}
+
+#[test]
+fn audit_verify_on_a_running_server_says_so_plainly() {
+    let ops = Ops::start(&[]);
+    let out = Command::new(bin("argus-ops")).args(["audit", "verify", "--data-dir"]).arg(ops.data()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("a server is running") && stderr.contains("stop it first"), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("lock"), "no raw lock error: {stderr}");
+}
+
+#[test]
+fn argusctl_fits_an_operators_hands() {
+    let fleet = Fleet::armed(&[]);
+    // version: client and server.
+    let version = fleet.op(&["version"]);
+    assert_eq!(version.code, 0, "{}", version.stderr);
+    assert_eq!(version.json["client"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(version.json["server"], env!("CARGO_PKG_VERSION"));
+    // --since takes a duration back from now.
+    let recent = fleet.op(&["audit", "ls", "--since", "1h"]);
+    assert_eq!(recent.code, 0, "{}", recent.stderr);
+    assert!(!recent.json["events"].as_array().unwrap().is_empty());
+    let future = fleet.op(&["audit", "ls", "--since", "2100-01-01T00:00:00Z"]);
+    assert!(future.json["events"].as_array().unwrap().is_empty());
+    // The invalid_pat answer says what to do.
+    let wrong = fleet.ops.ctl("argus_pat_wrong", &["agent", "fleet"]);
+    assert_eq!(wrong.code, 1);
+    assert!(wrong.stderr.contains("hint:") && wrong.stderr.contains("ARGUS_PAT"), "{}", wrong.stderr);
+    // Patch times relative to now.
+    let content = fleet.ops.dir.path().join("relative.yaml");
+    std::fs::write(&content, "poll: 3\n").unwrap();
+    let out = fleet.ops.dir.path().join("relative.patch.json");
+    let key = fleet.keys.join("patch.key");
+    let signed = ctl_with(
+        &[],
+        &[
+            "patch",
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--target",
+            "config.yaml",
+            "--file",
+            content.to_str().unwrap(),
+            "--not-before",
+            "now",
+            "--not-after",
+            "+1h",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    let shown = ctl_with(
+        &[],
+        &["patch", "verify", "--pubkey", fleet.keys.join("patch.pub").to_str().unwrap(), out.to_str().unwrap()],
+    );
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let time = |key: &str| {
+        let text = shown.json[key].as_str().unwrap_or_else(|| panic!("{key} in {}", shown.stdout));
+        argus_fsm::Timestamp::parse_rfc3339(text).unwrap().unix_seconds()
+    };
+    assert_eq!(time("not_after") - time("not_before"), 3600, "{}", shown.stdout);
+    let bad = ctl_with(
+        &[],
+        &[
+            "patch",
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--target",
+            "config.yaml",
+            "--file",
+            content.to_str().unwrap(),
+            "--not-before",
+            "soon",
+            "--not-after",
+            "+1h",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}
