@@ -109,3 +109,39 @@ fn argusctl_fits_an_operators_hands() {
     );
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
+
+#[test]
+fn logs_are_plain_or_json_with_one_access_event_per_request_and_no_secret() {
+    // Text (the default): a log file gets no colour codes.
+    let fleet = Fleet::armed(&[]);
+    assert_eq!(fleet.op(&["agent", "ls", "--tenant", "T1"]).code, 0);
+    let log = fleet.ops.log();
+    assert!(!log.contains('\u{1b}'), "escape codes in a log file");
+    let access: Vec<&str> = log.lines().filter(|l| l.contains("argus_ops::access")).collect();
+    let listing = access.iter().find(|l| l.contains("/support/tenants/{tenant}/agents")).expect("access event");
+    assert!(listing.contains("GET") && listing.contains("200") && listing.contains("op@example.com"), "{listing}");
+    assert!(!listing.contains("/support/tenants/T1/agents"), "the route template, not the raw path");
+    assert!(!log.contains(&fleet.operator) && !log.contains(argus_e2e::OPS_TOKEN), "no secret in the log");
+
+    // JSON: one object per line with the SPEC's keys.
+    let fleet = Fleet::armed(&[("ARGUS_LOG_FORMAT", "json")]);
+    assert_eq!(fleet.op(&["agent", "fleet"]).code, 0);
+    let log = fleet.ops.log();
+    let events: Vec<serde_json::Value> =
+        log.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"))).collect();
+    for event in &events {
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(event.get(key).is_some(), "{key} missing in {event}");
+        }
+    }
+    let access = events.iter().find(|e| e["target"] == "argus_ops::access" && e["route"] == "/support/fleet");
+    let access = access.expect("an access event for /support/fleet");
+    assert_eq!((access["method"].as_str(), access["status"].as_u64()), (Some("GET"), Some(200)));
+    assert_eq!(access["owner"], "op@example.com");
+    assert!(access["duration_ms"].as_f64().is_some() && access["ip"] == "127.0.0.1", "{access}");
+    // A bad format refuses to start.
+    let mut bad = std::process::Command::new(bin("argus-ops"));
+    bad.args(["serve", "--data-dir"]).arg(fleet.ops.data()).env("ARGUS_LOG_FORMAT", "yaml");
+    let out = bad.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -66,8 +66,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ARGUS_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    if let Err(error) = argus_telemetry::init("info") {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {

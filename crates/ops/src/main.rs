@@ -68,8 +68,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The quickstart prints its own story; keep the server's log to warnings unless asked.
     let default = if matches!(cli.command, Command::Quickstart { .. }) { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ARGUS_LOG").unwrap_or_else(|_| default.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    if let Err(error) = argus_telemetry::init(default) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {

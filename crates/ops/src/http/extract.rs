@@ -77,7 +77,11 @@ impl FromRequestParts<Arc<Ops>> for Gated {
         }
         drop(registry);
         match outcome {
-            Ok(operator) => Ok(Gated(operator)),
+            Ok(operator) => {
+                let _ = crate::http::ACCESS_CALLER
+                    .try_with(|caller| *caller.borrow_mut() = Some((operator.ip, operator.owner.clone())));
+                Ok(Gated(operator))
+            }
             Err((denial, ip)) => {
                 ops.limiter.lock().expect("limiter lock").failed(ip, now);
                 audit_denial(ops, denial, ip, parts.uri.path(), now).await;

@@ -45,7 +45,47 @@ pub fn router(ops: Arc<Ops>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(ops.clone(), durable_responses))
+        .layer(axum::middleware::from_fn(access_log))
         .with_state(ops)
+}
+
+tokio::task_local! {
+    /// Who the gate let through on this request, for the access log: caller IP and PAT owner.
+    pub static ACCESS_CALLER: std::cell::RefCell<Option<(std::net::IpAddr, String)>>;
+}
+
+/// One access-log event per request at `info` (SPEC §11): method, route template (never the
+/// raw path, which may carry IDs a log should not multiply), status, duration, caller IP and
+/// PAT owner — never a header value, a body or a secret.
+async fn access_log(request: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_string(), |path| path.as_str().to_string());
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<server::PeerAddr>>().map(|c| c.0 .0.ip());
+    let (response, caller) = ACCESS_CALLER
+        .scope(std::cell::RefCell::new(None), async {
+            let response = next.run(request).await;
+            (response, ACCESS_CALLER.with(|caller| caller.borrow_mut().take()))
+        })
+        .await;
+    let (ip, owner) = match caller {
+        Some((ip, owner)) => (Some(ip), Some(owner)),
+        None => (peer, None),
+    };
+    tracing::info!(
+        target: "argus_ops::access",
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        ip = ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        owner = owner.as_deref().unwrap_or("-"),
+        "request"
+    );
+    response
 }
 
 /// Acknowledges nothing before it is durable: a response waits until every write its request
