@@ -124,6 +124,7 @@ fn a_command_sent_the_moment_activation_answers_is_served_under_load() {
         let (status, refused) =
             operator.post("/support/tenants/T1/commands", Some(&token), json!({ "command": "ping", "args": {} }));
         assert_eq!((status, refused["error"].as_str()), (410, Some("session_expired")), "round {round}");
+        assert!(refused["message"].as_str().unwrap_or_default().contains("deactivated"), "the end reason is named");
     }
     assert!(failures.is_empty(), "{} of 150 commands right after activation failed: {failures:#?}", failures.len());
 }

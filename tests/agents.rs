@@ -146,11 +146,23 @@ fn agent_status_and_kill_switch_cli() {
     let index = fleet.add_agent("a1");
     let agent: &Agent = &fleet.agents[index];
     let status = String::from_utf8_lossy(&agent.cli("status").stdout).into_owned();
-    assert!(status.contains("enrolled: yes") && status.contains("remote support: on"), "{status}");
+    assert!(status.contains("enrolled:        yes, as a1 in tenant T1"), "{status}");
+    assert!(status.contains("connection:      connected since") && status.contains("remote support:  on"), "{status}");
     assert!(agent.cli("remote-support-off").status.success());
     let status = String::from_utf8_lossy(&agent.cli("status").stdout).into_owned();
-    assert!(status.contains("remote support: off"), "{status}");
+    assert!(status.contains("remote support:  OFF (kill switch)"), "{status}");
+    // --json: one document for scripts.
+    let json = std::process::Command::new(argus_e2e::bin("argus-agent"))
+        .args(["status", "--json", "--install-root"])
+        .arg(&agent.root)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status --json is JSON");
+    assert_eq!((json["enrolled"].as_bool(), json["agent_id"].as_str()), (Some(true), Some("a1")));
+    assert_eq!((json["connection"].as_str(), json["remote_support_on"].as_bool()), (Some("connected"), Some(false)));
     assert!(wait_until(Duration::from_secs(5), || !fleet.ops.audit_events("kill_switch_off").is_empty()));
+    let rows = fleet.op(&["agent", "ls", "--tenant", "T1"]).json;
+    assert_eq!(rows["agents"][0]["remote_support_on"], false, "agent ls shows the kill switch: {rows}");
     assert!(agent.cli("remote-support-on").status.success());
     assert!(wait_until(Duration::from_secs(5), || !fleet.ops.audit_events("kill_switch_on").is_empty()));
 }

@@ -145,3 +145,23 @@ fn logs_are_plain_or_json_with_one_access_event_per_request_and_no_secret() {
     let out = bad.output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn argusctl_ships_completions_and_man_pages() {
+    for (shell, marker) in [("bash", "_argusctl()"), ("zsh", "#compdef argusctl"), ("fish", "complete -c argusctl")] {
+        let out = ctl_with(&[], &["completion", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert!(out.stdout.contains(marker), "{shell}");
+        assert!(out.stdout.contains("activate") && out.stdout.contains("revoke"), "{shell} knows the subcommands");
+    }
+    assert_eq!(ctl_with(&[], &["completion", "tcsh"]).code, 2, "an unknown shell is a usage error");
+    let dir = tempfile::tempdir().unwrap();
+    let out = ctl_with(&[], &["manpages", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for page in ["argusctl.1", "argusctl-agent-activate.1", "argusctl-pat-revoke.1", "argusctl-audit-ls.1"] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_else(|_| panic!("{page} missing"));
+        assert!(text.starts_with(".ie") || text.contains(".TH"), "{page} is roff");
+    }
+    let activate = std::fs::read_to_string(dir.path().join("argusctl-agent-activate.1")).unwrap();
+    assert!(activate.contains("argusctl agent activate") && activate.contains("ttl"), "{activate}");
+}

@@ -61,6 +61,9 @@ enum Command {
     Status {
         #[arg(long)]
         install_root: PathBuf,
+        /// One JSON document instead of the summary.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -116,21 +119,44 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("remote support is ON on this machine");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { install_root } => {
+        Command::Status { install_root, json } => {
             let state = StateDir::new(&install_root);
-            match state.load_settings() {
-                Err(_) => println!("enrolled: no"),
-                Ok(settings) => {
-                    println!("enrolled: yes");
-                    println!("agent_id: {}", settings.agent_id);
-                    println!("tenant: {}", settings.tenant);
-                    println!("server: {}", settings.server);
-                    let status = std::fs::read_to_string(state.status())
-                        .unwrap_or_else(|_| "{\"connection\":\"not running\"}".into());
-                    println!("connection: {}", status.trim());
+            let settings = state.load_settings().ok();
+            let connection: serde_json::Value = std::fs::read(state.status())
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_else(|| serde_json::json!({ "connection": "not running" }));
+            let remote_support_on = state.remote_support_on();
+            if json {
+                let status = serde_json::json!({
+                    "enrolled": settings.is_some(),
+                    "agent_id": settings.as_ref().map(|s| s.agent_id.clone()),
+                    "tenant": settings.as_ref().map(|s| s.tenant.clone()),
+                    "server": settings.as_ref().map(|s| s.server.clone()),
+                    "connection": connection["connection"],
+                    "since": connection["since"],
+                    "refused": connection["refused"],
+                    "remote_support_on": remote_support_on,
+                });
+                println!("{status}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            match &settings {
+                None => println!("enrolled:        no"),
+                Some(settings) => {
+                    println!("enrolled:        yes, as {} in tenant {}", settings.agent_id, settings.tenant);
+                    println!("server:          {}", settings.server);
+                    let mut line = connection["connection"].as_str().unwrap_or("unknown").to_string();
+                    if let Some(since) = connection["since"].as_str() {
+                        line.push_str(&format!(" since {since}"));
+                    }
+                    if let Some(code) = connection["refused"].as_str() {
+                        line.push_str(&format!(" (refused: {code})"));
+                    }
+                    println!("connection:      {line}");
                 }
             }
-            println!("remote support: {}", if state.remote_support_on() { "on" } else { "off (kill switch)" });
+            println!("remote support:  {}", if remote_support_on { "on" } else { "OFF (kill switch)" });
             Ok(ExitCode::SUCCESS)
         }
     }

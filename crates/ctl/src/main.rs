@@ -78,6 +78,13 @@ enum Command {
     },
     /// This client's version and the server's (from its `/healthz`).
     Version,
+    /// Print a shell completion script (`source <(argusctl completion bash)`).
+    Completion { shell: clap_complete::Shell },
+    /// Write roff man pages for argusctl and every subcommand into DIR.
+    Manpages {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Offline: make an Ed25519 key pair (PREFIX.key 0600, PREFIX.pub).
     Keygen {
         #[arg(long)]
@@ -335,6 +342,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let writes = offline::Writes { dry_run: g.dry_run, json: g.json };
     let request = match cli.command {
         Command::Version => return version(g),
+        Command::Completion { shell } => {
+            use clap::CommandFactory as _;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "argusctl", &mut script);
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Manpages { out } => return manpages(&out),
         Command::Keygen { out } => {
             return offline::keygen(&out, writes).map(|()| ExitCode::SUCCESS).map_err(Into::into)
         }
@@ -401,6 +417,31 @@ fn execute(g: &Global, request: Request) -> Result<ExitCode, Failure> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// `argusctl manpages --out DIR`: one page for argusctl and one per subcommand, named the
+/// way `man` finds them (`argusctl-agent-activate.1`).
+fn manpages(out: &std::path::Path) -> Result<ExitCode, Failure> {
+    use clap::CommandFactory as _;
+    std::fs::create_dir_all(out).map_err(|e| Failure::Usage(format!("creating {}: {e}", out.display())))?;
+    let mut written = 0;
+    // (page name, how it is invoked, the command)
+    let mut pending = vec![(String::from("argusctl"), String::from("argusctl"), Cli::command())];
+    while let Some((name, invoked, command)) = pending.pop() {
+        for sub in command.get_subcommands() {
+            let (page, call) = (format!("{name}-{}", sub.get_name()), format!("{invoked} {}", sub.get_name()));
+            pending.push((page.clone(), call.clone(), sub.clone().display_name(page).bin_name(call)));
+        }
+        let path = out.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command)
+            .render(&mut page)
+            .map_err(|e| Failure::Usage(format!("rendering {name}: {e}")))?;
+        std::fs::write(&path, page).map_err(|e| Failure::Usage(format!("writing {}: {e}", path.display())))?;
+        written += 1;
+    }
+    println!("wrote {written} man pages to {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `argusctl version`: the client's version, then the server's (exit 3 if it cannot be asked).

@@ -68,7 +68,7 @@ fn object(body: &Value) -> String {
 pub fn human(shape: Shape, body: &Value) -> String {
     match shape {
         Shape::Agents => {
-            let keys = ["agent_id", "state", "online", "last_seen", "version", "session_active"];
+            let keys = ["agent_id", "state", "online", "last_seen", "version", "session_active", "remote_support_on"];
             table(&keys, rows(body, "agents").map(|r| pick(r, &keys)))
         }
         Shape::Fleet => {

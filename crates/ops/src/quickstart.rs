@@ -215,17 +215,23 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
         init.ca_cert.display()
     );
     crate::bootstrap::tls::write_private(&env, env_text.as_bytes())?;
+    // Hints name the binaries next to this one (target/release/… after the README's command),
+    // not a second, debug build through `cargo run`.
+    let bin_dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)).unwrap_or_default();
+    let ctl = bin_dir.join("argusctl");
+    let agent_cli = bin_dir.join("argus-agent");
     println!("\nThe server keeps running (Ctrl-C stops it). In another terminal:\n");
+    if !ctl.exists() || !agent_cli.exists() {
+        println!("  cargo build --release --bin argusctl --bin argus-agent   # once, next to argus-ops");
+    }
     println!("  source {}", env.display());
-    println!("  cargo run -q --bin argusctl -- agent ls --tenant {TENANT}");
-    println!("  cargo run -q --bin argusctl -- agent activate demo_agent_01 --tenant {TENANT} --reason \"try it\"");
-    println!("  cargo run -q --bin argusctl -- support command {TENANT} --session rst_... --command tail_log --args '{{\"lines\":20}}'");
-    println!("  cargo run -q --bin argusctl -- audit ls --tenant {TENANT}");
+    let ctl = ctl.display();
+    println!("  {ctl} agent ls --tenant {TENANT}");
+    println!("  {ctl} agent activate demo_agent_01 --tenant {TENANT} --reason \"try it\"");
+    println!("  {ctl} support command {TENANT} --session rst_... --command tail_log --args '{{\"lines\":20}}'");
+    println!("  {ctl} audit ls --tenant {TENANT} --since 1h");
     println!("\nThe agents' install roots are under {}/agents; try the kill switch:", dir.display());
-    println!(
-        "  cargo run -q --bin argus-agent -- remote-support-off --install-root {}/agents/demo_agent_01",
-        dir.display()
-    );
+    println!("  {} remote-support-off --install-root {}/agents/demo_agent_01", agent_cli.display(), dir.display());
 
     stop.await;
     println!("\nstopping: closing agent links and flushing the store");

@@ -236,7 +236,13 @@ async fn command(
             if !refused.effects.is_empty() {
                 expire_session(&ops, &mut registry, &id, now)?;
             }
-            return Err(refused.error.code().into());
+            // An operator whose command bounced learns why the session is over.
+            return Err(match session.state {
+                SessionState::Ended { reason, .. } => {
+                    ApiError::new(refused.error.code(), format!("the session has ended ({})", reason.as_str()))
+                }
+                SessionState::Active => refused.error.code().into(),
+            });
         }
         let grant = grant_of(&session);
         (id, session.agent_id, grant)

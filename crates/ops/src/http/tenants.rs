@@ -209,6 +209,9 @@ fn agent_row(ops: &Ops, registry: &crate::state::Registry, agent: &AgentRecord, 
         "last_seen": agent.last_seen.map(rfc3339),
         "version": agent.manifest.as_ref().map(|m| m.agent_version.clone()),
         "session_active": session_active,
+        // The kill switch as the agent last reported it (false: the tenant switched remote
+        // support off on that machine).
+        "remote_support_on": agent.remote_support_on,
     })
 }
 
