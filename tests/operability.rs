@@ -165,3 +165,45 @@ fn argusctl_ships_completions_and_man_pages() {
     let activate = std::fs::read_to_string(dir.path().join("argusctl-agent-activate.1")).unwrap();
     assert!(activate.contains("argusctl agent activate") && activate.contains("ttl"), "{activate}");
 }
+
+/// `GET /metrics` over plain HTTP.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+#[test]
+fn metrics_carry_the_spec_families_and_no_tenant_agent_owner_or_token() {
+    let mut fleet = Fleet::armed(&[("ARGUS_METRICS_LISTEN", "127.0.0.1:0")]);
+    fleet.add_agent("a1");
+    let addresses: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fleet.ops.data().join("run").join("addresses.json")).unwrap()).unwrap();
+    let metrics = addresses["metrics"].as_str().expect("run/addresses.json names the metrics listener").to_string();
+    let token = fleet.activate("a1");
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    assert_eq!(fleet.command(&token, "read_file", Some(serde_json::json!({ "path": "../secret" }))).code, 1);
+    assert_eq!(fleet.command(&token, "rm_rf", None).code, 1);
+    assert_eq!(fleet.ops.ctl("argus_pat_wrong", &["agent", "fleet"]).code, 1);
+    let text = scrape(&metrics);
+    for family in [
+        "argus_agents_online 1",
+        "argus_sessions_active 1",
+        "argus_commands_total{command=\"ping\",outcome=\"ok\"} 1",
+        "argus_commands_total{command=\"read_file\",outcome=\"path_not_allowlisted\"} 1",
+        "argus_commands_total{command=\"not_allowlisted\",outcome=\"command_not_allowlisted\"} 1",
+        "argus_gate_denied_total{factor=\"pat\"}",
+        "argus_http_requests_total{route=\"/support/tenants/{tenant}/commands\",status=\"200\"}",
+        "argus_command_duration_seconds_bucket",
+        "argus_audit_append_seconds_bucket",
+    ] {
+        assert!(text.contains(family), "{family} missing from:\n{text}");
+    }
+    for private in ["T1", "\"a1\"", "op@example.com", "admin@local", fleet.operator.as_str(), token.as_str(), "rm_rf"] {
+        assert!(!text.contains(private), "{private} in a label:\n{text}");
+    }
+}

@@ -177,6 +177,7 @@ impl Ops {
             patch_pubkey: None,
             config,
             access_keys: keys,
+            metrics_listen: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {

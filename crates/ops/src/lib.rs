@@ -20,6 +20,7 @@ pub mod gate;
 pub mod http;
 pub mod lifecycle;
 pub mod link;
+pub mod metrics;
 pub mod quickstart;
 pub mod secrets;
 pub mod state;

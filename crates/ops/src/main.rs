@@ -42,6 +42,9 @@ enum Command {
         /// Pre-verify patches against this ARGUS patch public key before relaying them.
         #[arg(long)]
         patch_pubkey: Option<PathBuf>,
+        /// Serve Prometheus metrics on plain HTTP at this address (`GET /metrics`); off by default.
+        #[arg(long, env = "ARGUS_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// The one-command demo: a fresh server, tenant, two agents, and the seed flows.
     Quickstart {
@@ -99,11 +102,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data_dir, api_listen, agent_listen, patch_pubkey } => {
+        Command::Serve { data_dir, api_listen, agent_listen, patch_pubkey, metrics_listen } => {
             let config = GateConfig::from_env()?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(
-                ServeOptions { data_dir, api_listen, agent_listen, patch_pubkey, config, access_keys: None },
+                ServeOptions {
+                    data_dir,
+                    api_listen,
+                    agent_listen,
+                    patch_pubkey,
+                    config,
+                    access_keys: None,
+                    metrics_listen,
+                },
                 shutdown_signal(),
             ))?;
             Ok(ExitCode::SUCCESS)

@@ -50,6 +50,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
         patch_pubkey: Some(keys.join("argus_patch.pub")),
         config,
         access_keys: None,
+        metrics_listen: None,
     };
     let server = tokio::spawn(serve(options, stopped(shutdown_rx.clone())));
     let addresses = wait_for_addresses(&data.join("run").join("addresses.json")).await?;

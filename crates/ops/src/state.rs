@@ -162,7 +162,10 @@ impl Registry {
         let records: Vec<AuditRecord> = entries.into_iter().map(|entry| chain.next_record(entry, now)).collect();
         let mut all = writes;
         all.extend(records.iter().cloned().map(Write::Audit));
-        if let Err(error) = store.stage(&all) {
+        let started = std::time::Instant::now();
+        let staged = store.stage(&all);
+        crate::metrics::audit_append(started.elapsed().as_secs_f64());
+        if let Err(error) = staged {
             tracing::error!(%error, "store write failed; action not acknowledged");
             return Err(ApiError::new(Code::Internal, "the action could not be stored durably"));
         }

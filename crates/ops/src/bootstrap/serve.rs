@@ -40,6 +40,9 @@ pub struct ServeOptions {
     /// Where the browser path's keys come from: `None` is the team's JWKS endpoint (the only
     /// source a deployment can have; tests embedding the server inject a fixed set here).
     pub access_keys: Option<Arc<dyn argus_access::KeySource>>,
+    /// `--metrics-listen`: where Prometheus scrapes `GET /metrics` over plain HTTP (off when
+    /// `None`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Runs the server until `shutdown` resolves.
@@ -95,7 +98,23 @@ pub async fn serve(
     let agent_addr = endpoint.local_addr()?;
     let tcp = TcpListener::bind(options.api_listen).await.with_context(|| format!("binding {}", options.api_listen))?;
     let api_addr = tcp.local_addr()?;
-    write_addresses(&dir.addresses(), api_addr, agent_addr)?;
+    let metrics = match options.metrics_listen {
+        Some(addr) => {
+            let listener =
+                TcpListener::bind(addr).await.with_context(|| format!("binding the metrics listener {addr}"))?;
+            let bound = listener.local_addr()?;
+            let app = crate::metrics::router(ops.clone());
+            let task = tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, app).await {
+                    tracing::warn!(%error, "metrics listener stopped");
+                }
+            });
+            tracing::info!(metrics_addr = %bound, "serving Prometheus metrics at /metrics");
+            Some((bound, task))
+        }
+        None => None,
+    };
+    write_addresses(&dir.addresses(), api_addr, agent_addr, metrics.as_ref().map(|(addr, _)| *addr))?;
     tracing::info!(%api_addr, %agent_addr, "argus-ops listening");
 
     let link_task = tokio::spawn(crate::link::serve(ops.clone(), endpoint.clone()));
@@ -115,15 +134,21 @@ pub async fn serve(
     link_task.abort();
     expiry_task.abort();
     refusal_task.abort();
+    if let Some((_, task)) = metrics {
+        task.abort();
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     store.flush()?;
     let _ = std::fs::remove_file(dir.addresses());
     Ok(())
 }
 
-fn write_addresses(path: &Path, api: SocketAddr, agent: SocketAddr) -> anyhow::Result<()> {
+fn write_addresses(path: &Path, api: SocketAddr, agent: SocketAddr, metrics: Option<SocketAddr>) -> anyhow::Result<()> {
     std::fs::create_dir_all(path.parent().expect("run dir"))?;
-    let json = serde_json::json!({ "api": api.to_string(), "agent": agent.to_string() });
+    let mut json = serde_json::json!({ "api": api.to_string(), "agent": agent.to_string() });
+    if let Some(metrics) = metrics {
+        json["metrics"] = serde_json::json!(metrics.to_string());
+    }
     // Write-then-rename so a reader never sees half a file.
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec(&json)?)?;

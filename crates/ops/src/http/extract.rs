@@ -101,6 +101,7 @@ impl Gated {
             return Ok(());
         }
         let now = now();
+        crate::metrics::gate_denied(Denial::MissingRole.factor());
         let entry = AuditEntry::new("gate_denied", self.0.owner.clone()).details(
             json!({ "factor": Denial::MissingRole.factor(), "ip": self.0.ip.to_string(), "need": format!("{need:?}") }),
         );
@@ -116,6 +117,7 @@ impl Gated {
 }
 
 async fn audit_denial(ops: &Ops, denial: Denial, ip: IpAddr, path: &str, now: Timestamp) {
+    crate::metrics::gate_denied(denial.factor());
     let entry = AuditEntry::system("gate_denied").details(json!({
         "factor": denial.factor(),
         "code": denial.code().as_str(),

@@ -75,6 +75,7 @@ async fn access_log(request: Request, next: axum::middleware::Next) -> Response 
         Some((ip, owner)) => (Some(ip), Some(owner)),
         None => (peer, None),
     };
+    crate::metrics::http_request(&route, response.status().as_u16());
     tracing::info!(
         target: "argus_ops::access",
         method = %method,

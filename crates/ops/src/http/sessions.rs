@@ -215,11 +215,29 @@ struct CommandBody {
 }
 
 async fn command(
+    state: State<Arc<Ops>>,
+    tenant: Path<String>,
+    gated: Gated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CommandBody>,
+) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
+    let name = body.command.clone();
+    let answer = run_command(state, tenant, gated, headers, body).await;
+    let outcome = match &answer {
+        Ok(_) => "ok",
+        Err(error) => error.code.as_str(),
+    };
+    crate::metrics::command(&name, outcome, started.elapsed().as_secs_f64());
+    answer
+}
+
+async fn run_command(
     State(ops): State<Arc<Ops>>,
     Path(tenant): Path<String>,
     gated: Gated,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<CommandBody>,
+    body: CommandBody,
 ) -> Result<Response, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
