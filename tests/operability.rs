@@ -207,3 +207,30 @@ fn metrics_carry_the_spec_families_and_no_tenant_agent_owner_or_token() {
         assert!(!text.contains(private), "{private} in a label:\n{text}");
     }
 }
+
+#[test]
+fn systemd_units_run_each_binary_as_its_own_user_with_a_read_only_system() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd");
+    for (unit, user, writable) in [
+        ("argus-ops.service", "argus-ops", Some("/var/lib/argus-ops")),
+        ("argus-agent.service", "argus-agent", Some("/var/lib/argus-agent")),
+        ("argus-console.service", "argus-console", None),
+    ] {
+        let text = std::fs::read_to_string(dir.join(unit)).unwrap_or_else(|_| panic!("{unit} missing"));
+        let set = |key: &str| text.lines().filter_map(move |l| l.strip_prefix(&format!("{key}="))).collect::<Vec<_>>();
+        assert_eq!(set("User"), [user], "{unit}: a dedicated user");
+        assert_eq!(set("NoNewPrivileges"), ["yes"], "{unit}");
+        assert_eq!(set("ProtectSystem"), ["strict"], "{unit}");
+        assert_eq!(set("CapabilityBoundingSet"), [""], "{unit}: no capabilities");
+        assert_eq!(
+            set("ReadWritePaths"),
+            writable.into_iter().collect::<Vec<_>>(),
+            "{unit}: writable only where data lives"
+        );
+        let exec = set("ExecStart");
+        assert_eq!(exec.len(), 1, "{unit}");
+        let binary = unit.trim_end_matches(".service");
+        assert!(exec[0].starts_with(&format!("/usr/bin/{binary} ")), "{unit}: {}", exec[0]);
+        assert!(!text.contains("ARGUS_OPS_TOKEN=") && !text.contains("argus_pat_"), "{unit}: no secret in a unit");
+    }
+}
