@@ -234,3 +234,55 @@ fn systemd_units_run_each_binary_as_its_own_user_with_a_read_only_system() {
         assert!(!text.contains("ARGUS_OPS_TOKEN=") && !text.contains("argus_pat_"), "{unit}: no secret in a unit");
     }
 }
+
+#[test]
+fn login_keeps_a_checked_profile_that_flags_and_environment_override() {
+    let fleet = Fleet::armed(&[]);
+    let home = tempfile::tempdir().unwrap();
+    let xdg = home.path().to_str().unwrap();
+    let server = format!("https://{}", fleet.ops.api);
+    let ca = fleet.ops.ca();
+    let creds = |pat: &str| {
+        vec![
+            "--server".to_string(),
+            server.clone(),
+            "--ca-cert".into(),
+            ca.to_str().unwrap().into(),
+            "--pat".into(),
+            pat.into(),
+            "--ops-token".into(),
+            argus_e2e::OPS_TOKEN.into(),
+        ]
+    };
+    let run = |env: &[(&str, &str)], args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ctl_with(env, &args)
+    };
+    // A refused login saves nothing.
+    let mut wrong = vec!["login".to_string()];
+    wrong.extend(creds("argus_pat_wrong"));
+    let refused = run(&[("XDG_CONFIG_HOME", xdg)], &wrong);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(!home.path().join("argus").join("config.toml").exists());
+    // A good one is kept 0600 and used by later commands with no flags or environment.
+    let mut good = vec!["login".to_string(), "--profile".into(), "lab".into()];
+    good.extend(creds(&fleet.operator));
+    let saved = run(&[("XDG_CONFIG_HOME", xdg)], &good);
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    use std::os::unix::fs::PermissionsExt as _;
+    let config = home.path().join("argus").join("config.toml");
+    assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o777, 0o600);
+    let fleet_view = ctl_with(&[("XDG_CONFIG_HOME", xdg)], &["agent", "fleet"]);
+    assert_eq!(fleet_view.code, 0, "the profile supplies everything: {}", fleet_view.stderr);
+    // Environment beats the profile.
+    let overridden = ctl_with(&[("XDG_CONFIG_HOME", xdg), ("ARGUS_PAT", "argus_pat_wrong")], &["agent", "fleet"]);
+    assert_eq!(overridden.json["error"], "invalid_pat");
+    // profile ls shows names and servers, never a secret; use switches; a missing name is refused.
+    let listed = ctl_with(&[("XDG_CONFIG_HOME", xdg)], &["profile", "ls"]);
+    assert_eq!(listed.json["profiles"][0]["profile"], "lab");
+    assert_eq!(listed.json["profiles"][0]["current"], true);
+    assert!(!listed.stdout.contains(&fleet.operator) && !listed.stdout.contains(argus_e2e::OPS_TOKEN));
+    assert_eq!(ctl_with(&[("XDG_CONFIG_HOME", xdg)], &["profile", "use", "nope"]).code, 2);
+    assert_eq!(ctl_with(&[("XDG_CONFIG_HOME", xdg)], &["profile", "use", "lab"]).code, 0);
+    assert_eq!(ctl_with(&[("XDG_CONFIG_HOME", xdg), ("ARGUS_PROFILE", "nope")], &["agent", "fleet"]).code, 2);
+}

@@ -59,7 +59,7 @@ impl Request {
 
     /// The request as `--dry-run` shows it: every secret header value is `<redacted>`.
     pub fn preview(&self, g: &Global) -> String {
-        let mut text = format!("{} {}\n", self.method, self.url(&g.server));
+        let mut text = format!("{} {}\n", self.method, self.url(g.server()));
         text.push_str("Content-Type: application/json\n");
         if g.ops_token.is_some() {
             text.push_str("X-Argus-Ops-Token: <redacted>\n");
@@ -137,7 +137,7 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| Failure::Usage(e.to_string()))?;
-        Ok(Client { http, server: g.server.clone(), pat: g.pat.clone(), ops_token: g.ops_token.clone(), runtime })
+        Ok(Client { http, server: g.server().to_string(), pat: g.pat.clone(), ops_token: g.ops_token.clone(), runtime })
     }
 
     /// Sends the request and classifies the answer.

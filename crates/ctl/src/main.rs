@@ -7,6 +7,7 @@
 mod client;
 mod offline;
 mod output;
+mod profile;
 mod when;
 
 use std::path::PathBuf;
@@ -29,9 +30,9 @@ struct Cli {
 /// Options every command takes.
 #[derive(Args, Clone)]
 pub struct Global {
-    /// Ops API base URL.
-    #[arg(long, global = true, env = "ARGUS_SERVER", default_value = "https://127.0.0.1:8443")]
-    pub server: String,
+    /// Ops API base URL (default https://127.0.0.1:8443).
+    #[arg(long, global = true, env = "ARGUS_SERVER")]
+    pub server: Option<String>,
     /// The ops CA certificate to pin (`tls/ca.pem` of the server's data dir).
     #[arg(long, global = true, env = "ARGUS_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
@@ -41,6 +42,9 @@ pub struct Global {
     /// The shared second factor.
     #[arg(long, global = true, env = "ARGUS_OPS_TOKEN", hide_env_values = true)]
     pub ops_token: Option<String>,
+    /// The profile to take unset settings from (default: the current one; see `login`).
+    #[arg(long, global = true, env = "ARGUS_PROFILE")]
+    pub profile: Option<String>,
     /// Machine-readable output: the server's JSON, unchanged.
     #[arg(long, global = true)]
     pub json: bool,
@@ -78,6 +82,14 @@ enum Command {
     },
     /// This client's version and the server's (from its `/healthz`).
     Version,
+    /// Check --server, --ca-cert, --pat and --ops-token against the server and keep them as a
+    /// profile (`--profile NAME`, default `default`) in $XDG_CONFIG_HOME/argus/config.toml.
+    Login,
+    /// Profiles: list them, or choose the current one.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
     /// Print a shell completion script (`source <(argusctl completion bash)`).
     Completion { shell: clap_complete::Shell },
     /// Write roff man pages for argusctl and every subcommand into DIR.
@@ -248,6 +260,14 @@ enum PatCommand {
 }
 
 #[derive(Subcommand)]
+enum ProfileCommand {
+    /// List profiles (never their secrets).
+    Ls,
+    /// Make NAME the current profile.
+    Use { name: String },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// List audit events, oldest first.
     Ls {
@@ -322,6 +342,16 @@ fn now() -> argus_fsm::Timestamp {
     argus_fsm::Timestamp(since_epoch.as_millis() as i64)
 }
 
+/// Where argusctl talks to when nothing says otherwise.
+pub const DEFAULT_SERVER: &str = "https://127.0.0.1:8443";
+
+impl Global {
+    /// The server to talk to: flag, environment, profile, else the default.
+    pub fn server(&self) -> &str {
+        self.server.as_deref().unwrap_or(DEFAULT_SERVER)
+    }
+}
+
 /// Why a command failed before or instead of a server answer.
 pub enum Failure {
     /// Exit 2: bad usage or a local refusal.
@@ -337,11 +367,23 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let g = &cli.global;
+    let config = profile::config_path(|name| std::env::var(name).ok());
+    let file = match &config {
+        Some(path) => profile::load(path).map_err(Failure::Usage)?,
+        None => profile::ConfigFile::default(),
+    };
+    // Login checks exactly what it was given; everything else fills gaps from the profile.
+    let mut global = cli.global.clone();
+    if !matches!(cli.command, Command::Login | Command::Profile { .. }) {
+        profile::apply(&mut global, &file).map_err(Failure::Usage)?;
+    }
+    let g = &global;
     // Offline writers honour --dry-run too: they show what they would write and write nothing.
     let writes = offline::Writes { dry_run: g.dry_run, json: g.json };
     let request = match cli.command {
         Command::Version => return version(g),
+        Command::Login => return login(g, config.as_deref(), file),
+        Command::Profile { command } => return profiles(g, config.as_deref(), file, command),
         Command::Completion { shell } => {
             use clap::CommandFactory as _;
             let mut script = Vec::new();
@@ -419,6 +461,85 @@ fn execute(g: &Global, request: Request) -> Result<ExitCode, Failure> {
     }
 }
 
+/// `argusctl login`: the credentials must pass the gate (a PAT without the scope of the probe
+/// route still counts as valid), then they are kept as a profile and made current.
+fn login(g: &Global, config: Option<&std::path::Path>, mut file: profile::ConfigFile) -> Result<ExitCode, Failure> {
+    let config = config.ok_or_else(|| Failure::Usage("set XDG_CONFIG_HOME or HOME to keep a profile".into()))?;
+    let (Some(ca_cert), Some(pat), Some(ops_token)) = (&g.ca_cert, &g.pat, &g.ops_token) else {
+        return Err(Failure::Usage("login needs --ca-cert, --pat and --ops-token (and --server)".into()));
+    };
+    let client = Client::new(g)?;
+    match client.send(&Request::get("/support/fleet", output::Shape::Object))? {
+        Outcome::Success(_) => {}
+        Outcome::ServerError { code, .. } if code == "missing_role" || code == "remote_support_disabled" => {}
+        Outcome::ServerError { code, message, .. } => {
+            eprintln!("error: {code}: {message}");
+            eprintln!("nothing saved: the server refused these credentials");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let name = g.profile.clone().unwrap_or_else(|| profile::DEFAULT_PROFILE.to_string());
+    let ca_cert = std::fs::canonicalize(ca_cert).unwrap_or_else(|_| ca_cert.clone());
+    let entry =
+        profile::Profile { server: g.server().to_string(), ca_cert, pat: pat.clone(), ops_token: ops_token.clone() };
+    file.profiles.insert(name.clone(), entry);
+    file.current = Some(name.clone());
+    profile::save(config, &file).map_err(Failure::Usage)?;
+    if g.json {
+        println!("{}", json!({ "profile": name, "server": g.server(), "config": config.display().to_string() }));
+    } else {
+        println!("logged in to {} as profile {name} (saved in {}, mode 0600)", g.server(), config.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `argusctl profile ls|use`.
+fn profiles(
+    g: &Global,
+    config: Option<&std::path::Path>,
+    mut file: profile::ConfigFile,
+    command: ProfileCommand,
+) -> Result<ExitCode, Failure> {
+    match command {
+        ProfileCommand::Ls => {
+            let rows: Vec<Value> = file
+                .profiles
+                .iter()
+                .map(|(name, p)| {
+                    json!({
+                        "profile": name,
+                        "server": p.server,
+                        "ca_cert": p.ca_cert.display().to_string(),
+                        "current": file.current.as_deref() == Some(name),
+                    })
+                })
+                .collect();
+            if g.json {
+                println!("{}", json!({ "profiles": rows }));
+            } else {
+                for row in &rows {
+                    let mark = if row["current"] == true { "*" } else { " " };
+                    println!(
+                        "{mark} {:<16} {}",
+                        row["profile"].as_str().unwrap_or(""),
+                        row["server"].as_str().unwrap_or("")
+                    );
+                }
+            }
+        }
+        ProfileCommand::Use { name } => {
+            if !file.profiles.contains_key(&name) {
+                return Err(Failure::Usage(format!("no profile named {name:?} (see `argusctl profile ls`)")));
+            }
+            let config = config.ok_or_else(|| Failure::Usage("set XDG_CONFIG_HOME or HOME".into()))?;
+            file.current = Some(name.clone());
+            profile::save(config, &file).map_err(Failure::Usage)?;
+            println!("current profile: {name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `argusctl manpages --out DIR`: one page for argusctl and one per subcommand, named the
 /// way `man` finds them (`argusctl-agent-activate.1`).
 fn manpages(out: &std::path::Path) -> Result<ExitCode, Failure> {
@@ -459,10 +580,10 @@ fn version(g: &Global) -> Result<ExitCode, Failure> {
         }
     };
     if g.json {
-        println!("{}", json!({ "client": client, "server": server, "server_url": g.server }));
+        println!("{}", json!({ "client": client, "server": server, "server_url": g.server() }));
     } else {
         println!("client  {client}");
-        println!("server  {} ({})", server.as_deref().unwrap_or("unknown"), g.server);
+        println!("server  {} ({})", server.as_deref().unwrap_or("unknown"), g.server());
     }
     Ok(ExitCode::SUCCESS)
 }
