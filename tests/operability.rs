@@ -286,3 +286,122 @@ fn login_keeps_a_checked_profile_that_flags_and_environment_override() {
     assert_eq!(ctl_with(&[("XDG_CONFIG_HOME", xdg)], &["profile", "use", "lab"]).code, 0);
     assert_eq!(ctl_with(&[("XDG_CONFIG_HOME", xdg), ("ARGUS_PROFILE", "nope")], &["agent", "fleet"]).code, 2);
 }
+
+#[test]
+fn activate_keeps_the_session_token_for_later_commands_until_the_session_ends() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let state = tempfile::tempdir().unwrap();
+    let xdg = state.path().to_str().unwrap().to_string();
+    let server = format!("https://{}", fleet.ops.api);
+    let ca = fleet.ops.ca().to_str().unwrap().to_string();
+    let env = |extra: Option<(&'static str, String)>| {
+        let mut env = vec![
+            ("XDG_STATE_HOME", xdg.clone()),
+            ("ARGUS_SERVER", server.clone()),
+            ("ARGUS_CA_CERT", ca.clone()),
+            ("ARGUS_OPS_TOKEN", argus_e2e::OPS_TOKEN.to_string()),
+            ("ARGUS_PAT", fleet.operator.clone()),
+        ];
+        env.extend(extra);
+        env
+    };
+    let run = |extra: Option<(&'static str, String)>, args: &[&str]| {
+        let env = env(extra);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ctl_with(&env, args)
+    };
+    let activated = run(None, &["agent", "activate", "a1", "--tenant", "T1", "--reason", "context"]);
+    assert_eq!(activated.code, 0, "{}", activated.stderr);
+    let token = activated.json["session_token"].as_str().unwrap().to_string();
+    use std::os::unix::fs::PermissionsExt as _;
+    let kept = state.path().join("argus").join("sessions.json");
+    assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
+    // No --session: the kept token is used.
+    let ping = run(None, &["support", "command", "T1", "--command", "ping"]);
+    assert_eq!(ping.code, 0, "{}", ping.stderr);
+    assert_eq!(run(None, &["support", "status", "T1"]).json["state"], "active");
+    // ARGUS_SESSION works too (and a wrong one is not the kept one).
+    let wrong = run(Some(("ARGUS_SESSION", "rst_wrong".into())), &["support", "status", "T1"]);
+    assert_eq!(wrong.json["error"], "session_not_found");
+    // Deactivating through the context drops the kept token.
+    let ended = run(None, &["support", "deactivate", "T1"]);
+    assert_eq!((ended.code, ended.json["state"].as_str()), (0, Some("ended")), "{}", ended.stderr);
+    assert!(!std::fs::read_to_string(&kept).unwrap().contains(&token), "an ended session's token is dropped");
+    let none = run(None, &["support", "command", "T1", "--command", "ping"]);
+    assert_eq!(none.code, 2, "{}", none.stderr);
+    assert!(none.stderr.contains("no session for T1"), "{}", none.stderr);
+}
+
+#[test]
+fn output_formats_and_a_followed_audit_trail() {
+    let fleet = Fleet::armed(&[]);
+    let env = [
+        ("ARGUS_SERVER", format!("https://{}", fleet.ops.api)),
+        ("ARGUS_CA_CERT", fleet.ops.ca().to_str().unwrap().to_string()),
+        ("ARGUS_OPS_TOKEN", argus_e2e::OPS_TOKEN.to_string()),
+        ("ARGUS_PAT", fleet.ops.admin_pat.clone()),
+    ];
+    // argusctl as a person runs it (the harness's `ctl` always adds --json).
+    let plain = |args: &[&str]| {
+        let out = std::process::Command::new(bin("argusctl"))
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, yaml) = plain(&["-o", "yaml", "agent", "fleet"]);
+    assert_eq!(code, Some(0), "{yaml}");
+    assert!(yaml.contains("tenants:") && yaml.contains("tenant: T1"), "{yaml}");
+    let (_, json) = plain(&["-o", "json", "agent", "fleet"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap()["tenants"][0]["tenant"], "T1");
+    let (code, wide) = plain(&["-o", "wide", "agent", "fleet"]);
+    assert_eq!(code, Some(0));
+    assert!(wide.lines().next().unwrap().contains("ACTIVE_SESSIONS"), "{wide}");
+    let (code, table) = plain(&["audit", "ls", "--limit", "3"]);
+    assert_eq!(code, Some(0));
+    assert!(table.lines().next().unwrap().contains("OUTCOME"), "{table}");
+    let (code, error) = plain(&["-o", "yaml", "tenant", "show", "NOPE"]);
+    assert_eq!(code, Some(1));
+    assert!(error.contains("error: tenant_not_found"), "the error object in YAML: {error}");
+
+    // --follow prints each new event once, as it is recorded.
+    let mut follower = std::process::Command::new(bin("argusctl"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(["--json", "audit", "ls", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = seen.recv_timeout(std::time::Duration::from_secs(20)).expect("the existing events");
+    assert!(serde_json::from_str::<serde_json::Value>(&first).is_ok(), "{first}");
+    assert_eq!(fleet.ops.admin(&["tenant", "disarm", "T1", "--reason", "followed"]).code, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut found = Vec::new();
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = seen.recv_timeout(std::time::Duration::from_millis(200)) {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if event["event"] == "tenant_disarmed" {
+                found.push(event);
+            }
+        }
+        if !found.is_empty() && std::time::Instant::now() + std::time::Duration::from_secs(17) > deadline {
+            break;
+        }
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert_eq!(found.len(), 1, "the new event, exactly once: {found:?}");
+}

@@ -14,12 +14,22 @@ pub struct Request {
     pub query: Vec<(&'static str, String)>,
     pub body: Option<Value>,
     pub session: Option<String>,
+    /// For session-bound requests: the tenant whose kept session to use when no token is given.
+    pub session_tenant: Option<String>,
     pub shape: Shape,
 }
 
 impl Request {
     pub fn get(path: &str, shape: Shape) -> Request {
-        Request { method: "GET", path: path.into(), query: vec![], body: None, session: None, shape }
+        Request {
+            method: "GET",
+            path: path.into(),
+            query: vec![],
+            body: None,
+            session: None,
+            session_tenant: None,
+            shape,
+        }
     }
     pub fn post(path: &str, body: Value, shape: Shape) -> Request {
         Request { method: "POST", body: Some(body), ..Request::get(path, shape) }
@@ -37,8 +47,10 @@ impl Request {
         self.query = query;
         self
     }
-    pub fn session(mut self, token: String) -> Request {
-        self.session = Some(token);
+    /// A request under a session of `tenant`: with this token, or (when `None`) the kept one.
+    pub fn session_for(mut self, tenant: &str, token: Option<String>) -> Request {
+        self.session = token;
+        self.session_tenant = Some(tenant.to_string());
         self
     }
 

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod context;
 mod offline;
 mod output;
 mod profile;
@@ -45,9 +46,12 @@ pub struct Global {
     /// The profile to take unset settings from (default: the current one; see `login`).
     #[arg(long, global = true, env = "ARGUS_PROFILE")]
     pub profile: Option<String>,
-    /// Machine-readable output: the server's JSON, unchanged.
+    /// Machine-readable output: the server's JSON, unchanged (same as `-o json`).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Output format: table (default), wide, json or yaml.
+    #[arg(short = 'o', long = "output", global = true, value_enum)]
+    pub output: Option<output::Format>,
     /// Print the request a write would send (secrets redacted) and send nothing.
     #[arg(long, global = true)]
     pub dry_run: bool,
@@ -129,8 +133,9 @@ struct ActivateArgs {
 #[derive(Args)]
 struct DeactivateArgs {
     tenant: String,
-    #[arg(long)]
-    session: String,
+    /// The session token (default: ARGUS_SESSION, else the one kept by `activate`).
+    #[arg(long, env = "ARGUS_SESSION", hide_env_values = true)]
+    session: Option<String>,
     #[arg(long, default_value = "done")]
     reason: String,
 }
@@ -178,8 +183,9 @@ enum SupportCommand {
     /// Run an allowlisted command in a session.
     Command {
         tenant: String,
-        #[arg(long)]
-        session: String,
+        /// The session token (default: ARGUS_SESSION, else the one kept by `activate`).
+        #[arg(long, env = "ARGUS_SESSION", hide_env_values = true)]
+        session: Option<String>,
         #[arg(long)]
         command: String,
         /// Arguments as a JSON object.
@@ -192,8 +198,9 @@ enum SupportCommand {
     /// A session's state.
     Status {
         tenant: String,
-        #[arg(long)]
-        session: String,
+        /// The session token (default: ARGUS_SESSION, else the one kept by `activate`).
+        #[arg(long, env = "ARGUS_SESSION", hide_env_values = true)]
+        session: Option<String>,
     },
     /// End a session.
     Deactivate(DeactivateArgs),
@@ -278,6 +285,9 @@ enum AuditCommand {
         since: Option<String>,
         #[arg(long)]
         limit: Option<usize>,
+        /// Keep printing new events as they are recorded (one per line; Ctrl-C stops).
+        #[arg(long)]
+        follow: bool,
     },
 }
 
@@ -319,7 +329,8 @@ fn main() -> ExitCode {
             return ExitCode::from(if error.use_stderr() { 2 } else { 0 });
         }
     };
-    let global = cli.global.clone();
+    let mut global = cli.global.clone();
+    global.json = global.format() == output::Format::Json;
     match run(cli) {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
@@ -346,6 +357,15 @@ fn now() -> argus_fsm::Timestamp {
 pub const DEFAULT_SERVER: &str = "https://127.0.0.1:8443";
 
 impl Global {
+    /// The output format: `--json` is `-o json`.
+    pub fn format(&self) -> output::Format {
+        if self.json {
+            output::Format::Json
+        } else {
+            self.output.unwrap_or(output::Format::Table)
+        }
+    }
+
     /// The server to talk to: flag, environment, profile, else the default.
     pub fn server(&self) -> &str {
         self.server.as_deref().unwrap_or(DEFAULT_SERVER)
@@ -374,6 +394,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     };
     // Login checks exactly what it was given; everything else fills gaps from the profile.
     let mut global = cli.global.clone();
+    global.json = global.format() == output::Format::Json;
     if !matches!(cli.command, Command::Login | Command::Profile { .. }) {
         profile::apply(&mut global, &file).map_err(Failure::Usage)?;
     }
@@ -411,7 +432,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Support { command } => support_request(command)?,
         Command::Tenant { command } => tenant_request(command)?,
         Command::Pat { command } => pat_request(command, g.dry_run)?,
-        Command::Audit { command: AuditCommand::Ls { tenant, since, limit } } => {
+        Command::Audit { command: AuditCommand::Ls { tenant, since, limit, follow } } => {
             let mut query = Vec::new();
             if let Some(t) = tenant {
                 query.push(("tenant", t));
@@ -423,30 +444,100 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             if let Some(l) = limit {
                 query.push(("limit", l.to_string()));
             }
-            Request::get("/support/audit", output::Shape::Audit).query(query)
+            let request = Request::get("/support/audit", output::Shape::Audit).query(query);
+            if follow {
+                return follow_audit(g, request);
+            }
+            request
         }
     };
     execute(g, request)
 }
 
-fn execute(g: &Global, request: Request) -> Result<ExitCode, Failure> {
+/// How often `audit ls --follow` asks for new events.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `audit ls --follow`: prints what there is, then every new event once, one per line, until
+/// interrupted (or the server answers an error).
+fn follow_audit(g: &Global, first: Request) -> Result<ExitCode, Failure> {
+    let client = Client::new(g)?;
+    let tenant = first.query.iter().find(|(k, _)| *k == "tenant").map(|(_, v)| v.clone());
+    let mut request = first;
+    let mut last_seq = 0u64;
+    loop {
+        match client.send(&request)? {
+            Outcome::Success(body) => {
+                let events = body["events"].as_array().cloned().unwrap_or_default();
+                for event in events {
+                    let seq = event["seq"].as_u64().unwrap_or(0);
+                    if seq <= last_seq {
+                        continue;
+                    }
+                    last_seq = seq;
+                    match g.format() {
+                        output::Format::Table | output::Format::Wide => {
+                            print!("{}", output::audit_line(&event))
+                        }
+                        format => print!("{}", output::document(format, &event)),
+                    }
+                    // Ask again from this event's time on (the same instant may hold more).
+                    let mut query = vec![("since", event["at"].as_str().unwrap_or_default().to_string())];
+                    query.extend(tenant.clone().map(|t| ("tenant", t)));
+                    query.push(("limit", "10000".into()));
+                    request = Request::get("/support/audit", output::Shape::Audit).query(query);
+                }
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+            }
+            Outcome::ServerError { code, message, .. } => {
+                eprintln!("error: {code}: {message}");
+                return Ok(ExitCode::from(1));
+            }
+        }
+        std::thread::sleep(FOLLOW_INTERVAL);
+    }
+}
+
+fn execute(g: &Global, mut request: Request) -> Result<ExitCode, Failure> {
+    let kept = context::state_path(|name| std::env::var(name).ok());
+    // A session-bound request without a token uses the one `activate` kept for this server
+    // and tenant.
+    if let (Some(tenant), None) = (&request.session_tenant, &request.session) {
+        let found = kept
+            .as_deref()
+            .map(context::load)
+            .and_then(|all| context::find(&all, g.server(), tenant).map(|k| k.token.clone()));
+        match found {
+            Some(token) => request.session = Some(token),
+            None => {
+                return Err(Failure::Usage(format!(
+                    "no session for {tenant} on {}: pass --session, set ARGUS_SESSION, or activate one",
+                    g.server()
+                )))
+            }
+        }
+    }
     if g.dry_run && request.is_write() {
         print!("{}", request.preview(g));
         return Ok(ExitCode::SUCCESS);
     }
     let client = Client::new(g)?;
-    match client.send(&request)? {
+    let outcome = client.send(&request)?;
+    if let Some(path) = &kept {
+        keep_session_context(path, g, &request, &outcome);
+    }
+    match outcome {
         Outcome::Success(body) => {
-            if g.json {
-                println!("{}", serde_json::to_string(&body).unwrap_or_default());
-            } else {
-                print!("{}", output::human(request.shape, &body));
+            match g.format() {
+                output::Format::Table => print!("{}", output::human(request.shape, &body)),
+                output::Format::Wide => print!("{}", output::wide(request.shape, &body)),
+                format => print!("{}", output::document(format, &body)),
             }
             Ok(ExitCode::SUCCESS)
         }
         Outcome::ServerError { body, code, message } => {
-            if g.json {
-                println!("{}", serde_json::to_string(&body).unwrap_or_default());
+            if matches!(g.format(), output::Format::Json | output::Format::Yaml) {
+                print!("{}", output::document(g.format(), &body));
             }
             eprintln!("error: {code}: {message}");
             if code == "invalid_pat" {
@@ -458,6 +549,37 @@ fn execute(g: &Global, request: Request) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+/// Keeps the token an activation returned, and drops a kept token once the server says its
+/// session has ended. Failing to keep it is only worth a warning: the token was printed.
+fn keep_session_context(path: &std::path::Path, g: &Global, request: &Request, outcome: &Outcome) {
+    let result = match (outcome, &request.session) {
+        (Outcome::Success(body), _) if matches!(request.shape, output::Shape::Activated) => {
+            let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
+            context::remember(
+                path,
+                context::Kept {
+                    server: g.server().to_string(),
+                    tenant: text("tenant"),
+                    agent: text("agent_id"),
+                    session_id: text("session_id"),
+                    token: text("session_token"),
+                    expires_at: text("expires_at"),
+                },
+            )
+        }
+        (Outcome::Success(body), Some(token)) if body["state"] == "ended" => context::forget(path, token),
+        (Outcome::ServerError { code, .. }, Some(token))
+            if code == "session_expired" || code == "session_not_found" =>
+        {
+            context::forget(path, token)
+        }
+        _ => Ok(()),
+    };
+    if let Err(error) = result {
+        eprintln!("warning: session context not kept: {error}");
     }
 }
 
@@ -624,7 +746,7 @@ fn deactivate(args: DeactivateArgs) -> Request {
         json!({ "reason": args.reason }),
         output::Shape::SessionStatus,
     )
-    .session(args.session)
+    .session_for(&args.tenant, args.session)
 }
 
 fn agent_request(command: AgentCommand, dry_run: bool) -> Result<Request, Failure> {
@@ -695,7 +817,7 @@ fn support_request(command: SupportCommand) -> Result<Request, Failure> {
         SupportCommand::Deactivate(args) => deactivate(args),
         SupportCommand::Status { tenant, session } => {
             Request::get(&format!("/support/tenants/{}/session", segment(&tenant)), output::Shape::SessionStatus)
-                .session(session)
+                .session_for(&tenant, session)
         }
         SupportCommand::Command { tenant, session, command, args, patch } => {
             let mut args: Value = match args {
@@ -719,7 +841,7 @@ fn support_request(command: SupportCommand) -> Result<Request, Failure> {
                 json!({ "command": command, "args": args }),
                 output::Shape::CommandResult,
             )
-            .session(session)
+            .session_for(&tenant, session)
         }
     })
 }

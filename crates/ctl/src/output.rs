@@ -3,6 +3,27 @@
 use comfy_table::{presets::NOTHING, Table};
 use serde_json::Value;
 
+/// `-o` / `--output`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns (the default).
+    Table,
+    /// Every column the server answered.
+    Wide,
+    /// The server's JSON, unchanged (`--json`).
+    Json,
+    /// The same document as YAML.
+    Yaml,
+}
+
+/// Prints a whole document as JSON or YAML (the machine-readable formats).
+pub fn document(format: Format, body: &Value) -> String {
+    match format {
+        Format::Yaml => serde_norway::to_string(body).unwrap_or_default(),
+        _ => format!("{}\n", serde_json::to_string(body).unwrap_or_default()),
+    }
+}
+
 /// Which response shape a request expects, to pick a rendering.
 #[derive(Clone, Copy, Debug)]
 pub enum Shape {
@@ -64,6 +85,49 @@ fn object(body: &Value) -> String {
     }
 }
 
+/// One audit event as one line (`audit ls --follow`).
+pub fn audit_line(event: &Value) -> String {
+    let fields = [
+        cell(&event["seq"]),
+        cell(&event["at"]),
+        cell(&event["event"]),
+        cell(&event["actor"]),
+        cell(&event["tenant"]),
+        cell(&event["agent"]),
+        cell(&event["details"]["command"]),
+        cell(&event["details"]["outcome"]),
+        cell(&event["details"]["path"]),
+        cell(&event["reason"]),
+    ];
+    format!("{}\n", fields.join("  "))
+}
+
+/// Renders a list answer with every column the server sent (`-o wide`); other shapes render
+/// as in the table format.
+pub fn wide(shape: Shape, body: &Value) -> String {
+    let key = match shape {
+        Shape::Agents => "agents",
+        Shape::Fleet => "tenants",
+        Shape::Audit => "events",
+        Shape::Pats => "pats",
+        _ => return human(shape, body),
+    };
+    let mut columns: Vec<String> = Vec::new();
+    for row in rows(body, key) {
+        for name in row.as_object().into_iter().flat_map(|map| map.keys()) {
+            if !columns.contains(name) {
+                columns.push(name.clone());
+            }
+        }
+    }
+    let names: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let mut text = table(&names, rows(body, key).map(|r| pick(r, &names)));
+    if let Shape::Fleet = shape {
+        text.push_str(&format!("totals: {}\n", body["totals"]));
+    }
+    text
+}
+
 /// Renders a successful answer for a person.
 pub fn human(shape: Shape, body: &Value) -> String {
     match shape {
@@ -78,8 +142,16 @@ pub fn human(shape: Shape, body: &Value) -> String {
             text
         }
         Shape::Audit => {
-            let keys = ["seq", "at", "event", "actor", "tenant", "agent", "reason"];
-            table(&keys, rows(body, "events").map(|r| pick(r, &keys)))
+            // Command records carry what ran, how it ended and the path read in `details`.
+            let keys = ["seq", "at", "event", "actor", "tenant", "agent", "command", "outcome", "path", "reason"];
+            let rows = rows(body, "events").map(|r| {
+                let mut row = r.clone();
+                for key in ["command", "outcome", "path"] {
+                    row[key] = r["details"][key].clone();
+                }
+                pick(&row, &keys)
+            });
+            table(&keys, rows)
         }
         Shape::Pat => format!(
             "PAT (shown once, store it now): {}\nid: {}  owner: {}  scopes: {}  tenant: {}  expires: {}\n",
@@ -122,6 +194,26 @@ pub fn human(shape: Shape, body: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn wide_shows_every_column_and_yaml_is_the_same_document() {
+        let body = json!({ "agents": [{ "agent_id": "a1", "state": "enrolled", "node": "n1" }] });
+        let text = wide(Shape::Agents, &body);
+        assert!(text.lines().next().unwrap().contains("NODE"), "{text}");
+        let yaml = document(Format::Yaml, &body);
+        assert_eq!(serde_norway::from_str::<Value>(&yaml).unwrap(), body);
+        assert_eq!(document(Format::Json, &body).trim(), body.to_string());
+    }
+
+    #[test]
+    fn audit_rows_show_command_outcome_and_path() {
+        let body = json!({ "events": [{ "seq": 7, "event": "remote_support_command",
+            "details": { "command": "read_file", "outcome": "path_not_allowlisted", "path": "../x" } }] });
+        let text = human(Shape::Audit, &body);
+        let header = text.lines().next().unwrap();
+        assert!(header.contains("COMMAND") && header.contains("OUTCOME") && header.contains("PATH"));
+        assert!(text.contains("read_file") && text.contains("path_not_allowlisted") && text.contains("../x"));
+    }
 
     #[test]
     fn agent_table_is_aligned_with_headers() {

@@ -92,7 +92,16 @@ mod tests {
     use super::*;
 
     fn global() -> Global {
-        Global { server: None, ca_cert: None, pat: None, ops_token: None, profile: None, json: false, dry_run: false }
+        Global {
+            server: None,
+            ca_cert: None,
+            pat: None,
+            ops_token: None,
+            profile: None,
+            json: false,
+            output: None,
+            dry_run: false,
+        }
     }
 
     fn file() -> ConfigFile {
