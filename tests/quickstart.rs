@@ -44,6 +44,10 @@ fn quickstart_walks_the_seed_flows_then_serves_until_interrupted() {
     ] {
         assert!(out.contains(expected), "missing {expected} in:\n{out}");
     }
+    // The hints name the binaries next to argus-ops and offer a profile, not a second build.
+    assert!(!out.contains("cargo run"), "{out}");
+    let ctl = bin("argusctl");
+    assert!(out.contains(&format!("{} login --profile quickstart", ctl.display())), "{out}");
     // No secret is printed: the PATs and ops token live only in env.sh (0600).
     let env = std::fs::read_to_string(demo.join("env.sh")).unwrap();
     for line in env.lines().filter(|l| l.contains("ARGUS_PAT=") || l.contains("ARGUS_OPS_TOKEN=")) {

@@ -227,6 +227,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
     }
     println!("  source {}", env.display());
     let ctl = ctl.display();
+    println!("  {ctl} login --profile quickstart   # keeps these settings as a profile (0600)");
     println!("  {ctl} agent ls --tenant {TENANT}");
     println!("  {ctl} agent activate demo_agent_01 --tenant {TENANT} --reason \"try it\"");
     println!("  {ctl} support command {TENANT} --session rst_... --command tail_log --args '{{\"lines\":20}}'");
