@@ -163,3 +163,16 @@ fn init_reports_its_files_and_refuses_to_overwrite_a_data_dir() {
     let stored = std::process::Command::new("grep").args(["-r", "-l", pat]).arg(&data).output().unwrap();
     assert!(stored.stdout.is_empty(), "the PAT is stored in clear somewhere");
 }
+
+#[test]
+fn tenant_and_enrollment_actions_are_each_audited_once() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    assert_eq!(fleet.ops.audit_events("tenant_consent_recorded").len(), 1);
+    assert_eq!(fleet.ops.audit_events("enrollment_token_issued").len(), 1);
+    let withdrawn = fleet.ops.admin(&["tenant", "consent", "T1", "--withdraw", "--reason", "audit test"]);
+    assert_eq!(withdrawn.code, 0, "{}", withdrawn.stderr);
+    let records = fleet.ops.audit_events("tenant_consent_withdrawn");
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0]["tenant"].as_str(), records[0]["reason"].as_str()), (Some("T1"), Some("audit test")));
+}
