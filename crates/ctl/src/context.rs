@@ -3,8 +3,6 @@
 //! command|status|deactivate` can omit `--session`; a kept token is dropped as soon as the
 //! server says its session has ended.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,11 +20,7 @@ pub struct Kept {
 
 /// `$XDG_STATE_HOME/argus/sessions.json`, else `$HOME/.local/state/argus/sessions.json`.
 pub fn state_path(lookup: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    let base = lookup("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| lookup("HOME").filter(|v| !v.is_empty()).map(|home| Path::new(&home).join(".local/state")))?;
-    Some(base.join("argus").join("sessions.json"))
+    crate::private_file::xdg_path(lookup, "XDG_STATE_HOME", ".local/state", "sessions.json")
 }
 
 /// The kept sessions; a missing or unreadable file keeps none.
@@ -59,19 +53,8 @@ pub fn forget(path: &Path, token: &str) -> Result<(), String> {
 }
 
 fn save(path: &Path, kept: &[Kept]) -> Result<(), String> {
-    let dir = path.parent().ok_or("the state path has no directory")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let temp = dir.join(".sessions.json.tmp");
-    let _ = std::fs::remove_file(&temp);
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(|e| format!("writing {}: {e}", temp.display()))?;
     let bytes = serde_json::to_vec(kept).map_err(|e| e.to_string())?;
-    out.write_all(&bytes).and_then(|()| out.sync_all()).map_err(|e| e.to_string())?;
-    std::fs::rename(&temp, path).map_err(|e| format!("writing {}: {e}", path.display()))
+    crate::private_file::write(path, &bytes)
 }
 
 #[cfg(test)]

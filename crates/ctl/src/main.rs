@@ -8,6 +8,7 @@ mod client;
 mod context;
 mod offline;
 mod output;
+mod private_file;
 mod profile;
 mod when;
 

@@ -4,8 +4,6 @@
 //! else the selected profile (`--profile` / `ARGUS_PROFILE`, else the current one).
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -36,11 +34,7 @@ pub struct Profile {
 /// Where the config file lives: `$XDG_CONFIG_HOME/argus/config.toml`, else
 /// `$HOME/.config/argus/config.toml`; `None` when neither variable is set.
 pub fn config_path(lookup: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
-    let base = lookup("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| lookup("HOME").filter(|v| !v.is_empty()).map(|home| Path::new(&home).join(".config")))?;
-    Some(base.join("argus").join("config.toml"))
+    crate::private_file::xdg_path(lookup, "XDG_CONFIG_HOME", ".config", "config.toml")
 }
 
 /// Reads the config file; a missing file is an empty one.
@@ -54,19 +48,8 @@ pub fn load(path: &Path) -> Result<ConfigFile, String> {
 
 /// Writes the config file atomically with mode 0600 (it holds a PAT and the ops token).
 pub fn save(path: &Path, file: &ConfigFile) -> Result<(), String> {
-    let dir = path.parent().ok_or("the config path has no directory")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let text = toml::to_string(file).map_err(|e| e.to_string())?;
-    let temp = dir.join(".config.toml.tmp");
-    let _ = std::fs::remove_file(&temp);
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(|e| format!("writing {}: {e}", temp.display()))?;
-    out.write_all(text.as_bytes()).and_then(|()| out.sync_all()).map_err(|e| e.to_string())?;
-    std::fs::rename(&temp, path).map_err(|e| format!("writing {}: {e}", path.display()))
+    crate::private_file::write(path, text.as_bytes())
 }
 
 /// Fills the settings that neither a flag nor the environment gave from the selected profile.
