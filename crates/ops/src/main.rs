@@ -126,7 +126,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { command: AuditCommand::Verify { data_dir } } => {
             let dir = DataDir(data_dir);
-            let store = match open_released(&dir) {
+            let store = match SledStore::open(&dir.db()) {
                 Ok(store) => store,
                 // A serving node holds the store's lock (and has written its addresses).
                 Err(_) if dir.addresses().exists() => anyhow::bail!(
@@ -146,18 +146,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(1))
                 }
             }
-        }
-    }
-}
-
-/// Opens the store of a stopped node. A process that has just let go of it may still hold the
-/// lock for a moment while sled finishes closing, so a busy store is retried briefly.
-fn open_released(dir: &DataDir) -> Result<SledStore, argus_ops::store::StoreError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        match SledStore::open(&dir.db()) {
-            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(100)),
-            other => return other,
         }
     }
 }

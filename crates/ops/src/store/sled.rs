@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::audit::AuditRecord;
 use super::{Snapshot, Store, StoreError, Write};
 
+/// How long opening waits for another handle to release the store's lock.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The sled backend.
 pub struct SledStore {
     db: sled::Db,
@@ -25,9 +28,23 @@ fn audit_key(seq: u64) -> String {
 
 impl SledStore {
     /// Opens (or creates) the database at `path`.
+    /// A handle that was just dropped (`init` before `serve` in one process, a test's raw
+    /// access, a server that just stopped) may still hold the lock for a moment while sled
+    /// finishes closing in the background, so a busy lock is retried for up to
+    /// [`LOCK_WAIT`]; a store held by a running server still fails after that.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(backend)?;
-        Ok(SledStore { db })
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => return Ok(SledStore { db }),
+                Err(sled::Error::Io(error))
+                    if error.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(error) => return Err(backend(error)),
+            }
+        }
     }
 
     fn scan<T: for<'de> Deserialize<'de>>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
