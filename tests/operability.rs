@@ -405,3 +405,29 @@ fn output_formats_and_a_followed_audit_trail() {
     let _ = follower.wait();
     assert_eq!(found.len(), 1, "the new event, exactly once: {found:?}");
 }
+
+#[test]
+fn the_packaged_completions_and_man_pages_are_what_argusctl_generates() {
+    // deploy/ holds what `cargo deb -p argusctl` installs; regenerate it with
+    // `argusctl completion SHELL > deploy/completions/…` and `argusctl manpages --out deploy/man`.
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    for (shell, file) in [("bash", "argusctl.bash"), ("zsh", "_argusctl"), ("fish", "argusctl.fish")] {
+        let generated = ctl_with(&[], &["completion", shell]).stdout;
+        let packaged = std::fs::read_to_string(deploy.join("completions").join(file)).unwrap();
+        assert!(generated == packaged, "deploy/completions/{file} is stale: regenerate it");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(ctl_with(&[], &["manpages", "--out", dir.path().to_str().unwrap()]).code, 0);
+    let names = |path: &std::path::Path| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(path).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let packaged_dir = deploy.join("man");
+    assert_eq!(names(dir.path()), names(&packaged_dir), "deploy/man is stale: regenerate it");
+    for name in names(dir.path()) {
+        let generated = std::fs::read(dir.path().join(&name)).unwrap();
+        assert!(generated == std::fs::read(packaged_dir.join(&name)).unwrap(), "deploy/man/{name} is stale");
+    }
+}
