@@ -51,11 +51,13 @@ pub struct Ended {
 
 /// Waits (bounded) until the agent has acknowledged every end in `acks`, so that an answer
 /// given after this means the agent refuses those sessions too.
+/// One deadline covers them all, so ending many sessions (a disarm) waits at most
+/// [`END_ACK_TIMEOUT`] in total, not per session.
 pub async fn agent_refuses(acks: impl IntoIterator<Item = tokio::sync::oneshot::Receiver<()>>) {
+    let deadline = tokio::time::Instant::now() + END_ACK_TIMEOUT;
     for ack in acks {
-        match tokio::time::timeout(END_ACK_TIMEOUT, ack).await {
-            Ok(_) => {}
-            Err(_) => tracing::warn!("the agent did not acknowledge a session end in time; answering anyway"),
+        if tokio::time::timeout_at(deadline, ack).await.is_err() {
+            tracing::warn!("an agent did not acknowledge a session end in time; answering anyway");
         }
     }
 }
