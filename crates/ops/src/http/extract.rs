@@ -36,7 +36,8 @@ impl FromRequestParts<Arc<Ops>> for Gated {
             .map(|ConnectInfo(peer)| peer.0.ip())
             .ok_or_else(|| ApiError::new(Code::Internal, "no peer address"))?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let forwarded_for = gate::join_forwarded_for(&parts.headers);
+        let forwarded_for =
+            gate::join_forwarded_for(parts.headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes()));
         let facts = RequestFacts {
             support_route: parts.uri.path().starts_with("/support/"),
             peer,
