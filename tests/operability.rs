@@ -431,3 +431,63 @@ fn the_packaged_completions_and_man_pages_are_what_argusctl_generates() {
         assert!(generated == std::fs::read(packaged_dir.join(&name)).unwrap(), "deploy/man/{name} is stale");
     }
 }
+
+/// The routes of SPEC §3.2, §4 and §11, as `METHOD path` with the document's parameter names.
+const SPEC_ROUTES: &[&str] = &[
+    "get /healthz",
+    "get /readyz",
+    "get /openapi.json",
+    "post /admin/tenants",
+    "post /admin/pats",
+    "get /admin/pats",
+    "delete /admin/pats/{id}",
+    "get /support/fleet",
+    "get /support/audit",
+    "get /support/tenants/{tenant}",
+    "get /support/tenants/{tenant}/agents",
+    "put /support/tenants/{tenant}/consent",
+    "delete /support/tenants/{tenant}/consent",
+    "post /support/tenants/{tenant}/arm",
+    "post /support/tenants/{tenant}/disarm",
+    "post /support/tenants/{tenant}/enrollment-tokens",
+    "get /support/agents/{agent}/capabilities",
+    "post /support/agents/{agent}/revoke",
+    "post /support/agents/{agent}/activate",
+    "post /support/tenants/{tenant}/commands",
+    "get /support/tenants/{tenant}/session",
+    "post /support/tenants/{tenant}/session/deactivate",
+];
+
+#[test]
+fn the_openapi_document_describes_exactly_the_routes_the_server_serves() {
+    let ops = Ops::start(&[]);
+    // No gate: from outside the operator network, without token or PAT.
+    let (status, doc) = ops.http("127.0.0.2".parse().unwrap(), "GET", "/openapi.json", &[], None);
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3.1"), "{}", doc["openapi"]);
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            documented.push((method.clone(), path.clone(), operation.clone()));
+        }
+    }
+    let mut names: Vec<String> = documented.iter().map(|(m, p, _)| format!("{m} {p}")).collect();
+    let mut spec: Vec<String> = SPEC_ROUTES.iter().map(|r| r.to_string()).collect();
+    names.sort();
+    spec.sort();
+    assert_eq!(names, spec, "the document names exactly the SPEC's routes");
+    // Every documented route is served: the server answers it itself (the gate, or the probe),
+    // never with the fallback that unknown routes get, and with a status the document lists.
+    let (status, fallback) = ops.http("127.0.0.1".parse().unwrap(), "GET", "/support/nothing-here", &[], None);
+    assert_eq!((status, fallback["message"].as_str()), (404, Some("no such route")));
+    for (method, path, operation) in &documented {
+        let concrete = path.replace("{tenant}", "t1").replace("{agent}", "a1").replace("{id}", "p1");
+        let body = operation.get("requestBody").map(|_| serde_json::json!({}));
+        let (status, answer) = ops.http("127.0.0.1".parse().unwrap(), &method.to_uppercase(), &concrete, &[], body);
+        assert_ne!(answer["message"], fallback["message"], "{method} {path} is served");
+        if path.starts_with("/admin/") || path.starts_with("/support/") {
+            assert_eq!((status, answer["error"].as_str()), (403, Some("bad_ops_token")), "{method} {path}");
+        }
+        assert!(operation["responses"].get(status.to_string()).is_some(), "{method} {path}: {status} is documented");
+    }
+}

@@ -77,10 +77,27 @@ pub fn default_message(code: Code) -> &'static str {
     }
 }
 
+/// The error object every refusal answers with (SPEC §7).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The SPEC's error code.
+    #[schema(schema_with = error_code_schema)]
+    pub error: &'static str,
+    /// A short explanation for the operator; never a secret.
+    pub message: String,
+}
+
+/// `error` is one of the SPEC's codes, listed from the one table.
+fn error_code_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Code::ALL.iter().map(|code| code.as_str())))
+        .build()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::json!({ "error": self.code.as_str(), "message": self.message });
-        (status, Json(body)).into_response()
+        (status, Json(ErrorBody { error: self.code.as_str(), message: self.message })).into_response()
     }
 }

@@ -7,8 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::gate::Need;
@@ -21,16 +22,22 @@ use argus_fsm::id::is_valid_id;
 use argus_fsm::signed::parse_key_file;
 use argus_fsm::tenant::Tenant;
 
-use crate::http::tenants::tenant_json;
+use crate::http::tenants::TenantView;
 use crate::secrets;
 
-#[derive(Deserialize)]
+/// `POST /admin/tenants` body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateTenant {
+    /// 1-128 characters of `[A-Za-z0-9._-]`.
     tenant: String,
+    /// The tenant's Ed25519 consent public key, 64 hex digits.
     consent_key: String,
 }
 
+/// Creates a tenant with its consent key (admin scope).
+#[utoipa::path(post, path = "/admin/tenants", tag = "admin", request_body = CreateTenant,
+    responses((status = 201, description = "The tenant, created", body = TenantView)))]
 pub(crate) async fn create_tenant(
     State(ops): State<Arc<Ops>>,
     gated: Gated,
@@ -55,22 +62,41 @@ pub(crate) async fn create_tenant(
         .tenant(&body.tenant)
         .details(json!({ "consent_key_id": key_id }));
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
-    Ok((StatusCode::CREATED, Json(tenant_json(&tenant, now))).into_response())
+    Ok((StatusCode::CREATED, Json(TenantView::of(&tenant, now))).into_response())
 }
 
-#[derive(Deserialize)]
+/// `POST /admin/pats` body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreatePat {
+    /// Who the PAT is for, such as an email address.
     owner: String,
+    /// Any of `admin`, `remote_support`, `tenant_admin`.
     scopes: Vec<String>,
+    /// The tenant a PAT is bound to (required with `tenant_admin`).
     tenant: Option<String>,
+    /// Lifetime in seconds; without it the PAT lives until revoked.
     ttl_seconds: Option<i64>,
+}
+
+/// A new PAT: the secret is shown this once.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreatedPat {
+    id: String,
+    pat: String,
+    owner: String,
+    scopes: Vec<&'static str>,
+    tenant: Option<String>,
+    expires_at: Option<String>,
 }
 
 /// Longest PAT lifetime an admin may ask for (a year and a day); without a TTL a PAT lives
 /// until it is revoked.
 pub const MAX_PAT_TTL_SECONDS: i64 = 366 * 24 * 60 * 60;
 
+/// Creates a personal access token (admin scope).
+#[utoipa::path(post, path = "/admin/pats", tag = "admin", request_body = CreatePat,
+    responses((status = 201, description = "The PAT, shown once", body = CreatedPat)))]
 pub(crate) async fn create_pat(
     State(ops): State<Arc<Ops>>,
     gated: Gated,
@@ -120,44 +146,63 @@ pub(crate) async fn create_pat(
         .details(json!({ "id": id, "owner": owner, "scopes": scope_names, "expires_at": expires_at }));
     entry.tenant = body.tenant.clone();
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record)], vec![entry], now)?;
-    let body = json!({
-        "id": id,
-        "pat": pat,
-        "owner": owner,
-        "scopes": scope_names,
-        "tenant": body.tenant,
-        "expires_at": expires_at,
-    });
+    let body = CreatedPat { id, pat, owner, scopes: scope_names, tenant: body.tenant, expires_at };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// One `pat ls` row: everything but the secret (which the server never had in clear anyway).
-fn pat_json(pat: &PatRecord) -> Value {
-    json!({
-        "id": pat.id(),
-        "owner": pat.owner,
-        "scopes": pat.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "tenant": pat.tenant,
-        "created_at": rfc3339(pat.created_at),
-        "expires_at": pat.expires_at.map(rfc3339),
-        "last_used_at": pat.last_used_at.map(rfc3339),
-        "revoked": pat.revoked_at.is_some(),
-    })
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PatView {
+    id: String,
+    owner: String,
+    scopes: Vec<&'static str>,
+    tenant: Option<String>,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    revoked: bool,
 }
 
-pub(crate) async fn list_pats(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<Value>, ApiError> {
+impl PatView {
+    fn of(pat: &PatRecord) -> PatView {
+        PatView {
+            id: pat.id(),
+            owner: pat.owner.clone(),
+            scopes: pat.scopes.iter().map(|s| s.as_str()).collect(),
+            tenant: pat.tenant.clone(),
+            created_at: rfc3339(pat.created_at),
+            expires_at: pat.expires_at.map(rfc3339),
+            last_used_at: pat.last_used_at.map(rfc3339),
+            revoked: pat.revoked_at.is_some(),
+        }
+    }
+}
+
+/// `GET /admin/pats`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PatList {
+    pats: Vec<PatView>,
+}
+
+/// Lists every PAT, never a secret (admin scope).
+#[utoipa::path(get, path = "/admin/pats", tag = "admin", responses((status = 200, description = "Every PAT", body = PatList)))]
+pub(crate) async fn list_pats(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<PatList>, ApiError> {
     gated.require(&ops, Need::Admin).await?;
     let registry = ops.registry.lock().await;
     let mut pats: Vec<&PatRecord> = registry.pats.values().collect();
     pats.sort_by_key(|pat| (pat.created_at, pat.id()));
-    Ok(Json(json!({ "pats": pats.into_iter().map(pat_json).collect::<Vec<_>>() })))
+    Ok(Json(PatList { pats: pats.into_iter().map(PatView::of).collect() }))
 }
 
+/// Revokes a PAT; it answers `invalid_pat` from the next request on (admin scope).
+#[utoipa::path(delete, path = "/admin/pats/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The PAT's ID as `pat ls` shows it")),
+    responses((status = 200, description = "The PAT, revoked", body = PatView)))]
 pub(crate) async fn revoke_pat(
     State(ops): State<Arc<Ops>>,
     Path(id): Path<String>,
     gated: Gated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PatView>, ApiError> {
     gated.require(&ops, Need::Admin).await?;
     let now = now();
     let mut registry = ops.registry.lock().await;
@@ -175,5 +220,5 @@ pub(crate) async fn revoke_pat(
         entry.tenant = record.tenant.clone();
         registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record.clone())], vec![entry], now)?;
     }
-    Ok(Json(pat_json(&record)))
+    Ok(Json(PatView::of(&record)))
 }

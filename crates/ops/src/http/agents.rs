@@ -5,7 +5,9 @@ use std::sync::Arc;
 use argus_fsm::{Code, Timestamp};
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::gate::Need;
@@ -20,11 +22,35 @@ use argus_fsm::machine::Machine;
 /// A capability snapshot older than this is stale.
 pub const STALE_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// An agent's last capability snapshot.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Capabilities {
+    agent_id: String,
+    tenant: String,
+    /// The manifest as the agent reported it, or null before its first report.
+    manifest: Option<Value>,
+    generated_at: Option<String>,
+    /// No snapshot, older than 24 h, or the agent is offline.
+    stale: bool,
+}
+
+/// The `{agent}` path parameter.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct AgentParam {
+    /// The agent's ID.
+    agent: String,
+}
+
+/// What an agent can do, from its last manifest (remote_support or tenant_admin scope).
+#[utoipa::path(get, path = "/support/agents/{agent}/capabilities", tag = "agents", params(AgentParam),
+    responses((status = 200, description = "The capability snapshot", body = Capabilities)))]
 pub(crate) async fn capabilities(
     State(ops): State<Arc<Ops>>,
     Path(agent_id): Path<String>,
     gated: Gated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Capabilities>, ApiError> {
     // Scope first, from the PAT alone; then a lookup that sees only what this PAT may see, so
     // another tenant's agent answers exactly like a missing one.
     if !(gated.0.may(Need::Support) || gated.0.scopes.contains(&Scope::TenantAdmin)) {
@@ -40,24 +66,31 @@ pub(crate) async fn capabilities(
     let online = ops.is_online(&agent_id);
     let stale = is_stale(agent.manifest.as_ref().map(|m| m.generated_at), online, now);
     let (manifest, generated_at) = match &agent.manifest {
-        Some(manifest) => (manifest.to_json(), Some(rfc3339(manifest.generated_at))),
-        None => (Value::Null, None),
+        Some(manifest) => (Some(manifest.to_json()), Some(rfc3339(manifest.generated_at))),
+        None => (None, None),
     };
-    Ok(Json(json!({
-        "agent_id": agent_id,
-        "tenant": agent.enrollment.tenant(),
-        "manifest": manifest,
-        "generated_at": generated_at,
-        "stale": stale,
-    })))
+    Ok(Json(Capabilities { agent_id, tenant: agent.enrollment.tenant().to_string(), manifest, generated_at, stale }))
 }
 
+/// A revoked agent.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RevokedAgent {
+    agent_id: String,
+    tenant: String,
+    /// Always `revoked`.
+    state: &'static str,
+    revoked_at: String,
+}
+
+/// Revokes an agent: its link is cut and its sessions end (remote_support scope).
+#[utoipa::path(post, path = "/support/agents/{agent}/revoke", tag = "agents", params(AgentParam),
+    request_body = ReasonBody, responses((status = 200, description = "The agent, revoked", body = RevokedAgent)))]
 pub(crate) async fn revoke(
     State(ops): State<Arc<Ops>>,
     Path(agent_id): Path<String>,
     gated: Gated,
     JsonBody(body): JsonBody<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RevokedAgent>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let reason = body.reason()?;
     let tenant_id = body.tenant.clone().ok_or_else(|| ApiError::new(Code::BadRequest, "tenant is required"))?;
@@ -85,7 +118,7 @@ pub(crate) async fn revoke(
         argus_fsm::session::EndReason::AgentRevoked,
         now,
     )?;
-    Ok(Json(json!({ "agent_id": agent_id, "tenant": tenant_id, "state": "revoked", "revoked_at": rfc3339(now) })))
+    Ok(Json(RevokedAgent { agent_id, tenant: tenant_id, state: "revoked", revoked_at: rfc3339(now) }))
 }
 
 /// A capability snapshot is stale when there is none, when it is older than 24 h, or when the

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use argus_fsm::Code;
 use axum::extract::{Query, State};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::gate::Need;
@@ -15,23 +15,37 @@ use crate::http::extract::Gated;
 use crate::state::Ops;
 use crate::time_format::parse_rfc3339;
 
-#[derive(Deserialize)]
+/// `GET /support/audit` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
+    /// Only this tenant's events (a tenant-bound PAT sees only its own).
     tenant: Option<String>,
+    /// Only events at or after this RFC 3339 instant.
     since: Option<String>,
+    /// At most this many events, the newest (default 100, at most 10,000).
     limit: Option<usize>,
+}
+
+/// `GET /support/audit`: events oldest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AuditPage {
+    events: Vec<crate::store::audit::AuditRecord>,
 }
 
 /// Default and largest `audit ls` page.
 pub const AUDIT_DEFAULT_LIMIT: usize = 100;
 pub const AUDIT_MAX_LIMIT: usize = 10_000;
 
+/// The audit trail, filtered and bounded (remote_support scope, or tenant_admin for its tenant).
+#[utoipa::path(get, path = "/support/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, description = "The newest matching events, oldest first", body = AuditPage)))]
 pub(crate) async fn audit_list(
     State(ops): State<Arc<Ops>>,
     gated: Gated,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(Code::BadRequest, short(&e.body_text())))?;
     // A PAT bound to a tenant sees only its own tenant's events.
     let tenant = match (&query.tenant, &gated.0.tenant) {
@@ -71,5 +85,5 @@ pub(crate) async fn audit_list(
     })
     .await
     .map_err(|_| ApiError::from(Code::Internal))??;
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(AuditPage { events }))
 }

@@ -178,10 +178,12 @@ pub(crate) fn short(text: &str) -> String {
 }
 
 /// `{"tenant"?, "reason"}`: the body of revoke, arm, disarm, deactivate, withdraw.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
+    /// The agent's tenant (required by revoke).
     pub tenant: Option<String>,
+    /// Why, for the audit trail (required except by deactivate).
     #[serde(default)]
     pub reason: String,
 }

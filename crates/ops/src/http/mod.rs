@@ -8,9 +8,9 @@ use std::sync::Arc;
 use argus_fsm::Code;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::Ops;
@@ -19,29 +19,38 @@ pub mod admin;
 pub mod agents;
 pub mod audit;
 pub mod extract;
+pub mod openapi;
 pub mod server;
 pub mod sessions;
 pub mod tenants;
 
+/// Every route with its description: the router and the OpenAPI document come from this one
+/// list, so nothing is served undescribed.
+pub(crate) fn api_router() -> OpenApiRouter<Arc<Ops>> {
+    OpenApiRouter::with_openapi(openapi::skeleton())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(admin::create_tenant))
+        .routes(routes!(admin::create_pat, admin::list_pats))
+        .routes(routes!(admin::revoke_pat))
+        .routes(routes!(tenants::fleet))
+        .routes(routes!(audit::audit_list))
+        .routes(routes!(tenants::show_tenant))
+        .routes(routes!(tenants::list_agents))
+        .routes(routes!(tenants::record_consent, tenants::withdraw_consent))
+        .routes(routes!(tenants::arm))
+        .routes(routes!(tenants::disarm))
+        .routes(routes!(tenants::issue_enrollment_token))
+        .routes(routes!(agents::capabilities))
+        .routes(routes!(agents::revoke))
+        .merge(sessions::routes())
+}
+
 /// The whole API.
 pub fn router(ops: Arc<Ops>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/admin/tenants", post(admin::create_tenant))
-        .route("/admin/pats", post(admin::create_pat).get(admin::list_pats))
-        .route("/admin/pats/{id}", delete(admin::revoke_pat))
-        .route("/support/fleet", get(tenants::fleet))
-        .route("/support/audit", get(audit::audit_list))
-        .route("/support/tenants/{tenant}", get(tenants::show_tenant))
-        .route("/support/tenants/{tenant}/agents", get(tenants::list_agents))
-        .route("/support/tenants/{tenant}/consent", put(tenants::record_consent).delete(tenants::withdraw_consent))
-        .route("/support/tenants/{tenant}/arm", post(tenants::arm))
-        .route("/support/tenants/{tenant}/disarm", post(tenants::disarm))
-        .route("/support/tenants/{tenant}/enrollment-tokens", post(tenants::issue_enrollment_token))
-        .route("/support/agents/{agent}/capabilities", get(agents::capabilities))
-        .route("/support/agents/{agent}/revoke", post(agents::revoke))
-        .merge(sessions::routes())
+    let (routes, _) = api_router().split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(ops.clone(), durable_responses))
@@ -114,7 +123,10 @@ async fn not_found() -> ApiError {
 /// How long `/readyz` waits for the store before calling the node not ready.
 pub const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// `GET /readyz` (no gate, SPEC §11): ready when the listeners are up and the store answers.
+/// Ready when the listeners are up and the store answers (no gate, SPEC §11).
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, description = "Ready", body = openapi::Readiness),
+    (status = 503, description = "Not ready, with the reason", body = openapi::Readiness)))]
 async fn readyz(State(ops): State<Arc<Ops>>) -> Response {
     let reason = if !ops.listening.load(std::sync::atomic::Ordering::Acquire) {
         Some("listeners are not up")
@@ -127,14 +139,17 @@ async fn readyz(State(ops): State<Arc<Ops>>) -> Response {
         }
     };
     match reason {
-        None => Json(json!({ "status": "ready" })).into_response(),
-        Some(reason) => {
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "not_ready", "reason": reason })))
-                .into_response()
-        }
+        None => Json(openapi::Readiness { status: "ready", reason: None }).into_response(),
+        Some(reason) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(openapi::Readiness { status: "not_ready", reason: Some(reason) }),
+        )
+            .into_response(),
     }
 }
 
-async fn healthz(State(ops): State<Arc<Ops>>) -> Json<Value> {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION"), "browser_path": ops.access.is_some() }))
+/// Liveness and version (no gate).
+#[utoipa::path(get, path = "/healthz", tag = "probes", responses((status = 200, description = "Alive", body = openapi::Health)))]
+async fn healthz(State(ops): State<Arc<Ops>>) -> Json<openapi::Health> {
+    Json(openapi::Health { status: "ok", version: env!("CARGO_PKG_VERSION"), browser_path: ops.access.is_some() })
 }

@@ -15,10 +15,10 @@ use argus_transport_quic::{read_frame, write_frame};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
+use axum::Json;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::gate::Need;
@@ -34,24 +34,54 @@ use crate::time_format::{now, rfc3339};
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Session routes (activation, commands, status, deactivation).
-pub fn routes() -> Router<Arc<Ops>> {
-    Router::new()
-        .route("/support/agents/{agent}/activate", post(activate))
-        .route("/support/tenants/{tenant}/commands", post(command))
-        .route("/support/tenants/{tenant}/session", get(status))
-        .route("/support/tenants/{tenant}/session/deactivate", post(deactivate))
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<Ops>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(activate))
+        .routes(routes!(command))
+        .routes(routes!(status))
+        .routes(routes!(deactivate))
 }
 
-#[derive(Deserialize)]
+/// `POST /support/agents/{A}/activate` body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ActivateBody {
+pub(crate) struct ActivateBody {
+    /// The agent's tenant.
     tenant: String,
+    /// Why, for the audit trail (required).
     #[serde(default)]
     reason: String,
+    /// Lifetime in seconds (default 60 minutes, at most 120).
     ttl_seconds: Option<i64>,
 }
 
-async fn activate(
+/// A new session: the token is shown this once.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ActivatedSession {
+    session_id: String,
+    session_token: String,
+    agent_id: String,
+    tenant: String,
+    expires_at: String,
+}
+
+/// The `X-Argus-Session` header: the token `activate` answered.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct SessionHeader {
+    /// The session token.
+    #[param(rename = "X-Argus-Session")]
+    session: String,
+}
+
+/// Activates a remote-support session on an agent (remote_support scope; the tenant must
+/// have consent and be armed, the agent online with its kill switch on).
+#[utoipa::path(post, path = "/support/agents/{agent}/activate", tag = "sessions",
+    params(crate::http::agents::AgentParam), request_body = ActivateBody,
+    responses((status = 201, description = "The session, with its token shown once", body = ActivatedSession)))]
+pub(crate) async fn activate(
     State(ops): State<Arc<Ops>>,
     Path(agent_id): Path<String>,
     gated: Gated,
@@ -112,13 +142,13 @@ async fn activate(
     if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
         let _ = link.control.send(ServerMessage::SessionGranted(grant_of(&session)));
     }
-    let body = json!({
-        "session_id": session.id,
-        "session_token": token,
-        "agent_id": agent_id,
-        "tenant": body.tenant,
-        "expires_at": rfc3339(session.expires_at),
-    });
+    let body = ActivatedSession {
+        session_id: session.id.clone(),
+        session_token: token,
+        agent_id,
+        tenant: body.tenant,
+        expires_at: rfc3339(session.expires_at),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -145,27 +175,46 @@ fn find_session(registry: &Registry, headers: &HeaderMap, tenant: &str, owner: &
         .ok_or_else(|| ApiError::from(Code::SessionNotFound))
 }
 
-fn status_json(session: &Session) -> Value {
-    let (state, ended_reason) = match session.state {
-        SessionState::Active => ("active", None),
-        SessionState::Ended { reason, .. } => ("ended", Some(reason.as_str())),
-    };
-    json!({
-        "session_id": session.id,
-        "agent_id": session.agent_id,
-        "tenant": session.tenant,
-        "state": state,
-        "expires_at": rfc3339(session.expires_at),
-        "ended_reason": ended_reason,
-    })
+/// A session's state.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SessionStatus {
+    session_id: String,
+    agent_id: String,
+    tenant: String,
+    /// `active` or `ended`.
+    state: &'static str,
+    expires_at: String,
+    /// Why it ended (SPEC §5 end reasons), or null while active.
+    ended_reason: Option<&'static str>,
 }
 
-async fn status(
+impl SessionStatus {
+    fn of(session: &Session) -> SessionStatus {
+        let (state, ended_reason) = match session.state {
+            SessionState::Active => ("active", None),
+            SessionState::Ended { reason, .. } => ("ended", Some(reason.as_str())),
+        };
+        SessionStatus {
+            session_id: session.id.clone(),
+            agent_id: session.agent_id.clone(),
+            tenant: session.tenant.clone(),
+            state,
+            expires_at: rfc3339(session.expires_at),
+            ended_reason,
+        }
+    }
+}
+
+/// The state of the session the `X-Argus-Session` token names (remote_support scope).
+#[utoipa::path(get, path = "/support/tenants/{tenant}/session", tag = "sessions",
+    params(crate::http::tenants::TenantParam, SessionHeader),
+    responses((status = 200, description = "The session", body = SessionStatus)))]
+pub(crate) async fn status(
     State(ops): State<Arc<Ops>>,
     Path(tenant): Path<String>,
     gated: Gated,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionStatus>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let mut registry = ops.registry.lock().await;
@@ -174,16 +223,20 @@ async fn status(
     if registry.sessions[&id].next_deadline().is_some_and(|d| d <= now) {
         expire_session(&ops, &mut registry, &id, now)?;
     }
-    Ok(Json(status_json(&registry.sessions[&id])))
+    Ok(Json(SessionStatus::of(&registry.sessions[&id])))
 }
 
-async fn deactivate(
+/// Ends the session; answers once the agent refuses it too (remote_support scope).
+#[utoipa::path(post, path = "/support/tenants/{tenant}/session/deactivate", tag = "sessions",
+    params(crate::http::tenants::TenantParam, SessionHeader), request_body = ReasonBody,
+    responses((status = 200, description = "The session, ended", body = SessionStatus)))]
+pub(crate) async fn deactivate(
     State(ops): State<Arc<Ops>>,
     Path(tenant): Path<String>,
     gated: Gated,
     headers: HeaderMap,
     JsonBody(body): JsonBody<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionStatus>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let mut registry = ops.registry.lock().await;
@@ -196,7 +249,7 @@ async fn deactivate(
     let ended = end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), by, now)?;
     match ended {
         Some(Ended { reason: EndReason::Deactivated, ack }) => {
-            let answer = status_json(&registry.sessions[&id]);
+            let answer = SessionStatus::of(&registry.sessions[&id]);
             drop(registry);
             // Answered only once the agent refuses the session too (SPEC §12).
             agent_refuses(ack).await;
@@ -206,15 +259,22 @@ async fn deactivate(
     }
 }
 
-#[derive(Deserialize)]
+/// `POST /support/tenants/{T}/commands` body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CommandBody {
+pub(crate) struct CommandBody {
+    /// An allowlisted command (SPEC §5).
     command: String,
+    /// The command's arguments.
     #[serde(default)]
     args: Value,
 }
 
-async fn command(
+/// Runs one allowlisted command on the session's agent (remote_support scope).
+#[utoipa::path(post, path = "/support/tenants/{tenant}/commands", tag = "sessions",
+    params(crate::http::tenants::TenantParam, SessionHeader), request_body = CommandBody,
+    responses((status = 200, description = "The agent's result", body = CommandAnswerSchema)))]
+pub(crate) async fn command(
     state: State<Arc<Ops>>,
     tenant: Path<String>,
     gated: Gated,
@@ -378,6 +438,17 @@ fn patch_id_unverified(envelope: &argus_fsm::signed::Envelope) -> Option<String>
     postcard::take_from_bytes::<argus_fsm::signed::PatchBody>(&bytes).ok().map(|(body, _)| body.patch_id)
 }
 
+/// The `{"command","result"}` answer as the document describes it.
+#[derive(ToSchema)]
+#[schema(as = CommandAnswer)]
+#[allow(dead_code)]
+pub(crate) struct CommandAnswerSchema {
+    /// The command that ran.
+    command: String,
+    /// The command's result, as the agent produced it (SPEC §5).
+    result: Value,
+}
+
 /// The `{"command","result"}` answer, with the agent's result embedded verbatim.
 #[derive(serde::Serialize)]
 struct CommandAnswer<'a> {
@@ -421,5 +492,18 @@ mod tests {
         let body = serde_json::to_string(&CommandAnswer { command: "ping", result: &raw }).unwrap();
         assert_eq!(body, r#"{"command":"ping","result":{"pong":true}}"#);
         assert!(serde_json::value::RawValue::from_string("{\"a\":".to_string()).is_err());
+    }
+
+    #[test]
+    fn the_documented_command_answer_has_the_fields_of_the_real_one() {
+        use utoipa::PartialSchema as _;
+        let raw = serde_json::value::RawValue::from_string("[1]".to_string()).unwrap();
+        let real = serde_json::to_value(CommandAnswer { command: "ping", result: &raw }).unwrap();
+        let documented = serde_json::to_value(CommandAnswerSchema::schema()).unwrap();
+        let mut real: Vec<&String> = real.as_object().unwrap().keys().collect();
+        let mut documented: Vec<&String> = documented["properties"].as_object().unwrap().keys().collect();
+        real.sort();
+        documented.sort();
+        assert_eq!(real, documented);
     }
 }

@@ -8,8 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::gate::Need;
@@ -29,39 +30,87 @@ use crate::secrets;
 /// Longest enrollment-token lifetime an operator may ask for.
 pub const MAX_ENROLLMENT_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// `GET /support/tenants/{T}` shape.
-pub fn tenant_json(tenant: &Tenant, now: Timestamp) -> Value {
-    let consent = match &tenant.state {
-        TenantState::NoConsent => Value::Null,
-        TenantState::Consented { consent, .. } => json!({
-            "signer": consent.signer,
-            "issued_at": rfc3339(Timestamp::from_unix_seconds(consent.issued_at)),
-            "expires_at": consent.expires_at.map(|e| rfc3339(Timestamp::from_unix_seconds(e))),
-            "key_id": consent.key_id,
-            "recorded_at": rfc3339(consent.recorded_at),
-            "valid": tenant.consent_valid(now),
-        }),
-    };
-    json!({ "tenant": tenant.id, "consent": consent, "armed": tenant.armed() })
+/// A tenant as `GET /support/tenants/{T}` shows it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TenantView {
+    tenant: String,
+    /// The consent on record, or null.
+    consent: Option<ConsentView>,
+    armed: bool,
 }
+
+/// The consent on record for a tenant.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ConsentView {
+    signer: String,
+    issued_at: String,
+    expires_at: Option<String>,
+    key_id: String,
+    recorded_at: String,
+    /// Whether it is in force now.
+    valid: bool,
+}
+
+impl TenantView {
+    pub(crate) fn of(tenant: &Tenant, now: Timestamp) -> TenantView {
+        let consent = match &tenant.state {
+            TenantState::NoConsent => None,
+            TenantState::Consented { consent, .. } => Some(ConsentView {
+                signer: consent.signer.clone(),
+                issued_at: rfc3339(Timestamp::from_unix_seconds(consent.issued_at)),
+                expires_at: consent.expires_at.map(|e| rfc3339(Timestamp::from_unix_seconds(e))),
+                key_id: consent.key_id.clone(),
+                recorded_at: rfc3339(consent.recorded_at),
+                valid: tenant.consent_valid(now),
+            }),
+        };
+        TenantView { tenant: tenant.id.clone(), consent, armed: tenant.armed() }
+    }
+}
+
+/// A signed consent document as `argus-consent sign` writes it: the envelope of SPEC §6.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsentEnvelope {
+    /// Base64 of the signed body.
+    body: String,
+    /// Base64 of the Ed25519 signature.
+    signature: String,
+    /// Hex ID of the signing key.
+    key_id: String,
+}
+
+impl From<ConsentEnvelope> for Envelope {
+    fn from(envelope: ConsentEnvelope) -> Envelope {
+        Envelope { body: envelope.body, signature: envelope.signature, key_id: envelope.key_id }
+    }
+}
+
+/// A tenant's state and consent.
+#[utoipa::path(get, path = "/support/tenants/{tenant}", tag = "tenants", params(TenantParam),
+    responses((status = 200, description = "The tenant", body = TenantView)))]
 
 pub(crate) async fn show_tenant(
     State(ops): State<Arc<Ops>>,
     Path(tenant): Path<String>,
     gated: Gated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     gated.require(&ops, Need::SupportOrTenantAdmin(&tenant)).await?;
     let registry = ops.registry.lock().await;
     let tenant = registry.tenants.get(&tenant).ok_or(Code::TenantNotFound)?;
-    Ok(Json(tenant_json(tenant, now())))
+    Ok(Json(TenantView::of(tenant, now())))
 }
 
+/// Records a tenant's signed consent (tenant_admin scope).
+#[utoipa::path(put, path = "/support/tenants/{tenant}/consent", tag = "tenants", params(TenantParam),
+    request_body = ConsentEnvelope, responses((status = 200, description = "The tenant", body = TenantView)))]
 pub(crate) async fn record_consent(
     State(ops): State<Arc<Ops>>,
     Path(tenant_id): Path<String>,
     gated: Gated,
-    JsonBody(envelope): JsonBody<Envelope>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(envelope): JsonBody<ConsentEnvelope>,
+) -> Result<Json<TenantView>, ApiError> {
+    let envelope = Envelope::from(envelope);
     gated.require(&ops, Need::TenantAdmin(&tenant_id)).await?;
     let now = now();
     let mut registry = ops.registry.lock().await;
@@ -78,15 +127,18 @@ pub(crate) async fn record_consent(
         .tenant(&tenant_id)
         .details(json!({ "signer": body.signer, "issued_at": body.issued_at, "expires_at": body.expires_at, "key_id": envelope.key_id }));
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
-    Ok(Json(tenant_json(&tenant, now)))
+    Ok(Json(TenantView::of(&tenant, now)))
 }
 
+/// Withdraws consent and ends the tenant's sessions (tenant_admin scope).
+#[utoipa::path(delete, path = "/support/tenants/{tenant}/consent", tag = "tenants", params(TenantParam),
+    request_body = ReasonBody, responses((status = 200, description = "The tenant", body = TenantView)))]
 pub(crate) async fn withdraw_consent(
     State(ops): State<Arc<Ops>>,
     Path(tenant_id): Path<String>,
     gated: Gated,
     JsonBody(body): JsonBody<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     gated.require(&ops, Need::TenantAdmin(&tenant_id)).await?;
     tenant_transition(
         &ops,
@@ -99,22 +151,28 @@ pub(crate) async fn withdraw_consent(
     .await
 }
 
+/// Arms the tenant (tenant_admin scope).
+#[utoipa::path(post, path = "/support/tenants/{tenant}/arm", tag = "tenants", params(TenantParam),
+    request_body = ReasonBody, responses((status = 200, description = "The tenant", body = TenantView)))]
 pub(crate) async fn arm(
     State(ops): State<Arc<Ops>>,
     Path(tenant_id): Path<String>,
     gated: Gated,
     JsonBody(body): JsonBody<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     gated.require(&ops, Need::TenantAdmin(&tenant_id)).await?;
     tenant_transition(&ops, &gated, &tenant_id, TenantEvent::Arm, "tenant_armed", &body.reason()?).await
 }
 
+/// Disarms the tenant and ends its sessions (remote_support or tenant_admin scope).
+#[utoipa::path(post, path = "/support/tenants/{tenant}/disarm", tag = "tenants", params(TenantParam),
+    request_body = ReasonBody, responses((status = 200, description = "The tenant", body = TenantView)))]
 pub(crate) async fn disarm(
     State(ops): State<Arc<Ops>>,
     Path(tenant_id): Path<String>,
     gated: Gated,
     JsonBody(body): JsonBody<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     gated.require(&ops, Need::SupportOrTenantAdmin(&tenant_id)).await?;
     tenant_transition(&ops, &gated, &tenant_id, TenantEvent::Disarm, "tenant_disarmed", &body.reason()?).await
 }
@@ -127,7 +185,7 @@ pub(crate) async fn tenant_transition(
     event: TenantEvent,
     audit_event: &'static str,
     reason: &str,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     let now = now();
     let mut registry = ops.registry.lock().await;
     let mut tenant = registry.tenants.get(tenant_id).cloned().ok_or(Code::TenantNotFound)?;
@@ -142,15 +200,41 @@ pub(crate) async fn tenant_transition(
     drop(registry);
     // Answered once the agents refuse the ended sessions too.
     crate::lifecycle::agent_refuses(acks).await;
-    Ok(Json(tenant_json(&tenant, now)))
+    Ok(Json(TenantView::of(&tenant, now)))
 }
 
-#[derive(Deserialize)]
+/// `POST /support/tenants/{T}/enrollment-tokens` body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnrollmentTokenRequest {
+    /// The agent the token enrolls: 1-128 characters of `[A-Za-z0-9._-]`.
     agent_id: String,
+    /// Lifetime in seconds, 1 to 86400 (default one hour).
     ttl_seconds: Option<i64>,
 }
+
+/// A one-time enrollment token: shown this once.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EnrollmentTokenView {
+    agent_id: String,
+    tenant: String,
+    token: String,
+    expires_at: String,
+}
+
+/// The `{tenant}` path parameter.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct TenantParam {
+    /// The tenant's ID.
+    tenant: String,
+}
+
+/// Issues a one-time enrollment token for an agent (tenant_admin scope).
+#[utoipa::path(post, path = "/support/tenants/{tenant}/enrollment-tokens", tag = "tenants", params(TenantParam),
+    request_body = EnrollmentTokenRequest,
+    responses((status = 201, description = "The token, shown once", body = EnrollmentTokenView)))]
 
 pub(crate) async fn issue_enrollment_token(
     State(ops): State<Arc<Ops>>,
@@ -194,32 +278,54 @@ pub(crate) async fn issue_enrollment_token(
         .details(json!({ "expires_at": rfc3339(expires_at) }));
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
     let body =
-        json!({ "agent_id": body.agent_id, "tenant": tenant_id, "token": token, "expires_at": rfc3339(expires_at) });
+        EnrollmentTokenView { agent_id: body.agent_id, tenant: tenant_id, token, expires_at: rfc3339(expires_at) };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// One `agent ls` row.
-fn agent_row(ops: &Ops, registry: &crate::state::Registry, agent: &AgentRecord, now: Timestamp) -> Value {
-    let session_active = registry.sessions.values().any(|s| s.agent_id == agent.agent_id && s.is_live(now));
-    json!({
-        "agent_id": agent.agent_id,
-        "tenant": agent.enrollment.tenant(),
-        "state": agent.enrollment.state_name(),
-        "online": ops.is_online(&agent.agent_id),
-        "last_seen": agent.last_seen.map(rfc3339),
-        "version": agent.manifest.as_ref().map(|m| m.agent_version.clone()),
-        "session_active": session_active,
-        // The kill switch as the agent last reported it (false: the tenant switched remote
-        // support off on that machine).
-        "remote_support_on": agent.remote_support_on,
-    })
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AgentRow {
+    agent_id: String,
+    tenant: String,
+    /// `pending`, `enrolled` or `revoked`.
+    state: &'static str,
+    online: bool,
+    last_seen: Option<String>,
+    version: Option<String>,
+    session_active: bool,
+    /// The kill switch as the agent last reported it (false: the tenant switched remote
+    /// support off on that machine).
+    remote_support_on: bool,
 }
 
+/// `GET /support/tenants/{T}/agents`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AgentList {
+    agents: Vec<AgentRow>,
+}
+
+fn agent_row(ops: &Ops, registry: &crate::state::Registry, agent: &AgentRecord, now: Timestamp) -> AgentRow {
+    let session_active = registry.sessions.values().any(|s| s.agent_id == agent.agent_id && s.is_live(now));
+    AgentRow {
+        agent_id: agent.agent_id.clone(),
+        tenant: agent.enrollment.tenant().to_string(),
+        state: agent.enrollment.state_name(),
+        online: ops.is_online(&agent.agent_id),
+        last_seen: agent.last_seen.map(rfc3339),
+        version: agent.manifest.as_ref().map(|m| m.agent_version.clone()),
+        session_active,
+        remote_support_on: agent.remote_support_on,
+    }
+}
+
+/// The tenant's agents (remote_support or tenant_admin scope).
+#[utoipa::path(get, path = "/support/tenants/{tenant}/agents", tag = "tenants", params(TenantParam),
+    responses((status = 200, description = "The tenant's agents", body = AgentList)))]
 pub(crate) async fn list_agents(
     State(ops): State<Arc<Ops>>,
     Path(tenant_id): Path<String>,
     gated: Gated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentList>, ApiError> {
     gated.require(&ops, Need::SupportOrTenantAdmin(&tenant_id)).await?;
     let now = now();
     let registry = ops.registry.lock().await;
@@ -229,18 +335,51 @@ pub(crate) async fn list_agents(
     let mut agents: Vec<&AgentRecord> =
         registry.agents.values().filter(|a| a.enrollment.tenant() == tenant_id).collect();
     agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
-    let rows: Vec<Value> = agents.into_iter().map(|a| agent_row(&ops, &registry, a, now)).collect();
-    Ok(Json(json!({ "agents": rows })))
+    let agents = agents.into_iter().map(|a| agent_row(&ops, &registry, a, now)).collect();
+    Ok(Json(AgentList { agents }))
 }
 
-pub(crate) async fn fleet(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<Value>, ApiError> {
+/// One tenant's line of `fleet`, and the totals line.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FleetRow {
+    tenant: String,
+    armed: bool,
+    /// Whether a valid consent is on record.
+    consent: bool,
+    enrolled: u64,
+    online: u64,
+    revoked: u64,
+    active_sessions: u64,
+}
+
+/// The sums over every tenant shown.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FleetTotals {
+    tenants: u64,
+    armed: u64,
+    enrolled: u64,
+    online: u64,
+    revoked: u64,
+    active_sessions: u64,
+}
+
+/// `GET /support/fleet`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Fleet {
+    tenants: Vec<FleetRow>,
+    totals: FleetTotals,
+}
+
+/// Every tenant this PAT may see, with agent and session counts (remote_support scope).
+#[utoipa::path(get, path = "/support/fleet", tag = "tenants", responses((status = 200, description = "The fleet", body = Fleet)))]
+pub(crate) async fn fleet(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<Fleet>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let registry = ops.registry.lock().await;
     let mut tenants: Vec<&Tenant> = registry.tenants.values().filter(|t| gated.0.sees(&t.id)).collect();
     tenants.sort_by(|a, b| a.id.cmp(&b.id));
     let mut totals = [0u64; 6];
-    let rows: Vec<Value> = tenants
+    let rows: Vec<FleetRow> = tenants
         .into_iter()
         .map(|tenant| {
             let agents = registry.agents.values().filter(|a| a.enrollment.tenant() == tenant.id);
@@ -261,20 +400,20 @@ pub(crate) async fn fleet(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<J
             {
                 *total += value;
             }
-            json!({
-                "tenant": tenant.id,
-                "armed": tenant.armed(),
-                "consent": tenant.consent_valid(now),
-                "enrolled": enrolled,
-                "online": online,
-                "revoked": revoked,
-                "active_sessions": active,
-            })
+            FleetRow {
+                tenant: tenant.id.clone(),
+                armed: tenant.armed(),
+                consent: tenant.consent_valid(now),
+                enrolled,
+                online,
+                revoked,
+                active_sessions: active,
+            }
         })
         .collect();
     let [tenants, armed, enrolled, online, revoked, active_sessions] = totals;
-    Ok(Json(json!({
-        "tenants": rows,
-        "totals": { "tenants": tenants, "armed": armed, "enrolled": enrolled, "online": online, "revoked": revoked, "active_sessions": active_sessions },
-    })))
+    Ok(Json(Fleet {
+        tenants: rows,
+        totals: FleetTotals { tenants, armed, enrolled, online, revoked, active_sessions },
+    }))
 }
