@@ -4,6 +4,7 @@
 //!   argus-bench commands [--agents N] [--inflight K] [--seconds S]
 //!   argus-bench latency  [--rounds N]
 //!   argus-bench fleet    [--agents N] [--revocations R]
+//!   argus-bench observability [--agents N] [--inflight K] [--seconds S] [--pairs P]
 
 #![forbid(unsafe_code)]
 
@@ -29,8 +30,11 @@ fn main() {
         Some("commands") => commands(flag("--agents", 100), flag("--inflight", 64), flag("--seconds", 10)),
         Some("latency") => latency(flag("--rounds", 20)),
         Some("fleet") => fleet(flag("--agents", 10_000), flag("--revocations", 100)),
+        Some("observability") => {
+            observability(flag("--agents", 8), flag("--inflight", 32), flag("--seconds", 10), flag("--pairs", 3))
+        }
         _ => {
-            eprintln!("usage: argus-bench commands|latency|fleet [options]");
+            eprintln!("usage: argus-bench commands|latency|fleet|observability [options]");
             std::process::exit(2);
         }
     }
@@ -192,6 +196,76 @@ fn commands(agents: usize, inflight: usize, seconds: usize) {
         summary("read_file 1 MiB end to end", samples);
     });
     let _ = std::fs::remove_file(root.join("argus.log.2"));
+}
+
+/// Issue #13: metrics and access logging on versus off. Alternating runs (off, on, off, on, …),
+/// each a fresh server and fleet: `ping` p50 over 1,000 sequential commands, then durable
+/// commands/s with `inflight` in flight for `seconds`. Prints each run and the medians.
+fn observability(agents: usize, inflight: usize, seconds: usize, pairs: usize) {
+    println!("== observability: metrics + access log on vs off, {agents} agents, {inflight} in flight, {seconds} s, {pairs} pairs");
+    let mut figures: [Vec<(f64, f64)>; 2] = [vec![], vec![]];
+    for run in 0..pairs * 2 {
+        let on = run % 2 == 1;
+        let env: &[(&str, &str)] = if on {
+            &[("ARGUS_LOG", "info"), ("ARGUS_METRICS_LISTEN", "127.0.0.1:0")]
+        } else {
+            &[("ARGUS_LOG", "warn")]
+        };
+        let mut fleet = Fleet::armed(env);
+        for i in 0..agents {
+            fleet.add_agent(&format!("o{i:03}"));
+        }
+        let tokens: Vec<String> = (0..agents).map(|i| fleet.activate(&format!("o{i:03}"))).collect();
+        let op = Arc::new(Operator::new(&fleet));
+        let (p50, rate) = runtime().block_on(async {
+            for _ in 0..200 {
+                op.command(&tokens[0], "ping", json!({})).await;
+            }
+            let mut samples = Vec::new();
+            for _ in 0..1000 {
+                let start = Instant::now();
+                op.command(&tokens[0], "ping", json!({})).await;
+                samples.push(start.elapsed());
+            }
+            samples.sort();
+            let p50 = samples[samples.len() / 2].as_secs_f64() * 1000.0;
+            let done = Arc::new(AtomicUsize::new(0));
+            let deadline = Instant::now() + Duration::from_secs(seconds as u64);
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for worker in 0..inflight {
+                let (op, tokens, done) = (op.clone(), tokens.clone(), done.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut i = worker;
+                    while Instant::now() < deadline {
+                        op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
+                        done.fetch_add(1, Ordering::Relaxed);
+                        i += inflight;
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            (p50, done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+        });
+        let label = if on { "on " } else { "off" };
+        println!("run {run}: metrics+access log {label}: ping p50 {p50:.3} ms, {rate:.0} durable commands/s");
+        figures[usize::from(on)].push((p50, rate));
+    }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let [off, on] = figures;
+    let (off_p50, off_rate) = (median(off.iter().map(|f| f.0).collect()), median(off.iter().map(|f| f.1).collect()));
+    let (on_p50, on_rate) = (median(on.iter().map(|f| f.0).collect()), median(on.iter().map(|f| f.1).collect()));
+    println!("medians: off p50 {off_p50:.3} ms, {off_rate:.0}/s; on p50 {on_p50:.3} ms, {on_rate:.0}/s");
+    println!(
+        "on / off: ping p50 {:+.1}%, throughput {:+.1}%",
+        (on_p50 / off_p50 - 1.0) * 100.0,
+        (on_rate / off_rate - 1.0) * 100.0
+    );
 }
 
 /// Functional deadlines measured precisely: kill switch → session ended (server audit), and

@@ -720,17 +720,12 @@ fn ttl_seconds(text: Option<&str>) -> Result<Option<u64>, Failure> {
     .transpose()
 }
 
+/// Everything but the ID characters `[A-Za-z0-9._-]` is percent-encoded in a path segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
 fn segment(text: &str) -> String {
     // Path segments are IDs; percent-encode anything else so nothing can change the route.
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 fn activate(args: ActivateArgs) -> Result<Request, Failure> {

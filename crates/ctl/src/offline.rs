@@ -231,7 +231,7 @@ pub fn patch_sign(args: &PatchSignArgs, writes: Writes) -> anyhow::Result<()> {
     }
     let body = PatchBody {
         version: BODY_VERSION,
-        patch_id: new_uuid()?,
+        patch_id: uuid::Uuid::new_v4().hyphenated().to_string(),
         target: args.target.clone(),
         content,
         mode,
@@ -244,16 +244,6 @@ pub fn patch_sign(args: &PatchSignArgs, writes: Writes) -> anyhow::Result<()> {
         println!("wrote patch {} for {} to {}", body.patch_id, body.target, args.out.display());
     }
     Ok(())
-}
-
-/// A random (v4) UUID, lower-case hyphenated.
-fn new_uuid() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).context("reading the OS random source")?;
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex::encode(bytes);
-    Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
 }
 
 /// `argusctl patch verify`: exit 0 and the decoded body when valid, exit 1 otherwise.

@@ -168,7 +168,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
     let now = crate::time_format::now().unix_seconds();
     let patch = PatchBody {
         version: 1,
-        patch_id: uuid_v4()?,
+        patch_id: uuid::Uuid::new_v4().hyphenated().to_string(),
         target: "config.yaml".into(),
         content: b"camera_poll_seconds: 7\nupload: true\n".to_vec(),
         mode: 0o644,
@@ -276,14 +276,6 @@ fn keygen(prefix: &Path) -> anyhow::Result<SigningKey> {
     crate::bootstrap::tls::write_private(&prefix.with_extension("key"), format_key_file(&seed).as_bytes())?;
     std::fs::write(prefix.with_extension("pub"), format_key_file(&key.verifying_key().to_bytes()))?;
     Ok(key)
-}
-
-fn uuid_v4() -> anyhow::Result<String> {
-    let mut bytes = secrets::random32();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex::encode(&bytes[..16]);
-    Ok(format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]))
 }
 
 const SAMPLE_CONFIG: &str = "camera_poll_seconds: 5\nupload: true\n";
