@@ -37,8 +37,16 @@ fn audit_chain_verifies_offline_and_names_a_tampered_record() {
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     assert!(String::from_utf8_lossy(&verify.stdout).contains(&format!("{} records", events.len())));
 
-    // Tamper with record 3 the way an attacker with disk access would.
-    tamper(&fleet.ops.data(), 3);
+    // Tamper with record 3 the way an attacker with disk (or database) access would.
+    match &fleet.ops.postgres {
+        Some(pg) => {
+            pg.psql(
+                "argus",
+                "UPDATE audit SET record = replace(record, '\"actor\":\"', '\"actor\":\"mallory-') WHERE seq = 3",
+            );
+        }
+        None => tamper(&fleet.ops.data(), 3),
+    }
     let verify =
         Command::new(bin("argus-ops")).args(["audit", "verify", "--data-dir"]).arg(fleet.ops.data()).output().unwrap();
     assert_eq!(verify.status.code(), Some(1));

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod pg;
 pub mod webdriver;
 
 /// The ops token every fixture uses.
@@ -114,16 +115,42 @@ pub struct Ops {
     pub server: Option<Process>,
     /// An in-process server (see [`Ops::embedded`]): stops when this is dropped.
     pub embedded: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The throwaway PostgreSQL this server stores into (`ARGUS_E2E_STORE=postgres`); declared
+    /// last so it stops after the server.
+    pub postgres: Option<pg::Postgres>,
+}
+
+/// The backend the end-to-end suite runs on: `sled` (default) or `postgres`
+/// (`ARGUS_E2E_STORE=postgres`: each server gets its own throwaway PostgreSQL).
+pub fn e2e_backend_is_postgres() -> bool {
+    match std::env::var("ARGUS_E2E_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sled") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("ARGUS_E2E_STORE must be sled or postgres, not {other:?}"),
+    }
 }
 
 impl Ops {
-    /// `init` and `serve` with the standard gate environment plus `extra`.
+    /// `init` and `serve` with the standard gate environment plus `extra`, on the suite's
+    /// backend ([`e2e_backend_is_postgres`]).
     pub fn start(extra: &[(&str, &str)]) -> Ops {
+        Ops::start_with(extra, e2e_backend_is_postgres())
+    }
+
+    /// The same on a throwaway PostgreSQL whatever the suite's backend.
+    pub fn start_on_postgres(extra: &[(&str, &str)]) -> Ops {
+        Ops::start_with(extra, true)
+    }
+
+    fn start_with(extra: &[(&str, &str)], postgres: bool) -> Ops {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("ops");
+        let postgres = postgres.then(pg::Postgres::start);
         let out = Command::new(bin("argus-ops"))
             .args(["init", "--json", "--data-dir"])
             .arg(&data)
+            // Through the environment, as an operator would: never on a command line.
+            .envs(postgres.as_ref().map(|pg| ("ARGUS_STORE", pg.url("argus"))))
             .output()
             .expect("init runs");
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -147,6 +174,7 @@ impl Ops {
             serve_args: vec![],
             server: None,
             embedded: None,
+            postgres,
         };
         ops.serve(None);
         ops
@@ -162,7 +190,7 @@ impl Ops {
     ) -> Ops {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("ops");
-        let init = argus_ops::bootstrap::init::init(&data, &[]).expect("init");
+        let init = argus_ops::bootstrap::init::init(&data, &[], &argus_ops::store::StoreUrl::Sled).expect("init");
         let config = argus_ops::config::GateConfig {
             enabled: true,
             operator_cidrs: vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()],
@@ -172,6 +200,7 @@ impl Ops {
         };
         let options = argus_ops::bootstrap::serve::ServeOptions {
             data_dir: data.clone(),
+            store: argus_ops::store::StoreUrl::Sled,
             api_listen: "127.0.0.1:0".parse().unwrap(),
             agent_listen: "127.0.0.1:0".parse().unwrap(),
             patch_pubkey: None,
@@ -198,6 +227,7 @@ impl Ops {
             serve_args: vec![],
             server: None,
             embedded: Some(stop),
+            postgres: None,
         }
     }
 

@@ -63,6 +63,8 @@ pub enum Code {
     CrossSiteRefused,
     /// The console could not reach the ops API.
     OpsUnreachable,
+    /// The shared store cannot be reached; nothing was recorded (SPEC §10).
+    StoreUnavailable,
 }
 
 impl Code {
@@ -113,6 +115,7 @@ impl Code {
         Code::Internal,
         Code::CrossSiteRefused,
         Code::OpsUnreachable,
+        Code::StoreUnavailable,
     ];
 
     /// The code as it is written on the wire (`{"error": CODE}`).
@@ -163,6 +166,7 @@ impl Code {
             Code::Internal => "internal",
             Code::CrossSiteRefused => "cross_site_refused",
             Code::OpsUnreachable => "ops_unreachable",
+            Code::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -212,7 +216,7 @@ impl Code {
             Code::RateLimited => 429,
             Code::Internal => 500,
             Code::OpsUnreachable => 502,
-            Code::CfAllowlistEmpty => 503,
+            Code::CfAllowlistEmpty | Code::StoreUnavailable => 503,
             Code::AgentTimeout => 504,
         }
     }

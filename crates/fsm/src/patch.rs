@@ -101,6 +101,10 @@ impl ReplayMemory {
     pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
     }
+    /// Every remembered ID, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.seen.iter().map(String::as_str)
+    }
 }
 
 /// What the agent knows when a patch arrives.

@@ -26,6 +26,16 @@ impl From<Code> for ApiError {
     }
 }
 
+/// The answer for a store failure: 503 `store_unavailable` when trying again may work, else
+/// `internal`. Nothing was acknowledged either way; the message never carries a URL.
+pub fn store_error(error: &crate::store::StoreError) -> ApiError {
+    if error.is_transient() {
+        ApiError::from(Code::StoreUnavailable)
+    } else {
+        ApiError::new(Code::Internal, "the action could not be stored durably")
+    }
+}
+
 /// A short explanation for operators reading `error: CODE: message` at 3 a.m.
 pub fn default_message(code: Code) -> &'static str {
     match code {
@@ -74,6 +84,7 @@ pub fn default_message(code: Code) -> &'static str {
         Code::PatchTooLarge => "the patch content is larger than 1 MiB",
         Code::CrossSiteRefused => "the request did not come from the console page",
         Code::OpsUnreachable => "the ops API could not be reached",
+        Code::StoreUnavailable => "the store cannot be reached; nothing was recorded, try again shortly",
     }
 }
 

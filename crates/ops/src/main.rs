@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use argus_ops::bootstrap::serve::{serve, DataDir, ServeOptions};
 use argus_ops::config::GateConfig;
 use argus_ops::store::audit::{verify, Verification};
-use argus_ops::store::SledStore;
+use argus_ops::store::StoreUrl;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -25,6 +25,9 @@ enum Command {
     Init {
         #[arg(long)]
         data_dir: PathBuf,
+        /// `sled` (default: inside the data dir) or postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]
+        #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
+        store: Option<String>,
         /// Extra DNS name or IP for the server certificate (repeatable).
         #[arg(long = "server-name")]
         server_names: Vec<String>,
@@ -35,6 +38,9 @@ enum Command {
     Serve {
         #[arg(long)]
         data_dir: PathBuf,
+        /// The store, when not the one `init` recorded in the data dir.
+        #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
+        store: Option<String>,
         #[arg(long, default_value = "127.0.0.1:8443")]
         api_listen: SocketAddr,
         #[arg(long, default_value = "127.0.0.1:4433")]
@@ -64,6 +70,9 @@ enum AuditCommand {
     Verify {
         #[arg(long)]
         data_dir: PathBuf,
+        /// The store, when not the one `init` recorded in the data dir.
+        #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
 }
 
@@ -77,6 +86,10 @@ fn main() -> ExitCode {
     }
     match run(cli.command) {
         Ok(code) => code,
+        Err(error) if error.downcast_ref::<argus_ops::store::url::UrlError>().is_some() => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(1)
@@ -86,8 +99,9 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Init { data_dir, server_names, json } => {
-            let done = argus_ops::bootstrap::init::init(&data_dir, &server_names)?;
+        Command::Init { data_dir, server_names, json, store } => {
+            let store = StoreUrl::parse(store.as_deref().unwrap_or("sled"))?;
+            let done = argus_ops::bootstrap::init::init(&data_dir, &server_names, &store)?;
             if json {
                 let out = serde_json::json!({
                     "data_dir": data_dir.display().to_string(),
@@ -102,12 +116,14 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data_dir, api_listen, agent_listen, patch_pubkey, metrics_listen } => {
+        Command::Serve { data_dir, store, api_listen, agent_listen, patch_pubkey, metrics_listen } => {
+            let store = argus_ops::store::resolve(store.as_deref(), &data_dir)?;
             let config = GateConfig::from_env()?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(
                 ServeOptions {
                     data_dir,
+                    store,
                     api_listen,
                     agent_listen,
                     patch_pubkey,
@@ -124,19 +140,20 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             runtime.block_on(argus_ops::quickstart::quickstart(dir, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { data_dir } } => {
+        Command::Audit { command: AuditCommand::Verify { data_dir, store } } => {
+            let url = argus_ops::store::resolve(store.as_deref(), &data_dir)?;
             let dir = DataDir(data_dir);
-            let store = match SledStore::open(&dir.db()) {
+            let store = match argus_ops::store::open(&url, &dir.0) {
                 Ok(store) => store,
-                // A serving node holds the store's lock (and has written its addresses).
-                Err(_) if dir.addresses().exists() => anyhow::bail!(
+                // A serving node holds the sled store's lock (and has written its addresses).
+                Err(_) if url == StoreUrl::Sled && dir.addresses().exists() => anyhow::bail!(
                     "a server is running on {} and holds its store: stop it first to verify offline \
                      (`argusctl audit ls` shows the live trail)",
                     dir.0.display()
                 ),
-                Err(error) => return Err(error.into()),
+                Err(error) => anyhow::bail!("opening the store {}: {error}", url.redacted()),
             };
-            match verify(&store)? {
+            match verify(store.as_ref())? {
                 Verification::Intact { records } => {
                     println!("audit chain intact: {records} records");
                     Ok(ExitCode::SUCCESS)

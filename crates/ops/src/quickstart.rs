@@ -28,7 +28,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
 
     step("initialise the ops server (CA, store, bootstrap admin PAT)");
     let data = dir.join("ops");
-    let init = crate::bootstrap::init::init(&data, &[])?;
+    let init = crate::bootstrap::init::init(&data, &[], &crate::store::StoreUrl::Sled)?;
     let ops_token = secrets::token("ops_");
     let config = GateConfig {
         enabled: true,
@@ -45,6 +45,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let options = ServeOptions {
         data_dir: data.clone(),
+        store: crate::store::StoreUrl::Sled,
         api_listen: "127.0.0.1:0".parse()?,
         agent_listen: "127.0.0.1:0".parse()?,
         patch_pubkey: Some(keys.join("argus_patch.pub")),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use argus_fsm::session::Session;
 use argus_fsm::tenant::Tenant;
 use argus_fsm::wire::ServerMessage;
-use argus_fsm::{Code, Timestamp};
+use argus_fsm::Timestamp;
 use ed25519_dalek::VerifyingKey;
 use tokio::sync::mpsc;
 
@@ -48,17 +48,49 @@ tokio::task_local! {
 /// Group commit. Writes are staged (applied to the store, not yet flushed) under the registry
 /// lock, in audit-chain order; whoever needs durability waits for a flush that covers its
 /// generation. Concurrent waiters share one flush, so N actions in flight cost one fsync, not N.
+///
+/// A failed flush dooms every generation staged so far that was not flushed (the backend
+/// discards them: they were computed from state that never became durable). Until the
+/// registry has reloaded from the store ([`Registry::ensure_current`]) the node is
+/// `poisoned`; after it, generations up to `doomed_through` still answer failure.
 pub struct Durability {
     store: Arc<dyn Store>,
     staged: std::sync::atomic::AtomicU64,
     flushed: std::sync::atomic::AtomicU64,
     flusher: tokio::sync::Mutex<()>,
+    poisoned: std::sync::atomic::AtomicBool,
+    doomed_through: std::sync::atomic::AtomicU64,
 }
 
 impl Durability {
     /// A group-commit front for `store`.
     pub fn new(store: Arc<dyn Store>) -> Durability {
-        Durability { store, staged: 0.into(), flushed: 0.into(), flusher: tokio::sync::Mutex::new(()) }
+        Durability {
+            store,
+            staged: 0.into(),
+            flushed: 0.into(),
+            flusher: tokio::sync::Mutex::new(()),
+            poisoned: false.into(),
+            doomed_through: 0.into(),
+        }
+    }
+
+    /// Whether a flush failed and the registry has not reloaded since.
+    pub fn poisoned(&self) -> bool {
+        self.poisoned.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The registry reloaded: everything staged before now that was not flushed stays failed.
+    fn reloaded(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.doomed_through.fetch_max(self.staged.load(SeqCst), SeqCst);
+        self.poisoned.store(false, SeqCst);
+    }
+
+    fn doomed(&self, generation: u64) -> Option<crate::store::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.poisoned.load(SeqCst) || generation <= self.doomed_through.load(SeqCst))
+            .then(|| crate::store::StoreError::Unavailable("a write this action depended on was not stored".into()))
     }
 
     /// Records that a batch was staged; returns its generation.
@@ -76,12 +108,20 @@ impl Durability {
         if self.flushed.load(SeqCst) >= generation {
             return Ok(());
         }
+        if let Some(error) = self.doomed(generation) {
+            return Err(error);
+        }
         // Everything staged up to now is covered by this flush.
         let target = self.staged.load(SeqCst);
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.flush())
+        let flushed = tokio::task::spawn_blocking(move || store.flush())
             .await
-            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))??;
+            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))
+            .and_then(|result| result);
+        if let Err(error) = flushed {
+            self.poisoned.store(true, SeqCst);
+            return Err(error);
+        }
         self.flushed.fetch_max(target, SeqCst);
         Ok(())
     }
@@ -146,6 +186,21 @@ impl Registry {
         }
     }
 
+    /// After a failed flush, replaces this view with what the store really holds (what was
+    /// staged and never became durable is gone, as if it never happened). Called with the
+    /// registry lock held, before anything is read for a decision or staged.
+    pub fn ensure_current(&mut self, store: &dyn Store, durability: &Durability) -> Result<(), ApiError> {
+        if !durability.poisoned() {
+            return Ok(());
+        }
+        let snapshot = store.load().map_err(|error| crate::error::store_error(&error))?;
+        *self = Registry::from_snapshot(snapshot);
+        store.reset();
+        durability.reloaded();
+        tracing::info!("store reachable again: reloaded this node's view");
+        Ok(())
+    }
+
     /// Writes `writes` and the audit records of `entries` in one atomic batch, then applies
     /// them in memory. On failure nothing changes, in memory or on disk. The batch is durable
     /// once `durability` says so: an HTTP response waits for it automatically; other callers
@@ -158,6 +213,7 @@ impl Registry {
         entries: Vec<AuditEntry>,
         now: Timestamp,
     ) -> Result<Vec<AuditRecord>, ApiError> {
+        self.ensure_current(store, durability)?;
         let mut chain = self.audit.clone();
         let records: Vec<AuditRecord> = entries.into_iter().map(|entry| chain.next_record(entry, now)).collect();
         let mut all = writes;
@@ -167,7 +223,7 @@ impl Registry {
         crate::metrics::audit_append(started.elapsed().as_secs_f64());
         if let Err(error) = staged {
             tracing::error!(%error, "store write failed; action not acknowledged");
-            return Err(ApiError::new(Code::Internal, "the action could not be stored durably"));
+            return Err(crate::error::store_error(&error));
         }
         let generation = durability.staged();
         let _ = STAGED_BY_REQUEST.try_with(|staged| staged.set(staged.get().max(generation)));

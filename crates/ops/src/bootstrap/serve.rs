@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::GateConfig;
 use crate::gate::FailureLimiter;
 use crate::state::{Ops, Registry};
-use crate::store::{SledStore, Store};
+use crate::store::{Store, StoreUrl};
 
 /// Where `init` puts things inside the data dir.
 pub struct DataDir(pub PathBuf);
@@ -25,6 +25,9 @@ impl DataDir {
     pub fn db(&self) -> PathBuf {
         self.0.join("db")
     }
+    pub fn store_file(&self) -> PathBuf {
+        self.0.join(crate::store::STORE_FILE)
+    }
     pub fn addresses(&self) -> PathBuf {
         self.0.join("run").join("addresses.json")
     }
@@ -33,6 +36,8 @@ impl DataDir {
 /// What `serve` needs.
 pub struct ServeOptions {
     pub data_dir: PathBuf,
+    /// The store (`--store` / `ARGUS_STORE`, else what `init` recorded).
+    pub store: StoreUrl,
     pub api_listen: SocketAddr,
     pub agent_listen: SocketAddr,
     pub patch_pubkey: Option<PathBuf>,
@@ -69,8 +74,14 @@ pub async fn serve(
     for warning in options.config.closing_warnings() {
         tracing::warn!("{warning}");
     }
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.db()).context("opening the store")?);
-    let registry = Registry::from_snapshot(store.load().context("loading the store")?);
+    let store_url = options.store.clone();
+    let data_dir = dir.0.clone();
+    let store: Arc<dyn Store> = tokio::task::spawn_blocking(move || crate::store::open(&store_url, &data_dir))
+        .await?
+        .map_err(|e| anyhow::anyhow!("opening the store {}: {e}", options.store.redacted()))?;
+    let loaded = store.clone();
+    let snapshot = tokio::task::spawn_blocking(move || loaded.load()).await?.context("loading the store")?;
+    let registry = Registry::from_snapshot(snapshot);
     let access = match &options.config.access {
         Some(config) => {
             let keys: Arc<dyn argus_access::KeySource> = match options.access_keys.clone() {
@@ -120,6 +131,7 @@ pub async fn serve(
     let link_task = tokio::spawn(crate::link::serve(ops.clone(), endpoint.clone()));
     let expiry_task = tokio::spawn(crate::lifecycle::expiry_driver(ops.clone()));
     let refusal_task = tokio::spawn(crate::link::write_refusal_aggregates(ops.clone()));
+    let flush_task = tokio::spawn(flush_bookkeeping(ops.clone()));
 
     let mut tls = rustls::ServerConfig::builder_with_provider(argus_transport_quic::crypto_provider())
         .with_safe_default_protocol_versions()?
@@ -134,13 +146,27 @@ pub async fn serve(
     link_task.abort();
     expiry_task.abort();
     refusal_task.abort();
+    flush_task.abort();
     if let Some((_, task)) = metrics {
         task.abort();
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
-    store.flush()?;
+    let flushing = store.clone();
+    tokio::task::spawn_blocking(move || flushing.flush()).await??;
     let _ = std::fs::remove_file(dir.addresses());
     Ok(())
+}
+
+/// Bookkeeping staged without waiting (`last_seen`, `last_used_at`) reaches a backend that
+/// only writes on flush (PostgreSQL) within a second; sled writes it out by itself.
+async fn flush_bookkeeping(ops: Arc<Ops>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(error) = ops.durability.wait_all().await {
+            tracing::debug!(%error, "bookkeeping flush failed");
+        }
+    }
 }
 
 fn write_addresses(path: &Path, api: SocketAddr, agent: SocketAddr, metrics: Option<SocketAddr>) -> anyhow::Result<()> {

@@ -63,6 +63,9 @@ impl FromRequestParts<Arc<Ops>> for Gated {
             facts.access = Some(verifier.verify(token).await);
         }
         let mut registry = ops.registry.lock().await;
+        // After a failed write, decide nothing from a view that may hold what never became
+        // durable: reload first (503 `store_unavailable` while the store is still away).
+        registry.ensure_current(ops.store.as_ref(), &ops.durability)?;
         let mut used = None;
         let outcome = gate::check(
             &ops.config,

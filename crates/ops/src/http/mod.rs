@@ -109,8 +109,8 @@ async fn durable_responses(State(ops): State<Arc<Ops>>, request: Request, next: 
         .await;
     if generation > 0 {
         if let Err(error) = ops.durability.wait(generation).await {
-            tracing::error!(%error, "flush failed; answering internal");
-            return ApiError::new(Code::Internal, "the action could not be stored durably").into_response();
+            tracing::error!(%error, "flush failed; the action is not acknowledged");
+            return crate::error::store_error(&error).into_response();
         }
     }
     response
@@ -132,7 +132,7 @@ async fn readyz(State(ops): State<Arc<Ops>>) -> Response {
         Some("listeners are not up")
     } else {
         let store = ops.store.clone();
-        let probe = tokio::task::spawn_blocking(move || store.audit_newest_first().next().transpose().map(drop));
+        let probe = tokio::task::spawn_blocking(move || store.ping());
         match tokio::time::timeout(READY_STORE_TIMEOUT, probe).await {
             Ok(Ok(Ok(()))) => None,
             _ => Some("the store does not answer"),

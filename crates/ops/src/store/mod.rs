@@ -6,9 +6,14 @@
 //! distributed backend only has to implement [`Store`].
 
 pub mod audit;
+mod pg_tls;
+pub mod postgres;
 mod sled;
+pub mod url;
 
+pub use self::postgres::PgStore;
 pub use self::sled::{audit_record_key, SledStore};
+pub use self::url::StoreUrl;
 
 use argus_fsm::enrollment::Enrollment;
 use argus_fsm::patch::ReplayMemory;
@@ -122,13 +127,59 @@ pub struct Snapshot {
     pub last_audit: Option<AuditRecord>,
 }
 
-/// Storage failures. Callers answer `internal` and acknowledge nothing.
+/// Storage failures. Nothing is acknowledged on any of them; callers answer 503
+/// `store_unavailable` for [`StoreError::Unavailable`] and [`StoreError::Conflict`] (try
+/// again), `internal` otherwise. No variant carries a password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage backend: {0}")]
     Backend(String),
     #[error("stored record {key} does not decode: {reason}")]
     Corrupt { key: String, reason: String },
+    /// The database cannot be reached (or did not answer in time).
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused this node (a wrong password, an unknown database).
+    #[error("{0}")]
+    Refused(String),
+    /// Another writer moved the shared state first (the audit head); the node reloads.
+    #[error("write conflict: {0}")]
+    Conflict(String),
+    /// The database was migrated by a newer build.
+    #[error("the store's schema version {found} is newer than this argus-ops knows ({known}); upgrade argus-ops")]
+    SchemaTooNew { found: i32, known: i32 },
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed (an outage or a lost race), as opposed to a
+    /// broken or refused store.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Conflict(_))
+    }
+}
+
+/// The file inside the data dir that records which store `init` chose (mode 0600: a
+/// PostgreSQL URL may hold a password).
+pub const STORE_FILE: &str = "store.url";
+
+/// Opens the store `url` names for the data dir `data_dir` (sled lives inside it).
+pub fn open(url: &StoreUrl, data_dir: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match url {
+        StoreUrl::Sled => std::sync::Arc::new(SledStore::open(&data_dir.join("db"))?),
+        StoreUrl::Postgres(pg) => std::sync::Arc::new(PgStore::open(pg)?),
+    })
+}
+
+/// The store a data dir was initialised with: `flag` (or `ARGUS_STORE`) when given, else the
+/// one `init` recorded, else sled.
+pub fn resolve(flag: Option<&str>, data_dir: &std::path::Path) -> Result<StoreUrl, url::UrlError> {
+    match flag {
+        Some(text) => StoreUrl::parse(text),
+        None => match std::fs::read_to_string(data_dir.join(STORE_FILE)) {
+            Ok(text) => StoreUrl::parse(&text),
+            Err(_) => Ok(StoreUrl::Sled),
+        },
+    }
 }
 
 /// The narrow storage interface the server needs.
@@ -146,4 +197,11 @@ pub trait Store: Send + Sync + 'static {
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_>;
     /// Flushes anything pending (shutdown).
     fn flush(&self) -> Result<(), StoreError>;
+    /// After a failed flush the backend may refuse stages until the server has reloaded its
+    /// view from the store; this says it has.
+    fn reset(&self) {}
+    /// Whether the store answers (`/readyz`).
+    fn ping(&self) -> Result<(), StoreError> {
+        self.audit_newest_first().next().transpose().map(drop)
+    }
 }

@@ -1,0 +1,510 @@
+//! The PostgreSQL backend (SPEC §10): `tokio-postgres` through a `deadpool-postgres` pool, TLS
+//! by rustls, plain SQL only.
+//!
+//! - **Group commit.** [`Store::stage`] only queues a batch in memory; [`Store::flush`] writes
+//!   every queued batch in one transaction, so the requests in flight together share one
+//!   commit (the server's `Durability` already waits for a flush before answering).
+//! - **One chain.** The flush takes the audit head row `FOR UPDATE` and refuses to append
+//!   unless its first record follows the head; so several writers keep one unbroken chain
+//!   with a unique, increasing `seq`, and a writer whose view is stale fails instead of forking.
+//! - **Failure.** A failed flush discards its batches and whatever was queued behind them (they
+//!   were computed from state that never became durable) and refuses further stages until the
+//!   server has reloaded its view ([`Store::reset`]).
+//! - **Sync interface.** The trait is synchronous (sled is); the pool lives on this store's own
+//!   small runtime, and calls made from the server's runtime step out of it with
+//!   `block_in_place`, never blocking a worker that other tasks need.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use argus_fsm::session::SessionState;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use serde::de::DeserializeOwned;
+use tokio_postgres::types::ToSql;
+
+use super::audit::{AuditRecord, GENESIS};
+use super::url::{PgUrl, SslMode};
+use super::{Snapshot, Store, StoreError, Write};
+
+/// Every schema version this build knows, in order. A database at a newer version is refused.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/001_initial.sql"))];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// The advisory lock key migrations run under (`"argusmig"` as a number).
+const MIGRATION_LOCK: i64 = 0x6172_6775_736d_6967;
+
+/// How long connecting (TCP, TLS, login) may take before the store counts as unavailable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one flush or read may take before the store counts as unavailable.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Rows read per round trip when walking the audit chain.
+const AUDIT_PAGE: i64 = 1000;
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+    pending: Mutex<Vec<Write>>,
+    /// Serialises flushes (the group is whatever is pending when one starts).
+    flushing: Mutex<()>,
+    /// Set when a flush failed; cleared by [`Store::reset`] after the server reloaded.
+    poisoned: AtomicBool,
+    /// Where, for messages (no password).
+    shown: String,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Dropped from async code at shutdown: let the runtime go without blocking.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+/// A database error in words: the server's own message when it sent one (a refused login says
+/// why), never the connection parameters.
+fn pg_error(error: tokio_postgres::Error) -> StoreError {
+    match error.as_db_error() {
+        Some(db) => StoreError::Backend(format!("{}: {}", db.severity(), db.message())),
+        None if error.is_closed() => unavailable("the database closed the connection"),
+        None => unavailable(error),
+    }
+}
+
+fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
+    match error {
+        deadpool_postgres::PoolError::Backend(error) => match error.as_db_error() {
+            // A login the server refused is not an outage: say why, and stop.
+            Some(db) => StoreError::Refused(format!("the database refused the connection: {}", db.message())),
+            None => unavailable(format!("cannot connect to the database: {error}")),
+        },
+        deadpool_postgres::PoolError::Timeout(_) => unavailable("connecting to the database timed out"),
+        other => unavailable(other),
+    }
+}
+
+impl PgStore {
+    /// Connects, checks the login, and applies pending migrations under an advisory lock.
+    /// Refuses a schema newer than this build knows.
+    pub fn open(url: &PgUrl) -> Result<PgStore, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("argus-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(format!("starting the database runtime: {e}")))?;
+        let mut config = tokio_postgres::Config::new();
+        config
+            .user(&url.user)
+            .host(&url.host)
+            .port(url.port)
+            .dbname(&url.database)
+            .application_name("argus-ops")
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .ssl_mode(match url.ssl {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+            });
+        if let Some(password) = &url.password {
+            config.password(password);
+        }
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match url.ssl {
+            SslMode::Disable => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+            _ => Manager::from_config(config, super::pg_tls::connector(url)?, manager_config),
+        };
+        let pool = {
+            let _entered = runtime.enter();
+            Pool::builder(manager)
+                .max_size(8)
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(OPERATION_TIMEOUT))
+                .create_timeout(Some(CONNECT_TIMEOUT))
+                .recycle_timeout(Some(CONNECT_TIMEOUT))
+                .build()
+                .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?
+        };
+        let store = PgStore {
+            runtime: Some(runtime),
+            pool,
+            pending: Mutex::new(Vec::new()),
+            flushing: Mutex::new(()),
+            poisoned: AtomicBool::new(false),
+            shown: url.redacted(),
+        };
+        store.run(store.migrate())?;
+        Ok(store)
+    }
+
+    /// The URL this store was opened with, password hidden.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Runs `future` on this store's runtime and waits for it, bounded by
+    /// [`OPERATION_TIMEOUT`].
+    fn run<T>(&self, future: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");
+        let bounded = async {
+            tokio::time::timeout(OPERATION_TIMEOUT, future)
+                .await
+                .unwrap_or_else(|_| Err(unavailable("the database did not answer in time")))
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| runtime.block_on(bounded))
+            }
+            _ => runtime.block_on(bounded),
+        }
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_error)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS argus_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            .await
+            .map_err(pg_error)?;
+        let row = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM argus_schema", &[]).await.map_err(pg_error)?;
+        let found: i32 = row.get(0);
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew { found, known: SCHEMA_VERSION });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > found) {
+            tx.batch_execute(sql).await.map_err(pg_error)?;
+            tx.execute("INSERT INTO argus_schema (version) VALUES ($1)", &[version]).await.map_err(pg_error)?;
+            tracing::info!(version, "applied store migration");
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    /// Writes `batch` in one transaction, appending its audit records after the head.
+    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        // The last write of each key wins (one statement per table cannot touch a row twice).
+        let mut tenants = HashMap::new();
+        let mut agents = HashMap::new();
+        let mut pats = HashMap::new();
+        let mut sessions = HashMap::new();
+        let mut audit = Vec::new();
+        for write in batch {
+            match write {
+                Write::Tenant(t) => drop(tenants.insert(t.id.clone(), t)),
+                Write::Agent(a) => drop(agents.insert(a.agent_id.clone(), a)),
+                Write::Pat(p) => drop(pats.insert(p.hash, p)),
+                Write::Session(s) => drop(sessions.insert(s.id.clone(), s)),
+                Write::Audit(r) => audit.push(r),
+            }
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        if !audit.is_empty() {
+            let head = tx.query_one("SELECT seq, hash FROM audit_head FOR UPDATE", &[]).await.map_err(pg_error)?;
+            let (seq, hash): (i64, String) = (head.get(0), head.get(1));
+            let first = &audit[0];
+            if first.seq as i64 != seq + 1 || first.prev_hash != hash {
+                return Err(StoreError::Conflict(format!(
+                    "the audit chain moved: its head is seq {seq}, this node was appending seq {}",
+                    first.seq
+                )));
+            }
+        }
+        if !tenants.is_empty() {
+            let (ids, records): (Vec<String>, Vec<String>) = tenants.values().map(|t| (t.id.clone(), json(t))).unzip();
+            tx.execute(
+                "INSERT INTO tenants (id, record) SELECT * FROM UNNEST($1::text[], $2::text[])
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+                &[&ids, &records],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        if !pats.is_empty() {
+            let mut columns = PatColumns::default();
+            for pat in pats.values() {
+                columns.hash.push(pat.hash.to_vec());
+                columns.id.push(pat.id());
+                columns.tenant.push(pat.tenant.clone());
+                columns.record.push(json(pat));
+            }
+            tx.execute(
+                "INSERT INTO pats (hash, id, tenant, record) SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[])
+                 ON CONFLICT (hash) DO UPDATE SET record = EXCLUDED.record",
+                &[&columns.hash, &columns.id, &columns.tenant, &columns.record],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        if !agents.is_empty() {
+            let mut columns: (Vec<String>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
+            let mut consumed: (Vec<String>, Vec<String>) = Default::default();
+            for agent in agents.values() {
+                columns.0.push(agent.agent_id.clone());
+                columns.1.push(agent.enrollment.tenant().to_string());
+                columns.2.push(agent.enrollment.state_name().to_string());
+                columns.3.push(json(agent));
+                for patch_id in agent.patches.iter() {
+                    consumed.0.push(agent.agent_id.clone());
+                    consumed.1.push(patch_id.to_string());
+                }
+            }
+            tx.execute(
+                "INSERT INTO agents (agent_id, tenant, state, record) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
+                 ON CONFLICT (agent_id) DO UPDATE SET tenant = EXCLUDED.tenant, state = EXCLUDED.state, record = EXCLUDED.record",
+                &[&columns.0, &columns.1, &columns.2, &columns.3],
+            )
+            .await
+            .map_err(pg_error)?;
+            if !consumed.0.is_empty() {
+                tx.execute(
+                    "INSERT INTO consumed_patches (agent_id, patch_id) SELECT * FROM UNNEST($1::text[], $2::text[])
+                     ON CONFLICT DO NOTHING",
+                    &[&consumed.0, &consumed.1],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+        }
+        if !sessions.is_empty() {
+            let mut columns = SessionColumns::default();
+            for session in sessions.values() {
+                columns.id.push(session.id.clone());
+                columns.token_hash.push(session.token_hash.to_vec());
+                columns.tenant.push(session.tenant.clone());
+                columns.agent_id.push(session.agent_id.clone());
+                columns.active.push(matches!(session.state, SessionState::Active));
+                columns.expires_at.push(session.expires_at.0);
+                columns.record.push(json(session));
+            }
+            tx.execute(
+                "INSERT INTO sessions (id, token_hash, tenant, agent_id, active, expires_at, record)
+                 SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::bool[], $6::int8[], $7::text[])
+                 ON CONFLICT (id) DO UPDATE SET active = EXCLUDED.active, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record",
+                &[
+                    &columns.id,
+                    &columns.token_hash,
+                    &columns.tenant,
+                    &columns.agent_id,
+                    &columns.active,
+                    &columns.expires_at,
+                    &columns.record,
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        }
+        if let Some(last) = audit.last() {
+            let seqs: Vec<i64> = audit.iter().map(|r| r.seq as i64).collect();
+            let hashes: Vec<String> = audit.iter().map(|r| r.hash.clone()).collect();
+            let records: Vec<String> = audit.iter().map(json).collect();
+            tx.execute(
+                "INSERT INTO audit (seq, hash, record) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[])",
+                &[&seqs, &hashes, &records],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.execute("UPDATE audit_head SET seq = $1, hash = $2", &[&(last.seq as i64), &last.hash])
+                .await
+                .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)
+    }
+
+    async fn records<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<T>, StoreError> {
+        let client = self.client().await?;
+        let rows = client.query(sql, params).await.map_err(pg_error)?;
+        rows.iter().map(|row| decode(row.get::<_, &str>(0), sql)).collect()
+    }
+
+    /// One page of the audit chain.
+    fn audit_page(&self, after: i64, ascending: bool) -> Result<Vec<AuditRecord>, StoreError> {
+        let sql = if ascending {
+            "SELECT record FROM audit WHERE seq > $1 ORDER BY seq ASC LIMIT $2"
+        } else {
+            "SELECT record FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT $2"
+        };
+        self.run(self.records(sql, &[&after, &AUDIT_PAGE]))
+    }
+
+    /// The database's schema version (tests and diagnostics).
+    pub fn schema_version(&self) -> Result<i32, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            let row =
+                client.query_one("SELECT COALESCE(MAX(version), 0) FROM argus_schema", &[]).await.map_err(pg_error)?;
+            Ok(row.get(0))
+        })
+    }
+
+    /// Runs raw SQL (tests: tampering, schema bumps).
+    pub fn raw_execute(&self, sql: &str) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            client.batch_execute(sql).await.map_err(pg_error)
+        })
+    }
+}
+
+/// One multi-row upsert's columns (`UNNEST` of arrays: one statement per table per flush).
+#[derive(Default)]
+struct PatColumns {
+    hash: Vec<Vec<u8>>,
+    id: Vec<String>,
+    tenant: Vec<Option<String>>,
+    record: Vec<String>,
+}
+
+#[derive(Default)]
+struct SessionColumns {
+    id: Vec<String>,
+    token_hash: Vec<Vec<u8>>,
+    tenant: Vec<String>,
+    agent_id: Vec<String>,
+    active: Vec<bool>,
+    expires_at: Vec<i64>,
+    record: Vec<String>,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("records of owned data always serialize")
+}
+
+fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Corrupt { key: what.chars().take(60).collect(), reason: e.to_string() })
+}
+
+impl Store for PgStore {
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.stage(writes)?;
+        self.flush()
+    }
+
+    fn stage(&self, writes: &[Write]) -> Result<(), StoreError> {
+        let mut pending = self.pending.lock().expect("pending lock");
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(unavailable("an earlier write failed; the node is reloading its view"));
+        }
+        pending.extend_from_slice(writes);
+        Ok(())
+    }
+
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        self.run(async {
+            Ok(Snapshot {
+                tenants: self.records("SELECT record FROM tenants", &[]).await?,
+                agents: self.records("SELECT record FROM agents", &[]).await?,
+                pats: self.records("SELECT record FROM pats", &[]).await?,
+                sessions: self.records("SELECT record FROM sessions", &[]).await?,
+                last_audit: self
+                    .records("SELECT record FROM audit ORDER BY seq DESC LIMIT 1", &[])
+                    .await?
+                    .into_iter()
+                    .next(),
+            })
+        })
+    }
+
+    fn audit_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
+        Box::new(AuditPages { store: self, cursor: from as i64 - 1, ascending: true, page: Vec::new(), done: false })
+    }
+
+    fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
+        Box::new(AuditPages { store: self, cursor: i64::MAX, ascending: false, page: Vec::new(), done: false })
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let _flushing = self.flushing.lock().expect("flush lock");
+        let batch = {
+            let mut pending = self.pending.lock().expect("pending lock");
+            if self.poisoned.load(Ordering::SeqCst) {
+                return Err(unavailable("an earlier write failed; the node is reloading its view"));
+            }
+            std::mem::take(&mut *pending)
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = self.run(self.write(batch));
+        if let Err(error) = &result {
+            // What was queued behind the failed batch was computed from it: discard it too,
+            // and refuse stages until the server reloads what the database really holds.
+            let mut pending = self.pending.lock().expect("pending lock");
+            pending.clear();
+            self.poisoned.store(true, Ordering::SeqCst);
+            tracing::warn!(%error, store = %self.shown, "store write failed; nothing of it is acknowledged");
+        }
+        result
+    }
+
+    fn reset(&self) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        pending.clear();
+        self.poisoned.store(false, Ordering::SeqCst);
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            client.simple_query("SELECT 1").await.map_err(pg_error).map(drop)
+        })
+    }
+}
+
+/// The audit chain read a page at a time.
+struct AuditPages<'a> {
+    store: &'a PgStore,
+    cursor: i64,
+    ascending: bool,
+    page: Vec<AuditRecord>,
+    done: bool,
+}
+
+impl Iterator for AuditPages<'_> {
+    type Item = Result<AuditRecord, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.page.is_empty() && !self.done {
+            match self.store.audit_page(self.cursor, self.ascending) {
+                Ok(mut page) => {
+                    self.done = (page.len() as i64) < AUDIT_PAGE;
+                    page.reverse();
+                    self.page = page;
+                }
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+        let record = self.page.pop()?;
+        self.cursor = record.seq as i64;
+        Some(Ok(record))
+    }
+}
+
+/// The genesis hash the head row starts from must be the chain's.
+const _: () = assert!(GENESIS.len() == 64);
+
+/// Shared so tests and `migrate-store` can hold one store from several threads.
+pub type SharedPgStore = Arc<PgStore>;

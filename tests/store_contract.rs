@@ -1,0 +1,205 @@
+//! The store's contract, one body per rule run against both backends (sled in a temp dir, and
+//! a throwaway PostgreSQL): atomic batches, durability across a reopen, the audit chain in
+//! order and verifiable, last write wins; and for PostgreSQL what only a shared store has —
+//! one chain under two writers, outages, refused logins, a schema from a newer build.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use argus_e2e::pg::Postgres;
+use argus_fsm::tenant::Tenant;
+use argus_fsm::Timestamp;
+use argus_ops::store::audit::{verify, AuditChain, AuditEntry, Verification};
+use argus_ops::store::{PatRecord, Scope, Store, StoreError, StoreUrl, Write};
+
+/// Opens a fresh store of one backend, and can open it again (a restart).
+trait Backend {
+    fn open(&self) -> Arc<dyn Store>;
+}
+
+struct Sled(tempfile::TempDir);
+
+impl Backend for Sled {
+    fn open(&self) -> Arc<dyn Store> {
+        argus_ops::store::open(&StoreUrl::Sled, self.0.path()).expect("sled opens")
+    }
+}
+
+struct Pg(Postgres, String);
+
+impl Backend for Pg {
+    fn open(&self) -> Arc<dyn Store> {
+        argus_ops::store::open(&StoreUrl::parse(&self.1).unwrap(), std::path::Path::new("/nonexistent"))
+            .expect("postgres opens")
+    }
+}
+
+fn sled() -> Sled {
+    Sled(tempfile::tempdir().unwrap())
+}
+
+fn pg() -> Pg {
+    let server = Postgres::start();
+    let url = server.url("argus");
+    Pg(server, url)
+}
+
+fn pat(n: u8) -> PatRecord {
+    PatRecord {
+        hash: [n; 32],
+        owner: format!("op{n}@example.com"),
+        scopes: vec![Scope::RemoteSupport],
+        tenant: None,
+        created_at: Timestamp(1_000),
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+fn entry(i: usize) -> AuditEntry {
+    AuditEntry::system("tenant_armed").tenant("T1").reason(format!("round {i}"))
+}
+
+fn atomic_batches_land_whole_and_survive_a_reopen(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut chain = AuditChain::default();
+    let tenant = Tenant::new("T1".into(), [7; 32]);
+    let record = chain.next_record(entry(0), Timestamp(5));
+    store.commit(&[Write::Tenant(tenant.clone()), Write::Pat(pat(1)), Write::Audit(record.clone())]).unwrap();
+    drop(store);
+    let store = backend.open();
+    let snapshot = store.load().unwrap();
+    assert_eq!(snapshot.tenants, vec![tenant]);
+    assert_eq!(snapshot.pats, vec![pat(1)]);
+    assert_eq!(snapshot.last_audit, Some(record));
+}
+
+fn the_last_write_of_a_key_wins_within_one_group(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut first = pat(2);
+    first.owner = "first@example.com".into();
+    store.stage(&[Write::Pat(first)]).unwrap();
+    store.stage(&[Write::Pat(pat(2))]).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.load().unwrap().pats, vec![pat(2)]);
+}
+
+fn the_chain_reads_back_in_order_and_verifies(backend: &dyn Backend) {
+    let store = backend.open();
+    let mut chain = AuditChain::default();
+    // Many requests' batches staged, then one flush per group of 50 (group commit).
+    let total = 1_234;
+    for i in 0..total {
+        store.stage(&[Write::Audit(chain.next_record(entry(i), Timestamp(i as i64)))]).unwrap();
+        if i % 50 == 49 {
+            store.flush().unwrap();
+        }
+    }
+    store.flush().unwrap();
+    let seqs: Vec<u64> = store.audit_from(1).map(|r| r.unwrap().seq).collect();
+    assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>(), "ascending across pages");
+    let newest: Vec<u64> = store.audit_newest_first().take(1_100).map(|r| r.unwrap().seq).collect();
+    assert_eq!(newest, (total as u64 - 1_099..=total as u64).rev().collect::<Vec<_>>(), "descending across pages");
+    assert_eq!(verify(store.as_ref()).unwrap(), Verification::Intact { records: total as u64 });
+    drop(store);
+    assert_eq!(verify(backend.open().as_ref()).unwrap(), Verification::Intact { records: total as u64 });
+}
+
+macro_rules! contract {
+    ($($rule:ident),* $(,)?) => {
+        mod sled_backend {
+            $( #[test] fn $rule() { super::$rule(&super::sled()); } )*
+        }
+        mod postgres_backend {
+            $( #[test] fn $rule() { super::$rule(&super::pg()); } )*
+        }
+    };
+}
+
+contract!(
+    atomic_batches_land_whole_and_survive_a_reopen,
+    the_last_write_of_a_key_wins_within_one_group,
+    the_chain_reads_back_in_order_and_verifies,
+);
+
+#[test]
+fn two_writers_keep_one_chain_and_a_stale_writer_lands_nothing() {
+    let backend = pg();
+    let (a, b) = (backend.open(), backend.open());
+    let mut chain = AuditChain::default();
+    a.commit(&[Write::Audit(chain.next_record(entry(1), Timestamp(1)))]).unwrap();
+    // B still believes the chain is empty: its batch (a PAT and a record with seq 1) conflicts
+    // and none of it lands.
+    let stale = AuditChain::default().next_record(entry(2), Timestamp(2));
+    let error = b.commit(&[Write::Pat(pat(9)), Write::Audit(stale)]).unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    assert!(error.is_transient());
+    let snapshot = a.load().unwrap();
+    assert!(snapshot.pats.is_empty(), "nothing of the refused batch landed");
+    assert_eq!(snapshot.last_audit.unwrap().seq, 1);
+    // B reloads, then appends after A's record: one chain.
+    b.reset();
+    let mut resumed = AuditChain::resume(b.load().unwrap().last_audit.as_ref());
+    b.commit(&[Write::Audit(resumed.next_record(entry(3), Timestamp(3)))]).unwrap();
+    assert_eq!(verify(a.as_ref()).unwrap(), Verification::Intact { records: 2 });
+}
+
+#[test]
+fn an_outage_fails_fast_discards_the_group_and_recovers_after_a_reset() {
+    let mut backend = pg();
+    let store = backend.open();
+    let mut chain = AuditChain::default();
+    store.commit(&[Write::Audit(chain.next_record(entry(1), Timestamp(1)))]).unwrap();
+    backend.0.stop(true);
+    let doomed = chain.next_record(entry(2), Timestamp(2));
+    store.stage(&[Write::Pat(pat(3)), Write::Audit(doomed)]).unwrap();
+    let started = Instant::now();
+    let error = store.flush().unwrap_err();
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(12), "answered in {:?}", started.elapsed());
+    assert!(store.stage(&[Write::Pat(pat(4))]).is_err(), "no stage on a view that may be stale");
+    backend.0.start_server();
+    // The port may have changed only if it was taken meanwhile; reopen in that case.
+    let store = if backend.0.url("argus") == backend.1 {
+        store
+    } else {
+        backend.1 = backend.0.url("argus");
+        backend.open()
+    };
+    store.reset();
+    let snapshot = store.load().unwrap();
+    assert!(snapshot.pats.is_empty(), "the failed group left nothing");
+    assert_eq!(snapshot.last_audit.as_ref().unwrap().seq, 1);
+    let mut chain = AuditChain::resume(snapshot.last_audit.as_ref());
+    store.commit(&[Write::Audit(chain.next_record(entry(3), Timestamp(3)))]).unwrap();
+    assert_eq!(verify(store.as_ref()).unwrap(), Verification::Intact { records: 2 });
+}
+
+#[test]
+fn refused_logins_unreachable_hosts_and_newer_schemas_are_named_without_the_password() {
+    let server = Postgres::start();
+    let open = |url: &str| argus_ops::store::open(&StoreUrl::parse(url).unwrap(), std::path::Path::new("/nonexistent"));
+    let wrong = server.url_with_password("argus", "not-the-password-4711");
+    let error = open(&wrong).err().expect("a wrong password is refused");
+    let text = error.to_string();
+    assert!(matches!(error, StoreError::Refused(_)), "{text}");
+    assert!(text.contains("password authentication failed"), "the server's reason: {text}");
+    assert!(!text.contains("4711") && !text.contains(server.password()), "{text}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let error = open(&format!("postgres://argus:secret-4711@127.0.0.1:{closed}/argus?sslmode=disable"))
+        .err()
+        .expect("nothing listens there");
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+    assert!(!error.to_string().contains("4711"));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+
+    let url = server.url("argus");
+    drop(open(&url).unwrap());
+    server.psql("argus", "INSERT INTO argus_schema (version) VALUES (999)");
+    let error = open(&url).err().expect("a newer schema is refused");
+    assert!(matches!(error, StoreError::SchemaTooNew { found: 999, known: 1 }), "{error}");
+    assert!(error.to_string().contains("999") && error.to_string().contains("(1)"), "{error}");
+}
