@@ -106,6 +106,34 @@ fn the_chain_reads_back_in_order_and_verifies(backend: &dyn Backend) {
     assert_eq!(verify(backend.open().as_ref()).unwrap(), Verification::Intact { records: total as u64 });
 }
 
+fn session(n: u8, now: i64) -> argus_fsm::session::Session {
+    argus_fsm::session::Session::start(
+        format!("ses_{n}"),
+        "T1".into(),
+        format!("a{n}"),
+        "op@example.com".into(),
+        [n; 32],
+        "why".into(),
+        60_000,
+        Timestamp(now),
+    )
+}
+
+fn sessions_are_found_by_token_and_only_live_ones_load(backend: &dyn Backend) {
+    use argus_fsm::machine::Machine as _;
+    let store = backend.open();
+    let live = session(1, 1_000);
+    let mut ended = session(2, 1_000);
+    ended.handle(argus_fsm::session::SessionEvent::Deactivate, Timestamp(2_000)).unwrap();
+    store.commit(&[Write::Session(live.clone()), Write::Session(ended.clone())]).unwrap();
+    drop(store);
+    let store = backend.open();
+    assert_eq!(store.load().unwrap().sessions, vec![live.clone()], "start-up loads live sessions only");
+    assert_eq!(store.session_by_token(&[1; 32]).unwrap(), Some(live));
+    assert_eq!(store.session_by_token(&[2; 32]).unwrap(), Some(ended), "an ended session is found by key");
+    assert_eq!(store.session_by_token(&[3; 32]).unwrap(), None);
+}
+
 macro_rules! contract {
     ($($rule:ident),* $(,)?) => {
         mod sled_backend {
@@ -121,6 +149,7 @@ contract!(
     atomic_batches_land_whole_and_survive_a_reopen,
     the_last_write_of_a_key_wins_within_one_group,
     the_chain_reads_back_in_order_and_verifies,
+    sessions_are_found_by_token_and_only_live_ones_load,
 );
 
 #[test]

@@ -167,6 +167,7 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
                     tracing::error!(session = %id, error = %error.message, "could not record expiry");
                 }
             }
+            registry.prune_ended_sessions(now);
             registry.sessions.values().filter_map(|s| s.next_deadline()).min()
         };
         if let Err(error) = ops.durability.wait_all().await {

@@ -164,25 +164,78 @@ impl LinkHandle {
     }
 }
 
-/// The durable state, in memory.
+/// How long an ended session stays in memory (for the answers right after its end); older
+/// ones are read back from the store by token hash when a request names them.
+pub const ENDED_SESSION_RETENTION_MS: i64 = 60_000;
+
+/// The durable state, in memory: every tenant, agent and PAT, but only the *live* sessions
+/// (and those ended in the last [`ENDED_SESSION_RETENTION_MS`]), so nothing grows with
+/// history and sessions are found by key.
 #[derive(Debug, Default)]
 pub struct Registry {
     pub tenants: HashMap<String, Tenant>,
     pub agents: HashMap<String, AgentRecord>,
     pub pats: HashMap<[u8; 32], PatRecord>,
     pub sessions: HashMap<String, Session>,
+    /// Session ID by token hash, for the sessions in memory.
+    pub sessions_by_token: HashMap<[u8; 32], String>,
     pub audit: AuditChain,
 }
 
 impl Registry {
     /// The registry as stored.
     pub fn from_snapshot(snapshot: Snapshot) -> Registry {
-        Registry {
+        let mut registry = Registry {
             tenants: snapshot.tenants.into_iter().map(|t| (t.id.clone(), t)).collect(),
             agents: snapshot.agents.into_iter().map(|a| (a.agent_id.clone(), a)).collect(),
             pats: snapshot.pats.into_iter().map(|p| (p.hash, p)).collect(),
-            sessions: snapshot.sessions.into_iter().map(|s| (s.id.clone(), s)).collect(),
+            sessions: HashMap::new(),
+            sessions_by_token: HashMap::new(),
             audit: AuditChain::resume(snapshot.last_audit.as_ref()),
+        };
+        for session in snapshot.sessions {
+            registry.remember_session(session);
+        }
+        registry
+    }
+
+    fn remember_session(&mut self, session: Session) {
+        self.sessions_by_token.insert(session.token_hash, session.id.clone());
+        self.sessions.insert(session.id.clone(), session);
+    }
+
+    /// The ID of the session whose token hashes to `token_hash`: from memory, else read back
+    /// from the store (an ended session pruned from memory) and kept for this request.
+    pub fn session_by_token(&mut self, store: &dyn Store, token_hash: &[u8; 32]) -> Result<Option<String>, ApiError> {
+        if let Some(id) = self.sessions_by_token.get(token_hash) {
+            return Ok(Some(id.clone()));
+        }
+        match store.session_by_token(token_hash) {
+            Ok(Some(session)) => {
+                let id = session.id.clone();
+                self.remember_session(session);
+                Ok(Some(id))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => Err(crate::error::store_error(&error)),
+        }
+    }
+
+    /// Forgets sessions that ended more than [`ENDED_SESSION_RETENTION_MS`] ago (they stay in
+    /// the store).
+    pub fn prune_ended_sessions(&mut self, now: Timestamp) {
+        let old: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| {
+                matches!(s.state, argus_fsm::session::SessionState::Ended { at, .. } if now.0 - at.0 > ENDED_SESSION_RETENTION_MS)
+            })
+            .map(|s| s.id.clone())
+            .collect();
+        for id in old {
+            if let Some(session) = self.sessions.remove(&id) {
+                self.sessions_by_token.remove(&session.token_hash);
+            }
         }
     }
 
@@ -239,9 +292,7 @@ impl Registry {
                 Write::Pat(pat) => {
                     self.pats.insert(pat.hash, pat);
                 }
-                Write::Session(session) => {
-                    self.sessions.insert(session.id.clone(), session);
-                }
+                Write::Session(session) => self.remember_session(session),
                 Write::Audit(_) => {}
             }
         }
@@ -293,5 +344,40 @@ impl Ops {
         if let Some(link) = self.links.lock().expect("links lock").remove(agent_id) {
             link.connection.close(quinn::VarInt::from_u32(1), reason.as_bytes());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_fsm::machine::Machine as _;
+    use argus_fsm::session::{SessionEvent, SessionState};
+
+    #[test]
+    fn ended_sessions_leave_memory_and_are_found_again_by_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SledStore::open(&dir.path().join("db")).unwrap();
+        let mut session = Session::start(
+            "ses_1".into(),
+            "T1".into(),
+            "a1".into(),
+            "op@example.com".into(),
+            [9; 32],
+            "why".into(),
+            60_000,
+            Timestamp(1_000),
+        );
+        session.handle(SessionEvent::Deactivate, Timestamp(2_000)).unwrap();
+        store.commit(&[Write::Session(session.clone())]).unwrap();
+        let mut registry = Registry::default();
+        registry.remember_session(session.clone());
+        registry.prune_ended_sessions(Timestamp(2_000 + ENDED_SESSION_RETENTION_MS));
+        assert!(registry.sessions.contains_key("ses_1"), "kept for the retention period");
+        registry.prune_ended_sessions(Timestamp(2_001 + ENDED_SESSION_RETENTION_MS));
+        assert!(registry.sessions.is_empty() && registry.sessions_by_token.is_empty(), "pruned");
+        let id = registry.session_by_token(&store, &[9; 32]).unwrap();
+        assert_eq!(id.as_deref(), Some("ses_1"));
+        assert!(matches!(registry.sessions["ses_1"].state, SessionState::Ended { .. }));
+        assert_eq!(registry.session_by_token(&store, &[8; 32]).unwrap(), None);
     }
 }

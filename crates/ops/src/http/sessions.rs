@@ -164,14 +164,19 @@ fn presented(headers: &HeaderMap, tenant: &str, owner: &str) -> Result<Presented
     })
 }
 
-/// Finds the session a request's token names, bound to this tenant and operator.
-fn find_session(registry: &Registry, headers: &HeaderMap, tenant: &str, owner: &str) -> Result<String, ApiError> {
+/// Finds the session a request's token names (by its hash: a key lookup, never a scan),
+/// bound to this tenant and operator.
+fn find_session(
+    ops: &Ops,
+    registry: &mut Registry,
+    headers: &HeaderMap,
+    tenant: &str,
+    owner: &str,
+) -> Result<String, ApiError> {
     let presented = presented(headers, tenant, owner)?;
     registry
-        .sessions
-        .values()
-        .find(|s| s.is_bound_to(&presented))
-        .map(|s| s.id.clone())
+        .session_by_token(ops.store.as_ref(), &presented.token_hash)?
+        .filter(|id| registry.sessions.get(id).is_some_and(|s| s.is_bound_to(&presented)))
         .ok_or_else(|| ApiError::from(Code::SessionNotFound))
 }
 
@@ -218,7 +223,7 @@ pub(crate) async fn status(
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let mut registry = ops.registry.lock().await;
-    let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+    let id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
     // A session past its deadline is reported (and recorded) as ended, not as active.
     if registry.sessions[&id].next_deadline().is_some_and(|d| d <= now) {
         expire_session(&ops, &mut registry, &id, now)?;
@@ -240,7 +245,7 @@ pub(crate) async fn deactivate(
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let mut registry = ops.registry.lock().await;
-    let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+    let id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
     let by = EndedBy {
         note: Some(body.reason.trim()).filter(|r| !r.is_empty()),
         access_identity: gated.0.access_email.as_deref(),
@@ -306,7 +311,7 @@ async fn run_command(
     // session machine's `Command` transition, the same one the model test and the fuzzer drive.
     let (session_id, agent_id, grant) = {
         let mut registry = ops.registry.lock().await;
-        let id = find_session(&registry, &headers, &tenant, &gated.0.owner)?;
+        let id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
         let caller = Caller::Presented(presented(&headers, &tenant, &gated.0.owner)?);
         let mut session = registry.sessions[&id].clone();
         if let Err(refused) = session.handle(SessionEvent::Command(caller), now) {

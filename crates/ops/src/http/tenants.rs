@@ -304,8 +304,8 @@ pub(crate) struct AgentList {
     agents: Vec<AgentRow>,
 }
 
-fn agent_row(ops: &Ops, registry: &crate::state::Registry, agent: &AgentRecord, now: Timestamp) -> AgentRow {
-    let session_active = registry.sessions.values().any(|s| s.agent_id == agent.agent_id && s.is_live(now));
+fn agent_row(ops: &Ops, agent: &AgentRecord, live: &std::collections::HashSet<&str>) -> AgentRow {
+    let session_active = live.contains(agent.agent_id.as_str());
     AgentRow {
         agent_id: agent.agent_id.clone(),
         tenant: agent.enrollment.tenant().to_string(),
@@ -335,7 +335,10 @@ pub(crate) async fn list_agents(
     let mut agents: Vec<&AgentRecord> =
         registry.agents.values().filter(|a| a.enrollment.tenant() == tenant_id).collect();
     agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
-    let agents = agents.into_iter().map(|a| agent_row(&ops, &registry, a, now)).collect();
+    // The agents with a live session, once (memory holds only live and just-ended sessions).
+    let live: std::collections::HashSet<&str> =
+        registry.sessions.values().filter(|s| s.is_live(now)).map(|s| s.agent_id.as_str()).collect();
+    let agents = agents.into_iter().map(|a| agent_row(&ops, a, &live)).collect();
     Ok(Json(AgentList { agents }))
 }
 

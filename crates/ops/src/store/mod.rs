@@ -123,6 +123,7 @@ pub struct Snapshot {
     pub tenants: Vec<Tenant>,
     pub agents: Vec<AgentRecord>,
     pub pats: Vec<PatRecord>,
+    /// The live (not ended) sessions; ended ones are read by token when asked for.
     pub sessions: Vec<Session>,
     pub last_audit: Option<AuditRecord>,
 }
@@ -197,6 +198,8 @@ pub trait Store: Send + Sync + 'static {
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_>;
     /// Flushes anything pending (shutdown).
     fn flush(&self) -> Result<(), StoreError>;
+    /// The session whose token hashes to `token_hash`, live or ended (by key, never a scan).
+    fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError>;
     /// After a failed flush the backend may refuse stages until the server has reloaded its
     /// view from the store; this says it has.
     fn reset(&self) {}

@@ -415,7 +415,7 @@ impl Store for PgStore {
                 tenants: self.records("SELECT record FROM tenants", &[]).await?,
                 agents: self.records("SELECT record FROM agents", &[]).await?,
                 pats: self.records("SELECT record FROM pats", &[]).await?,
-                sessions: self.records("SELECT record FROM sessions", &[]).await?,
+                sessions: self.records("SELECT record FROM sessions WHERE active", &[]).await?,
                 last_audit: self
                     .records("SELECT record FROM audit ORDER BY seq DESC LIMIT 1", &[])
                     .await?
@@ -455,6 +455,12 @@ impl Store for PgStore {
             tracing::warn!(%error, store = %self.shown, "store write failed; nothing of it is acknowledged");
         }
         result
+    }
+
+    fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<argus_fsm::session::Session>, StoreError> {
+        let hash = token_hash.to_vec();
+        self.run(self.records("SELECT record FROM sessions WHERE token_hash = $1", &[&hash]))
+            .map(|sessions| sessions.into_iter().next())
     }
 
     fn reset(&self) {

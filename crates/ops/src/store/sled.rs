@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use argus_fsm::session::{Session, SessionState};
+
 use super::audit::AuditRecord;
 use super::{Snapshot, Store, StoreError, Write};
 
@@ -21,6 +23,8 @@ const AGENT: &str = "a/";
 const PAT: &str = "p/";
 const SESSION: &str = "s/";
 const AUDIT: &str = "l/";
+/// Session ID by token hash (hex): the index `session_by_token` reads.
+const SESSION_BY_TOKEN: &str = "k/";
 
 fn audit_key(seq: u64) -> String {
     format!("{AUDIT}{seq:020}")
@@ -79,7 +83,13 @@ impl Store for SledStore {
                 Write::Tenant(tenant) => (format!("{TENANT}{}", tenant.id), encode(tenant)),
                 Write::Agent(agent) => (format!("{AGENT}{}", agent.agent_id), encode(agent)),
                 Write::Pat(pat) => (format!("{PAT}{}", hex::encode(pat.hash)), encode(pat)),
-                Write::Session(session) => (format!("{SESSION}{}", session.id), encode(session)),
+                Write::Session(session) => {
+                    batch.insert(
+                        format!("{SESSION_BY_TOKEN}{}", hex::encode(session.token_hash)).as_bytes(),
+                        session.id.as_bytes(),
+                    );
+                    (format!("{SESSION}{}", session.id), encode(session))
+                }
                 Write::Audit(record) => (audit_key(record.seq), encode(record)),
             };
             batch.insert(key.as_bytes(), value);
@@ -92,7 +102,7 @@ impl Store for SledStore {
             tenants: self.scan(TENANT)?,
             agents: self.scan(AGENT)?,
             pats: self.scan(PAT)?,
-            sessions: self.scan(SESSION)?,
+            sessions: self.live_sessions()?,
             last_audit: self.audit_newest_first().next().transpose()?,
         })
     }
@@ -109,6 +119,35 @@ impl Store for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(backend)
+    }
+
+    fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+        let Some(id) = self.db.get(format!("{SESSION_BY_TOKEN}{}", hex::encode(token_hash))).map_err(backend)? else {
+            return Ok(None);
+        };
+        let key = [SESSION.as_bytes(), &id].concat();
+        match self.db.get(&key).map_err(backend)? {
+            Some(value) => decode((key.into(), value)).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl SledStore {
+    /// The live sessions, for start-up. Stores written before the token index existed get it
+    /// here, once.
+    fn live_sessions(&self) -> Result<Vec<Session>, StoreError> {
+        let mut live = Vec::new();
+        for session in self.scan::<Session>(SESSION)? {
+            let index = format!("{SESSION_BY_TOKEN}{}", hex::encode(session.token_hash));
+            if !self.db.contains_key(&index).map_err(backend)? {
+                self.db.insert(index, session.id.as_bytes()).map_err(backend)?;
+            }
+            if matches!(session.state, SessionState::Active) {
+                live.push(session);
+            }
+        }
+        Ok(live)
     }
 }
 
