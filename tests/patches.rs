@@ -338,3 +338,79 @@ fn server_with_the_patch_key_refuses_forged_and_replayed_patches_before_relaying
     assert_eq!(apply(&fleet, &token, &sign_patch(&key, &body(4)))["error"], "agent_offline");
     assert_eq!(fleet.ops.audit_events("patch_rejected").len(), 3);
 }
+
+#[test]
+fn migrate_store_moves_a_sled_node_to_postgres_keeping_agents_consumed_patches_and_the_chain() {
+    let mut fleet = Fleet::armed_on(argus_e2e::Ops::start_on_sled(&[]));
+    fleet.ops.serve_args = vec!["--patch-pubkey".into(), fleet.keys.join("patch.pub").to_string_lossy().into_owned()];
+    let index = fleet.add_agent("a1");
+    let root = fleet.agents[index].root.clone();
+    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key = parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap()).unwrap();
+    let token = fleet.activate("a1");
+    let good = sign_patch(&key, &body(1));
+    assert_eq!(apply(&fleet, &token, &good)["result"]["applied"], true);
+    let events = fleet.ops.audit().len();
+    let port = fleet.ops.agent.port();
+    assert!(fleet.ops.stop().success());
+
+    let pg = argus_e2e::pg::Postgres::start();
+    let migrate = |url: &str| {
+        std::process::Command::new(argus_e2e::bin("argus-ops"))
+            .args(["migrate-store", "--json", "--data-dir"])
+            .arg(fleet.ops.data())
+            .env("ARGUS_STORE", url)
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&pg.url("argus"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let copied: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(copied["audit_records"], events as u64, "{copied}");
+    assert_eq!((copied["agents"].as_u64(), copied["consumed_patch_ids"].as_u64()), (Some(1), Some(1)));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(pg.password()), "no password in --json output");
+    // A second run is refused: this data dir already serves from the database...
+    let again = migrate(&pg.url("argus"));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already serves from") && !stderr.contains(pg.password()), "{stderr}");
+    // ...and another sled node cannot be copied into a database that holds a deployment.
+    let other = fleet.ops.dir.path().join("other");
+    let init = std::process::Command::new(argus_e2e::bin("argus-ops"))
+        .args(["init", "--data-dir"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let into_full = std::process::Command::new(argus_e2e::bin("argus-ops"))
+        .args(["migrate-store", "--data-dir"])
+        .arg(&other)
+        .env("ARGUS_STORE", pg.url("argus"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&into_full.stderr);
+    assert_eq!(into_full.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not empty") && !stderr.contains(pg.password()), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(other.join("store.url")).unwrap().trim(),
+        "sled",
+        "a refused copy changes nothing"
+    );
+    assert_eq!(pg.psql("argus", "SELECT count(*) FROM cluster_ca"), "1", "the node's CA is the cluster CA");
+
+    // The same data dir now serves from PostgreSQL; the agent comes back without re-enrolling.
+    fleet.ops.postgres = Some(pg);
+    fleet.ops.serve(Some(port));
+    assert!(fleet.wait_online("a1", true), "the enrolled agent reconnects to the migrated node");
+    assert_eq!(fleet.command(&token, "ping", None).json["result"]["pong"], true, "the live session survived");
+    // The consumed patch ID moved with it: refused by the server itself, agent or not.
+    fleet.agents[index].process.terminate();
+    assert!(fleet.wait_online("a1", false));
+    assert_eq!(apply(&fleet, &token, &good)["error"], "patch_replayed");
+    let verify = std::process::Command::new(argus_e2e::bin("argus-ops"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(fleet.ops.data())
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}

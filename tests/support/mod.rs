@@ -137,6 +137,11 @@ impl Ops {
         Ops::start_with(extra, e2e_backend_is_postgres())
     }
 
+    /// The same on the embedded store whatever the suite's backend.
+    pub fn start_on_sled(extra: &[(&str, &str)]) -> Ops {
+        Ops::start_with(extra, false)
+    }
+
     /// The same on a throwaway PostgreSQL whatever the suite's backend.
     pub fn start_on_postgres(extra: &[(&str, &str)]) -> Ops {
         Ops::start_with(extra, true)

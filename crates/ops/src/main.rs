@@ -57,6 +57,16 @@ enum Command {
         #[arg(long, default_value = "argus-quickstart")]
         dir: PathBuf,
     },
+    /// Copy a stopped node's embedded store into an empty PostgreSQL database (SPEC §10).
+    MigrateStore {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The target: postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…] (or ARGUS_STORE).
+        #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Audit-trail tools.
     Audit {
         #[command(subcommand)]
@@ -133,6 +143,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 },
                 shutdown_signal(),
             ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::MigrateStore { data_dir, to, json } => {
+            let StoreUrl::Postgres(target) = StoreUrl::parse(&to)? else {
+                anyhow::bail!("--to must be a postgres:// URL");
+            };
+            let done = argus_ops::bootstrap::migrate::migrate(&data_dir, &target)?;
+            if json {
+                println!("{}", serde_json::to_string(&done)?);
+            } else {
+                println!(
+                    "copied {} tenants, {} agents, {} PATs, {} sessions, {} consumed patch IDs and {} audit records (chain verified) to {}",
+                    done.tenants, done.agents, done.pats, done.sessions, done.consumed_patch_ids, done.audit_records, done.to
+                );
+                println!("{} now serves from it; the sled database is left in place, unused", done.data_dir);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Quickstart { dir } => {

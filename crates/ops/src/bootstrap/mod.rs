@@ -2,5 +2,6 @@
 //! HTTPS API, the agent listener and the background drivers together, `tls` makes certificates.
 
 pub mod init;
+pub mod migrate;
 pub mod serve;
 pub mod tls;

@@ -146,6 +146,9 @@ pub enum StoreError {
     /// Another writer moved the shared state first (the audit head); the node reloads.
     #[error("write conflict: {0}")]
     Conflict(String),
+    /// `migrate-store` into a database that already holds a deployment.
+    #[error("the target database is not empty: it already holds an ARGUS deployment")]
+    NotEmpty,
     /// The database was migrated by a newer build.
     #[error("the store's schema version {found} is newer than this argus-ops knows ({known}); upgrade argus-ops")]
     SchemaTooNew { found: i32, known: i32 },

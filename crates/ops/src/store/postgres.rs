@@ -197,6 +197,16 @@ impl PgStore {
 
     /// Writes `batch` in one transaction, appending its audit records after the head.
     async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
+        self.write_with(batch, None).await
+    }
+
+    /// Copies a whole deployment into this (empty) database in one transaction, with its CA
+    /// as the cluster CA (`migrate-store`). Refused when the database holds anything.
+    pub fn import(&self, batch: Vec<Write>, ca_cert_pem: &str, ca_key_pem: &str) -> Result<(), StoreError> {
+        self.run(self.write_with(batch, Some((ca_cert_pem, ca_key_pem))))
+    }
+
+    async fn write_with(&self, batch: Vec<Write>, import_ca: Option<(&str, &str)>) -> Result<(), StoreError> {
         // The last write of each key wins (one statement per table cannot touch a row twice).
         let mut tenants = HashMap::new();
         let mut agents = HashMap::new();
@@ -214,6 +224,30 @@ impl PgStore {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
+        if let Some((cert, key)) = import_ca {
+            // Locks out any other writer for the copy, then insists on an empty database.
+            tx.execute(
+                "LOCK TABLE audit_head, tenants, pats, agents, sessions, audit, cluster_ca IN EXCLUSIVE MODE",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+            let held: i64 = tx
+                .query_one(
+                    "SELECT (SELECT count(*) FROM tenants) + (SELECT count(*) FROM pats) + (SELECT count(*) FROM agents)
+                          + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM cluster_ca)",
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?
+                .get(0);
+            if held > 0 {
+                return Err(StoreError::NotEmpty);
+            }
+            tx.execute("INSERT INTO cluster_ca (one, cert_pem, key_pem) VALUES (TRUE, $1, $2)", &[&cert, &key])
+                .await
+                .map_err(pg_error)?;
+        }
         if !audit.is_empty() {
             let head = tx.query_one("SELECT seq, hash FROM audit_head FOR UPDATE", &[]).await.map_err(pg_error)?;
             let (seq, hash): (i64, String) = (head.get(0), head.get(1));

@@ -134,6 +134,20 @@ impl Store for SledStore {
 }
 
 impl SledStore {
+    /// Everything this store holds, every session included, and the whole audit chain in order
+    /// (`migrate-store`).
+    pub fn export(&self) -> Result<(Snapshot, Vec<AuditRecord>), StoreError> {
+        let snapshot = Snapshot {
+            tenants: self.scan(TENANT)?,
+            agents: self.scan(AGENT)?,
+            pats: self.scan(PAT)?,
+            sessions: self.scan(SESSION)?,
+            last_audit: None,
+        };
+        let audit = self.audit_from(0).collect::<Result<Vec<_>, _>>()?;
+        Ok((snapshot, audit))
+    }
+
     /// The live sessions, for start-up. Stores written before the token index existed get it
     /// here, once.
     fn live_sessions(&self) -> Result<Vec<Session>, StoreError> {

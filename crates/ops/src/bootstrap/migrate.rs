@@ -1,0 +1,87 @@
+//! `argus-ops migrate-store --data-dir DIR --to postgres://…` (SPEC §10): copies a stopped
+//! sled node into an empty PostgreSQL database in one transaction — tenants and consent, PATs,
+//! agents with their passkeys, enrollment tokens and tombstones, consumed patch IDs, every
+//! session, the audit chain as it is (so it still verifies) and the node's CA, which becomes
+//! the cluster CA — then points the data dir at the new store. The sled database stays where
+//! it was, untouched, as the way back.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::bootstrap::serve::DataDir;
+use crate::bootstrap::tls;
+use crate::store::audit::{verify, Verification};
+use crate::store::url::PgUrl;
+use crate::store::{PgStore, SledStore, StoreError, StoreUrl, Write};
+
+/// What was copied.
+#[derive(Debug, serde::Serialize)]
+pub struct Migrated {
+    pub data_dir: String,
+    pub to: String,
+    pub tenants: usize,
+    pub agents: usize,
+    pub pats: usize,
+    pub sessions: usize,
+    pub consumed_patch_ids: usize,
+    pub audit_records: u64,
+}
+
+/// Runs the migration. The node must be stopped (sled's lock says so) and on sled.
+pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
+    let dir = DataDir(data_dir.to_path_buf());
+    if !dir.tls("ca.pem").exists() {
+        anyhow::bail!("{} is not an initialised data dir", data_dir.display());
+    }
+    if let StoreUrl::Postgres(current) = crate::store::resolve(None, data_dir)? {
+        anyhow::bail!("{} already serves from {}; nothing to migrate", data_dir.display(), current.redacted());
+    }
+    let source = SledStore::open(&dir.db())
+        .map_err(|_| anyhow::anyhow!("the store in {} is in use: stop argus-ops first", data_dir.display()))?;
+    let (snapshot, audit) = source.export().context("reading the sled store")?;
+    match verify(&source).context("verifying the audit chain before copying")? {
+        Verification::Intact { .. } => {}
+        Verification::Broken { seq, why } => {
+            anyhow::bail!("the audit chain is broken at seq {seq} ({why}); refusing to copy it")
+        }
+    }
+    drop(source);
+    let ca_cert = std::fs::read_to_string(dir.tls("ca.pem")).context("reading tls/ca.pem")?;
+    let ca_key = std::fs::read_to_string(dir.tls("ca.key")).context("reading tls/ca.key")?;
+
+    let consumed_patch_ids = snapshot.agents.iter().map(|agent| agent.patches.len()).sum();
+    let counts = (snapshot.tenants.len(), snapshot.agents.len(), snapshot.pats.len(), snapshot.sessions.len());
+    let mut batch: Vec<Write> = Vec::new();
+    batch.extend(snapshot.tenants.into_iter().map(Write::Tenant));
+    batch.extend(snapshot.pats.into_iter().map(Write::Pat));
+    batch.extend(snapshot.agents.into_iter().map(Write::Agent));
+    batch.extend(snapshot.sessions.into_iter().map(Write::Session));
+    let records = audit.len() as u64;
+    batch.extend(audit.into_iter().map(Write::Audit));
+
+    let target = PgStore::open(to).map_err(|e| anyhow::anyhow!("opening {}: {e}", to.redacted()))?;
+    target.import(batch, &ca_cert, &ca_key).map_err(|e| match e {
+        StoreError::NotEmpty => anyhow::anyhow!("{} is not empty: it already holds an ARGUS deployment", to.redacted()),
+        other => anyhow::anyhow!("copying into {}: {other}", to.redacted()),
+    })?;
+    match verify(&target).context("verifying the copied audit chain")? {
+        Verification::Intact { records: copied } if copied == records => {}
+        other => anyhow::bail!("the copied audit chain does not verify: {other:?}"),
+    }
+    // From now on this node serves from the database.
+    let staged = dir.store_file().with_extension("url.new");
+    let _ = std::fs::remove_file(&staged);
+    tls::write_private(&staged, format!("{}\n", StoreUrl::Postgres(to.clone()).to_secret_string()).as_bytes())?;
+    std::fs::rename(&staged, dir.store_file()).context("pointing the data dir at the new store")?;
+    Ok(Migrated {
+        data_dir: data_dir.display().to_string(),
+        to: to.redacted(),
+        tenants: counts.0,
+        agents: counts.1,
+        pats: counts.2,
+        sessions: counts.3,
+        consumed_patch_ids,
+        audit_records: records,
+    })
+}
