@@ -1,4 +1,6 @@
-//! `argus-ops`: the operator HTTPS API, the agent QUIC listener, the store and the audit trail.
+//! `argus-ops-server` (library `argus_ops`): the operator HTTPS API, the agent QUIC listener,
+//! the store and the audit trail. The `argus-ops` binary (`crates/ops-bin`) is a thin command
+//! line over it, plus the quickstart demo, which alone links the agent library.
 //! A thin driver around `argus_fsm`: handlers gather facts, ask a machine, commit what it
 //! decided together with its audit record, then perform the effects.
 //!
@@ -21,7 +23,6 @@ pub mod http;
 pub mod lifecycle;
 pub mod link;
 pub mod metrics;
-pub mod quickstart;
 pub mod secrets;
 pub mod state;
 pub mod store;

@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+mod quickstart;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -163,7 +165,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Quickstart { dir } => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(argus_ops::quickstart::quickstart(dir, shutdown_signal()))?;
+            runtime.block_on(quickstart::quickstart(dir, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { data_dir, store } } => {

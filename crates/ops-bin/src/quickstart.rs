@@ -12,9 +12,9 @@ use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::bootstrap::serve::{serve, ServeOptions};
-use crate::config::GateConfig;
-use crate::secrets;
+use argus_ops::bootstrap::serve::{serve, ServeOptions};
+use argus_ops::config::GateConfig;
+use argus_ops::secrets;
 
 const MARKER: &str = ".argus-quickstart";
 const TENANT: &str = "DEMO_TENANT";
@@ -28,7 +28,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
 
     step("initialise the ops server (CA, store, bootstrap admin PAT)");
     let data = dir.join("ops");
-    let init = crate::bootstrap::init::init(&data, &[], &crate::store::StoreUrl::Sled)?;
+    let init = argus_ops::bootstrap::init::init(&data, &[], &argus_ops::store::StoreUrl::Sled)?;
     let ops_token = secrets::token("ops_");
     let config = GateConfig {
         enabled: true,
@@ -45,7 +45,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let options = ServeOptions {
         data_dir: data.clone(),
-        store: crate::store::StoreUrl::Sled,
+        store: argus_ops::store::StoreUrl::Sled,
         api_listen: "127.0.0.1:0".parse()?,
         agent_listen: "127.0.0.1:0".parse()?,
         patch_pubkey: Some(keys.join("argus_patch.pub")),
@@ -71,7 +71,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
     );
 
     step("the tenant signs consent offline; record it");
-    let now = crate::time_format::now().unix_seconds();
+    let now = argus_ops::time_format::now().unix_seconds();
     let body = ConsentBody {
         version: 1,
         tenant: TENANT.into(),
@@ -166,7 +166,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
     }
 
     step("sign a hotfix patch offline with the ARGUS patch key, and apply it");
-    let now = crate::time_format::now().unix_seconds();
+    let now = argus_ops::time_format::now().unix_seconds();
     let patch = PatchBody {
         version: 1,
         patch_id: uuid::Uuid::new_v4().hyphenated().to_string(),
@@ -216,7 +216,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
         "# source this file to drive the quickstart server with argusctl\nexport ARGUS_SERVER=https://{api}\nexport ARGUS_CA_CERT={}\nexport ARGUS_OPS_TOKEN={ops_token}\nexport ARGUS_PAT={operator_pat}\n",
         init.ca_cert.display()
     );
-    crate::bootstrap::tls::write_private(&env, env_text.as_bytes())?;
+    argus_ops::bootstrap::tls::write_private(&env, env_text.as_bytes())?;
     // Hints name the binaries next to this one (target/release/… after the README's command),
     // not a second, debug build through `cargo run`.
     let bin_dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)).unwrap_or_default();
@@ -274,7 +274,7 @@ fn result(value: &Value) {
 fn keygen(prefix: &Path) -> anyhow::Result<SigningKey> {
     let seed = secrets::random32();
     let key = SigningKey::from_bytes(&seed);
-    crate::bootstrap::tls::write_private(&prefix.with_extension("key"), format_key_file(&seed).as_bytes())?;
+    argus_ops::bootstrap::tls::write_private(&prefix.with_extension("key"), format_key_file(&seed).as_bytes())?;
     std::fs::write(prefix.with_extension("pub"), format_key_file(&key.verifying_key().to_bytes()))?;
     Ok(key)
 }
