@@ -5,6 +5,7 @@
 //!   argus-bench latency  [--rounds N]
 //!   argus-bench fleet    [--agents N] [--revocations R]
 //!   argus-bench observability [--agents N] [--inflight K] [--seconds S] [--pairs P]
+//!   argus-bench store [--agents N] [--inflight K] [--seconds S] [--history H]
 
 #![forbid(unsafe_code)]
 
@@ -30,11 +31,14 @@ fn main() {
         Some("commands") => commands(flag("--agents", 100), flag("--inflight", 64), flag("--seconds", 10)),
         Some("latency") => latency(flag("--rounds", 20)),
         Some("fleet") => fleet(flag("--agents", 10_000), flag("--revocations", 100)),
+        Some("store") => {
+            store(flag("--agents", 8), flag("--inflight", 32), flag("--seconds", 10), flag("--history", 100_000))
+        }
         Some("observability") => {
             observability(flag("--agents", 8), flag("--inflight", 32), flag("--seconds", 10), flag("--pairs", 3))
         }
         _ => {
-            eprintln!("usage: argus-bench commands|latency|fleet|observability [options]");
+            eprintln!("usage: argus-bench commands|latency|fleet|observability|store [options]");
             std::process::exit(2);
         }
     }
@@ -86,6 +90,19 @@ impl Operator {
             request = request.header("X-Argus-Session", session);
         }
         let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("X-Argus-Ops-Token", OPS_TOKEN)
+            .bearer_auth(&self.pat)
+            .send()
+            .await
+            .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -196,6 +213,127 @@ fn commands(agents: usize, inflight: usize, seconds: usize) {
         summary("read_file 1 MiB end to end", samples);
     });
     let _ = std::fs::remove_file(root.join("argus.log.2"));
+}
+
+/// Issue #11: the same figures on both backends, side by side in one run — `ping` p50 over
+/// 1,000 sequential commands, durable commands/s with `inflight` in flight, `agent ls` p50 —
+/// first with no history, then after `history` past (ended) sessions were written into the
+/// store while the server was stopped.
+fn store(agents: usize, inflight: usize, seconds: usize, history: usize) {
+    println!(
+        "== store: sled vs PostgreSQL, {agents} agents, {inflight} in flight, {seconds} s, {history} past sessions"
+    );
+    let ids: Vec<String> = (0..agents).map(|i| format!("s{i:03}")).collect();
+    for postgres in [false, true] {
+        let backend = if postgres { "postgres" } else { "sled" };
+        let ops = if postgres { argus_e2e::Ops::start_on_postgres(&[]) } else { argus_e2e::Ops::start_on_sled(&[]) };
+        let mut fleet = Fleet::armed_on(ops);
+        for id in &ids {
+            fleet.add_agent(id);
+        }
+        let tokens: Vec<String> = ids.iter().map(|id| fleet.activate(id)).collect();
+        let (ping, rate, ls) = store_figures(&fleet, &tokens, inflight, seconds);
+        println!(
+            "{backend}, no history: ping p50 {ping:.3} ms, {rate:.0} durable commands/s (every one audited), agent ls p50 {ls:.3} ms"
+        );
+        // History: past sessions written straight into the store while the server is stopped.
+        let port = fleet.ops.agent.port();
+        assert!(fleet.ops.stop().success());
+        let started = Instant::now();
+        seed_history(&fleet, &ids, history);
+        println!("{backend}: wrote {history} past sessions in {:.1} s", started.elapsed().as_secs_f64());
+        fleet.ops.serve(Some(port));
+        for id in &ids {
+            assert!(fleet.wait_online(id, true));
+        }
+        let (ping_h, rate_h, ls_h) = store_figures(&fleet, &tokens, inflight, seconds);
+        println!(
+            "{backend}, {history} past sessions: ping p50 {ping_h:.3} ms ({:+.1}%), {rate_h:.0} durable commands/s, agent ls p50 {ls_h:.3} ms ({:+.1}%)",
+            (ping_h / ping - 1.0) * 100.0,
+            (ls_h / ls - 1.0) * 100.0
+        );
+    }
+}
+
+fn store_figures(fleet: &Fleet, tokens: &[String], inflight: usize, seconds: usize) -> (f64, f64, f64) {
+    let op = Arc::new(Operator::new(fleet));
+    let tokens = tokens.to_vec();
+    runtime().block_on(async {
+        for _ in 0..200 {
+            op.command(&tokens[0], "ping", json!({})).await;
+        }
+        let mut samples = Vec::new();
+        for _ in 0..1000 {
+            let start = Instant::now();
+            op.command(&tokens[0], "ping", json!({})).await;
+            samples.push(start.elapsed());
+        }
+        samples.sort();
+        let ping = samples[samples.len() / 2].as_secs_f64() * 1000.0;
+        let mut ls = Vec::new();
+        for _ in 0..200 {
+            let start = Instant::now();
+            let (status, _) = op.get("/support/tenants/T1/agents").await;
+            assert_eq!(status, 200);
+            ls.push(start.elapsed());
+        }
+        ls.sort();
+        let ls = ls[ls.len() / 2].as_secs_f64() * 1000.0;
+        let done = Arc::new(AtomicUsize::new(0));
+        let deadline = Instant::now() + Duration::from_secs(seconds as u64);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for worker in 0..inflight {
+            let (op, tokens, done) = (op.clone(), tokens.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut i = worker;
+                while Instant::now() < deadline {
+                    op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += inflight;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        (ping, done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), ls)
+    })
+}
+
+/// Writes `count` ended sessions (spread over `agents`) into the stopped server's store, in
+/// batches.
+fn seed_history(fleet: &Fleet, agents: &[String], count: usize) {
+    use argus_fsm::machine::Machine as _;
+    let url = argus_ops::store::resolve(None, &fleet.ops.data()).unwrap();
+    let store = argus_ops::store::open(&url, &fleet.ops.data()).unwrap();
+    let now = argus_fsm::Timestamp(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
+    );
+    let indices: Vec<usize> = (0..count).collect();
+    for chunk in indices.chunks(5_000) {
+        let writes: Vec<argus_ops::store::Write> = chunk
+            .iter()
+            .map(|&i| {
+                let mut token = [0u8; 32];
+                token[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                token[31] = 0xee;
+                let mut session = argus_fsm::session::Session::start(
+                    format!("ses_history_{i}"),
+                    "T1".into(),
+                    agents[i % agents.len()].clone(),
+                    "op@example.com".into(),
+                    token,
+                    "history".into(),
+                    60_000,
+                    now.plus_millis(-3_600_000),
+                );
+                session.handle(argus_fsm::session::SessionEvent::Deactivate, now.plus_millis(-3_000_000)).unwrap();
+                argus_ops::store::Write::Session(session)
+            })
+            .collect();
+        store.commit(&writes).unwrap();
+    }
 }
 
 /// Issue #13: metrics and access logging on versus off. Alternating runs (off, on, off, on, …),

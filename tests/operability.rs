@@ -17,6 +17,7 @@ fn readyz_answers_without_the_gate() {
 #[test]
 fn serve_names_each_variable_that_leaves_the_api_closed() {
     let mut ops = Ops::start(&[("REMOTE_SUPPORT_ENABLED", "0"), ("REMOTE_SUPPORT_OPERATOR_CIDRS", "")]);
+    argus_e2e::wait_until(std::time::Duration::from_secs(10), || ops.log().contains("REMOTE_SUPPORT_OPERATOR_CIDRS"));
     let log = ops.log();
     assert!(log.contains("REMOTE_SUPPORT_ENABLED is off"), "{log}");
     assert!(log.contains("REMOTE_SUPPORT_OPERATOR_CIDRS is empty"), "{log}");
@@ -121,6 +122,11 @@ fn logs_are_plain_or_json_with_one_access_event_per_request_and_no_secret() {
     // Text (the default): a log file gets no colour codes.
     let fleet = Fleet::armed(&[]);
     assert_eq!(fleet.op(&["agent", "ls", "--tenant", "T1"]).code, 0);
+    // The log is written by a writer thread: wait for the line rather than race it.
+    let written = |fleet: &Fleet, route: &str| {
+        argus_e2e::wait_until(std::time::Duration::from_secs(10), || fleet.ops.log().contains(route))
+    };
+    assert!(written(&fleet, "/support/tenants/{tenant}/agents"));
     let log = fleet.ops.log();
     assert!(!log.contains('\u{1b}'), "escape codes in a log file");
     let access: Vec<&str> = log.lines().filter(|l| l.contains("argus_ops::access")).collect();
@@ -132,6 +138,7 @@ fn logs_are_plain_or_json_with_one_access_event_per_request_and_no_secret() {
     // JSON: one object per line with the SPEC's keys.
     let fleet = Fleet::armed(&[("ARGUS_LOG_FORMAT", "json")]);
     assert_eq!(fleet.op(&["agent", "fleet"]).code, 0);
+    assert!(written(&fleet, "/support/fleet"));
     let log = fleet.ops.log();
     let events: Vec<serde_json::Value> =
         log.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"))).collect();

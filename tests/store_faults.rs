@@ -37,31 +37,70 @@ fn listed_owners(ops: &Ops) -> BTreeSet<String> {
 #[test]
 fn a_database_crash_mid_stream_loses_nothing_acknowledged_and_the_node_recovers_by_itself() {
     let mut ops = Ops::start_on_postgres(&[]);
+    // Four writers at once, so failed flushes carry several requests' batches (group commit).
+    const WRITERS: usize = 4;
+    const ROUNDS: usize = 60;
+    let outcomes = std::sync::Mutex::new(Vec::new());
+    let stage = std::sync::atomic::AtomicUsize::new(0);
+    let mut postgres = ops.postgres.take().expect("on PostgreSQL");
+    std::thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            let (ops, outcomes, stage) = (&ops, &outcomes, &stage);
+            scope.spawn(move || {
+                for round in 0..ROUNDS {
+                    // Phases by round: before the crash, during the outage, after the restart.
+                    while stage.load(std::sync::atomic::Ordering::SeqCst) < phase(round) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    let owner = format!("w{writer}r{round}@example.com");
+                    let started = Instant::now();
+                    let answer = create_pat(ops, &owner);
+                    outcomes.lock().unwrap().push((round, owner, answer, started.elapsed()));
+                }
+            });
+        }
+        let done_with = |rounds: usize| {
+            argus_e2e::wait_until(Duration::from_secs(60), || {
+                outcomes.lock().unwrap().iter().filter(|(round, ..)| *round < rounds).count() == rounds * WRITERS
+            })
+        };
+        assert!(done_with(20));
+        postgres.stop(true);
+        stage.store(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(done_with(40));
+        // Restart while the writers are still sending.
+        stage.store(2, std::sync::atomic::Ordering::SeqCst);
+        postgres.start_server();
+    });
+    ops.postgres = Some(postgres);
+    let outcomes = outcomes.into_inner().unwrap();
     let (mut acked, mut refused) = (Vec::new(), Vec::new());
-    let mut refusal_times = Vec::new();
-    for i in 0..90 {
-        if i == 30 {
-            ops.postgres.as_ref().unwrap().stop(true);
-        }
-        if i == 60 {
-            ops.postgres.as_mut().unwrap().start_server();
-        }
-        let owner = format!("op{i}@example.com");
-        let started = Instant::now();
-        match create_pat(&ops, &owner) {
-            (201, None) => acked.push(owner),
+    for (round, owner, answer, took) in &outcomes {
+        match answer {
+            (201, None) => acked.push(owner.clone()),
             (503, Some(code)) if code == "store_unavailable" => {
-                refusal_times.push(started.elapsed());
-                refused.push(owner);
+                assert!(*took < Duration::from_secs(10), "a refusal took {took:?}");
+                refused.push(owner.clone());
             }
-            other => panic!("request {i}: unexpected answer {other:?}"),
+            other => panic!("round {round}: unexpected answer {other:?}"),
         }
     }
-    assert!(refused.len() >= 25, "the outage was seen: {} refused", refused.len());
-    assert!(acked.len() >= 50, "before and after the outage: {} acknowledged", acked.len());
-    assert!(acked.iter().any(|o| o == "op89@example.com"), "recovered without a restart");
-    let slowest = refusal_times.iter().max().unwrap();
-    assert!(*slowest < Duration::from_secs(10), "refusals are quick, slowest {slowest:?}");
+    assert!(refused.len() >= WRITERS * 15, "the outage was seen: {} refused", refused.len());
+    // The node recovers by itself (the database is back; argus-ops was never restarted).
+    let mut attempt = 0;
+    assert!(
+        argus_e2e::wait_until(Duration::from_secs(15), || {
+            attempt += 1;
+            let owner = format!("after{attempt}@example.com");
+            let answer = create_pat(&ops, &owner);
+            match answer {
+                (201, None) => acked.push(owner),
+                _ => refused.push(owner),
+            }
+            answer.0 == 201
+        }),
+        "the node did not recover"
+    );
     // Every acknowledged action is recorded once; nothing refused took effect.
     let audited = audited_owners(&ops);
     let listed = listed_owners(&ops);
@@ -80,6 +119,15 @@ fn a_database_crash_mid_stream_loses_nothing_acknowledged_and_the_node_recovers_
         .unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
     assert!(ops.stop().success());
+}
+
+/// The phase a round belongs to: 0 before the crash, 1 during the outage, 2 after the restart.
+fn phase(round: usize) -> usize {
+    match round {
+        0..20 => 0,
+        20..40 => 1,
+        _ => 2,
+    }
 }
 
 #[test]

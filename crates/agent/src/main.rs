@@ -69,10 +69,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = argus_telemetry::init("info") {
-        eprintln!("error: {error}");
-        return ExitCode::from(2);
-    }
+    // Held until main returns: the log writer flushes what is queued when it is dropped.
+    let _log = match argus_telemetry::init("info") {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     match run(cli.command) {
         Ok(code) => code,
         Err(error) => {

@@ -92,10 +92,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The quickstart prints its own story; keep the server's log to warnings unless asked.
     let default = if matches!(cli.command, Command::Quickstart { .. }) { "warn" } else { "info" };
-    if let Err(error) = argus_telemetry::init(default) {
-        eprintln!("error: {error}");
-        return ExitCode::from(2);
-    }
+    // Held until main returns: the log writer flushes what is queued when it is dropped.
+    let _log = match argus_telemetry::init(default) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     match run(cli.command) {
         Ok(code) => code,
         Err(error) if error.downcast_ref::<argus_ops::store::url::UrlError>().is_some() => {

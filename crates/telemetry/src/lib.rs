@@ -58,18 +58,29 @@ impl LogSettings {
     }
 }
 
-/// Installs the process's subscriber from the environment, logging to stderr.
-pub fn init(default_filter: &str) -> Result<(), LogError> {
+/// Keeps the log writer's thread alive; dropping it (at the end of `main`) flushes every line
+/// still queued.
+#[must_use = "logs queued when the guard is dropped are flushed; hold it until main returns"]
+pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
+/// Installs the process's subscriber from the environment, logging to stderr through a
+/// writer thread (`tracing-appender`), so a request never waits for a write to a log file or
+/// pipe. Lossless: when the queue is full the logging thread waits rather than drop a line.
+pub fn init(default_filter: &str) -> Result<LogGuard, LogError> {
     let settings =
         LogSettings::from_lookup(|name| std::env::var(name).ok(), default_filter, std::io::stderr().is_terminal())?;
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.filter)
         .map_err(|e| LogError(format!("log filter {:?}: {e}", settings.filter)))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("argus-log")
+        .finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
         LogFormat::Text => builder.with_ansi(settings.colour).init(),
     }
-    Ok(())
+    Ok(LogGuard(guard))
 }
 
 #[cfg(test)]

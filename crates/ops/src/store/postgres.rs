@@ -72,10 +72,19 @@ fn unavailable(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
+/// Whether a database error says "not now" rather than "no": the server is starting, shutting
+/// down or out of resources (SQLSTATE classes 08, 53, 57), or a transaction lost a race
+/// (40001, 40P01). These answer 503 `store_unavailable`, never `internal`.
+fn transient_state(code: &tokio_postgres::error::SqlState) -> bool {
+    let code = code.code();
+    ["08", "53", "57"].iter().any(|class| code.starts_with(class)) || code == "40001" || code == "40P01"
+}
+
 /// A database error in words: the server's own message when it sent one (a refused login says
 /// why), never the connection parameters.
 fn pg_error(error: tokio_postgres::Error) -> StoreError {
     match error.as_db_error() {
+        Some(db) if transient_state(db.code()) => unavailable(format!("the database is not available: {}", db.message())),
         Some(db) => StoreError::Backend(format!("{}: {}", db.severity(), db.message())),
         None if error.is_closed() => unavailable("the database closed the connection"),
         None => unavailable(error),
@@ -85,7 +94,11 @@ fn pg_error(error: tokio_postgres::Error) -> StoreError {
 fn pool_error(error: deadpool_postgres::PoolError) -> StoreError {
     match error {
         deadpool_postgres::PoolError::Backend(error) => match error.as_db_error() {
-            // A login the server refused is not an outage: say why, and stop.
+            Some(db) if transient_state(db.code()) => {
+                unavailable(format!("the database is not available: {}", db.message()))
+            }
+            // A login the server refused (wrong password, unknown database) is not an outage:
+            // say why, and stop.
             Some(db) => StoreError::Refused(format!("the database refused the connection: {}", db.message())),
             None => unavailable(format!("cannot connect to the database: {error}")),
         },
@@ -548,3 +561,33 @@ const _: () = assert!(GENESIS.len() == 64);
 
 /// Shared so tests and `migrate-store` can hold one store from several threads.
 pub type SharedPgStore = Arc<PgStore>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_postgres::error::SqlState;
+
+    #[test]
+    fn not_now_is_transient_and_no_is_not() {
+        for state in [
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+        ] {
+            assert!(transient_state(&state), "{}", state.code());
+        }
+        for state in [
+            SqlState::INVALID_PASSWORD,
+            SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+            SqlState::INVALID_CATALOG_NAME,
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::UNDEFINED_TABLE,
+        ] {
+            assert!(!transient_state(&state), "{}", state.code());
+        }
+    }
+}
