@@ -328,7 +328,7 @@ fn seed_history(fleet: &Fleet, agents: &[String], count: usize) {
                     60_000,
                     now.plus_millis(-3_600_000),
                 );
-                session.handle(argus_fsm::session::SessionEvent::Deactivate, now.plus_millis(-3_000_000)).unwrap();
+                session.handle(argus_fsm::session::SessionEvent::Deactivate, now.plus_millis(-3_590_000)).unwrap();
                 argus_ops::store::Write::Session(session)
             })
             .collect();

@@ -23,7 +23,8 @@ fn serve_names_each_variable_that_leaves_the_api_closed() {
     assert!(log.contains("REMOTE_SUPPORT_OPERATOR_CIDRS is empty"), "{log}");
     assert!(!log.contains("ARGUS_OPS_TOKEN is unset"), "the token is set in this fixture");
     assert!(!log.contains(argus_e2e::OPS_TOKEN), "no secret in the log");
-    assert!(ops.stop().success());
+    let status = ops.stop();
+    assert!(status.success(), "{status:?}: {}", ops.log());
 }
 
 #[test]

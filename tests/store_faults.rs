@@ -152,3 +152,54 @@ fn killing_the_node_loses_no_acknowledged_record() {
         assert!(audited.contains(owner), "{owner} acknowledged before the kill, and lost");
     }
 }
+
+/// `argus-ops` with `ARGS` and `ARGUS_STORE=store`: exit code and stderr.
+fn ops_with_store(args: &[&str], store: &str) -> (Option<i32>, String) {
+    let out =
+        std::process::Command::new(argus_e2e::bin("argus-ops")).args(args).env("ARGUS_STORE", store).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn bad_store_urls_wrong_passwords_and_unreachable_hosts_are_named_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ops");
+    let data = data.to_str().unwrap();
+    // Malformed: exit 2, naming what is wrong.
+    for (url, names) in [
+        ("mysql://argus:hunter2@db/argus", "mysql"),
+        ("postgres://argus:hunter2@db:99999/argus", "port"),
+        ("postgres://argus:hunter2@db/argus?sslmode=sometimes", "sslmode"),
+        ("postgres://argus:hunter2@db", "database"),
+    ] {
+        let (code, text) = ops_with_store(&["init", "--data-dir", data], url);
+        assert_eq!(code, Some(2), "{url}: {text}");
+        assert!(text.contains(names) && !text.contains("hunter2"), "{url}: {text}");
+        assert!(!std::path::Path::new(data).join("tls").exists(), "nothing written for a refused store");
+    }
+    // Unreachable: exit 1 within seconds, no password.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let started = Instant::now();
+    let (code, text) =
+        ops_with_store(&["init", "--data-dir", data], &format!("postgres://argus:hunter2@127.0.0.1:{closed}/argus"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("cannot connect") && !text.contains("hunter2"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    // A refused login: exit 1 with the server's reason, no password.
+    let pg = argus_e2e::pg::Postgres::start();
+    let (code, text) = ops_with_store(&["init", "--data-dir", data], &pg.url_with_password("argus", "hunter2"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("password authentication failed") && !text.contains("hunter2"), "{text}");
+    // And the right one works; the URL is kept 0600 and never printed.
+    let (code, text) = ops_with_store(&["init", "--json", "--data-dir", data], &pg.url("argus"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains(pg.password()), "{text}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(std::path::Path::new(data).join("store.url")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A second init on a database that holds a deployment is refused (joining is cluster mode).
+    let other = dir.path().join("other");
+    let (code, text) = ops_with_store(&["init", "--data-dir", other.to_str().unwrap()], &pg.url("argus"));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("already holds") && !text.contains(pg.password()), "{text}");
+}

@@ -136,6 +136,8 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let store = argus_ops::store::resolve(store.as_deref(), &data_dir)?;
             let config = GateConfig::from_env()?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            // Handlers first: a SIGTERM during start-up is a clean stop, not a kill.
+            let shutdown = runtime.block_on(async { shutdown_signal() })?;
             runtime.block_on(serve(
                 ServeOptions {
                     data_dir,
@@ -147,7 +149,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     access_keys: None,
                     metrics_listen,
                 },
-                shutdown_signal(),
+                shutdown,
             ))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -169,13 +171,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Quickstart { dir } => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(quickstart::quickstart(dir, shutdown_signal()))?;
+            let shutdown = runtime.block_on(async { shutdown_signal() })?;
+            runtime.block_on(quickstart::quickstart(dir, shutdown))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { data_dir, store } } => {
             let url = argus_ops::store::resolve(store.as_deref(), &data_dir)?;
             let dir = DataDir(data_dir);
-            let store = match argus_ops::store::open(&url, &dir.0) {
+            // A node that is serving holds sled's lock: do not wait long for it.
+            let opened = match &url {
+                StoreUrl::Sled if dir.addresses().exists() => {
+                    argus_ops::store::SledStore::open_waiting(&dir.db(), std::time::Duration::from_millis(500))
+                        .map(|store| std::sync::Arc::new(store) as std::sync::Arc<dyn argus_ops::store::Store>)
+                }
+                _ => argus_ops::store::open(&url, &dir.0),
+            };
+            let store = match opened {
                 Ok(store) => store,
                 // A serving node holds the sled store's lock (and has written its addresses).
                 Err(_) if url == StoreUrl::Sled && dir.addresses().exists() => anyhow::bail!(
@@ -199,10 +210,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+/// Installs the SIGTERM and SIGINT handlers now (inside the runtime) and returns the future
+/// that resolves on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }

@@ -84,7 +84,9 @@ fn transient_state(code: &tokio_postgres::error::SqlState) -> bool {
 /// why), never the connection parameters.
 fn pg_error(error: tokio_postgres::Error) -> StoreError {
     match error.as_db_error() {
-        Some(db) if transient_state(db.code()) => unavailable(format!("the database is not available: {}", db.message())),
+        Some(db) if transient_state(db.code()) => {
+            unavailable(format!("the database is not available: {}", db.message()))
+        }
         Some(db) => StoreError::Backend(format!("{}: {}", db.severity(), db.message())),
         None if error.is_closed() => unavailable("the database closed the connection"),
         None => unavailable(error),
@@ -261,114 +263,118 @@ impl PgStore {
                 .await
                 .map_err(pg_error)?;
         }
-        if !audit.is_empty() {
-            let head = tx.query_one("SELECT seq, hash FROM audit_head FOR UPDATE", &[]).await.map_err(pg_error)?;
-            let (seq, hash): (i64, String) = (head.get(0), head.get(1));
-            let first = &audit[0];
-            if first.seq as i64 != seq + 1 || first.prev_hash != hash {
-                return Err(StoreError::Conflict(format!(
-                    "the audit chain moved: its head is seq {seq}, this node was appending seq {}",
-                    first.seq
-                )));
+        // Every statement of the group, each one multi-row, prepared once per connection and
+        // sent together (pipelined): the transaction costs BEGIN, one round of statements and
+        // COMMIT, whatever the group's size.
+        let tenant_ids: Vec<String> = tenants.values().map(|t| t.id.clone()).collect();
+        let tenant_records: Vec<String> = tenants.values().map(json).collect();
+        let mut pat_columns = PatColumns::default();
+        for pat in pats.values() {
+            pat_columns.hash.push(pat.hash.to_vec());
+            pat_columns.id.push(pat.id());
+            pat_columns.tenant.push(pat.tenant.clone());
+            pat_columns.record.push(json(pat));
+        }
+        let mut agent_columns = AgentColumns::default();
+        for agent in agents.values() {
+            agent_columns.agent_id.push(agent.agent_id.clone());
+            agent_columns.tenant.push(agent.enrollment.tenant().to_string());
+            agent_columns.state.push(agent.enrollment.state_name().to_string());
+            agent_columns.record.push(json(agent));
+            for patch_id in agent.patches.iter() {
+                agent_columns.consumed_agent.push(agent.agent_id.clone());
+                agent_columns.consumed_patch.push(patch_id.to_string());
             }
         }
-        if !tenants.is_empty() {
-            let (ids, records): (Vec<String>, Vec<String>) = tenants.values().map(|t| (t.id.clone(), json(t))).unzip();
-            tx.execute(
+        let mut session_columns = SessionColumns::default();
+        for session in sessions.values() {
+            session_columns.id.push(session.id.clone());
+            session_columns.token_hash.push(session.token_hash.to_vec());
+            session_columns.tenant.push(session.tenant.clone());
+            session_columns.agent_id.push(session.agent_id.clone());
+            session_columns.active.push(matches!(session.state, SessionState::Active));
+            session_columns.expires_at.push(session.expires_at.0);
+            session_columns.record.push(json(session));
+        }
+        let audit_seqs: Vec<i64> = audit.iter().map(|r| r.seq as i64).collect();
+        let audit_hashes: Vec<String> = audit.iter().map(|r| r.hash.clone()).collect();
+        let audit_records: Vec<String> = audit.iter().map(json).collect();
+        let head = audit
+            .first()
+            .zip(audit.last())
+            .map(|(first, last)| (last.seq as i64, last.hash.clone(), first.seq as i64 - 1, first.prev_hash.clone()));
+
+        type Params<'a> = Vec<&'a (dyn ToSql + Sync)>;
+        let mut statements: Vec<(&'static str, Params<'_>)> = Vec::new();
+        if let Some((last_seq, last_hash, prev_seq, prev_hash)) = &head {
+            // Moves the head only if it is where this group's first record says it is: the
+            // row lock serialises writers, the condition refuses a stale one.
+            statements.push((
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE seq = $3 AND hash = $4",
+                vec![last_seq, last_hash, prev_seq, prev_hash],
+            ));
+            statements.push((
+                "INSERT INTO audit (seq, hash, record) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[])",
+                vec![&audit_seqs, &audit_hashes, &audit_records],
+            ));
+        }
+        if !tenant_ids.is_empty() {
+            statements.push((
                 "INSERT INTO tenants (id, record) SELECT * FROM UNNEST($1::text[], $2::text[])
                  ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                &[&ids, &records],
-            )
-            .await
-            .map_err(pg_error)?;
+                vec![&tenant_ids, &tenant_records],
+            ));
         }
-        if !pats.is_empty() {
-            let mut columns = PatColumns::default();
-            for pat in pats.values() {
-                columns.hash.push(pat.hash.to_vec());
-                columns.id.push(pat.id());
-                columns.tenant.push(pat.tenant.clone());
-                columns.record.push(json(pat));
-            }
-            tx.execute(
+        if !pat_columns.hash.is_empty() {
+            statements.push((
                 "INSERT INTO pats (hash, id, tenant, record) SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[])
                  ON CONFLICT (hash) DO UPDATE SET record = EXCLUDED.record",
-                &[&columns.hash, &columns.id, &columns.tenant, &columns.record],
-            )
-            .await
-            .map_err(pg_error)?;
+                vec![&pat_columns.hash, &pat_columns.id, &pat_columns.tenant, &pat_columns.record],
+            ));
         }
-        if !agents.is_empty() {
-            let mut columns: (Vec<String>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
-            let mut consumed: (Vec<String>, Vec<String>) = Default::default();
-            for agent in agents.values() {
-                columns.0.push(agent.agent_id.clone());
-                columns.1.push(agent.enrollment.tenant().to_string());
-                columns.2.push(agent.enrollment.state_name().to_string());
-                columns.3.push(json(agent));
-                for patch_id in agent.patches.iter() {
-                    consumed.0.push(agent.agent_id.clone());
-                    consumed.1.push(patch_id.to_string());
-                }
-            }
-            tx.execute(
+        if !agent_columns.agent_id.is_empty() {
+            statements.push((
                 "INSERT INTO agents (agent_id, tenant, state, record) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
                  ON CONFLICT (agent_id) DO UPDATE SET tenant = EXCLUDED.tenant, state = EXCLUDED.state, record = EXCLUDED.record",
-                &[&columns.0, &columns.1, &columns.2, &columns.3],
-            )
-            .await
-            .map_err(pg_error)?;
-            if !consumed.0.is_empty() {
-                tx.execute(
-                    "INSERT INTO consumed_patches (agent_id, patch_id) SELECT * FROM UNNEST($1::text[], $2::text[])
-                     ON CONFLICT DO NOTHING",
-                    &[&consumed.0, &consumed.1],
-                )
-                .await
-                .map_err(pg_error)?;
-            }
+                vec![&agent_columns.agent_id, &agent_columns.tenant, &agent_columns.state, &agent_columns.record],
+            ));
         }
-        if !sessions.is_empty() {
-            let mut columns = SessionColumns::default();
-            for session in sessions.values() {
-                columns.id.push(session.id.clone());
-                columns.token_hash.push(session.token_hash.to_vec());
-                columns.tenant.push(session.tenant.clone());
-                columns.agent_id.push(session.agent_id.clone());
-                columns.active.push(matches!(session.state, SessionState::Active));
-                columns.expires_at.push(session.expires_at.0);
-                columns.record.push(json(session));
-            }
-            tx.execute(
+        if !agent_columns.consumed_agent.is_empty() {
+            statements.push((
+                "INSERT INTO consumed_patches (agent_id, patch_id) SELECT * FROM UNNEST($1::text[], $2::text[])
+                 ON CONFLICT DO NOTHING",
+                vec![&agent_columns.consumed_agent, &agent_columns.consumed_patch],
+            ));
+        }
+        if !session_columns.id.is_empty() {
+            statements.push((
                 "INSERT INTO sessions (id, token_hash, tenant, agent_id, active, expires_at, record)
                  SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::bool[], $6::int8[], $7::text[])
                  ON CONFLICT (id) DO UPDATE SET active = EXCLUDED.active, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record",
-                &[
-                    &columns.id,
-                    &columns.token_hash,
-                    &columns.tenant,
-                    &columns.agent_id,
-                    &columns.active,
-                    &columns.expires_at,
-                    &columns.record,
+                vec![
+                    &session_columns.id,
+                    &session_columns.token_hash,
+                    &session_columns.tenant,
+                    &session_columns.agent_id,
+                    &session_columns.active,
+                    &session_columns.expires_at,
+                    &session_columns.record,
                 ],
-            )
-            .await
-            .map_err(pg_error)?;
+            ));
         }
-        if let Some(last) = audit.last() {
-            let seqs: Vec<i64> = audit.iter().map(|r| r.seq as i64).collect();
-            let hashes: Vec<String> = audit.iter().map(|r| r.hash.clone()).collect();
-            let records: Vec<String> = audit.iter().map(json).collect();
-            tx.execute(
-                "INSERT INTO audit (seq, hash, record) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[])",
-                &[&seqs, &hashes, &records],
-            )
-            .await
-            .map_err(pg_error)?;
-            tx.execute("UPDATE audit_head SET seq = $1, hash = $2", &[&(last.seq as i64), &last.hash])
-                .await
-                .map_err(pg_error)?;
+        let prepared = futures_util::future::join_all(statements.iter().map(|(sql, _)| tx.prepare_cached(sql))).await;
+        let prepared = prepared.into_iter().collect::<Result<Vec<_>, _>>().map_err(pg_error)?;
+        let results = futures_util::future::join_all(
+            statements.iter().zip(&prepared).map(|((_, params), statement)| tx.execute(statement, params)),
+        )
+        .await;
+        if let (Some((_, _, prev_seq, _)), Some(Ok(0))) = (&head, results.first()) {
+            return Err(StoreError::Conflict(format!(
+                "the audit chain moved: this node was appending after seq {prev_seq}, and another writer was first"
+            )));
+        }
+        for result in results {
+            result.map_err(pg_error)?;
         }
         tx.commit().await.map_err(pg_error)
     }
@@ -413,6 +419,16 @@ impl PgStore {
 }
 
 /// One multi-row upsert's columns (`UNNEST` of arrays: one statement per table per flush).
+#[derive(Default)]
+struct AgentColumns {
+    agent_id: Vec<String>,
+    tenant: Vec<String>,
+    state: Vec<String>,
+    record: Vec<String>,
+    consumed_agent: Vec<String>,
+    consumed_patch: Vec<String>,
+}
+
 #[derive(Default)]
 struct PatColumns {
     hash: Vec<Vec<u8>>,

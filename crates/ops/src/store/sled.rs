@@ -11,7 +11,8 @@ use super::audit::AuditRecord;
 use super::{Snapshot, Store, StoreError, Write};
 
 /// How long opening waits for another handle to release the store's lock.
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// (sled closes a dropped handle in the background; on a loaded machine that took over 3 s.)
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The sled backend.
 pub struct SledStore {
@@ -37,7 +38,12 @@ impl SledStore {
     /// finishes closing in the background, so a busy lock is retried for up to
     /// [`LOCK_WAIT`]; a store held by a running server still fails after that.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        SledStore::open_waiting(path, LOCK_WAIT)
+    }
+
+    /// [`SledStore::open`] waiting at most `wait` for the lock.
+    pub fn open_waiting(path: &Path, wait: std::time::Duration) -> Result<SledStore, StoreError> {
+        let deadline = std::time::Instant::now() + wait;
         loop {
             match sled::Config::new().path(path).open() {
                 Ok(db) => return Ok(SledStore { db }),
