@@ -21,7 +21,16 @@ struct Sled(tempfile::TempDir);
 
 impl Backend for Sled {
     fn open(&self) -> Arc<dyn Store> {
-        argus_ops::store::open(&StoreUrl::Sled, self.0.path()).expect("sled opens")
+        // sled closes a dropped handle in a background thread; with throwaway PostgreSQL
+        // servers fsyncing beside it that once took longer than the server's own 10 s wait.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match argus_ops::store::open(&StoreUrl::Sled, self.0.path()) {
+                Ok(store) => return store,
+                Err(error) if Instant::now() < deadline => eprintln!("sled not released yet: {error}"),
+                Err(error) => panic!("sled opens: {error}"),
+            }
+        }
     }
 }
 
