@@ -237,9 +237,36 @@ impl PgStore {
                 Write::Audit(r) => audit.push(r),
             }
         }
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_error)?;
+        // Until this write finishes one way or the other, the connection may be inside an open
+        // transaction: if the future is dropped (a timeout), the guard closes the connection
+        // rather than hand it back to the pool mid-transaction.
+        let mut guard = InTransaction(Some(self.client().await?));
+        let client = guard.0.as_ref().expect("held");
+        let result = Self::write_on(client, tenants, agents, pats, sessions, audit, import_ca).await;
+        if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
+            // A connection that cannot even roll back is not reused (the guard closes it).
+            return result;
+        }
+        guard.release();
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write_on(
+        client: &deadpool_postgres::Object,
+        tenants: HashMap<String, argus_fsm::tenant::Tenant>,
+        agents: HashMap<String, super::AgentRecord>,
+        pats: HashMap<[u8; 32], super::PatRecord>,
+        sessions: HashMap<String, argus_fsm::session::Session>,
+        audit: Vec<AuditRecord>,
+        import_ca: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        let tx = client;
+        // BEGIN is sent with the statements (pipelined) unless an import must look first.
+        let mut begun = false;
         if let Some((cert, key)) = import_ca {
+            tx.batch_execute("BEGIN").await.map_err(pg_error)?;
+            begun = true;
             // Locks out any other writer for the copy, then insists on an empty database.
             tx.execute(
                 "LOCK TABLE audit_head, tenants, pats, agents, sessions, audit, cluster_ca IN EXCLUSIVE MODE",
@@ -364,10 +391,23 @@ impl PgStore {
         }
         let prepared = futures_util::future::join_all(statements.iter().map(|(sql, _)| tx.prepare_cached(sql))).await;
         let prepared = prepared.into_iter().collect::<Result<Vec<_>, _>>().map_err(pg_error)?;
-        let results = futures_util::future::join_all(
-            statements.iter().zip(&prepared).map(|((_, params), statement)| tx.execute(statement, params)),
+        let begin = async {
+            if begun {
+                Ok(())
+            } else {
+                tx.batch_execute("BEGIN").await
+            }
+        };
+        // `join` polls BEGIN first, then each statement in order: all go out before any answer
+        // is awaited, and the server runs them in that order.
+        let (begin, results) = futures_util::future::join(
+            begin,
+            futures_util::future::join_all(
+                statements.iter().zip(&prepared).map(|((_, params), statement)| tx.execute(statement, params)),
+            ),
         )
         .await;
+        begin.map_err(pg_error)?;
         if let (Some((_, _, prev_seq, _)), Some(Ok(0))) = (&head, results.first()) {
             return Err(StoreError::Conflict(format!(
                 "the audit chain moved: this node was appending after seq {prev_seq}, and another writer was first"
@@ -376,7 +416,7 @@ impl PgStore {
         for result in results {
             result.map_err(pg_error)?;
         }
-        tx.commit().await.map_err(pg_error)
+        tx.batch_execute("COMMIT").await.map_err(pg_error)
     }
 
     async fn records<T: DeserializeOwned>(
@@ -415,6 +455,25 @@ impl PgStore {
             let client = self.client().await?;
             client.batch_execute(sql).await.map_err(pg_error)
         })
+    }
+}
+
+/// A pooled connection inside a transaction this store opened: closed instead of returned to
+/// the pool unless [`InTransaction::release`] says the transaction is over.
+struct InTransaction(Option<deadpool_postgres::Object>);
+
+impl InTransaction {
+    /// The transaction committed or rolled back: the connection goes back to the pool.
+    fn release(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
     }
 }
 
