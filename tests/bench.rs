@@ -367,39 +367,8 @@ fn observability(agents: usize, inflight: usize, seconds: usize, pairs: usize) {
             fleet.add_agent(&format!("o{i:03}"));
         }
         let tokens: Vec<String> = (0..agents).map(|i| fleet.activate(&format!("o{i:03}"))).collect();
-        let op = Arc::new(Operator::new(&fleet));
-        let (p50, rate) = runtime().block_on(async {
-            for _ in 0..200 {
-                op.command(&tokens[0], "ping", json!({})).await;
-            }
-            let mut samples = Vec::new();
-            for _ in 0..1000 {
-                let start = Instant::now();
-                op.command(&tokens[0], "ping", json!({})).await;
-                samples.push(start.elapsed());
-            }
-            samples.sort();
-            let p50 = samples[samples.len() / 2].as_secs_f64() * 1000.0;
-            let done = Arc::new(AtomicUsize::new(0));
-            let deadline = Instant::now() + Duration::from_secs(seconds as u64);
-            let started = Instant::now();
-            let mut tasks = Vec::new();
-            for worker in 0..inflight {
-                let (op, tokens, done) = (op.clone(), tokens.clone(), done.clone());
-                tasks.push(tokio::spawn(async move {
-                    let mut i = worker;
-                    while Instant::now() < deadline {
-                        op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
-                        done.fetch_add(1, Ordering::Relaxed);
-                        i += inflight;
-                    }
-                }));
-            }
-            for task in tasks {
-                task.await.unwrap();
-            }
-            (p50, done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
-        });
+        // The same measurement as the store benchmark (its `agent ls` figure is not used here).
+        let (p50, rate, _) = store_figures(&fleet, &tokens, inflight, seconds);
         let label = if on { "on " } else { "off" };
         println!("run {run}: metrics+access log {label}: ping p50 {p50:.3} ms, {rate:.0} durable commands/s");
         figures[usize::from(on)].push((p50, rate));

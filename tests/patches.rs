@@ -54,6 +54,15 @@ fn snapshot(root: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
     files
 }
 
+/// Agent `a1` online with `config.yaml` at mode 0644, and the fleet's patch signing key.
+fn agent_ready_for_patches(fleet: &mut Fleet) -> (usize, SigningKey) {
+    let index = fleet.add_agent("a1");
+    let root = fleet.agents[index].root.clone();
+    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key = parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap()).unwrap();
+    (index, key)
+}
+
 fn apply(fleet: &Fleet, token: &str, envelope: &Envelope) -> Value {
     let file = fleet.ops.dir.path().join("patch.json");
     std::fs::write(&file, envelope.to_json_pretty()).unwrap();
@@ -313,10 +322,7 @@ fn server_with_the_patch_key_refuses_forged_and_replayed_patches_before_relaying
     let port = fleet.ops.agent.port();
     assert!(fleet.ops.stop().success());
     fleet.ops.serve(Some(port));
-    let index = fleet.add_agent("a1");
-    let root = fleet.agents[index].root.clone();
-    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let key = parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap()).unwrap();
+    let (index, key) = agent_ready_for_patches(&mut fleet);
     let token = fleet.activate("a1");
     let good = sign_patch(&key, &body(1));
     assert_eq!(apply(&fleet, &token, &good)["result"]["applied"], true);
@@ -343,10 +349,7 @@ fn server_with_the_patch_key_refuses_forged_and_replayed_patches_before_relaying
 fn migrate_store_moves_a_sled_node_to_postgres_keeping_agents_consumed_patches_and_the_chain() {
     let mut fleet = Fleet::armed_on(argus_e2e::Ops::start_on_sled(&[]));
     fleet.ops.serve_args = vec!["--patch-pubkey".into(), fleet.keys.join("patch.pub").to_string_lossy().into_owned()];
-    let index = fleet.add_agent("a1");
-    let root = fleet.agents[index].root.clone();
-    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let key = parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap()).unwrap();
+    let (index, key) = agent_ready_for_patches(&mut fleet);
     let token = fleet.activate("a1");
     let good = sign_patch(&key, &body(1));
     assert_eq!(apply(&fleet, &token, &good)["result"]["applied"], true);
