@@ -56,6 +56,9 @@ fn audit_chain_verifies_offline_and_names_a_tampered_record() {
 fn tamper(data: &std::path::Path, seq: u64) {
     let store = argus_e2e_store::open(data);
     store.tamper(seq);
+    drop(store);
+    // Let go of the database, so `argus-ops audit verify` (another process) can open it.
+    argus_ops::store::SledStore::forget(&data.join("db"));
 }
 
 /// Raw store access for the tamper test, through the server crate's own store type.

@@ -320,6 +320,7 @@ fn seed_history(fleet: &Fleet, agents: &[String], count: usize) {
     use argus_fsm::machine::Machine as _;
     let url = argus_ops::store::resolve(None, &fleet.ops.data()).unwrap();
     let store = argus_ops::store::open(&url, &fleet.ops.data()).unwrap();
+    let release = || argus_ops::store::SledStore::forget(&fleet.ops.data().join("db"));
     let now = argus_fsm::Timestamp(
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
     );
@@ -347,6 +348,9 @@ fn seed_history(fleet: &Fleet, agents: &[String], count: usize) {
             .collect();
         store.commit(&writes).unwrap();
     }
+    // The server (another process) opens it next.
+    drop(store);
+    release();
 }
 
 /// Issue #13: metrics and access logging on versus off. Alternating runs (off, on, off, on, …),

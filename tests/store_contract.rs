@@ -21,6 +21,8 @@ struct Sled(tempfile::TempDir);
 
 impl Backend for Sled {
     fn open(&self) -> Arc<dyn Store> {
+        // A real reopen from disk: the process lets go of the database it holds.
+        argus_ops::store::SledStore::forget(&self.0.path().join("db"));
         // sled closes a dropped handle in a background thread; with throwaway PostgreSQL
         // servers fsyncing beside it that once took longer than the server's own 10 s wait.
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -31,7 +31,19 @@ fn audit_key(seq: u64) -> String {
     format!("{AUDIT}{seq:020}")
 }
 
+/// The sled databases this process has opened, by absolute path (see [`SledStore::open_waiting`]).
+static OPENED: std::sync::Mutex<std::collections::BTreeMap<std::path::PathBuf, sled::Db>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 impl SledStore {
+    /// Lets this process's hold on the database at `path` go, so the next open is a real
+    /// reopen from disk (tests of durability across a reopen). The caller drops its own
+    /// handles first; the lock is released once sled has closed in the background.
+    pub fn forget(path: &Path) {
+        let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        OPENED.lock().expect("opened lock").remove(&key);
+    }
+
     /// Opens (or creates) the database at `path`.
     /// A handle that was just dropped (`init` before `serve` in one process, a test's raw
     /// access, a server that just stopped) may still hold the lock for a moment while sled
@@ -42,11 +54,24 @@ impl SledStore {
     }
 
     /// [`SledStore::open`] waiting at most `wait` for the lock.
+    ///
+    /// sled is meant to be opened once per process and its handle cloned: a second open of a
+    /// path whose handle was just dropped races sled's background close (seen to take over
+    /// 10 s on a loaded machine: `init` then `serve` in one process). So a process keeps the
+    /// databases it opened, and opening one again hands out the same database.
     pub fn open_waiting(path: &Path, wait: std::time::Duration) -> Result<SledStore, StoreError> {
+        let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut opened = OPENED.lock().expect("opened lock");
+        if let Some(db) = opened.get(&key) {
+            return Ok(SledStore { db: db.clone() });
+        }
         let deadline = std::time::Instant::now() + wait;
         loop {
             match sled::Config::new().path(path).open() {
-                Ok(db) => return Ok(SledStore { db }),
+                Ok(db) => {
+                    opened.insert(key, db.clone());
+                    return Ok(SledStore { db });
+                }
                 Err(sled::Error::Io(error))
                     if error.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
                 {
@@ -215,6 +240,7 @@ mod tests {
             let record = chain.next_record(entry("tenant_created"), Timestamp(1));
             store.commit(&[Write::Tenant(tenant.clone()), Write::Audit(record)]).unwrap();
         }
+        SledStore::forget(&dir.path().join("db"));
         let store = SledStore::open(&dir.path().join("db")).unwrap();
         let snapshot = store.load().unwrap();
         assert_eq!(snapshot.tenants, vec![tenant]);
