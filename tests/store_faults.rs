@@ -202,4 +202,13 @@ fn bad_store_urls_wrong_passwords_and_unreachable_hosts_are_named_without_the_pa
     let (code, text) = ops_with_store(&["init", "--data-dir", other.to_str().unwrap()], &pg.url("argus"));
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("already holds") && !text.contains(pg.password()), "{text}");
+    // A database migrated by a newer build: serve refuses, exit 1, naming both versions.
+    pg.psql("argus", "INSERT INTO argus_schema (version) VALUES (999)");
+    let out = std::process::Command::new(argus_e2e::bin("argus-ops"))
+        .args(["serve", "--api-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--data-dir", data])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("999") && text.contains("(1)") && !text.contains(pg.password()), "{text}");
 }

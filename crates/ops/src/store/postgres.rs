@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use argus_fsm::session::SessionState;
@@ -25,7 +25,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde::de::DeserializeOwned;
 use tokio_postgres::types::ToSql;
 
-use super::audit::{AuditRecord, GENESIS};
+use super::audit::AuditRecord;
 use super::url::{PgUrl, SslMode};
 use super::{Snapshot, Store, StoreError, Write};
 
@@ -162,11 +162,6 @@ impl PgStore {
         };
         store.run(store.migrate())?;
         Ok(store)
-    }
-
-    /// The URL this store was opened with, password hidden.
-    pub fn shown(&self) -> &str {
-        &self.shown
     }
 
     /// Runs `future` on this store's runtime and waits for it, bounded by
@@ -438,24 +433,6 @@ impl PgStore {
         };
         self.run(self.records(sql, &[&after, &AUDIT_PAGE]))
     }
-
-    /// The database's schema version (tests and diagnostics).
-    pub fn schema_version(&self) -> Result<i32, StoreError> {
-        self.run(async {
-            let client = self.client().await?;
-            let row =
-                client.query_one("SELECT COALESCE(MAX(version), 0) FROM argus_schema", &[]).await.map_err(pg_error)?;
-            Ok(row.get(0))
-        })
-    }
-
-    /// Runs raw SQL (tests: tampering, schema bumps).
-    pub fn raw_execute(&self, sql: &str) -> Result<(), StoreError> {
-        self.run(async {
-            let client = self.client().await?;
-            client.batch_execute(sql).await.map_err(pg_error)
-        })
-    }
 }
 
 /// A pooled connection inside a transaction this store opened: closed instead of returned to
@@ -630,12 +607,6 @@ impl Iterator for AuditPages<'_> {
         Some(Ok(record))
     }
 }
-
-/// The genesis hash the head row starts from must be the chain's.
-const _: () = assert!(GENESIS.len() == 64);
-
-/// Shared so tests and `migrate-store` can hold one store from several threads.
-pub type SharedPgStore = Arc<PgStore>;
 
 #[cfg(test)]
 mod tests {
