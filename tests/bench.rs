@@ -143,32 +143,8 @@ fn commands(agents: usize, inflight: usize, seconds: usize) {
         }
         summary("ping round trip (HTTPS → ops → QUIC → agent → back, persistent client)", samples);
 
-        let done = Arc::new(AtomicUsize::new(0));
-        let deadline = Instant::now() + Duration::from_secs(seconds as u64);
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for worker in 0..inflight {
-            let op = op.clone();
-            let tokens = tokens.clone();
-            let done = done.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut i = worker;
-                while Instant::now() < deadline {
-                    op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
-                    done.fetch_add(1, Ordering::Relaxed);
-                    i += inflight;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        let total = done.load(Ordering::Relaxed);
-        println!(
-            "throughput: {total} pings in {:.2} s = {:.0} commands/s across {agents} agents, {inflight} in flight",
-            started.elapsed().as_secs_f64(),
-            total as f64 / started.elapsed().as_secs_f64()
-        );
+        let (total, rate) = throughput(&op, &tokens, inflight, seconds).await;
+        println!("throughput: {total} pings in {seconds} s = {rate:.0} commands/s across {agents} agents, {inflight} in flight");
     });
 
     // tail_log: 25 KiB vs 1 GiB logs, 100 lines.
@@ -292,26 +268,33 @@ fn store_figures(fleet: &Fleet, tokens: &[String], inflight: usize, seconds: usi
         }
         ls.sort();
         let ls = ls[ls.len() / 2].as_secs_f64() * 1000.0;
-        let done = Arc::new(AtomicUsize::new(0));
-        let deadline = Instant::now() + Duration::from_secs(seconds as u64);
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for worker in 0..inflight {
-            let (op, tokens, done) = (op.clone(), tokens.clone(), done.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut i = worker;
-                while Instant::now() < deadline {
-                    op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
-                    done.fetch_add(1, Ordering::Relaxed);
-                    i += inflight;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        (ping, done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64(), ls)
+        let (_, rate) = throughput(&op, &tokens, inflight, seconds).await;
+        (ping, rate, ls)
     })
+}
+
+/// `ping`s with `inflight` in flight over `tokens` for `seconds`: how many, and per second.
+async fn throughput(op: &Arc<Operator>, tokens: &[String], inflight: usize, seconds: usize) -> (usize, f64) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds as u64);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..inflight {
+        let (op, tokens, done) = (op.clone(), tokens.to_vec(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = worker;
+            while Instant::now() < deadline {
+                op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
+                done.fetch_add(1, Ordering::Relaxed);
+                i += inflight;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = done.load(Ordering::Relaxed);
+    (total, total as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Writes `count` ended sessions (spread over `agents`) into the stopped server's store, in

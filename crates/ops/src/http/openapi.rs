@@ -145,15 +145,6 @@ pub fn refusals(method: &str, path: &str, has_body: bool) -> Vec<Code> {
             RemoteSupportOff,
             AgentOffline,
             AgentTimeout,
-            PatchSignatureInvalid,
-            PatchTargetNotAllowlisted,
-            PatchNotYetValid,
-            PatchExpired,
-            PatchReplayed,
-            PatchModeChange,
-            PatchBaseMismatch,
-            PatchWrongAgent,
-            PatchTooLarge,
         ],
         ("get", "/support/tenants/{tenant}/session") => &[SessionNotFound],
         ("post", "/support/tenants/{tenant}/session/deactivate") => &[SessionNotFound, SessionExpired],
@@ -171,6 +162,10 @@ pub fn refusals(method: &str, path: &str, has_body: bool) -> Vec<Code> {
         codes.extend_from_slice(BODY);
     }
     codes.extend_from_slice(own);
+    if (method, path) == ("post", "/support/tenants/{tenant}/commands") {
+        // `apply_patch` can answer every patch refusal (all 422), straight from the code table.
+        codes.extend(Code::ALL.iter().copied().filter(|code| code.as_str().starts_with("patch_")));
+    }
     let mut seen = std::collections::BTreeSet::new();
     codes.retain(|code| seen.insert(code.as_str()));
     codes
@@ -269,6 +264,9 @@ mod tests {
 
     #[test]
     fn every_refusal_status_carries_the_codes_of_that_status() {
+        let commands = refusals("post", "/support/tenants/{tenant}/commands", true);
+        let patch_codes = Code::ALL.iter().filter(|c| c.http_status() == 422).count();
+        assert_eq!(commands.iter().filter(|c| c.http_status() == 422).count(), patch_codes, "every patch refusal");
         for (method, path) in
             [("post", "/support/agents/{agent}/activate"), ("post", "/support/tenants/{tenant}/commands")]
         {
