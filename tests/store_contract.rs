@@ -164,25 +164,56 @@ contract!(
 );
 
 #[test]
-fn two_writers_keep_one_chain_and_a_stale_writer_lands_nothing() {
+fn a_writer_behind_the_chain_follows_it_and_lands_its_whole_batch() {
     let backend = pg();
     let (a, b) = (backend.open(), backend.open());
     let mut chain = AuditChain::default();
     a.commit(&[Write::Audit(chain.next_record(entry(1), Timestamp(1)))]).unwrap();
-    // B still believes the chain is empty: its batch (a PAT and a record with seq 1) conflicts
-    // and none of it lands.
-    let stale = AuditChain::default().next_record(entry(2), Timestamp(2));
-    let error = b.commit(&[Write::Pat(pat(9)), Write::Audit(stale)]).unwrap_err();
-    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
-    assert!(error.is_transient());
+    // B still believes the chain is empty: its batch (a PAT and a record made as seq 1) is
+    // re-chained after A's record, in one transaction with the PAT.
+    let mut behind = AuditChain::default();
+    let stale = behind.next_record(entry(2), Timestamp(2));
+    b.commit(&[Write::Pat(pat(9)), Write::Audit(stale)]).unwrap();
     let snapshot = a.load().unwrap();
-    assert!(snapshot.pats.is_empty(), "nothing of the refused batch landed");
-    assert_eq!(snapshot.last_audit.unwrap().seq, 1);
-    // B reloads, then appends after A's record: one chain.
-    b.reset();
-    let mut resumed = AuditChain::resume(b.load().unwrap().last_audit.as_ref());
-    b.commit(&[Write::Audit(resumed.next_record(entry(3), Timestamp(3)))]).unwrap();
-    assert_eq!(verify(a.as_ref()).unwrap(), Verification::Intact { records: 2 });
+    assert_eq!(snapshot.pats.len(), 1, "the PAT landed with its record");
+    let last = snapshot.last_audit.unwrap();
+    assert_eq!((last.seq, last.reason.as_deref()), (2, Some("round 2")));
+    // B is told where the chain is now, once, and continues from there without colliding.
+    let (seq, hash) = b.adopted_head().expect("B adopted the head it followed");
+    assert_eq!((seq, hash.as_str()), (2, last.hash.as_str()));
+    assert_eq!(b.adopted_head(), None, "told once");
+    behind.adopt(seq, hash);
+    b.commit(&[Write::Audit(behind.next_record(entry(3), Timestamp(3)))]).unwrap();
+    assert_eq!(b.adopted_head(), None, "the continued chain needed no following");
+    assert_eq!(verify(a.as_ref()).unwrap(), Verification::Intact { records: 3 });
+}
+
+#[test]
+fn concurrent_writers_on_one_database_make_one_unbroken_chain() {
+    // Four "nodes", each with its own view of the chain, append at once: every record lands,
+    // seq is unique and increasing, and the hash chain verifies as one.
+    let backend = pg();
+    let stores: Vec<Arc<dyn Store>> = (0..4).map(|_| backend.open()).collect();
+    std::thread::scope(|scope| {
+        for (node, store) in stores.iter().enumerate() {
+            scope.spawn(move || {
+                let mut chain = AuditChain::default().written_by(Some(format!("node-{node}")));
+                for i in 0..50 {
+                    if let Some((seq, hash)) = store.adopted_head() {
+                        chain.adopt(seq, hash);
+                    }
+                    let record = chain.next_record(entry(node * 1000 + i), Timestamp(i as i64));
+                    store.commit(&[Write::Audit(record)]).expect("every append lands");
+                }
+            });
+        }
+    });
+    assert_eq!(verify(stores[0].as_ref()).unwrap(), Verification::Intact { records: 200 });
+    let mut per_node = std::collections::HashMap::new();
+    for record in stores[0].audit_from(0) {
+        *per_node.entry(record.unwrap().node.expect("records name their node")).or_insert(0) += 1;
+    }
+    assert!(per_node.values().all(|&n| n == 50), "{per_node:?}");
 }
 
 #[test]

@@ -212,6 +212,7 @@ impl Ops {
             config,
             access_keys: keys,
             metrics_listen: None,
+            node_id: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {

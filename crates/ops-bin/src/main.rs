@@ -53,6 +53,9 @@ enum Command {
         /// Serve Prometheus metrics on plain HTTP at this address (`GET /metrics`); off by default.
         #[arg(long, env = "ARGUS_METRICS_LISTEN")]
         metrics_listen: Option<SocketAddr>,
+        /// This node's ID in a cluster (default: the one `init` generated and kept in the data dir).
+        #[arg(long, env = "ARGUS_NODE_ID", value_parser = parse_node_id)]
+        node_id: Option<String>,
     },
     /// The one-command demo: a fresh server, tenant, two agents, and the seed flows.
     Quickstart {
@@ -86,6 +89,10 @@ enum AuditCommand {
         #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
         store: Option<String>,
     },
+}
+
+fn parse_node_id(text: &str) -> Result<String, String> {
+    argus_ops::cluster::check_node_id(text).map(|()| text.to_string())
 }
 
 fn main() -> ExitCode {
@@ -132,7 +139,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data_dir, store, api_listen, agent_listen, patch_pubkey, metrics_listen } => {
+        Command::Serve { data_dir, store, api_listen, agent_listen, patch_pubkey, metrics_listen, node_id } => {
             let store = argus_ops::store::resolve(store.as_deref(), &data_dir)?;
             let config = GateConfig::from_env()?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -148,6 +155,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     config,
                     access_keys: None,
                     metrics_listen,
+                    node_id,
                 },
                 shutdown,
             ))?;

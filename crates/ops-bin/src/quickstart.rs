@@ -52,6 +52,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
         config,
         access_keys: None,
         metrics_listen: None,
+        node_id: None,
     };
     let server = tokio::spawn(serve(options, stopped(shutdown_rx.clone())));
     let addresses = wait_for_addresses(&data.join("run").join("addresses.json")).await?;

@@ -11,11 +11,13 @@
 //! - [`link`]: the agent QUIC listener, handshake, enrollment and what agents report.
 //! - [`lifecycle`]: session ends, expiry and their effects (no web types).
 //! - [`state`]: the shared registry, group commit and live links.
+//! - [`cluster`]: node identity, heartbeats and agent presence in a shared store.
 //! - [`store`]: the storage trait, the sled backend and the audit chain.
 
 #![forbid(unsafe_code)]
 
 pub mod bootstrap;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod gate;

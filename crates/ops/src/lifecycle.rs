@@ -155,7 +155,7 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
     loop {
         let now = now();
         let next = {
-            let mut registry = ops.registry.lock().await;
+            let mut registry = ops.registry.write().await;
             let due: Vec<String> = registry
                 .sessions
                 .values()

@@ -74,7 +74,7 @@ pub fn router(ops: Arc<Ops>) -> Router {
 async fn render(State(ops): State<Arc<Ops>>) -> impl IntoResponse {
     let online = ops.links.lock().expect("links lock").len();
     let now = crate::time_format::now();
-    let active = ops.registry.lock().await.sessions.values().filter(|s| s.is_live(now)).count();
+    let active = ops.registry.read().await.sessions.values().filter(|s| s.is_live(now)).count();
     refresh_gauges(online, active);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render())
 }

@@ -21,9 +21,13 @@ use crate::store::{AgentRecord, PatRecord, Snapshot, Store, Write};
 
 /// Everything the server shares between the HTTPS API and the agent listener.
 pub struct Ops {
+    /// This node's ID (SPEC §10).
+    pub node_id: String,
     pub config: GateConfig,
     pub store: Arc<dyn Store>,
-    pub registry: tokio::sync::Mutex<Registry>,
+    /// Shared by the command path and the gate (reads, audit appends); taken exclusively only
+    /// by what changes tenants, agents, PATs or sessions.
+    pub registry: tokio::sync::RwLock<Registry>,
     pub links: Mutex<HashMap<String, LinkHandle>>,
     pub limiter: Mutex<FailureLimiter>,
     /// With `--patch-pubkey`: patches are verified here before they are relayed.
@@ -179,19 +183,22 @@ pub struct Registry {
     pub sessions: HashMap<String, Session>,
     /// Session ID by token hash, for the sessions in memory.
     pub sessions_by_token: HashMap<[u8; 32], String>,
-    pub audit: AuditChain,
+    /// The chain's head. Appending is the one step that must be serial (each record hashes its
+    /// predecessor), so it has its own short lock: commands append under the shared registry
+    /// lock, and only contend here, for the hash and the stage.
+    pub audit: Mutex<AuditChain>,
 }
 
 impl Registry {
-    /// The registry as stored.
-    pub fn from_snapshot(snapshot: Snapshot) -> Registry {
+    /// The registry as stored, for node `node` (whose ID its audit records carry).
+    pub fn from_snapshot(snapshot: Snapshot, node: Option<String>) -> Registry {
         let mut registry = Registry {
             tenants: snapshot.tenants.into_iter().map(|t| (t.id.clone(), t)).collect(),
             agents: snapshot.agents.into_iter().map(|a| (a.agent_id.clone(), a)).collect(),
             pats: snapshot.pats.into_iter().map(|p| (p.hash, p)).collect(),
             sessions: HashMap::new(),
             sessions_by_token: HashMap::new(),
-            audit: AuditChain::resume(snapshot.last_audit.as_ref()),
+            audit: Mutex::new(AuditChain::resume(snapshot.last_audit.as_ref()).written_by(node)),
         };
         for session in snapshot.sessions {
             registry.remember_session(session);
@@ -247,7 +254,8 @@ impl Registry {
             return Ok(());
         }
         let snapshot = store.load().map_err(|error| crate::error::store_error(&error))?;
-        *self = Registry::from_snapshot(snapshot);
+        let node = self.audit.get_mut().expect("audit chain lock").node().map(str::to_string);
+        *self = Registry::from_snapshot(snapshot, node);
         store.reset();
         durability.reloaded();
         tracing::info!("store reachable again: reloaded this node's view");
@@ -267,21 +275,8 @@ impl Registry {
         now: Timestamp,
     ) -> Result<Vec<AuditRecord>, ApiError> {
         self.ensure_current(store, durability)?;
-        let mut chain = self.audit.clone();
-        let records: Vec<AuditRecord> = entries.into_iter().map(|entry| chain.next_record(entry, now)).collect();
-        let mut all = writes;
-        all.extend(records.iter().cloned().map(Write::Audit));
-        let started = std::time::Instant::now();
-        let staged = store.stage(&all);
-        crate::metrics::audit_append(started.elapsed().as_secs_f64());
-        if let Err(error) = staged {
-            tracing::error!(%error, "store write failed; action not acknowledged");
-            return Err(crate::error::store_error(&error));
-        }
-        let generation = durability.staged();
-        let _ = STAGED_BY_REQUEST.try_with(|staged| staged.set(staged.get().max(generation)));
-        self.audit = chain;
-        for write in all {
+        let records = self.stage(store, durability, writes.clone(), entries, now)?;
+        for write in writes {
             match write {
                 Write::Tenant(tenant) => {
                     self.tenants.insert(tenant.id.clone(), tenant);
@@ -296,6 +291,55 @@ impl Registry {
                 Write::Audit(_) => {}
             }
         }
+        Ok(records)
+    }
+
+    /// Appends audit records that change nothing else (a command's outcome, a denial) under
+    /// the *shared* registry lock: concurrent appenders serialise only on the chain's own lock.
+    /// Refuses while a failed flush has not been followed by a reload, since the chain head
+    /// may be one that never became durable; [`Ops::append_audit`] reloads and retries.
+    pub fn append(
+        &self,
+        store: &dyn Store,
+        durability: &Durability,
+        entries: Vec<AuditEntry>,
+        now: Timestamp,
+    ) -> Result<Vec<AuditRecord>, ApiError> {
+        if durability.poisoned() {
+            return Err(argus_fsm::Code::StoreUnavailable.into());
+        }
+        self.stage(store, durability, vec![], entries, now)
+    }
+
+    /// Chains `entries` after the head, stages them with `writes` as one batch and advances the
+    /// head only if staging succeeded. The chain lock is held across the stage so the store
+    /// receives records in chain order.
+    fn stage(
+        &self,
+        store: &dyn Store,
+        durability: &Durability,
+        writes: Vec<Write>,
+        entries: Vec<AuditEntry>,
+        now: Timestamp,
+    ) -> Result<Vec<AuditRecord>, ApiError> {
+        let mut head = self.audit.lock().expect("audit chain lock");
+        if let Some((seq, hash)) = store.adopted_head() {
+            head.adopt(seq, hash);
+        }
+        let mut chain = head.clone();
+        let records: Vec<AuditRecord> = entries.into_iter().map(|entry| chain.next_record(entry, now)).collect();
+        let mut all = writes;
+        all.extend(records.iter().cloned().map(Write::Audit));
+        let started = std::time::Instant::now();
+        let staged = store.stage(&all);
+        crate::metrics::audit_append(started.elapsed().as_secs_f64());
+        if let Err(error) = staged {
+            tracing::error!(%error, "store write failed; action not acknowledged");
+            return Err(crate::error::store_error(&error));
+        }
+        let generation = durability.staged();
+        let _ = STAGED_BY_REQUEST.try_with(|staged| staged.set(staged.get().max(generation)));
+        *head = chain;
         Ok(records)
     }
 }
@@ -318,11 +362,10 @@ impl Registry {
     /// [`crate::store::PAT_LAST_USED_RESOLUTION_MS`] per PAT and without waiting for the disk,
     /// so steady use costs no write per request.
     pub fn touch_pat(&mut self, store: &dyn Store, hash: &[u8; 32], now: Timestamp) {
-        let Some(pat) = self.pats.get(hash) else { return };
-        if pat.last_used_at.is_some_and(|at| now.0 - at.0 < crate::store::PAT_LAST_USED_RESOLUTION_MS) {
+        if !self.pat_touch_due(hash, now) {
             return;
         }
-        let mut pat = pat.clone();
+        let Some(mut pat) = self.pats.get(hash).cloned() else { return };
         pat.last_used_at = Some(now);
         match store.stage(&[Write::Pat(pat.clone())]) {
             Ok(()) => {
@@ -333,7 +376,39 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Whether this PAT's `last_used_at` is older than the resolution (so the gate takes the
+    /// exclusive lock for it only about once a minute per PAT).
+    pub fn pat_touch_due(&self, hash: &[u8; 32], now: Timestamp) -> bool {
+        self.pats.get(hash).is_some_and(|pat| {
+            pat.last_used_at.is_none_or(|at| now.0 - at.0 >= crate::store::PAT_LAST_USED_RESOLUTION_MS)
+        })
+    }
+}
+
 impl Ops {
+    /// Appends audit records that change nothing else, under the shared registry lock; after a
+    /// failed flush the first caller reloads the view (exclusively) and appends then.
+    pub async fn append_audit(&self, entries: Vec<AuditEntry>, now: Timestamp) -> Result<Vec<AuditRecord>, ApiError> {
+        if !self.durability.poisoned() {
+            let registry = self.registry.read().await;
+            match registry.append(self.store.as_ref(), &self.durability, entries.clone(), now) {
+                Err(error) if error.code == argus_fsm::Code::StoreUnavailable && self.durability.poisoned() => {}
+                answer => return answer,
+            }
+        }
+        self.registry.write().await.commit(self.store.as_ref(), &self.durability, vec![], entries, now)
+    }
+
+    /// Makes sure this node's view is the store's after a failed flush (exclusive, and only
+    /// then): 503 `store_unavailable` while the store is still away.
+    pub async fn ensure_current(&self) -> Result<(), ApiError> {
+        if self.durability.poisoned() {
+            self.registry.write().await.ensure_current(self.store.as_ref(), &self.durability)?;
+        }
+        Ok(())
+    }
+
     /// Whether an authenticated link to this agent is up.
     pub fn is_online(&self, agent_id: &str) -> bool {
         self.links.lock().expect("links lock").contains_key(agent_id)
@@ -379,5 +454,45 @@ mod tests {
         assert_eq!(id.as_deref(), Some("ses_1"));
         assert!(matches!(registry.sessions["ses_1"].state, SessionState::Ended { .. }));
         assert_eq!(registry.session_by_token(&store, &[8; 32]).unwrap(), None);
+    }
+
+    #[test]
+    fn appends_under_the_shared_lock_keep_one_unbroken_chain() {
+        // Commands append through `&Registry` (the shared lock) from many tasks at once; the
+        // chain's own lock must make that one chain, staged in order, with no seq twice.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::SledStore::open(&dir.path().join("db")).unwrap());
+        let durability = Durability::new(store.clone());
+        let registry = Registry::default();
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let (registry, store, durability) = (&registry, store.as_ref(), &durability);
+                scope.spawn(move || {
+                    for i in 0..100 {
+                        let entry = AuditEntry::system("remote_support_command").reason(format!("{thread}/{i}"));
+                        registry.append(store, durability, vec![entry], Timestamp(i)).unwrap();
+                    }
+                });
+            }
+        });
+        store.flush().unwrap();
+        let verified = crate::store::audit::verify(store.as_ref()).unwrap();
+        assert_eq!(verified, crate::store::audit::Verification::Intact { records: 800 });
+    }
+
+    #[test]
+    fn appends_are_refused_until_a_failed_flush_is_followed_by_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::SledStore::open(&dir.path().join("db")).unwrap());
+        let durability = Durability::new(store.clone());
+        let registry = Registry::default();
+        durability.poisoned.store(true, std::sync::atomic::Ordering::SeqCst);
+        let refused =
+            registry.append(store.as_ref(), &durability, vec![AuditEntry::system("tenant_armed")], Timestamp(1));
+        assert_eq!(refused.unwrap_err().code, argus_fsm::Code::StoreUnavailable);
+        assert_eq!(
+            crate::store::audit::verify(store.as_ref()).unwrap(),
+            crate::store::audit::Verification::Intact { records: 0 }
+        );
     }
 }

@@ -36,6 +36,7 @@ pub fn init(data_dir: &Path, server_names: &[String], store_url: &StoreUrl) -> a
     std::fs::create_dir_all(data_dir.join("run"))?;
     // Which store this node uses, kept beside its keys (0600: the URL may hold a password).
     tls::write_private(&dir.store_file(), format!("{}\n", store_url.to_secret_string()).as_bytes())?;
+    tls::write_public(&dir.node_id(), format!("{}\n", crate::cluster::generate_node_id()).as_bytes())?;
     let pems = tls::generate(server_names).context("generating certificates")?;
     tls::write_public(&dir.tls("ca.pem"), pems.ca_cert.as_bytes())?;
     tls::write_private(&dir.tls("ca.key"), pems.ca_key.as_bytes())?;

@@ -28,6 +28,9 @@ impl DataDir {
     pub fn store_file(&self) -> PathBuf {
         self.0.join(crate::store::STORE_FILE)
     }
+    pub fn node_id(&self) -> PathBuf {
+        self.0.join(crate::cluster::NODE_ID_FILE)
+    }
     pub fn addresses(&self) -> PathBuf {
         self.0.join("run").join("addresses.json")
     }
@@ -48,6 +51,8 @@ pub struct ServeOptions {
     /// `--metrics-listen`: where Prometheus scrapes `GET /metrics` over plain HTTP (off when
     /// `None`).
     pub metrics_listen: Option<SocketAddr>,
+    /// `--node-id` / `ARGUS_NODE_ID`; else the ID kept in the data dir.
+    pub node_id: Option<String>,
 }
 
 /// Runs the server until `shutdown` resolves.
@@ -81,7 +86,8 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("opening the store {}: {e}", options.store.redacted()))?;
     let loaded = store.clone();
     let snapshot = tokio::task::spawn_blocking(move || loaded.load()).await?.context("loading the store")?;
-    let registry = Registry::from_snapshot(snapshot);
+    let node_id = crate::cluster::resolve_node_id(options.node_id.as_deref(), &dir.0)?;
+    let registry = Registry::from_snapshot(snapshot, Some(node_id.clone()));
     let access = match &options.config.access {
         Some(config) => {
             let keys: Arc<dyn argus_access::KeySource> = match options.access_keys.clone() {
@@ -93,10 +99,11 @@ pub async fn serve(
         None => None,
     };
     let ops = Arc::new(Ops {
+        node_id: node_id.clone(),
         access,
         config: options.config,
         store: store.clone(),
-        registry: tokio::sync::Mutex::new(registry),
+        registry: tokio::sync::RwLock::new(registry),
         links: Mutex::new(Default::default()),
         limiter: Mutex::new(FailureLimiter::default()),
         patch_key,
@@ -125,7 +132,7 @@ pub async fn serve(
         }
         None => None,
     };
-    write_addresses(&dir.addresses(), api_addr, agent_addr, metrics.as_ref().map(|(addr, _)| *addr))?;
+    write_addresses(&dir.addresses(), &node_id, api_addr, agent_addr, metrics.as_ref().map(|(addr, _)| *addr))?;
     tracing::info!(%api_addr, %agent_addr, "argus-ops listening");
 
     let link_task = tokio::spawn(crate::link::serve(ops.clone(), endpoint.clone()));
@@ -169,9 +176,15 @@ async fn flush_bookkeeping(ops: Arc<Ops>) {
     }
 }
 
-fn write_addresses(path: &Path, api: SocketAddr, agent: SocketAddr, metrics: Option<SocketAddr>) -> anyhow::Result<()> {
+fn write_addresses(
+    path: &Path,
+    node_id: &str,
+    api: SocketAddr,
+    agent: SocketAddr,
+    metrics: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(path.parent().expect("run dir"))?;
-    let mut json = serde_json::json!({ "api": api.to_string(), "agent": agent.to_string() });
+    let mut json = serde_json::json!({ "api": api.to_string(), "agent": agent.to_string(), "node_id": node_id });
     if let Some(metrics) = metrics {
         json["metrics"] = serde_json::json!(metrics.to_string());
     }

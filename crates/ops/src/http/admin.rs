@@ -52,7 +52,7 @@ pub(crate) async fn create_tenant(
         .filter(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_ok())
         .ok_or_else(|| ApiError::new(Code::BadRequest, "consent_key must be a 32-byte Ed25519 public key in hex"))?;
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     if registry.tenants.contains_key(&body.tenant) {
         return Err(Code::TenantExists.into());
     }
@@ -122,7 +122,7 @@ pub(crate) async fn create_pat(
         }
     };
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     match (&body.tenant, scopes.contains(&Scope::TenantAdmin)) {
         (None, true) => return Err(ApiError::new(Code::BadRequest, "a tenant_admin PAT must name its tenant")),
         (Some(tenant), _) if !registry.tenants.contains_key(tenant) => return Err(Code::TenantNotFound.into()),
@@ -188,7 +188,7 @@ pub(crate) struct PatList {
 #[utoipa::path(get, path = "/admin/pats", tag = "admin", responses((status = 200, description = "Every PAT", body = PatList)))]
 pub(crate) async fn list_pats(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<PatList>, ApiError> {
     gated.require(&ops, Need::Admin).await?;
-    let registry = ops.registry.lock().await;
+    let registry = ops.registry.read().await;
     let mut pats: Vec<&PatRecord> = registry.pats.values().collect();
     pats.sort_by_key(|pat| (pat.created_at, pat.id()));
     Ok(Json(PatList { pats: pats.into_iter().map(PatView::of).collect() }))
@@ -205,7 +205,7 @@ pub(crate) async fn revoke_pat(
 ) -> Result<Json<PatView>, ApiError> {
     gated.require(&ops, Need::Admin).await?;
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let mut record = registry
         .pats
         .values()

@@ -57,7 +57,7 @@ pub(crate) async fn capabilities(
         gated.require(&ops, Need::Support).await?;
     }
     let now = now();
-    let registry = ops.registry.lock().await;
+    let registry = ops.registry.read().await;
     let agent = registry
         .agents
         .get(&agent_id)
@@ -95,7 +95,7 @@ pub(crate) async fn revoke(
     let reason = body.reason()?;
     let tenant_id = body.tenant.clone().ok_or_else(|| ApiError::new(Code::BadRequest, "tenant is required"))?;
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let mut record = registry
         .agents
         .get(&agent_id)

@@ -62,10 +62,10 @@ impl FromRequestParts<Arc<Ops>> for Gated {
         if let (Some(verifier), Some(token)) = (&ops.access, header("cf-access-jwt-assertion")) {
             facts.access = Some(verifier.verify(token).await);
         }
-        let mut registry = ops.registry.lock().await;
         // After a failed write, decide nothing from a view that may hold what never became
         // durable: reload first (503 `store_unavailable` while the store is still away).
-        registry.ensure_current(ops.store.as_ref(), &ops.durability)?;
+        ops.ensure_current().await?;
+        let registry = ops.registry.read().await;
         let mut used = None;
         let outcome = gate::check(
             &ops.config,
@@ -76,10 +76,14 @@ impl FromRequestParts<Arc<Ops>> for Gated {
             },
             now,
         );
-        if let (Ok(_), Some(hash)) = (&outcome, used) {
-            registry.touch_pat(ops.store.as_ref(), &hash, now);
-        }
+        let touch = match (&outcome, used) {
+            (Ok(_), Some(hash)) if registry.pat_touch_due(&hash, now) => Some(hash),
+            _ => None,
+        };
         drop(registry);
+        if let Some(hash) = touch {
+            ops.registry.write().await.touch_pat(ops.store.as_ref(), &hash, now);
+        }
         match outcome {
             Ok(operator) => {
                 let _ = crate::http::ACCESS_CALLER
@@ -109,8 +113,7 @@ impl Gated {
         let entry = AuditEntry::new("gate_denied", self.0.owner.clone()).details(
             json!({ "factor": Denial::MissingRole.factor(), "ip": self.0.ip.to_string(), "need": format!("{need:?}") }),
         );
-        let mut registry = ops.registry.lock().await;
-        registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![entry], now)?;
+        ops.append_audit(vec![entry], now).await?;
         Err(Code::MissingRole.into())
     }
 
@@ -128,9 +131,8 @@ async fn audit_denial(ops: &Ops, denial: Denial, ip: IpAddr, path: &str, now: Ti
         "ip": ip.to_string(),
         "path": path.chars().take(200).collect::<String>(),
     }));
-    let mut registry = ops.registry.lock().await;
     // A denial that cannot be audited is still denied.
-    let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![entry], now);
+    let _ = ops.append_audit(vec![entry], now).await;
 }
 
 /// A JSON body read with the SPEC's limits: over 2 MiB → 413 `too_large`, malformed → 400

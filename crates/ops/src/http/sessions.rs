@@ -93,7 +93,7 @@ pub(crate) async fn activate(
         ttl_ms: body.ttl_seconds.map(|s| s.saturating_mul(1000)),
     };
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     if !gated.0.sees(&body.tenant) {
         // A PAT bound to another tenant learns nothing of this one (whether it exists, its
         // consent, its arming): after the request's own checks, the agent is not found.
@@ -180,6 +180,25 @@ fn find_session(
         .ok_or_else(|| ApiError::from(Code::SessionNotFound))
 }
 
+/// The session a command's token names, bound to its tenant and operator: a copy read under
+/// the shared registry lock. Only a token not in memory (an ended session pruned from it, or
+/// no session at all) takes the lock exclusively, to read the store by the token's hash.
+async fn bound_session(ops: &Ops, presented: &Presented) -> Result<Session, ApiError> {
+    {
+        let registry = ops.registry.read().await;
+        if let Some(id) = registry.sessions_by_token.get(&presented.token_hash) {
+            let session = registry.sessions.get(id).filter(|s| s.is_bound_to(presented));
+            return session.cloned().ok_or_else(|| Code::SessionNotFound.into());
+        }
+    }
+    let mut registry = ops.registry.write().await;
+    let id = registry.session_by_token(ops.store.as_ref(), &presented.token_hash)?;
+    id.and_then(|id| registry.sessions.get(&id))
+        .filter(|s| s.is_bound_to(presented))
+        .cloned()
+        .ok_or_else(|| Code::SessionNotFound.into())
+}
+
 /// A session's state.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct SessionStatus {
@@ -222,7 +241,7 @@ pub(crate) async fn status(
 ) -> Result<Json<SessionStatus>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
     // A session past its deadline is reported (and recorded) as ended, not as active.
     if registry.sessions[&id].next_deadline().is_some_and(|d| d <= now) {
@@ -244,7 +263,7 @@ pub(crate) async fn deactivate(
 ) -> Result<Json<SessionStatus>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
     let by = EndedBy {
         note: Some(body.reason.trim()).filter(|r| !r.is_empty()),
@@ -310,14 +329,13 @@ async fn run_command(
     // 1. The session: bound to this token, tenant and operator, and live — decided by the
     // session machine's `Command` transition, the same one the model test and the fuzzer drive.
     let (session_id, agent_id, grant) = {
-        let mut registry = ops.registry.lock().await;
-        let id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
-        let caller = Caller::Presented(presented(&headers, &tenant, &gated.0.owner)?);
-        let mut session = registry.sessions[&id].clone();
-        if let Err(refused) = session.handle(SessionEvent::Command(caller), now) {
+        let presented = presented(&headers, &tenant, &gated.0.owner)?;
+        let mut session = bound_session(&ops, &presented).await?;
+        if let Err(refused) = session.handle(SessionEvent::Command(Caller::Presented(presented)), now) {
             // A lapsed session refuses *and* ends: the end it returned is recorded.
             if !refused.effects.is_empty() {
-                expire_session(&ops, &mut registry, &id, now)?;
+                let mut registry = ops.registry.write().await;
+                expire_session(&ops, &mut registry, &session.id, now)?;
             }
             // An operator whose command bounced learns why the session is over.
             return Err(match session.state {
@@ -328,7 +346,7 @@ async fn run_command(
             });
         }
         let grant = grant_of(&session);
-        (id, session.agent_id, grant)
+        (session.id, session.agent_id, grant)
     };
     let audit = |outcome: &str, path: Option<&str>| {
         AuditEntry::new("remote_support_command", actor.clone())
@@ -342,21 +360,13 @@ async fn run_command(
         Ok(command) => command,
         Err(error) => {
             let path = body.args.get("path").and_then(Value::as_str).map(|p| p.chars().take(200).collect::<String>());
-            let mut registry = ops.registry.lock().await;
-            registry.commit(
-                ops.store.as_ref(),
-                &ops.durability,
-                vec![],
-                vec![audit(error.code().as_str(), path.as_deref())],
-                now,
-            )?;
+            ops.append_audit(vec![audit(error.code().as_str(), path.as_deref())], now).await?;
             return Err(ApiError::new(error.code(), error.to_string()));
         }
     };
     // 3. Patches: pre-verified here when the server has the key, and never relayed twice.
     if let Command::ApplyPatch { patch } = &command {
-        let mut registry = ops.registry.lock().await;
-        let replay = registry.agents.get(&agent_id).map(|a| a.patches.clone()).unwrap_or_default();
+        let replay = ops.registry.read().await.agents.get(&agent_id).map(|a| a.patches.clone()).unwrap_or_default();
         let rejection = match &ops.patch_key {
             Some(key) => {
                 let context = PatchContext { pinned_key: key, agent_id: &agent_id, now, replay: &replay };
@@ -373,20 +383,22 @@ async fn run_command(
                 patch_rejected(&actor, &tenant, &agent_id, &session_id, rejection.code()),
                 audit(rejection.code().as_str(), None),
             ];
-            registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now)?;
+            ops.append_audit(entries, now).await?;
             return Err(ApiError::new(rejection.code(), rejection.to_string()));
         }
     }
     // 4. Relay on a fresh stream, bounded by a timeout; the grant travels with the command.
     let reply = relay(&ops, &agent_id, grant, &command).await;
     let now = crate::time_format::now();
-    let mut registry = ops.registry.lock().await;
     match reply {
         Ok(result_json) => {
-            let mut writes = vec![];
             let mut entries = vec![audit("ok", command.audited_path())];
             let mut shown = None;
             if let Command::ApplyPatch { .. } = &command {
+                // A patch changes the agent's replay memory: the one command that takes the
+                // registry exclusively.
+                let mut registry = ops.registry.write().await;
+                let mut writes = vec![];
                 let mut result: Value = serde_json::from_str(&result_json).unwrap_or(Value::Null);
                 let patch_id = result.get("patch_id").and_then(Value::as_str).unwrap_or_default().to_string();
                 if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
@@ -404,8 +416,10 @@ async fn run_command(
                     map.remove("target");
                 }
                 shown = Some(result.to_string());
+                registry.commit(ops.store.as_ref(), &ops.durability, writes, entries, now)?;
+            } else {
+                ops.append_audit(entries, now).await?;
             }
-            registry.commit(ops.store.as_ref(), &ops.durability, writes, entries, now)?;
             // The agent's result is passed through as it came (validated as JSON, not rebuilt):
             // a 1 MiB file is not parsed and re-serialised on the way.
             let result = shown.unwrap_or(result_json);
@@ -420,9 +434,10 @@ async fn run_command(
             if matches!(command, Command::ApplyPatch { .. }) && error.code.http_status() == 422 {
                 entries.push(patch_rejected(&actor, &tenant, &agent_id, &session_id, error.code));
             }
-            registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now)?;
+            ops.append_audit(entries, now).await?;
             if error.code == Code::SessionExpired {
                 // The agent says the session is over (its kill switch, or its clock): end ours.
+                let mut registry = ops.registry.write().await;
                 let event = SessionEvent::End(EndReason::Expired);
                 let _ = end_session(&ops, &mut registry, &session_id, event, "system", EndedBy::default(), now);
             }

@@ -96,7 +96,7 @@ pub(crate) async fn show_tenant(
     gated: Gated,
 ) -> Result<Json<TenantView>, ApiError> {
     gated.require(&ops, Need::SupportOrTenantAdmin(&tenant)).await?;
-    let registry = ops.registry.lock().await;
+    let registry = ops.registry.read().await;
     let tenant = registry.tenants.get(&tenant).ok_or(Code::TenantNotFound)?;
     Ok(Json(TenantView::of(tenant, now())))
 }
@@ -113,7 +113,7 @@ pub(crate) async fn record_consent(
     let envelope = Envelope::from(envelope);
     gated.require(&ops, Need::TenantAdmin(&tenant_id)).await?;
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let mut tenant = registry.tenants.get(&tenant_id).cloned().ok_or(Code::TenantNotFound)?;
     let key =
         ed25519_dalek::VerifyingKey::from_bytes(&tenant.consent_key).map_err(|_| ApiError::from(Code::Internal))?;
@@ -187,7 +187,7 @@ pub(crate) async fn tenant_transition(
     reason: &str,
 ) -> Result<Json<TenantView>, ApiError> {
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let mut tenant = registry.tenants.get(tenant_id).cloned().ok_or(Code::TenantNotFound)?;
     let effects =
         tenant.handle(event, now).map_err(|refused| ApiError::new(refused.error.code(), refused.error.to_string()))?;
@@ -252,7 +252,7 @@ pub(crate) async fn issue_enrollment_token(
         Some(_) => return Err(ApiError::new(Code::BadRequest, "ttl_seconds must be between 1 and 86400")),
     };
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let tenant = registry.tenants.get(&tenant_id).ok_or(Code::TenantNotFound)?;
     tenant.may_enroll(now).map_err(|e| ApiError::from(e.code()))?;
     let token = secrets::token("ent_");
@@ -328,7 +328,7 @@ pub(crate) async fn list_agents(
 ) -> Result<Json<AgentList>, ApiError> {
     gated.require(&ops, Need::SupportOrTenantAdmin(&tenant_id)).await?;
     let now = now();
-    let registry = ops.registry.lock().await;
+    let registry = ops.registry.read().await;
     if !registry.tenants.contains_key(&tenant_id) {
         return Err(Code::TenantNotFound.into());
     }
@@ -378,7 +378,7 @@ pub(crate) struct Fleet {
 pub(crate) async fn fleet(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<Fleet>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
-    let registry = ops.registry.lock().await;
+    let registry = ops.registry.read().await;
     let mut tenants: Vec<&Tenant> = registry.tenants.values().filter(|t| gated.0.sees(&t.id)).collect();
     tenants.sort_by(|a, b| a.id.cmp(&b.id));
     let mut totals = [0u64; 6];

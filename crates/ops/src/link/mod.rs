@@ -96,7 +96,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
     let failure_event = if enrolling { "agent_enroll_refused" } else { "agent_auth_failed" };
     let agent_id = hello.agent_id.clone();
     let tenant = hello.tenant.clone();
-    let record = ops.registry.lock().await.agents.get(&agent_id).map(|a| a.enrollment.clone());
+    let record = ops.registry.read().await.agents.get(&agent_id).map(|a| a.enrollment.clone());
     let mut machine = machine;
     match machine.handle(HandshakeEvent::Hello { hello, record }, now()) {
         Ok(effects) => {
@@ -141,7 +141,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         }
         Some(Verified::Authenticated { agent_id, tenant }) => {
             let now = now();
-            let mut registry = ops.registry.lock().await;
+            let mut registry = ops.registry.write().await;
             // Re-check under the lock: a revocation may have landed during the handshake.
             if !matches!(
                 registry.agents.get(&agent_id).map(|a| &a.enrollment),
@@ -189,7 +189,7 @@ async fn enroll(
     passkey: [u8; 32],
 ) -> Result<(), LinkError> {
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let outcome = (|| {
         let tenant_record = registry.tenants.get(&tenant).ok_or(Code::EnrollmentTokenInvalid)?;
         tenant_record.may_enroll(now).map_err(|e| e.code())?;
@@ -245,7 +245,7 @@ async fn refuse(
     let claimed = match claimed {
         // Only name the tenant if it is a real one; a claimed tenant is untrusted input.
         Some((agent, tenant)) => {
-            let known = ops.registry.lock().await.tenants.contains_key(tenant);
+            let known = ops.registry.read().await.tenants.contains_key(tenant);
             Some((agent, known.then_some(tenant)))
         }
         None => None,
@@ -289,7 +289,7 @@ async fn refusal_audit(
         return;
     }
     {
-        let mut registry = ops.registry.lock().await;
+        let mut registry = ops.registry.write().await;
         let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now);
     }
     if let Err(error) = durable(ops).await {
@@ -316,7 +316,7 @@ pub async fn write_refusal_aggregates(ops: Arc<Ops>) {
         let now = now();
         let closed = ops.refusals.lock().expect("refusals lock").tick(now);
         if let Some(closed) = closed {
-            let mut registry = ops.registry.lock().await;
+            let mut registry = ops.registry.write().await;
             let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![aggregate_entry(closed)], now);
             drop(registry);
             let _ = durable(&ops).await;
@@ -336,7 +336,7 @@ async fn run_link(
     let link = {
         // Register under the registry lock so a concurrent revocation cannot slip between the
         // check in the handshake and the registration.
-        let registry = ops.registry.lock().await;
+        let registry = ops.registry.read().await;
         let enrolled = matches!(
             registry.agents.get(&agent_id).map(|a| &a.enrollment),
             Some(argus_fsm::enrollment::Enrollment::Enrolled { .. })
@@ -386,7 +386,7 @@ async fn run_link(
     }
     connection.close(quinn::VarInt::from_u32(0), b"bye");
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
         record.last_seen = Some(now);
         registry.record_quietly(ops.store.as_ref(), record);
@@ -400,7 +400,7 @@ async fn handle_agent_message(
     message: AgentMessage,
 ) -> Result<(), crate::error::ApiError> {
     let now = now();
-    let mut registry = ops.registry.lock().await;
+    let mut registry = ops.registry.write().await;
     let Some(mut record) = registry.agents.get(agent_id).cloned() else { return Ok(()) };
     record.last_seen = Some(now);
     match message {

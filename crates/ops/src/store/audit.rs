@@ -27,6 +27,10 @@ pub struct AuditRecord {
     pub session_id: Option<String>,
     pub reason: Option<String>,
     pub details: Value,
+    /// The node that wrote it (SPEC §10). Absent from records written before nodes had IDs,
+    /// which therefore hash exactly as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -87,26 +91,49 @@ impl AuditEntry {
     }
 }
 
-/// The head of the chain: the next sequence number and the last hash.
+/// The head of the chain: the next sequence number and the last hash, and the node whose
+/// records it makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditChain {
     next_seq: u64,
     last_hash: String,
+    node: Option<String>,
 }
 
 impl Default for AuditChain {
     fn default() -> Self {
-        AuditChain { next_seq: 1, last_hash: GENESIS.into() }
+        AuditChain { next_seq: 1, last_hash: GENESIS.into(), node: None }
     }
 }
 
 impl AuditChain {
     /// Resumes after the last stored record.
     pub fn resume(last: Option<&AuditRecord>) -> AuditChain {
-        match last {
-            Some(record) => AuditChain { next_seq: record.seq + 1, last_hash: record.hash.clone() },
-            None => AuditChain::default(),
+        let mut chain = AuditChain::default();
+        if let Some(record) = last {
+            chain.accept(record);
         }
+        chain
+    }
+
+    /// Continues after `seq`/`hash` (a head a shared store adopted), unless this chain is
+    /// already past it.
+    pub fn adopt(&mut self, seq: u64, hash: String) {
+        if seq >= self.next_seq {
+            self.next_seq = seq + 1;
+            self.last_hash = hash;
+        }
+    }
+
+    /// The node whose records this chain makes.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
+    }
+
+    /// Records made from now on name `node` as their writer.
+    pub fn written_by(mut self, node: Option<String>) -> AuditChain {
+        self.node = node;
+        self
     }
 
     /// Builds the next record. The chain advances only when [`AuditChain::accept`] is called
@@ -122,6 +149,7 @@ impl AuditChain {
             session_id: entry.session_id,
             reason: entry.reason,
             details: entry.details,
+            node: self.node.clone(),
             prev_hash: self.last_hash.clone(),
             hash: String::new(),
         };
@@ -145,6 +173,20 @@ pub fn record_hash(record: &AuditRecord) -> String {
     let mut bytes = record.prev_hash.as_bytes().to_vec();
     bytes.extend_from_slice(&json);
     hex::encode(sha256(&bytes))
+}
+
+/// Rebuilds `records` (consecutive, as one writer made them) to follow `after_seq` and
+/// `after_hash` instead: what a shared store does when another node appended first. Contents
+/// are kept; only the sequence numbers and hashes change.
+pub fn rechain(records: &mut [AuditRecord], after_seq: u64, after_hash: &str) {
+    let (mut seq, mut prev) = (after_seq, after_hash.to_string());
+    for record in records {
+        seq += 1;
+        record.seq = seq;
+        record.prev_hash = prev;
+        record.hash = record_hash(record);
+        prev = record.hash.clone();
+    }
 }
 
 /// What `audit verify` found.
@@ -232,5 +274,34 @@ mod tests {
         let (_dir, store) = store_with(5);
         store.raw_remove(&audit_record_key(4)).unwrap();
         assert!(matches!(verify(&store).unwrap(), Verification::Broken { seq: 4, .. }));
+    }
+
+    #[test]
+    fn the_writing_node_is_hashed_and_records_before_nodes_hash_as_they_did() {
+        let entry = AuditEntry::system("tenant_armed").tenant("T");
+        let before = AuditChain::default().next_record(entry.clone(), Timestamp(1));
+        assert!(!serde_json::to_string(&before).unwrap().contains("\"node\""), "no node key when none");
+        let parsed: AuditRecord = serde_json::from_str(&serde_json::to_string(&before).unwrap()).unwrap();
+        assert_eq!(record_hash(&parsed), before.hash, "an old record still verifies");
+        let mut by_node = AuditChain::default().written_by(Some("n1".into())).next_record(entry, Timestamp(1));
+        assert_eq!(by_node.node.as_deref(), Some("n1"));
+        by_node.node = Some("n2".into());
+        assert_ne!(record_hash(&by_node), by_node.hash, "claiming another writer breaks the record");
+    }
+
+    #[test]
+    fn rechained_records_follow_the_new_head_and_keep_their_content() {
+        let mut chain = AuditChain::default();
+        let mut records: Vec<AuditRecord> = (0..3)
+            .map(|i| chain.next_record(AuditEntry::system("tenant_armed").reason(format!("{i}")), Timestamp(i)))
+            .collect();
+        rechain(&mut records, 41, "ab");
+        assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![42, 43, 44]);
+        assert_eq!(records[0].prev_hash, "ab");
+        for pair in records.windows(2) {
+            assert_eq!(pair[1].prev_hash, pair[0].hash);
+        }
+        assert!(records.iter().all(|r| record_hash(r) == r.hash));
+        assert_eq!(records[2].reason.as_deref(), Some("2"));
     }
 }

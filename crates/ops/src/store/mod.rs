@@ -203,6 +203,12 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
     /// The session whose token hashes to `token_hash`, live or ended (by key, never a scan).
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError>;
+    /// A shared store whose last flush had to follow records another node appended first
+    /// answers the head it left (once); the server continues its chain from there instead of
+    /// colliding again.
+    fn adopted_head(&self) -> Option<(u64, String)> {
+        None
+    }
     /// After a failed flush the backend may refuse stages until the server has reloaded its
     /// view from the store; this says it has.
     fn reset(&self) {}

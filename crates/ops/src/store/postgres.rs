@@ -4,9 +4,12 @@
 //! - **Group commit.** [`Store::stage`] only queues a batch in memory; [`Store::flush`] writes
 //!   every queued batch in one transaction, so the requests in flight together share one
 //!   commit (the server's `Durability` already waits for a flush before answering).
-//! - **One chain.** The flush takes the audit head row `FOR UPDATE` and refuses to append
-//!   unless its first record follows the head; so several writers keep one unbroken chain
-//!   with a unique, increasing `seq`, and a writer whose view is stale fails instead of forking.
+//! - **One chain.** The flush moves the audit head row only if the group's first record
+//!   follows it (pipelined with the rest: the usual case, one writer, costs no extra round
+//!   trip). When another node appended first, the group is written again in a transaction that
+//!   takes the head row `FOR UPDATE` and re-chains the group's records after it. So several
+//!   writers keep one unbroken chain with a unique, increasing `seq`, none of them forks it,
+//!   and none fails for it; the writer then continues from the head it adopted.
 //! - **Failure.** A failed flush discards its batches and whatever was queued behind them (they
 //!   were computed from state that never became durable) and refuses further stages until the
 //!   server has reloaded its view ([`Store::reset`]).
@@ -57,6 +60,9 @@ pub struct PgStore {
     poisoned: AtomicBool,
     /// Where, for messages (no password).
     shown: String,
+    /// The chain head after a group had to follow another node's records: the server's next
+    /// records continue from it ([`Store::adopted_head`]).
+    adopted: Mutex<Option<(u64, String)>>,
 }
 
 impl Drop for PgStore {
@@ -159,6 +165,7 @@ impl PgStore {
             flushing: Mutex::new(()),
             poisoned: AtomicBool::new(false),
             shown: url.redacted(),
+            adopted: Mutex::new(None),
         };
         store.run(store.migrate())?;
         Ok(store)
@@ -222,7 +229,7 @@ impl PgStore {
         let mut agents = HashMap::new();
         let mut pats = HashMap::new();
         let mut sessions = HashMap::new();
-        let mut audit = Vec::new();
+        let mut audit: Vec<AuditRecord> = Vec::new();
         for write in batch {
             match write {
                 Write::Tenant(t) => drop(tenants.insert(t.id.clone(), t)),
@@ -232,33 +239,61 @@ impl PgStore {
                 Write::Audit(r) => audit.push(r),
             }
         }
+        // A group is one writer's records in order; make it consecutive from its first record
+        // (batches staged around an adopted head may disagree), so the chain it appends is
+        // sound whatever happened in memory.
+        if let Some(first) = audit.first() {
+            let (seq, prev) = (first.seq - 1, first.prev_hash.clone());
+            super::audit::rechain(&mut audit, seq, &prev);
+        }
+        let tables = Tables { tenants, agents, pats, sessions };
         // Until this write finishes one way or the other, the connection may be inside an open
         // transaction: if the future is dropped (a timeout), the guard closes the connection
         // rather than hand it back to the pool mid-transaction.
         let mut guard = InTransaction(Some(self.client().await?));
         let client = guard.0.as_ref().expect("held");
-        let result = Self::write_on(client, tenants, agents, pats, sessions, audit, import_ca).await;
+        let mut result = Self::write_on(client, &tables, &mut audit, import_ca, false).await;
         if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
             // A connection that cannot even roll back is not reused (the guard closes it).
             return result;
+        }
+        if let Err(StoreError::Conflict(_)) = &result {
+            // Another node appended first: take the head row's lock, follow it, and write the
+            // same group again (the pipelined path above is for the usual case, one writer).
+            result = Self::write_on(client, &tables, &mut audit, None, true).await;
+            if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
+                return result;
+            }
+            if result.is_ok() {
+                if let Some(last) = audit.last() {
+                    *self.adopted.lock().expect("adopted lock") = Some((last.seq, last.hash.clone()));
+                }
+            }
         }
         guard.release();
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One attempt at writing a group. With `follow_head`, the audit head row is locked first
+    /// and the group's records are re-chained after it.
     async fn write_on(
         client: &deadpool_postgres::Object,
-        tenants: HashMap<String, argus_fsm::tenant::Tenant>,
-        agents: HashMap<String, super::AgentRecord>,
-        pats: HashMap<[u8; 32], super::PatRecord>,
-        sessions: HashMap<String, argus_fsm::session::Session>,
-        audit: Vec<AuditRecord>,
+        tables: &Tables,
+        audit: &mut [AuditRecord],
         import_ca: Option<(&str, &str)>,
+        follow_head: bool,
     ) -> Result<(), StoreError> {
+        let Tables { tenants, agents, pats, sessions } = tables;
         let tx = client;
-        // BEGIN is sent with the statements (pipelined) unless an import must look first.
+        // BEGIN is sent with the statements (pipelined) unless this attempt must look first.
         let mut begun = false;
+        if follow_head && !audit.is_empty() {
+            tx.batch_execute("BEGIN").await.map_err(pg_error)?;
+            begun = true;
+            let row = tx.query_one("SELECT seq, hash FROM audit_head FOR UPDATE", &[]).await.map_err(pg_error)?;
+            let (seq, hash): (i64, String) = (row.get(0), row.get(1));
+            super::audit::rechain(audit, seq as u64, &hash);
+        }
         if let Some((cert, key)) = import_ca {
             tx.batch_execute("BEGIN").await.map_err(pg_error)?;
             begun = true;
@@ -435,6 +470,14 @@ impl PgStore {
     }
 }
 
+/// A group's rows by table (the last write of each key).
+struct Tables {
+    tenants: HashMap<String, argus_fsm::tenant::Tenant>,
+    agents: HashMap<String, super::AgentRecord>,
+    pats: HashMap<[u8; 32], super::PatRecord>,
+    sessions: HashMap<String, argus_fsm::session::Session>,
+}
+
 /// A pooled connection inside a transaction this store opened: closed instead of returned to
 /// the pool unless [`InTransaction::release`] says the transaction is over.
 struct InTransaction(Option<deadpool_postgres::Object>);
@@ -560,6 +603,10 @@ impl Store for PgStore {
         let hash = token_hash.to_vec();
         self.run(self.records("SELECT record FROM sessions WHERE token_hash = $1", &[&hash]))
             .map(|sessions| sessions.into_iter().next())
+    }
+
+    fn adopted_head(&self) -> Option<(u64, String)> {
+        self.adopted.lock().expect("adopted lock").take()
     }
 
     fn reset(&self) {
