@@ -213,6 +213,7 @@ impl Ops {
             access_keys: keys,
             metrics_listen: None,
             node_id: None,
+            peer_listen: argus_ops::bootstrap::serve::DEFAULT_PEER_LISTEN.parse().unwrap(),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {
@@ -226,7 +227,7 @@ impl Ops {
         let addrs = read().unwrap();
         Ops {
             dir,
-            admin_pat: init.admin_pat,
+            admin_pat: init.admin_pat.expect("a fresh data dir founds its own store"),
             api: addrs["api"].as_str().unwrap().parse().unwrap(),
             agent: addrs["agent"].as_str().unwrap().parse().unwrap(),
             env: vec![],

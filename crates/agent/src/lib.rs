@@ -94,17 +94,36 @@ pub async fn enroll(request: EnrollRequest<'_>) -> anyhow::Result<()> {
     getrandom::getrandom(&mut seed).context("reading the OS random source")?;
     let passkey = SigningKey::from_bytes(&seed);
 
-    let (addr, name) = link::resolve(server).await?;
-    let endpoint = link::endpoint_for(addr, &ca)?;
-    let intent = Intent::Enroll { token: token.to_string(), passkey: passkey.verifying_key().to_bytes() };
-    let hello = Hello { agent_id: agent_id.to_string(), tenant: tenant.to_string(), intent };
-    let outcome = link::connect(&endpoint, addr, &name, hello, &passkey).await?;
-    let (connection, ..) = match outcome {
-        Ok(accepted) => accepted,
-        Err(code) => bail!("enrollment refused: {code}"),
-    };
-    connection.close(quinn::VarInt::from_u32(0), b"enrolled");
-    endpoint.wait_idle().await;
+    // Any node of a cluster enrolls: the first that answers does (a refusal is final).
+    let servers = settings::split_servers(server);
+    if servers.is_empty() {
+        bail!("--server names no HOST:PORT");
+    }
+    let mut failures = Vec::new();
+    let mut enrolled = false;
+    for server in &servers {
+        let attempt = async {
+            let (addr, name) = link::resolve(server).await?;
+            let endpoint = link::endpoint_for(addr, &ca)?;
+            let intent = Intent::Enroll { token: token.to_string(), passkey: passkey.verifying_key().to_bytes() };
+            let hello = Hello { agent_id: agent_id.to_string(), tenant: tenant.to_string(), intent };
+            let outcome = link::connect(&endpoint, addr, &name, hello, &passkey).await?;
+            anyhow::Ok((endpoint, outcome))
+        };
+        match attempt.await {
+            Ok((endpoint, Ok((connection, ..)))) => {
+                connection.close(quinn::VarInt::from_u32(0), b"enrolled");
+                endpoint.wait_idle().await;
+                enrolled = true;
+                break;
+            }
+            Ok((_, Err(code))) => bail!("enrollment refused: {code}"),
+            Err(error) => failures.push(format!("{server}: {error:#}")),
+        }
+    }
+    if !enrolled {
+        bail!("no server could be reached: {}", failures.join("; "));
+    }
 
     std::fs::create_dir_all(state.dir())?;
     if replace {
@@ -120,7 +139,7 @@ pub async fn enroll(request: EnrollRequest<'_>) -> anyhow::Result<()> {
         std::fs::write(state.server_ca(), &ca)?;
         std::fs::write(state.patch_pubkey(), patch_key_text)?;
     }
-    let settings = Settings { agent_id: agent_id.into(), tenant: tenant.into(), server: server.into() };
+    let settings = Settings { agent_id: agent_id.into(), tenant: tenant.into(), server: servers.join(",") };
     settings::write_atomic(&state.settings(), toml::to_string(&settings)?.as_bytes(), 0o644)?;
     if let Some(previous) = previous.filter(|_| replace) {
         tracing::info!(old = %previous.agent_id, new = %agent_id, "enrollment replaced; the old passkey is gone");

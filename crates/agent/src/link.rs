@@ -24,6 +24,9 @@ use crate::settings::write_atomic;
 /// First backoff ceiling and the cap (SPEC: ≤ 1 s up to ≤ 60 s).
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// How long one connection attempt may take: short enough that a dead node in the list costs
+/// seconds, not the whole failover budget (SPEC §10: online elsewhere within 15 s).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the running agent looks at the kill-switch file (effect within 1 s).
 pub const KILL_SWITCH_POLL: Duration = Duration::from_millis(200);
 
@@ -54,6 +57,18 @@ pub async fn resolve(server: &str) -> anyhow::Result<(SocketAddr, String)> {
     Ok((addr, host))
 }
 
+/// Where to connect: the cluster's live nodes as last told, then any configured server not
+/// among them (a node list can be stale or empty; the configured ones are the fallback).
+pub fn candidates(configured: &[String], learned: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = learned.to_vec();
+    for server in configured {
+        if !all.contains(server) {
+            all.push(server.clone());
+        }
+    }
+    all
+}
+
 /// A client endpoint for this server's address family.
 pub fn endpoint_for(server: SocketAddr, ca_pem: &[u8]) -> anyhow::Result<quinn::Endpoint> {
     let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
@@ -68,7 +83,7 @@ pub async fn connect(
     hello: Hello,
     passkey: &SigningKey,
 ) -> anyhow::Result<Result<(quinn::Connection, quinn::SendStream, quinn::RecvStream, Vec<SessionGrant>), Code>> {
-    let connection = tokio::time::timeout(Duration::from_secs(10), endpoint.connect(addr, server_name)?)
+    let connection = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(addr, server_name)?)
         .await
         .map_err(|_| anyhow!("connect timed out"))??;
     let (mut send, mut recv) = connection.open_bi().await?;
@@ -107,10 +122,18 @@ impl Daemon {
         let settings = self.executor.settings.clone();
         let mut attempt: u32 = 0;
         let mut endpoint: Option<quinn::Endpoint> = None;
+        // Each attempt goes to the next candidate, from a random start: the agents of a node
+        // that went away spread over the others instead of all choosing the first.
+        let mut random = [0u8; 8];
+        getrandom::getrandom(&mut random).ok();
+        let mut turn = u64::from_le_bytes(random) as usize;
         loop {
+            let candidates = candidates(&settings.servers(), &self.executor.state.load_nodes());
+            let server = candidates.get(turn % candidates.len().max(1)).cloned().unwrap_or_default();
+            turn = turn.wrapping_add(1);
             let outcome = async {
-                let (addr, name) = resolve(&settings.server).await?;
-                if endpoint.is_none() {
+                let (addr, name) = resolve(&server).await?;
+                if endpoint.as_ref().is_none_or(|e| e.local_addr().is_ok_and(|l| l.is_ipv4() != addr.is_ipv4())) {
                     let created = endpoint_for(addr, &ca_pem)?;
                     *self.endpoint.lock().expect("endpoint lock") = Some(created.clone());
                     endpoint = Some(created);
@@ -211,6 +234,11 @@ impl Daemon {
                 }
                 Ok(Some(ServerMessage::RefreshManifest)) => {
                     let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
+                }
+                Ok(Some(ServerMessage::Nodes { agent_addresses })) => {
+                    if let Err(error) = self.executor.state.save_nodes(&agent_addresses) {
+                        tracing::warn!(error = %format!("{error:#}"), "the cluster's node list was not kept");
+                    }
                 }
                 Ok(Some(other)) => tracing::debug!(?other, "ignored control message"),
                 Ok(None) | Err(_) => break,

@@ -21,9 +21,10 @@ enum Command {
     Enroll {
         #[arg(long)]
         install_root: PathBuf,
-        /// The ops QUIC listener, HOST:PORT.
-        #[arg(long)]
-        server: String,
+        /// The ops QUIC listener, HOST:PORT; in a cluster, repeat it or give a comma-separated
+        /// list (the agent learns the live nodes from whichever it reaches).
+        #[arg(long, required = true)]
+        server: Vec<String>,
         /// The ops CA certificate to pin.
         #[arg(long)]
         server_ca: PathBuf,
@@ -95,7 +96,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Enroll { install_root, server, server_ca, tenant, agent_id, token, patch_pubkey, replace } => {
             runtime()?.block_on(argus_agent::enroll(argus_agent::EnrollRequest {
                 root: &install_root,
-                server: &server,
+                server: &server.join(","),
                 server_ca: &server_ca,
                 tenant: &tenant,
                 agent_id: &agent_id,

@@ -14,8 +14,20 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     pub agent_id: String,
     pub tenant: String,
-    /// `HOST:PORT` of the ops QUIC listener.
+    /// `HOST:PORT` of the ops QUIC listener; in a cluster, several, comma-separated.
     pub server: String,
+}
+
+impl Settings {
+    /// The configured servers, in order.
+    pub fn servers(&self) -> Vec<String> {
+        split_servers(&self.server)
+    }
+}
+
+/// `HOST:PORT[,HOST:PORT…]` as a list (blank entries dropped).
+pub fn split_servers(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// Paths inside the install root.
@@ -51,6 +63,21 @@ impl StateDir {
     }
     pub fn status(&self) -> PathBuf {
         self.dir().join("status.json")
+    }
+    /// The agent addresses of the cluster's live nodes, as a node last told them.
+    pub fn nodes(&self) -> PathBuf {
+        self.dir().join("nodes.json")
+    }
+
+    /// The cluster's node addresses as last told (empty when never told, or unreadable: the
+    /// configured servers still work).
+    pub fn load_nodes(&self) -> Vec<String> {
+        std::fs::read(self.nodes()).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
+    }
+
+    /// Keeps the cluster's node addresses for the next reconnect (and the next start).
+    pub fn save_nodes(&self, addresses: &[String]) -> anyhow::Result<()> {
+        write_atomic(&self.nodes(), &serde_json::to_vec(addresses)?, 0o644)
     }
 
     /// Reads the settings of an enrolled agent.

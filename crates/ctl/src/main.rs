@@ -85,6 +85,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The nodes of a cluster (SPEC §10).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// This client's version and the server's (from its `/healthz`).
     Version,
     /// Check --server, --ca-cert, --pat and --ops-token against the server and keep them as a
@@ -117,6 +122,12 @@ enum Command {
         #[command(subcommand)]
         command: PatchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Every node: alive or not, the agents it holds, its addresses and last heartbeat.
+    Ls,
 }
 
 #[derive(Args)]
@@ -433,6 +444,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Support { command } => support_request(command)?,
         Command::Tenant { command } => tenant_request(command)?,
         Command::Pat { command } => pat_request(command, g.dry_run)?,
+        Command::Cluster { command: ClusterCommand::Ls } => Request::get("/support/cluster", output::Shape::Nodes),
         Command::Audit { command: AuditCommand::Ls { tenant, since, limit, follow } } => {
             let mut query = Vec::new();
             if let Some(t) = tenant {

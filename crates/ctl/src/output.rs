@@ -33,6 +33,7 @@ pub enum Shape {
     Tenant,
     Pat,
     Pats,
+    Nodes,
     Activated,
     SessionStatus,
     CommandResult,
@@ -110,6 +111,7 @@ pub fn wide(shape: Shape, body: &Value) -> String {
         Shape::Fleet => "tenants",
         Shape::Audit => "events",
         Shape::Pats => "pats",
+        Shape::Nodes => "nodes",
         _ => return human(shape, body),
     };
     let mut columns: Vec<String> = Vec::new();
@@ -132,7 +134,8 @@ pub fn wide(shape: Shape, body: &Value) -> String {
 pub fn human(shape: Shape, body: &Value) -> String {
     match shape {
         Shape::Agents => {
-            let keys = ["agent_id", "state", "online", "last_seen", "version", "session_active", "remote_support_on"];
+            let keys =
+                ["agent_id", "state", "online", "node", "last_seen", "version", "session_active", "remote_support_on"];
             table(&keys, rows(body, "agents").map(|r| pick(r, &keys)))
         }
         Shape::Fleet => {
@@ -165,6 +168,10 @@ pub fn human(shape: Shape, body: &Value) -> String {
         Shape::Pats => {
             let keys = ["id", "owner", "scopes", "tenant", "created_at", "expires_at", "last_used_at", "revoked"];
             table(&keys, rows(body, "pats").map(|r| pick(r, &keys)))
+        }
+        Shape::Nodes => {
+            let keys = ["node_id", "alive", "agents_online", "api", "agent", "peer", "last_heartbeat"];
+            table(&keys, rows(body, "nodes").map(|r| pick(r, &keys)))
         }
         Shape::Activated => format!(
             "session {} on {} ({}) until {}\nsession token (shown once, never re-fetchable): {}\n",

@@ -70,6 +70,35 @@ pub enum ServerMessage {
     },
     /// Ask the agent to recompute and send its manifest (no session needed: read-only).
     RefreshManifest,
+    /// The agent addresses (`HOST:PORT`) of the cluster's live nodes, least loaded first: where
+    /// to reconnect when this link drops (SPEC §10). Sent only by nodes on a shared store.
+    Nodes {
+        agent_addresses: Vec<String>,
+    },
+}
+
+/// What one `argus-ops` node asks another over the peer link (SPEC §10), about an agent the
+/// other node holds. The asking node has already done everything else — gate, session checks,
+/// audit — so the holder only touches its link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerRequest {
+    /// Relay a command to the agent and answer its reply.
+    Relay { agent_id: String, grant: SessionGrant, command: Command },
+    /// Tell the agent a session ended; answer once it acknowledged (or a bounded wait passed).
+    EndSession { agent_id: String, session_id: String, reason: EndReason },
+    /// Tell the agent about a new session before its first command.
+    Grant { agent_id: String, grant: SessionGrant },
+}
+
+/// The holder's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerReply {
+    /// The agent's reply to a relayed command.
+    Relayed(Reply),
+    /// The agent has been told (and, for an end, acknowledged it or the wait ran out).
+    Done,
+    /// The agent's link is not (or no longer) on this node.
+    NotHere,
 }
 
 /// A session the agent must honour until it ends or `expires_at` passes.

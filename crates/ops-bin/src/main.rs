@@ -56,6 +56,9 @@ enum Command {
         /// This node's ID in a cluster (default: the one `init` generated and kept in the data dir).
         #[arg(long, env = "ARGUS_NODE_ID", value_parser = parse_node_id)]
         node_id: Option<String>,
+        /// Where other nodes of a cluster reach this one (mutual TLS, cluster CA; PostgreSQL store only).
+        #[arg(long, env = "ARGUS_PEER_LISTEN", default_value = argus_ops::bootstrap::serve::DEFAULT_PEER_LISTEN)]
+        peer_listen: SocketAddr,
     },
     /// The one-command demo: a fresh server, tenant, two agents, and the seed flows.
     Quickstart {
@@ -126,20 +129,40 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             let store = StoreUrl::parse(store.as_deref().unwrap_or("sled"))?;
             let done = argus_ops::bootstrap::init::init(&data_dir, &server_names, &store)?;
             if json {
-                let out = serde_json::json!({
+                let mut out = serde_json::json!({
                     "data_dir": data_dir.display().to_string(),
                     "ca_cert": done.ca_cert.display().to_string(),
                     "admin_pat": done.admin_pat,
                 });
+                if done.admin_pat.is_none() {
+                    out["joined"] = serde_json::Value::Bool(true);
+                }
                 println!("{out}");
             } else {
-                println!("initialised {}", data_dir.display());
-                println!("CA certificate (pin this): {}", done.ca_cert.display());
-                println!("bootstrap admin PAT (shown once, owner admin@local): {}", done.admin_pat);
+                match &done.admin_pat {
+                    Some(pat) => {
+                        println!("initialised {}", data_dir.display());
+                        println!("CA certificate (pin this): {}", done.ca_cert.display());
+                        println!("bootstrap admin PAT (shown once, owner admin@local): {pat}");
+                    }
+                    None => {
+                        println!("initialised {} and joined the cluster in {}", data_dir.display(), store.redacted());
+                        println!("cluster CA certificate (the same on every node): {}", done.ca_cert.display());
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { data_dir, store, api_listen, agent_listen, patch_pubkey, metrics_listen, node_id } => {
+        Command::Serve {
+            data_dir,
+            store,
+            api_listen,
+            agent_listen,
+            patch_pubkey,
+            metrics_listen,
+            node_id,
+            peer_listen,
+        } => {
             let store = argus_ops::store::resolve(store.as_deref(), &data_dir)?;
             let config = GateConfig::from_env()?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -156,6 +179,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     access_keys: None,
                     metrics_listen,
                     node_id,
+                    peer_listen,
                 },
                 shutdown,
             ))?;

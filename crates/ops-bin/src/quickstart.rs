@@ -53,6 +53,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
         access_keys: None,
         metrics_listen: None,
         node_id: None,
+        peer_listen: argus_ops::bootstrap::serve::DEFAULT_PEER_LISTEN.parse().unwrap(),
     };
     let server = tokio::spawn(serve(options, stopped(shutdown_rx.clone())));
     let addresses = wait_for_addresses(&data.join("run").join("addresses.json")).await?;
@@ -61,7 +62,8 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
     result(&json!({ "api": format!("https://{api}"), "agent_quic": agent_addr, "ca_cert": init.ca_cert }));
 
     let ca = std::fs::read(&init.ca_cert)?;
-    let admin = Api::new(&api, &ca, &ops_token, &init.admin_pat)?;
+    let admin_pat = init.admin_pat.clone().expect("a fresh data dir founds its own store");
+    let admin = Api::new(&api, &ca, &ops_token, &admin_pat)?;
 
     step(&format!("create tenant {TENANT} with its consent key"));
     let consent_pub = std::fs::read_to_string(keys.join("tenant_consent.pub"))?;

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::store::StoreError;
+
 /// The file in the data dir that keeps the node ID `init` generated.
 pub const NODE_ID_FILE: &str = "node_id";
 
@@ -71,6 +73,14 @@ pub struct NodeInfo {
     pub last_heartbeat: String,
 }
 
+/// Where this node listens (also what `run/addresses.json` says).
+#[derive(Clone, Debug, Default)]
+pub struct Addresses {
+    pub api: String,
+    pub agent: String,
+    pub peer: Option<String>,
+}
+
 /// What a node says about itself each heartbeat.
 #[derive(Clone, Debug)]
 pub struct Heartbeat {
@@ -82,6 +92,139 @@ pub struct Heartbeat {
 
 /// What the store says about presence: agent → node holding it, for nodes alive now.
 pub type Presence = std::collections::HashMap<String, String>;
+
+/// Writes this node's heartbeat every [`HEARTBEAT_EVERY`] (shared stores only). A failed write
+/// is logged; the node keeps serving what it can and the others see it dead after 10 s.
+pub async fn heartbeat_driver(ops: std::sync::Arc<crate::state::Ops>, beat: Heartbeat) {
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (store, beat) = (ops.store.clone(), beat.clone());
+        let unreleased = std::mem::take(&mut *ops.unreleased.lock().expect("unreleased lock"));
+        let retry = ops.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            for (agent, epoch) in unreleased {
+                if store.release_presence(&agent, epoch).is_err() {
+                    retry.unreleased.lock().expect("unreleased lock").push((agent, epoch));
+                }
+            }
+            store.heartbeat(&beat)?;
+            store.nodes()
+        });
+        match written.await {
+            Ok(Ok(nodes)) => tell_agents_of_nodes(&ops, live_agent_addresses(nodes)),
+            Ok(Err(error)) => tracing::warn!(%error, "heartbeat not written"),
+            Err(error) => tracing::warn!(%error, "heartbeat task failed"),
+        }
+    }
+}
+
+/// The agent addresses of the live nodes, least loaded first.
+pub fn live_agent_addresses(mut nodes: Vec<NodeInfo>) -> Vec<String> {
+    nodes.retain(|node| node.alive);
+    nodes.sort_by(|a, b| a.agents_online.cmp(&b.agents_online).then_with(|| a.node_id.cmp(&b.node_id)));
+    nodes.into_iter().map(|node| node.agent).collect()
+}
+
+/// When the set of live nodes changed, tells every agent this node holds where the others are.
+/// (The order — load — changes all the time; only membership counts as a change.)
+fn tell_agents_of_nodes(ops: &crate::state::Ops, addresses: Vec<String>) {
+    let mut known = ops.live_nodes.lock().expect("live nodes lock");
+    let same = |a: &[String], b: &[String]| {
+        let (mut a, mut b) = (a.to_vec(), b.to_vec());
+        a.sort();
+        b.sort();
+        a == b
+    };
+    if same(&known, &addresses) {
+        *known = addresses;
+        return;
+    }
+    *known = addresses.clone();
+    drop(known);
+    let message = argus_fsm::wire::ServerMessage::Nodes { agent_addresses: addresses };
+    for link in ops.links.lock().expect("links lock").values() {
+        let _ = link.control.send(message.clone());
+    }
+}
+
+/// Keeps this node's view current with what other nodes write: reads again the keys each
+/// announcement names (or everything, after a lost listening connection), and acts on what
+/// concerns the links it holds — a revoked agent is cut off, an ended session is told to its
+/// agent.
+pub async fn follow_changes(
+    ops: std::sync::Arc<crate::state::Ops>,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<crate::store::Changes>,
+) {
+    while let Some(first) = changes.recv().await {
+        // Everything queued meanwhile is handled as one batch.
+        let mut merged = first;
+        while let Ok(more) = changes.try_recv() {
+            merged.everything |= more.everything;
+            merged.tenants.extend(more.tenants);
+            merged.agents.extend(more.agents);
+            merged.pats.extend(more.pats);
+            merged.sessions.extend(more.sessions);
+        }
+        let result = if merged.everything { reload_everything(&ops).await } else { apply(&ops, merged).await };
+        if let Err(error) = result {
+            // The store is away: reload everything once it answers again.
+            tracing::warn!(%error, "could not read other nodes' changes; the view reloads when the store is back");
+            ops.durability.stale();
+        }
+    }
+}
+
+async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Result<(), StoreError> {
+    let store = ops.store.clone();
+    let reread = tokio::task::spawn_blocking(move || store.reread(&changes))
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+    let mut registry = ops.registry.write().await;
+    for tenant in reread.tenants {
+        registry.tenants.insert(tenant.id.clone(), tenant);
+    }
+    for pat in reread.pats {
+        registry.pats.insert(pat.hash, pat);
+    }
+    for agent in reread.agents {
+        if agent.enrollment.is_revoked() {
+            ops.disconnect(&agent.agent_id, "agent_revoked");
+        }
+        registry.agents.insert(agent.agent_id.clone(), agent);
+    }
+    for session in reread.sessions {
+        if let argus_fsm::session::SessionState::Ended { reason, .. } = session.state {
+            let was_live = registry.sessions.get(&session.id).is_some_and(|s| s.next_deadline().is_some());
+            if was_live {
+                if let Some(link) = ops.links.lock().expect("links lock").get(&session.agent_id) {
+                    drop(link.send_end(&session.id, reason));
+                }
+            }
+        }
+        registry.remember_session(session);
+    }
+    Ok(())
+}
+
+/// Replaces this node's view with the store's, then cuts off links of agents revoked meanwhile.
+async fn reload_everything(ops: &crate::state::Ops) -> Result<(), StoreError> {
+    let store = ops.store.clone();
+    let snapshot =
+        tokio::task::spawn_blocking(move || store.load()).await.map_err(|e| StoreError::Backend(e.to_string()))??;
+    let mut registry = ops.registry.write().await;
+    *registry = crate::state::Registry::from_snapshot(snapshot, Some(ops.node_id.clone()));
+    let held: Vec<String> = ops.links.lock().expect("links lock").keys().cloned().collect();
+    for agent in held {
+        let enrolled = registry.agents.get(&agent).is_some_and(|a| a.enrollment.passkey().is_some());
+        if !enrolled {
+            ops.disconnect(&agent, "agent_revoked");
+        }
+    }
+    tracing::info!("reloaded this node's view from the shared store");
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,8 @@
 //! - [`link`]: the agent QUIC listener, handshake, enrollment and what agents report.
 //! - [`lifecycle`]: session ends, expiry and their effects (no web types).
 //! - [`state`]: the shared registry, group commit and live links.
-//! - [`cluster`]: node identity, heartbeats and agent presence in a shared store.
+//! - [`cluster`]: node identity, heartbeats and agent presence in a shared store; [`peer`],
+//!   the links between nodes that carry what needs another node's agent link.
 //! - [`store`]: the storage trait, the sled backend and the audit chain.
 
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod link;
 pub mod metrics;
+pub mod peer;
 pub mod secrets;
 pub mod state;
 pub mod store;

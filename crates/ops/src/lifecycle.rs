@@ -83,6 +83,12 @@ pub fn end_session(
         Err(refused) => refused.effects,
     };
     let Some(SessionEffect::Ended { reason, .. }) = effects.into_iter().next() else { return Ok(None) };
+    // On a shared store the database decides which node ends it, once: a node that lost the
+    // race forgets its copy (the winner's record reaches it by announcement or by key).
+    if !ops.store.end_claim(session_id).map_err(|error| crate::error::store_error(&error))? {
+        registry.forget_session(session_id);
+        return Ok(None);
+    }
     let entry = AuditEntry::new("remote_support_session_ended", actor)
         .tenant(&session.tenant)
         .agent(&session.agent_id)
@@ -95,7 +101,15 @@ pub fn end_session(
         }));
     let agent_id = session.agent_id.clone();
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session)], vec![entry], now)?;
-    let ack = ops.links.lock().expect("links lock").get(&agent_id).map(|link| link.send_end(session_id, reason));
+    let local = ops.links.lock().expect("links lock").get(&agent_id).map(|link| link.send_end(session_id, reason));
+    let ack = match local {
+        Some(ack) => Some(ack),
+        // Held by another node: it tells the agent and answers once the agent acknowledged.
+        None => match ops.holder(&agent_id) {
+            crate::state::Holder::Node(node) => crate::peer::end_through(ops, node, &agent_id, session_id, reason),
+            _ => None,
+        },
+    };
     Ok(Some(Ended { reason, ack }))
 }
 

@@ -23,6 +23,14 @@ use crate::store::{AgentRecord, PatRecord, Snapshot, Store, Write};
 pub struct Ops {
     /// This node's ID (SPEC §10).
     pub node_id: String,
+    /// The agent addresses of the cluster's live nodes, least loaded first (shared stores).
+    pub live_nodes: Mutex<Vec<String>>,
+    /// The peer links (shared stores).
+    pub peers: std::sync::OnceLock<Arc<crate::peer::Peers>>,
+    /// Where this node listens, once bound.
+    pub addresses: std::sync::OnceLock<crate::cluster::Addresses>,
+    /// Presence rows this node failed to release (store away); retried with each heartbeat.
+    pub unreleased: Mutex<Vec<(String, u64)>>,
     pub config: GateConfig,
     pub store: Arc<dyn Store>,
     /// Shared by the command path and the gate (reads, audit appends); taken exclusively only
@@ -84,6 +92,11 @@ impl Durability {
         self.poisoned.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// This node's view may miss other nodes' writes: reload it before the next decision.
+    pub fn stale(&self) {
+        self.poisoned.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The registry reloaded: everything staged before now that was not flushed stays failed.
     fn reloaded(&self) {
         use std::sync::atomic::Ordering::SeqCst;
@@ -133,6 +146,26 @@ impl Durability {
     /// Waits until everything staged so far is durable.
     pub async fn wait_all(&self) -> Result<(), crate::store::StoreError> {
         self.wait(self.staged.load(std::sync::atomic::Ordering::SeqCst)).await
+    }
+}
+
+/// Where an agent's link is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holder {
+    Here,
+    /// Another live node, by ID.
+    Node(String),
+    Nobody,
+}
+
+impl Holder {
+    /// The holding node's ID, if any.
+    pub fn node<'a>(&'a self, this_node: &'a str) -> Option<&'a str> {
+        match self {
+            Holder::Here => Some(this_node),
+            Holder::Node(node) => Some(node),
+            Holder::Nobody => None,
+        }
     }
 }
 
@@ -206,9 +239,17 @@ impl Registry {
         registry
     }
 
-    fn remember_session(&mut self, session: Session) {
+    /// Keeps `session` in memory, found by ID and by token hash.
+    pub fn remember_session(&mut self, session: Session) {
         self.sessions_by_token.insert(session.token_hash, session.id.clone());
         self.sessions.insert(session.id.clone(), session);
+    }
+
+    /// Drops a session from memory (it stays in the store, where a request finds it by token).
+    pub fn forget_session(&mut self, session_id: &str) {
+        if let Some(session) = self.sessions.remove(session_id) {
+            self.sessions_by_token.remove(&session.token_hash);
+        }
     }
 
     /// The ID of the session whose token hashes to `token_hash`: from memory, else read back
@@ -240,9 +281,7 @@ impl Registry {
             .map(|s| s.id.clone())
             .collect();
         for id in old {
-            if let Some(session) = self.sessions.remove(&id) {
-                self.sessions_by_token.remove(&session.token_hash);
-            }
+            self.forget_session(&id);
         }
     }
 
@@ -407,6 +446,22 @@ impl Ops {
             self.registry.write().await.ensure_current(self.store.as_ref(), &self.durability)?;
         }
         Ok(())
+    }
+
+    /// Which node holds this agent's link: this one, another live one (shared stores), or none.
+    /// A store that cannot answer counts as "none here" — the agent is reported offline rather
+    /// than waited for.
+    pub fn holder(&self, agent_id: &str) -> Holder {
+        if self.is_online(agent_id) {
+            return Holder::Here;
+        }
+        if !self.store.shared() {
+            return Holder::Nobody;
+        }
+        match self.store.holder(agent_id) {
+            Ok(Some(node)) if node != self.node_id => Holder::Node(node),
+            _ => Holder::Nobody,
+        }
     }
 
     /// Whether an authenticated link to this agent is up.

@@ -22,6 +22,11 @@ pub const ALPN: &[u8] = b"argus/1";
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// A link with no traffic (keep-alives included) for this long is dead.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The agent's keep-alive: the server's link to it stays up through NATs and a silent server
+/// is noticed quickly.
+pub const AGENT_KEEP_ALIVE: Duration = Duration::from_secs(3);
+/// A link to a server silent this long is dead: the agent fails over to another node.
+pub const AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(8);
 /// UDP socket buffer size: the kernel default (~208 KiB) drops most packets of a reconnect
 /// storm of thousands of handshakes (measured: issue #3).
 pub const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
@@ -156,8 +161,65 @@ pub fn client_config(ca_pem: &[u8]) -> Result<quinn::ClientConfig, LinkError> {
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(Arc::new(transport_config()));
+    let mut transport = transport_config();
+    // The agent's side keeps the link noticeably alive: a node that died without a word is
+    // seen dead within AGENT_IDLE_TIMEOUT (the idle timeout both sides use is the shorter).
+    transport
+        .keep_alive_interval(Some(AGENT_KEEP_ALIVE))
+        .max_idle_timeout(Some(AGENT_IDLE_TIMEOUT.try_into().expect("a valid idle timeout")));
+    config.transport_config(Arc::new(transport));
     Ok(config)
+}
+
+/// ALPN protocol of the links between `argus-ops` nodes.
+pub const PEER_ALPN: &[u8] = b"argus-peer/1";
+/// The name every node certificate carries for the peer link: peers are reached by address,
+/// but authenticated by a certificate of the cluster CA, never by that address.
+pub const PEER_SERVER_NAME: &str = "argus-ops-peer";
+
+/// The endpoint of a node's peer link: it accepts only peers presenting a certificate of the
+/// cluster CA (`ca_pem`), and dials other nodes presenting its own.
+pub fn peer_endpoint(
+    addr: SocketAddr,
+    ca_pem: &[u8],
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<quinn::Endpoint, LinkError> {
+    let roots = Arc::new(pinned_roots(ca_pem)?);
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.clone(), crypto_provider())
+        .build()
+        .map_err(|e| LinkError::Tls(e.to_string()))?;
+    let mut server = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| LinkError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs.clone(), key.clone_key())
+        .map_err(|e| LinkError::Tls(e.to_string()))?;
+    server.alpn_protocols = vec![PEER_ALPN.to_vec()];
+    let mut client = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| LinkError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .map_err(|e| LinkError::Tls(e.to_string()))?;
+    client.alpn_protocols = vec![PEER_ALPN.to_vec()];
+    let mut transport = transport_config();
+    // Many operators' commands share one link between two nodes.
+    transport.max_concurrent_bidi_streams(1024u32.into());
+    let transport = Arc::new(transport);
+    let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(
+        QuicServerConfig::try_from(server).map_err(|e| LinkError::Tls(e.to_string()))?,
+    ));
+    server_config.transport_config(transport.clone());
+    let mut client_config = quinn::ClientConfig::new(Arc::new(
+        QuicClientConfig::try_from(client).map_err(|e| LinkError::Tls(e.to_string()))?,
+    ));
+    client_config.transport_config(transport);
+    let socket = bind_udp(addr)?;
+    let runtime = quinn::default_runtime().ok_or_else(|| LinkError::Tls("no async runtime".into()))?;
+    let mut endpoint = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(server_config), socket, runtime)?;
+    endpoint.set_default_client_config(client_config);
+    Ok(endpoint)
 }
 
 /// The exporter value of this connection's TLS session, which link proofs sign.

@@ -15,10 +15,12 @@ use crate::time_format::now;
 /// What `init` created.
 pub struct Initialised {
     pub ca_cert: std::path::PathBuf,
-    pub admin_pat: String,
+    /// The bootstrap admin PAT; `None` when this node joined an existing cluster.
+    pub admin_pat: Option<String>,
 }
 
-/// Creates the data dir on `store`; refuses if the dir exists and is not empty.
+/// Creates the data dir on `store`; refuses if the dir exists and is not empty. On a shared
+/// store that already holds a cluster, joins it (SPEC §10).
 pub fn init(data_dir: &Path, server_names: &[String], store_url: &StoreUrl) -> anyhow::Result<Initialised> {
     if data_dir.exists() && std::fs::read_dir(data_dir)?.next().is_some() {
         anyhow::bail!("{} already exists and is not empty; refusing to overwrite it", data_dir.display());
@@ -26,23 +28,8 @@ pub fn init(data_dir: &Path, server_names: &[String], store_url: &StoreUrl) -> a
     let dir = DataDir(data_dir.to_path_buf());
     // The store first: nothing is written into the data dir for a store that cannot be used.
     let store = crate::store::open(store_url, data_dir).map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
-    if store.audit_newest_first().next().transpose().map_err(|e| anyhow::anyhow!("reading the store: {e}"))?.is_some() {
-        anyhow::bail!(
-            "the store {} already holds an ARGUS deployment; joining it is cluster mode (not available yet)",
-            store_url.redacted()
-        );
-    }
-    std::fs::create_dir_all(data_dir.join("tls")).context("creating the data dir")?;
-    std::fs::create_dir_all(data_dir.join("run"))?;
-    // Which store this node uses, kept beside its keys (0600: the URL may hold a password).
-    tls::write_private(&dir.store_file(), format!("{}\n", store_url.to_secret_string()).as_bytes())?;
-    tls::write_public(&dir.node_id(), format!("{}\n", crate::cluster::generate_node_id()).as_bytes())?;
+    let node_id = crate::cluster::generate_node_id();
     let pems = tls::generate(server_names).context("generating certificates")?;
-    tls::write_public(&dir.tls("ca.pem"), pems.ca_cert.as_bytes())?;
-    tls::write_private(&dir.tls("ca.key"), pems.ca_key.as_bytes())?;
-    tls::write_public(&dir.tls("server.pem"), pems.server_cert.as_bytes())?;
-    tls::write_private(&dir.tls("server.key"), pems.server_key.as_bytes())?;
-
     let admin_pat = secrets::token("argus_pat_");
     let now = now();
     let pat = PatRecord {
@@ -55,11 +42,46 @@ pub fn init(data_dir: &Path, server_names: &[String], store_url: &StoreUrl) -> a
         revoked_at: None,
         last_used_at: None,
     };
-    let record = AuditChain::default().next_record(
+    let record = AuditChain::default().written_by(Some(node_id.clone())).next_record(
         AuditEntry::system("pat_created")
             .details(serde_json::json!({ "owner": "admin@local", "scopes": ["admin"], "bootstrap": true })),
         now,
     );
-    store.commit(&[Write::Pat(pat), Write::Audit(record)])?;
-    Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat })
+    if !store.shared()
+        && store
+            .audit_newest_first()
+            .next()
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("reading the store: {e}"))?
+            .is_some()
+    {
+        anyhow::bail!("the store {} already holds an ARGUS deployment", store_url.redacted());
+    }
+    // Found the cluster (empty store) or join it: then this node's certificate is signed by the
+    // cluster CA kept in the store, and no PAT is made.
+    let joined = store
+        .found_or_join(&[Write::Pat(pat), Write::Audit(record)], &pems.ca_cert, &pems.ca_key)
+        .map_err(|e| anyhow::anyhow!("initialising the store {}: {e}", store_url.redacted()))?;
+    std::fs::create_dir_all(data_dir.join("tls")).context("creating the data dir")?;
+    std::fs::create_dir_all(data_dir.join("run"))?;
+    // Which store this node uses, kept beside its keys (0600: the URL may hold a password).
+    tls::write_private(&dir.store_file(), format!("{}\n", store_url.to_secret_string()).as_bytes())?;
+    tls::write_public(&dir.node_id(), format!("{node_id}\n").as_bytes())?;
+    match joined {
+        None => {
+            tls::write_public(&dir.tls("ca.pem"), pems.ca_cert.as_bytes())?;
+            tls::write_private(&dir.tls("ca.key"), pems.ca_key.as_bytes())?;
+            tls::write_public(&dir.tls("server.pem"), pems.server_cert.as_bytes())?;
+            tls::write_private(&dir.tls("server.key"), pems.server_key.as_bytes())?;
+            Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat: Some(admin_pat) })
+        }
+        Some((ca_cert, ca_key)) => {
+            let (server_cert, server_key) =
+                tls::issue(&ca_key, server_names).context("signing this node's certificate")?;
+            tls::write_public(&dir.tls("ca.pem"), ca_cert.as_bytes())?;
+            tls::write_public(&dir.tls("server.pem"), server_cert.as_bytes())?;
+            tls::write_private(&dir.tls("server.key"), server_key.as_bytes())?;
+            Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat: None })
+        }
+    }
 }

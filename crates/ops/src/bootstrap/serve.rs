@@ -53,7 +53,12 @@ pub struct ServeOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// `--node-id` / `ARGUS_NODE_ID`; else the ID kept in the data dir.
     pub node_id: Option<String>,
+    /// `--peer-listen` / `ARGUS_PEER_LISTEN`: where other nodes reach this one (shared stores).
+    pub peer_listen: SocketAddr,
 }
+
+/// The peer listener's default: loopback, any port.
+pub const DEFAULT_PEER_LISTEN: &str = "127.0.0.1:0";
 
 /// Runs the server until `shutdown` resolves.
 pub async fn serve(
@@ -100,6 +105,10 @@ pub async fn serve(
     };
     let ops = Arc::new(Ops {
         node_id: node_id.clone(),
+        unreleased: Mutex::new(Vec::new()),
+        addresses: Default::default(),
+        peers: Default::default(),
+        live_nodes: Default::default(),
         access,
         config: options.config,
         store: store.clone(),
@@ -132,9 +141,60 @@ pub async fn serve(
         }
         None => None,
     };
-    write_addresses(&dir.addresses(), &node_id, api_addr, agent_addr, metrics.as_ref().map(|(addr, _)| *addr))?;
-    tracing::info!(%api_addr, %agent_addr, "argus-ops listening");
 
+    // Cluster membership (shared stores): the peer link, then this node announced before it
+    // serves, its heartbeat, and the other nodes' writes followed.
+    let peer_addr = if store.shared() {
+        let ca = std::fs::read(dir.tls("ca.pem"))?;
+        let peer_endpoint =
+            argus_transport_quic::peer_endpoint(options.peer_listen, &ca, certs.clone(), key.clone_key())
+                .with_context(|| format!("binding the peer listener {}", options.peer_listen))?;
+        let bound = peer_endpoint.local_addr()?;
+        let _ = ops.peers.set(Arc::new(crate::peer::Peers::new(peer_endpoint.clone(), store.clone())));
+        tokio::spawn(crate::peer::serve(ops.clone(), peer_endpoint));
+        Some(bound)
+    } else {
+        None
+    };
+    let beat = crate::cluster::Heartbeat {
+        node_id: node_id.clone(),
+        api: api_addr.to_string(),
+        agent: agent_addr.to_string(),
+        peer: peer_addr.map(|a| a.to_string()),
+    };
+    let _ = ops.addresses.set(crate::cluster::Addresses {
+        api: beat.api.clone(),
+        agent: beat.agent.clone(),
+        peer: beat.peer.clone(),
+    });
+    let mut cluster_tasks = Vec::new();
+    if store.shared() {
+        let (first, announce) = (store.clone(), beat.clone());
+        let nodes = tokio::task::spawn_blocking(move || {
+            // Presence left by this node's previous run names links that no longer exist.
+            first.heartbeat(&announce)?;
+            first.forget_presence_of(&announce.node_id)?;
+            first.nodes()
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("registering this node in the store: {e}"))?;
+        *ops.live_nodes.lock().expect("live nodes lock") = crate::cluster::live_agent_addresses(nodes);
+        if let Some(changes) = store.subscribe(&node_id) {
+            cluster_tasks.push(tokio::spawn(crate::cluster::follow_changes(ops.clone(), changes)));
+        }
+        cluster_tasks.push(tokio::spawn(crate::cluster::heartbeat_driver(ops.clone(), beat)));
+    }
+    write_addresses(
+        &dir.addresses(),
+        &node_id,
+        [
+            ("api", Some(api_addr)),
+            ("agent", Some(agent_addr)),
+            ("metrics", metrics.as_ref().map(|(a, _)| *a)),
+            ("peer", peer_addr),
+        ],
+    )?;
+    tracing::info!(%api_addr, %agent_addr, node = %node_id, "argus-ops listening");
     let link_task = tokio::spawn(crate::link::serve(ops.clone(), endpoint.clone()));
     let expiry_task = tokio::spawn(crate::lifecycle::expiry_driver(ops.clone()));
     let refusal_task = tokio::spawn(crate::link::write_refusal_aggregates(ops.clone()));
@@ -150,10 +210,16 @@ pub async fn serve(
 
     tracing::info!("shutting down: closing agent links and flushing the store");
     endpoint.close(quinn::VarInt::from_u32(0), b"server shutting down");
+    if let Some(peers) = ops.peers.get() {
+        peers.close();
+    }
     link_task.abort();
     expiry_task.abort();
     refusal_task.abort();
     flush_task.abort();
+    for task in cluster_tasks {
+        task.abort();
+    }
     if let Some((_, task)) = metrics {
         task.abort();
     }
@@ -176,17 +242,13 @@ async fn flush_bookkeeping(ops: Arc<Ops>) {
     }
 }
 
-fn write_addresses(
-    path: &Path,
-    node_id: &str,
-    api: SocketAddr,
-    agent: SocketAddr,
-    metrics: Option<SocketAddr>,
-) -> anyhow::Result<()> {
+fn write_addresses(path: &Path, node_id: &str, addresses: [(&str, Option<SocketAddr>); 4]) -> anyhow::Result<()> {
     std::fs::create_dir_all(path.parent().expect("run dir"))?;
-    let mut json = serde_json::json!({ "api": api.to_string(), "agent": agent.to_string(), "node_id": node_id });
-    if let Some(metrics) = metrics {
-        json["metrics"] = serde_json::json!(metrics.to_string());
+    let mut json = serde_json::json!({ "node_id": node_id });
+    for (name, address) in addresses {
+        if let Some(address) = address {
+            json[name] = serde_json::json!(address.to_string());
+        }
     }
     // Write-then-rename so a reader never sees half a file.
     let tmp = path.with_extension("json.tmp");

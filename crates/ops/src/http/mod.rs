@@ -18,6 +18,7 @@ use crate::state::Ops;
 pub mod admin;
 pub mod agents;
 pub mod audit;
+pub mod cluster;
 pub mod extract;
 pub mod openapi;
 pub mod server;
@@ -44,6 +45,7 @@ pub(crate) fn api_router() -> OpenApiRouter<Arc<Ops>> {
         .routes(routes!(tenants::issue_enrollment_token))
         .routes(routes!(agents::capabilities))
         .routes(routes!(agents::revoke))
+        .routes(routes!(cluster::cluster))
         .merge(sessions::routes())
 }
 

@@ -25,7 +25,7 @@ use crate::gate::Need;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
 use crate::lifecycle::{agent_refuses, end_session, expire_session, grant_of, Ended, EndedBy};
 use crate::secrets;
-use crate::state::{Ops, Registry};
+use crate::state::{Holder, Ops, Registry};
 use crate::store::audit::AuditEntry;
 use crate::store::Write;
 use crate::time_format::{now, rfc3339};
@@ -104,10 +104,20 @@ pub(crate) async fn activate(
         });
     }
     let record = registry.agents.get(&agent_id).cloned();
+    // A lapsed session still on record as active ends (and is recorded) before a new one starts.
+    let lapsed: Vec<String> = registry
+        .sessions
+        .values()
+        .filter(|s| s.agent_id == agent_id && s.next_deadline().is_some_and(|d| d <= now))
+        .map(|s| s.id.clone())
+        .collect();
+    for id in lapsed {
+        expire_session(&ops, &mut registry, &id, now)?;
+    }
     let has_live_session = registry.sessions.values().any(|s| s.agent_id == agent_id && s.is_live(now));
     let facts = record.as_ref().map(|r| AgentFacts {
         enrollment: &r.enrollment,
-        online: ops.is_online(&agent_id),
+        online: ops.holder(&agent_id) != crate::state::Holder::Nobody,
         remote_support_on: r.remote_support_on,
         has_live_session,
     });
@@ -124,6 +134,12 @@ pub(crate) async fn activate(
         ttl,
         now,
     );
+    // One live session per agent cluster-wide: the database decides between nodes.
+    match ops.store.claim_live_session(&agent_id, &session.id, session.expires_at, now) {
+        Ok(true) => {}
+        Ok(false) => return Err(Code::SessionAlreadyActive.into()),
+        Err(error) => return Err(crate::error::store_error(&error)),
+    }
     let entry = AuditEntry::new("remote_support_session_started", gated.actor())
         .tenant(&body.tenant)
         .agent(&agent_id)
@@ -139,8 +155,14 @@ pub(crate) async fn activate(
     // The agent learns of the session early on its control stream; the grant also travels
     // with every command, so a command sent the moment this answers is served however the
     // streams are ordered (SPEC §12).
-    if let Some(link) = ops.links.lock().expect("links lock").get(&agent_id) {
-        let _ = link.control.send(ServerMessage::SessionGranted(grant_of(&session)));
+    let local = ops.links.lock().expect("links lock").get(&agent_id).cloned();
+    match local {
+        Some(link) => drop(link.control.send(ServerMessage::SessionGranted(grant_of(&session)))),
+        None => {
+            if let Holder::Node(node) = ops.holder(&agent_id) {
+                crate::peer::grant_through(&ops, node, &agent_id, grant_of(&session));
+            }
+        }
     }
     let body = ActivatedSession {
         session_id: session.id.clone(),
@@ -388,7 +410,10 @@ async fn run_command(
         }
     }
     // 4. Relay on a fresh stream, bounded by a timeout; the grant travels with the command.
-    let reply = relay(&ops, &agent_id, grant, &command).await;
+    let reply = match ops.holder(&agent_id) {
+        Holder::Node(node) => crate::peer::relay_through(&ops, &node, &agent_id, grant, &command).await,
+        Holder::Here | Holder::Nobody => relay(&ops, &agent_id, grant, &command).await,
+    };
     let now = crate::time_format::now();
     match reply {
         Ok(result_json) => {
@@ -478,7 +503,12 @@ struct CommandAnswer<'a> {
 
 /// Sends one command to the agent on its own stream and waits for the reply (the result as
 /// the agent's JSON text).
-async fn relay(ops: &Ops, agent_id: &str, grant: SessionGrant, command: &Command) -> Result<String, ApiError> {
+pub(crate) async fn relay(
+    ops: &Ops,
+    agent_id: &str,
+    grant: SessionGrant,
+    command: &Command,
+) -> Result<String, ApiError> {
     let connection = ops
         .links
         .lock()

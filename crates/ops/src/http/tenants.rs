@@ -290,6 +290,8 @@ pub(crate) struct AgentRow {
     /// `pending`, `enrolled` or `revoked`.
     state: &'static str,
     online: bool,
+    /// The node holding the agent's link, or null (SPEC §10).
+    node: Option<String>,
     last_seen: Option<String>,
     version: Option<String>,
     session_active: bool,
@@ -304,18 +306,36 @@ pub(crate) struct AgentList {
     agents: Vec<AgentRow>,
 }
 
-fn agent_row(ops: &Ops, agent: &AgentRecord, live: &std::collections::HashSet<&str>) -> AgentRow {
+fn agent_row(
+    ops: &Ops,
+    agent: &AgentRecord,
+    live: &std::collections::HashSet<&str>,
+    presence: &crate::cluster::Presence,
+) -> AgentRow {
     let session_active = live.contains(agent.agent_id.as_str());
+    let node =
+        if ops.is_online(&agent.agent_id) { Some(ops.node_id.clone()) } else { presence.get(&agent.agent_id).cloned() };
     AgentRow {
         agent_id: agent.agent_id.clone(),
         tenant: agent.enrollment.tenant().to_string(),
         state: agent.enrollment.state_name(),
-        online: ops.is_online(&agent.agent_id),
+        online: node.is_some(),
+        node,
         last_seen: agent.last_seen.map(rfc3339),
         version: agent.manifest.as_ref().map(|m| m.agent_version.clone()),
         session_active,
         remote_support_on: agent.remote_support_on,
     }
+}
+
+/// Which live node holds which agent (shared stores). Without the store, this node's own links
+/// still answer (a read served from the node's own view).
+async fn presence(ops: &Ops) -> crate::cluster::Presence {
+    if !ops.store.shared() {
+        return Default::default();
+    }
+    let store = ops.store.clone();
+    tokio::task::spawn_blocking(move || store.presence()).await.ok().and_then(Result::ok).unwrap_or_default()
 }
 
 /// The tenant's agents (remote_support or tenant_admin scope).
@@ -328,6 +348,7 @@ pub(crate) async fn list_agents(
 ) -> Result<Json<AgentList>, ApiError> {
     gated.require(&ops, Need::SupportOrTenantAdmin(&tenant_id)).await?;
     let now = now();
+    let presence = presence(&ops).await;
     let registry = ops.registry.read().await;
     if !registry.tenants.contains_key(&tenant_id) {
         return Err(Code::TenantNotFound.into());
@@ -338,7 +359,7 @@ pub(crate) async fn list_agents(
     // The agents with a live session, once (memory holds only live and just-ended sessions).
     let live: std::collections::HashSet<&str> =
         registry.sessions.values().filter(|s| s.is_live(now)).map(|s| s.agent_id.as_str()).collect();
-    let agents = agents.into_iter().map(|a| agent_row(&ops, a, &live)).collect();
+    let agents = agents.into_iter().map(|a| agent_row(&ops, a, &live, &presence)).collect();
     Ok(Json(AgentList { agents }))
 }
 
@@ -378,6 +399,7 @@ pub(crate) struct Fleet {
 pub(crate) async fn fleet(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<Fleet>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     let now = now();
+    let presence = presence(&ops).await;
     let registry = ops.registry.read().await;
     let mut tenants: Vec<&Tenant> = registry.tenants.values().filter(|t| gated.0.sees(&t.id)).collect();
     tenants.sort_by(|a, b| a.id.cmp(&b.id));
@@ -391,7 +413,7 @@ pub(crate) async fn fleet(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<J
                 match agent.enrollment {
                     Enrollment::Enrolled { .. } => {
                         enrolled += 1;
-                        online += u64::from(ops.is_online(&agent.agent_id));
+                        online += u64::from(ops.is_online(&agent.agent_id) || presence.contains_key(&agent.agent_id));
                     }
                     Enrollment::Revoked { .. } => revoked += 1,
                     Enrollment::Pending { .. } => {}

@@ -346,6 +346,11 @@ async fn run_link(
             return;
         }
         let handle = LinkHandle { connection: connection.clone(), control, end_acks: Default::default() };
+        // In a cluster the agent learns where the other nodes are, for when this one goes.
+        let nodes = ops.live_nodes.lock().expect("live nodes lock").clone();
+        if !nodes.is_empty() {
+            let _ = handle.control.send(ServerMessage::Nodes { agent_addresses: nodes });
+        }
         let previous = ops.links.lock().expect("links lock").insert(agent_id.clone(), handle.clone());
         if let Some(previous) = previous {
             previous.connection.close(quinn::VarInt::from_u32(4), b"replaced by a newer connection");
@@ -353,6 +358,18 @@ async fn run_link(
         handle
     };
     tracing::info!(agent = %agent_id, remote = %connection.remote_address(), "agent online");
+    // In a cluster: this node now holds the agent, superseding any older connection elsewhere.
+    let epoch = {
+        let (store, agent, node) = (ops.store.clone(), agent_id.clone(), ops.node_id.clone());
+        match tokio::task::spawn_blocking(move || store.claim_presence(&agent, &node)).await {
+            Ok(Ok(epoch)) => Some(epoch),
+            Ok(Err(error)) => {
+                tracing::warn!(agent = %agent_id, %error, "presence not recorded");
+                None
+            }
+            Err(_) => None,
+        }
+    };
     let writer = tokio::spawn(async move {
         while let Some(message) = outbox.recv().await {
             if write_frame(&mut send, &message).await.is_err() {
@@ -385,6 +402,13 @@ async fn run_link(
         }
     }
     connection.close(quinn::VarInt::from_u32(0), b"bye");
+    if let Some(epoch) = epoch {
+        let (store, agent) = (ops.store.clone(), agent_id.clone());
+        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || store.release_presence(&agent, epoch)).await {
+            tracing::warn!(agent = %agent_id, %error, "presence not released; retried with the next heartbeat");
+            ops.unreleased.lock().expect("unreleased lock").push((agent_id.clone(), epoch));
+        }
+    }
     let now = now();
     let mut registry = ops.registry.write().await;
     if let Some(mut record) = registry.agents.get(&agent_id).cloned() {

@@ -6,6 +6,7 @@
 //! distributed backend only has to implement [`Store`].
 
 pub mod audit;
+mod pg_listen;
 mod pg_tls;
 pub mod postgres;
 mod sled;
@@ -117,6 +118,72 @@ pub enum Write {
     Audit(AuditRecord),
 }
 
+/// What another node changed, as its flush announced it: the keys to read again. `Everything`
+/// after the announcements may have been missed (the listening connection was lost).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Changes {
+    /// The node that made the changes.
+    #[serde(rename = "n")]
+    pub node: String,
+    #[serde(rename = "t", default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<String>,
+    /// PAT hashes, hex.
+    #[serde(rename = "p", default, skip_serializing_if = "Vec::is_empty")]
+    pub pats: Vec<String>,
+    #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<String>,
+    #[serde(rename = "all", default, skip_serializing_if = "std::ops::Not::not")]
+    pub everything: bool,
+}
+
+impl Changes {
+    /// Whether nothing is named.
+    pub fn is_empty(&self) -> bool {
+        !self.everything
+            && self.tenants.is_empty()
+            && self.agents.is_empty()
+            && self.pats.is_empty()
+            && self.sessions.is_empty()
+    }
+
+    /// The announcement for a group of writes by `node`: the keys it wrote, or "everything"
+    /// when naming them would not fit a notification (PostgreSQL's limit is 8000 bytes).
+    pub fn of(node: &str, writes: &[Write]) -> Changes {
+        let mut changes = Changes { node: node.to_string(), ..Changes::default() };
+        for write in writes {
+            match write {
+                Write::Tenant(t) => changes.tenants.push(t.id.clone()),
+                Write::Agent(a) => changes.agents.push(a.agent_id.clone()),
+                Write::Pat(p) => changes.pats.push(hex::encode(p.hash)),
+                Write::Session(s) => changes.sessions.push(s.id.clone()),
+                Write::Audit(_) => {}
+            }
+        }
+        for keys in [&mut changes.tenants, &mut changes.agents, &mut changes.pats, &mut changes.sessions] {
+            keys.sort();
+            keys.dedup();
+        }
+        if serde_json::to_vec(&changes).map_or(true, |json| json.len() > NOTIFICATION_LIMIT) {
+            changes = Changes { node: node.to_string(), everything: true, ..Changes::default() };
+        }
+        changes
+    }
+}
+
+/// The largest announcement sent as keys (PostgreSQL's payload limit is 8000 bytes).
+pub const NOTIFICATION_LIMIT: usize = 7_900;
+
+/// Records read again by key after another node changed them.
+#[derive(Debug, Default)]
+pub struct Reread {
+    pub tenants: Vec<Tenant>,
+    pub agents: Vec<AgentRecord>,
+    pub pats: Vec<PatRecord>,
+    pub sessions: Vec<Session>,
+}
+
 /// Everything loaded at start-up.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -203,6 +270,75 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
     /// The session whose token hashes to `token_hash`, live or ended (by key, never a scan).
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError>;
+    /// `init`: on an empty store, writes `writes` (the bootstrap PAT and its record) and keeps
+    /// the CA as the cluster's, answering `None`; on a store that already holds a cluster,
+    /// writes nothing and answers the cluster CA (certificate, key) PEMs to join with.
+    fn found_or_join(
+        &self,
+        writes: &[Write],
+        _ca_cert: &str,
+        _ca_key: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.commit(writes).map(|()| None)
+    }
+    /// Whether several nodes share this store (membership, presence and claims live in it).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Writes this node's heartbeat and addresses (shared stores).
+    fn heartbeat(&self, _beat: &crate::cluster::Heartbeat) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Every node that served from this store, alive or not (shared stores; empty otherwise).
+    fn nodes(&self) -> Result<Vec<crate::cluster::NodeInfo>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Records that `node_id` now holds `agent_id`'s link, superseding any older holder;
+    /// returns this connection's epoch.
+    fn claim_presence(&self, _agent_id: &str, _node_id: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    /// The connection of `epoch` ended: forgets it unless a newer one superseded it.
+    fn release_presence(&self, _agent_id: &str, _epoch: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Forgets every presence row of `node_id` (a node starting again holds no link yet).
+    fn forget_presence_of(&self, _node_id: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// The live node holding `agent_id`'s link, if any (shared stores).
+    fn holder(&self, _agent_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    /// Agent → holding node, for nodes alive now (shared stores; empty otherwise).
+    fn presence(&self) -> Result<crate::cluster::Presence, StoreError> {
+        Ok(Default::default())
+    }
+    /// Claims the one live session `agent_id` may have, for `session_id`; `false` when another
+    /// live session holds it. Backends with one writer decide this from memory (always `true`).
+    fn claim_live_session(
+        &self,
+        _agent_id: &str,
+        _session_id: &str,
+        _expires_at: Timestamp,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Starts listening for the changes other nodes announce (shared stores; `None` otherwise).
+    /// This node's own flushes announce themselves as `node_id`'s and are not delivered back.
+    fn subscribe(&self, _node_id: &str) -> Option<tokio::sync::mpsc::UnboundedReceiver<Changes>> {
+        None
+    }
+    /// Reads the records `changes` names (shared stores).
+    fn reread(&self, _changes: &Changes) -> Result<Reread, StoreError> {
+        Ok(Reread::default())
+    }
+    /// Decides, once cluster-wide, that this node ends session `session_id` (frees its agent's
+    /// claim); `false` when another node ended it first. One writer: always `true`.
+    fn end_claim(&self, _session_id: &str) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     /// A shared store whose last flush had to follow records another node appended first
     /// answers the head it left (once); the server continues its chain from there instead of
     /// colliding again.

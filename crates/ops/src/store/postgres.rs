@@ -30,10 +30,11 @@ use tokio_postgres::types::ToSql;
 
 use super::audit::AuditRecord;
 use super::url::{PgUrl, SslMode};
-use super::{Snapshot, Store, StoreError, Write};
+use super::{Changes, Reread, Snapshot, Store, StoreError, Write};
 
 /// Every schema version this build knows, in order. A database at a newer version is refused.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] =
+    &[(1, include_str!("migrations/001_initial.sql")), (2, include_str!("migrations/002_cluster.sql"))];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -63,6 +64,10 @@ pub struct PgStore {
     /// The chain head after a group had to follow another node's records: the server's next
     /// records continue from it ([`Store::adopted_head`]).
     adopted: Mutex<Option<(u64, String)>>,
+    /// This node's ID, once it listens: its flushes announce their keys under it.
+    node: std::sync::OnceLock<String>,
+    /// What the listening connection needs (the pool's connections are not used for it).
+    listen: (tokio_postgres::Config, PgUrl),
 }
 
 impl Drop for PgStore {
@@ -142,6 +147,7 @@ impl PgStore {
         if let Some(password) = &url.password {
             config.password(password);
         }
+        let listen_config = config.clone();
         let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
         let manager = match url.ssl {
             SslMode::Disable => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
@@ -166,6 +172,8 @@ impl PgStore {
             poisoned: AtomicBool::new(false),
             shown: url.redacted(),
             adopted: Mutex::new(None),
+            node: std::sync::OnceLock::new(),
+            listen: (listen_config, url.clone()),
         };
         store.run(store.migrate())?;
         Ok(store)
@@ -230,6 +238,7 @@ impl PgStore {
         let mut pats = HashMap::new();
         let mut sessions = HashMap::new();
         let mut audit: Vec<AuditRecord> = Vec::new();
+        let changed: Vec<Write> = batch.iter().filter(|w| !matches!(w, Write::Audit(_))).cloned().collect();
         for write in batch {
             match write {
                 Write::Tenant(t) => drop(tenants.insert(t.id.clone(), t)),
@@ -246,7 +255,12 @@ impl PgStore {
             let (seq, prev) = (first.seq - 1, first.prev_hash.clone());
             super::audit::rechain(&mut audit, seq, &prev);
         }
-        let tables = Tables { tenants, agents, pats, sessions };
+        let announce = match self.node.get() {
+            Some(node) if !changed.is_empty() => Some(Changes::of(node, &changed)),
+            _ => None,
+        }
+        .map(|changes| serde_json::to_string(&changes).expect("announcements serialize"));
+        let tables = Tables { tenants, agents, pats, sessions, announce };
         // Until this write finishes one way or the other, the connection may be inside an open
         // transaction: if the future is dropped (a timeout), the guard closes the connection
         // rather than hand it back to the pool mid-transaction.
@@ -283,7 +297,7 @@ impl PgStore {
         import_ca: Option<(&str, &str)>,
         follow_head: bool,
     ) -> Result<(), StoreError> {
-        let Tables { tenants, agents, pats, sessions } = tables;
+        let Tables { tenants, agents, pats, sessions, announce } = tables;
         let tx = client;
         // BEGIN is sent with the statements (pipelined) unless this attempt must look first.
         let mut begun = false;
@@ -331,6 +345,7 @@ impl PgStore {
             pat_columns.id.push(pat.id());
             pat_columns.tenant.push(pat.tenant.clone());
             pat_columns.record.push(json(pat));
+            pat_columns.revoked.push(pat.revoked_at.is_some());
         }
         let mut agent_columns = AgentColumns::default();
         for agent in agents.values() {
@@ -353,6 +368,13 @@ impl PgStore {
             session_columns.expires_at.push(session.expires_at.0);
             session_columns.record.push(json(session));
         }
+        let ended_sessions: Vec<String> =
+            sessions.values().filter(|s| !matches!(s.state, SessionState::Active)).map(|s| s.id.clone()).collect();
+        let live: Vec<&argus_fsm::session::Session> =
+            sessions.values().filter(|s| matches!(s.state, SessionState::Active)).collect();
+        let live_agents: Vec<String> = live.iter().map(|s| s.agent_id.clone()).collect();
+        let live_ids: Vec<String> = live.iter().map(|s| s.id.clone()).collect();
+        let live_expiries: Vec<i64> = live.iter().map(|s| s.expires_at.0).collect();
         let audit_seqs: Vec<i64> = audit.iter().map(|r| r.seq as i64).collect();
         let audit_hashes: Vec<String> = audit.iter().map(|r| r.hash.clone()).collect();
         let audit_records: Vec<String> = audit.iter().map(json).collect();
@@ -384,15 +406,25 @@ impl PgStore {
         }
         if !pat_columns.hash.is_empty() {
             statements.push((
-                "INSERT INTO pats (hash, id, tenant, record) SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[])
-                 ON CONFLICT (hash) DO UPDATE SET record = EXCLUDED.record",
-                vec![&pat_columns.hash, &pat_columns.id, &pat_columns.tenant, &pat_columns.record],
+                // A revoked PAT stays revoked whatever a node with a stale view writes.
+                "INSERT INTO pats (hash, id, tenant, record, revoked)
+                 SELECT * FROM UNNEST($1::bytea[], $2::text[], $3::text[], $4::text[], $5::bool[])
+                 ON CONFLICT (hash) DO UPDATE SET record = EXCLUDED.record, revoked = EXCLUDED.revoked
+                 WHERE NOT pats.revoked OR EXCLUDED.revoked",
+                vec![
+                    &pat_columns.hash,
+                    &pat_columns.id,
+                    &pat_columns.tenant,
+                    &pat_columns.record,
+                    &pat_columns.revoked,
+                ],
             ));
         }
         if !agent_columns.agent_id.is_empty() {
             statements.push((
                 "INSERT INTO agents (agent_id, tenant, state, record) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])
-                 ON CONFLICT (agent_id) DO UPDATE SET tenant = EXCLUDED.tenant, state = EXCLUDED.state, record = EXCLUDED.record",
+                 ON CONFLICT (agent_id) DO UPDATE SET tenant = EXCLUDED.tenant, state = EXCLUDED.state, record = EXCLUDED.record
+                 WHERE agents.state <> 'revoked' OR EXCLUDED.state = 'revoked'",
                 vec![&agent_columns.agent_id, &agent_columns.tenant, &agent_columns.state, &agent_columns.record],
             ));
         }
@@ -407,7 +439,8 @@ impl PgStore {
             statements.push((
                 "INSERT INTO sessions (id, token_hash, tenant, agent_id, active, expires_at, record)
                  SELECT * FROM UNNEST($1::text[], $2::bytea[], $3::text[], $4::text[], $5::bool[], $6::int8[], $7::text[])
-                 ON CONFLICT (id) DO UPDATE SET active = EXCLUDED.active, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record",
+                 ON CONFLICT (id) DO UPDATE SET active = EXCLUDED.active, expires_at = EXCLUDED.expires_at, record = EXCLUDED.record
+                 WHERE sessions.active OR NOT EXCLUDED.active",
                 vec![
                     &session_columns.id,
                     &session_columns.token_hash,
@@ -418,6 +451,23 @@ impl PgStore {
                     &session_columns.record,
                 ],
             ));
+        }
+        if !ended_sessions.is_empty() {
+            // An ended session frees its agent's claim in the same transaction.
+            statements.push(("DELETE FROM live_sessions WHERE session_id = ANY($1::text[])", vec![&ended_sessions]));
+        }
+        if !live_ids.is_empty() {
+            // A live session holds its agent's claim (already taken by its activation; this
+            // adds it for sessions copied in by migrate-store).
+            statements.push((
+                "INSERT INTO live_sessions (agent_id, session_id, expires_at)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) ON CONFLICT (agent_id) DO NOTHING",
+                vec![&live_agents, &live_ids, &live_expiries],
+            ));
+        }
+        if let Some(announce) = announce {
+            // Delivered to the listening nodes when (and only if) this transaction commits.
+            statements.push(("SELECT pg_notify('argus_changes', $1)", vec![announce]));
         }
         let prepared = futures_util::future::join_all(statements.iter().map(|(sql, _)| tx.prepare_cached(sql))).await;
         let prepared = prepared.into_iter().collect::<Result<Vec<_>, _>>().map_err(pg_error)?;
@@ -476,6 +526,8 @@ struct Tables {
     agents: HashMap<String, super::AgentRecord>,
     pats: HashMap<[u8; 32], super::PatRecord>,
     sessions: HashMap<String, argus_fsm::session::Session>,
+    /// The announcement for the other nodes (JSON), when this node listens and wrote keys.
+    announce: Option<String>,
 }
 
 /// A pooled connection inside a transaction this store opened: closed instead of returned to
@@ -514,6 +566,7 @@ struct PatColumns {
     id: Vec<String>,
     tenant: Vec<Option<String>>,
     record: Vec<String>,
+    revoked: Vec<bool>,
 }
 
 #[derive(Default)]
@@ -607,6 +660,227 @@ impl Store for PgStore {
 
     fn adopted_head(&self) -> Option<(u64, String)> {
         self.adopted.lock().expect("adopted lock").take()
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn found_or_join(
+        &self,
+        writes: &[Write],
+        ca_cert: &str,
+        ca_key: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        match self.import(writes.to_vec(), ca_cert, ca_key) {
+            Ok(()) => Ok(None),
+            // Not empty: another init founded it first (the table lock orders two at once).
+            Err(StoreError::NotEmpty) => {
+                let ca = self.run(async {
+                    let client = self.client().await?;
+                    let row =
+                        client.query_opt("SELECT cert_pem, key_pem FROM cluster_ca", &[]).await.map_err(pg_error)?;
+                    Ok(row.map(|row| (row.get::<_, String>(0), row.get::<_, String>(1))))
+                })?;
+                ca.map(Some).ok_or_else(|| {
+                    StoreError::Backend(
+                        "the database holds an ARGUS deployment without a cluster CA (written before cluster mode); \
+                         it cannot be joined"
+                            .into(),
+                    )
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn subscribe(&self, node_id: &str) -> Option<tokio::sync::mpsc::UnboundedReceiver<Changes>> {
+        let _ = self.node.set(node_id.to_string());
+        let (out, changes) = tokio::sync::mpsc::unbounded_channel();
+        let (config, url) = self.listen.clone();
+        let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");
+        runtime.spawn(super::pg_listen::listen(config, url, node_id.to_string(), out));
+        Some(changes)
+    }
+
+    fn reread(&self, changes: &Changes) -> Result<Reread, StoreError> {
+        let pats: Vec<Vec<u8>> = changes.pats.iter().filter_map(|h| hex::decode(h).ok()).collect();
+        self.run(async {
+            Ok(Reread {
+                tenants: self.records("SELECT record FROM tenants WHERE id = ANY($1)", &[&changes.tenants]).await?,
+                agents: self.records("SELECT record FROM agents WHERE agent_id = ANY($1)", &[&changes.agents]).await?,
+                pats: self.records("SELECT record FROM pats WHERE hash = ANY($1)", &[&pats]).await?,
+                sessions: self.records("SELECT record FROM sessions WHERE id = ANY($1)", &[&changes.sessions]).await?,
+            })
+        })
+    }
+
+    fn end_claim(&self, session_id: &str) -> Result<bool, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            // The row's own `active` flag decides, once: whoever turns it off records the end.
+            let ended = client
+                .query_opt(
+                    "WITH ended AS (UPDATE sessions SET active = FALSE WHERE id = $1 AND active RETURNING id),
+                          freed AS (DELETE FROM live_sessions WHERE session_id IN (SELECT id FROM ended))
+                     SELECT id FROM ended",
+                    &[&session_id],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(ended.is_some())
+        })
+    }
+
+    fn heartbeat(&self, beat: &crate::cluster::Heartbeat) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "INSERT INTO nodes (node_id, api, agent, peer) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (node_id) DO UPDATE SET api = EXCLUDED.api, agent = EXCLUDED.agent,
+                         peer = EXCLUDED.peer, heartbeat_at = now()",
+                    &[&beat.node_id, &beat.api, &beat.agent, &beat.peer],
+                )
+                .await
+                .map_err(pg_error)
+                .map(drop)
+        })
+    }
+
+    fn nodes(&self) -> Result<Vec<crate::cluster::NodeInfo>, StoreError> {
+        let dead_after = crate::cluster::DEAD_AFTER.as_secs_f64();
+        self.run(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT n.node_id, n.api, n.agent, n.peer,
+                            now() - n.heartbeat_at < make_interval(secs => $1),
+                            (SELECT count(*) FROM agent_presence p WHERE p.node_id = n.node_id),
+                            (extract(epoch FROM n.heartbeat_at) * 1000)::int8
+                     FROM nodes n ORDER BY n.node_id",
+                    &[&dead_after],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let alive: bool = row.get(4);
+                    crate::cluster::NodeInfo {
+                        node_id: row.get(0),
+                        api: row.get(1),
+                        agent: row.get(2),
+                        peer: row.get(3),
+                        alive,
+                        // A dead node's agents are offline until they connect elsewhere.
+                        agents_online: if alive { row.get::<_, i64>(5) as u64 } else { 0 },
+                        last_heartbeat: crate::time_format::rfc3339(argus_fsm::Timestamp(row.get(6))),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn claim_presence(&self, agent_id: &str, node_id: &str) -> Result<u64, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            let row = client
+                .query_one(
+                    "INSERT INTO agent_presence (agent_id, node_id, epoch) VALUES ($1, $2, nextval('presence_epoch'))
+                     ON CONFLICT (agent_id) DO UPDATE SET node_id = EXCLUDED.node_id, epoch = EXCLUDED.epoch, since = now()
+                     RETURNING epoch",
+                    &[&agent_id, &node_id],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn release_presence(&self, agent_id: &str, epoch: u64) -> Result<(), StoreError> {
+        let epoch = epoch as i64;
+        self.run(async {
+            let client = self.client().await?;
+            client
+                .execute("DELETE FROM agent_presence WHERE agent_id = $1 AND epoch = $2", &[&agent_id, &epoch])
+                .await
+                .map_err(pg_error)
+                .map(drop)
+        })
+    }
+
+    fn forget_presence_of(&self, node_id: &str) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            client
+                .execute("DELETE FROM agent_presence WHERE node_id = $1", &[&node_id])
+                .await
+                .map_err(pg_error)
+                .map(drop)
+        })
+    }
+
+    fn holder(&self, agent_id: &str) -> Result<Option<String>, StoreError> {
+        let dead_after = crate::cluster::DEAD_AFTER.as_secs_f64();
+        self.run(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT p.node_id FROM agent_presence p JOIN nodes n ON n.node_id = p.node_id
+                     WHERE p.agent_id = $1 AND now() - n.heartbeat_at < make_interval(secs => $2)",
+                    &[&agent_id, &dead_after],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(row.map(|row| row.get(0)))
+        })
+    }
+
+    fn presence(&self) -> Result<crate::cluster::Presence, StoreError> {
+        let dead_after = crate::cluster::DEAD_AFTER.as_secs_f64();
+        self.run(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT p.agent_id, p.node_id FROM agent_presence p JOIN nodes n ON n.node_id = p.node_id
+                     WHERE now() - n.heartbeat_at < make_interval(secs => $1)",
+                    &[&dead_after],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        })
+    }
+
+    fn claim_live_session(
+        &self,
+        agent_id: &str,
+        session_id: &str,
+        expires_at: argus_fsm::Timestamp,
+        now: argus_fsm::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let grace = (OPERATION_TIMEOUT * 2).as_secs_f64();
+        self.run(async {
+            let client = self.client().await?;
+            // Takes the row when it is free: no claim, or a claim whose session has ended or
+            // lapsed, or one whose session never reached the table within the grace.
+            let claimed = client
+                .query_opt(
+                    "INSERT INTO live_sessions AS l (agent_id, session_id, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (agent_id) DO UPDATE
+                         SET session_id = EXCLUDED.session_id, expires_at = EXCLUDED.expires_at, claimed_at = now()
+                     WHERE l.expires_at <= $4
+                        OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = l.session_id AND NOT s.active)
+                        OR (NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = l.session_id)
+                            AND now() - l.claimed_at > make_interval(secs => $5))
+                     RETURNING session_id",
+                    &[&agent_id, &session_id, &expires_at.0, &now.0, &grace],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(claimed.is_some())
+        })
     }
 
     fn reset(&self) {

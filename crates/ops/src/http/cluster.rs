@@ -1,0 +1,48 @@
+//! `GET /support/cluster`: the nodes sharing this node's store (SPEC §10). On sled, the node
+//! alone.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::cluster::NodeInfo;
+use crate::error::ApiError;
+use crate::gate::Need;
+use crate::http::extract::Gated;
+use crate::state::Ops;
+use crate::time_format::{now, rfc3339};
+
+/// `GET /support/cluster`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClusterView {
+    nodes: Vec<NodeInfo>,
+}
+
+/// The cluster's nodes, alive or dead, with the agents each holds (remote_support or admin).
+#[utoipa::path(get, path = "/support/cluster", tag = "cluster",
+    responses((status = 200, description = "The nodes", body = ClusterView)))]
+pub(crate) async fn cluster(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<ClusterView>, ApiError> {
+    gated.require(&ops, Need::Support).await?;
+    if !ops.store.shared() {
+        let addresses = ops.addresses.get().cloned().unwrap_or_default();
+        let this = NodeInfo {
+            node_id: ops.node_id.clone(),
+            api: addresses.api,
+            agent: addresses.agent,
+            peer: addresses.peer,
+            alive: true,
+            agents_online: ops.links.lock().expect("links lock").len() as u64,
+            last_heartbeat: rfc3339(now()),
+        };
+        return Ok(Json(ClusterView { nodes: vec![this] }));
+    }
+    let store = ops.store.clone();
+    let nodes = tokio::task::spawn_blocking(move || store.nodes())
+        .await
+        .map_err(|_| ApiError::from(argus_fsm::Code::Internal))?
+        .map_err(|error| crate::error::store_error(&error))?;
+    Ok(Json(ClusterView { nodes }))
+}

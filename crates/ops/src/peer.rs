@@ -1,0 +1,207 @@
+//! The peer link between `argus-ops` nodes (SPEC §10): QUIC with mutual TLS, both sides
+//! presenting a certificate of the cluster CA. A node that is asked about an agent another node
+//! holds forwards just the part that needs the agent's link — relay a command, tell it of a
+//! session's end or grant — one hop, after doing everything else itself (gate, session checks,
+//! audit). So answers, codes and audit records are the same whichever node an operator uses.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use argus_fsm::wire::{PeerReply, PeerRequest, Reply};
+use argus_fsm::Code;
+use argus_transport_quic::{read_frame, write_frame, PEER_SERVER_NAME};
+
+use crate::error::ApiError;
+use crate::state::Ops;
+
+/// How long a peer has to answer anything but a relayed command.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// This node's side of the peer links: one endpoint, and one connection per peer node,
+/// opened on first use and replaced when it closes.
+pub struct Peers {
+    endpoint: quinn::Endpoint,
+    /// Where the peers' addresses are (the nodes table).
+    store: Arc<dyn crate::store::Store>,
+    connections: tokio::sync::Mutex<HashMap<String, quinn::Connection>>,
+    /// Peer addresses by node ID, as the store last said.
+    addresses: Mutex<HashMap<String, std::net::SocketAddr>>,
+}
+
+impl Peers {
+    /// The peer side of a node listening on `endpoint`.
+    pub fn new(endpoint: quinn::Endpoint, store: Arc<dyn crate::store::Store>) -> Peers {
+        Peers { endpoint, store, connections: Default::default(), addresses: Default::default() }
+    }
+
+    /// Where this node's peer link listens.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Closes every peer link (shutdown).
+    pub fn close(&self) {
+        self.endpoint.close(quinn::VarInt::from_u32(0), b"node shutting down");
+    }
+
+    async fn connection(&self, node: &str) -> Result<quinn::Connection, ApiError> {
+        let mut connections = self.connections.lock().await;
+        if let Some(connection) = connections.get(node) {
+            if connection.close_reason().is_none() {
+                return Ok(connection.clone());
+            }
+        }
+        let cached = self.addresses.lock().expect("peer addresses lock").get(node).copied();
+        let address = match cached {
+            Some(address) => address,
+            None => {
+                let store = self.store.clone();
+                let nodes = tokio::task::spawn_blocking(move || store.nodes())
+                    .await
+                    .map_err(|_| ApiError::from(Code::Internal))?
+                    .map_err(|error| crate::error::store_error(&error))?;
+                let mut addresses = self.addresses.lock().expect("peer addresses lock");
+                for info in nodes {
+                    if let Some(peer) = info.peer.and_then(|p| p.parse().ok()) {
+                        addresses.insert(info.node_id, peer);
+                    }
+                }
+                addresses.get(node).copied().ok_or(Code::AgentOffline)?
+            }
+        };
+        let connecting =
+            self.endpoint.connect(address, PEER_SERVER_NAME).map_err(|_| ApiError::from(Code::AgentOffline))?;
+        let connection = match tokio::time::timeout(PEER_TIMEOUT, connecting).await {
+            Ok(Ok(connection)) => connection,
+            _ => {
+                // The address may be old (the node restarted elsewhere): ask the store next time.
+                self.addresses.lock().expect("peer addresses lock").remove(node);
+                tracing::warn!(%node, %address, "peer link could not be opened");
+                return Err(Code::AgentOffline.into());
+            }
+        };
+        connections.insert(node.to_string(), connection.clone());
+        Ok(connection)
+    }
+
+    /// Sends `request` to `node` and waits (bounded by `timeout`) for its answer. A peer that
+    /// cannot be reached answers like an offline agent.
+    pub async fn ask(&self, node: &str, request: &PeerRequest, timeout: Duration) -> Result<PeerReply, ApiError> {
+        let connection = self.connection(node).await?;
+        let exchange = async {
+            let (mut send, mut recv) = connection.open_bi().await.map_err(|_| ApiError::from(Code::AgentOffline))?;
+            write_frame(&mut send, request).await.map_err(|_| ApiError::from(Code::AgentOffline))?;
+            let _ = send.finish();
+            match read_frame::<PeerReply>(&mut recv).await {
+                Ok(Some(reply)) => Ok(reply),
+                _ => Err(ApiError::from(Code::AgentOffline)),
+            }
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Code::AgentTimeout.into()),
+        }
+    }
+}
+
+/// Relays a command through the node holding the agent: the agent's reply as JSON text, or its
+/// refusal with the agent's code.
+pub async fn relay_through(
+    ops: &Ops,
+    node: &str,
+    agent_id: &str,
+    grant: argus_fsm::wire::SessionGrant,
+    command: &argus_fsm::command::Command,
+) -> Result<String, ApiError> {
+    let peers = ops.peers.get().ok_or(Code::AgentOffline)?;
+    let request = PeerRequest::Relay { agent_id: agent_id.to_string(), grant, command: command.clone() };
+    // The holder waits up to the command timeout for its agent; allow for the hop.
+    let timeout = crate::http::sessions::COMMAND_TIMEOUT + Duration::from_secs(2);
+    match peers.ask(node, &request, timeout).await? {
+        PeerReply::Relayed(Reply::Ok { result_json }) => Ok(result_json),
+        PeerReply::Relayed(Reply::Refused { code, message }) => Err(ApiError::new(code, message)),
+        PeerReply::Done | PeerReply::NotHere => Err(Code::AgentOffline.into()),
+    }
+}
+
+/// Tells the agent held by `node` that a session ended; the receiver resolves when that node
+/// answers (its agent acknowledged, or its own bounded wait passed), or is dropped on failure.
+pub fn end_through(
+    ops: &Ops,
+    node: String,
+    agent_id: &str,
+    session_id: &str,
+    reason: argus_fsm::session::EndReason,
+) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    let peers = ops.peers.get()?.clone();
+    let (done, ack) = tokio::sync::oneshot::channel();
+    let request =
+        PeerRequest::EndSession { agent_id: agent_id.to_string(), session_id: session_id.to_string(), reason };
+    tokio::spawn(async move {
+        if let Ok(PeerReply::Done) = peers.ask(&node, &request, PEER_TIMEOUT).await {
+            let _ = done.send(());
+        }
+    });
+    Some(ack)
+}
+
+/// Tells the agent held by `node` about a new session (best effort: the grant also travels
+/// with every command).
+pub fn grant_through(ops: &Ops, node: String, agent_id: &str, grant: argus_fsm::wire::SessionGrant) {
+    let Some(peers) = ops.peers.get().cloned() else { return };
+    let request = PeerRequest::Grant { agent_id: agent_id.to_string(), grant };
+    tokio::spawn(async move {
+        let _ = peers.ask(&node, &request, PEER_TIMEOUT).await;
+    });
+}
+
+/// Accepts peer links until the endpoint closes. The TLS layer has already refused anything
+/// without a cluster-CA certificate.
+pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let ops = ops.clone();
+        tokio::spawn(async move {
+            let Ok(connection) = incoming.await else { return };
+            while let Ok((send, recv)) = connection.accept_bi().await {
+                tokio::spawn(answer(ops.clone(), send, recv));
+            }
+        });
+    }
+}
+
+async fn answer(ops: Arc<Ops>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+    let Ok(Some(request)) = read_frame::<PeerRequest>(&mut recv).await else { return };
+    let reply = match request {
+        PeerRequest::Relay { agent_id, grant, command } => {
+            if !ops.is_online(&agent_id) {
+                PeerReply::NotHere
+            } else {
+                match crate::http::sessions::relay(&ops, &agent_id, grant, &command).await {
+                    Ok(result_json) => PeerReply::Relayed(Reply::Ok { result_json }),
+                    Err(error) => PeerReply::Relayed(Reply::Refused { code: error.code, message: error.message }),
+                }
+            }
+        }
+        PeerRequest::EndSession { agent_id, session_id, reason } => {
+            let link = ops.links.lock().expect("links lock").get(&agent_id).cloned();
+            match link {
+                Some(link) => {
+                    let ack = link.send_end(&session_id, reason);
+                    crate::lifecycle::agent_refuses([ack]).await;
+                    PeerReply::Done
+                }
+                None => PeerReply::NotHere,
+            }
+        }
+        PeerRequest::Grant { agent_id, grant } => match ops.links.lock().expect("links lock").get(&agent_id) {
+            Some(link) => {
+                let _ = link.control.send(argus_fsm::wire::ServerMessage::SessionGranted(grant));
+                PeerReply::Done
+            }
+            None => PeerReply::NotHere,
+        },
+    };
+    let _ = write_frame(&mut send, &reply).await;
+    let _ = send.finish();
+}
