@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub mod pg;
+pub mod proxy;
 pub mod webdriver;
 
 /// The ops token every fixture uses.
@@ -275,6 +276,53 @@ impl Ops {
         self.api = addrs["api"].as_str().unwrap().parse().unwrap();
         self.agent = addrs["agent"].as_str().unwrap().parse().unwrap();
         self.server = Some(server);
+    }
+
+    /// Another node of this server's cluster: `init` on the same PostgreSQL database (which
+    /// joins it), then `serve`, with the same environment. Pass `store` to reach the database
+    /// another way (e.g. through a proxy the test can cut).
+    pub fn join(&self, store: Option<&str>) -> Ops {
+        let url = store
+            .map(str::to_string)
+            .unwrap_or_else(|| self.postgres.as_ref().expect("a cluster needs the PostgreSQL store").url("argus"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("ops");
+        let out = Command::new(bin("argus-ops"))
+            .args(["init", "--json", "--data-dir"])
+            .arg(&data)
+            .env("ARGUS_STORE", url)
+            .output()
+            .expect("init runs");
+        assert!(out.status.success(), "join failed: {}", String::from_utf8_lossy(&out.stderr));
+        let init: Value = serde_json::from_slice(&out.stdout).expect("init --json");
+        assert_eq!(init["joined"], true, "{init}");
+        assert_eq!(init["admin_pat"], Value::Null, "{init}");
+        let mut node = Ops {
+            dir,
+            admin_pat: self.admin_pat.clone(),
+            api: "127.0.0.1:0".parse().unwrap(),
+            agent: "127.0.0.1:0".parse().unwrap(),
+            env: self.env.clone(),
+            serve_args: self.serve_args.clone(),
+            server: None,
+            embedded: None,
+            postgres: None,
+        };
+        node.serve(None);
+        node
+    }
+
+    /// This node's `run/addresses.json`.
+    pub fn addresses(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.data().join("run").join("addresses.json")).expect("addresses"))
+            .expect("addresses JSON")
+    }
+
+    /// Kills the server with SIGKILL (no clean shutdown) and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let process = self.server.as_mut().expect("running");
+        let _ = process.child.kill();
+        let _ = process.child.wait();
     }
 
     /// Stops the server cleanly (SIGTERM) and returns its exit status.

@@ -84,10 +84,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the audit hash chain offline (server stopped).
+    /// Verify the audit hash chain offline (server stopped); with `--store postgres://…`, the
+    /// whole cluster's chain (nodes may keep serving).
     Verify {
+        /// Required unless `--store` names a PostgreSQL database.
         #[arg(long)]
-        data_dir: PathBuf,
+        data_dir: Option<PathBuf>,
         /// The store, when not the one `init` recorded in the data dir.
         #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
         store: Option<String>,
@@ -208,7 +210,19 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { data_dir, store } } => {
-            let url = argus_ops::store::resolve(store.as_deref(), &data_dir)?;
+            let (url, data_dir) = match (store.as_deref().map(StoreUrl::parse).transpose()?, data_dir) {
+                (Some(url @ StoreUrl::Postgres(_)), data_dir) => (url, data_dir.unwrap_or_default()),
+                (_, Some(data_dir)) => (argus_ops::store::resolve(store.as_deref(), &data_dir)?, data_dir),
+                (_, None) => {
+                    use clap::CommandFactory as _;
+                    Cli::command()
+                        .error(
+                            clap::error::ErrorKind::MissingRequiredArgument,
+                            "--data-dir is required unless --store names a PostgreSQL database",
+                        )
+                        .exit()
+                }
+            };
             let dir = DataDir(data_dir);
             // A node that is serving holds sled's lock: do not wait long for it.
             let opened = match &url {

@@ -176,6 +176,15 @@ pub async fn follow_changes(
     }
 }
 
+/// Reads these tenants and agents from the store now (a node about to decide on a record
+/// another node may have just written). A store that cannot answer leaves the view as it is.
+pub async fn refresh(ops: &crate::state::Ops, tenants: Vec<String>, agents: Vec<String>) {
+    let changes = crate::store::Changes { tenants, agents, ..Default::default() };
+    if let Err(error) = apply(ops, changes).await {
+        tracing::warn!(%error, "could not read records from the store; deciding from this node's view");
+    }
+}
+
 async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Result<(), StoreError> {
     let store = ops.store.clone();
     let reread = tokio::task::spawn_blocking(move || store.reread(&changes))

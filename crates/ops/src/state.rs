@@ -385,10 +385,14 @@ impl Registry {
 
 impl Registry {
     /// Stores bookkeeping (no audit record, nothing an operator relies on) without waiting for
-    /// the disk; sled writes it out within its flush interval, and shutdown flushes.
-    pub fn record_quietly(&mut self, store: &dyn Store, agent: crate::store::AgentRecord) {
+    /// the disk; sled writes it out within its flush interval, PostgreSQL with the next flush
+    /// (at most a second later), and shutdown flushes.
+    pub fn record_quietly(&mut self, store: &dyn Store, durability: &Durability, agent: crate::store::AgentRecord) {
         match store.stage(&[Write::Agent(agent.clone())]) {
             Ok(()) => {
+                // Counted as staged (nobody waits for it), so the next bookkeeping flush covers
+                // it on a backend that writes only on flush.
+                durability.staged();
                 self.agents.insert(agent.agent_id.clone(), agent);
             }
             Err(error) => tracing::warn!(%error, "agent bookkeeping not stored"),
@@ -400,7 +404,7 @@ impl Registry {
     /// Records that a PAT passed the gate, at most once per
     /// [`crate::store::PAT_LAST_USED_RESOLUTION_MS`] per PAT and without waiting for the disk,
     /// so steady use costs no write per request.
-    pub fn touch_pat(&mut self, store: &dyn Store, hash: &[u8; 32], now: Timestamp) {
+    pub fn touch_pat(&mut self, store: &dyn Store, durability: &Durability, hash: &[u8; 32], now: Timestamp) {
         if !self.pat_touch_due(hash, now) {
             return;
         }
@@ -408,6 +412,7 @@ impl Registry {
         pat.last_used_at = Some(now);
         match store.stage(&[Write::Pat(pat.clone())]) {
             Ok(()) => {
+                durability.staged();
                 self.pats.insert(pat.hash, pat);
             }
             Err(error) => tracing::warn!(%error, "PAT bookkeeping not stored"),

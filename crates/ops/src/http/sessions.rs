@@ -235,8 +235,11 @@ pub(crate) struct SessionStatus {
 }
 
 impl SessionStatus {
-    fn of(session: &Session) -> SessionStatus {
+    /// The session as of `now`: one past its deadline whose end another node is still writing
+    /// is already over (expired).
+    fn of(session: &Session, now: argus_fsm::Timestamp) -> SessionStatus {
         let (state, ended_reason) = match session.state {
+            SessionState::Active if session.expires_at <= now => ("ended", Some(EndReason::Expired.as_str())),
             SessionState::Active => ("active", None),
             SessionState::Ended { reason, .. } => ("ended", Some(reason.as_str())),
         };
@@ -264,12 +267,14 @@ pub(crate) async fn status(
     gated.require(&ops, Need::Support).await?;
     let now = now();
     let mut registry = ops.registry.write().await;
-    let id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
+    let mut id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
     // A session past its deadline is reported (and recorded) as ended, not as active.
     if registry.sessions[&id].next_deadline().is_some_and(|d| d <= now) {
         expire_session(&ops, &mut registry, &id, now)?;
+        // Another node may have recorded the end first: read it back by token.
+        id = find_session(&ops, &mut registry, &headers, &tenant, &gated.0.owner)?;
     }
-    Ok(Json(SessionStatus::of(&registry.sessions[&id])))
+    Ok(Json(SessionStatus::of(&registry.sessions[&id], now)))
 }
 
 /// Ends the session; answers once the agent refuses it too (remote_support scope).
@@ -295,7 +300,7 @@ pub(crate) async fn deactivate(
     let ended = end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, &gated.actor(), by, now)?;
     match ended {
         Some(Ended { reason: EndReason::Deactivated, ack }) => {
-            let answer = SessionStatus::of(&registry.sessions[&id]);
+            let answer = SessionStatus::of(&registry.sessions[&id], now);
             drop(registry);
             // Answered only once the agent refuses the session too (SPEC §12).
             agent_refuses(ack).await;

@@ -96,6 +96,11 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
     let failure_event = if enrolling { "agent_enroll_refused" } else { "agent_auth_failed" };
     let agent_id = hello.agent_id.clone();
     let tenant = hello.tenant.clone();
+    if ops.store.shared() && (enrolling || !ops.registry.read().await.agents.contains_key(&agent_id)) {
+        // Another node may have issued the enrollment token (or enrolled the agent) a moment
+        // ago: read it from the store rather than wait for the announcement.
+        crate::cluster::refresh(ops, vec![tenant.clone()], vec![agent_id.clone()]).await;
+    }
     let record = ops.registry.read().await.agents.get(&agent_id).map(|a| a.enrollment.clone());
     let mut machine = machine;
     match machine.handle(HandshakeEvent::Hello { hello, record }, now()) {
@@ -172,7 +177,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
             write_frame(&mut send, &ServerMessage::Welcome { sessions }).await?;
             if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
                 record.last_seen = Some(now);
-                registry.record_quietly(ops.store.as_ref(), record);
+                registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
             }
             Ok(Some((agent_id, send, recv)))
         }
@@ -413,7 +418,7 @@ async fn run_link(
     let mut registry = ops.registry.write().await;
     if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
         record.last_seen = Some(now);
-        registry.record_quietly(ops.store.as_ref(), record);
+        registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
     }
     tracing::info!(agent = %agent_id, "agent offline");
 }
@@ -435,7 +440,7 @@ async fn handle_agent_message(
             record.remote_support_on = on;
             record.manifest = Some(manifest);
             if entries.is_empty() {
-                registry.record_quietly(ops.store.as_ref(), record);
+                registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
             } else {
                 registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], entries, now)?;
             }

@@ -1,0 +1,431 @@
+//! Cluster mode (SPEC §10): three `argus-ops` nodes on loopback sharing one throwaway
+//! PostgreSQL, one test per rule. Waits are for events, with generous bounds; exact figures
+//! belong to the benchmark.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use argus_e2e::proxy::Proxy;
+use argus_e2e::{bin, sample_install_root, wait_until, Agent, Fleet, Ops, Output, OPS_TOKEN};
+use serde_json::{json, Value};
+
+/// Node 0 (which founded the cluster and holds the PostgreSQL server) and two joined nodes.
+struct Cluster {
+    fleet: Fleet,
+    others: Vec<Ops>,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let fleet = Fleet::armed_on(Ops::start_on_postgres(&[]));
+        let others = (0..2).map(|_| fleet.ops.join(None)).collect();
+        Cluster { fleet, others }
+    }
+
+    fn node(&self, i: usize) -> &Ops {
+        if i == 0 {
+            &self.fleet.ops
+        } else {
+            &self.others[i - 1]
+        }
+    }
+
+    fn node_id(&self, i: usize) -> String {
+        self.node(i).addresses()["node_id"].as_str().expect("node_id").to_string()
+    }
+
+    /// `argusctl --json ARGS` as the operator, against node `i`.
+    fn op(&self, i: usize, args: &[&str]) -> Output {
+        self.node(i).ctl(&self.fleet.operator, args)
+    }
+
+    /// Enrolls `agent_id` through node `first` (the server it is given) and starts it.
+    fn agent(&mut self, agent_id: &str, first: usize) -> Agent {
+        let root = self.fleet.ops.dir.path().join(format!("root-{agent_id}"));
+        sample_install_root(&root);
+        let token = self.fleet.ops.admin(&["agent", "enroll-token", agent_id, "--tenant", &self.fleet.tenant]);
+        assert_eq!(token.code, 0, "{}", token.stderr);
+        let out = Command::new(bin("argus-agent"))
+            .args(["enroll", "--install-root"])
+            .arg(&root)
+            .args(["--server", &self.node(first).agent.to_string(), "--server-ca"])
+            .arg(self.node(first).ca())
+            .args(["--tenant", &self.fleet.tenant, "--agent-id", agent_id, "--token"])
+            .arg(token.json["token"].as_str().unwrap())
+            .arg("--patch-pubkey")
+            .arg(self.fleet.keys.join("patch.pub"))
+            .output()
+            .expect("enroll runs");
+        assert!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
+        let agent = Agent::start(&root, self.fleet.ops.dir.path());
+        assert!(
+            wait_until(Duration::from_secs(20), || self.holder(0, agent_id).is_some()),
+            "agent {agent_id} never came online"
+        );
+        agent
+    }
+
+    /// The node holding `agent_id` as node `via` lists it.
+    fn holder(&self, via: usize, agent_id: &str) -> Option<String> {
+        let out = self.op(via, &["agent", "ls", "--tenant", &self.fleet.tenant]);
+        let rows = out.json["agents"].as_array().cloned().unwrap_or_default();
+        rows.into_iter()
+            .find(|a| a["agent_id"] == agent_id && a["online"] == true)
+            .and_then(|a| a["node"].as_str().map(str::to_string))
+    }
+
+    fn activate(&self, via: usize, agent_id: &str) -> Output {
+        self.op(via, &["agent", "activate", agent_id, "--tenant", &self.fleet.tenant, "--reason", "cluster e2e"])
+    }
+
+    fn command(&self, via: usize, token: &str, name: &str, args: Option<Value>) -> Output {
+        let mut argv = vec!["support", "command", &self.fleet.tenant, "--session", token, "--command", name];
+        let text = args.map(|a| a.to_string());
+        if let Some(text) = &text {
+            argv.extend(["--args", text]);
+        }
+        self.op(via, &argv)
+    }
+
+    /// Raw HTTPS to node `i` as the operator.
+    fn http(&self, i: usize, method: &str, path: &str, extra: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
+        let bearer = format!("Bearer {}", self.fleet.operator);
+        let mut headers = vec![("authorization", bearer.as_str()), ("x-argus-ops-token", OPS_TOKEN)];
+        headers.extend_from_slice(extra);
+        self.node(i).http("127.0.0.1".parse().unwrap(), method, path, &headers, body)
+    }
+
+    fn verify_chain(&self) -> std::process::Output {
+        let url = self.fleet.ops.postgres.as_ref().unwrap().url("argus");
+        Command::new(bin("argus-ops"))
+            .args(["audit", "verify"])
+            .env("ARGUS_STORE", url)
+            .output()
+            .expect("audit verify runs")
+    }
+}
+
+fn ok(out: &Output) {
+    assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+}
+
+fn refused(out: &Output, code: &str) {
+    assert_eq!((out.code, out.json["error"].as_str()), (1, Some(code)), "{} {}", out.stdout, out.stderr);
+}
+
+fn cluster_events(cluster: &Cluster, event: &str) -> Vec<Value> {
+    cluster.fleet.ops.audit_events(event)
+}
+
+#[test]
+fn joined_nodes_share_the_ca_and_each_lists_every_node() {
+    let cluster = Cluster::start();
+    let ca = std::fs::read(cluster.node(0).ca()).unwrap();
+    let ids: Vec<String> = (0..3).map(|i| cluster.node_id(i)).collect();
+    for i in 0..3 {
+        let node = cluster.node(i);
+        assert_eq!(std::fs::read(node.ca()).unwrap(), ca, "node {i} pins the cluster CA");
+        assert!(node.addresses()["peer"].as_str().is_some(), "node {i} names its peer listener");
+        // Each node's own certificate (signed by the one CA: argusctl pins ca.pem and talks to it).
+        let listed = cluster.op(i, &["cluster", "ls"]);
+        ok(&listed);
+        let nodes = listed.json["nodes"].as_array().unwrap();
+        let mut alive: Vec<&str> =
+            nodes.iter().filter(|n| n["alive"] == true).map(|n| n["node_id"].as_str().unwrap()).collect();
+        alive.sort();
+        let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+        expected.sort();
+        assert_eq!(alive, expected, "node {i} lists every live node: {listed:?}");
+        for node in nodes {
+            for field in ["api", "agent", "peer", "agents_online", "last_heartbeat"] {
+                assert!(!node[field].is_null(), "{field} in {node}");
+            }
+        }
+    }
+    let certs: Vec<Vec<u8>> =
+        (0..3).map(|i| std::fs::read(cluster.node(i).data().join("tls/server.pem")).unwrap()).collect();
+    assert!(certs[0] != certs[1] && certs[1] != certs[2], "every node has its own certificate");
+    assert!(!cluster.node(1).data().join("tls/ca.key").exists(), "a joined node keeps no CA key of its own");
+}
+
+#[test]
+fn every_operator_route_answers_the_same_through_a_node_that_does_not_hold_the_agent() {
+    let mut cluster = Cluster::start();
+    let _agent = cluster.agent("a1", 0);
+    assert_eq!(cluster.holder(1, "a1"), Some(cluster.node_id(0)), "node 1 sees node 0 holding a1");
+    // Capabilities, once the manifest the agent sent node 0 has reached node 1's view.
+    assert!(
+        wait_until(Duration::from_secs(10), || !cluster.op(1, &["agent", "capabilities", "a1"]).json["manifest"]
+            .is_null()),
+        "capabilities through node 1: {}",
+        cluster.node(1).log()
+    );
+    let activated = cluster.activate(1, "a1");
+    ok(&activated);
+    let token = activated.json["session_token"].as_str().unwrap().to_string();
+    // The same session is refused a second time on any node.
+    refused(&cluster.activate(2, "a1"), "session_already_active");
+    let status = cluster.op(2, &["support", "status", &cluster.fleet.tenant, "--session", &token]);
+    ok(&status);
+    assert_eq!(status.json["state"], "active");
+    let pong = cluster.command(2, &token, "ping", None);
+    ok(&pong);
+    assert_eq!(pong.json["result"]["pong"], true);
+    let tail = cluster.command(1, &token, "tail_log", Some(json!({ "lines": 2 })));
+    ok(&tail);
+    assert_eq!(tail.json["result"]["lines"], json!(["line 299", "line 300"]));
+    // Refusals keep their codes through the hop: the agent's own, and the server's.
+    refused(
+        &cluster.command(1, &token, "read_file", Some(json!({ "path": "../ops/tls/ca.pem" }))),
+        "path_not_allowlisted",
+    );
+    refused(&cluster.command(2, &token, "read_file", Some(json!({ "path": "crashes/none.txt" }))), "file_not_found");
+    refused(&cluster.command(2, &token, "reboot", None), "command_not_allowlisted");
+    // A patch applied through node 1 is a replay through node 2.
+    let new = cluster.fleet.ops.dir.path().join("new.yaml");
+    std::fs::write(&new, "poll: 9\n").unwrap();
+    let patch = sign_patch(&cluster.fleet, &new);
+    let argv = [
+        "support",
+        "command",
+        &cluster.fleet.tenant,
+        "--session",
+        &token,
+        "--command",
+        "apply_patch",
+        "--patch",
+        patch.to_str().unwrap(),
+    ];
+    ok(&cluster.op(1, &argv));
+    refused(&cluster.op(2, &argv), "patch_replayed");
+    // Deactivation through node 2 answers once the agent (on node 0) refuses the session.
+    ok(&cluster.op(2, &["support", "deactivate", &cluster.fleet.tenant, "--session", &token, "--reason", "done"]));
+    refused(&cluster.command(0, &token, "ping", None), "session_expired");
+    // One record per command that reached the session (the one after the end is refused before
+    // it runs), written by the node that served it.
+    let commands = cluster_events(&cluster, "remote_support_command");
+    let by_node = |i: usize| commands.iter().filter(|e| e["node"] == cluster.node_id(i).as_str()).count();
+    assert_eq!(commands.len(), 7, "{commands:#?}");
+    assert_eq!((by_node(0), by_node(1), by_node(2)), (0, 3, 4), "{commands:#?}");
+    assert_eq!(cluster_events(&cluster, "remote_support_session_started").len(), 1);
+    assert_eq!(cluster_events(&cluster, "remote_support_session_ended").len(), 1);
+    let verified = cluster.verify_chain();
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+}
+
+fn sign_patch(fleet: &Fleet, file: &Path) -> std::path::PathBuf {
+    let out = fleet.ops.dir.path().join("patch.json");
+    let now = time_rfc3339(0);
+    let later = time_rfc3339(3600);
+    let signed = argus_e2e::ctl_with(
+        &[],
+        &[
+            "patch",
+            "sign",
+            "--key",
+            fleet.keys.join("patch.key").to_str().unwrap(),
+            "--target",
+            "config.yaml",
+            "--file",
+            file.to_str().unwrap(),
+            "--not-before",
+            &now,
+            "--not-after",
+            &later,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    out
+}
+
+/// RFC 3339 (UTC, seconds) `offset` seconds from now, a minute early for the start of windows.
+fn time_rfc3339(offset: i64) -> String {
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + offset - 60;
+    let days = at.div_euclid(86_400);
+    let secs = at.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[test]
+fn three_simultaneous_activations_on_three_nodes_make_one_session() {
+    let mut cluster = Cluster::start();
+    let _agent = cluster.agent("a1", 0);
+    let outcomes: Vec<Output> = std::thread::scope(|scope| {
+        let cluster = &cluster;
+        let runs: Vec<_> = (0..3).map(|i| scope.spawn(move || cluster.activate(i, "a1"))).collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    let won = outcomes.iter().filter(|o| o.code == 0).count();
+    let lost = outcomes.iter().filter(|o| o.json["error"] == "session_already_active").count();
+    assert_eq!((won, lost), (1, 2), "{outcomes:#?}");
+    assert_eq!(cluster_events(&cluster, "remote_support_session_started").len(), 1);
+}
+
+#[test]
+fn revocation_on_one_node_cuts_off_the_agent_another_node_holds() {
+    let mut cluster = Cluster::start();
+    let agent = cluster.agent("a1", 2);
+    assert_eq!(cluster.holder(0, "a1"), Some(cluster.node_id(2)));
+    let started = Instant::now();
+    ok(&cluster
+        .op(0, &["agent", "revoke", "a1", "--tenant", &cluster.fleet.tenant, "--reason", "lost laptop", "--yes"]));
+    // Node 2 closes the link (its presence row goes with it).
+    assert!(
+        wait_until(Duration::from_secs(5), || cluster.holder(2, "a1").is_none()),
+        "node 2 still holds the revoked agent"
+    );
+    eprintln!("revoke on node 0 → link on node 2 closed, seen from outside after {:?}", started.elapsed());
+    // And the agent does not get back in, on any node.
+    let status = agent.root.join("state/status.json");
+    assert!(
+        wait_until(Duration::from_secs(20), || std::fs::read(&status)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|s| s["refused"] == "agent_revoked")),
+        "the revoked agent was not refused"
+    );
+    assert!(cluster.holder(1, "a1").is_none());
+}
+
+#[test]
+fn disarm_and_consent_withdrawal_on_one_node_end_sessions_another_node_holds() {
+    let mut cluster = Cluster::start();
+    let _agent = cluster.agent("a1", 2);
+    let tenant = cluster.fleet.tenant.clone();
+    let first = cluster.activate(2, "a1");
+    ok(&first);
+    let token = first.json["session_token"].as_str().unwrap().to_string();
+    ok(&cluster.command(2, &token, "ping", None));
+    ok(&cluster.op(0, &["tenant", "disarm", &tenant, "--reason", "incident over"]));
+    let after = cluster.command(2, &token, "ping", None);
+    refused(&after, "session_expired");
+    let status = cluster.op(1, &["support", "status", &tenant, "--session", &token]);
+    assert_eq!(status.json["ended_reason"], "tenant_disarmed", "{status:?}");
+    // Armed again; a new session, ended by a consent withdrawal on node 1.
+    ok(&cluster.fleet.ops.admin(&["tenant", "arm", &tenant, "--reason", "next incident"]));
+    let second = cluster.activate(2, "a1");
+    ok(&second);
+    let token = second.json["session_token"].as_str().unwrap().to_string();
+    ok(&cluster.node(1).admin(&["tenant", "consent", &tenant, "--withdraw", "--reason", "customer said no"]));
+    refused(&cluster.command(2, &token, "ping", None), "session_expired");
+    let status = cluster.op(0, &["support", "status", &tenant, "--session", &token]);
+    assert_eq!(status.json["ended_reason"], "consent_withdrawn", "{status:?}");
+    let reasons: Vec<Value> =
+        cluster_events(&cluster, "remote_support_session_ended").into_iter().map(|e| e["reason"].clone()).collect();
+    assert_eq!(reasons, vec![json!("tenant_disarmed"), json!("consent_withdrawn")]);
+}
+
+#[test]
+fn an_expiry_watched_by_three_nodes_is_recorded_once() {
+    let mut cluster = Cluster::start();
+    let _agent = cluster.agent("a1", 1);
+    let body = json!({ "tenant": cluster.fleet.tenant, "reason": "short", "ttl_seconds": 2 });
+    let (status, session) = cluster.http(0, "POST", "/support/agents/a1/activate", &[], Some(body));
+    assert_eq!(status, 201, "{session}");
+    let token = session["session_token"].as_str().unwrap().to_string();
+    let path = format!("/support/tenants/{}/session", cluster.fleet.tenant);
+    // Every node learns of the session, so all three expiry drivers watch it.
+    for i in 0..3 {
+        assert!(
+            wait_until(Duration::from_secs(5), || cluster
+                .http(i, "GET", &path, &[("x-argus-session", &token)], None)
+                .0
+                == 200),
+            "node {i} knows the session"
+        );
+    }
+    let ended = || cluster_events(&cluster, "remote_support_session_ended");
+    assert!(wait_until(Duration::from_secs(15), || !ended().is_empty()), "the expiry was recorded");
+    // Each driver runs at least once a second: three seconds more gives every node its chance
+    // to record it again.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        assert_eq!(ended().len(), 1, "{:#?}", ended());
+    }
+    assert_eq!(ended()[0]["reason"], "expired");
+    for i in 0..3 {
+        let (_, answer) = cluster.http(i, "GET", &path, &[("x-argus-session", &token)], None);
+        assert_eq!((answer["state"].as_str(), answer["ended_reason"].as_str()), (Some("ended"), Some("expired")));
+    }
+}
+
+#[test]
+fn after_the_holding_node_is_killed_its_agents_come_back_elsewhere_and_the_session_survives() {
+    let mut cluster = Cluster::start();
+    let agents = [cluster.agent("a1", 0), cluster.agent("a2", 0)];
+    let dead = cluster.node_id(0);
+    for agent in &agents {
+        // Each agent has been told where the other nodes are.
+        let nodes = agent.root.join("state/nodes.json");
+        assert!(
+            wait_until(Duration::from_secs(10), || std::fs::read(&nodes)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
+                .is_some_and(|list| list.len() == 3)),
+            "the agent learned the three nodes"
+        );
+    }
+    let activated = cluster.activate(1, "a1");
+    ok(&activated);
+    let token = activated.json["session_token"].as_str().unwrap().to_string();
+    let killed = Instant::now();
+    cluster.fleet.ops.kill();
+    let moved = |agent: &str| cluster.holder(1, agent).is_some_and(|node| node != dead);
+    assert!(
+        wait_until(Duration::from_secs(40), || moved("a1") && moved("a2")),
+        "agents did not come back on the surviving nodes"
+    );
+    eprintln!("kill -9 of the holding node → both agents online elsewhere after {:?}", killed.elapsed());
+    let pong = cluster.command(2, &token, "ping", None);
+    ok(&pong);
+    let listed = cluster.op(2, &["cluster", "ls"]);
+    let dead_row = listed.json["nodes"].as_array().unwrap().iter().find(|n| n["node_id"] == dead.as_str()).cloned();
+    assert_eq!(dead_row.map(|n| n["alive"].clone()), Some(json!(false)), "{listed:?}");
+}
+
+#[test]
+fn a_node_that_loses_the_database_stops_acknowledging_while_the_others_carry_on() {
+    let cluster = Cluster::start();
+    let pg = cluster.fleet.ops.postgres.as_ref().unwrap();
+    let proxy = Proxy::start(format!("127.0.0.1:{}", pg.port).parse().unwrap());
+    let url = format!("postgres://argus:{}@{}/argus?sslmode=disable", pg.password(), proxy.addr);
+    let cut_off = cluster.fleet.ops.join(Some(&url));
+    let tenant = cluster.fleet.tenant.clone();
+    ok(&cut_off.ctl(&cluster.fleet.operator, &["tenant", "show", &tenant]));
+    proxy.cut();
+    let started = Instant::now();
+    let out = cut_off.admin(&["tenant", "disarm", &tenant, "--reason", "through the cut node"]);
+    refused(&out, "store_unavailable");
+    assert!(started.elapsed() < Duration::from_secs(20), "answered in {:?}", started.elapsed());
+    // The others write as usual, and nothing the cut node refused took effect.
+    ok(&cluster.op(1, &["agent", "ls", "--tenant", &tenant]));
+    let pat = cluster.node(2).admin(&["pat", "create", "--owner", "other@example.com", "--scope", "remote_support"]);
+    ok(&pat);
+    assert_eq!(cluster.node(1).admin(&["tenant", "show", &tenant]).json["armed"], true);
+    // Back: the cut node recovers by itself.
+    proxy.restore();
+    assert!(
+        wait_until(Duration::from_secs(30), || cut_off
+            .admin(&["tenant", "disarm", &tenant, "--reason", "through the node, recovered"])
+            .code
+            == 0),
+        "the node did not recover: {}",
+        cut_off.log()
+    );
+    assert_eq!(cluster.node(2).admin(&["tenant", "show", &tenant]).json["armed"], false);
+    let verified = cluster.verify_chain();
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+}
