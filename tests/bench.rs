@@ -6,6 +6,7 @@
 //!   argus-bench fleet    [--agents N] [--revocations R]
 //!   argus-bench observability [--agents N] [--inflight K] [--seconds S] [--pairs P]
 //!   argus-bench store [--agents N] [--inflight K] [--seconds S] [--history H]
+//!   argus-bench cluster [--agents N (per node)] [--inflight K] [--seconds S] [--revocations R]
 
 #![forbid(unsafe_code)]
 
@@ -34,11 +35,14 @@ fn main() {
         Some("store") => {
             store(flag("--agents", 8), flag("--inflight", 32), flag("--seconds", 10), flag("--history", 100_000))
         }
+        Some("cluster") => {
+            cluster(flag("--agents", 3_000), flag("--inflight", 32), flag("--seconds", 10), flag("--revocations", 100))
+        }
         Some("observability") => {
             observability(flag("--agents", 8), flag("--inflight", 32), flag("--seconds", 10), flag("--pairs", 3))
         }
         _ => {
-            eprintln!("usage: argus-bench commands|latency|fleet|observability|store [options]");
+            eprintln!("usage: argus-bench commands|latency|fleet|observability|store|cluster [options]");
             std::process::exit(2);
         }
     }
@@ -567,4 +571,261 @@ fn rss_kib(pid: u32) -> u64 {
             s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Issue #12: three nodes on one PostgreSQL. A routed command against a local one; durable
+/// commands/s through one node and through all three; a simulated fleet split over the nodes
+/// (memory per agent on each); revocation through one node of agents another holds; then one
+/// node killed and how long its agents take to be online on the others, and how they spread.
+fn cluster(per_node: usize, inflight: usize, seconds: usize, revocations: usize) {
+    println!("== cluster: 3 nodes on one PostgreSQL, {per_node} simulated agents per node");
+    let mut fleet = Fleet::armed_on(argus_e2e::Ops::start_on_postgres(&[]));
+    let mut others: Vec<argus_e2e::Ops> = (0..2).map(|_| fleet.ops.join(None)).collect();
+    let rt = runtime();
+    // Real agents (held by node 0), each with a live session.
+    let ids = ["c0", "c1", "c2"];
+    for id in ids {
+        fleet.add_agent(id);
+    }
+    let template = Operator::new(&fleet);
+    let operator_on = |node: &argus_e2e::Ops| Operator {
+        base: format!("https://{}", node.api),
+        http: template.http.clone(),
+        pat: template.pat.clone(),
+    };
+    let tokens: Vec<String> = ids.iter().map(|id| fleet.activate(id)).collect();
+    std::thread::sleep(SETTLE);
+    let local = Arc::new(operator_on(&fleet.ops));
+    let routed = Arc::new(operator_on(&others[0]));
+    let (local_p50, routed_p50) = rt.block_on(async {
+        let mut medians = Vec::new();
+        for op in [&local, &routed] {
+            for _ in 0..200 {
+                op.command(&tokens[0], "ping", json!({})).await;
+            }
+            let mut samples = Vec::new();
+            for _ in 0..1000 {
+                let start = Instant::now();
+                op.command(&tokens[0], "ping", json!({})).await;
+                samples.push(start.elapsed());
+            }
+            medians.push(summary(
+                if Arc::ptr_eq(op, &local) {
+                    "ping through the holding node"
+                } else {
+                    "ping through another node (routed)"
+                },
+                samples,
+            ));
+        }
+        (medians[0], medians[1])
+    });
+    println!("routed command: +{:.3} ms p50 over a local one ({:.2}×)", routed_p50 - local_p50, routed_p50 / local_p50);
+    let (one, three) = rt.block_on(async {
+        let (_, one) = throughput(&local, &tokens, inflight, seconds).await;
+        // The same load spread over the three nodes (two thirds of it routed).
+        let ops: Vec<Arc<Operator>> = vec![local.clone(), routed.clone(), Arc::new(operator_on(&others[1]))];
+        let done = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for worker in 0..inflight {
+            let (op, tokens, done) = (ops[worker % 3].clone(), tokens.clone(), done.clone());
+            let deadline = started + Duration::from_secs(seconds as u64);
+            tasks.push(tokio::spawn(async move {
+                let mut i = worker;
+                while Instant::now() < deadline {
+                    op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += inflight;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        (one, done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    });
+    println!(
+        "durable commands/s, {inflight} in flight: {one:.0} through one node, {three:.0} spread over three ({:.2}×)",
+        three / one
+    );
+
+    // A simulated fleet: agents enrolled through node 0, each connecting first to node i % 3
+    // and failing over like the real agent (next address, jittered backoff).
+    let agents = per_node * 3;
+    let nodes: Vec<std::net::SocketAddr> =
+        std::iter::once(fleet.ops.agent).chain(others.iter().map(|o| o.agent)).collect();
+    let pids: Vec<u32> =
+        std::iter::once(&fleet.ops).chain(others.iter()).map(|o| o.server.as_ref().unwrap().child.id()).collect();
+    let admin = Operator { pat: fleet.ops.admin_pat.clone(), ..Operator::new(&fleet) };
+    let keys: Vec<SigningKey> = (0..agents)
+        .map(|i| SigningKey::from_bytes(&argus_fsm::signed::sha256(format!("cluster-{i}").as_bytes())))
+        .collect();
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let enrolled = Instant::now();
+    rt.block_on(async {
+        let endpoints: Vec<quinn::Endpoint> =
+            (0..16).map(|_| argus_agent::link::endpoint_for(nodes[0], &ca).unwrap()).collect();
+        let permits = Arc::new(tokio::sync::Semaphore::new(128));
+        let mut tasks = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let (status, token) = admin
+                .post("/support/tenants/T1/enrollment-tokens", None, json!({ "agent_id": format!("k{i:05}") }))
+                .await;
+            assert_eq!(status, 201, "{token}");
+            let token = token["token"].as_str().unwrap().to_string();
+            let (endpoint, key, addr) = (endpoints[i % endpoints.len()].clone(), key.clone(), nodes[0]);
+            let permit = permits.clone().acquire_owned().await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                let intent = Intent::Enroll { token, passkey: key.verifying_key().to_bytes() };
+                let hello = Hello { agent_id: format!("k{i:05}"), tenant: "T1".into(), intent };
+                let outcome = argus_agent::link::connect(&endpoint, addr, "127.0.0.1", hello, &key).await.unwrap();
+                outcome.expect("enrollment accepted").0.close(0u32.into(), b"enrolled");
+                drop(permit);
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    println!("setup: {agents} agents enrolled in {:.1} s", enrolled.elapsed().as_secs_f64());
+    let rss_before: Vec<u64> = pids.iter().map(|&pid| rss_kib(pid)).collect();
+    // Per agent: the node it is on (usize::MAX when not connected), and when it reconnected.
+    let on_node: Arc<Vec<std::sync::atomic::AtomicUsize>> =
+        Arc::new((0..agents).map(|_| AtomicUsize::new(usize::MAX)).collect());
+    let connected = Arc::new(AtomicUsize::new(0));
+    let revoked_at: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; agents]));
+    let closed_after: Arc<std::sync::Mutex<Vec<Duration>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let back_at: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; agents]));
+    let start = Instant::now();
+    let handles: Vec<_> = {
+        let _guard = rt.enter();
+        let endpoints: Vec<quinn::Endpoint> =
+            (0..16).map(|_| argus_agent::link::endpoint_for(nodes[0], &ca).unwrap()).collect();
+        let permits = Arc::new(tokio::sync::Semaphore::new(256));
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let endpoint = endpoints[i % endpoints.len()].clone();
+                let (key, nodes, permits) = (key.clone(), nodes.clone(), permits.clone());
+                let (on_node, connected, revoked_at, closed_after, back_at) =
+                    (on_node.clone(), connected.clone(), revoked_at.clone(), closed_after.clone(), back_at.clone());
+                rt.spawn(async move {
+                    let (mut attempt, mut turn) = (0u32, i);
+                    loop {
+                        let node = turn % nodes.len();
+                        turn += 1;
+                        let permit = permits.acquire().await.unwrap();
+                        let hello =
+                            Hello { agent_id: format!("k{i:05}"), tenant: "T1".into(), intent: Intent::Authenticate };
+                        let outcome =
+                            argus_agent::link::connect(&endpoint, nodes[node], "127.0.0.1", hello, &key).await;
+                        drop(permit);
+                        match outcome {
+                            Ok(Ok((connection, _send, _recv, _))) => {
+                                attempt = 0;
+                                on_node[i].store(node, Ordering::SeqCst);
+                                back_at.lock().unwrap()[i] = Some(Instant::now());
+                                connected.fetch_add(1, Ordering::Relaxed);
+                                connection.closed().await;
+                                connected.fetch_sub(1, Ordering::Relaxed);
+                                on_node[i].store(usize::MAX, Ordering::SeqCst);
+                                if let Some(at) = revoked_at.lock().unwrap()[i] {
+                                    closed_after.lock().unwrap().push(at.elapsed());
+                                    return;
+                                }
+                                turn = node + 1; // the next node, as the real agent does
+                            }
+                            Ok(Err(_)) => return,
+                            Err(_) => attempt += 1,
+                        }
+                        let wait = argus_agent::link::backoff(
+                            attempt,
+                            (i as u64).wrapping_mul(2654435761) ^ start.elapsed().as_nanos() as u64,
+                        );
+                        tokio::time::sleep(wait).await;
+                    }
+                })
+            })
+            .collect()
+    };
+    let all = wait_until(Duration::from_secs(600), || connected.load(Ordering::Relaxed) == agents);
+    println!(
+        "connect: {} of {agents} connected and authenticated in {:.1} s",
+        connected.load(Ordering::Relaxed),
+        start.elapsed().as_secs_f64()
+    );
+    assert!(all);
+    std::thread::sleep(Duration::from_secs(3));
+    let split: Vec<usize> = (0..3).map(|n| on_node.iter().filter(|a| a.load(Ordering::SeqCst) == n).count()).collect();
+    for (n, pid) in pids.iter().enumerate() {
+        let after = rss_kib(*pid);
+        println!(
+            "node {n}: {} agents, RSS {} → {after} KiB: {:.1} KiB per connected agent",
+            split[n],
+            rss_before[n],
+            after.saturating_sub(rss_before[n]) as f64 / split[n].max(1) as f64
+        );
+    }
+
+    // Revocation through node 2 of agents node 1 holds.
+    let via_two = Operator {
+        pat: fleet.ops.admin_pat.clone(),
+        base: format!("https://{}", others[1].api),
+        ..Operator::new(&fleet)
+    };
+    let targets: Vec<usize> =
+        (0..agents).filter(|&i| on_node[i].load(Ordering::SeqCst) == 1).take(revocations).collect();
+    rt.block_on(async {
+        for &i in &targets {
+            revoked_at.lock().unwrap()[i] = Some(Instant::now());
+            let (status, body) = via_two
+                .post(&format!("/support/agents/k{i:05}/revoke"), None, json!({ "tenant": "T1", "reason": "bench" }))
+                .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    });
+    wait_until(Duration::from_secs(30), || closed_after.lock().unwrap().len() == targets.len());
+    summary(
+        &format!(
+            "revocation through node 2 of an agent node 1 holds, {} connected: request sent → connection closed",
+            connected.load(Ordering::Relaxed)
+        ),
+        closed_after.lock().unwrap().clone(),
+    );
+
+    // Kill node 0: its agents come back on nodes 1 and 2.
+    let victims: Vec<usize> = (0..agents).filter(|&i| on_node[i].load(Ordering::SeqCst) == 0).collect();
+    let killed = Instant::now();
+    fleet.ops.kill();
+    let back = wait_until(Duration::from_secs(120), || {
+        victims.iter().all(|&i| {
+            let node = on_node[i].load(Ordering::SeqCst);
+            node == 1 || node == 2
+        })
+    });
+    let times: Vec<Duration> = {
+        let back_at = back_at.lock().unwrap();
+        victims.iter().filter_map(|&i| back_at[i].filter(|at| *at > killed).map(|at| at - killed)).collect()
+    };
+    let moved = times.len();
+    summary(
+        &format!(
+            "node 0 killed (kill -9): {moved} of {} of its agents online elsewhere, time after the kill",
+            victims.len()
+        ),
+        times,
+    );
+    let to_one = victims.iter().filter(|&&i| on_node[i].load(Ordering::SeqCst) == 1).count();
+    let to_two = victims.iter().filter(|&&i| on_node[i].load(Ordering::SeqCst) == 2).count();
+    println!(
+        "spread of the moved agents: node 1 {to_one} ({:.0}%), node 2 {to_two} ({:.0}%){}",
+        to_one as f64 * 100.0 / victims.len().max(1) as f64,
+        to_two as f64 * 100.0 / victims.len().max(1) as f64,
+        if back { "" } else { " — NOT ALL BACK within 120 s" }
+    );
+    for handle in handles {
+        handle.abort();
+    }
+    others.clear();
 }

@@ -465,6 +465,7 @@ const SPEC_ROUTES: &[&str] = &[
     "post /support/tenants/{tenant}/disarm",
     "post /support/tenants/{tenant}/enrollment-tokens",
     "get /support/agents/{agent}/capabilities",
+    "get /support/cluster",
     "post /support/agents/{agent}/revoke",
     "post /support/agents/{agent}/activate",
     "post /support/tenants/{tenant}/commands",

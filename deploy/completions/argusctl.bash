@@ -22,6 +22,9 @@ _argusctl() {
             argusctl,audit)
                 cmd="argusctl__subcmd__audit"
                 ;;
+            argusctl,cluster)
+                cmd="argusctl__subcmd__cluster"
+                ;;
             argusctl,completion)
                 cmd="argusctl__subcmd__completion"
                 ;;
@@ -118,6 +121,18 @@ _argusctl() {
             argusctl__subcmd__audit__subcmd__help,ls)
                 cmd="argusctl__subcmd__audit__subcmd__help__subcmd__ls"
                 ;;
+            argusctl__subcmd__cluster,help)
+                cmd="argusctl__subcmd__cluster__subcmd__help"
+                ;;
+            argusctl__subcmd__cluster,ls)
+                cmd="argusctl__subcmd__cluster__subcmd__ls"
+                ;;
+            argusctl__subcmd__cluster__subcmd__help,help)
+                cmd="argusctl__subcmd__cluster__subcmd__help__subcmd__help"
+                ;;
+            argusctl__subcmd__cluster__subcmd__help,ls)
+                cmd="argusctl__subcmd__cluster__subcmd__help__subcmd__ls"
+                ;;
             argusctl__subcmd__consent,help)
                 cmd="argusctl__subcmd__consent__subcmd__help"
                 ;;
@@ -135,6 +150,9 @@ _argusctl() {
                 ;;
             argusctl__subcmd__help,audit)
                 cmd="argusctl__subcmd__help__subcmd__audit"
+                ;;
+            argusctl__subcmd__help,cluster)
+                cmd="argusctl__subcmd__help__subcmd__cluster"
                 ;;
             argusctl__subcmd__help,completion)
                 cmd="argusctl__subcmd__help__subcmd__completion"
@@ -195,6 +213,9 @@ _argusctl() {
                 ;;
             argusctl__subcmd__help__subcmd__audit,ls)
                 cmd="argusctl__subcmd__help__subcmd__audit__subcmd__ls"
+                ;;
+            argusctl__subcmd__help__subcmd__cluster,ls)
+                cmd="argusctl__subcmd__help__subcmd__cluster__subcmd__ls"
                 ;;
             argusctl__subcmd__help__subcmd__consent,sign)
                 cmd="argusctl__subcmd__help__subcmd__consent__subcmd__sign"
@@ -380,7 +401,7 @@ _argusctl() {
 
     case "${cmd}" in
         argusctl)
-            opts="-o -h -V --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help --version agent support tenant pat audit version login profile completion manpages keygen consent patch help"
+            opts="-o -h -V --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help --version agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1061,6 +1082,132 @@ _argusctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        argusctl__subcmd__cluster)
+            opts="-o -h --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help ls help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ops-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__cluster__subcmd__help)
+            opts="ls help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__cluster__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__cluster__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__cluster__subcmd__ls)
+            opts="-o -h --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ops-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         argusctl__subcmd__completion)
             opts="-o -h --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1250,7 +1397,7 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__help)
-            opts="agent support tenant pat audit version login profile completion manpages keygen consent patch help"
+            opts="agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1390,6 +1537,34 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__help__subcmd__audit__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__help__subcmd__cluster)
+            opts="ls"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__help__subcmd__cluster__subcmd__ls)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -42,6 +42,7 @@ complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "support" -d 'Remo
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, show'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "pat" -d 'Personal access tokens'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "audit" -d 'The audit trail'
+complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "cluster" -d 'The nodes of a cluster (SPEC §10)'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "version" -d 'This client\'s version and the server\'s (from its `/healthz`)'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "login" -d 'Check --server, --ca-cert, --pat and --ops-token against the server and keep them as a profile (`--profile NAME`, default `default`) in $XDG_CONFIG_HOME/argus/config.toml'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "profile" -d 'Profiles: list them, or choose the current one'
@@ -437,6 +438,34 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List audit events, oldest first'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -f -a "ls" -d 'Every node: alive or not, the agents it holds, its addresses and last heartbeat'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "ls" -d 'Every node: alive or not, the agents it holds, its addresses and last heartbeat'
+complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand version" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand version" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
 complete -c argusctl -n "__fish_argusctl_using_subcommand version" -l pat -d 'Personal access token' -r
@@ -626,20 +655,21 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen
 complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen_subcommand_from help" -f -a "sign" -d 'Sign a hotfix patch with the offline ARGUS patch key'
 complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a signed patch and print its body'
 complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "agent" -d 'Agents: list, fleet, capabilities, activation, revocation, enrollment tokens'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "support" -d 'Remote-support sessions and commands'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, show'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "pat" -d 'Personal access tokens'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "audit" -d 'The audit trail'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "version" -d 'This client\'s version and the server\'s (from its `/healthz`)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "login" -d 'Check --server, --ca-cert, --pat and --ops-token against the server and keep them as a profile (`--profile NAME`, default `default`) in $XDG_CONFIG_HOME/argus/config.toml'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "profile" -d 'Profiles: list them, or choose the current one'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "completion" -d 'Print a shell completion script (`source <(argusctl completion bash)`)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "manpages" -d 'Write roff man pages for argusctl and every subcommand into DIR'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "keygen" -d 'Offline: make an Ed25519 key pair (PREFIX.key 0600, PREFIX.pub)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "consent" -d 'Offline: consent documents'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "patch" -d 'Offline: signed hotfix patches'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit version login profile completion manpages keygen consent patch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "agent" -d 'Agents: list, fleet, capabilities, activation, revocation, enrollment tokens'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "support" -d 'Remote-support sessions and commands'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, show'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "pat" -d 'Personal access tokens'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "audit" -d 'The audit trail'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "cluster" -d 'The nodes of a cluster (SPEC §10)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "version" -d 'This client\'s version and the server\'s (from its `/healthz`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "login" -d 'Check --server, --ca-cert, --pat and --ops-token against the server and keep them as a profile (`--profile NAME`, default `default`) in $XDG_CONFIG_HOME/argus/config.toml'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "profile" -d 'Profiles: list them, or choose the current one'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "completion" -d 'Print a shell completion script (`source <(argusctl completion bash)`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "manpages" -d 'Write roff man pages for argusctl and every subcommand into DIR'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "keygen" -d 'Offline: make an Ed25519 key pair (PREFIX.key 0600, PREFIX.pub)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "consent" -d 'Offline: consent documents'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "patch" -d 'Offline: signed hotfix patches'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "ls" -d 'List a tenant\'s agents'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "fleet" -d 'Cross-tenant roll-up'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "capabilities" -d 'An agent\'s last capability manifest (no session needed)'
@@ -660,6 +690,7 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from pat" -f -a "ls" -d 'List PATs (admin): IDs, owners, scopes, expiry, last use; never a secret'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from pat" -f -a "revoke" -d 'Revoke a PAT by its ID (admin): it answers invalid_pat from the next request on'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "ls" -d 'List audit events, oldest first'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "ls" -d 'Every node: alive or not, the agents it holds, its addresses and last heartbeat'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "ls" -d 'List profiles (never their secrets)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "use" -d 'Make NAME the current profile'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from consent" -f -a "sign" -d 'Sign a consent document with the tenant\'s consent key'
