@@ -69,6 +69,22 @@ pub fn candidates(configured: &[String], learned: &[String]) -> Vec<String> {
     all
 }
 
+/// The candidate for this attempt: the next in turn, skipping `avoid` (the server whose link
+/// just dropped) when another is known.
+pub fn next_server(candidates: &[String], turn: &mut usize, avoid: Option<&str>) -> String {
+    if candidates.is_empty() {
+        return String::new();
+    }
+    for _ in 0..candidates.len() {
+        let server = &candidates[*turn % candidates.len()];
+        *turn = turn.wrapping_add(1);
+        if candidates.len() == 1 || Some(server.as_str()) != avoid {
+            return server.clone();
+        }
+    }
+    candidates[0].clone()
+}
+
 /// A client endpoint for this server's address family.
 pub fn endpoint_for(server: SocketAddr, ca_pem: &[u8]) -> anyhow::Result<quinn::Endpoint> {
     let bind: SocketAddr = if server.is_ipv4() { "0.0.0.0:0".parse()? } else { "[::]:0".parse()? };
@@ -127,10 +143,11 @@ impl Daemon {
         let mut random = [0u8; 8];
         getrandom::getrandom(&mut random).ok();
         let mut turn = u64::from_le_bytes(random) as usize;
+        // The server whose link just dropped is not retried first when there are others.
+        let mut lost: Option<String> = None;
         loop {
             let candidates = candidates(&settings.servers(), &self.executor.state.load_nodes());
-            let server = candidates.get(turn % candidates.len().max(1)).cloned().unwrap_or_default();
-            turn = turn.wrapping_add(1);
+            let server = next_server(&candidates, &mut turn, lost.take().as_deref());
             let outcome = async {
                 let (addr, name) = resolve(&server).await?;
                 if endpoint.as_ref().is_none_or(|e| e.local_addr().is_ok_and(|l| l.is_ipv4() != addr.is_ipv4())) {
@@ -157,7 +174,10 @@ impl Daemon {
             }
             .await;
             attempt = match outcome {
-                Ok(LinkEnd::Closed) => 0,
+                Ok(LinkEnd::Closed) => {
+                    lost = Some(server);
+                    0
+                }
                 Ok(LinkEnd::Refused(code)) => {
                     tracing::warn!(%code, "the server refused this agent");
                     self.status("refused", Some(code.as_str()));
@@ -327,6 +347,27 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_rotate_and_the_server_just_lost_is_not_retried_first() {
+        let list: Vec<String> = ["a:1", "b:1", "c:1"].iter().map(|s| s.to_string()).collect();
+        let mut turn = 0;
+        let picks: Vec<String> = (0..4).map(|_| next_server(&list, &mut turn, None)).collect();
+        assert_eq!(picks, vec!["a:1", "b:1", "c:1", "a:1"]);
+        let mut turn = 1;
+        assert_eq!(next_server(&list, &mut turn, Some("b:1")), "c:1", "b:1 just dropped");
+        let one = vec!["a:1".to_string()];
+        assert_eq!(next_server(&one, &mut turn, Some("a:1")), "a:1", "the only server is retried");
+        assert_eq!(next_server(&[], &mut turn, None), "");
+    }
+
+    #[test]
+    fn the_told_nodes_come_first_and_configured_servers_stay_as_a_fallback() {
+        let configured = vec!["a:1".to_string(), "b:1".to_string()];
+        assert_eq!(candidates(&configured, &[]), configured, "never told: the configured servers");
+        let learned = vec!["c:1".to_string(), "b:1".to_string()];
+        assert_eq!(candidates(&configured, &learned), vec!["c:1", "b:1", "a:1"], "no address twice");
+    }
 
     #[test]
     fn backoff_starts_under_a_second_and_caps_at_sixty() {

@@ -145,6 +145,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn servers_are_a_comma_separated_list_and_the_node_list_survives_a_restart() {
+        assert_eq!(split_servers(" a:1 ,b:2,, c:3 "), vec!["a:1", "b:2", "c:3"]);
+        assert!(split_servers(" , ").is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path());
+        std::fs::create_dir_all(state.dir()).unwrap();
+        assert!(state.load_nodes().is_empty(), "never told");
+        state.save_nodes(&["n1:1".into(), "n2:1".into()]).unwrap();
+        assert_eq!(state.load_nodes(), vec!["n1:1", "n2:1"]);
+        std::fs::write(state.nodes(), "not json").unwrap();
+        assert!(state.load_nodes().is_empty(), "an unreadable list falls back to the configured servers");
+    }
+
+    #[test]
     fn kill_switch_defaults_on_and_persists() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("state")).unwrap();

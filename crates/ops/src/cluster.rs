@@ -161,11 +161,7 @@ pub async fn follow_changes(
         // Everything queued meanwhile is handled as one batch.
         let mut merged = first;
         while let Ok(more) = changes.try_recv() {
-            merged.everything |= more.everything;
-            merged.tenants.extend(more.tenants);
-            merged.agents.extend(more.agents);
-            merged.pats.extend(more.pats);
-            merged.sessions.extend(more.sessions);
+            merged.merge(more);
         }
         let result = if merged.everything { reload_everything(&ops).await } else { apply(&ops, merged).await };
         if let Err(error) = result {
@@ -186,24 +182,33 @@ pub async fn refresh(ops: &crate::state::Ops, tenants: Vec<String>, agents: Vec<
 }
 
 async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Result<(), StoreError> {
-    let store = ops.store.clone();
-    let reread = tokio::task::spawn_blocking(move || store.reread(&changes))
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))??;
+    // Read under the registry lock, so no write of this node interleaves between the read and
+    // its use; and what this node wrote but has not flushed yet is newer than what the store
+    // answers, so it is kept — except a revocation or an end, which are final wherever made.
     let mut registry = ops.registry.write().await;
+    let reread = ops.store.reread(&changes)?;
+    let mine = ops.store.unflushed();
     for tenant in reread.tenants {
-        registry.tenants.insert(tenant.id.clone(), tenant);
+        if !mine.tenants.contains(&tenant.id) {
+            registry.tenants.insert(tenant.id.clone(), tenant);
+        }
     }
     for pat in reread.pats {
-        registry.pats.insert(pat.hash, pat);
+        if pat.revoked_at.is_some() || !mine.pats.contains(&hex::encode(pat.hash)) {
+            registry.pats.insert(pat.hash, pat);
+        }
     }
     for agent in reread.agents {
-        if agent.enrollment.is_revoked() {
+        let revoked = agent.enrollment.is_revoked();
+        if revoked {
             ops.disconnect(&agent.agent_id, "agent_revoked");
         }
-        registry.agents.insert(agent.agent_id.clone(), agent);
+        if revoked || !mine.agents.contains(&agent.agent_id) {
+            registry.agents.insert(agent.agent_id.clone(), agent);
+        }
     }
     for session in reread.sessions {
+        let ended = matches!(session.state, argus_fsm::session::SessionState::Ended { .. });
         if let argus_fsm::session::SessionState::Ended { reason, .. } = session.state {
             let was_live = registry.sessions.get(&session.id).is_some_and(|s| s.next_deadline().is_some());
             if was_live {
@@ -212,17 +217,20 @@ async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Resul
                 }
             }
         }
-        registry.remember_session(session);
+        if ended || !mine.sessions.contains(&session.id) {
+            registry.remember_session(session);
+        }
     }
     Ok(())
 }
 
 /// Replaces this node's view with the store's, then cuts off links of agents revoked meanwhile.
 async fn reload_everything(ops: &crate::state::Ops) -> Result<(), StoreError> {
-    let store = ops.store.clone();
-    let snapshot =
-        tokio::task::spawn_blocking(move || store.load()).await.map_err(|e| StoreError::Backend(e.to_string()))??;
+    // Nothing of this node's may be pending when its view is replaced by the store's: flush
+    // first, with the registry held so nothing new is staged meanwhile.
     let mut registry = ops.registry.write().await;
+    ops.durability.wait_all().await?;
+    let snapshot = ops.store.load()?;
     *registry = crate::state::Registry::from_snapshot(snapshot, Some(ops.node_id.clone()));
     let held: Vec<String> = ops.links.lock().expect("links lock").keys().cloned().collect();
     for agent in held {

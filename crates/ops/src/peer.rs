@@ -205,3 +205,114 @@ async fn answer(ops: Arc<Ops>, mut send: quinn::SendStream, mut recv: quinn::Rec
     let _ = write_frame(&mut send, &reply).await;
     let _ = send.finish();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use argus_transport_quic::{parse_certificates, parse_private_key, peer_endpoint, PEER_ALPN, PEER_SERVER_NAME};
+    use quinn::crypto::rustls::QuicClientConfig;
+
+    use crate::bootstrap::tls;
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    /// A node's peer endpoint from a fresh cluster CA: (endpoint, CA PEM, CA key PEM).
+    fn node() -> (quinn::Endpoint, String, String) {
+        let pems = tls::generate(&[]).unwrap();
+        let endpoint = peer_endpoint(
+            loopback(),
+            pems.ca_cert.as_bytes(),
+            parse_certificates(pems.server_cert.as_bytes()).unwrap(),
+            parse_private_key(pems.server_key.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        (endpoint, pems.ca_cert, pems.ca_key)
+    }
+
+    /// A client that trusts `trusted_ca` for the server and presents `cert` (or nothing).
+    fn client(trusted_ca: &str, cert: Option<(String, String)>) -> quinn::Endpoint {
+        let roots = argus_transport_quic::pinned_roots(trusted_ca.as_bytes()).unwrap();
+        let builder = rustls::ClientConfig::builder_with_provider(argus_transport_quic::crypto_provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots);
+        let mut config = match cert {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    parse_certificates(cert.as_bytes()).unwrap(),
+                    parse_private_key(key.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![PEER_ALPN.to_vec()];
+        let mut endpoint = quinn::Endpoint::client(loopback()).unwrap();
+        endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(
+            QuicClientConfig::try_from(config).unwrap(),
+        )));
+        endpoint
+    }
+
+    /// Whether a peer link from `client` to `server` carries a stream both ways.
+    async fn talks(client: &quinn::Endpoint, server: &quinn::Endpoint) -> bool {
+        let address = server.local_addr().unwrap();
+        let accept = async {
+            let connection = server.accept().await?.await.ok()?;
+            let (mut send, mut recv) = connection.accept_bi().await.ok()?;
+            let bytes = recv.read_to_end(16).await.ok()?;
+            send.write_all(&bytes).await.ok()?;
+            send.finish().ok()?;
+            connection.closed().await;
+            Some(())
+        };
+        let dial = async {
+            let connection = client.connect(address, PEER_SERVER_NAME).ok()?.await.ok()?;
+            let (mut send, mut recv) = connection.open_bi().await.ok()?;
+            send.write_all(b"ping").await.ok()?;
+            send.finish().ok()?;
+            let echoed = recv.read_to_end(16).await.ok()?;
+            connection.close(0u32.into(), b"done");
+            Some(echoed == b"ping")
+        };
+        let bounded = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            tokio::select! {
+                answer = dial => answer.unwrap_or(false),
+                _ = accept => false,
+            }
+        });
+        bounded.await.unwrap_or(false)
+    }
+
+    #[tokio::test]
+    async fn peers_of_one_cluster_ca_talk_and_nothing_else_gets_in() {
+        let (server, ca, ca_key) = node();
+        // Another node of the same cluster: its certificate signed with the stored CA key.
+        let (cert, key) = tls::issue(&ca_key, &[]).unwrap();
+        assert!(talks(&client(&ca, Some((cert, key))), &server).await, "a node of the cluster is let in");
+        // A certificate of another CA, even one for the right name: refused.
+        let stranger = tls::generate(&[]).unwrap();
+        assert!(
+            !talks(&client(&ca, Some((stranger.server_cert, stranger.server_key))), &server).await,
+            "a certificate of another CA is refused"
+        );
+        // No certificate at all (an address is never enough): refused.
+        assert!(!talks(&client(&ca, None), &server).await, "a peer without a certificate is refused");
+    }
+
+    #[tokio::test]
+    async fn a_node_dials_a_peer_with_its_own_certificate() {
+        let (server, ca, ca_key) = node();
+        let (cert, key) = tls::issue(&ca_key, &["node-b.example".into()]).unwrap();
+        let dialer = peer_endpoint(
+            "127.0.0.1:0".parse().unwrap(),
+            ca.as_bytes(),
+            parse_certificates(cert.as_bytes()).unwrap(),
+            parse_private_key(key.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert!(talks(&dialer, &server).await);
+    }
+}

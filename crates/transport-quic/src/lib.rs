@@ -177,6 +177,11 @@ pub const PEER_ALPN: &[u8] = b"argus-peer/1";
 /// but authenticated by a certificate of the cluster CA, never by that address.
 pub const PEER_SERVER_NAME: &str = "argus-ops-peer";
 
+/// Keep-alive on peer links (few connections, so cheap).
+pub const PEER_KEEP_ALIVE: Duration = Duration::from_secs(1);
+/// A peer link silent this long is dead.
+pub const PEER_IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The endpoint of a node's peer link: it accepts only peers presenting a certificate of the
 /// cluster CA (`ca_pem`), and dials other nodes presenting its own.
 pub fn peer_endpoint(
@@ -204,8 +209,13 @@ pub fn peer_endpoint(
         .map_err(|e| LinkError::Tls(e.to_string()))?;
     client.alpn_protocols = vec![PEER_ALPN.to_vec()];
     let mut transport = transport_config();
-    // Many operators' commands share one link between two nodes.
-    transport.max_concurrent_bidi_streams(1024u32.into());
+    // Many operators' commands share one link between two nodes; and a node that died is
+    // noticed in seconds, so a request for its agents answers `agent_offline` instead of
+    // waiting out a command timeout.
+    transport
+        .max_concurrent_bidi_streams(1024u32.into())
+        .keep_alive_interval(Some(PEER_KEEP_ALIVE))
+        .max_idle_timeout(Some(PEER_IDLE_TIMEOUT.try_into().expect("a valid idle timeout")));
     let transport = Arc::new(transport);
     let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(
         QuicServerConfig::try_from(server).map_err(|e| LinkError::Tls(e.to_string()))?,

@@ -151,6 +151,15 @@ impl Changes {
     /// The announcement for a group of writes by `node`: the keys it wrote, or "everything"
     /// when naming them would not fit a notification (PostgreSQL's limit is 8000 bytes).
     pub fn of(node: &str, writes: &[Write]) -> Changes {
+        let changes = Changes::keys_of(node, writes);
+        if serde_json::to_vec(&changes).map_or(true, |json| json.len() > NOTIFICATION_LIMIT) {
+            return Changes { node: node.to_string(), everything: true, ..Changes::default() };
+        }
+        changes
+    }
+
+    /// Every key `writes` touch, however many.
+    pub fn keys_of(node: &str, writes: &[Write]) -> Changes {
         let mut changes = Changes { node: node.to_string(), ..Changes::default() };
         for write in writes {
             match write {
@@ -161,14 +170,25 @@ impl Changes {
                 Write::Audit(_) => {}
             }
         }
-        for keys in [&mut changes.tenants, &mut changes.agents, &mut changes.pats, &mut changes.sessions] {
+        changes.dedup();
+        changes
+    }
+
+    /// Adds `other`'s keys to these.
+    pub fn merge(&mut self, other: Changes) {
+        self.everything |= other.everything;
+        self.tenants.extend(other.tenants);
+        self.agents.extend(other.agents);
+        self.pats.extend(other.pats);
+        self.sessions.extend(other.sessions);
+        self.dedup();
+    }
+
+    fn dedup(&mut self) {
+        for keys in [&mut self.tenants, &mut self.agents, &mut self.pats, &mut self.sessions] {
             keys.sort();
             keys.dedup();
         }
-        if serde_json::to_vec(&changes).map_or(true, |json| json.len() > NOTIFICATION_LIMIT) {
-            changes = Changes { node: node.to_string(), everything: true, ..Changes::default() };
-        }
-        changes
     }
 }
 
@@ -329,6 +349,11 @@ pub trait Store: Send + Sync + 'static {
     /// This node's own flushes announce themselves as `node_id`'s and are not delivered back.
     fn subscribe(&self, _node_id: &str) -> Option<tokio::sync::mpsc::UnboundedReceiver<Changes>> {
         None
+    }
+    /// The keys of writes staged or being flushed but not yet durable: this node's view of them
+    /// is newer than the store's (shared stores; nothing for a backend that writes at once).
+    fn unflushed(&self) -> Changes {
+        Changes::default()
     }
     /// Reads the records `changes` names (shared stores).
     fn reread(&self, _changes: &Changes) -> Result<Reread, StoreError> {

@@ -64,6 +64,8 @@ pub struct PgStore {
     /// The chain head after a group had to follow another node's records: the server's next
     /// records continue from it ([`Store::adopted_head`]).
     adopted: Mutex<Option<(u64, String)>>,
+    /// The keys of the group being written now.
+    in_flight: Mutex<Changes>,
     /// This node's ID, once it listens: its flushes announce their keys under it.
     node: std::sync::OnceLock<String>,
     /// What the listening connection needs (the pool's connections are not used for it).
@@ -172,6 +174,7 @@ impl PgStore {
             poisoned: AtomicBool::new(false),
             shown: url.redacted(),
             adopted: Mutex::new(None),
+            in_flight: Mutex::new(Changes::default()),
             node: std::sync::OnceLock::new(),
             listen: (listen_config, url.clone()),
         };
@@ -635,12 +638,16 @@ impl Store for PgStore {
             if self.poisoned.load(Ordering::SeqCst) {
                 return Err(unavailable("an earlier write failed; the node is reloading its view"));
             }
-            std::mem::take(&mut *pending)
+            let batch = std::mem::take(&mut *pending);
+            // Still unflushed while it is written (`Store::unflushed`).
+            *self.in_flight.lock().expect("in-flight lock") = Changes::keys_of("", &batch);
+            batch
         };
         if batch.is_empty() {
             return Ok(());
         }
         let result = self.run(self.write(batch));
+        *self.in_flight.lock().expect("in-flight lock") = Changes::default();
         if let Err(error) = &result {
             // What was queued behind the failed batch was computed from it: discard it too,
             // and refuse stages until the server reloads what the database really holds.
@@ -660,6 +667,12 @@ impl Store for PgStore {
 
     fn adopted_head(&self) -> Option<(u64, String)> {
         self.adopted.lock().expect("adopted lock").take()
+    }
+
+    fn unflushed(&self) -> Changes {
+        let mut keys = Changes::keys_of("", &self.pending.lock().expect("pending lock"));
+        keys.merge(self.in_flight.lock().expect("in-flight lock").clone());
+        keys
     }
 
     fn shared(&self) -> bool {
