@@ -73,8 +73,8 @@ step "two agents, each given all three nodes (any one enrolls; they learn the li
 for a in 1 2; do
   root="$WORK/agent$a"; mkdir -p "$root/crashes"; echo "poll: 5" > "$root/config.yaml"
   seq 1 50 | sed 's/^/line /' > "$root/argus.log"; echo 1.0 > "$root/version.txt"
-  token=$(ctl 1 --json agent enroll-token "agent-$a" --tenant ACME | json 'd["token"]')
-  "$BIN/argus-agent" enroll --install-root "$root" --server "${AGENT[1]}" --server-ca "$ARGUS_CA_CERT" \
+  token=$(ARGUS_PAT=$ADMIN ctl 1 --json agent enroll-token "agent-$a" --tenant ACME | json 'd["token"]')
+  "$BIN/argus-agent" enroll --install-root "$root" --server "${AGENT[1]},${AGENT[2]},${AGENT[3]}" --server-ca "$ARGUS_CA_CERT" \
     --tenant ACME --agent-id "agent-$a" --token "$token" --patch-pubkey "$WORK/patch.pub"
   "$BIN/argus-agent" run --install-root "$root" > "$WORK/agent$a.log" 2>&1 &
   PIDS+=($!)
@@ -82,7 +82,7 @@ done
 sleep 2
 ctl 2 agent ls --tenant ACME
 
-step "a session opened on node 3, a command routed through node 2 to agent-1's node"
+step "a session opened on node 3, a command through node 2 (routed to agent-1's node when that is another)"
 SESSION=$(ctl 3 --json agent activate agent-1 --tenant ACME --reason "cluster demo" | json 'd["session_token"]')
 ctl 2 support command ACME --session "$SESSION" --command tail_log --args '{"lines": 2}'
 

@@ -711,10 +711,18 @@ fn cluster(per_node: usize, inflight: usize, seconds: usize, revocations: usize)
                 let (on_node, connected, revoked_at, closed_after, back_at) =
                     (on_node.clone(), connected.clone(), revoked_at.clone(), closed_after.clone(), back_at.clone());
                 rt.spawn(async move {
-                    let (mut attempt, mut turn) = (0u32, i);
+                    // Like the real agent: a random turn through the node list, skipping the
+                    // node whose link just dropped; the first attempt splits the fleet evenly.
+                    let names: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+                    let mut turn = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize;
+                    let (mut attempt, mut lost, mut first) = (0u32, None::<String>, true);
                     loop {
-                        let node = turn % nodes.len();
-                        turn += 1;
+                        let node = if std::mem::take(&mut first) {
+                            i % nodes.len()
+                        } else {
+                            let pick = argus_agent::link::next_server(&names, &mut turn, lost.take().as_deref());
+                            names.iter().position(|n| *n == pick).unwrap()
+                        };
                         let permit = permits.acquire().await.unwrap();
                         let hello =
                             Hello { agent_id: format!("k{i:05}"), tenant: "T1".into(), intent: Intent::Authenticate };
@@ -734,7 +742,7 @@ fn cluster(per_node: usize, inflight: usize, seconds: usize, revocations: usize)
                                     closed_after.lock().unwrap().push(at.elapsed());
                                     return;
                                 }
-                                turn = node + 1; // the next node, as the real agent does
+                                lost = Some(names[node].clone());
                             }
                             Ok(Err(_)) => return,
                             Err(_) => attempt += 1,

@@ -69,20 +69,19 @@ pub fn candidates(configured: &[String], learned: &[String]) -> Vec<String> {
     all
 }
 
-/// The candidate for this attempt: the next in turn, skipping `avoid` (the server whose link
-/// just dropped) when another is known.
+/// The candidate for this attempt: the next in turn among the known servers other than `avoid`
+/// (the one whose link just dropped), when there are others. Skipping by taking the next in the
+/// list would send every agent of a dead node to the same successor; picking among the others
+/// by each agent's own (random) turn spreads them evenly.
 pub fn next_server(candidates: &[String], turn: &mut usize, avoid: Option<&str>) -> String {
-    if candidates.is_empty() {
+    let others: Vec<&String> = candidates.iter().filter(|c| Some(c.as_str()) != avoid).collect();
+    let pool: Vec<&String> = if others.is_empty() { candidates.iter().collect() } else { others };
+    if pool.is_empty() {
         return String::new();
     }
-    for _ in 0..candidates.len() {
-        let server = &candidates[*turn % candidates.len()];
-        *turn = turn.wrapping_add(1);
-        if candidates.len() == 1 || Some(server.as_str()) != avoid {
-            return server.clone();
-        }
-    }
-    candidates[0].clone()
+    let server = pool[*turn % pool.len()].clone();
+    *turn = turn.wrapping_add(1);
+    server
 }
 
 /// A client endpoint for this server's address family.
@@ -354,8 +353,15 @@ mod tests {
         let mut turn = 0;
         let picks: Vec<String> = (0..4).map(|_| next_server(&list, &mut turn, None)).collect();
         assert_eq!(picks, vec!["a:1", "b:1", "c:1", "a:1"]);
-        let mut turn = 1;
-        assert_eq!(next_server(&list, &mut turn, Some("b:1")), "c:1", "b:1 just dropped");
+        // The agents of a node that died spread evenly over the others.
+        let mut counts = std::collections::HashMap::new();
+        for start in 0..1000 {
+            let mut turn = start;
+            *counts.entry(next_server(&list, &mut turn, Some("b:1"))).or_insert(0) += 1;
+        }
+        assert_eq!(counts.get("b:1"), None, "b:1 just dropped");
+        assert_eq!((counts["a:1"], counts["c:1"]), (500, 500));
+        let mut turn = 0;
         let one = vec!["a:1".to_string()];
         assert_eq!(next_server(&one, &mut turn, Some("a:1")), "a:1", "the only server is retried");
         assert_eq!(next_server(&[], &mut turn, None), "");

@@ -88,9 +88,17 @@ impl Peers {
     /// Sends `request` to `node` and waits (bounded by `timeout`) for its answer. A peer that
     /// cannot be reached answers like an offline agent.
     pub async fn ask(&self, node: &str, request: &PeerRequest, timeout: Duration) -> Result<PeerReply, ApiError> {
-        let connection = self.connection(node).await?;
+        self.exchange(node, request, timeout).await.map_err(|failure| failure.error)
+    }
+
+    /// [`Peers::ask`], telling apart a request that never left this node (`sent: false`: safe
+    /// to send elsewhere) from one lost on the way or unanswered.
+    async fn exchange(&self, node: &str, request: &PeerRequest, timeout: Duration) -> Result<PeerReply, Failure> {
+        let unsent = |error: ApiError| Failure { sent: false, error };
+        let connection = self.connection(node).await.map_err(unsent)?;
+        let (mut send, mut recv) =
+            connection.open_bi().await.map_err(|_| unsent(ApiError::from(Code::AgentOffline)))?;
         let exchange = async {
-            let (mut send, mut recv) = connection.open_bi().await.map_err(|_| ApiError::from(Code::AgentOffline))?;
             write_frame(&mut send, request).await.map_err(|_| ApiError::from(Code::AgentOffline))?;
             let _ = send.finish();
             match read_frame::<PeerReply>(&mut recv).await {
@@ -99,29 +107,46 @@ impl Peers {
             }
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Ok(answer) => answer,
-            Err(_) => Err(Code::AgentTimeout.into()),
+            Ok(answer) => answer.map_err(|error| Failure { sent: true, error }),
+            Err(_) => Err(Failure { sent: true, error: Code::AgentTimeout.into() }),
         }
     }
 }
 
+/// A peer request that failed, and whether it may have reached the peer.
+struct Failure {
+    sent: bool,
+    error: ApiError,
+}
+
+/// The outcome of relaying through another node.
+pub enum Routed {
+    /// The holder answered (the agent's reply or refusal), or the request was lost after it
+    /// left: not to be sent again.
+    Answer(Result<String, ApiError>),
+    /// The agent is not on that node (it moved, or the node is unreachable): nothing was run.
+    NotThere,
+}
+
 /// Relays a command through the node holding the agent: the agent's reply as JSON text, or its
-/// refusal with the agent's code.
+/// refusal with the agent's code; or that the agent is not there.
 pub async fn relay_through(
     ops: &Ops,
     node: &str,
     agent_id: &str,
     grant: argus_fsm::wire::SessionGrant,
     command: &argus_fsm::command::Command,
-) -> Result<String, ApiError> {
-    let peers = ops.peers.get().ok_or(Code::AgentOffline)?;
+) -> Routed {
+    let Some(peers) = ops.peers.get() else { return Routed::NotThere };
     let request = PeerRequest::Relay { agent_id: agent_id.to_string(), grant, command: command.clone() };
     // The holder waits up to the command timeout for its agent; allow for the hop.
     let timeout = crate::http::sessions::COMMAND_TIMEOUT + Duration::from_secs(2);
-    match peers.ask(node, &request, timeout).await? {
-        PeerReply::Relayed(Reply::Ok { result_json }) => Ok(result_json),
-        PeerReply::Relayed(Reply::Refused { code, message }) => Err(ApiError::new(code, message)),
-        PeerReply::Done | PeerReply::NotHere => Err(Code::AgentOffline.into()),
+    match peers.exchange(node, &request, timeout).await {
+        Ok(PeerReply::Relayed(Reply::Ok { result_json })) => Routed::Answer(Ok(result_json)),
+        Ok(PeerReply::Relayed(Reply::Refused { code, message })) => Routed::Answer(Err(ApiError::new(code, message))),
+        Ok(PeerReply::Done | PeerReply::NotHere) => Routed::NotThere,
+        Err(Failure { sent: false, .. }) => Routed::NotThere,
+        Err(Failure { sent: true, error }) => Routed::Answer(Err(error)),
     }
 }
 

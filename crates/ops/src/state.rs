@@ -23,6 +23,9 @@ use crate::store::{AgentRecord, PatRecord, Snapshot, Store, Write};
 pub struct Ops {
     /// This node's ID (SPEC §10).
     pub node_id: String,
+    /// Which other node held which agent, as the store said recently (routing without a
+    /// database round trip per command; a stale entry costs one retry).
+    pub holders: Mutex<HashMap<String, (String, std::time::Instant)>>,
     /// The agent addresses of the cluster's live nodes, least loaded first (shared stores).
     pub live_nodes: Mutex<Vec<String>>,
     /// The peer links (shared stores).
@@ -148,6 +151,9 @@ impl Durability {
         self.wait(self.staged.load(std::sync::atomic::Ordering::SeqCst)).await
     }
 }
+
+/// How long a looked-up holder is used without asking the store again.
+pub const HOLDER_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where an agent's link is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -463,10 +469,24 @@ impl Ops {
         if !self.store.shared() {
             return Holder::Nobody;
         }
+        let now = std::time::Instant::now();
+        if let Some((node, at)) = self.holders.lock().expect("holders lock").get(agent_id) {
+            if now.duration_since(*at) < HOLDER_CACHE_FOR {
+                return Holder::Node(node.clone());
+            }
+        }
         match self.store.holder(agent_id) {
-            Ok(Some(node)) if node != self.node_id => Holder::Node(node),
+            Ok(Some(node)) if node != self.node_id => {
+                self.holders.lock().expect("holders lock").insert(agent_id.to_string(), (node.clone(), now));
+                Holder::Node(node)
+            }
             _ => Holder::Nobody,
         }
+    }
+
+    /// Forgets where an agent was seen (its holder said it is not there any more).
+    pub fn forget_holder(&self, agent_id: &str) {
+        self.holders.lock().expect("holders lock").remove(agent_id);
     }
 
     /// Whether an authenticated link to this agent is up.

@@ -109,6 +109,7 @@ pub async fn serve(
         addresses: Default::default(),
         peers: Default::default(),
         live_nodes: Default::default(),
+        holders: Default::default(),
         access,
         config: options.config,
         store: store.clone(),

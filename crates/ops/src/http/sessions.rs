@@ -24,6 +24,7 @@ use crate::error::ApiError;
 use crate::gate::Need;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
 use crate::lifecycle::{agent_refuses, end_session, expire_session, grant_of, Ended, EndedBy};
+use crate::peer::Routed;
 use crate::secrets;
 use crate::state::{Holder, Ops, Registry};
 use crate::store::audit::AuditEntry;
@@ -416,7 +417,24 @@ async fn run_command(
     }
     // 4. Relay on a fresh stream, bounded by a timeout; the grant travels with the command.
     let reply = match ops.holder(&agent_id) {
-        Holder::Node(node) => crate::peer::relay_through(&ops, &node, &agent_id, grant, &command).await,
+        Holder::Node(node) => match crate::peer::relay_through(&ops, &node, &agent_id, grant.clone(), &command).await {
+            Routed::Answer(answer) => answer,
+            // Nothing ran: the agent moved (or its node went). Ask the store where it is now,
+            // once.
+            Routed::NotThere => {
+                ops.forget_holder(&agent_id);
+                match ops.holder(&agent_id) {
+                    Holder::Node(now_at) if now_at != node => {
+                        match crate::peer::relay_through(&ops, &now_at, &agent_id, grant, &command).await {
+                            Routed::Answer(answer) => answer,
+                            Routed::NotThere => Err(Code::AgentOffline.into()),
+                        }
+                    }
+                    Holder::Here => relay(&ops, &agent_id, grant, &command).await,
+                    _ => Err(Code::AgentOffline.into()),
+                }
+            }
+        },
         Holder::Here | Holder::Nobody => relay(&ops, &agent_id, grant, &command).await,
     };
     let now = crate::time_format::now();

@@ -47,6 +47,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one flush or read may take before the store counts as unavailable.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// After a flush found another node's records before its own, this many following flushes lock
+/// the head first instead of trying the pipelined path.
+const CONTENDED_FLUSHES: u32 = 32;
+
 /// Rows read per round trip when walking the audit chain.
 const AUDIT_PAGE: i64 = 1000;
 
@@ -64,6 +68,8 @@ pub struct PgStore {
     /// The chain head after a group had to follow another node's records: the server's next
     /// records continue from it ([`Store::adopted_head`]).
     adopted: Mutex<Option<(u64, String)>>,
+    /// How many more flushes follow the audit head directly (another node appended lately).
+    contended: std::sync::atomic::AtomicU32,
     /// The keys of the group being written now.
     in_flight: Mutex<Changes>,
     /// This node's ID, once it listens: its flushes announce their keys under it.
@@ -139,6 +145,8 @@ impl PgStore {
             .port(url.port)
             .dbname(&url.database)
             .application_name("argus-ops")
+            // Server notices (e.g. "already exists, skipping" from idempotent DDL) are not news.
+            .options("-c client_min_messages=warning")
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives(true)
             .ssl_mode(match url.ssl {
@@ -175,6 +183,7 @@ impl PgStore {
             shown: url.redacted(),
             adopted: Mutex::new(None),
             in_flight: Mutex::new(Changes::default()),
+            contended: 0.into(),
             node: std::sync::OnceLock::new(),
             listen: (listen_config, url.clone()),
         };
@@ -269,22 +278,30 @@ impl PgStore {
         // rather than hand it back to the pool mid-transaction.
         let mut guard = InTransaction(Some(self.client().await?));
         let client = guard.0.as_ref().expect("held");
-        let mut result = Self::write_on(client, &tables, &mut audit, import_ca, false).await;
+        let staged_first = audit.first().map(|r| r.seq);
+        // While other nodes are appending too, go straight to following the head (one round
+        // trip more) rather than collide, roll back and retry.
+        let contended = import_ca.is_none()
+            && self.contended.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        let mut result = Self::write_on(client, &tables, &mut audit, import_ca, contended).await;
         if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
             // A connection that cannot even roll back is not reused (the guard closes it).
             return result;
         }
         if let Err(StoreError::Conflict(_)) = &result {
+            self.contended.store(CONTENDED_FLUSHES, Ordering::SeqCst);
             // Another node appended first: take the head row's lock, follow it, and write the
             // same group again (the pipelined path above is for the usual case, one writer).
             result = Self::write_on(client, &tables, &mut audit, None, true).await;
             if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
                 return result;
             }
-            if result.is_ok() {
-                if let Some(last) = audit.last() {
-                    *self.adopted.lock().expect("adopted lock") = Some((last.seq, last.hash.clone()));
-                }
+        }
+        // When the group had to follow other nodes' records, the server's chain continues from
+        // where it landed.
+        if result.is_ok() && audit.first().map(|r| r.seq) != staged_first {
+            if let Some(last) = audit.last() {
+                *self.adopted.lock().expect("adopted lock") = Some((last.seq, last.hash.clone()));
             }
         }
         guard.release();
