@@ -383,6 +383,13 @@ fn after_the_holding_node_is_killed_its_agents_come_back_elsewhere_and_the_sessi
     let token = activated.json["session_token"].as_str().unwrap().to_string();
     let killed = Instant::now();
     cluster.fleet.ops.kill();
+    // Right after the kill, a command through a survivor answers — the agent's node is gone, so
+    // `agent_offline` (or, if it already moved, its answer) — and does not hang.
+    let asked = Instant::now();
+    let early = cluster.command(1, &token, "ping", None);
+    assert!(early.code == 0 || early.json["error"] == "agent_offline", "{early:?}");
+    assert!(asked.elapsed() < Duration::from_secs(15), "answered after {:?}", asked.elapsed());
+    eprintln!("a command for the dead node's agent answered {:?} after {:?}", early.json["error"], asked.elapsed());
     let moved = |agent: &str| cluster.holder(1, agent).is_some_and(|node| node != dead);
     assert!(
         wait_until(Duration::from_secs(40), || moved("a1") && moved("a2")),

@@ -275,3 +275,83 @@ fn refused_logins_unreachable_hosts_and_newer_schemas_are_named_without_the_pass
     assert!(matches!(error, StoreError::SchemaTooNew { found: 999, known: k } if k == known), "{error}");
     assert!(error.to_string().contains("999") && error.to_string().contains(&format!("({known})")), "{error}");
 }
+
+#[test]
+fn presence_follows_the_newest_connection_and_only_live_nodes_count() {
+    use argus_ops::cluster::Heartbeat;
+    let backend = pg();
+    let store = backend.open();
+    let beat = |node: &str| Heartbeat {
+        node_id: node.into(),
+        api: "127.0.0.1:1".into(),
+        agent: "127.0.0.1:2".into(),
+        peer: Some("127.0.0.1:3".into()),
+    };
+    store.heartbeat(&beat("n1")).unwrap();
+    store.heartbeat(&beat("n2")).unwrap();
+    let old = store.claim_presence("a1", "n1").unwrap();
+    let new = store.claim_presence("a1", "n2").unwrap();
+    assert!(new > old, "every connection takes a newer epoch");
+    assert_eq!(store.holder("a1").unwrap().as_deref(), Some("n2"), "the newest connection wins");
+    // The old node letting go late removes nothing that is not its own.
+    store.release_presence("a1", old).unwrap();
+    assert_eq!(store.holder("a1").unwrap().as_deref(), Some("n2"));
+    let nodes = store.nodes().unwrap();
+    let n2 = nodes.iter().find(|n| n.node_id == "n2").unwrap();
+    assert!(n2.alive && n2.agents_online == 1, "{nodes:?}");
+    // A node silent for more than 10 s is dead: its agents count as offline everywhere.
+    backend.0.psql("argus", "UPDATE nodes SET heartbeat_at = now() - interval '11 seconds' WHERE node_id = 'n2'");
+    assert_eq!(store.holder("a1").unwrap(), None);
+    assert!(store.presence().unwrap().is_empty());
+    let n2 = store.nodes().unwrap().into_iter().find(|n| n.node_id == "n2").unwrap();
+    assert!(!n2.alive && n2.agents_online == 0);
+    // Its own release (the agent left) removes its row; a restarted node forgets its old rows.
+    store.heartbeat(&beat("n2")).unwrap();
+    store.release_presence("a1", new).unwrap();
+    assert_eq!(store.holder("a1").unwrap(), None);
+    store.claim_presence("a2", "n1").unwrap();
+    store.forget_presence_of("n1").unwrap();
+    assert_eq!(store.holder("a2").unwrap(), None);
+}
+
+#[test]
+fn one_live_session_per_agent_and_each_end_decided_once() {
+    use argus_fsm::machine::Machine as _;
+    let backend = pg();
+    let (a, b) = (backend.open(), backend.open());
+    let now = Timestamp(1_000);
+    let first = session(1, 1_000);
+    assert!(a.claim_live_session("a1", &first.id, first.expires_at, now).unwrap());
+    a.commit(&[Write::Session(first.clone())]).unwrap();
+    // Another node, the same agent: refused while the first session is live.
+    assert!(!b.claim_live_session("a1", "ses_other", Timestamp(90_000), now).unwrap());
+    // Two nodes ending it: exactly one decides.
+    let decisions = [a.end_claim(&first.id).unwrap(), b.end_claim(&first.id).unwrap()];
+    assert_eq!(decisions, [true, false]);
+    // The winner records the end; a stale writer can never make it active again.
+    let mut ended = first.clone();
+    ended.handle(argus_fsm::session::SessionEvent::Deactivate, Timestamp(2_000)).unwrap();
+    a.commit(&[Write::Session(ended)]).unwrap();
+    b.commit(&[Write::Session(first.clone())]).unwrap();
+    assert!(b.load().unwrap().sessions.is_empty(), "an ended session stays ended");
+    // The claim is free again.
+    assert!(b.claim_live_session("a1", "ses_next", Timestamp(90_000), Timestamp(3_000)).unwrap());
+    // A claim whose session lapsed is free too, without anyone ending it first.
+    assert!(a.claim_live_session("a1", "ses_after", Timestamp(200_000), Timestamp(95_000)).unwrap());
+}
+
+#[test]
+fn revocations_stay_final_against_a_writer_with_an_older_view() {
+    let backend = pg();
+    let store = backend.open();
+    let mut revoked = pat(5);
+    revoked.revoked_at = Some(Timestamp(2_000));
+    store.commit(&[Write::Pat(pat(5))]).unwrap();
+    store.commit(&[Write::Pat(revoked)]).unwrap();
+    // A node that still holds the old record writes its `last_used_at` bookkeeping.
+    let mut stale = pat(5);
+    stale.last_used_at = Some(Timestamp(3_000));
+    store.commit(&[Write::Pat(stale)]).unwrap();
+    let pats = store.load().unwrap().pats;
+    assert_eq!(pats[0].revoked_at, Some(Timestamp(2_000)), "the revocation stands");
+}

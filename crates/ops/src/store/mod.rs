@@ -148,14 +148,42 @@ impl Changes {
             && self.sessions.is_empty()
     }
 
-    /// The announcement for a group of writes by `node`: the keys it wrote, or "everything"
-    /// when naming them would not fit a notification (PostgreSQL's limit is 8000 bytes).
-    pub fn of(node: &str, writes: &[Write]) -> Changes {
-        let changes = Changes::keys_of(node, writes);
-        if serde_json::to_vec(&changes).map_or(true, |json| json.len() > NOTIFICATION_LIMIT) {
-            return Changes { node: node.to_string(), everything: true, ..Changes::default() };
+    /// The announcements (JSON) for a group of writes by `node`: its keys, in as many
+    /// notifications as it takes to stay under PostgreSQL's 8,000-byte payload limit (a reconnect
+    /// storm's bookkeeping names thousands of agents; "everything" would make every other node
+    /// reload its whole view for it).
+    pub fn announcements(node: &str, writes: &[Write]) -> Vec<String> {
+        let all = Changes::keys_of(node, writes);
+        let empty = || Changes { node: node.to_string(), ..Changes::default() };
+        let base = serde_json::to_vec(&empty()).map_or(0, |json| json.len()) + 16;
+        let mut chunks = Vec::new();
+        let mut current = empty();
+        let mut size = base;
+        fn field(changes: &mut Changes, kind: usize) -> &mut Vec<String> {
+            match kind {
+                0 => &mut changes.tenants,
+                1 => &mut changes.agents,
+                2 => &mut changes.pats,
+                _ => &mut changes.sessions,
+            }
         }
-        changes
+        for (kind, keys) in [all.tenants, all.agents, all.pats, all.sessions].into_iter().enumerate() {
+            for key in keys {
+                // A key costs its JSON string (escaped at most six bytes a character) and a comma;
+                // each kind's array and name a few bytes more (counted in `base`).
+                let cost = key.len() * 6 + 3;
+                if size + cost > NOTIFICATION_LIMIT && !current.is_empty() {
+                    chunks.push(std::mem::replace(&mut current, empty()));
+                    size = base;
+                }
+                size += cost;
+                field(&mut current, kind).push(key);
+            }
+        }
+        if !current.is_empty() {
+            chunks.push(current);
+        }
+        chunks.iter().map(|c| serde_json::to_string(c).expect("announcements serialize")).collect()
     }
 
     /// Every key `writes` touch, however many.
@@ -192,7 +220,7 @@ impl Changes {
     }
 }
 
-/// The largest announcement sent as keys (PostgreSQL's payload limit is 8000 bytes).
+/// The largest announcement (PostgreSQL's payload limit is 8,000 bytes).
 pub const NOTIFICATION_LIMIT: usize = 7_900;
 
 /// Records read again by key after another node changed them.
@@ -376,5 +404,47 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store answers (`/readyz`).
     fn ping(&self) -> Result<(), StoreError> {
         self.audit_newest_first().next().transpose().map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(id: String) -> Write {
+        Write::Agent(AgentRecord {
+            agent_id: id,
+            enrollment: argus_fsm::enrollment::Enrollment::Pending {
+                tenant: "T1".into(),
+                token_hash: [0; 32],
+                expires_at: Timestamp(1),
+                issued_at: Timestamp(0),
+            },
+            last_seen: None,
+            manifest: None,
+            remote_support_on: true,
+            patches: ReplayMemory::default(),
+        })
+    }
+
+    #[test]
+    fn announcements_name_every_key_once_and_each_fits_a_notification() {
+        let writes: Vec<Write> =
+            (0..5_000).map(|i| agent(format!("agent-{i:05}"))).chain([agent("agent-00001".into())]).collect();
+        let chunks = Changes::announcements("node-a", &writes);
+        assert!(chunks.len() > 1, "thousands of keys take several notifications");
+        let mut named = Vec::new();
+        for chunk in &chunks {
+            assert!(chunk.len() <= NOTIFICATION_LIMIT, "{} bytes", chunk.len());
+            let changes: Changes = serde_json::from_str(chunk).unwrap();
+            assert_eq!(changes.node, "node-a");
+            assert!(!changes.everything);
+            named.extend(changes.agents);
+        }
+        named.sort();
+        assert_eq!(named.len(), 5_000, "every key once");
+        named.dedup();
+        assert_eq!(named.len(), 5_000);
+        assert!(Changes::announcements("node-a", &[]).is_empty(), "nothing to announce");
     }
 }

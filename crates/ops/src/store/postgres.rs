@@ -268,10 +268,9 @@ impl PgStore {
             super::audit::rechain(&mut audit, seq, &prev);
         }
         let announce = match self.node.get() {
-            Some(node) if !changed.is_empty() => Some(Changes::of(node, &changed)),
-            _ => None,
-        }
-        .map(|changes| serde_json::to_string(&changes).expect("announcements serialize"));
+            Some(node) => Changes::announcements(node, &changed),
+            None => Vec::new(),
+        };
         let tables = Tables { tenants, agents, pats, sessions, announce };
         // Until this write finishes one way or the other, the connection may be inside an open
         // transaction: if the future is dropped (a timeout), the guard closes the connection
@@ -485,9 +484,9 @@ impl PgStore {
                 vec![&live_agents, &live_ids, &live_expiries],
             ));
         }
-        if let Some(announce) = announce {
+        for announcement in announce {
             // Delivered to the listening nodes when (and only if) this transaction commits.
-            statements.push(("SELECT pg_notify('argus_changes', $1)", vec![announce]));
+            statements.push(("SELECT pg_notify('argus_changes', $1)", vec![announcement]));
         }
         let prepared = futures_util::future::join_all(statements.iter().map(|(sql, _)| tx.prepare_cached(sql))).await;
         let prepared = prepared.into_iter().collect::<Result<Vec<_>, _>>().map_err(pg_error)?;
@@ -546,8 +545,8 @@ struct Tables {
     agents: HashMap<String, super::AgentRecord>,
     pats: HashMap<[u8; 32], super::PatRecord>,
     sessions: HashMap<String, argus_fsm::session::Session>,
-    /// The announcement for the other nodes (JSON), when this node listens and wrote keys.
-    announce: Option<String>,
+    /// The announcements for the other nodes (JSON), when this node listens and wrote keys.
+    announce: Vec<String>,
 }
 
 /// A pooled connection inside a transaction this store opened: closed instead of returned to
