@@ -430,36 +430,7 @@ fn fleet(agents: usize, revocations: usize) {
         .map(|i| SigningKey::from_bytes(&argus_fsm::signed::sha256(format!("bench-{i}").as_bytes())))
         .collect();
     let ca = std::fs::read(fleet.ops.ca()).unwrap();
-    let started = Instant::now();
-    rt.block_on(async {
-        let endpoints: Vec<quinn::Endpoint> =
-            (0..16).map(|_| argus_agent::link::endpoint_for(fleet.ops.agent, &ca).unwrap()).collect();
-        let permits = Arc::new(tokio::sync::Semaphore::new(128));
-        let mut tasks = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            let (status, token) = admin
-                .post("/support/tenants/T1/enrollment-tokens", None, json!({ "agent_id": format!("f{i:05}") }))
-                .await;
-            assert_eq!(status, 201, "{token}");
-            let token = token["token"].as_str().unwrap().to_string();
-            let endpoint = endpoints[i % endpoints.len()].clone();
-            let addr = fleet.ops.agent;
-            let key = key.clone();
-            let permit = permits.clone().acquire_owned().await.unwrap();
-            tasks.push(tokio::spawn(async move {
-                let intent = Intent::Enroll { token, passkey: key.verifying_key().to_bytes() };
-                let hello = Hello { agent_id: format!("f{i:05}"), tenant: "T1".into(), intent };
-                let outcome = argus_agent::link::connect(&endpoint, addr, "127.0.0.1", hello, &key).await.unwrap();
-                let (connection, ..) = outcome.expect("enrollment accepted");
-                connection.close(0u32.into(), b"enrolled");
-                drop(permit);
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-    });
-    println!("setup: {agents} agents enrolled in {:.1} s", started.elapsed().as_secs_f64());
+    enroll_simulated(&rt, &admin, &keys, fleet.ops.agent, &ca, "f");
     let rss_before = rss_kib(pid);
     let connected = Arc::new(AtomicUsize::new(0));
     let revoked_at: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; agents]));
@@ -564,6 +535,45 @@ fn fleet(agents: usize, revocations: usize) {
     }
 }
 
+/// Enrolls one simulated agent per key (IDs `PREFIX00000`…) through `addr`, 128 at a time:
+/// an enrollment token from the API, then the agent library's real enrollment handshake.
+fn enroll_simulated(
+    rt: &tokio::runtime::Runtime,
+    admin: &Operator,
+    keys: &[SigningKey],
+    addr: std::net::SocketAddr,
+    ca: &[u8],
+    prefix: &str,
+) {
+    let started = Instant::now();
+    rt.block_on(async {
+        let endpoints: Vec<quinn::Endpoint> =
+            (0..16).map(|_| argus_agent::link::endpoint_for(addr, ca).unwrap()).collect();
+        let permits = Arc::new(tokio::sync::Semaphore::new(128));
+        let mut tasks = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let agent_id = format!("{prefix}{i:05}");
+            let (status, token) =
+                admin.post("/support/tenants/T1/enrollment-tokens", None, json!({ "agent_id": agent_id })).await;
+            assert_eq!(status, 201, "{token}");
+            let token = token["token"].as_str().unwrap().to_string();
+            let (endpoint, key) = (endpoints[i % endpoints.len()].clone(), key.clone());
+            let permit = permits.clone().acquire_owned().await.unwrap();
+            tasks.push(tokio::spawn(async move {
+                let intent = Intent::Enroll { token, passkey: key.verifying_key().to_bytes() };
+                let hello = Hello { agent_id, tenant: "T1".into(), intent };
+                let outcome = argus_agent::link::connect(&endpoint, addr, "127.0.0.1", hello, &key).await.unwrap();
+                outcome.expect("enrollment accepted").0.close(0u32.into(), b"enrolled");
+                drop(permit);
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    println!("setup: {} agents enrolled in {:.1} s", keys.len(), started.elapsed().as_secs_f64());
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -662,33 +672,7 @@ fn cluster(per_node: usize, inflight: usize, seconds: usize, revocations: usize)
         .map(|i| SigningKey::from_bytes(&argus_fsm::signed::sha256(format!("cluster-{i}").as_bytes())))
         .collect();
     let ca = std::fs::read(fleet.ops.ca()).unwrap();
-    let enrolled = Instant::now();
-    rt.block_on(async {
-        let endpoints: Vec<quinn::Endpoint> =
-            (0..16).map(|_| argus_agent::link::endpoint_for(nodes[0], &ca).unwrap()).collect();
-        let permits = Arc::new(tokio::sync::Semaphore::new(128));
-        let mut tasks = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            let (status, token) = admin
-                .post("/support/tenants/T1/enrollment-tokens", None, json!({ "agent_id": format!("k{i:05}") }))
-                .await;
-            assert_eq!(status, 201, "{token}");
-            let token = token["token"].as_str().unwrap().to_string();
-            let (endpoint, key, addr) = (endpoints[i % endpoints.len()].clone(), key.clone(), nodes[0]);
-            let permit = permits.clone().acquire_owned().await.unwrap();
-            tasks.push(tokio::spawn(async move {
-                let intent = Intent::Enroll { token, passkey: key.verifying_key().to_bytes() };
-                let hello = Hello { agent_id: format!("k{i:05}"), tenant: "T1".into(), intent };
-                let outcome = argus_agent::link::connect(&endpoint, addr, "127.0.0.1", hello, &key).await.unwrap();
-                outcome.expect("enrollment accepted").0.close(0u32.into(), b"enrolled");
-                drop(permit);
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-    });
-    println!("setup: {agents} agents enrolled in {:.1} s", enrolled.elapsed().as_secs_f64());
+    enroll_simulated(&rt, &admin, &keys, nodes[0], &ca, "k");
     let rss_before: Vec<u64> = pids.iter().map(|&pid| rss_kib(pid)).collect();
     // Per agent: the node it is on (usize::MAX when not connected), and when it reconnected.
     let on_node: Arc<Vec<std::sync::atomic::AtomicUsize>> =
