@@ -73,15 +73,8 @@ pub struct NodeInfo {
     pub last_heartbeat: String,
 }
 
-/// Where this node listens (also what `run/addresses.json` says).
-#[derive(Clone, Debug, Default)]
-pub struct Addresses {
-    pub api: String,
-    pub agent: String,
-    pub peer: Option<String>,
-}
-
-/// What a node says about itself each heartbeat.
+/// What a node says about itself each heartbeat: its ID and where it listens (also what
+/// `run/addresses.json` says).
 #[derive(Clone, Debug)]
 pub struct Heartbeat {
     pub node_id: String,

@@ -30,8 +30,8 @@ pub struct Ops {
     pub live_nodes: Mutex<Vec<String>>,
     /// The peer links (shared stores).
     pub peers: std::sync::OnceLock<Arc<crate::peer::Peers>>,
-    /// Where this node listens, once bound.
-    pub addresses: std::sync::OnceLock<crate::cluster::Addresses>,
+    /// Where this node listens (what its heartbeat says), once bound.
+    pub addresses: std::sync::OnceLock<crate::cluster::Heartbeat>,
     /// Presence rows this node failed to release (store away); retried with each heartbeat.
     pub unreleased: Mutex<Vec<(String, u64)>>,
     pub config: GateConfig,
@@ -162,17 +162,6 @@ pub enum Holder {
     /// Another live node, by ID.
     Node(String),
     Nobody,
-}
-
-impl Holder {
-    /// The holding node's ID, if any.
-    pub fn node<'a>(&'a self, this_node: &'a str) -> Option<&'a str> {
-        match self {
-            Holder::Here => Some(this_node),
-            Holder::Node(node) => Some(node),
-            Holder::Nobody => None,
-        }
-    }
 }
 
 /// A live, authenticated agent connection.
@@ -394,14 +383,8 @@ impl Registry {
     /// the disk; sled writes it out within its flush interval, PostgreSQL with the next flush
     /// (at most a second later), and shutdown flushes.
     pub fn record_quietly(&mut self, store: &dyn Store, durability: &Durability, agent: crate::store::AgentRecord) {
-        match store.stage(&[Write::Agent(agent.clone())]) {
-            Ok(()) => {
-                // Counted as staged (nobody waits for it), so the next bookkeeping flush covers
-                // it on a backend that writes only on flush.
-                durability.staged();
-                self.agents.insert(agent.agent_id.clone(), agent);
-            }
-            Err(error) => tracing::warn!(%error, "agent bookkeeping not stored"),
+        if stage_bookkeeping(store, durability, Write::Agent(agent.clone())) {
+            self.agents.insert(agent.agent_id.clone(), agent);
         }
     }
 }
@@ -416,12 +399,24 @@ impl Registry {
         }
         let Some(mut pat) = self.pats.get(hash).cloned() else { return };
         pat.last_used_at = Some(now);
-        match store.stage(&[Write::Pat(pat.clone())]) {
-            Ok(()) => {
-                durability.staged();
-                self.pats.insert(pat.hash, pat);
-            }
-            Err(error) => tracing::warn!(%error, "PAT bookkeeping not stored"),
+        if stage_bookkeeping(store, durability, Write::Pat(pat.clone())) {
+            self.pats.insert(pat.hash, pat);
+        }
+    }
+}
+
+/// Stages one bookkeeping write without waiting for it; counted as staged (nobody waits for
+/// it) so the next bookkeeping flush covers it on a backend that writes only on flush. Whether
+/// it was staged.
+fn stage_bookkeeping(store: &dyn Store, durability: &Durability, write: Write) -> bool {
+    match store.stage(&[write]) {
+        Ok(()) => {
+            durability.staged();
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "bookkeeping not stored");
+            false
         }
     }
 }

@@ -163,11 +163,7 @@ pub async fn serve(
         agent: agent_addr.to_string(),
         peer: peer_addr.map(|a| a.to_string()),
     };
-    let _ = ops.addresses.set(crate::cluster::Addresses {
-        api: beat.api.clone(),
-        agent: beat.agent.clone(),
-        peer: beat.peer.clone(),
-    });
+    let _ = ops.addresses.set(beat.clone());
     let mut cluster_tasks = Vec::new();
     if store.shared() {
         let (first, announce) = (store.clone(), beat.clone());

@@ -27,12 +27,12 @@ pub(crate) struct ClusterView {
 pub(crate) async fn cluster(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<ClusterView>, ApiError> {
     gated.require(&ops, Need::Support).await?;
     if !ops.store.shared() {
-        let addresses = ops.addresses.get().cloned().unwrap_or_default();
+        let addresses = ops.addresses.get();
         let this = NodeInfo {
             node_id: ops.node_id.clone(),
-            api: addresses.api,
-            agent: addresses.agent,
-            peer: addresses.peer,
+            api: addresses.map(|a| a.api.clone()).unwrap_or_default(),
+            agent: addresses.map(|a| a.agent.clone()).unwrap_or_default(),
+            peer: addresses.and_then(|a| a.peer.clone()),
             alive: true,
             agents_online: ops.links.lock().expect("links lock").len() as u64,
             last_heartbeat: rfc3339(now()),
