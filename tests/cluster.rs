@@ -46,17 +46,12 @@ impl Cluster {
         sample_install_root(&root);
         let token = self.fleet.ops.admin(&["agent", "enroll-token", agent_id, "--tenant", &self.fleet.tenant]);
         assert_eq!(token.code, 0, "{}", token.stderr);
-        let out = Command::new(bin("argus-agent"))
-            .args(["enroll", "--install-root"])
-            .arg(&root)
-            .args(["--server", &self.node(first).agent.to_string(), "--server-ca"])
-            .arg(self.node(first).ca())
-            .args(["--tenant", &self.fleet.tenant, "--agent-id", agent_id, "--token"])
-            .arg(token.json["token"].as_str().unwrap())
-            .arg("--patch-pubkey")
-            .arg(self.fleet.keys.join("patch.pub"))
-            .output()
-            .expect("enroll runs");
+        let out = self.fleet.enroll_at(
+            &root,
+            agent_id,
+            token.json["token"].as_str().unwrap(),
+            &self.node(first).agent.to_string(),
+        );
         assert!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
         let agent = Agent::start(&root, self.fleet.ops.dir.path());
         assert!(
@@ -143,6 +138,20 @@ fn joined_nodes_share_the_ca_and_each_lists_every_node() {
             }
         }
     }
+    // The listing needs remote_support or admin: a tenant admin is refused (and audited).
+    let tenant_admin = cluster.fleet.ops.admin(&[
+        "pat",
+        "create",
+        "--owner",
+        "ta@example.com",
+        "--scope",
+        "tenant_admin",
+        "--tenant",
+        "T1",
+    ]);
+    ok(&tenant_admin);
+    let pat = tenant_admin.json["pat"].as_str().unwrap().to_string();
+    refused(&cluster.node(1).ctl(&pat, &["cluster", "ls"]), "missing_role");
     let certs: Vec<Vec<u8>> =
         (0..3).map(|i| std::fs::read(cluster.node(i).data().join("tls/server.pem")).unwrap()).collect();
     assert!(certs[0] != certs[1] && certs[1] != certs[2], "every node has its own certificate");
@@ -216,8 +225,6 @@ fn every_operator_route_answers_the_same_through_a_node_that_does_not_hold_the_a
 
 fn sign_patch(fleet: &Fleet, file: &Path) -> std::path::PathBuf {
     let out = fleet.ops.dir.path().join("patch.json");
-    let now = time_rfc3339(0);
-    let later = time_rfc3339(3600);
     let signed = argus_e2e::ctl_with(
         &[],
         &[
@@ -230,33 +237,15 @@ fn sign_patch(fleet: &Fleet, file: &Path) -> std::path::PathBuf {
             "--file",
             file.to_str().unwrap(),
             "--not-before",
-            &now,
+            "2026-01-01T00:00:00Z",
             "--not-after",
-            &later,
+            "2030-01-01T00:00:00Z",
             "--out",
             out.to_str().unwrap(),
         ],
     );
     assert_eq!(signed.code, 0, "{}", signed.stderr);
     out
-}
-
-/// RFC 3339 (UTC, seconds) `offset` seconds from now, a minute early for the start of windows.
-fn time_rfc3339(offset: i64) -> String {
-    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + offset - 60;
-    let days = at.div_euclid(86_400);
-    let secs = at.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
 #[test]
@@ -298,6 +287,21 @@ fn revocation_on_one_node_cuts_off_the_agent_another_node_holds() {
         "the revoked agent was not refused"
     );
     assert!(cluster.holder(1, "a1").is_none());
+    let rows = cluster.op(1, &["agent", "ls", "--tenant", &cluster.fleet.tenant]).json["agents"].clone();
+    assert_eq!((rows[0]["online"].clone(), rows[0]["node"].clone()), (json!(false), Value::Null), "{rows}");
+}
+
+#[test]
+fn a_malformed_node_id_and_a_verify_with_neither_data_dir_nor_database_are_usage_errors() {
+    let serve = Command::new(bin("argus-ops"))
+        .args(["serve", "--data-dir", "/nonexistent", "--node-id", "not a node id"])
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(2), "{}", String::from_utf8_lossy(&serve.stderr));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("node ID"));
+    let verify = Command::new(bin("argus-ops")).args(["audit", "verify"]).env_remove("ARGUS_STORE").output().unwrap();
+    assert_eq!(verify.status.code(), Some(2), "{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("--data-dir"));
 }
 
 #[test]

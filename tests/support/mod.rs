@@ -487,10 +487,16 @@ impl Fleet {
 
     /// Runs `argus-agent enroll` for `root`.
     pub fn enroll(&self, root: &Path, agent_id: &str, token: &str) -> std::process::Output {
+        self.enroll_at(root, agent_id, token, &self.ops.agent.to_string())
+    }
+
+    /// Runs `argus-agent enroll` for `root` against `server` (`HOST:PORT[,…]`: another node
+    /// of a cluster, or several).
+    pub fn enroll_at(&self, root: &Path, agent_id: &str, token: &str, server: &str) -> std::process::Output {
         Command::new(bin("argus-agent"))
             .args(["enroll", "--install-root"])
             .arg(root)
-            .args(["--server", &self.ops.agent.to_string(), "--server-ca"])
+            .args(["--server", server, "--server-ca"])
             .arg(self.ops.ca())
             .args(["--tenant", &self.tenant, "--agent-id", agent_id, "--token", token, "--patch-pubkey"])
             .arg(self.keys.join("patch.pub"))
