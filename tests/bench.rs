@@ -4,6 +4,7 @@
 //!   argus-bench commands [--agents N] [--inflight K] [--seconds S]
 //!   argus-bench latency  [--rounds N]
 //!   argus-bench fleet    [--agents N] [--revocations R]
+//!   argus-bench handshake [--rounds N]
 //!   argus-bench observability [--agents N] [--inflight K] [--seconds S] [--pairs P]
 //!   argus-bench store [--agents N] [--inflight K] [--seconds S] [--history H]
 //!   argus-bench cluster [--agents N (per node)] [--inflight K] [--seconds S] [--revocations R]
@@ -32,6 +33,7 @@ fn main() {
         Some("commands") => commands(flag("--agents", 100), flag("--inflight", 64), flag("--seconds", 10)),
         Some("latency") => latency(flag("--rounds", 20)),
         Some("fleet") => fleet(flag("--agents", 10_000), flag("--revocations", 100)),
+        Some("handshake") => handshake(flag("--rounds", 2_000)),
         Some("store") => {
             store(flag("--agents", 8), flag("--inflight", 32), flag("--seconds", 10), flag("--history", 100_000))
         }
@@ -42,7 +44,7 @@ fn main() {
             observability(flag("--agents", 8), flag("--inflight", 32), flag("--seconds", 10), flag("--pairs", 3))
         }
         _ => {
-            eprintln!("usage: argus-bench commands|latency|fleet|observability|store|cluster [options]");
+            eprintln!("usage: argus-bench commands|latency|fleet|handshake|observability|store|cluster [options]");
             std::process::exit(2);
         }
     }
@@ -420,9 +422,14 @@ fn latency(rounds: usize) {
 }
 
 /// Issue #3: N simulated agents through the agent's own connection code, from one process.
+/// Issue #3 and #15: a simulated fleet on one node — connect, memory per agent, two restarts
+/// (the first without the ticket keys: every agent runs a full handshake, as before #15; the
+/// second with them: agents resume), revocations during the second storm, then revocations
+/// with the whole fleet connected. Each simulated agent has its own TLS client configuration,
+/// so its own session ticket, as a real agent does.
 fn fleet(agents: usize, revocations: usize) {
     println!("== fleet: {agents} simulated agents");
-    let mut fleet = Fleet::armed(&[]);
+    let mut fleet = Fleet::armed(&[("ARGUS_METRICS_LISTEN", "127.0.0.1:0")]);
     let rt = runtime();
     let pid = fleet.ops.server.as_ref().unwrap().child.id();
     let admin = Operator { pat: fleet.ops.admin_pat.clone(), ..Operator::new(&fleet) };
@@ -432,53 +439,65 @@ fn fleet(agents: usize, revocations: usize) {
     let ca = std::fs::read(fleet.ops.ca()).unwrap();
     enroll_simulated(&rt, &admin, &keys, fleet.ops.agent, &ca, "f");
     let rss_before = rss_kib(pid);
+    let online: Arc<Vec<std::sync::atomic::AtomicBool>> = Arc::new((0..agents).map(|_| false.into()).collect());
     let connected = Arc::new(AtomicUsize::new(0));
     let revoked_at: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; agents]));
     let closed_after: Arc<std::sync::Mutex<Vec<Duration>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // A revoked agent let in again (must stay 0).
+    let readmitted = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let ca2 = ca.clone();
     let addr = fleet.ops.agent;
     let handles: Vec<_> = {
         let _guard = rt.enter();
         let endpoints: Vec<quinn::Endpoint> =
-            (0..16).map(|_| argus_agent::link::endpoint_for(addr, &ca2).unwrap()).collect();
+            (0..16).map(|_| argus_agent::link::endpoint_for(addr, &ca).unwrap()).collect();
         let permits = Arc::new(tokio::sync::Semaphore::new(256));
         keys.iter()
             .enumerate()
             .map(|(i, key)| {
                 let endpoint = endpoints[i % endpoints.len()].clone();
+                // Its own ticket store, as a real agent's.
+                let config = argus_transport_quic::client_config(&ca).unwrap();
                 let key = key.clone();
-                let connected = connected.clone();
-                let permits = permits.clone();
-                let revoked_at = revoked_at.clone();
-                let closed_after = closed_after.clone();
+                let (connected, online, permits) = (connected.clone(), online.clone(), permits.clone());
+                let (revoked_at, closed_after, readmitted) =
+                    (revoked_at.clone(), closed_after.clone(), readmitted.clone());
                 rt.spawn(async move {
                     let mut attempt = 0u32;
                     loop {
                         let permit = permits.acquire().await.unwrap();
                         let hello =
                             Hello { agent_id: format!("f{i:05}"), tenant: "T1".into(), intent: Intent::Authenticate };
-                        let outcome = argus_agent::link::connect(&endpoint, addr, "127.0.0.1", hello, &key).await;
+                        let outcome =
+                            argus_agent::link::connect_with(&endpoint, config.clone(), addr, "127.0.0.1", hello, &key)
+                                .await;
                         drop(permit);
+                        let random = (i as u64).wrapping_mul(2654435761) ^ start.elapsed().as_nanos() as u64;
                         match outcome {
                             Ok(Ok((connection, _send, _recv, _))) => {
                                 attempt = 0;
+                                if revoked_at.lock().unwrap()[i].is_some() {
+                                    readmitted.fetch_add(1, Ordering::SeqCst);
+                                }
                                 connected.fetch_add(1, Ordering::Relaxed);
+                                online[i].store(true, Ordering::SeqCst);
                                 connection.closed().await;
+                                online[i].store(false, Ordering::SeqCst);
                                 connected.fetch_sub(1, Ordering::Relaxed);
                                 if let Some(at) = revoked_at.lock().unwrap()[i] {
                                     closed_after.lock().unwrap().push(at.elapsed());
                                     return;
                                 }
                             }
-                            Ok(Err(_)) => return,
+                            Ok(Err(argus_agent::link::Turned::Busy(turn))) => {
+                                let turn = turn.as_millis().min(u32::MAX as u128) as u32;
+                                tokio::time::sleep(argus_agent::link::retry_after(turn, random)).await;
+                                continue;
+                            }
+                            Ok(Err(argus_agent::link::Turned::Refused(_))) => return,
                             Err(_) => attempt += 1,
                         }
-                        let wait = argus_agent::link::backoff(
-                            attempt,
-                            (i as u64).wrapping_mul(2654435761) ^ start.elapsed().as_nanos() as u64,
-                        );
-                        tokio::time::sleep(wait).await;
+                        tokio::time::sleep(argus_agent::link::backoff(attempt, random)).await;
                     }
                 })
             })
@@ -498,23 +517,89 @@ fn fleet(agents: usize, revocations: usize) {
         (rss_after.saturating_sub(rss_before)) as f64 / agents as f64
     );
 
-    // Restart: all back online with none left behind.
+    // Restarts: all back online with none left behind — first without the ticket keys (full
+    // handshakes, the server before #15), then with them (resumed).
     let port = fleet.ops.agent.port();
-    fleet.ops.stop();
-    let restart = Instant::now();
-    fleet.ops.serve(Some(port));
-    let all = wait_until(Duration::from_secs(120), || connected.load(Ordering::Relaxed) == agents);
+    let mut storm_revocations = Vec::new();
+    for (label, keep_keys) in [("full handshakes (ticket keys removed)", false), ("resumed (ticket keys kept)", true)] {
+        fleet.ops.stop();
+        if !keep_keys {
+            std::fs::remove_file(fleet.ops.data().join("tls").join("ticket-keys")).unwrap();
+        }
+        let restart = Instant::now();
+        fleet.ops.serve(Some(port));
+        let serving = restart.elapsed();
+        // During the resumed storm: revoke agents as soon as they are back, while the rest of
+        // the herd is still arriving.
+        let revoker = keep_keys.then(|| {
+            let (online, revoked_at) = (online.clone(), revoked_at.clone());
+            let admin = Operator { pat: fleet.ops.admin_pat.clone(), ..Operator::new(&fleet) };
+            let count = revocations.min(agents / 2);
+            std::thread::spawn(move || {
+                let rt = runtime();
+                let mut sent = Vec::new();
+                let mut candidates = (agents / 2..agents).cycle();
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while sent.len() < count && Instant::now() < deadline {
+                    let i = candidates.next().unwrap();
+                    if !online[i].load(Ordering::SeqCst) || revoked_at.lock().unwrap()[i].is_some() {
+                        std::thread::sleep(Duration::from_micros(200));
+                        continue;
+                    }
+                    revoked_at.lock().unwrap()[i] = Some(Instant::now());
+                    rt.block_on(async {
+                        let (status, body) = admin
+                            .post(
+                                &format!("/support/agents/f{i:05}/revoke"),
+                                None,
+                                json!({ "tenant": "T1", "reason": "bench" }),
+                            )
+                            .await;
+                        assert_eq!(status, 200, "{body}");
+                    });
+                    sent.push(i);
+                }
+                sent
+            })
+        });
+        let expected = |revoked: usize| agents - revoked;
+        let all = wait_until(Duration::from_secs(180), || {
+            connected.load(Ordering::Relaxed) + closed_after.lock().unwrap().len() >= agents
+        });
+        let back = restart.elapsed();
+        if let Some(revoker) = revoker {
+            storm_revocations = revoker.join().unwrap();
+        }
+        let text = argus_e2e::scrape(fleet.ops.addresses()["metrics"].as_str().unwrap());
+        println!(
+            "restart, {label}: {} of {} back online {:.1} s after the server was started again ({:.1} s after it was serving); {} resumed, {} given a later turn",
+            connected.load(Ordering::Relaxed),
+            expected(storm_revocations.len()),
+            back.as_secs_f64(),
+            (back - serving).as_secs_f64(),
+            argus_e2e::sample(&text, "argus_agent_tls_resumed_total"),
+            argus_e2e::sample(&text, "argus_agent_handshakes_deferred_total"),
+        );
+        assert!(all, "not all agents came back");
+    }
+    let storm: Vec<Duration> = closed_after.lock().unwrap().clone();
+    if !storm.is_empty() {
+        summary("revocation during the reconnect storm: revoke request sent → connection closed at the agent", storm);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let readmitted_after_storm = readmitted.load(Ordering::SeqCst);
     println!(
-        "restart: {} of {agents} back online {:.1} s after the server was started again",
-        connected.load(Ordering::Relaxed),
-        restart.elapsed().as_secs_f64()
+        "revoked during the storm: {}, let in again afterwards: {readmitted_after_storm}",
+        storm_revocations.len()
     );
-    let _ = all;
+    assert_eq!(readmitted_after_storm, 0, "a revoked agent got back in");
 
     // Revocations with the fleet connected: revoke answered → that agent's connection closed.
+    let before = closed_after.lock().unwrap().len();
     let admin = Operator { pat: fleet.ops.admin_pat.clone(), ..Operator::new(&fleet) };
+    let count = revocations.min(agents / 2);
     rt.block_on(async {
-        for i in 0..revocations.min(agents) {
+        for i in 0..count {
             revoked_at.lock().unwrap()[i] = Some(Instant::now());
             let (status, body) = admin
                 .post(&format!("/support/agents/f{i:05}/revoke"), None, json!({ "tenant": "T1", "reason": "bench" }))
@@ -522,17 +607,97 @@ fn fleet(agents: usize, revocations: usize) {
             assert_eq!(status, 200, "{body}");
         }
     });
-    wait_until(Duration::from_secs(30), || closed_after.lock().unwrap().len() == revocations.min(agents));
-    let samples = closed_after.lock().unwrap().clone();
+    wait_until(Duration::from_secs(30), || closed_after.lock().unwrap().len() == before + count);
+    let samples = closed_after.lock().unwrap()[before..].to_vec();
     // The server closes the link before it answers, so this is an upper bound of "answered →
     // closed": it also counts the request itself.
     summary(
-        &format!("revocation with {agents} connected: revoke request sent → connection closed at the agent"),
+        &format!(
+            "revocation with {} connected: revoke request sent → connection closed at the agent",
+            connected.load(Ordering::Relaxed) + count
+        ),
         samples,
     );
     for handle in handles {
         handle.abort();
     }
+}
+
+/// Issue #15: what one agent connection (TLS handshake, passkey proof, registration) costs
+/// each side, full and resumed: `rounds` sequential connections each way, one simulated agent,
+/// wall time per connection and CPU time of the server process and of this (client) process.
+fn handshake(rounds: usize) {
+    println!("== handshake: {rounds} sequential connections, full then resumed");
+    let fleet = Fleet::armed(&[("ARGUS_METRICS_LISTEN", "127.0.0.1:0")]);
+    let rt = runtime();
+    let pid = fleet.ops.server.as_ref().unwrap().child.id();
+    let admin = Operator { pat: fleet.ops.admin_pat.clone(), ..Operator::new(&fleet) };
+    let key = SigningKey::from_bytes(&argus_fsm::signed::sha256(b"handshake-bench"));
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    enroll_simulated(&rt, &admin, std::slice::from_ref(&key), fleet.ops.agent, &ca, "h");
+    let addr = fleet.ops.agent;
+    let resumed_config = argus_transport_quic::client_config(&ca).unwrap();
+    let mut figures = Vec::new();
+    for (label, resume) in [("full", false), ("resumed", true)] {
+        let before_resumed = fleet.ops.metric("argus_agent_tls_resumed_total");
+        let (server_cpu, client_cpu) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+        let mut samples = Vec::with_capacity(rounds);
+        rt.block_on(async {
+            let endpoint = argus_agent::link::endpoint_for(addr, &ca).unwrap();
+            // Warm-up: the resumed run starts with a ticket in hand.
+            let config =
+                if resume { resumed_config.clone() } else { argus_transport_quic::client_config(&ca).unwrap() };
+            connect_once(&endpoint, config, addr, &key).await;
+            for _ in 0..rounds {
+                let config =
+                    if resume { resumed_config.clone() } else { argus_transport_quic::client_config(&ca).unwrap() };
+                let started = Instant::now();
+                connect_once(&endpoint, config, addr, &key).await;
+                samples.push(started.elapsed());
+            }
+            endpoint.wait_idle().await;
+        });
+        let server = (cpu_seconds(pid) - server_cpu) / (rounds + 1) as f64 * 1e6;
+        let client = (cpu_seconds(std::process::id()) - client_cpu) / (rounds + 1) as f64 * 1e6;
+        let resumed = fleet.ops.metric("argus_agent_tls_resumed_total") - before_resumed;
+        let median = summary(&format!("connection, {label}: connect → Welcome"), samples);
+        println!(
+            "  CPU per connection, {label}: server {server:.0} µs, client {client:.0} µs; {resumed} of {} resumed",
+            rounds + 1
+        );
+        figures.push((median, server, client));
+    }
+    let ((full_wall, full_server, full_client), (res_wall, res_server, res_client)) = (figures[0], figures[1]);
+    println!(
+        "resumed / full: wall {:.2}, server CPU {:.2}, client CPU {:.2}",
+        res_wall / full_wall,
+        res_server / full_server,
+        res_client / full_client
+    );
+}
+
+async fn connect_once(
+    endpoint: &quinn::Endpoint,
+    config: quinn::ClientConfig,
+    addr: std::net::SocketAddr,
+    key: &SigningKey,
+) {
+    let hello = Hello { agent_id: "h00000".into(), tenant: "T1".into(), intent: Intent::Authenticate };
+    let (connection, ..) = argus_agent::link::connect_with(endpoint, config, addr, "127.0.0.1", hello, key)
+        .await
+        .unwrap()
+        .expect("let in");
+    // The ticket came with the end of the TLS handshake, before the Hello was even answered.
+    connection.close(0u32.into(), b"bench");
+}
+
+/// User + system CPU seconds of a process so far (`/proc/PID/stat`, clock ticks of 10 ms).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Enrolls one simulated agent per key (IDs `PREFIX00000`…) through `addr`, 128 at a time:

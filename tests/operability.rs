@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use argus_e2e::{bin, ctl_with, Fleet, Ops};
+use argus_e2e::{bin, ctl_with, scrape, Fleet, Ops};
 
 #[test]
 fn readyz_answers_without_the_gate() {
@@ -181,16 +181,6 @@ fn argusctl_ships_completions_and_man_pages() {
 }
 
 /// `GET /metrics` over plain HTTP.
-fn scrape(addr: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    tcp.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text
-}
-
 #[test]
 fn metrics_carry_the_spec_families_and_no_tenant_agent_owner_or_token() {
     let mut fleet = Fleet::armed(&[("ARGUS_METRICS_LISTEN", "127.0.0.1:0")]);

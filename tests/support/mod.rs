@@ -50,6 +50,25 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Polls `check` until it returns true or `limit` passes.
+/// `GET /metrics` from a metrics listener at `addr`: the Prometheus text.
+pub fn scrape(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+/// The value of an unlabelled sample `name` in Prometheus text (0 when it is not there yet).
+pub fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .next()
+        .unwrap_or(0.0)
+}
+
 pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     loop {
@@ -310,6 +329,12 @@ impl Ops {
         };
         node.serve(None);
         node
+    }
+
+    /// The value of the unlabelled metric `name` (the server runs with `ARGUS_METRICS_LISTEN`).
+    pub fn metric(&self, name: &str) -> f64 {
+        let metrics = self.addresses()["metrics"].as_str().expect("serve with ARGUS_METRICS_LISTEN").to_string();
+        sample(&scrape(&metrics), name)
     }
 
     /// This node's `run/addresses.json`.

@@ -117,7 +117,12 @@ pub async fn enroll(request: EnrollRequest<'_>) -> anyhow::Result<()> {
                 enrolled = true;
                 break;
             }
-            Ok((_, Err(code))) => bail!("enrollment refused: {code}"),
+            Ok((_, Err(link::Turned::Refused(code)))) => bail!("enrollment refused: {code}"),
+            // Enrollments are not deferred by admission control; should a server say so anyway,
+            // the next server is tried.
+            Ok((_, Err(link::Turned::Busy(wait)))) => {
+                failures.push(format!("{server}: busy, try again in {} s", wait.as_secs().max(1)))
+            }
             Err(error) => failures.push(format!("{server}: {error:#}")),
         }
     }

@@ -43,6 +43,30 @@ pub enum LinkEnd {
     Closed,
     /// The server refused us with this code.
     Refused(Code),
+    /// The server gave us a later turn.
+    Busy(Duration),
+}
+
+/// Why a server did not let the agent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turned {
+    /// Refused with this code (revoked, unknown, a bad proof…).
+    Refused(Code),
+    /// Admission control: come back after this long.
+    Busy(Duration),
+}
+
+/// The longest wait a server's `Busy` is believed for: the backoff cap (a bad or hostile
+/// value cannot park an agent for longer than its own backoff would).
+pub const RETRY_AFTER_CAP: Duration = BACKOFF_CAP;
+
+/// How long to wait after a `Busy`: the server's turn plus up to 10 % more (agents given the
+/// same turn do not arrive in the same millisecond), never more than the cap.
+pub fn retry_after(retry_after_ms: u32, random: u64) -> Duration {
+    let turn = Duration::from_millis(u64::from(retry_after_ms)).min(RETRY_AFTER_CAP);
+    let spread = turn.as_millis() as u64 / 10;
+    let jitter = if spread == 0 { 0 } else { random % (spread + 1) };
+    (turn + Duration::from_millis(jitter)).min(RETRY_AFTER_CAP)
 }
 
 /// Resolves `HOST:PORT` and returns the address and the TLS server name.
@@ -90,6 +114,9 @@ pub fn endpoint_for(server: SocketAddr, ca_pem: &[u8]) -> anyhow::Result<quinn::
     Ok(argus_transport_quic::client_endpoint(bind, ca_pem)?)
 }
 
+/// What a successful handshake leaves: the link, its control stream, and the live sessions.
+pub type Linked = (quinn::Connection, quinn::SendStream, quinn::RecvStream, Vec<SessionGrant>);
+
 /// Connects and runs the handshake; returns the control stream after `Welcome`.
 pub async fn connect(
     endpoint: &quinn::Endpoint,
@@ -97,16 +124,39 @@ pub async fn connect(
     server_name: &str,
     hello: Hello,
     passkey: &SigningKey,
-) -> anyhow::Result<Result<(quinn::Connection, quinn::SendStream, quinn::RecvStream, Vec<SessionGrant>), Code>> {
-    let connection = tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect(addr, server_name)?)
-        .await
-        .map_err(|_| anyhow!("connect timed out"))??;
+) -> anyhow::Result<Result<Linked, Turned>> {
+    handshake(endpoint.connect(addr, server_name)?, hello, passkey).await
+}
+
+/// [`connect`] with a client configuration of its own (its own TLS session tickets): many
+/// simulated agents can share one endpoint and still each resume their own session.
+pub async fn connect_with(
+    endpoint: &quinn::Endpoint,
+    config: quinn::ClientConfig,
+    addr: SocketAddr,
+    server_name: &str,
+    hello: Hello,
+    passkey: &SigningKey,
+) -> anyhow::Result<Result<Linked, Turned>> {
+    handshake(endpoint.connect_with(config, addr, server_name)?, hello, passkey).await
+}
+
+async fn handshake(
+    connecting: quinn::Connecting,
+    hello: Hello,
+    passkey: &SigningKey,
+) -> anyhow::Result<Result<Linked, Turned>> {
+    let connection =
+        tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| anyhow!("connect timed out"))??;
     let (mut send, mut recv) = connection.open_bi().await?;
     let (mut machine, hello) = AgentHandshake::start(hello, exporter(&connection)?, passkey.clone());
     write_frame(&mut send, &AgentMessage::Hello(hello)).await?;
     let challenge = match read_frame::<ServerMessage>(&mut recv).await? {
         Some(ServerMessage::Challenge(challenge)) => challenge,
-        Some(ServerMessage::Refused { code }) => return Ok(Err(code)),
+        Some(ServerMessage::Refused { code }) => return Ok(Err(Turned::Refused(code))),
+        Some(ServerMessage::Busy { retry_after_ms }) => {
+            return Ok(Err(Turned::Busy(Duration::from_millis(retry_after_ms.into()))))
+        }
         other => bail!("unexpected handshake message: {other:?}"),
     };
     let proof = machine.handle(challenge, now()).map_err(|refused| anyhow!("{}", refused.error))?;
@@ -115,7 +165,7 @@ pub async fn connect(
     }
     match read_frame::<ServerMessage>(&mut recv).await? {
         Some(ServerMessage::Welcome { sessions }) => Ok(Ok((connection, send, recv, sessions))),
-        Some(ServerMessage::Refused { code }) => Ok(Err(code)),
+        Some(ServerMessage::Refused { code }) => Ok(Err(Turned::Refused(code))),
         other => bail!("unexpected handshake answer: {other:?}"),
     }
 }
@@ -168,11 +218,23 @@ impl Daemon {
                         self.clone().serve(connection, send, recv, sessions).await;
                         Ok::<LinkEnd, anyhow::Error>(LinkEnd::Closed)
                     }
-                    Err(code) => Ok(LinkEnd::Refused(code)),
+                    Err(Turned::Refused(code)) => Ok(LinkEnd::Refused(code)),
+                    Err(Turned::Busy(wait)) => Ok(LinkEnd::Busy(wait)),
                 }
             }
             .await;
+            let mut random = [0u8; 8];
+            getrandom::getrandom(&mut random).ok();
+            let random = u64::from_le_bytes(random);
             attempt = match outcome {
+                Ok(LinkEnd::Busy(turn)) => {
+                    // The server's turn replaces the backoff; the attempt count stays.
+                    let wait = retry_after(turn.as_millis().min(u32::MAX as u128) as u32, random);
+                    tracing::info!(wait_ms = wait.as_millis() as u64, "the server is busy; coming back at its turn");
+                    self.status("waiting", None);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
                 Ok(LinkEnd::Closed) => {
                     lost = Some(server);
                     0
@@ -189,9 +251,7 @@ impl Daemon {
                     attempt.saturating_add(1)
                 }
             };
-            let mut random = [0u8; 8];
-            getrandom::getrandom(&mut random).ok();
-            let wait = backoff(attempt, u64::from_le_bytes(random));
+            let wait = backoff(attempt, random);
             tokio::time::sleep(wait).await;
         }
     }
@@ -346,6 +406,22 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_servers_turn_is_kept_with_a_little_jitter_and_capped() {
+        // The turn itself, plus at most 10 %.
+        for random in [0, 1, 37, 99, 100, u64::MAX] {
+            let wait = retry_after(2_000, random);
+            assert!(wait >= Duration::from_millis(2_000) && wait <= Duration::from_millis(2_200), "{wait:?}");
+        }
+        assert_eq!(retry_after(2_000, 0), Duration::from_millis(2_000));
+        assert_eq!(retry_after(2_000, 200), Duration::from_millis(2_200));
+        // Nothing to spread: no turn, no jitter.
+        assert_eq!(retry_after(0, 12345), Duration::ZERO);
+        // A hostile or absurd turn cannot park the agent beyond its own backoff cap.
+        assert_eq!(retry_after(u32::MAX, 0), RETRY_AFTER_CAP);
+        assert_eq!(retry_after(u32::MAX, u64::MAX), RETRY_AFTER_CAP);
+    }
 
     #[test]
     fn attempts_rotate_and_the_server_just_lost_is_not_retried_first() {

@@ -75,6 +75,13 @@ pub enum ServerMessage {
     Nodes {
         agent_addresses: Vec<String>,
     },
+    /// Admission control: the server is finishing as many handshakes as it can and has given
+    /// this agent a later turn; it comes back after `retry_after_ms` instead of retrying at
+    /// random (a reconnect storm is served in order, not restarted by timeouts). The
+    /// connection closes after this.
+    Busy {
+        retry_after_ms: u32,
+    },
 }
 
 /// What one `argus-ops` node asks another over the peer link (SPEC §10), about an agent the

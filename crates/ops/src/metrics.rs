@@ -59,10 +59,17 @@ pub fn audit_append(seconds: f64) {
     metrics::histogram!("argus_audit_append_seconds").record(seconds);
 }
 
-/// The gauges, read from the node's own view when scraped.
-fn refresh_gauges(agents_online: usize, sessions_active: usize) {
+/// One agent given a later turn by admission control (`ServerMessage::Busy`).
+pub fn handshake_deferred() {
+    metrics::counter!("argus_agent_handshakes_deferred_total").increment(1);
+}
+
+/// The gauges, read from the node's own view when scraped; and the agent links that resumed a
+/// TLS session (counted by the ticket keys) rather than running a full handshake.
+fn refresh_gauges(agents_online: usize, sessions_active: usize, resumed: u64) {
     metrics::gauge!("argus_agents_online").set(agents_online as f64);
     metrics::gauge!("argus_sessions_active").set(sessions_active as f64);
+    metrics::counter!("argus_agent_tls_resumed_total").absolute(resumed);
 }
 
 /// `GET /metrics` on the plain-HTTP metrics listener.
@@ -75,6 +82,6 @@ async fn render(State(ops): State<Arc<Ops>>) -> impl IntoResponse {
     let online = ops.links.lock().expect("links lock").len();
     let now = crate::time_format::now();
     let active = ops.registry.read().await.sessions.values().filter(|s| s.is_live(now)).count();
-    refresh_gauges(online, active);
+    refresh_gauges(online, active, ops.tickets.resumed());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render())
 }

@@ -52,6 +52,10 @@ pub struct Ops {
     pub listening: std::sync::atomic::AtomicBool,
     /// How many refusals of unauthenticated link peers are still audited one by one.
     pub refusals: Mutex<crate::link::refusals::RefusalBudget>,
+    /// The agent listener's TLS session-ticket keys (and how many tickets it accepted).
+    pub tickets: Arc<argus_transport_quic::TicketKeys>,
+    /// Admission control of agent handshakes.
+    pub admission: Mutex<crate::link::admission::Admission>,
 }
 
 tokio::task_local! {

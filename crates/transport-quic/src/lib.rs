@@ -16,6 +16,9 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{de::DeserializeOwned, Serialize};
 
+pub mod tickets;
+pub use tickets::TicketKeys;
+
 /// ALPN protocol of the agent link.
 pub const ALPN: &[u8] = b"argus/1";
 /// Keep-alive ping interval: a NAT mapping stays open and a dead peer is noticed.
@@ -30,6 +33,8 @@ pub const AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(8);
 /// UDP socket buffer size: the kernel default (~208 KiB) drops most packets of a reconnect
 /// storm of thousands of handshakes (measured: issue #3).
 pub const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Session tickets sent with each agent connection (the client keeps up to 8 per server).
+pub const TICKETS_PER_CONNECTION: usize = 4;
 /// Commands in flight per agent: a handful is plenty for one operator session.
 pub const MAX_STREAMS_PER_AGENT: u32 = 16;
 
@@ -114,11 +119,14 @@ pub fn bind_udp(addr: SocketAddr) -> Result<std::net::UdpSocket, LinkError> {
     Ok(socket.into())
 }
 
-/// The server endpoint agents dial.
+/// The server endpoint agents dial. Its session tickets are sealed under `tickets`: keys kept in
+/// the data dir let agents resume after a restart (a reconnect storm costs a fraction of the
+/// full handshakes).
 pub fn server_endpoint(
     addr: SocketAddr,
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    tickets: Arc<TicketKeys>,
 ) -> Result<quinn::Endpoint, LinkError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -127,9 +135,12 @@ pub fn server_endpoint(
         .with_single_cert(certs, key)
         .map_err(|e| LinkError::Tls(e.to_string()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    // Resumption makes a reconnect storm after a restart cheaper; size it for a fleet.
-    tls.session_storage = rustls::server::ServerSessionMemoryCache::new(16 * 1024);
-    tls.send_tls13_tickets = 1;
+    // Stateless tickets: nothing per client on the server, and they outlive a restart. A TLS 1.3
+    // ticket is used once, and an agent that dials while the server is still down spends one
+    // on each attempt: a few per connection keep the attempts after a restart resumable.
+    tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    tls.ticketer = tickets;
+    tls.send_tls13_tickets = TICKETS_PER_CONNECTION;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(Arc::new(transport_config()));

@@ -71,6 +71,9 @@ pub async fn serve(
     }
     let certs = argus_transport_quic::parse_certificates(&std::fs::read(dir.tls("server.pem"))?)?;
     let key = argus_transport_quic::parse_private_key(&std::fs::read(dir.tls("server.key"))?)?;
+    // Beside the private key, with the same protection: agents resume after a restart.
+    let admission = crate::link::admission::from_env(0)?;
+    let tickets = Arc::new(argus_transport_quic::TicketKeys::persistent(&dir.tls("ticket-keys"))?);
     let patch_key = match &options.patch_pubkey {
         Some(path) => Some(
             argus_fsm::signed::parse_public_key_file(
@@ -120,9 +123,12 @@ pub async fn serve(
         durability: Arc::new(crate::state::Durability::new(store.clone())),
         refusals: Mutex::new(crate::link::refusals::RefusalBudget::new(crate::time_format::now())),
         listening: false.into(),
+        tickets: tickets.clone(),
+        admission: Mutex::new(admission),
     });
 
-    let endpoint = argus_transport_quic::server_endpoint(options.agent_listen, certs.clone(), key.clone_key())?;
+    let endpoint =
+        argus_transport_quic::server_endpoint(options.agent_listen, certs.clone(), key.clone_key(), tickets)?;
     let agent_addr = endpoint.local_addr()?;
     let tcp = TcpListener::bind(options.api_listen).await.with_context(|| format!("binding {}", options.api_listen))?;
     let api_addr = tcp.local_addr()?;

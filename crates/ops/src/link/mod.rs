@@ -4,6 +4,7 @@
 //! A semaphore bounds handshakes in flight, so a reconnect storm queues instead of
 //! overwhelming the server; established links cost no permit.
 
+pub mod admission;
 pub mod refusals;
 
 use std::sync::Arc;
@@ -32,6 +33,22 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// An unauthenticated peer must have sent a well-formed Hello within this time (SPEC §12).
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Milliseconds of a monotonic clock (admission control's time).
+fn monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+}
+
+/// An admitted agent's place among those authenticating at once; given back when dropped,
+/// however the handshake ended.
+struct Admitted(Arc<Ops>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.admission.lock().expect("admission lock").finished(monotonic_ms());
+    }
+}
+
 /// Accepts agent connections until the endpoint closes.
 pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
     let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
@@ -44,9 +61,9 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
                 _ => return,
             };
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&ops, &connection)).await {
-                Ok(Ok(Some((agent_id, send, recv)))) => {
+                Ok(Ok(Some((agent_id, send, recv, admitted)))) => {
                     drop(permit);
-                    run_link(ops, connection, agent_id, send, recv).await;
+                    run_link(ops, connection, agent_id, send, recv, admitted).await;
                 }
                 Ok(Ok(None)) => {}
                 Ok(Err(error)) => {
@@ -59,7 +76,7 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
     }
 }
 
-type Streams = (String, quinn::SendStream, quinn::RecvStream);
+type Streams = (String, quinn::SendStream, quinn::RecvStream, Admitted);
 
 /// Runs the handshake; returns the authenticated agent's control stream, or `None` when the
 /// connection was an enrollment (answered and done) or was refused.
@@ -93,6 +110,25 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await;
     }
     let enrolling = matches!(hello.intent, argus_fsm::handshake::Intent::Enroll { .. });
+    // Admission control: beyond what the server can finish at once, the agent gets a turn.
+    // Enrollments are few and operator-driven; they are never deferred.
+    let admitted = if enrolling {
+        None
+    } else {
+        let decision = ops.admission.lock().expect("admission lock").arrive(monotonic_ms());
+        match decision {
+            admission::Decision::Admit => Some(Admitted(ops.clone())),
+            admission::Decision::Turn(ms) => {
+                crate::metrics::handshake_deferred();
+                let retry_after_ms = u32::try_from(ms).unwrap_or(u32::MAX);
+                write_frame(&mut send, &ServerMessage::Busy { retry_after_ms }).await?;
+                let _ = send.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+                connection.close(quinn::VarInt::from_u32(5), b"busy");
+                return Ok(None);
+            }
+        }
+    };
     let failure_event = if enrolling { "agent_enroll_refused" } else { "agent_auth_failed" };
     let agent_id = hello.agent_id.clone();
     let tenant = hello.tenant.clone();
@@ -179,7 +215,8 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                 record.last_seen = Some(now);
                 registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
             }
-            Ok(Some((agent_id, send, recv)))
+            let admitted = admitted.unwrap_or_else(|| Admitted(ops.clone()));
+            Ok(Some((agent_id, send, recv, admitted)))
         }
     }
 }
@@ -336,6 +373,7 @@ async fn run_link(
     agent_id: String,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
+    admitted: Admitted,
 ) {
     let (control, mut outbox) = mpsc::unbounded_channel::<ServerMessage>();
     let link = {
@@ -375,6 +413,8 @@ async fn run_link(
             Err(_) => None,
         }
     };
+    // Registered and present: the next agent may authenticate.
+    drop(admitted);
     let writer = tokio::spawn(async move {
         while let Some(message) = outbox.recv().await {
             if write_frame(&mut send, &message).await.is_err() {

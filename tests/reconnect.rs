@@ -1,0 +1,285 @@
+//! Issue #15: cheap reconnects that stay exact. TLS session resumption (tickets that outlive a
+//! restart) never skips the passkey proof nor revives a revoked agent; admission control's
+//! turn (`Busy { retry_after_ms }`) is honoured by the real agent; a few hundred real
+//! connections all come back after a restart.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use argus_agent::link::{connect_with, Turned};
+use argus_e2e::{wait_until, Fleet};
+use argus_fsm::handshake::{Hello, Intent};
+use argus_fsm::wire::{AgentMessage, ServerMessage};
+use argus_fsm::Code;
+use ed25519_dalek::SigningKey;
+
+const RESUMED: &str = "argus_agent_tls_resumed_total";
+const DEFERRED: &str = "argus_agent_handshakes_deferred_total";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn hello(agent_id: &str) -> Hello {
+    Hello { agent_id: agent_id.into(), tenant: "T1".into(), intent: Intent::Authenticate }
+}
+
+/// Enrolls a simulated agent through the agent library's real enrollment handshake.
+fn enroll(fleet: &Fleet, rt: &tokio::runtime::Runtime, agent_id: &str, key: &SigningKey) {
+    let token = fleet.ops.admin(&["agent", "enroll-token", agent_id, "--tenant", "T1"]).json["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let addr = fleet.ops.agent;
+    rt.block_on(async {
+        let endpoint = argus_agent::link::endpoint_for(addr, &ca).unwrap();
+        let intent = Intent::Enroll { token, passkey: key.verifying_key().to_bytes() };
+        let hello = Hello { agent_id: agent_id.into(), tenant: "T1".into(), intent };
+        let (connection, ..) =
+            argus_agent::link::connect(&endpoint, addr, "127.0.0.1", hello, key).await.unwrap().expect("enrolled");
+        connection.close(0u32.into(), b"enrolled");
+        endpoint.wait_idle().await;
+    });
+}
+
+/// One connection of `agent_id` with `key` and the ticket store in `config`: let in (and
+/// closed again at once), or turned away.
+fn attempt(
+    fleet: &Fleet,
+    rt: &tokio::runtime::Runtime,
+    config: &quinn::ClientConfig,
+    agent_id: &str,
+    key: &SigningKey,
+) -> Result<(), Turned> {
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let addr = fleet.ops.agent;
+    rt.block_on(async {
+        let endpoint = argus_agent::link::endpoint_for(addr, &ca).unwrap();
+        let outcome = connect_with(&endpoint, config.clone(), addr, "127.0.0.1", hello(agent_id), key).await.unwrap();
+        let result = outcome.map(|(connection, ..)| connection.close(0u32.into(), b"done"));
+        endpoint.wait_idle().await;
+        result
+    })
+}
+
+fn metrics_fleet(extra: &[(&str, &str)]) -> Fleet {
+    let mut env = vec![("ARGUS_METRICS_LISTEN", "127.0.0.1:0")];
+    env.extend_from_slice(extra);
+    Fleet::armed(&env)
+}
+
+#[test]
+fn a_resumed_connection_with_the_wrong_passkey_is_refused_and_audited() {
+    let fleet = metrics_fleet(&[]);
+    let rt = runtime();
+    let key = SigningKey::from_bytes(&[21; 32]);
+    enroll(&fleet, &rt, "r1", &key);
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let config = argus_transport_quic::client_config(&ca).unwrap();
+    // A full handshake; the ticket comes with it.
+    assert_eq!(attempt(&fleet, &rt, &config, "r1", &key), Ok(()));
+    assert_eq!(fleet.ops.metric(RESUMED), 0.0);
+    // The same ticket store, another passkey: the TLS session resumes, the proof fails.
+    let impostor = SigningKey::from_bytes(&[22; 32]);
+    assert_eq!(
+        attempt(&fleet, &rt, &config, "r1", &impostor),
+        Err(Turned::Refused(Code::AgentAuthFailed)),
+        "resumption must not skip the passkey proof"
+    );
+    assert_eq!(fleet.ops.metric(RESUMED), 1.0, "that connection did resume its TLS session");
+    assert!(
+        wait_until(Duration::from_secs(5), || fleet
+            .ops
+            .audit_events("agent_auth_failed")
+            .iter()
+            .any(|e| e["agent"] == "r1" && e["details"]["code"] == "agent_auth_failed")),
+        "the refusal is audited: {:?}",
+        fleet.ops.audit_events("agent_auth_failed")
+    );
+    // The real passkey on a resumed session: let in.
+    assert_eq!(attempt(&fleet, &rt, &config, "r1", &key), Ok(()));
+    assert_eq!(fleet.ops.metric(RESUMED), 2.0);
+}
+
+#[test]
+fn a_revoked_agent_with_a_valid_ticket_is_refused() {
+    let fleet = metrics_fleet(&[]);
+    let rt = runtime();
+    let key = SigningKey::from_bytes(&[31; 32]);
+    enroll(&fleet, &rt, "r2", &key);
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let config = argus_transport_quic::client_config(&ca).unwrap();
+    assert_eq!(attempt(&fleet, &rt, &config, "r2", &key), Ok(()));
+    let out = fleet.op(&["agent", "revoke", "r2", "--tenant", "T1", "--reason", "lost laptop", "--yes"]);
+    assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+    assert_eq!(attempt(&fleet, &rt, &config, "r2", &key), Err(Turned::Refused(Code::AgentRevoked)));
+    assert_eq!(fleet.ops.metric(RESUMED), 1.0, "the refused connection had resumed its TLS session");
+}
+
+#[test]
+fn tickets_outlive_a_restart_and_without_the_keys_agents_still_get_in() {
+    let mut fleet = metrics_fleet(&[]);
+    let rt = runtime();
+    let key = SigningKey::from_bytes(&[41; 32]);
+    enroll(&fleet, &rt, "r3", &key);
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let config = argus_transport_quic::client_config(&ca).unwrap();
+    assert_eq!(attempt(&fleet, &rt, &config, "r3", &key), Ok(()));
+    let keys = fleet.ops.data().join("tls").join("ticket-keys");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o600, "kept like a private key");
+    }
+    let port = fleet.ops.agent.port();
+    fleet.ops.stop();
+    fleet.ops.serve(Some(port));
+    assert_eq!(attempt(&fleet, &rt, &config, "r3", &key), Ok(()));
+    assert_eq!(fleet.ops.metric(RESUMED), 1.0, "resumed across the restart");
+    // Keys gone (a new data dir, a wiped disk): a full handshake, nothing refused.
+    fleet.ops.stop();
+    std::fs::remove_file(&keys).unwrap();
+    fleet.ops.serve(Some(port));
+    assert_eq!(attempt(&fleet, &rt, &config, "r3", &key), Ok(()));
+    assert_eq!(fleet.ops.metric(RESUMED), 0.0, "a ticket under erased keys is not accepted");
+    assert!(keys.exists(), "new keys were made");
+}
+
+/// The server admits one agent at a time and gives the next a turn 3 s away; the real agent
+/// waits its turn (one deferral, then in — not its own quicker backoff, not a retry storm).
+#[test]
+fn the_real_agent_waits_its_turn_when_the_server_is_busy() {
+    let mut fleet = metrics_fleet(&[("ARGUS_ADMISSION_LIMIT", "1"), ("ARGUS_ADMISSION_MIN_TURN_MS", "3000")]);
+    let rt = runtime();
+    // A holder takes the one place: Hello sent, challenge received, no proof (yet).
+    let holder_key = SigningKey::from_bytes(&[51; 32]);
+    enroll(&fleet, &rt, "holder", &holder_key);
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let addr = fleet.ops.agent;
+    let (endpoint, holder) = rt.block_on(async {
+        let endpoint = argus_agent::link::endpoint_for(addr, &ca).unwrap();
+        let connection = endpoint.connect(addr, "127.0.0.1").unwrap().await.unwrap();
+        let (mut send, mut recv) = connection.open_bi().await.unwrap();
+        argus_transport_quic::write_frame(&mut send, &AgentMessage::Hello(hello("holder"))).await.unwrap();
+        let challenge = argus_transport_quic::read_frame::<ServerMessage>(&mut recv).await.unwrap();
+        assert!(matches!(challenge, Some(ServerMessage::Challenge(_))), "{challenge:?}");
+        (endpoint, (connection, send, recv))
+    });
+    // The real agent: enrolled (enrollments are never deferred), then run.
+    let root = fleet.ops.dir.path().join("root-a1");
+    argus_e2e::sample_install_root(&root);
+    let token =
+        fleet.ops.admin(&["agent", "enroll-token", "a1", "--tenant", "T1"]).json["token"].as_str().unwrap().to_string();
+    let out = fleet.enroll(&root, "a1", &token);
+    assert!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
+    fleet.agents.push(argus_e2e::Agent::start(&root, fleet.ops.dir.path()));
+    assert!(wait_until(Duration::from_secs(20), || fleet.ops.metric(DEFERRED) >= 1.0), "the agent was never deferred");
+    let deferred_at = Instant::now();
+    // The place is free again.
+    rt.block_on(async {
+        holder.0.close(0u32.into(), b"giving up");
+        endpoint.wait_idle().await;
+    });
+    assert!(fleet.wait_online("a1", true), "the agent never came in");
+    let waited = deferred_at.elapsed();
+    assert!(waited >= Duration::from_millis(2_500), "the agent came back after {waited:?}, before its 3 s turn");
+    assert_eq!(fleet.ops.metric(DEFERRED), 1.0, "one turn, then in: the agent did not retry before its turn");
+    let log = std::fs::read_to_string(&fleet.agents[0].process.log).unwrap_or_default();
+    assert!(log.contains("coming back at its turn"), "{log}");
+}
+
+/// A few hundred real connections (the agent library, one ticket store each) come back after
+/// an ops restart, through admission control (a small limit, so turns are handed out), and
+/// resume their TLS sessions.
+#[test]
+fn a_few_hundred_connections_all_come_back_after_a_restart() {
+    const AGENTS: usize = 300;
+    let mut fleet = metrics_fleet(&[("ARGUS_ADMISSION_LIMIT", "16")]);
+    let rt = runtime();
+    let ca = std::fs::read(fleet.ops.ca()).unwrap();
+    let keys: Vec<SigningKey> = (0..AGENTS).map(|i| SigningKey::from_bytes(&[i as u8; 32])).collect();
+    let addr = fleet.ops.agent;
+    // Enrolment: tokens through the CLI, keys through the library, eight at a time.
+    std::thread::scope(|scope| {
+        for lane in 0..8 {
+            let (fleet, rt, keys) = (&fleet, &rt, &keys);
+            scope.spawn(move || {
+                for (i, key) in keys.iter().enumerate().skip(lane).step_by(8) {
+                    enroll(fleet, rt, &format!("s{i:03}"), key);
+                }
+            });
+        }
+    });
+    let enrolled_at = Instant::now();
+    let connected = Arc::new(AtomicUsize::new(0));
+    let turned = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = {
+        let _guard = rt.enter();
+        let endpoints: Vec<quinn::Endpoint> =
+            (0..4).map(|_| argus_agent::link::endpoint_for(addr, &ca).unwrap()).collect();
+        keys.iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let (endpoint, key) = (endpoints[i % endpoints.len()].clone(), key.clone());
+                let config = argus_transport_quic::client_config(&ca).unwrap();
+                let (connected, turned) = (connected.clone(), turned.clone());
+                rt.spawn(async move {
+                    let mut attempt = 0u32;
+                    // Bounded: the test's own deadline stops it well before this does.
+                    for _ in 0..1_000 {
+                        let random = (i as u64).wrapping_mul(0x9E37_79B9) ^ u64::from(attempt);
+                        match connect_with(
+                            &endpoint,
+                            config.clone(),
+                            addr,
+                            "127.0.0.1",
+                            hello(&format!("s{i:03}")),
+                            &key,
+                        )
+                        .await
+                        {
+                            Ok(Ok((connection, ..))) => {
+                                attempt = 0;
+                                connected.fetch_add(1, Ordering::SeqCst);
+                                connection.closed().await;
+                                connected.fetch_sub(1, Ordering::SeqCst);
+                            }
+                            Ok(Err(Turned::Busy(turn))) => {
+                                turned.fetch_add(1, Ordering::SeqCst);
+                                let turn = turn.as_millis().min(u128::from(u32::MAX)) as u32;
+                                tokio::time::sleep(argus_agent::link::retry_after(turn, random)).await;
+                                continue;
+                            }
+                            Ok(Err(Turned::Refused(code))) => panic!("s{i:03} refused: {code}"),
+                            Err(_) => attempt += 1,
+                        }
+                        tokio::time::sleep(argus_agent::link::backoff(attempt, random)).await;
+                    }
+                })
+            })
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || connected.load(Ordering::SeqCst) == AGENTS),
+        "{} of {AGENTS} connected",
+        connected.load(Ordering::SeqCst)
+    );
+    let port = fleet.ops.agent.port();
+    fleet.ops.stop();
+    assert!(wait_until(Duration::from_secs(20), || connected.load(Ordering::SeqCst) == 0), "the links never dropped");
+    fleet.ops.serve(Some(port));
+    assert!(
+        wait_until(Duration::from_secs(90), || connected.load(Ordering::SeqCst) == AGENTS),
+        "after the restart only {} of {AGENTS} came back",
+        connected.load(Ordering::SeqCst)
+    );
+    eprintln!("connected, restarted and back in {:.1} s", enrolled_at.elapsed().as_secs_f64());
+    let resumed = fleet.ops.metric(RESUMED);
+    assert!(resumed >= (AGENTS * 9 / 10) as f64, "only {resumed} of {AGENTS} resumed");
+    assert!(turned.load(Ordering::SeqCst) > 0, "with 16 places for 300 agents, some were given turns");
+    for task in tasks {
+        task.abort();
+    }
+}
