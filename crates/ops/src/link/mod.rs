@@ -182,8 +182,10 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         }
         Some(Verified::Authenticated { agent_id, tenant }) => {
             let now = now();
-            let mut registry = ops.registry.write().await;
-            // Re-check under the lock: a revocation may have landed during the handshake.
+            // Shared: a reconnect storm's handshakes do not queue behind each other here. A
+            // revocation takes the lock exclusively, so it lands before this check or after
+            // the registration in `run_link`, which checks again.
+            let registry = ops.registry.read().await;
             if !matches!(
                 registry.agents.get(&agent_id).map(|a| &a.enrollment),
                 Some(argus_fsm::enrollment::Enrollment::Enrolled { .. })
@@ -210,10 +212,17 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                     expires_at: s.expires_at,
                 })
                 .collect();
+            let touch = registry.agents.get(&agent_id).is_some_and(|agent| last_seen_due(agent.last_seen, now));
+            drop(registry);
             write_frame(&mut send, &ServerMessage::Welcome { sessions }).await?;
-            if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
-                record.last_seen = Some(now);
-                registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
+            // `last_seen` to the minute, as a PAT's `last_used_at`: a herd reconnecting after a
+            // restart (last seen when it dropped, seconds ago) costs no write per agent.
+            if touch {
+                let mut registry = ops.registry.write().await;
+                if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
+                    record.last_seen = Some(now);
+                    registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
+                }
             }
             let admitted = admitted.unwrap_or_else(|| Admitted(ops.clone()));
             Ok(Some((agent_id, send, recv, admitted)))
@@ -402,7 +411,8 @@ async fn run_link(
     };
     tracing::info!(agent = %agent_id, remote = %connection.remote_address(), "agent online");
     // In a cluster: this node now holds the agent, superseding any older connection elsewhere.
-    let epoch = {
+    // (A node's own store has no presence to record: no blocking task per link.)
+    let epoch = if ops.store.shared() {
         let (store, agent, node) = (ops.store.clone(), agent_id.clone(), ops.node_id.clone());
         match tokio::task::spawn_blocking(move || store.claim_presence(&agent, &node)).await {
             Ok(Ok(epoch)) => Some(epoch),
@@ -412,6 +422,8 @@ async fn run_link(
             }
             Err(_) => None,
         }
+    } else {
+        None
     };
     // Registered and present: the next agent may authenticate.
     drop(admitted);
@@ -526,7 +538,31 @@ fn kill_switch_entries(record: &crate::store::AgentRecord, agent_id: &str, on: b
     vec![AuditEntry::new(event, format!("agent:{agent_id}")).tenant(record.enrollment.tenant()).agent(agent_id)]
 }
 
+/// Whether an agent's `last_seen` is worth a write at `now` (not within the last minute).
+fn last_seen_due(last_seen: Option<argus_fsm::Timestamp>, now: argus_fsm::Timestamp) -> bool {
+    last_seen.is_none_or(|at| now.0 - at.0 >= LAST_SEEN_RESOLUTION_MS)
+}
+
+/// `last_seen` is written on connect at most this often (it is always written on disconnect).
+pub const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
+
 /// Waits until everything staged is on disk, before acknowledging anything to an agent.
 async fn durable(ops: &Ops) -> Result<(), LinkError> {
     ops.durability.wait_all().await.map_err(|e| LinkError::Read(format!("store flush failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argus_fsm::Timestamp;
+
+    #[test]
+    fn last_seen_is_written_on_connect_at_most_once_a_minute() {
+        let now = Timestamp(10_000_000);
+        assert!(last_seen_due(None, now), "never seen: written");
+        assert!(!last_seen_due(Some(Timestamp(now.0 - 1)), now), "seen a moment ago (a restart): not written");
+        assert!(!last_seen_due(Some(Timestamp(now.0 - LAST_SEEN_RESOLUTION_MS + 1)), now));
+        assert!(last_seen_due(Some(Timestamp(now.0 - LAST_SEEN_RESOLUTION_MS)), now));
+        assert!(last_seen_due(Some(Timestamp(0)), now));
+    }
 }
