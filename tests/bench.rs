@@ -846,6 +846,11 @@ fn cluster(per_node: usize, inflight: usize, seconds: usize, revocations: usize)
     let revoked_at: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; agents]));
     let closed_after: Arc<std::sync::Mutex<Vec<Duration>>> = Arc::new(std::sync::Mutex::new(Vec::new()));
     let back_at: Arc<std::sync::Mutex<Vec<Option<Instant>>>> = Arc::new(std::sync::Mutex::new(vec![None; agents]));
+    // The node list as the real agents hold it: addresses, then (once the nodes have told them)
+    // how many agents each node holds.
+    let told: Arc<std::sync::RwLock<Vec<argus_agent::link::Candidate>>> = Arc::new(std::sync::RwLock::new(
+        nodes.iter().map(|n| argus_agent::link::Candidate { address: n.to_string(), agents_online: None }).collect(),
+    ));
     let start = Instant::now();
     let handles: Vec<_> = {
         let _guard = rt.enter();
@@ -857,19 +862,29 @@ fn cluster(per_node: usize, inflight: usize, seconds: usize, revocations: usize)
             .map(|(i, key)| {
                 let endpoint = endpoints[i % endpoints.len()].clone();
                 let (key, nodes, permits) = (key.clone(), nodes.clone(), permits.clone());
-                let (on_node, connected, revoked_at, closed_after, back_at) =
-                    (on_node.clone(), connected.clone(), revoked_at.clone(), closed_after.clone(), back_at.clone());
+                let (on_node, connected, revoked_at, closed_after, back_at, told) = (
+                    on_node.clone(),
+                    connected.clone(),
+                    revoked_at.clone(),
+                    closed_after.clone(),
+                    back_at.clone(),
+                    told.clone(),
+                );
                 rt.spawn(async move {
-                    // Like the real agent: a random turn through the node list, skipping the
-                    // node whose link just dropped; the first attempt splits the fleet evenly.
+                    // Like the real agent: a draw over the node list weighted by the loads told,
+                    // skipping the node whose link just dropped; the first attempt splits the
+                    // fleet evenly.
                     let names: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
-                    let mut turn = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) as usize;
+                    let mut draws = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                     let (mut attempt, mut lost, mut first) = (0u32, None::<String>, true);
                     loop {
                         let node = if std::mem::take(&mut first) {
                             i % nodes.len()
                         } else {
-                            let pick = argus_agent::link::next_server(&names, &mut turn, lost.take().as_deref());
+                            draws = draws.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                            let random = (draws ^ (draws >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                            let list = told.read().unwrap().clone();
+                            let pick = argus_agent::link::next_server(&list, random, lost.take().as_deref());
                             names.iter().position(|n| *n == pick).unwrap()
                         };
                         let permit = permits.acquire().await.unwrap();
@@ -915,6 +930,10 @@ fn cluster(per_node: usize, inflight: usize, seconds: usize, revocations: usize)
     assert!(all);
     std::thread::sleep(Duration::from_secs(3));
     let split: Vec<usize> = (0..3).map(|n| on_node.iter().filter(|a| a.load(Ordering::SeqCst) == n).count()).collect();
+    // What the nodes tell their agents once the loads have settled.
+    for (candidate, held) in told.write().unwrap().iter_mut().zip(&split) {
+        candidate.agents_online = Some(*held as u64);
+    }
     for (n, pid) in pids.iter().enumerate() {
         let after = rss_kib(*pid);
         println!(

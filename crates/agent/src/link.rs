@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context as _};
 use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSessions};
 use argus_fsm::handshake::{AgentHandshake, Hello, Intent};
 use argus_fsm::machine::Machine;
-use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
+use argus_fsm::wire::{AgentMessage, NodeLoad, Reply, ServerMessage, SessionGrant};
 use argus_fsm::Code;
 use argus_transport_quic::{exporter, read_frame, write_frame};
 use ed25519_dalek::SigningKey;
@@ -81,31 +81,56 @@ pub async fn resolve(server: &str) -> anyhow::Result<(SocketAddr, String)> {
     Ok((addr, host))
 }
 
+/// A server to try, with the load its node had when the cluster last told (none for a
+/// configured server the cluster did not name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub address: String,
+    pub agents_online: Option<u64>,
+}
+
 /// Where to connect: the cluster's live nodes as last told, then any configured server not
 /// among them (a node list can be stale or empty; the configured ones are the fallback).
-pub fn candidates(configured: &[String], learned: &[String]) -> Vec<String> {
-    let mut all: Vec<String> = learned.to_vec();
+pub fn candidates(configured: &[String], learned: &[NodeLoad]) -> Vec<Candidate> {
+    let mut all: Vec<Candidate> = learned
+        .iter()
+        .map(|node| Candidate { address: node.agent_address.clone(), agents_online: Some(node.agents_online) })
+        .collect();
     for server in configured {
-        if !all.contains(server) {
-            all.push(server.clone());
+        if !all.iter().any(|c| &c.address == server) {
+            all.push(Candidate { address: server.clone(), agents_online: None });
         }
     }
     all
 }
 
-/// The candidate for this attempt: the next in turn among the known servers other than `avoid`
-/// (the one whose link just dropped), when there are others. Skipping by taking the next in the
-/// list would send every agent of a dead node to the same successor; picking among the others
-/// by each agent's own (random) turn spreads them evenly.
-pub fn next_server(candidates: &[String], turn: &mut usize, avoid: Option<&str>) -> String {
-    let others: Vec<&String> = candidates.iter().filter(|c| Some(c.as_str()) != avoid).collect();
-    let pool: Vec<&String> = if others.is_empty() { candidates.iter().collect() } else { others };
+/// The candidate for this attempt, among the known servers other than `avoid` (the one whose
+/// link just dropped) when there are others, drawn with `random` (a fresh random number per
+/// attempt). The draw is weighted so that the agents of a node that died fill the others up to
+/// an even level: a survivor gets a share of them in proportion to how far it is below the
+/// level the cluster would have with the dead node's agents spread evenly (plus one, so no
+/// server is never tried). With no loads told (or all equal) that is an even spread.
+/// A weighted draw — not "the least loaded first" — because the loads are as old as the last
+/// message: thousands of agents all choosing the one that looked emptiest would overload it.
+pub fn next_server(candidates: &[Candidate], random: u64, avoid: Option<&str>) -> String {
+    let others: Vec<&Candidate> = candidates.iter().filter(|c| Some(c.address.as_str()) != avoid).collect();
+    let pool: Vec<&Candidate> = if others.is_empty() { candidates.iter().collect() } else { others };
     if pool.is_empty() {
         return String::new();
     }
-    let server = pool[*turn % pool.len()].clone();
-    *turn = turn.wrapping_add(1);
-    server
+    let total: u64 = candidates.iter().filter_map(|c| c.agents_online).fold(0u64, u64::saturating_add);
+    let level = total / pool.len() as u64;
+    let weights: Vec<u64> =
+        pool.iter().map(|c| level.saturating_sub(c.agents_online.unwrap_or(level)).saturating_add(1)).collect();
+    let sum: u64 = weights.iter().fold(0u64, |a, w| a.saturating_add(*w));
+    let mut point = random % sum.max(1);
+    for (candidate, weight) in pool.iter().zip(&weights) {
+        if point < *weight {
+            return candidate.address.clone();
+        }
+        point -= weight;
+    }
+    pool[pool.len() - 1].address.clone()
 }
 
 /// A client endpoint for this server's address family.
@@ -187,16 +212,15 @@ impl Daemon {
         let settings = self.executor.settings.clone();
         let mut attempt: u32 = 0;
         let mut endpoint: Option<quinn::Endpoint> = None;
-        // Each attempt goes to the next candidate, from a random start: the agents of a node
+        // Each attempt draws a candidate (weighted by the loads last told): the agents of a node
         // that went away spread over the others instead of all choosing the first.
-        let mut random = [0u8; 8];
-        getrandom::getrandom(&mut random).ok();
-        let mut turn = u64::from_le_bytes(random) as usize;
         // The server whose link just dropped is not retried first when there are others.
         let mut lost: Option<String> = None;
         loop {
             let candidates = candidates(&settings.servers(), &self.executor.state.load_nodes());
-            let server = next_server(&candidates, &mut turn, lost.take().as_deref());
+            let mut draw = [0u8; 8];
+            getrandom::getrandom(&mut draw).ok();
+            let server = next_server(&candidates, u64::from_le_bytes(draw), lost.take().as_deref());
             let outcome = async {
                 let (addr, name) = resolve(&server).await?;
                 if endpoint.as_ref().is_none_or(|e| e.local_addr().is_ok_and(|l| l.is_ipv4() != addr.is_ipv4())) {
@@ -314,8 +338,8 @@ impl Daemon {
                 Ok(Some(ServerMessage::RefreshManifest)) => {
                     let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
                 }
-                Ok(Some(ServerMessage::Nodes { agent_addresses })) => {
-                    if let Err(error) = self.executor.state.save_nodes(&agent_addresses) {
+                Ok(Some(ServerMessage::Nodes { nodes })) => {
+                    if let Err(error) = self.executor.state.save_nodes(&nodes) {
                         tracing::warn!(error = %format!("{error:#}"), "the cluster's node list was not kept");
                     }
                 }
@@ -423,32 +447,70 @@ mod tests {
         assert_eq!(retry_after(u32::MAX, u64::MAX), RETRY_AFTER_CAP);
     }
 
-    #[test]
-    fn attempts_rotate_and_the_server_just_lost_is_not_retried_first() {
-        let list: Vec<String> = ["a:1", "b:1", "c:1"].iter().map(|s| s.to_string()).collect();
-        let mut turn = 0;
-        let picks: Vec<String> = (0..4).map(|_| next_server(&list, &mut turn, None)).collect();
-        assert_eq!(picks, vec!["a:1", "b:1", "c:1", "a:1"]);
-        // The agents of a node that died spread evenly over the others.
-        let mut counts = std::collections::HashMap::new();
-        for start in 0..1000 {
-            let mut turn = start;
-            *counts.entry(next_server(&list, &mut turn, Some("b:1"))).or_insert(0) += 1;
+    fn told(loads: &[(&str, u64)]) -> Vec<Candidate> {
+        loads.iter().map(|(a, n)| Candidate { address: a.to_string(), agents_online: Some(*n) }).collect()
+    }
+
+    /// How 10,000 agents drawing with spread random numbers split over the candidates.
+    fn spread(list: &[Candidate], avoid: Option<&str>) -> std::collections::BTreeMap<String, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for i in 0..10_000u64 {
+            let random = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+            *counts.entry(next_server(list, random, avoid)).or_insert(0) += 1;
         }
+        counts
+    }
+
+    #[test]
+    fn the_agents_of_a_dead_node_spread_evenly_over_equal_survivors() {
+        let list = told(&[("a:1", 10_000), ("b:1", 10_000), ("c:1", 10_000)]);
+        let counts = spread(&list, Some("b:1"));
         assert_eq!(counts.get("b:1"), None, "b:1 just dropped");
-        assert_eq!((counts["a:1"], counts["c:1"]), (500, 500));
-        let mut turn = 0;
-        let one = vec!["a:1".to_string()];
-        assert_eq!(next_server(&one, &mut turn, Some("a:1")), "a:1", "the only server is retried");
-        assert_eq!(next_server(&[], &mut turn, None), "");
+        let (a, c) = (counts["a:1"], counts["c:1"]);
+        assert!((4_500..=5_500).contains(&a) && a + c == 10_000, "{counts:?}");
+        // Never told any load (or an older node list): even too.
+        let bare: Vec<Candidate> =
+            ["a:1", "b:1", "c:1"].iter().map(|a| Candidate { address: a.to_string(), agents_online: None }).collect();
+        let counts = spread(&bare, Some("b:1"));
+        assert!((4_500..=5_500).contains(&counts["a:1"]), "{counts:?}");
+    }
+
+    #[test]
+    fn a_less_loaded_survivor_takes_more_of_a_dead_nodes_agents() {
+        // b dies with 10,000; a holds 5,000 and c 10,000: an even level is 12,500 each, so a
+        // should take three quarters of b's agents and c one quarter.
+        let list = told(&[("a:1", 5_000), ("b:1", 10_000), ("c:1", 10_000)]);
+        let counts = spread(&list, Some("b:1"));
+        let share = counts["a:1"] as f64 / 10_000.0;
+        assert!((0.70..=0.80).contains(&share), "{counts:?}");
+        // A survivor already above the level gets almost none.
+        let list = told(&[("a:1", 0), ("b:1", 10_000), ("c:1", 20_000)]);
+        let counts = spread(&list, Some("b:1"));
+        assert!(counts.get("c:1").copied().unwrap_or(0) < 10, "{counts:?}");
+    }
+
+    #[test]
+    fn the_only_server_is_retried_and_no_server_gives_nothing() {
+        let one = told(&[("a:1", 3)]);
+        assert_eq!(next_server(&one, 12345, Some("a:1")), "a:1", "the only server is retried");
+        assert_eq!(next_server(&[], 12345, None), "");
+        // Configured servers the cluster never named are still drawn.
+        let list = candidates(&["x:1".to_string()], &[NodeLoad { agent_address: "a:1".into(), agents_online: 0 }]);
+        let counts = spread(&list, None);
+        assert!(counts["x:1"] > 1_000 && counts["a:1"] > 1_000, "{counts:?}");
     }
 
     #[test]
     fn the_told_nodes_come_first_and_configured_servers_stay_as_a_fallback() {
         let configured = vec!["a:1".to_string(), "b:1".to_string()];
-        assert_eq!(candidates(&configured, &[]), configured, "never told: the configured servers");
-        let learned = vec!["c:1".to_string(), "b:1".to_string()];
-        assert_eq!(candidates(&configured, &learned), vec!["c:1", "b:1", "a:1"], "no address twice");
+        let addresses = |list: Vec<Candidate>| list.into_iter().map(|c| c.address).collect::<Vec<_>>();
+        assert_eq!(addresses(candidates(&configured, &[])), configured, "never told: the configured servers");
+        let learned = vec![
+            NodeLoad { agent_address: "c:1".into(), agents_online: 1 },
+            NodeLoad { agent_address: "b:1".into(), agents_online: 2 },
+        ];
+        assert_eq!(addresses(candidates(&configured, &learned)), vec!["c:1", "b:1", "a:1"], "no address twice");
+        assert_eq!(candidates(&configured, &learned)[2].agents_online, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use argus_fsm::patch::ReplayMemory;
+use argus_fsm::wire::NodeLoad;
 use serde::{Deserialize, Serialize};
 
 /// `state/agent.toml`.
@@ -69,15 +70,28 @@ impl StateDir {
         self.dir().join("nodes.json")
     }
 
-    /// The cluster's node addresses as last told (empty when never told, or unreadable: the
-    /// configured servers still work).
-    pub fn load_nodes(&self) -> Vec<String> {
-        std::fs::read(self.nodes()).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
+    /// The cluster's nodes as last told (empty when never told, or unreadable: the configured
+    /// servers still work). A list of bare addresses (an older agent's) reads with no loads.
+    pub fn load_nodes(&self) -> Vec<NodeLoad> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Kept {
+            Loads(Vec<NodeLoad>),
+            Addresses(Vec<String>),
+        }
+        let kept = std::fs::read(self.nodes()).ok().and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok());
+        match kept {
+            Some(Kept::Loads(nodes)) => nodes,
+            Some(Kept::Addresses(addresses)) => {
+                addresses.into_iter().map(|agent_address| NodeLoad { agent_address, agents_online: 0 }).collect()
+            }
+            None => Vec::new(),
+        }
     }
 
-    /// Keeps the cluster's node addresses for the next reconnect (and the next start).
-    pub fn save_nodes(&self, addresses: &[String]) -> anyhow::Result<()> {
-        write_atomic(&self.nodes(), &serde_json::to_vec(addresses)?, 0o644)
+    /// Keeps the cluster's nodes for the next reconnect (and the next start).
+    pub fn save_nodes(&self, nodes: &[NodeLoad]) -> anyhow::Result<()> {
+        write_atomic(&self.nodes(), &serde_json::to_vec(nodes)?, 0o644)
     }
 
     /// Reads the settings of an enrolled agent.
@@ -152,8 +166,18 @@ mod tests {
         let state = StateDir::new(dir.path());
         std::fs::create_dir_all(state.dir()).unwrap();
         assert!(state.load_nodes().is_empty(), "never told");
-        state.save_nodes(&["n1:1".into(), "n2:1".into()]).unwrap();
-        assert_eq!(state.load_nodes(), vec!["n1:1", "n2:1"]);
+        let told = vec![
+            NodeLoad { agent_address: "n1:1".into(), agents_online: 7 },
+            NodeLoad { agent_address: "n2:1".into(), agents_online: 9 },
+        ];
+        state.save_nodes(&told).unwrap();
+        assert_eq!(state.load_nodes(), told);
+        // What an agent before loads kept: addresses only.
+        std::fs::write(state.nodes(), br#"["n1:1","n2:1"]"#).unwrap();
+        assert_eq!(
+            state.load_nodes().iter().map(|n| (n.agent_address.as_str(), n.agents_online)).collect::<Vec<_>>(),
+            vec![("n1:1", 0), ("n2:1", 0)]
+        );
         std::fs::write(state.nodes(), "not json").unwrap();
         assert!(state.load_nodes().is_empty(), "an unreadable list falls back to the configured servers");
     }

@@ -70,10 +70,11 @@ pub enum ServerMessage {
     },
     /// Ask the agent to recompute and send its manifest (no session needed: read-only).
     RefreshManifest,
-    /// The agent addresses (`HOST:PORT`) of the cluster's live nodes, least loaded first: where
-    /// to reconnect when this link drops (SPEC §10). Sent only by nodes on a shared store.
+    /// The cluster's live nodes, least loaded first, with how many agents each holds: where to
+    /// reconnect when this link drops (SPEC §10), and how to spread over them. Sent only by
+    /// nodes on a shared store, when the set changes and when the loads have moved.
     Nodes {
-        agent_addresses: Vec<String>,
+        nodes: Vec<NodeLoad>,
     },
     /// Admission control: the server is finishing as many handshakes as it can and has given
     /// this agent a later turn; it comes back after `retry_after_ms` instead of retrying at
@@ -82,6 +83,15 @@ pub enum ServerMessage {
     Busy {
         retry_after_ms: u32,
     },
+}
+
+/// One live node of a cluster as an agent sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLoad {
+    /// Where agents reach it (`HOST:PORT`).
+    pub agent_address: String,
+    /// Agents it holds, as its last heartbeat said.
+    pub agents_online: u64,
 }
 
 /// What one `argus-ops` node asks another over the peer link (SPEC §10), about an agent the

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use argus_fsm::wire::NodeLoad;
 use serde::Serialize;
 
 use crate::store::StoreError;
@@ -106,37 +107,66 @@ pub async fn heartbeat_driver(ops: std::sync::Arc<crate::state::Ops>, beat: Hear
             store.nodes()
         });
         match written.await {
-            Ok(Ok(nodes)) => tell_agents_of_nodes(&ops, live_agent_addresses(nodes)),
+            Ok(Ok(nodes)) => tell_agents_of_nodes(&ops, live_node_loads(nodes)),
             Ok(Err(error)) => tracing::warn!(%error, "heartbeat not written"),
             Err(error) => tracing::warn!(%error, "heartbeat task failed"),
         }
     }
 }
 
-/// The agent addresses of the live nodes, least loaded first.
-pub fn live_agent_addresses(mut nodes: Vec<NodeInfo>) -> Vec<String> {
+/// The live nodes as agents see them, least loaded first.
+pub fn live_node_loads(mut nodes: Vec<NodeInfo>) -> Vec<NodeLoad> {
     nodes.retain(|node| node.alive);
     nodes.sort_by(|a, b| a.agents_online.cmp(&b.agents_online).then_with(|| a.node_id.cmp(&b.node_id)));
-    nodes.into_iter().map(|node| node.agent).collect()
+    nodes.into_iter().map(|node| NodeLoad { agent_address: node.agent, agents_online: node.agents_online }).collect()
 }
 
-/// When the set of live nodes changed, tells every agent this node holds where the others are.
-/// (The order — load — changes all the time; only membership counts as a change.)
-fn tell_agents_of_nodes(ops: &crate::state::Ops, addresses: Vec<String>) {
-    let mut known = ops.live_nodes.lock().expect("live nodes lock");
-    let same = |a: &[String], b: &[String]| {
-        let (mut a, mut b) = (a.to_vec(), b.to_vec());
-        a.sort();
-        b.sort();
-        a == b
+/// What this node last told its agents about the cluster, and when.
+#[derive(Debug, Default)]
+pub struct NodesTold {
+    pub nodes: Vec<NodeLoad>,
+    pub at: Option<std::time::Instant>,
+}
+
+/// Loads are told again at most this often (a storm moves them every second; each telling is
+/// one message per agent).
+pub const LOADS_RETOLD_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether `now` is worth a message to every agent, given what they were told: the set of
+/// nodes changed (always), or some node's load moved by more than a tenth (and by more than
+/// 100 agents) since — the loads steer where a dead node's agents go.
+pub fn worth_telling(told: &[NodeLoad], now: &[NodeLoad]) -> bool {
+    if !same_set(told, now) {
+        return true;
+    }
+    now.iter().any(|node| {
+        let before = told.iter().find(|t| t.agent_address == node.agent_address).map_or(0, |t| t.agents_online);
+        node.agents_online.abs_diff(before) > (before / 10).max(100)
+    })
+}
+
+/// Whether two lists name the same nodes (in any order).
+fn same_set(a: &[NodeLoad], b: &[NodeLoad]) -> bool {
+    let sorted = |nodes: &[NodeLoad]| {
+        let mut all: Vec<String> = nodes.iter().map(|n| n.agent_address.clone()).collect();
+        all.sort_unstable();
+        all
     };
-    if same(&known, &addresses) {
-        *known = addresses;
+    sorted(a) == sorted(b)
+}
+
+/// Tells every agent this node holds where the other nodes are and what they hold, when the
+/// set changed, or when the loads moved and the last telling is old enough.
+fn tell_agents_of_nodes(ops: &crate::state::Ops, nodes: Vec<NodeLoad>) {
+    let mut told = ops.live_nodes.lock().expect("live nodes lock");
+    let recent = told.at.is_some_and(|at| at.elapsed() < LOADS_RETOLD_AFTER);
+    if !worth_telling(&told.nodes, &nodes) || (same_set(&told.nodes, &nodes) && recent) {
         return;
     }
-    *known = addresses.clone();
-    drop(known);
-    let message = argus_fsm::wire::ServerMessage::Nodes { agent_addresses: addresses };
+    told.nodes = nodes.clone();
+    told.at = Some(std::time::Instant::now());
+    drop(told);
+    let message = argus_fsm::wire::ServerMessage::Nodes { nodes };
     for link in ops.links.lock().expect("links lock").values() {
         let _ = link.control.send(message.clone());
     }
@@ -260,5 +290,41 @@ mod tests {
         assert!(resolve_node_id(Some("bad id"), dir.path()).is_err());
         std::fs::write(dir.path().join(NODE_ID_FILE), "../etc\n").unwrap();
         assert!(resolve_node_id(None, dir.path()).is_err(), "a tampered file is refused");
+    }
+
+    fn load(address: &str, agents_online: u64) -> NodeLoad {
+        NodeLoad { agent_address: address.into(), agents_online }
+    }
+
+    #[test]
+    fn agents_hear_of_the_live_nodes_least_loaded_first_with_their_loads() {
+        let node = |id: &str, alive: bool, agents_online: u64| NodeInfo {
+            node_id: id.into(),
+            api: String::new(),
+            agent: format!("{id}:4433"),
+            peer: None,
+            alive,
+            agents_online,
+            last_heartbeat: String::new(),
+        };
+        let told =
+            live_node_loads(vec![node("a", true, 30), node("b", false, 0), node("c", true, 10), node("d", true, 10)]);
+        assert_eq!(told, vec![load("c:4433", 10), load("d:4433", 10), load("a:4433", 30)], "dead b left out");
+    }
+
+    #[test]
+    fn a_new_set_is_always_told_and_loads_only_when_they_moved() {
+        let told = vec![load("a:1", 1_000), load("b:1", 1_000)];
+        assert!(!worth_telling(&told, &told), "nothing moved");
+        assert!(!worth_telling(&told, &[load("b:1", 1_000), load("a:1", 1_050)]), "order and a small move");
+        assert!(!worth_telling(&told, &[load("a:1", 1_100), load("b:1", 1_000)]), "a tenth is not enough");
+        assert!(worth_telling(&told, &[load("a:1", 1_101), load("b:1", 1_000)]), "more than a tenth");
+        assert!(worth_telling(&told, &[load("a:1", 1_000)]), "a node left");
+        assert!(worth_telling(&told, &[load("a:1", 1_000), load("b:1", 1_000), load("c:1", 0)]), "a node came");
+        // Small clusters: a move of 100 agents or fewer is noise.
+        let small = vec![load("a:1", 10)];
+        assert!(!worth_telling(&small, &[load("a:1", 110)]));
+        assert!(worth_telling(&small, &[load("a:1", 111)]));
+        assert!(worth_telling(&[], &[load("a:1", 0)]), "first telling");
     }
 }

@@ -26,8 +26,8 @@ pub struct Ops {
     /// Which other node held which agent, as the store said recently (routing without a
     /// database round trip per command; a stale entry costs one retry).
     pub holders: Mutex<HashMap<String, (String, std::time::Instant)>>,
-    /// The agent addresses of the cluster's live nodes, least loaded first (shared stores).
-    pub live_nodes: Mutex<Vec<String>>,
+    /// The cluster's live nodes as this node last told its agents (shared stores).
+    pub live_nodes: Mutex<crate::cluster::NodesTold>,
     /// The peer links (shared stores).
     pub peers: std::sync::OnceLock<Arc<crate::peer::Peers>>,
     /// Where this node listens (what its heartbeat says), once bound.

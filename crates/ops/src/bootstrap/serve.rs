@@ -194,7 +194,7 @@ pub async fn serve(
         })
         .await?
         .map_err(|e| anyhow::anyhow!("registering this node in the store: {e}"))?;
-        *ops.live_nodes.lock().expect("live nodes lock") = crate::cluster::live_agent_addresses(nodes);
+        ops.live_nodes.lock().expect("live nodes lock").nodes = crate::cluster::live_node_loads(nodes);
         if let Some(changes) = store.subscribe(&node_id) {
             cluster_tasks.push(tokio::spawn(crate::cluster::follow_changes(ops.clone(), changes)));
         }

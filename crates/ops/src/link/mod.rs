@@ -399,9 +399,9 @@ async fn run_link(
         }
         let handle = LinkHandle { connection: connection.clone(), control, end_acks: Default::default() };
         // In a cluster the agent learns where the other nodes are, for when this one goes.
-        let nodes = ops.live_nodes.lock().expect("live nodes lock").clone();
+        let nodes = ops.live_nodes.lock().expect("live nodes lock").nodes.clone();
         if !nodes.is_empty() {
-            let _ = handle.control.send(ServerMessage::Nodes { agent_addresses: nodes });
+            let _ = handle.control.send(ServerMessage::Nodes { nodes });
         }
         let previous = ops.links.lock().expect("links lock").insert(agent_id.clone(), handle.clone());
         if let Some(previous) = previous {
