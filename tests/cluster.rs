@@ -377,7 +377,7 @@ fn after_the_holding_node_is_killed_its_agents_come_back_elsewhere_and_the_sessi
         assert!(
             wait_until(Duration::from_secs(10), || std::fs::read(&nodes)
                 .ok()
-                .and_then(|b| serde_json::from_slice::<Vec<String>>(&b).ok())
+                .and_then(|b| serde_json::from_slice::<Vec<argus_fsm::wire::NodeLoad>>(&b).ok())
                 .is_some_and(|list| list.len() == 3)),
             "the agent learned the three nodes"
         );
