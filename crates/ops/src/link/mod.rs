@@ -2,7 +2,9 @@
 //! control stream, registers authenticated links, and processes what agents report.
 //!
 //! A semaphore bounds handshakes in flight, so a reconnect storm queues instead of
-//! overwhelming the server; established links cost no permit.
+//! overwhelming the server; established links cost no permit. Beyond that, admission control
+//! (`admission`) lets a bounded number of agents authenticate at once and gives the rest a
+//! turn to come back at (`ServerMessage::Busy`).
 
 pub mod admission;
 pub mod refusals;
@@ -76,7 +78,9 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
     }
 }
 
-type Streams = (String, quinn::SendStream, quinn::RecvStream, Admitted);
+/// An authenticated agent's control stream, and its place among those authenticating (given
+/// back once it is registered).
+type Streams = (String, quinn::SendStream, quinn::RecvStream, Option<Admitted>);
 
 /// Runs the handshake; returns the authenticated agent's control stream, or `None` when the
 /// connection was an enrollment (answered and done) or was refused.
@@ -224,7 +228,6 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                     registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
                 }
             }
-            let admitted = admitted.unwrap_or_else(|| Admitted(ops.clone()));
             Ok(Some((agent_id, send, recv, admitted)))
         }
     }
@@ -382,7 +385,7 @@ async fn run_link(
     agent_id: String,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    admitted: Admitted,
+    admitted: Option<Admitted>,
 ) {
     let (control, mut outbox) = mpsc::unbounded_channel::<ServerMessage>();
     let link = {
