@@ -490,7 +490,6 @@ fn fleet(agents: usize, revocations: usize, restarts: usize) {
                                 }
                             }
                             Ok(Err(argus_agent::link::Turned::Busy(turn))) => {
-                                let turn = turn.as_millis().min(u32::MAX as u128) as u32;
                                 tokio::time::sleep(argus_agent::link::retry_after(turn, random)).await;
                                 continue;
                             }

@@ -70,80 +70,89 @@ fn metrics_fleet(extra: &[(&str, &str)]) -> Fleet {
     Fleet::armed(&env)
 }
 
+/// An enrolled simulated agent with a ticket store of its own, which has connected once (a
+/// full handshake: the server's tickets came with it).
+struct Ticketed {
+    fleet: Fleet,
+    rt: tokio::runtime::Runtime,
+    agent_id: &'static str,
+    key: SigningKey,
+    config: quinn::ClientConfig,
+}
+
+impl Ticketed {
+    fn new(agent_id: &'static str, seed: u8) -> Ticketed {
+        let fleet = metrics_fleet(&[]);
+        let rt = runtime();
+        let key = SigningKey::from_bytes(&[seed; 32]);
+        enroll(&fleet, &rt, agent_id, &key);
+        let config = argus_transport_quic::client_config(&std::fs::read(fleet.ops.ca()).unwrap()).unwrap();
+        let ticketed = Ticketed { fleet, rt, agent_id, key, config };
+        assert_eq!(ticketed.attempt(&ticketed.key), Ok(()));
+        assert_eq!(ticketed.fleet.ops.metric(RESUMED), 0.0, "the first connection is a full handshake");
+        ticketed
+    }
+
+    /// Another connection with the same ticket store, proving `key`.
+    fn attempt(&self, key: &SigningKey) -> Result<(), Turned> {
+        attempt(&self.fleet, &self.rt, &self.config, self.agent_id, key)
+    }
+}
+
 #[test]
 fn a_resumed_connection_with_the_wrong_passkey_is_refused_and_audited() {
-    let fleet = metrics_fleet(&[]);
-    let rt = runtime();
-    let key = SigningKey::from_bytes(&[21; 32]);
-    enroll(&fleet, &rt, "r1", &key);
-    let ca = std::fs::read(fleet.ops.ca()).unwrap();
-    let config = argus_transport_quic::client_config(&ca).unwrap();
-    // A full handshake; the ticket comes with it.
-    assert_eq!(attempt(&fleet, &rt, &config, "r1", &key), Ok(()));
-    assert_eq!(fleet.ops.metric(RESUMED), 0.0);
+    let agent = Ticketed::new("r1", 21);
     // The same ticket store, another passkey: the TLS session resumes, the proof fails.
     let impostor = SigningKey::from_bytes(&[22; 32]);
     assert_eq!(
-        attempt(&fleet, &rt, &config, "r1", &impostor),
+        agent.attempt(&impostor),
         Err(Turned::Refused(Code::AgentAuthFailed)),
         "resumption must not skip the passkey proof"
     );
-    assert_eq!(fleet.ops.metric(RESUMED), 1.0, "that connection did resume its TLS session");
+    let ops = &agent.fleet.ops;
+    assert_eq!(ops.metric(RESUMED), 1.0, "that connection did resume its TLS session");
     assert!(
-        wait_until(Duration::from_secs(5), || fleet
-            .ops
+        wait_until(Duration::from_secs(5), || ops
             .audit_events("agent_auth_failed")
             .iter()
             .any(|e| e["agent"] == "r1" && e["details"]["code"] == "agent_auth_failed")),
         "the refusal is audited: {:?}",
-        fleet.ops.audit_events("agent_auth_failed")
+        ops.audit_events("agent_auth_failed")
     );
     // The real passkey on a resumed session: let in.
-    assert_eq!(attempt(&fleet, &rt, &config, "r1", &key), Ok(()));
-    assert_eq!(fleet.ops.metric(RESUMED), 2.0);
+    assert_eq!(agent.attempt(&agent.key), Ok(()));
+    assert_eq!(ops.metric(RESUMED), 2.0);
 }
 
 #[test]
 fn a_revoked_agent_with_a_valid_ticket_is_refused() {
-    let fleet = metrics_fleet(&[]);
-    let rt = runtime();
-    let key = SigningKey::from_bytes(&[31; 32]);
-    enroll(&fleet, &rt, "r2", &key);
-    let ca = std::fs::read(fleet.ops.ca()).unwrap();
-    let config = argus_transport_quic::client_config(&ca).unwrap();
-    assert_eq!(attempt(&fleet, &rt, &config, "r2", &key), Ok(()));
-    let out = fleet.op(&["agent", "revoke", "r2", "--tenant", "T1", "--reason", "lost laptop", "--yes"]);
+    let agent = Ticketed::new("r2", 31);
+    let out = agent.fleet.op(&["agent", "revoke", "r2", "--tenant", "T1", "--reason", "lost laptop", "--yes"]);
     assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
-    assert_eq!(attempt(&fleet, &rt, &config, "r2", &key), Err(Turned::Refused(Code::AgentRevoked)));
-    assert_eq!(fleet.ops.metric(RESUMED), 1.0, "the refused connection had resumed its TLS session");
+    assert_eq!(agent.attempt(&agent.key), Err(Turned::Refused(Code::AgentRevoked)));
+    assert_eq!(agent.fleet.ops.metric(RESUMED), 1.0, "the refused connection had resumed its TLS session");
 }
 
 #[test]
 fn tickets_outlive_a_restart_and_without_the_keys_agents_still_get_in() {
-    let mut fleet = metrics_fleet(&[]);
-    let rt = runtime();
-    let key = SigningKey::from_bytes(&[41; 32]);
-    enroll(&fleet, &rt, "r3", &key);
-    let ca = std::fs::read(fleet.ops.ca()).unwrap();
-    let config = argus_transport_quic::client_config(&ca).unwrap();
-    assert_eq!(attempt(&fleet, &rt, &config, "r3", &key), Ok(()));
-    let keys = fleet.ops.data().join("tls").join("ticket-keys");
+    let mut agent = Ticketed::new("r3", 41);
+    let keys = agent.fleet.ops.data().join("tls").join("ticket-keys");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         assert_eq!(std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o600, "kept like a private key");
     }
-    let port = fleet.ops.agent.port();
-    fleet.ops.stop();
-    fleet.ops.serve(Some(port));
-    assert_eq!(attempt(&fleet, &rt, &config, "r3", &key), Ok(()));
-    assert_eq!(fleet.ops.metric(RESUMED), 1.0, "resumed across the restart");
+    let port = agent.fleet.ops.agent.port();
+    agent.fleet.ops.stop();
+    agent.fleet.ops.serve(Some(port));
+    assert_eq!(agent.attempt(&agent.key), Ok(()));
+    assert_eq!(agent.fleet.ops.metric(RESUMED), 1.0, "resumed across the restart");
     // Keys gone (a new data dir, a wiped disk): a full handshake, nothing refused.
-    fleet.ops.stop();
+    agent.fleet.ops.stop();
     std::fs::remove_file(&keys).unwrap();
-    fleet.ops.serve(Some(port));
-    assert_eq!(attempt(&fleet, &rt, &config, "r3", &key), Ok(()));
-    assert_eq!(fleet.ops.metric(RESUMED), 0.0, "a ticket under erased keys is not accepted");
+    agent.fleet.ops.serve(Some(port));
+    assert_eq!(agent.attempt(&agent.key), Ok(()));
+    assert_eq!(agent.fleet.ops.metric(RESUMED), 0.0, "a ticket under erased keys is not accepted");
     assert!(keys.exists(), "new keys were made");
 }
 
@@ -248,7 +257,6 @@ fn a_few_hundred_connections_all_come_back_after_a_restart() {
                             }
                             Ok(Err(Turned::Busy(turn))) => {
                                 turned.fetch_add(1, Ordering::SeqCst);
-                                let turn = turn.as_millis().min(u128::from(u32::MAX)) as u32;
                                 tokio::time::sleep(argus_agent::link::retry_after(turn, random)).await;
                                 continue;
                             }

@@ -41,10 +41,8 @@ pub fn backoff(attempt: u32, random: u64) -> Duration {
 pub enum LinkEnd {
     /// It was up and then closed (server restart, network): retry soon.
     Closed,
-    /// The server refused us with this code.
-    Refused(Code),
-    /// The server gave us a later turn.
-    Busy(Duration),
+    /// The server did not let us in.
+    Turned(Turned),
 }
 
 /// Why a server did not let the agent in.
@@ -62,8 +60,8 @@ pub const RETRY_AFTER_CAP: Duration = BACKOFF_CAP;
 
 /// How long to wait after a `Busy`: the server's turn plus up to 10 % more (agents given the
 /// same turn do not arrive in the same millisecond), never more than the cap.
-pub fn retry_after(retry_after_ms: u32, random: u64) -> Duration {
-    let turn = Duration::from_millis(u64::from(retry_after_ms)).min(RETRY_AFTER_CAP);
+pub fn retry_after(turn: Duration, random: u64) -> Duration {
+    let turn = turn.min(RETRY_AFTER_CAP);
     let spread = turn.as_millis() as u64 / 10;
     let jitter = if spread == 0 { 0 } else { random % (spread + 1) };
     (turn + Duration::from_millis(jitter)).min(RETRY_AFTER_CAP)
@@ -131,6 +129,14 @@ pub fn next_server(candidates: &[Candidate], random: u64, avoid: Option<&str>) -
         point -= weight;
     }
     pool[pool.len() - 1].address.clone()
+}
+
+/// A random number from the OS (0 if it has none to give: the draws it feeds are spreads, not
+/// secrets).
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).ok();
+    u64::from_le_bytes(bytes)
 }
 
 /// A client endpoint for this server's address family.
@@ -218,9 +224,7 @@ impl Daemon {
         let mut lost: Option<String> = None;
         loop {
             let candidates = candidates(&settings.servers(), &self.executor.state.load_nodes());
-            let mut draw = [0u8; 8];
-            getrandom::getrandom(&mut draw).ok();
-            let server = next_server(&candidates, u64::from_le_bytes(draw), lost.take().as_deref());
+            let server = next_server(&candidates, random_u64(), lost.take().as_deref());
             let outcome = async {
                 let (addr, name) = resolve(&server).await?;
                 if endpoint.as_ref().is_none_or(|e| e.local_addr().is_ok_and(|l| l.is_ipv4() != addr.is_ipv4())) {
@@ -242,18 +246,14 @@ impl Daemon {
                         self.clone().serve(connection, send, recv, sessions).await;
                         Ok::<LinkEnd, anyhow::Error>(LinkEnd::Closed)
                     }
-                    Err(Turned::Refused(code)) => Ok(LinkEnd::Refused(code)),
-                    Err(Turned::Busy(wait)) => Ok(LinkEnd::Busy(wait)),
+                    Err(turned) => Ok(LinkEnd::Turned(turned)),
                 }
             }
             .await;
-            let mut random = [0u8; 8];
-            getrandom::getrandom(&mut random).ok();
-            let random = u64::from_le_bytes(random);
             attempt = match outcome {
-                Ok(LinkEnd::Busy(turn)) => {
+                Ok(LinkEnd::Turned(Turned::Busy(turn))) => {
                     // The server's turn replaces the backoff; the attempt count stays.
-                    let wait = retry_after(turn.as_millis().min(u32::MAX as u128) as u32, random);
+                    let wait = retry_after(turn, random_u64());
                     tracing::info!(wait_ms = wait.as_millis() as u64, "the server is busy; coming back at its turn");
                     self.status("waiting", None);
                     tokio::time::sleep(wait).await;
@@ -263,7 +263,7 @@ impl Daemon {
                     lost = Some(server);
                     0
                 }
-                Ok(LinkEnd::Refused(code)) => {
+                Ok(LinkEnd::Turned(Turned::Refused(code))) => {
                     tracing::warn!(%code, "the server refused this agent");
                     self.status("refused", Some(code.as_str()));
                     // Revoked or unknown: nothing will change soon; stay at the cap.
@@ -275,7 +275,7 @@ impl Daemon {
                     attempt.saturating_add(1)
                 }
             };
-            let wait = backoff(attempt, random);
+            let wait = backoff(attempt, random_u64());
             tokio::time::sleep(wait).await;
         }
     }
@@ -434,17 +434,20 @@ mod tests {
     #[test]
     fn a_busy_servers_turn_is_kept_with_a_little_jitter_and_capped() {
         // The turn itself, plus at most 10 %.
+        let two = Duration::from_millis(2_000);
         for random in [0, 1, 37, 99, 100, u64::MAX] {
-            let wait = retry_after(2_000, random);
-            assert!(wait >= Duration::from_millis(2_000) && wait <= Duration::from_millis(2_200), "{wait:?}");
+            let wait = retry_after(two, random);
+            assert!(wait >= two && wait <= Duration::from_millis(2_200), "{wait:?}");
         }
-        assert_eq!(retry_after(2_000, 0), Duration::from_millis(2_000));
-        assert_eq!(retry_after(2_000, 200), Duration::from_millis(2_200));
+        assert_eq!(retry_after(two, 0), two);
+        assert_eq!(retry_after(two, 200), Duration::from_millis(2_200));
         // Nothing to spread: no turn, no jitter.
-        assert_eq!(retry_after(0, 12345), Duration::ZERO);
-        // A hostile or absurd turn cannot park the agent beyond its own backoff cap.
-        assert_eq!(retry_after(u32::MAX, 0), RETRY_AFTER_CAP);
-        assert_eq!(retry_after(u32::MAX, u64::MAX), RETRY_AFTER_CAP);
+        assert_eq!(retry_after(Duration::ZERO, 12345), Duration::ZERO);
+        // A hostile or absurd turn (u32::MAX ms is 49 days) cannot park the agent beyond its
+        // own backoff cap.
+        let absurd = Duration::from_millis(u32::MAX.into());
+        assert_eq!(retry_after(absurd, 0), RETRY_AFTER_CAP);
+        assert_eq!(retry_after(absurd, u64::MAX), RETRY_AFTER_CAP);
     }
 
     fn told(loads: &[(&str, u64)]) -> Vec<Candidate> {

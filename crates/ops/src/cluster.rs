@@ -133,16 +133,18 @@ pub struct NodesTold {
 pub const LOADS_RETOLD_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether `now` is worth a message to every agent, given what they were told: the set of
-/// nodes changed (always), or some node's load moved by more than a tenth (and by more than
-/// 100 agents) since — the loads steer where a dead node's agents go.
-pub fn worth_telling(told: &[NodeLoad], now: &[NodeLoad]) -> bool {
+/// nodes changed (always), or — unless they were told `recently` — some node's load moved by
+/// more than a tenth (and by more than 100 agents) since: the loads steer where a dead node's
+/// agents go.
+pub fn worth_telling(told: &[NodeLoad], now: &[NodeLoad], recently: bool) -> bool {
     if !same_set(told, now) {
         return true;
     }
-    now.iter().any(|node| {
-        let before = told.iter().find(|t| t.agent_address == node.agent_address).map_or(0, |t| t.agents_online);
-        node.agents_online.abs_diff(before) > (before / 10).max(100)
-    })
+    !recently
+        && now.iter().any(|node| {
+            let before = told.iter().find(|t| t.agent_address == node.agent_address).map_or(0, |t| t.agents_online);
+            node.agents_online.abs_diff(before) > (before / 10).max(100)
+        })
 }
 
 /// Whether two lists name the same nodes (in any order).
@@ -159,8 +161,8 @@ fn same_set(a: &[NodeLoad], b: &[NodeLoad]) -> bool {
 /// set changed, or when the loads moved and the last telling is old enough.
 fn tell_agents_of_nodes(ops: &crate::state::Ops, nodes: Vec<NodeLoad>) {
     let mut told = ops.live_nodes.lock().expect("live nodes lock");
-    let recent = told.at.is_some_and(|at| at.elapsed() < LOADS_RETOLD_AFTER);
-    if !worth_telling(&told.nodes, &nodes) || (same_set(&told.nodes, &nodes) && recent) {
+    let recently = told.at.is_some_and(|at| at.elapsed() < LOADS_RETOLD_AFTER);
+    if !worth_telling(&told.nodes, &nodes, recently) {
         return;
     }
     told.nodes = nodes.clone();
@@ -315,16 +317,20 @@ mod tests {
     #[test]
     fn a_new_set_is_always_told_and_loads_only_when_they_moved() {
         let told = vec![load("a:1", 1_000), load("b:1", 1_000)];
-        assert!(!worth_telling(&told, &told), "nothing moved");
-        assert!(!worth_telling(&told, &[load("b:1", 1_000), load("a:1", 1_050)]), "order and a small move");
-        assert!(!worth_telling(&told, &[load("a:1", 1_100), load("b:1", 1_000)]), "a tenth is not enough");
-        assert!(worth_telling(&told, &[load("a:1", 1_101), load("b:1", 1_000)]), "more than a tenth");
-        assert!(worth_telling(&told, &[load("a:1", 1_000)]), "a node left");
-        assert!(worth_telling(&told, &[load("a:1", 1_000), load("b:1", 1_000), load("c:1", 0)]), "a node came");
+        let worth = |now: &[NodeLoad]| worth_telling(&told, now, false);
+        assert!(!worth(&told), "nothing moved");
+        assert!(!worth(&[load("b:1", 1_000), load("a:1", 1_050)]), "order and a small move");
+        assert!(!worth(&[load("a:1", 1_100), load("b:1", 1_000)]), "a tenth is not enough");
+        assert!(worth(&[load("a:1", 1_101), load("b:1", 1_000)]), "more than a tenth");
+        assert!(worth(&[load("a:1", 1_000)]), "a node left");
+        assert!(worth(&[load("a:1", 1_000), load("b:1", 1_000), load("c:1", 0)]), "a node came");
+        // Told recently: moved loads wait for the next telling; a changed set does not.
+        assert!(!worth_telling(&told, &[load("a:1", 5_000), load("b:1", 0)], true));
+        assert!(worth_telling(&told, &[load("a:1", 1_000)], true));
         // Small clusters: a move of 100 agents or fewer is noise.
         let small = vec![load("a:1", 10)];
-        assert!(!worth_telling(&small, &[load("a:1", 110)]));
-        assert!(worth_telling(&small, &[load("a:1", 111)]));
-        assert!(worth_telling(&[], &[load("a:1", 0)]), "first telling");
+        assert!(!worth_telling(&small, &[load("a:1", 110)], false));
+        assert!(worth_telling(&small, &[load("a:1", 111)], false));
+        assert!(worth_telling(&[], &[load("a:1", 0)], true), "first telling");
     }
 }

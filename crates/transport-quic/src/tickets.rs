@@ -195,30 +195,18 @@ fn rolled(
     let due = keys.first().is_none_or(|newest| {
         now.saturating_sub(newest.created) >= ROTATION.as_secs() || newest.created > now.saturating_add(CLOCK_SKEW)
     });
-    let mut next: Vec<Key> = if due {
-        let mut next = vec![make()?];
-        next.extend(keys.iter().take(1).cloned());
-        next
-    } else {
-        keys.to_vec()
-    };
-    // A key sealed its last ticket when its successor took over — or, at the latest, one
-    // rotation after it was made (sealing rolls first) — and is needed until that ticket expires.
-    let needed = |index: usize| {
-        if index == 0 {
-            return true;
-        }
-        let retired = next[index - 1].created.min(next[index].created.saturating_add(ROTATION.as_secs()));
-        now.saturating_sub(retired) <= LIFETIME.as_secs()
-    };
-    let keep: Vec<bool> = (0..next.len()).map(needed).collect();
-    let mut index = 0;
-    next.retain(|_| {
-        let kept = keep[index];
-        index += 1;
-        kept
-    });
+    // Newest first; a key is only ever needed by the one before it, so at most two are kept.
+    let mut next: Vec<Key> =
+        if due { std::iter::once(make()?).chain(keys.first().cloned()).collect() } else { keys.to_vec() };
     next.truncate(2);
+    // The older key sealed its last ticket when its successor took over — or, at the latest, one
+    // rotation after it was made (sealing rolls first) — and is needed until that ticket expires.
+    if let [newer, older] = next.as_slice() {
+        let retired = newer.created.min(older.created.saturating_add(ROTATION.as_secs()));
+        if now.saturating_sub(retired) > LIFETIME.as_secs() {
+            next.pop();
+        }
+    }
     let changed = next.len() != keys.len() || next.iter().zip(keys).any(|(a, b)| a.id != b.id);
     Ok((next, changed))
 }

@@ -26,15 +26,15 @@ pub const MAX_TURN_MS: u64 = 60_000;
 /// How often the finishing rate is re-estimated.
 const RATE_WINDOW_MS: u64 = 1_000;
 
-/// The admission settings from the environment, or an error naming the bad variable.
-pub fn from_env(now: u64) -> anyhow::Result<Admission> {
+/// The admission settings read through `lookup` (the process environment in production), or
+/// an error naming the bad variable.
+pub fn from_lookup(now: u64, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Admission> {
     let read = |name: &str, default: u64| -> anyhow::Result<u64> {
-        match std::env::var(name) {
-            Ok(value) => {
+        match lookup(name) {
+            Some(value) => {
                 value.trim().parse::<u64>().map_err(|_| anyhow::anyhow!("{name}={value:?} is not a whole number"))
             }
-            Err(std::env::VarError::NotPresent) => Ok(default),
-            Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!("{name} is not UTF-8"),
+            None => Ok(default),
         }
     };
     let limit = read("ARGUS_ADMISSION_LIMIT", MAX_ADMITTED as u64)?;
@@ -45,7 +45,12 @@ pub fn from_env(now: u64) -> anyhow::Result<Admission> {
     if min_turn > MAX_TURN_MS {
         anyhow::bail!("ARGUS_ADMISSION_MIN_TURN_MS is at most {MAX_TURN_MS}");
     }
-    Ok(Admission::tuned(limit as usize, min_turn, now))
+    Ok(Admission::tuned(usize::try_from(limit).unwrap_or(usize::MAX), min_turn, now))
+}
+
+/// [`from_lookup`] on the process environment.
+pub fn from_env(now: u64) -> anyhow::Result<Admission> {
+    from_lookup(now, |name| std::env::var(name).ok())
 }
 
 /// What to tell one arriving agent.
@@ -69,8 +74,6 @@ pub struct Admission {
     finished_in_window: u64,
     /// The next free turn (monotonic milliseconds).
     next_turn: u64,
-    /// How many agents were given a turn (for the metric).
-    deferred: u64,
 }
 
 impl Admission {
@@ -88,7 +91,6 @@ impl Admission {
             window_start: now,
             finished_in_window: 0,
             next_turn: now,
-            deferred: 0,
         }
     }
 
@@ -104,7 +106,6 @@ impl Admission {
         let spacing = (1_000.0 / self.rate).max(0.0);
         let turn = self.next_turn.max(now + self.min_turn).min(now + MAX_TURN_MS);
         self.next_turn = turn + spacing.ceil() as u64;
-        self.deferred += 1;
         Decision::Turn(turn - now)
     }
 
@@ -118,11 +119,6 @@ impl Admission {
     /// Agents authenticating now.
     pub fn admitted(&self) -> usize {
         self.admitted
-    }
-
-    /// Agents given a turn since start.
-    pub fn deferred(&self) -> u64 {
-        self.deferred
     }
 
     /// The current estimate of finishes per second.
@@ -160,7 +156,6 @@ mod tests {
         admission.finished(1);
         assert_eq!(admission.admitted(), 2);
         assert_eq!(admission.arrive(1), Decision::Admit);
-        assert_eq!(admission.deferred(), 1);
     }
 
     #[test]
@@ -219,6 +214,36 @@ mod tests {
                 Decision::Turn(ms) => assert!((MIN_TURN_MS..=MAX_TURN_MS).contains(&ms)),
                 Decision::Admit => panic!("limit 0"),
             }
+        }
+    }
+
+    #[test]
+    fn the_settings_come_from_the_environment_and_bad_ones_are_refused_by_name() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        };
+        // Defaults.
+        let mut default = from_lookup(0, env(&[])).unwrap();
+        for _ in 0..MAX_ADMITTED {
+            assert_eq!(default.arrive(0), Decision::Admit);
+        }
+        assert_eq!(default.arrive(0), Decision::Turn(MIN_TURN_MS));
+        // Tuned.
+        let mut tuned =
+            from_lookup(0, env(&[("ARGUS_ADMISSION_LIMIT", " 1 "), ("ARGUS_ADMISSION_MIN_TURN_MS", "3000")])).unwrap();
+        assert_eq!(tuned.arrive(0), Decision::Admit);
+        assert_eq!(tuned.arrive(0), Decision::Turn(3_000));
+        // Refused, each naming its variable.
+        for (pairs, variable) in [
+            (&[("ARGUS_ADMISSION_LIMIT", "0")][..], "ARGUS_ADMISSION_LIMIT"),
+            (&[("ARGUS_ADMISSION_LIMIT", "many")][..], "ARGUS_ADMISSION_LIMIT"),
+            (&[("ARGUS_ADMISSION_LIMIT", "-1")][..], "ARGUS_ADMISSION_LIMIT"),
+            (&[("ARGUS_ADMISSION_MIN_TURN_MS", "60001")][..], "ARGUS_ADMISSION_MIN_TURN_MS"),
+            (&[("ARGUS_ADMISSION_MIN_TURN_MS", "1.5")][..], "ARGUS_ADMISSION_MIN_TURN_MS"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = pairs;
+            let error = from_lookup(0, env(pairs)).unwrap_err().to_string();
+            assert!(error.contains(variable), "{error}");
         }
     }
 }
