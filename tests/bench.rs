@@ -569,16 +569,19 @@ fn fleet(agents: usize, revocations: usize, restarts: usize) {
             connected.load(Ordering::Relaxed) + closed_after.lock().unwrap().len() >= agents
         });
         let back = restart.elapsed();
+        // The new server process's CPU over the whole storm (start-up included), per agent back.
+        let storm_cpu = cpu_seconds(fleet.ops.server.as_ref().unwrap().child.id());
         if let Some(revoker) = revoker {
             (storm_revocations, answered) = revoker.join().unwrap().into_iter().unzip();
         }
         let text = argus_e2e::scrape(fleet.ops.addresses()["metrics"].as_str().unwrap());
         println!(
-            "restart, {label}: {} of {} back online {:.1} s after the server was started again ({:.1} s after it was serving); {} resumed, {} given a later turn",
+            "restart, {label}: {} of {} back online {:.1} s after the server was started again ({:.1} s after it was serving; server CPU {:.0} µs per agent back); {} resumed, {} given a later turn",
             connected.load(Ordering::Relaxed),
             expected(storm_revocations.len()),
             back.as_secs_f64(),
             (back - serving).as_secs_f64(),
+            storm_cpu / agents as f64 * 1e6,
             argus_e2e::sample(&text, "argus_agent_tls_resumed_total"),
             argus_e2e::sample(&text, "argus_agent_handshakes_deferred_total"),
         );

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use argus_agent::link::{connect_with, Turned};
 use argus_e2e::{wait_until, Fleet};
-use argus_fsm::handshake::{Hello, Intent};
+use argus_fsm::handshake::{answer_challenge, Hello, Intent};
 use argus_fsm::wire::{AgentMessage, ServerMessage};
 use argus_fsm::Code;
 use ed25519_dalek::SigningKey;
@@ -200,12 +200,13 @@ fn the_real_agent_waits_its_turn_when_the_server_is_busy() {
 }
 
 /// A few hundred real connections (the agent library, one ticket store each) come back after
-/// an ops restart, through admission control (a small limit, so turns are handed out), and
+/// an ops restart, through admission control (one place: an agent holds it only while the server
+/// checks its proof and registers it, so the herd overlaps there and turns are handed out), and
 /// resume their TLS sessions.
 #[test]
 fn a_few_hundred_connections_all_come_back_after_a_restart() {
     const AGENTS: usize = 300;
-    let mut fleet = metrics_fleet(&[("ARGUS_ADMISSION_LIMIT", "16")]);
+    let mut fleet = metrics_fleet(&[("ARGUS_ADMISSION_LIMIT", "1")]);
     let rt = runtime();
     let ca = std::fs::read(fleet.ops.ca()).unwrap();
     let keys: Vec<SigningKey> = (0..AGENTS).map(|i| SigningKey::from_bytes(&[i as u8; 32])).collect();
@@ -286,8 +287,72 @@ fn a_few_hundred_connections_all_come_back_after_a_restart() {
     eprintln!("connected, restarted and back in {:.1} s", enrolled_at.elapsed().as_secs_f64());
     let resumed = fleet.ops.metric(RESUMED);
     assert!(resumed >= (AGENTS * 9 / 10) as f64, "only {resumed} of {AGENTS} resumed");
-    assert!(turned.load(Ordering::SeqCst) > 0, "with 16 places for 300 agents, some were given turns");
+    assert!(turned.load(Ordering::SeqCst) > 0, "with one place for 300 agents, some were given turns");
     for task in tasks {
         task.abort();
     }
+}
+
+/// A link probes its path MTU once (straight to 1452 bytes, which loopback carries), not with
+/// quinn's default binary search of four padded probes each way on every reconnect.
+#[test]
+fn a_link_probes_its_mtu_once() {
+    let agent = Ticketed::new("m1", 31);
+    let ca = std::fs::read(agent.fleet.ops.ca()).unwrap();
+    let addr = agent.fleet.ops.agent;
+    let (probes, mtu) = agent.rt.block_on(async {
+        let endpoint = argus_agent::link::endpoint_for(addr, &ca).unwrap();
+        let (connection, ..) =
+            connect_with(&endpoint, agent.config.clone(), addr, "127.0.0.1", hello("m1"), &agent.key)
+                .await
+                .unwrap()
+                .expect("let in");
+        // The probe goes out once the handshake is confirmed; wait for its answer (bounded).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while connection.stats().path.current_mtu < 1452 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Give a second probe (the default search's next step) the time it would take.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let path = connection.stats().path;
+        connection.close(0u32.into(), b"done");
+        endpoint.wait_idle().await;
+        (path.sent_plpmtud_probes, path.current_mtu)
+    });
+    assert_eq!(mtu, 1452, "the one probe found loopback's room");
+    assert_eq!(probes, 1, "one probe, not a binary search");
+}
+
+/// An agent from before the one-round-trip handshake (Hello, challenge, answer) still gets in,
+/// under the same rules: an answer signed with another key is refused.
+#[test]
+fn an_agent_of_the_two_round_trip_handshake_still_gets_in() {
+    let agent = Ticketed::new("o1", 41);
+    let ca = std::fs::read(agent.fleet.ops.ca()).unwrap();
+    let addr = agent.fleet.ops.agent;
+    let old_agent = |key: SigningKey| {
+        agent.rt.block_on(async {
+            let endpoint = argus_agent::link::endpoint_for(addr, &ca).unwrap();
+            let connection = endpoint.connect_with(agent.config.clone(), addr, "127.0.0.1").unwrap().await.unwrap();
+            let (mut send, mut recv) = connection.open_bi().await.unwrap();
+            argus_transport_quic::write_frame(&mut send, &AgentMessage::Hello(hello("o1"))).await.unwrap();
+            let Some(ServerMessage::Challenge(challenge)) =
+                argus_transport_quic::read_frame::<ServerMessage>(&mut recv).await.unwrap()
+            else {
+                panic!("no challenge for a plain Hello");
+            };
+            let exporter = argus_transport_quic::exporter(&connection).unwrap();
+            let proof = answer_challenge(&hello("o1"), &exporter, &challenge, &key);
+            argus_transport_quic::write_frame(&mut send, &AgentMessage::Proof(proof)).await.unwrap();
+            let answer = argus_transport_quic::read_frame::<ServerMessage>(&mut recv).await.unwrap();
+            connection.close(0u32.into(), b"done");
+            endpoint.wait_idle().await;
+            answer
+        })
+    };
+    assert!(matches!(old_agent(agent.key.clone()), Some(ServerMessage::Welcome { .. })));
+    assert_eq!(
+        old_agent(SigningKey::from_bytes(&[42; 32])),
+        Some(ServerMessage::Refused { code: Code::AgentAuthFailed })
+    );
 }

@@ -1,6 +1,7 @@
-//! The link handshake, both sides, with arbitrary Hellos (IDs, tenants, intents), arbitrary
-//! registry records, proofs from the right or a wrong key, from this TLS session or another,
-//! and arbitrary message orders — all through the machines' one `handle`.
+//! The link handshake, both sides, with arbitrary Hellos (IDs, tenants, intents) plain or sent
+//! with their proof (one round trip), arbitrary registry records, proofs from the right or a
+//! wrong key, from this TLS session or another, and arbitrary message orders — all through the
+//! server machine's one `handle`.
 //! Asserts: a connection is authenticated only as an enrolled, unrevoked agent of its own
 //! tenant, with the passkey it enrolled, on the TLS session it signed; nothing is verified
 //! out of order or after a refusal; a malformed Hello is refused before any lookup.
@@ -9,7 +10,8 @@
 use arbitrary::Arbitrary;
 use argus_fsm::enrollment::Enrollment;
 use argus_fsm::handshake::{
-    AgentHandshake, HandshakeEffect, HandshakeError, HandshakeEvent, Hello, Intent, Proof, ServerHandshake, Verified,
+    answer_challenge, prove_hello, HandshakeEffect, HandshakeError, HandshakeEvent, Hello, Intent, Proof,
+    ServerHandshake, Verified,
 };
 use argus_fsm::machine::Machine;
 use argus_fsm::Timestamp;
@@ -26,8 +28,23 @@ enum Record {
 
 #[derive(Arbitrary, Debug)]
 enum Step {
-    Hello { agent_id: String, tenant_ok: bool, enroll: Option<u8> },
-    Proof { signer: u8, same_session: bool },
+    Hello {
+        agent_id: String,
+        tenant_ok: bool,
+        enroll: Option<u8>,
+    },
+    /// A Hello with its proof, signed by `signer` on this TLS session or another.
+    ProvedHello {
+        agent_id: String,
+        tenant_ok: bool,
+        enroll: Option<u8>,
+        signer: u8,
+        same_session: bool,
+    },
+    Proof {
+        signer: u8,
+        same_session: bool,
+    },
     RawProof(Vec<u8>),
 }
 
@@ -35,6 +52,14 @@ const NOW: Timestamp = Timestamp(1_800_000_000_000);
 
 fn key(k: u8) -> SigningKey {
     SigningKey::from_bytes(&[k % 4 + 1; 32])
+}
+
+fn hello(agent_id: String, tenant_ok: bool, enroll: Option<u8>) -> Hello {
+    let intent = match enroll {
+        Some(k) => Intent::Enroll { token: "ent_x".into(), passkey: key(k).verifying_key().to_bytes() },
+        None => Intent::Authenticate,
+    };
+    Hello { agent_id, tenant: if tenant_ok { "T1" } else { "T 2" }.into(), intent }
 }
 
 fuzz_target!(|input: (Record, Vec<Step>)| {
@@ -69,13 +94,21 @@ fuzz_target!(|input: (Record, Vec<Step>)| {
         let mut honest_proof = false;
         let event = match step {
             Step::Hello { agent_id, tenant_ok, enroll } => {
-                let intent = match enroll {
-                    Some(k) => Intent::Enroll { token: "ent_x".into(), passkey: key(k).verifying_key().to_bytes() },
-                    None => Intent::Authenticate,
-                };
-                let hello = Hello { agent_id, tenant: if tenant_ok { "T1" } else { "T 2" }.into(), intent };
+                let hello = hello(agent_id, tenant_ok, enroll);
                 last_hello = Some(hello.clone());
                 HandshakeEvent::Hello { hello, record: record.clone() }
+            }
+            Step::ProvedHello { agent_id, tenant_ok, enroll, signer, same_session } => {
+                let hello = hello(agent_id, tenant_ok, enroll);
+                let session = if same_session { exporter } else { [9; 32] };
+                let named = match &hello.intent {
+                    Intent::Enroll { passkey, .. } => Some(*passkey),
+                    Intent::Authenticate => enrolled_key,
+                };
+                honest_proof = same_session && named == Some(key(signer).verifying_key().to_bytes());
+                last_hello = Some(hello.clone());
+                let proof = prove_hello(&hello, &session, &key(signer));
+                HandshakeEvent::ProvedHello { hello, proof, record: record.clone() }
             }
             Step::Proof { signer, same_session } => {
                 let (Some(hello), Some(challenge)) = (&last_hello, &challenge) else { continue };
@@ -85,14 +118,13 @@ fuzz_target!(|input: (Record, Vec<Step>)| {
                     Intent::Authenticate => enrolled_key,
                 };
                 honest_proof = same_session && named == Some(key(signer).verifying_key().to_bytes());
-                let (mut agent, _) = AgentHandshake::start(hello.clone(), session, key(signer));
-                let proof = agent.handle(Clone::clone(challenge), NOW).expect("one challenge").pop().expect("a proof");
-                HandshakeEvent::Proof(proof)
+                HandshakeEvent::Proof(answer_challenge(hello, &session, challenge, &key(signer)))
             }
             Step::RawProof(signature) => HandshakeEvent::Proof(Proof { signature }),
         };
         let was_finished = finished;
         let is_hello = matches!(event, HandshakeEvent::Hello { .. });
+        let is_proved_hello = matches!(event, HandshakeEvent::ProvedHello { .. });
         let hello_seen = last_hello.clone();
         match server.handle(event, NOW) {
             Ok(effects) => {
@@ -106,6 +138,12 @@ fuzz_target!(|input: (Record, Vec<Step>)| {
                         }
                         HandshakeEffect::Verified(verified) => {
                             finished = true;
+                            if is_proved_hello {
+                                assert!(
+                                    hello_seen.as_ref().is_some_and(Hello::well_formed),
+                                    "a malformed Hello passed"
+                                );
+                            }
                             assert!(honest_proof, "verified a proof from a wrong key or another TLS session");
                             if let Verified::Authenticated { tenant, .. } = &verified {
                                 // Only an enrolled agent of this tenant, unrevoked.

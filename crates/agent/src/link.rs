@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSessions};
-use argus_fsm::handshake::{AgentHandshake, Hello, Intent};
+use argus_fsm::handshake::{prove_hello, Hello, Intent};
 use argus_fsm::machine::Machine;
 use argus_fsm::wire::{AgentMessage, NodeLoad, Reply, ServerMessage, SessionGrant};
 use argus_fsm::Code;
@@ -180,23 +180,15 @@ async fn handshake(
     let connection =
         tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| anyhow!("connect timed out"))??;
     let (mut send, mut recv) = connection.open_bi().await?;
-    let (mut machine, hello) = AgentHandshake::start(hello, exporter(&connection)?, passkey.clone());
-    write_frame(&mut send, &AgentMessage::Hello(hello)).await?;
-    let challenge = match read_frame::<ServerMessage>(&mut recv).await? {
-        Some(ServerMessage::Challenge(challenge)) => challenge,
-        Some(ServerMessage::Refused { code }) => return Ok(Err(Turned::Refused(code))),
-        Some(ServerMessage::Busy { retry_after_ms }) => {
-            return Ok(Err(Turned::Busy(Duration::from_millis(retry_after_ms.into()))))
-        }
-        other => bail!("unexpected handshake message: {other:?}"),
-    };
-    let proof = machine.handle(challenge, now()).map_err(|refused| anyhow!("{}", refused.error))?;
-    for proof in proof {
-        write_frame(&mut send, &AgentMessage::Proof(proof)).await?;
-    }
+    // One round trip: the Hello carries the proof over this connection's exporter.
+    let proof = prove_hello(&hello, &exporter(&connection)?, passkey);
+    write_frame(&mut send, &AgentMessage::ProvedHello { hello, proof }).await?;
     match read_frame::<ServerMessage>(&mut recv).await? {
         Some(ServerMessage::Welcome { sessions }) => Ok(Ok((connection, send, recv, sessions))),
         Some(ServerMessage::Refused { code }) => Ok(Err(Turned::Refused(code))),
+        Some(ServerMessage::Busy { retry_after_ms }) => {
+            Ok(Err(Turned::Busy(Duration::from_millis(retry_after_ms.into()))))
+        }
         other => bail!("unexpected handshake answer: {other:?}"),
     }
 }

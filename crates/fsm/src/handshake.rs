@@ -1,17 +1,28 @@
 //! The agent link handshake on the QUIC control stream, both sides.
 //!
+//! One round trip (what agents send today):
 //! ```text
-//!   agent                                   server
+//!   agent                                          server
+//!   ProvedHello{Hello, sig over proved transcript} ----->  ExpectHello --(registry lookup passed in)--verify-->
+//!                                                  <-----  Welcome | Refused{code} | Busy
+//! ```
+//! Two round trips (agents before the one-round-trip handshake; still accepted):
+//! ```text
 //!   Hello{agent_id, tenant, intent} ----->  ExpectHello --(registry lookup passed in)--> ExpectProof
 //!                                   <-----  Challenge{nonce}
 //!   Proof{sig over transcript}      ----->  ExpectProof --verify--> Authenticated | EnrollRequested
 //!                                   <-----  Welcome | Refused{code}
 //! ```
-//! The transcript is `LINK_DOMAIN || exporter || nonce || postcard(Hello)`, where `exporter` is
-//! a TLS exporter value of the very connection the messages travel on. A signature made for one
-//! TLS session is worthless on another, so a relay cannot forward an agent's proof. For
-//! enrollment the same signature proves possession of the new passkey; the token is then judged
-//! by the enrollment machine.
+//! Both transcripts hold a TLS exporter value of the very connection the messages travel on:
+//! the two-round-trip one is `LINK_DOMAIN || exporter || nonce || postcard(Hello)`, the
+//! one-round-trip one `PROVED_HELLO_DOMAIN || exporter || postcard(Hello)`. A signature made for
+//! one TLS session is worthless on another, so a relay cannot forward an agent's proof. The
+//! server's nonce adds nothing the exporter does not already give: the exporter derives from
+//! both sides' randoms and a fresh (EC)DHE share on every connection, resumed ones included
+//! (PSK-DHE only; no 0-RTT), so no two connections share it and no third party knows it. The
+//! two domains differ, so a proof of one kind is never taken for the other. For enrollment the
+//! same signature proves possession of the new passkey; the token is then judged by the
+//! enrollment machine.
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -21,8 +32,10 @@ use crate::enrollment::Enrollment;
 use crate::machine::{refuse, Machine, Outcome};
 use crate::time::Timestamp;
 
-/// Domain separation prefix for link proofs.
+/// Domain separation prefix for link proofs answering a challenge (two round trips).
 pub const LINK_DOMAIN: &[u8] = b"argus-link-v1\0";
+/// Domain separation prefix for link proofs sent with the Hello (one round trip).
+pub const PROVED_HELLO_DOMAIN: &[u8] = b"argus-link-v2\0";
 /// The TLS exporter label both sides use (RFC 8446 §7.5).
 pub const EXPORTER_LABEL: &[u8] = b"EXPORTER-argus-link-v1";
 /// Length of the exporter value and of the server nonce.
@@ -135,6 +148,9 @@ pub enum HandshakeEvent {
     Hello { hello: Hello, record: Option<Enrollment> },
     /// The agent's signature over the transcript.
     Proof(Proof),
+    /// The agent's Hello with its proof over the one-round-trip transcript, with what the
+    /// registry holds for the ID it claims.
+    ProvedHello { hello: Hello, proof: Proof, record: Option<Enrollment> },
 }
 
 /// What the server's driver must do.
@@ -146,7 +162,7 @@ pub enum HandshakeEffect {
     Verified(Verified),
 }
 
-/// The transcript a proof signs.
+/// The transcript a proof answering a challenge signs (two round trips).
 pub fn transcript(exporter: &[u8; BINDING_LEN], nonce: &[u8; BINDING_LEN], hello: &Hello) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(LINK_DOMAIN.len() + 2 * BINDING_LEN + 128);
     bytes.extend_from_slice(LINK_DOMAIN);
@@ -154,6 +170,65 @@ pub fn transcript(exporter: &[u8; BINDING_LEN], nonce: &[u8; BINDING_LEN], hello
     bytes.extend_from_slice(nonce);
     bytes.extend_from_slice(&postcard::to_allocvec(hello).expect("hello of owned fields always encodes"));
     bytes
+}
+
+/// The transcript a proof sent with the Hello signs (one round trip).
+pub fn proved_transcript(exporter: &[u8; BINDING_LEN], hello: &Hello) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(PROVED_HELLO_DOMAIN.len() + BINDING_LEN + 128);
+    bytes.extend_from_slice(PROVED_HELLO_DOMAIN);
+    bytes.extend_from_slice(exporter);
+    bytes.extend_from_slice(&postcard::to_allocvec(hello).expect("hello of owned fields always encodes"));
+    bytes
+}
+
+/// The agent's side of the one-round-trip handshake: the proof to send with `hello` on the
+/// connection whose exporter value is `exporter`.
+pub fn prove_hello(hello: &Hello, exporter: &[u8; BINDING_LEN], passkey: &SigningKey) -> Proof {
+    Proof { signature: passkey.sign(&proved_transcript(exporter, hello)).to_bytes().to_vec() }
+}
+
+/// The proof an agent of the two-round-trip handshake answers `challenge` with (what the
+/// server still accepts from agents that predate the one-round-trip handshake).
+pub fn answer_challenge(
+    hello: &Hello,
+    exporter: &[u8; BINDING_LEN],
+    challenge: &Challenge,
+    passkey: &SigningKey,
+) -> Proof {
+    Proof { signature: passkey.sign(&transcript(exporter, &challenge.nonce, hello)).to_bytes().to_vec() }
+}
+
+/// The passkey a well-formed Hello must be proven with, given the registry's record: the
+/// enrolled one for an authentication, the new one for an enrollment.
+fn passkey_for(hello: &Hello, record: Option<Enrollment>) -> Result<[u8; 32], HandshakeError> {
+    if !hello.well_formed() {
+        return Err(HandshakeError::Malformed);
+    }
+    match (&hello.intent, record) {
+        (_, Some(Enrollment::Revoked { .. })) => Err(HandshakeError::Revoked),
+        (Intent::Authenticate, Some(Enrollment::Enrolled { tenant, passkey, .. })) if tenant == hello.tenant => {
+            Ok(passkey)
+        }
+        (Intent::Authenticate, _) => Err(HandshakeError::AuthFailed),
+        (Intent::Enroll { passkey, .. }, _) => Ok(*passkey),
+    }
+}
+
+/// Verifies `proof` strictly over `transcript` with `key`.
+fn verify(key: &[u8; 32], transcript: &[u8], proof: &Proof) -> Result<(), HandshakeError> {
+    let key = VerifyingKey::from_bytes(key).map_err(|_| HandshakeError::AuthFailed)?;
+    let signature: [u8; 64] = proof.signature.as_slice().try_into().map_err(|_| HandshakeError::AuthFailed)?;
+    key.verify_strict(transcript, &Signature::from_bytes(&signature)).map_err(|_| HandshakeError::AuthFailed)
+}
+
+/// What a proven Hello establishes.
+fn verified(hello: Hello) -> Verified {
+    match hello.intent {
+        Intent::Authenticate => Verified::Authenticated { agent_id: hello.agent_id, tenant: hello.tenant },
+        Intent::Enroll { token, passkey } => {
+            Verified::EnrollRequested { agent_id: hello.agent_id, tenant: hello.tenant, token, passkey }
+        }
+    }
 }
 
 impl ServerHandshake {
@@ -169,74 +244,27 @@ impl Machine for ServerHandshake {
     type Error = HandshakeError;
 
     /// The single place that decides the server's handshake: Hello (checked against the ID
-    /// grammar and the registry's record) → challenge → proof (verified strictly over the
-    /// transcript bound to this TLS session) → verified. Any refusal finishes the handshake.
+    /// grammar and the registry's record) → challenge → proof, or a Hello with its proof at
+    /// once; each proof verified strictly over its transcript bound to this TLS session → verified.
+    /// Any refusal finishes the handshake.
     fn handle(&mut self, event: HandshakeEvent, _now: Timestamp) -> Outcome<HandshakeEffect, HandshakeError> {
         match (std::mem::replace(self, ServerHandshake::Finished), event) {
             (ServerHandshake::ExpectHello { exporter, nonce }, HandshakeEvent::Hello { hello, record }) => {
-                if !hello.well_formed() {
-                    return Err(refuse(HandshakeError::Malformed));
-                }
-                let key = match (&hello.intent, record) {
-                    (_, Some(Enrollment::Revoked { .. })) => return Err(refuse(HandshakeError::Revoked)),
-                    (Intent::Authenticate, Some(Enrollment::Enrolled { tenant, passkey, .. }))
-                        if tenant == hello.tenant =>
-                    {
-                        passkey
-                    }
-                    (Intent::Authenticate, _) => return Err(refuse(HandshakeError::AuthFailed)),
-                    (Intent::Enroll { passkey, .. }, _) => *passkey,
-                };
+                let key = passkey_for(&hello, record).map_err(refuse)?;
                 *self = ServerHandshake::ExpectProof { exporter, nonce, hello, key };
                 Ok(vec![HandshakeEffect::SendChallenge(Challenge { nonce })])
             }
+            (ServerHandshake::ExpectHello { exporter, .. }, HandshakeEvent::ProvedHello { hello, proof, record }) => {
+                let key = passkey_for(&hello, record).map_err(refuse)?;
+                verify(&key, &proved_transcript(&exporter, &hello), &proof).map_err(refuse)?;
+                Ok(vec![HandshakeEffect::Verified(verified(hello))])
+            }
             (ServerHandshake::ExpectProof { exporter, nonce, hello, key }, HandshakeEvent::Proof(proof)) => {
-                let key = VerifyingKey::from_bytes(&key).map_err(|_| refuse(HandshakeError::AuthFailed))?;
-                let signature: [u8; 64] =
-                    proof.signature.as_slice().try_into().map_err(|_| refuse(HandshakeError::AuthFailed))?;
-                key.verify_strict(&transcript(&exporter, &nonce, &hello), &Signature::from_bytes(&signature))
-                    .map_err(|_| refuse(HandshakeError::AuthFailed))?;
-                let verified = match hello.intent {
-                    Intent::Authenticate => Verified::Authenticated { agent_id: hello.agent_id, tenant: hello.tenant },
-                    Intent::Enroll { token, passkey } => {
-                        Verified::EnrollRequested { agent_id: hello.agent_id, tenant: hello.tenant, token, passkey }
-                    }
-                };
-                Ok(vec![HandshakeEffect::Verified(verified)])
+                verify(&key, &transcript(&exporter, &nonce, &hello), &proof).map_err(refuse)?;
+                Ok(vec![HandshakeEffect::Verified(verified(hello))])
             }
             _ => Err(refuse(HandshakeError::OutOfOrder)),
         }
-    }
-}
-
-/// The agent side: builds the Hello and answers the one challenge with its passkey.
-#[derive(Debug)]
-pub struct AgentHandshake {
-    hello: Hello,
-    exporter: [u8; BINDING_LEN],
-    passkey: SigningKey,
-    answered: bool,
-}
-
-impl AgentHandshake {
-    /// Starts a handshake; returns the Hello to send.
-    pub fn start(hello: Hello, exporter: [u8; BINDING_LEN], passkey: SigningKey) -> (AgentHandshake, Hello) {
-        (AgentHandshake { hello: hello.clone(), exporter, passkey, answered: false }, hello)
-    }
-}
-
-impl Machine for AgentHandshake {
-    type Event = Challenge;
-    type Effect = Proof;
-    type Error = HandshakeError;
-
-    /// Signs the transcript for the server's challenge; a second challenge is out of order.
-    fn handle(&mut self, challenge: Challenge, _now: Timestamp) -> Outcome<Proof, HandshakeError> {
-        if std::mem::replace(&mut self.answered, true) {
-            return Err(refuse(HandshakeError::OutOfOrder));
-        }
-        let signature = self.passkey.sign(&transcript(&self.exporter, &challenge.nonce, &self.hello));
-        Ok(vec![Proof { signature: signature.to_bytes().to_vec() }])
     }
 }
 
@@ -283,8 +311,28 @@ mod tests {
 
     /// The agent's proof for a challenge, signed with `signer`.
     fn prove(hello: &Hello, exporter: [u8; 32], challenge: Challenge, signer: &SigningKey) -> Proof {
-        let (mut agent, _) = AgentHandshake::start(hello.clone(), exporter, signer.clone());
-        agent.handle(challenge, enrollment::NOW).unwrap().pop().unwrap()
+        answer_challenge(hello, &exporter, &challenge, signer)
+    }
+
+    /// What the server concludes from a Hello sent with its proof (one round trip).
+    fn proved_to(hello: Hello, proof: Proof, record: Option<&Enrollment>) -> Result<Verified, HandshakeError> {
+        let mut server = ServerHandshake::new(EXPORTER, NONCE);
+        let event = HandshakeEvent::ProvedHello { hello, proof, record: record.cloned() };
+        match server.handle(event, enrollment::NOW).map_err(|refused| refused.error)?.pop() {
+            Some(HandshakeEffect::Verified(verified)) => Ok(verified),
+            other => panic!("expected a verdict, got {other:?}"),
+        }
+    }
+
+    fn authenticate_at_once(
+        hello_tenant: &str,
+        record: Option<&Enrollment>,
+        signer: &SigningKey,
+        agent_exporter: [u8; 32],
+    ) -> Result<Verified, HandshakeError> {
+        let hello = Hello { agent_id: "a1".into(), tenant: hello_tenant.into(), intent: Intent::Authenticate };
+        let proof = prove_hello(&hello, &agent_exporter, signer);
+        proved_to(hello, proof, record)
     }
 
     fn authenticate(
@@ -392,7 +440,12 @@ mod tests {
             intent: Intent::Enroll { token: "e".repeat(MAX_TOKEN_LEN), passkey: [0xff; 32] },
         };
         assert!(largest.well_formed());
-        let frame = crate::wire::encode_frame(&crate::wire::AgentMessage::Hello(largest)).unwrap();
+        let frame = crate::wire::encode_frame(&crate::wire::AgentMessage::Hello(largest.clone())).unwrap();
+        assert!(frame.len() - crate::wire::LENGTH_PREFIX <= crate::wire::MAX_HELLO_FRAME);
+        // With its proof, too.
+        let proof = prove_hello(&largest, &EXPORTER, &key);
+        let frame =
+            crate::wire::encode_frame(&crate::wire::AgentMessage::ProvedHello { hello: largest, proof }).unwrap();
         assert!(frame.len() - crate::wire::LENGTH_PREFIX <= crate::wire::MAX_HELLO_FRAME);
     }
 
@@ -414,9 +467,70 @@ mod tests {
             proof_to(refused, prove(&hello, EXPORTER, challenge.clone(), &passkey())),
             Err(HandshakeError::OutOfOrder)
         );
-        // The agent answers one challenge only.
-        let (mut agent, _) = AgentHandshake::start(hello, EXPORTER, passkey());
-        assert!(agent.handle(challenge.clone(), enrollment::NOW).is_ok());
-        assert_eq!(agent.handle(challenge, enrollment::NOW), Err(refuse(HandshakeError::OutOfOrder)));
+    }
+
+    #[test]
+    fn a_hello_with_its_proof_authenticates_in_one_round_trip_under_the_same_rules() {
+        let record = enrolled_with(&passkey());
+        assert_eq!(
+            authenticate_at_once("T1", Some(&record), &passkey(), EXPORTER),
+            Ok(Verified::Authenticated { agent_id: "a1".into(), tenant: "T1".into() })
+        );
+        // Another TLS session, another key, a revoked, unknown, pending or other tenant's ID.
+        assert_eq!(authenticate_at_once("T1", Some(&record), &passkey(), [9; 32]), Err(HandshakeError::AuthFailed));
+        let other = SigningKey::from_bytes(&[6; 32]);
+        assert_eq!(authenticate_at_once("T1", Some(&record), &other, EXPORTER), Err(HandshakeError::AuthFailed));
+        let revoked = enrollment::revoked();
+        assert_eq!(authenticate_at_once("T1", Some(&revoked), &passkey(), EXPORTER), Err(HandshakeError::Revoked));
+        let pending = enrollment::pending();
+        for (tenant, record) in [("T1", None), ("T1", Some(&pending)), ("T2", Some(&record))] {
+            assert_eq!(authenticate_at_once(tenant, record, &passkey(), EXPORTER), Err(HandshakeError::AuthFailed));
+        }
+        assert_eq!(authenticate_at_once("T 1", Some(&record), &passkey(), EXPORTER), Err(HandshakeError::Malformed));
+        let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent: Intent::Authenticate };
+        assert_eq!(proved_to(hello, Proof { signature: vec![0; 63] }, Some(&record)), Err(HandshakeError::AuthFailed));
+    }
+
+    #[test]
+    fn a_proof_of_one_handshake_is_never_taken_for_the_other() {
+        let record = enrolled_with(&passkey());
+        let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent: Intent::Authenticate };
+        // A challenge answer sent as a Hello's proof: even with an all-zero nonce, refused.
+        let answer = prove(&hello, EXPORTER, Challenge { nonce: [0; 32] }, &passkey());
+        assert_eq!(proved_to(hello.clone(), answer, Some(&record)), Err(HandshakeError::AuthFailed));
+        // A Hello's proof sent as the answer to a challenge: refused.
+        let (server, _) = hello_to(ServerHandshake::new(EXPORTER, NONCE), hello.clone(), Some(&record)).unwrap();
+        assert_eq!(proof_to(server, prove_hello(&hello, &EXPORTER, &passkey())), Err(HandshakeError::AuthFailed));
+    }
+
+    #[test]
+    fn a_proved_hello_is_the_first_message_or_out_of_order() {
+        let record = enrolled_with(&passkey());
+        let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent: Intent::Authenticate };
+        let proof = prove_hello(&hello, &EXPORTER, &passkey());
+        let event = HandshakeEvent::ProvedHello { hello: hello.clone(), proof, record: Some(record.clone()) };
+        // After a plain Hello (waiting for the challenge's answer) and after a verdict.
+        let (mut waiting, _) = hello_to(ServerHandshake::new(EXPORTER, NONCE), hello, Some(&record)).unwrap();
+        assert_eq!(waiting.handle(event.clone(), enrollment::NOW).unwrap_err().error, HandshakeError::OutOfOrder);
+        let mut done = ServerHandshake::new(EXPORTER, NONCE);
+        assert!(done.handle(event.clone(), enrollment::NOW).is_ok());
+        assert_eq!(done.handle(event, enrollment::NOW).unwrap_err().error, HandshakeError::OutOfOrder);
+    }
+
+    #[test]
+    fn a_proved_hello_enrolls_with_the_key_it_names_only() {
+        let key = passkey();
+        let intent = Intent::Enroll { token: "ent_x".into(), passkey: key.verifying_key().to_bytes() };
+        let hello = Hello { agent_id: "a1".into(), tenant: "T1".into(), intent };
+        let pending = enrollment::pending();
+        let verified = proved_to(hello.clone(), prove_hello(&hello, &EXPORTER, &key), Some(&pending)).unwrap();
+        assert!(matches!(verified, Verified::EnrollRequested { ref token, .. } if token == "ent_x"));
+        let wrong = prove_hello(&hello, &EXPORTER, &SigningKey::from_bytes(&[8; 32]));
+        assert_eq!(proved_to(hello.clone(), wrong, Some(&pending)), Err(HandshakeError::AuthFailed));
+        let revoked = enrollment::revoked();
+        assert_eq!(
+            proved_to(hello.clone(), prove_hello(&hello, &EXPORTER, &key), Some(&revoked)),
+            Err(HandshakeError::Revoked)
+        );
     }
 }

@@ -20,7 +20,8 @@ pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
 /// Largest first frame from a peer that has not authenticated yet: a Hello holds two IDs of at
-/// most 128 bytes, an enrollment token and a 32-byte key, so 1 KiB is ample. Read with this
+/// most 128 bytes, an enrollment token and a 32-byte key (and, proved, a 64-byte signature), so
+/// 1 KiB is ample. Read with this
 /// limit, a peer cannot make the server buffer (or audit) megabytes before it is known.
 pub const MAX_HELLO_FRAME: usize = 1024;
 
@@ -41,6 +42,13 @@ pub enum AgentMessage {
     /// refuses that session from now on (the server answers `deactivate` after this).
     SessionEndedAck {
         session_id: String,
+    },
+    /// The first message of the one-round-trip handshake: the Hello with the agent's proof over
+    /// this connection's exporter (`handshake::prove_hello`). Agents before it send `Hello` and
+    /// answer a `Challenge` with `Proof`; the server accepts both.
+    ProvedHello {
+        hello: Hello,
+        proof: Proof,
     },
 }
 

@@ -1,11 +1,14 @@
 //! Model-based test of the agent link: the handshake machine together with the enrollment
-//! machine, as the server drives them, over random connection attempts.
+//! machine, as the server drives them, over random connection attempts — each in one round trip
+//! (the proof with the Hello) or two (a challenge answered), which must decide alike.
 //! Invariants: an agent authenticates only with the passkey it enrolled, only on the TLS
 //! session it signed for, only under its tenant, and never after revocation; a token enrolls at
 //! most once.
 
 use argus_fsm::enrollment::{token_hash, Enrollment, EnrollmentEvent};
-use argus_fsm::handshake::{AgentHandshake, HandshakeEffect, HandshakeEvent, Hello, Intent, ServerHandshake, Verified};
+use argus_fsm::handshake::{
+    answer_challenge, prove_hello, HandshakeEffect, HandshakeEvent, Hello, Intent, ServerHandshake, Verified,
+};
 use argus_fsm::machine::Machine;
 use argus_fsm::Timestamp;
 use ed25519_dalek::SigningKey;
@@ -41,12 +44,14 @@ enum Step {
         signer: u8,
         same_session: bool,
         own_tenant: bool,
+        one_round_trip: bool,
     },
     /// Authenticate signing with `signer`.
     Connect {
         signer: u8,
         same_session: bool,
         own_tenant: bool,
+        one_round_trip: bool,
     },
     Revoke,
 }
@@ -64,17 +69,23 @@ impl ReferenceStateMachine for Reference {
     fn transitions(_: &Model) -> BoxedStrategy<Step> {
         prop_oneof![
             (0..3u8).prop_map(|token| Step::Issue { token }),
-            (0..3u8, 0..3u8, 0..3u8, proptest::bool::weighted(0.8), proptest::bool::weighted(0.8)).prop_map(
-                |(token, named, signer, same_session, own_tenant)| Step::Enroll {
+            (0..3u8, 0..3u8, 0..3u8, proptest::bool::weighted(0.8), proptest::bool::weighted(0.8), proptest::bool::ANY)
+                .prop_map(|(token, named, signer, same_session, own_tenant, one_round_trip)| Step::Enroll {
                     token,
                     named,
                     signer,
                     same_session,
-                    own_tenant
+                    own_tenant,
+                    one_round_trip
+                }),
+            (0..3u8, proptest::bool::weighted(0.8), proptest::bool::weighted(0.8), proptest::bool::ANY).prop_map(
+                |(signer, same_session, own_tenant, one_round_trip)| Step::Connect {
+                    signer,
+                    same_session,
+                    own_tenant,
+                    one_round_trip
                 }
             ),
-            (0..3u8, proptest::bool::weighted(0.8), proptest::bool::weighted(0.8))
-                .prop_map(|(signer, same_session, own_tenant)| Step::Connect { signer, same_session, own_tenant }),
             Just(Step::Revoke),
         ]
         .boxed()
@@ -86,13 +97,13 @@ impl ReferenceStateMachine for Reference {
             (Registry::Unknown | Registry::Pending { .. }, Step::Issue { token }) => {
                 Registry::Pending { token: *token }
             }
-            (Registry::Pending { token }, Step::Enroll { token: t, named, signer, same_session, own_tenant })
+            (Registry::Pending { token }, Step::Enroll { token: t, named, signer, same_session, own_tenant, .. })
                 if token == *t && named == signer && *same_session && *own_tenant =>
             {
                 model.last_ok = true;
                 Registry::Enrolled { key: *named }
             }
-            (Registry::Enrolled { key }, Step::Connect { signer, same_session, own_tenant }) => {
+            (Registry::Enrolled { key }, Step::Connect { signer, same_session, own_tenant, .. }) => {
                 model.last_ok = key == *signer && *same_session && *own_tenant;
                 Registry::Enrolled { key }
             }
@@ -121,20 +132,26 @@ fn connect(
     signer: u8,
     same_session: bool,
     own_tenant: bool,
+    one_round_trip: bool,
 ) -> Option<Verified> {
     let server_exporter = [1u8; 32];
     let agent_exporter = if same_session { server_exporter } else { [2u8; 32] };
     let tenant = if own_tenant { "T1" } else { "T2" };
     let hello = Hello { agent_id: "a1".into(), tenant: tenant.into(), intent };
-    let (mut agent, hello) = AgentHandshake::start(hello, agent_exporter, key(signer));
     let mut server = ServerHandshake::new(server_exporter, [3; 32]);
-    let Some(HandshakeEffect::SendChallenge(challenge)) =
-        server.handle(HandshakeEvent::Hello { hello, record: record.cloned() }, NOW).ok()?.pop()
-    else {
-        return None;
+    let verdict = if one_round_trip {
+        let proof = prove_hello(&hello, &agent_exporter, &key(signer));
+        server.handle(HandshakeEvent::ProvedHello { hello, proof, record: record.cloned() }, NOW).ok()?.pop()?
+    } else {
+        let Some(HandshakeEffect::SendChallenge(challenge)) =
+            server.handle(HandshakeEvent::Hello { hello: hello.clone(), record: record.cloned() }, NOW).ok()?.pop()
+        else {
+            return None;
+        };
+        let proof = answer_challenge(&hello, &agent_exporter, &challenge, &key(signer));
+        server.handle(HandshakeEvent::Proof(proof), NOW).ok()?.pop()?
     };
-    let proof = agent.handle(challenge, NOW).ok()?.pop()?;
-    match server.handle(HandshakeEvent::Proof(proof), NOW).ok()?.pop()? {
+    match verdict {
         HandshakeEffect::Verified(verified) => Some(verified),
         HandshakeEffect::SendChallenge(_) => None,
     }
@@ -168,11 +185,11 @@ impl StateMachineTest for LinkTest {
                     }
                 });
             }
-            Step::Enroll { token, named, signer, same_session, own_tenant } => {
+            Step::Enroll { token, named, signer, same_session, own_tenant, one_round_trip } => {
                 let intent =
                     Intent::Enroll { token: format!("ent_{token}"), passkey: key(named).verifying_key().to_bytes() };
                 if let Some(Verified::EnrollRequested { tenant, token, passkey, .. }) =
-                    connect(sut.record.as_ref(), intent, signer, same_session, own_tenant)
+                    connect(sut.record.as_ref(), intent, signer, same_session, own_tenant, one_round_trip)
                 {
                     if let Some(record) = sut.record.as_mut() {
                         let event = EnrollmentEvent::Enroll { tenant, token, passkey };
@@ -180,8 +197,15 @@ impl StateMachineTest for LinkTest {
                     }
                 }
             }
-            Step::Connect { signer, same_session, own_tenant } => {
-                let verified = connect(sut.record.as_ref(), Intent::Authenticate, signer, same_session, own_tenant);
+            Step::Connect { signer, same_session, own_tenant, one_round_trip } => {
+                let verified = connect(
+                    sut.record.as_ref(),
+                    Intent::Authenticate,
+                    signer,
+                    same_session,
+                    own_tenant,
+                    one_round_trip,
+                );
                 sut.last_ok = matches!(verified, Some(Verified::Authenticated { .. }));
                 sut.authenticated_after_revoke |= sut.last_ok && revoked;
             }

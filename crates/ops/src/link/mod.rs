@@ -100,9 +100,10 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
             return Ok(None);
         }
     };
-    let machine = ServerHandshake::new(exporter(connection)?, random32());
-    let hello = match hello {
-        Ok(Some(AgentMessage::Hello(hello))) => hello,
+    let mut machine = ServerHandshake::new(exporter(connection)?, random32());
+    let (hello, proof) = match hello {
+        Ok(Some(AgentMessage::ProvedHello { hello, proof })) => (hello, Some(proof)),
+        Ok(Some(AgentMessage::Hello(hello))) => (hello, None),
         // Oversized or undecodable: refused before a byte more is read.
         Err(LinkError::Frame(_)) => {
             return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await
@@ -142,38 +143,46 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         crate::cluster::refresh(ops, vec![tenant.clone()], vec![agent_id.clone()]).await;
     }
     let record = ops.registry.read().await.agents.get(&agent_id).map(|a| a.enrollment.clone());
-    let mut machine = machine;
-    match machine.handle(HandshakeEvent::Hello { hello, record }, now()) {
-        Ok(effects) => {
-            for effect in effects {
-                if let HandshakeEffect::SendChallenge(challenge) = effect {
-                    write_frame(&mut send, &ServerMessage::Challenge(challenge)).await?;
+    // One round trip: the Hello came with its proof. Two (an older agent): challenge, answer.
+    let event = match proof {
+        Some(proof) => HandshakeEvent::ProvedHello { hello, proof, record },
+        None => HandshakeEvent::Hello { hello, record },
+    };
+    let effect = match machine.handle(event, now()) {
+        Ok(mut effects) => effects.pop(),
+        Err(refused) => {
+            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event).await
+        }
+    };
+    let verified = match effect {
+        Some(HandshakeEffect::Verified(verified)) => Some(verified),
+        Some(HandshakeEffect::SendChallenge(challenge)) => {
+            write_frame(&mut send, &ServerMessage::Challenge(challenge)).await?;
+            let Some(AgentMessage::Proof(proof)) =
+                read_frame_within::<AgentMessage>(&mut recv, MAX_HELLO_FRAME).await?
+            else {
+                return refuse(
+                    ops,
+                    connection,
+                    &mut send,
+                    Some((&agent_id, &tenant)),
+                    HandshakeError::OutOfOrder,
+                    failure_event,
+                )
+                .await;
+            };
+            match machine.handle(HandshakeEvent::Proof(proof), now()) {
+                Ok(mut effects) => match effects.pop() {
+                    Some(HandshakeEffect::Verified(verified)) => Some(verified),
+                    _ => None,
+                },
+                Err(refused) => {
+                    return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event)
+                        .await
                 }
             }
         }
-        Err(refused) => {
-            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event).await
-        }
-    }
-    let Some(AgentMessage::Proof(proof)) = read_frame_within::<AgentMessage>(&mut recv, MAX_HELLO_FRAME).await? else {
-        return refuse(
-            ops,
-            connection,
-            &mut send,
-            Some((&agent_id, &tenant)),
-            HandshakeError::OutOfOrder,
-            failure_event,
-        )
-        .await;
-    };
-    let verified = match machine.handle(HandshakeEvent::Proof(proof), now()) {
-        Ok(effects) => effects.into_iter().find_map(|effect| match effect {
-            HandshakeEffect::Verified(verified) => Some(verified),
-            HandshakeEffect::SendChallenge(_) => None,
-        }),
-        Err(refused) => {
-            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event).await
-        }
+        None => None,
     };
     match verified {
         None => {
@@ -526,7 +535,8 @@ async fn handle_agent_message(
             }
         }
         // Handshake messages after the handshake, or replies on the control stream: ignored.
-        AgentMessage::Hello(_) | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {}
+        AgentMessage::Hello(_) | AgentMessage::ProvedHello { .. } | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {
+        }
         AgentMessage::SessionEndedAck { .. } => {}
     }
     Ok(())
