@@ -510,6 +510,13 @@ fn fleet(agents: usize, revocations: usize, restarts: usize) {
     );
     assert!(all);
     std::thread::sleep(Duration::from_secs(2));
+    // What the connected fleet costs the server at rest (keep-alives, timers), over 5 s.
+    let (cpu_before, rest) = (cpu_seconds(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(5));
+    println!(
+        "server CPU at rest with {agents} connected: {:.1} % of a core",
+        (cpu_seconds(pid) - cpu_before) / rest.elapsed().as_secs_f64() * 100.0
+    );
     let rss_after = rss_kib(pid);
     println!(
         "server RSS: {rss_before} KiB before, {rss_after} KiB with {agents} connected: {:.1} KiB per connected agent",

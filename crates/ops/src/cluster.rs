@@ -170,7 +170,7 @@ fn tell_agents_of_nodes(ops: &crate::state::Ops, nodes: Vec<NodeLoad>) {
     drop(told);
     let message = argus_fsm::wire::ServerMessage::Nodes { nodes };
     for link in ops.links.lock().expect("links lock").values() {
-        let _ = link.control.send(message.clone());
+        link.tell(message.clone());
     }
 }
 

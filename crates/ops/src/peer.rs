@@ -221,7 +221,7 @@ async fn answer(ops: Arc<Ops>, mut send: quinn::SendStream, mut recv: quinn::Rec
         }
         PeerRequest::Grant { agent_id, grant } => match ops.links.lock().expect("links lock").get(&agent_id) {
             Some(link) => {
-                let _ = link.control.send(argus_fsm::wire::ServerMessage::SessionGranted(grant));
+                link.tell(argus_fsm::wire::ServerMessage::SessionGranted(grant));
                 PeerReply::Done
             }
             None => PeerReply::NotHere,

@@ -172,13 +172,20 @@ pub enum Holder {
 #[derive(Clone)]
 pub struct LinkHandle {
     pub connection: quinn::Connection,
-    /// Messages for the agent's control stream.
-    pub control: mpsc::UnboundedSender<ServerMessage>,
+    /// Messages for the agent's control stream ([`LinkHandle::tell`]). Boxed: an unbounded
+    /// channel allocates its first block of 32 slots up front, and a slot of `ServerMessage`
+    /// (152 bytes) made that 4.8 KiB per connected agent; of a box, 256 bytes.
+    pub control: mpsc::UnboundedSender<Box<ServerMessage>>,
     /// Who waits for the agent to acknowledge which session's end.
     pub end_acks: Arc<Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>>>,
 }
 
 impl LinkHandle {
+    /// Queues a message for the agent's control stream (dropped if the link is going away).
+    pub fn tell(&self, message: ServerMessage) {
+        let _ = self.control.send(Box::new(message));
+    }
+
     /// Tells the agent a session ended; the receiver resolves once the agent has processed it
     /// (and so refuses the session), or is dropped if the link goes away first.
     pub fn send_end(
@@ -188,7 +195,7 @@ impl LinkHandle {
     ) -> tokio::sync::oneshot::Receiver<()> {
         let (acked, ack) = tokio::sync::oneshot::channel();
         self.end_acks.lock().expect("acks lock").entry(session_id.to_string()).or_default().push(acked);
-        let _ = self.control.send(ServerMessage::SessionEnded { session_id: session_id.to_string(), reason });
+        self.tell(ServerMessage::SessionEnded { session_id: session_id.to_string(), reason });
         ack
     }
 

@@ -115,6 +115,17 @@ pub fn transport_config() -> quinn::TransportConfig {
     transport
 }
 
+/// The agent listener's transport: no keep-alive of its own. Every agent pings its link
+/// (`AGENT_KEEP_ALIVE`; older agents `KEEP_ALIVE`) and the server's acknowledgements are what the
+/// agent hears; the server's own pings every 10 s only added a ping and an acknowledgement per
+/// agent (measured: 43.6 % of a core at rest with 50,000 agents connected). A dead agent is still
+/// seen within the idle timeout, the shorter of both sides' (8 s with today's agents).
+pub fn agent_listener_transport() -> quinn::TransportConfig {
+    let mut transport = transport_config();
+    transport.keep_alive_interval(None);
+    transport
+}
+
 /// Path MTU discovery with one probe: straight to quinn's usual upper bound (1452 bytes), and
 /// 1200 (QUIC's minimum) if that is lost. quinn's default binary search sends four probes each
 /// way on every new connection, each a PING padded to the probed size — on a reconnect storm that
@@ -171,7 +182,7 @@ pub fn server_endpoint(
     tls.send_tls13_tickets = TICKETS_PER_CONNECTION;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(Arc::new(transport_config()));
+    config.transport_config(Arc::new(agent_listener_transport()));
     // Migration (NAT rebinding) keeps an agent on its connection when its address changes.
     config.migration(true);
     let socket = bind_udp(addr)?;
@@ -312,4 +323,23 @@ pub async fn read_frame_within<T: DeserializeOwned>(
         quinn::ReadExactError::ReadError(e) => LinkError::Read(e.to_string()),
     })?;
     Ok(Some(decode_body(&body)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_listener_leaves_keep_alive_to_the_agents() {
+        // quinn exposes its settings only through Debug.
+        let listener = format!("{:?}", agent_listener_transport());
+        assert!(listener.contains("keep_alive_interval: None"), "{listener}");
+        let shared = format!("{:?}", transport_config());
+        assert!(shared.contains(&format!("keep_alive_interval: Some({KEEP_ALIVE:?})")), "{shared}");
+        // Everything else is the shared transport's.
+        assert_eq!(
+            listener.replace("keep_alive_interval: None", ""),
+            shared.replace("keep_alive_interval: Some(10s)", "")
+        );
+    }
 }

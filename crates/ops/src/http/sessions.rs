@@ -158,7 +158,7 @@ pub(crate) async fn activate(
     // streams are ordered (SPEC §12).
     let local = ops.links.lock().expect("links lock").get(&agent_id).cloned();
     match local {
-        Some(link) => drop(link.control.send(ServerMessage::SessionGranted(grant_of(&session)))),
+        Some(link) => link.tell(ServerMessage::SessionGranted(grant_of(&session))),
         None => {
             if let Holder::Node(node) = ops.holder(&agent_id) {
                 crate::peer::grant_through(&ops, node, &agent_id, grant_of(&session));

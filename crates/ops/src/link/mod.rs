@@ -62,7 +62,9 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
                 Ok(Ok(connection)) => connection,
                 _ => return,
             };
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&ops, &connection)).await {
+            // Boxed: the handshake's state (its refusal and enrollment paths are large) is
+            // freed when it ends instead of sizing this task for the link's whole life.
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(handshake(&ops, &connection))).await {
                 Ok(Ok(Some((agent_id, send, recv, admitted)))) => {
                     drop(permit);
                     run_link(ops, connection, agent_id, send, recv, admitted).await;
@@ -396,7 +398,7 @@ async fn run_link(
     mut recv: quinn::RecvStream,
     admitted: Option<Admitted>,
 ) {
-    let (control, mut outbox) = mpsc::unbounded_channel::<ServerMessage>();
+    let (control, mut outbox) = mpsc::unbounded_channel::<Box<ServerMessage>>();
     let link = {
         // Register under the registry lock so a concurrent revocation cannot slip between the
         // check in the handshake and the registration.
@@ -413,7 +415,7 @@ async fn run_link(
         // In a cluster the agent learns where the other nodes are, for when this one goes.
         let nodes = ops.live_nodes.lock().expect("live nodes lock").nodes.clone();
         if !nodes.is_empty() {
-            let _ = handle.control.send(ServerMessage::Nodes { nodes });
+            handle.tell(ServerMessage::Nodes { nodes });
         }
         let previous = ops.links.lock().expect("links lock").insert(agent_id.clone(), handle.clone());
         if let Some(previous) = previous {
@@ -455,7 +457,8 @@ async fn run_link(
             // Acknowledgements need neither the registry nor the disk: they release waiters.
             Ok(Some(AgentMessage::SessionEndedAck { session_id })) => link.end_acknowledged(&session_id),
             Ok(Some(message)) => {
-                if let Err(error) = handle_agent_message(&ops, &agent_id, message).await {
+                // Boxed for the same reason: a message is rare, a link lives long.
+                if let Err(error) = Box::pin(handle_agent_message(&ops, &agent_id, message)).await {
                     tracing::warn!(agent = %agent_id, %error.message, "agent message not stored");
                 }
                 let _ = ops.durability.wait_all().await;
