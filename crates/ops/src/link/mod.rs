@@ -150,52 +150,18 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         Some(proof) => HandshakeEvent::ProvedHello { hello, proof, record },
         None => HandshakeEvent::Hello { hello, record },
     };
-    let effect = match machine.handle(event, now()) {
-        Ok(mut effects) => effects.pop(),
-        Err(refused) => {
-            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event).await
+    let verified = match verdict(&mut machine, event, &mut send, &mut recv).await? {
+        Ok(verified) => verified,
+        Err(error) => {
+            return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), error, failure_event).await
         }
-    };
-    let verified = match effect {
-        Some(HandshakeEffect::Verified(verified)) => Some(verified),
-        Some(HandshakeEffect::SendChallenge(challenge)) => {
-            write_frame(&mut send, &ServerMessage::Challenge(challenge)).await?;
-            let Some(AgentMessage::Proof(proof)) =
-                read_frame_within::<AgentMessage>(&mut recv, MAX_HELLO_FRAME).await?
-            else {
-                return refuse(
-                    ops,
-                    connection,
-                    &mut send,
-                    Some((&agent_id, &tenant)),
-                    HandshakeError::OutOfOrder,
-                    failure_event,
-                )
-                .await;
-            };
-            match machine.handle(HandshakeEvent::Proof(proof), now()) {
-                Ok(mut effects) => match effects.pop() {
-                    Some(HandshakeEffect::Verified(verified)) => Some(verified),
-                    _ => None,
-                },
-                Err(refused) => {
-                    return refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), refused.error, failure_event)
-                        .await
-                }
-            }
-        }
-        None => None,
     };
     match verified {
-        None => {
-            refuse(ops, connection, &mut send, Some((&agent_id, &tenant)), HandshakeError::OutOfOrder, failure_event)
-                .await
-        }
-        Some(Verified::EnrollRequested { agent_id, tenant, token, passkey }) => {
+        Verified::EnrollRequested { agent_id, tenant, token, passkey } => {
             enroll(ops, connection, &mut send, agent_id, tenant, token, passkey).await?;
             Ok(None)
         }
-        Some(Verified::Authenticated { agent_id, tenant }) => {
+        Verified::Authenticated { agent_id, tenant } => {
             let now = now();
             // Shared: a reconnect storm's handshakes do not queue behind each other here. A
             // revocation takes the lock exclusively, so it lands before this check or after
@@ -242,6 +208,31 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
             Ok(Some((agent_id, send, recv, admitted)))
         }
     }
+}
+
+/// Runs the handshake machine on the first message and, for an agent of the two-round-trip
+/// handshake, on the answer to its challenge: the verdict, or the I/O error that cut it short.
+async fn verdict(
+    machine: &mut ServerHandshake,
+    first: HandshakeEvent,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+) -> Result<Result<Verified, HandshakeError>, LinkError> {
+    let challenge = match machine.handle(first, now()).map(|mut effects| effects.pop()) {
+        Ok(Some(HandshakeEffect::Verified(verified))) => return Ok(Ok(verified)),
+        Ok(Some(HandshakeEffect::SendChallenge(challenge))) => challenge,
+        Ok(None) => return Ok(Err(HandshakeError::OutOfOrder)),
+        Err(refused) => return Ok(Err(refused.error)),
+    };
+    write_frame(send, &ServerMessage::Challenge(challenge)).await?;
+    let Some(AgentMessage::Proof(proof)) = read_frame_within::<AgentMessage>(recv, MAX_HELLO_FRAME).await? else {
+        return Ok(Err(HandshakeError::OutOfOrder));
+    };
+    Ok(match machine.handle(HandshakeEvent::Proof(proof), now()).map(|mut effects| effects.pop()) {
+        Ok(Some(HandshakeEffect::Verified(verified))) => Ok(verified),
+        Ok(_) => Err(HandshakeError::OutOfOrder),
+        Err(refused) => Err(refused.error),
+    })
 }
 
 async fn enroll(
