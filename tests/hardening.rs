@@ -272,25 +272,32 @@ fn offline_writers_honour_dry_run_and_never_print_a_private_key() {
 
 #[test]
 fn unauthenticated_hello_floods_cannot_grow_the_audit_trail() {
-    use argus_fsm::handshake::{Hello, Intent};
+    use argus_fsm::handshake::{Hello, Intent, Proof};
     use argus_fsm::wire::{AgentMessage, ServerMessage};
     use argus_transport_quic::{client_endpoint, read_frame, write_frame};
 
     let ops = Ops::start(&[]);
     let ca = std::fs::read(ops.ca()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let hello =
-        |agent_id: String| AgentMessage::Hello(Hello { agent_id, tenant: "T1".into(), intent: Intent::Authenticate });
+    // Every other one as the one-round-trip handshake's first message, with a proof of nothing:
+    // held to the same limits.
+    let hello = |i: usize, agent_id: String| {
+        let hello = Hello { agent_id, tenant: "T1".into(), intent: Intent::Authenticate };
+        match i % 2 {
+            0 => AgentMessage::Hello(hello),
+            _ => AgentMessage::ProvedHello { hello, proof: Proof { signature: vec![0; 64] } },
+        }
+    };
     let refusals = runtime.block_on(async {
         let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap(), &ca).unwrap();
         let mut refusals = 0u64;
         // Four Hellos with 1 MiB agent IDs (these grew the data dir by ~24 MiB before), then a
         // flood of well-formed Hellos for agents that do not exist.
         let ids = (0..4).map(|_| "a".repeat(1 << 20)).chain((0..60).map(|i| format!("ghost-{i}")));
-        for agent_id in ids {
+        for (i, agent_id) in ids.enumerate() {
             let connection = endpoint.connect(ops.agent, "localhost").unwrap().await.expect("QUIC connects");
             let (mut send, mut recv) = connection.open_bi().await.unwrap();
-            let _ = write_frame(&mut send, &hello(agent_id)).await;
+            let _ = write_frame(&mut send, &hello(i, agent_id)).await;
             match read_frame::<ServerMessage>(&mut recv).await {
                 Ok(Some(ServerMessage::Refused { code })) => assert_eq!(code.as_str(), "agent_auth_failed"),
                 other => panic!("expected a refusal, got {other:?}"),

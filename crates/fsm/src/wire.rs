@@ -21,8 +21,8 @@ pub const MAX_FRAME: usize = 4 * 1024 * 1024;
 pub const LENGTH_PREFIX: usize = 4;
 /// Largest first frame from a peer that has not authenticated yet: a Hello holds two IDs of at
 /// most 128 bytes, an enrollment token and a 32-byte key (and, proved, a 64-byte signature), so
-/// 1 KiB is ample. Read with this
-/// limit, a peer cannot make the server buffer (or audit) megabytes before it is known.
+/// 1 KiB is ample. Read with this limit, a peer cannot make the server buffer (or audit)
+/// megabytes before it is known.
 pub const MAX_HELLO_FRAME: usize = 1024;
 
 /// Messages the agent sends.

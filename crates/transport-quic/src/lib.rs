@@ -132,7 +132,7 @@ pub fn agent_listener_transport() -> quinn::TransportConfig {
 /// was a third of the datagrams of a connection, every padding byte parsed as a frame by the
 /// receiver. A link carries small control messages and now and then a transfer of up to a few
 /// MiB: the MTU in between the two bounds is not worth three round trips of probes per link.
-pub fn mtu_discovery() -> quinn::MtuDiscoveryConfig {
+fn mtu_discovery() -> quinn::MtuDiscoveryConfig {
     let mut mtu = quinn::MtuDiscoveryConfig::default();
     // Larger than half the distance between the bounds: the first step of the binary search is
     // skipped for the upper bound itself, and after it nothing is left to search.
@@ -335,11 +335,9 @@ mod tests {
         let listener = format!("{:?}", agent_listener_transport());
         assert!(listener.contains("keep_alive_interval: None"), "{listener}");
         let shared = format!("{:?}", transport_config());
-        assert!(shared.contains(&format!("keep_alive_interval: Some({KEEP_ALIVE:?})")), "{shared}");
+        let shared_keep_alive = format!("keep_alive_interval: Some({KEEP_ALIVE:?})");
+        assert!(shared.contains(&shared_keep_alive), "{shared}");
         // Everything else is the shared transport's.
-        assert_eq!(
-            listener.replace("keep_alive_interval: None", ""),
-            shared.replace("keep_alive_interval: Some(10s)", "")
-        );
+        assert_eq!(listener.replace("keep_alive_interval: None", ""), shared.replace(&shared_keep_alive, ""));
     }
 }
