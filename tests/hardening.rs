@@ -342,3 +342,62 @@ fn unauthenticated_hello_floods_cannot_grow_the_audit_trail() {
     // The server is still serving agents' operators.
     assert_eq!(ops.admin(&["agent", "fleet"]).code, 0);
 }
+
+/// What a tenant admin can write as a reason and an agent's files can hold: a forged line, a
+/// screen clear, a window title (OSC) ended by BEL.
+const HOSTILE: &str = "x\nFAKE\u{1b}[2J\u{1b}]0;t\u{7}";
+
+/// No raw control character but the line ends of `text`'s own lines.
+fn terminal_safe(text: &str) -> bool {
+    text.chars().all(|c| c == '\n' || !c.is_control())
+}
+
+#[test]
+fn outside_text_reaches_an_operators_terminal_escaped_and_json_keeps_it_exact() {
+    let mut fleet = Fleet::armed(&[]);
+    let agent = fleet.add_agent("a1");
+    // A tenant admin's reason (any tenant admin can write one).
+    let admin =
+        fleet.ops.admin(&["pat", "create", "--owner", "ta@example.com", "--scope", "tenant_admin", "--tenant", "T1"]);
+    let tenant_admin = admin.json["pat"].as_str().unwrap().to_string();
+    assert_eq!(fleet.ops.ctl(&tenant_admin, &["tenant", "disarm", "T1", "--reason", HOSTILE]).code, 0);
+    assert_eq!(fleet.ops.ctl(&tenant_admin, &["tenant", "arm", "T1", "--reason", "back"]).code, 0);
+    let table = fleet.ops.ctl_human(&fleet.ops.admin_pat, &["audit", "ls", "--tenant", "T1"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(terminal_safe(&table.stdout), "raw control characters in audit ls: {:?}", table.stdout);
+    assert!(table.stdout.contains("x\\nFAKE\\x1b[2J\\x1b]0;t\\x07"), "{}", table.stdout);
+    assert!(!table.stdout.lines().any(|l| l.starts_with("FAKE")), "no forged line: {}", table.stdout);
+    let wide = fleet.ops.ctl_human(&fleet.ops.admin_pat, &["audit", "ls", "--tenant", "T1", "-o", "wide"]);
+    assert!(terminal_safe(&wide.stdout), "{:?}", wide.stdout);
+    // --json and -o yaml keep the exact value.
+    let json = fleet.ops.admin(&["audit", "ls", "--tenant", "T1"]);
+    assert!(json.json["events"].as_array().unwrap().iter().any(|e| e["reason"] == HOSTILE), "{}", json.stdout);
+    let yaml = fleet.ops.ctl_human(&fleet.ops.admin_pat, &["audit", "ls", "--tenant", "T1", "-o", "yaml"]);
+    assert!(
+        yaml.stdout.contains("\\e[2J") || yaml.stdout.contains("\\x1B[2J") || yaml.stdout.contains("\\u001b"),
+        "{}",
+        yaml.stdout
+    );
+
+    // An agent's own files: escape codes in its log and config.
+    let root = fleet.agents[agent].root.clone();
+    std::fs::write(root.join("argus.log"), format!("line 1\n{HOSTILE}\nline 3\n")).unwrap();
+    std::fs::write(root.join("config.yaml"), format!("poll: 5\nname: {HOSTILE}\n")).unwrap();
+    let token = fleet.activate("a1");
+    let session = ["support", "command", "T1", "--session", token.as_str(), "--command"];
+    let tail =
+        fleet.ops.ctl_human(&fleet.operator, &[&session[..], &["tail_log", "--args", r#"{"lines":10}"#]].concat());
+    assert_eq!(tail.code, 0, "{}", tail.stderr);
+    assert!(terminal_safe(&tail.stdout), "raw control characters from tail_log: {:?}", tail.stdout);
+    assert!(tail.stdout.contains("line 1") && tail.stdout.contains("\\x1b[2J") && tail.stdout.contains("line 3"));
+    let read = fleet
+        .ops
+        .ctl_human(&fleet.operator, &[&session[..], &["read_file", "--args", r#"{"path":"config.yaml"}"#]].concat());
+    assert_eq!(read.code, 0, "{}", read.stderr);
+    assert!(terminal_safe(&read.stdout), "raw control characters from read_file: {:?}", read.stdout);
+    // The file's own lines stay lines; the escapes in them are shown, not run.
+    assert_eq!(read.stdout, "poll: 5\nname: x\nFAKE\\x1b[2J\\x1b]0;t\\x07\n");
+    // The same read as JSON is the file's exact content.
+    let exact = fleet.command(&token, "read_file", Some(json!({ "path": "config.yaml" })));
+    assert_eq!(exact.json["result"]["content"], format!("poll: 5\nname: {HOSTILE}\n"));
+}

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod flood;
 pub mod pg;
 pub mod proxy;
 pub mod webdriver;
@@ -362,7 +363,16 @@ impl Ops {
 
     /// Runs `argusctl --json ARGS` as `pat`.
     pub fn ctl(&self, pat: &str, args: &[&str]) -> Output {
-        ctl_with(
+        self.ctl_as(pat, args, true)
+    }
+
+    /// Runs `argusctl ARGS` as `pat` with its human output (no `--json`).
+    pub fn ctl_human(&self, pat: &str, args: &[&str]) -> Output {
+        self.ctl_as(pat, args, false)
+    }
+
+    fn ctl_as(&self, pat: &str, args: &[&str], json: bool) -> Output {
+        ctl_run(
             &[
                 ("ARGUS_SERVER", &format!("https://{}", self.api)),
                 ("ARGUS_CA_CERT", self.ca().to_str().unwrap()),
@@ -370,6 +380,7 @@ impl Ops {
                 ("ARGUS_PAT", pat),
             ],
             args,
+            json,
         )
     }
 
@@ -425,11 +436,15 @@ impl Ops {
 
 /// Runs `argusctl --json ARGS` with exactly `env` (plus PATH).
 pub fn ctl_with(env: &[(&str, &str)], args: &[&str]) -> Output {
+    ctl_run(env, args, true)
+}
+
+fn ctl_run(env: &[(&str, &str)], args: &[&str], json: bool) -> Output {
     let out = Command::new(bin("argusctl"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env.iter().copied())
-        .arg("--json")
+        .args(json.then_some("--json"))
         .args(args)
         .output()
         .expect("argusctl runs");

@@ -503,7 +503,11 @@ fn follow_audit(g: &Global, first: Request) -> Result<ExitCode, Failure> {
                 let _ = std::io::stdout().flush();
             }
             Outcome::ServerError { code, message, .. } => {
-                eprintln!("error: {code}: {message}");
+                eprintln!(
+                    "error: {}: {}",
+                    output::escape_controls(&code, false),
+                    output::escape_controls(&message, false)
+                );
                 return Ok(ExitCode::from(1));
             }
         }
@@ -552,7 +556,7 @@ fn execute(g: &Global, mut request: Request) -> Result<ExitCode, Failure> {
             if matches!(g.format(), output::Format::Json | output::Format::Yaml) {
                 print!("{}", output::document(g.format(), &body));
             }
-            eprintln!("error: {code}: {message}");
+            eprintln!("error: {}: {}", output::escape_controls(&code, false), output::escape_controls(&message, false));
             if code == "invalid_pat" {
                 let given = if g.pat.is_some() { "the PAT given" } else { "no PAT was given" };
                 eprintln!(
@@ -608,7 +612,7 @@ fn login(g: &Global, config: Option<&std::path::Path>, mut file: profile::Config
         Outcome::Success(_) => {}
         Outcome::ServerError { code, .. } if code == "missing_role" || code == "remote_support_disabled" => {}
         Outcome::ServerError { code, message, .. } => {
-            eprintln!("error: {code}: {message}");
+            eprintln!("error: {}: {}", output::escape_controls(&code, false), output::escape_controls(&message, false));
             eprintln!("nothing saved: the server refused these credentials");
             return Ok(ExitCode::from(1));
         }

@@ -40,11 +40,36 @@ pub enum Shape {
     Object,
 }
 
+/// Text from outside (reasons, IDs, owners, agents' files) made safe for a terminal (SPEC §12
+/// "Terminals"): every control character — C0, DEL, C1, and the Unicode format controls that
+/// reorder or hide text — is shown escaped (`\n`, `\x1b`, `\u{202e}`), so nothing a tenant
+/// admin or an agent writes can move the cursor, retitle the window or forge a line.
+/// `keep_lines` keeps newlines and tabs of multi-line content (a file read with `read_file`).
+pub fn escape_controls(text: &str, keep_lines: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if keep_lines => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            // Bidirectional overrides and isolates, zero-width and other invisible formatting.
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value as one table cell: one line, every control character escaped.
 fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => escape_controls(s, false),
+        other => escape_controls(&other.to_string(), false),
     }
 }
 
@@ -76,14 +101,21 @@ fn object(body: &Value) -> String {
             map.iter()
                 .map(|(k, v)| match v {
                     Value::Object(_) | Value::Array(_) => {
-                        format!("{k:width$}  {}\n", serde_json::to_string_pretty(v).unwrap_or_default())
+                        // JSON escapes C0 controls itself, but not DEL or C1 (0x9b is a CSI).
+                        let pretty = serde_json::to_string_pretty(v).unwrap_or_default();
+                        format!("{}  {}\n", cell_text(k, width), escape_controls(&pretty, true))
                     }
-                    other => format!("{k:width$}  {}\n", cell(other)),
+                    other => format!("{}  {}\n", cell_text(k, width), cell(other)),
                 })
                 .collect()
         }
         other => format!("{}\n", cell(other)),
     }
+}
+
+/// A key padded to `width`, escaped (keys of an object from outside are outside text too).
+fn cell_text(key: &str, width: usize) -> String {
+    format!("{:width$}", escape_controls(key, false))
 }
 
 /// One audit event as one line (`audit ls --follow`).
@@ -125,7 +157,7 @@ pub fn wide(shape: Shape, body: &Value) -> String {
     let names: Vec<&str> = columns.iter().map(String::as_str).collect();
     let mut text = table(&names, rows(body, key).map(|r| pick(r, &names)));
     if let Shape::Fleet = shape {
-        text.push_str(&format!("totals: {}\n", body["totals"]));
+        text.push_str(&format!("totals: {}\n", cell(&body["totals"])));
     }
     text
 }
@@ -141,7 +173,7 @@ pub fn human(shape: Shape, body: &Value) -> String {
         Shape::Fleet => {
             let keys = ["tenant", "armed", "consent", "enrolled", "online", "revoked", "active_sessions"];
             let mut text = table(&keys, rows(body, "tenants").map(|r| pick(r, &keys)));
-            text.push_str(&format!("totals: {}\n", body["totals"]));
+            text.push_str(&format!("totals: {}\n", cell(&body["totals"])));
             text
         }
         Shape::Audit => {
@@ -189,7 +221,8 @@ pub fn human(shape: Shape, body: &Value) -> String {
                 if map.get("content").is_some_and(Value::is_string)
                     && map.get("encoding") == Some(&Value::from("utf-8")) =>
             {
-                cell(&map["content"])
+                // A file's own lines stay lines; every other control character is escaped.
+                escape_controls(map["content"].as_str().unwrap_or_default(), true)
             }
             other => object(other),
         },
@@ -220,6 +253,51 @@ mod tests {
         let header = text.lines().next().unwrap();
         assert!(header.contains("COMMAND") && header.contains("OUTCOME") && header.contains("PATH"));
         assert!(text.contains("read_file") && text.contains("path_not_allowlisted") && text.contains("../x"));
+    }
+
+    /// What a tenant admin can write as a reason, and an agent's log can hold.
+    const HOSTILE: &str = "x\nFAKE\u{1b}[2J\u{1b}]0;t\u{7}\r\u{9b}31m\u{202e}gnp.exe\u{7f}";
+
+    fn has_no_controls(text: &str, keep_lines: bool) {
+        for c in text.chars() {
+            let allowed = keep_lines && (c == '\n' || c == '\t');
+            assert!(!c.is_control() || allowed, "raw {c:?} in {text:?}");
+            assert!(!('\u{202a}'..='\u{202e}').contains(&c), "raw {c:?} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_escaped_visibly() {
+        assert_eq!(escape_controls(HOSTILE, false), "x\\nFAKE\\x1b[2J\\x1b]0;t\\x07\\r\\x9b31m\\u{202e}gnp.exe\\x7f");
+        assert_eq!(escape_controls("line 1\n\tline 2\u{1b}[1m", true), "line 1\n\tline 2\\x1b[1m");
+        assert_eq!(escape_controls("plain é 漢字 ../x", false), "plain é 漢字 ../x", "printable text unchanged");
+    }
+
+    #[test]
+    fn every_human_rendering_escapes_outside_text_and_json_keeps_it_exact() {
+        let event = json!({ "seq": 3, "event": "tenant_disarmed", "actor": HOSTILE, "tenant": "T1",
+            "reason": HOSTILE, "details": { "path": HOSTILE, "command": "read_file" } });
+        let audit = json!({ "events": [event] });
+        for text in [human(Shape::Audit, &audit), wide(Shape::Audit, &audit), audit_line(&event)] {
+            has_no_controls(&text.replace('\n', ""), false);
+            assert_eq!(text.matches('\n').count(), text.lines().count(), "no forged line in {text:?}");
+            assert!(text.contains("FAKE"), "{text}");
+        }
+        let agents = json!({ "agents": [{ "agent_id": HOSTILE, "version": HOSTILE }] });
+        has_no_controls(&human(Shape::Agents, &agents).replace('\n', ""), false);
+        let tail = json!({ "command": "tail_log", "result": { "lines": [HOSTILE, "ok"] } });
+        let text = human(Shape::CommandResult, &tail);
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        has_no_controls(&text.replace('\n', ""), false);
+        let read = json!({ "command": "read_file", "result": { "encoding": "utf-8", "content": HOSTILE } });
+        has_no_controls(&human(Shape::CommandResult, &read), true);
+        let info = json!({ "command": "agent_info", "result": { HOSTILE: { "nested": HOSTILE } } });
+        has_no_controls(&human(Shape::CommandResult, &info).replace('\n', ""), false);
+        // The machine formats keep the exact value.
+        let exact: Value = serde_json::from_str(&document(Format::Json, &audit)).unwrap();
+        assert_eq!(exact["events"][0]["reason"], HOSTILE);
+        let yaml: Value = serde_norway::from_str(&document(Format::Yaml, &audit)).unwrap();
+        assert_eq!(yaml["events"][0]["reason"], HOSTILE);
     }
 
     #[test]

@@ -64,6 +64,18 @@ pub fn handshake_deferred() {
     metrics::counter!("argus_agent_handshakes_deferred_total").increment(1);
 }
 
+/// One incoming agent connection not given a handshake, by why: `retry` (asked to validate its
+/// address first), `full`, `per_address` (refused), `timeout` (a QUIC or link handshake that did
+/// not finish in time).
+pub fn handshake_shed(reason: &'static str) {
+    metrics::counter!("argus_agent_handshakes_shed_total", "reason" => reason).increment(1);
+}
+
+/// Agent handshakes in progress on the listener.
+pub fn handshakes_in_progress(count: usize) {
+    metrics::gauge!("argus_agent_handshakes_in_progress").set(count as f64);
+}
+
 /// The gauges, read from the node's own view when scraped; and the agent links that resumed a
 /// TLS session (counted by the ticket keys) rather than running a full handshake.
 fn refresh_gauges(agents_online: usize, sessions_active: usize, resumed: u64) {

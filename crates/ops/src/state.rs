@@ -56,6 +56,8 @@ pub struct Ops {
     pub tickets: Arc<argus_transport_quic::TicketKeys>,
     /// Admission control of agent handshakes.
     pub admission: Mutex<crate::link::admission::Admission>,
+    /// The agent listener's handshakes in progress, and who holds them (flood bounds).
+    pub intake: Mutex<crate::link::intake::Intake>,
 }
 
 tokio::task_local! {

@@ -73,6 +73,7 @@ pub async fn serve(
     let key = argus_transport_quic::parse_private_key(&std::fs::read(dir.tls("server.key"))?)?;
     // Beside the private key, with the same protection: agents resume after a restart.
     let admission = crate::link::admission::from_env(0)?;
+    let intake = crate::link::intake::Intake::from_lookup(|name| std::env::var(name).ok())?;
     let tickets = Arc::new(argus_transport_quic::TicketKeys::persistent(&dir.tls("ticket-keys"))?);
     let patch_key = match &options.patch_pubkey {
         Some(path) => Some(
@@ -125,6 +126,7 @@ pub async fn serve(
         listening: false.into(),
         tickets: tickets.clone(),
         admission: Mutex::new(admission),
+        intake: Mutex::new(intake),
     });
 
     // The agent links run on a runtime of their own: a reconnect storm of thousands of

@@ -1,14 +1,17 @@
 //! The agent listener: accepts QUIC connections, runs the link handshake machine on the
 //! control stream, registers authenticated links, and processes what agents report.
 //!
-//! A semaphore bounds handshakes in flight, so a reconnect storm queues instead of
-//! overwhelming the server; established links cost no permit. Beyond that, admission control
-//! (`admission`) lets a bounded number of agents authenticate at once and gives the rest a
-//! turn to come back at (`ServerMessage::Busy`).
+//! The intake (`intake`) bounds handshakes in progress, in all and per address, and asks
+//! unvalidated addresses for a QUIC Retry under load, so a flood of Initials holds nothing;
+//! established links cost no place. Beyond that, admission control (`admission`) lets a
+//! bounded number of agents that have proved their passkey register at once and gives the
+//! rest a turn to come back at (`ServerMessage::Busy`).
 
 pub mod admission;
+pub mod intake;
 pub mod refusals;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +23,7 @@ use argus_fsm::wire::{AgentMessage, ServerMessage, SessionGrant};
 use argus_fsm::Code;
 use argus_transport_quic::{exporter, read_frame, read_frame_within, write_frame, LinkError};
 use serde_json::json;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use crate::secrets::random32;
 use crate::state::{LinkHandle, Ops};
@@ -28,10 +31,10 @@ use crate::store::audit::AuditEntry;
 use crate::store::Write;
 use crate::time_format::now;
 
-/// Handshakes in flight at once.
-pub const MAX_HANDSHAKES: usize = 512;
-/// A peer that has not finished its handshake in this time is dropped.
+/// A link handshake (after the QUIC one) that has not finished in this time is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A QUIC handshake that has not completed in this time is dropped (SPEC §12 "Floods").
+pub const QUIC_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// An unauthenticated peer must have sent a well-formed Hello within this time (SPEC §12).
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -51,22 +54,62 @@ impl Drop for Admitted {
     }
 }
 
-/// Accepts agent connections until the endpoint closes.
+/// A handshake's place in the listener's intake (`intake`); given back when dropped.
+struct Place(Arc<Ops>, IpAddr);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut intake = self.0.intake.lock().expect("intake lock");
+        intake.done(self.1);
+        crate::metrics::handshakes_in_progress(intake.in_progress());
+    }
+}
+
+/// Accepts agent connections until the endpoint closes. The loop never waits: each incoming
+/// connection is accepted, asked to validate its address (Retry) or refused at once.
 pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
-    let permits = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     while let Some(incoming) = endpoint.accept().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else { break };
+        let remote = incoming.remote_address();
+        let decision = {
+            let mut intake = ops.intake.lock().expect("intake lock");
+            let decision = intake.decide(remote.ip(), incoming.remote_address_validated());
+            crate::metrics::handshakes_in_progress(intake.in_progress());
+            decision
+        };
+        match decision {
+            intake::Decision::Accept => {}
+            intake::Decision::Retry => {
+                crate::metrics::handshake_shed("retry");
+                if let Err(error) = incoming.retry() {
+                    error.into_incoming().ignore();
+                }
+                continue;
+            }
+            intake::Decision::Refuse(shed) => {
+                crate::metrics::handshake_shed(shed.as_str());
+                incoming.refuse();
+                continue;
+            }
+        }
+        let place = Place(ops.clone(), remote.ip());
         let ops = ops.clone();
         tokio::spawn(async move {
-            let connection = match tokio::time::timeout(HANDSHAKE_TIMEOUT, async { incoming.await }).await {
+            let connection = match tokio::time::timeout(QUIC_HANDSHAKE_TIMEOUT, incoming).await {
                 Ok(Ok(connection)) => connection,
-                _ => return,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    // Half-open: an Initial and nothing after it. Counted and audited within
+                    // the refusal budget, like every refusal of an unauthenticated peer.
+                    crate::metrics::handshake_shed("timeout");
+                    refusal_audit(&ops, remote, None, "handshake_timeout", "agent_auth_failed").await;
+                    return;
+                }
             };
             // Boxed: the handshake's state (its refusal and enrollment paths are large) is
             // freed when it ends instead of sizing this task for the link's whole life.
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, Box::pin(handshake(&ops, &connection))).await {
                 Ok(Ok(Some((agent_id, send, recv, admitted)))) => {
-                    drop(permit);
+                    drop(place);
                     run_link(ops, connection, agent_id, send, recv, admitted).await;
                 }
                 Ok(Ok(None)) => {}
@@ -74,7 +117,11 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
                     tracing::debug!(%error, "link handshake failed");
                     connection.close(quinn::VarInt::from_u32(2), b"handshake failed");
                 }
-                Err(_) => connection.close(quinn::VarInt::from_u32(2), b"handshake timeout"),
+                Err(_) => {
+                    connection.close(quinn::VarInt::from_u32(2), b"handshake timeout");
+                    crate::metrics::handshake_shed("timeout");
+                    refusal_audit(&ops, remote, None, "handshake_timeout", "agent_auth_failed").await;
+                }
             }
         });
     }
@@ -82,7 +129,7 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
 
 /// An authenticated agent's control stream, and its place among those authenticating (given
 /// back once it is registered).
-type Streams = (String, quinn::SendStream, quinn::RecvStream, Option<Admitted>);
+type Streams = (String, quinn::SendStream, quinn::RecvStream, Admitted);
 
 /// Runs the handshake; returns the authenticated agent's control stream, or `None` when the
 /// connection was an enrollment (answered and done) or was refused.
@@ -97,7 +144,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
     let (mut send, mut recv, hello) = match first {
         Ok(streams) => streams?,
         Err(_) => {
-            refusal_audit(ops, connection, None, "hello_timeout", "agent_auth_failed").await;
+            refusal_audit(ops, connection.remote_address(), None, "hello_timeout", "agent_auth_failed").await;
             connection.close(quinn::VarInt::from_u32(3), b"no Hello in time");
             return Ok(None);
         }
@@ -117,25 +164,6 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await;
     }
     let enrolling = matches!(hello.intent, argus_fsm::handshake::Intent::Enroll { .. });
-    // Admission control: beyond what the server can finish at once, the agent gets a turn.
-    // Enrollments are few and operator-driven; they are never deferred.
-    let admitted = if enrolling {
-        None
-    } else {
-        let decision = ops.admission.lock().expect("admission lock").arrive(monotonic_ms());
-        match decision {
-            admission::Decision::Admit => Some(Admitted(ops.clone())),
-            admission::Decision::Turn(ms) => {
-                crate::metrics::handshake_deferred();
-                let retry_after_ms = u32::try_from(ms).unwrap_or(u32::MAX);
-                write_frame(&mut send, &ServerMessage::Busy { retry_after_ms }).await?;
-                let _ = send.finish();
-                let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
-                connection.close(quinn::VarInt::from_u32(5), b"busy");
-                return Ok(None);
-            }
-        }
-    };
     let failure_event = if enrolling { "agent_enroll_refused" } else { "agent_auth_failed" };
     let agent_id = hello.agent_id.clone();
     let tenant = hello.tenant.clone();
@@ -162,6 +190,14 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
             Ok(None)
         }
         Verified::Authenticated { agent_id, tenant } => {
+            // Admission control: beyond what the server can finish at once, the agent gets a
+            // turn. Only now, once the agent has proved possession of its passkey (SPEC §12):
+            // a Hello whose answer never comes, or a proof of nothing, holds no place.
+            // Enrollments are few and operator-driven; they are never deferred.
+            let admitted = match admit(ops, &mut send, connection).await? {
+                Some(admitted) => admitted,
+                None => return Ok(None),
+            };
             let now = now();
             // Shared: a reconnect storm's handshakes do not queue behind each other here. A
             // revocation takes the lock exclusively, so it lands before this check or after
@@ -206,6 +242,28 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                 }
             }
             Ok(Some((agent_id, send, recv, admitted)))
+        }
+    }
+}
+
+/// Takes an admission place for an authenticated agent, or tells it its turn (`Busy`) and
+/// closes: `None`.
+async fn admit(
+    ops: &Arc<Ops>,
+    send: &mut quinn::SendStream,
+    connection: &quinn::Connection,
+) -> Result<Option<Admitted>, LinkError> {
+    let decision = ops.admission.lock().expect("admission lock").arrive(monotonic_ms());
+    match decision {
+        admission::Decision::Admit => Ok(Some(Admitted(ops.clone()))),
+        admission::Decision::Turn(ms) => {
+            crate::metrics::handshake_deferred();
+            let retry_after_ms = u32::try_from(ms).unwrap_or(u32::MAX);
+            write_frame(send, &ServerMessage::Busy { retry_after_ms }).await?;
+            let _ = send.finish();
+            let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+            connection.close(quinn::VarInt::from_u32(5), b"busy");
+            Ok(None)
         }
     }
 }
@@ -278,7 +336,14 @@ async fn enroll(
             // refusal is audited within the budget like any other.
             let tenant = registry.tenants.contains_key(&tenant).then_some(tenant.as_str());
             drop(registry);
-            refusal_audit(ops, connection, Some((&agent_id, tenant)), code.as_str(), "agent_enroll_refused").await;
+            refusal_audit(
+                ops,
+                connection.remote_address(),
+                Some((&agent_id, tenant)),
+                code.as_str(),
+                "agent_enroll_refused",
+            )
+            .await;
             write_frame(send, &ServerMessage::Refused { code }).await?;
         }
     }
@@ -307,7 +372,7 @@ async fn refuse(
         None => None,
     };
     let reason = if error == HandshakeError::Malformed { "malformed_hello" } else { code.as_str() };
-    refusal_audit(ops, connection, claimed, reason, event).await;
+    refusal_audit(ops, connection.remote_address(), claimed, reason, event).await;
     write_frame(send, &ServerMessage::Refused { code }).await?;
     let _ = send.finish();
     let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
@@ -321,7 +386,7 @@ async fn refuse(
 /// grow the audit trail by more than about 1 KiB per refusal.
 async fn refusal_audit(
     ops: &Arc<Ops>,
-    connection: &quinn::Connection,
+    remote: SocketAddr,
     claimed: Option<(&str, Option<&str>)>,
     code: &'static str,
     event: &'static str,
@@ -330,8 +395,7 @@ async fn refusal_audit(
     let (verdict, closed) = ops.refusals.lock().expect("refusals lock").refusal(code, now);
     let mut entries: Vec<AuditEntry> = closed.into_iter().map(aggregate_entry).collect();
     if verdict == crate::link::refusals::Verdict::Audit {
-        let mut entry = AuditEntry::new(event, "system")
-            .details(json!({ "code": code, "remote": connection.remote_address().to_string() }));
+        let mut entry = AuditEntry::new(event, "system").details(json!({ "code": code, "remote": remote.to_string() }));
         if let Some((agent, tenant)) = claimed {
             entry.actor = format!("agent:{agent}");
             entry = entry.agent(agent);
@@ -387,7 +451,7 @@ async fn run_link(
     agent_id: String,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    admitted: Option<Admitted>,
+    admitted: Admitted,
 ) {
     let (control, mut outbox) = mpsc::unbounded_channel::<Box<ServerMessage>>();
     let link = {
