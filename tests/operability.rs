@@ -226,6 +226,9 @@ fn systemd_units_run_each_binary_as_its_own_user_with_a_read_only_system() {
         assert_eq!(set("NoNewPrivileges"), ["yes"], "{unit}");
         assert_eq!(set("ProtectSystem"), ["strict"], "{unit}");
         assert_eq!(set("CapabilityBoundingSet"), [""], "{unit}: no capabilities");
+        // SPEC §12 "Floods": a descriptor limit set, high enough for the listeners' caps.
+        let nofile: Vec<u64> = set("LimitNOFILE").iter().map(|v| v.parse().expect("a number")).collect();
+        assert!(nofile.len() == 1 && nofile[0] >= 1024, "{unit}: LimitNOFILE {nofile:?}");
         assert_eq!(
             set("ReadWritePaths"),
             writable.into_iter().collect::<Vec<_>>(),

@@ -133,6 +133,8 @@ pub struct Ops {
     pub env: Vec<(String, String)>,
     /// Extra `serve` arguments (e.g. `--patch-pubkey FILE`), used from the next `serve`.
     pub serve_args: Vec<String>,
+    /// A descriptor limit (`ulimit -n`, soft and hard) for the next `serve`.
+    pub nofile: Option<u64>,
     pub server: Option<Process>,
     /// An in-process server (see [`Ops::embedded`]): stops when this is dropped.
     pub embedded: Option<tokio::sync::oneshot::Sender<()>>,
@@ -198,6 +200,7 @@ impl Ops {
             agent: "127.0.0.1:0".parse().unwrap(),
             env,
             serve_args: vec![],
+            nofile: None,
             server: None,
             embedded: None,
             postgres,
@@ -253,6 +256,7 @@ impl Ops {
             agent: addrs["agent"].as_str().unwrap().parse().unwrap(),
             env: vec![],
             serve_args: vec![],
+            nofile: None,
             server: None,
             embedded: Some(stop),
             postgres: None,
@@ -274,7 +278,16 @@ impl Ops {
         let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = self.dir.path().join(format!("ops-{start}.log"));
         let agent_listen = format!("127.0.0.1:{}", agent_port.unwrap_or(0));
-        let child = Command::new(bin("argus-ops"))
+        let mut command = match self.nofile {
+            // Through the shell's `ulimit`, which then execs the server (same PID).
+            Some(limit) => {
+                let mut command = Command::new("sh");
+                command.args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")]).arg(bin("argus-ops"));
+                command
+            }
+            None => Command::new(bin("argus-ops")),
+        };
+        let child = command
             .args(["serve", "--api-listen", "127.0.0.1:0", "--agent-listen", &agent_listen, "--data-dir"])
             .arg(self.data())
             .args(&self.serve_args)
@@ -324,6 +337,7 @@ impl Ops {
             agent: "127.0.0.1:0".parse().unwrap(),
             env: self.env.clone(),
             serve_args: self.serve_args.clone(),
+            nofile: None,
             server: None,
             embedded: None,
             postgres: None,

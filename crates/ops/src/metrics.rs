@@ -71,6 +71,12 @@ pub fn handshake_shed(reason: &'static str) {
     metrics::counter!("argus_agent_handshakes_shed_total", "reason" => reason).increment(1);
 }
 
+/// One HTTP connection closed to make room at a listener's cap (`shed`), or refused there
+/// because every open one was being served (`refused`); `listener` is `api` or `metrics`.
+pub fn connection_shed(listener: &'static str, outcome: &'static str) {
+    metrics::counter!("argus_http_connections_shed_total", "listener" => listener, "outcome" => outcome).increment(1);
+}
+
 /// Agent handshakes in progress on the listener.
 pub fn handshakes_in_progress(count: usize) {
     metrics::gauge!("argus_agent_handshakes_in_progress").set(count as f64);

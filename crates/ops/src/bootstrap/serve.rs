@@ -60,6 +60,22 @@ pub struct ServeOptions {
 /// The peer listener's default: loopback, any port.
 pub const DEFAULT_PEER_LISTEN: &str = "127.0.0.1:0";
 
+/// The process's descriptor limit, after raising the soft limit to the hard one (as Go and
+/// most servers do: the soft default of 1024 is a relic of `select`); the listeners size their
+/// connection caps by it.
+fn descriptor_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(hard)) = (limit.current, limit.maximum) {
+        if current < hard && setrlimit(Resource::Nofile, Rlimit { current: Some(hard), maximum: Some(hard) }).is_ok() {
+            return hard;
+        }
+    }
+    let limit = getrlimit(Resource::Nofile).current.unwrap_or(1 << 20);
+    tracing::debug!(limit, "descriptor limit");
+    limit
+}
+
 /// Runs the server until `shutdown` resolves.
 pub async fn serve(
     options: ServeOptions,
@@ -147,17 +163,16 @@ pub async fn serve(
     let agent_addr = endpoint.local_addr()?;
     let tcp = TcpListener::bind(options.api_listen).await.with_context(|| format!("binding {}", options.api_listen))?;
     let api_addr = tcp.local_addr()?;
+    let (api_cap, metrics_cap) = crate::http::server::connection_caps(descriptor_limit());
     let metrics = match options.metrics_listen {
         Some(addr) => {
             let listener =
                 TcpListener::bind(addr).await.with_context(|| format!("binding the metrics listener {addr}"))?;
             let bound = listener.local_addr()?;
             let app = crate::metrics::router(ops.clone());
-            let task = tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, app).await {
-                    tracing::warn!(%error, "metrics listener stopped");
-                }
-            });
+            // The HTTPS front's deadlines and a cap of its own (SPEC §12 "Floods").
+            let task =
+                tokio::spawn(crate::http::server::serve_plain(listener, app, metrics_cap, std::future::pending()));
             tracing::info!(metrics_addr = %bound, "serving Prometheus metrics at /metrics");
             Some((bound, task))
         }
@@ -224,7 +239,14 @@ pub async fn serve(
         .with_single_cert(certs, key)?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     ops.listening.store(true, std::sync::atomic::Ordering::Release);
-    crate::http::server::serve(tcp, TlsAcceptor::from(Arc::new(tls)), crate::http::router(ops.clone()), shutdown).await;
+    crate::http::server::serve(
+        tcp,
+        TlsAcceptor::from(Arc::new(tls)),
+        crate::http::router(ops.clone()),
+        api_cap,
+        shutdown,
+    )
+    .await;
 
     tracing::info!("shutting down: closing agent links and flushing the store");
     endpoint.close(quinn::VarInt::from_u32(0), b"server shutting down");

@@ -56,8 +56,32 @@ pub fn router(ops: Arc<Ops>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(ops.clone(), durable_responses))
+        .layer(axum::middleware::from_fn(body_limit_at_head))
         .layer(axum::middleware::from_fn(access_log))
         .with_state(ops)
+}
+
+/// A request whose declared `Content-Length` is over the body limit is answered 413
+/// `too_large` from its head (SPEC §12 "Bodies"): not a byte of the body is read or waited
+/// for, and the connection closes after the answer.
+async fn body_limit_at_head(request: Request, next: axum::middleware::Next) -> Response {
+    match declared_length(request.headers()) {
+        Some(length) if length > extract::MAX_BODY as u64 => {
+            let mut response =
+                axum::response::IntoResponse::into_response(crate::error::ApiError::from(argus_fsm::Code::TooLarge));
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            response
+        }
+        _ => next.run(request).await,
+    }
+}
+
+/// The `Content-Length` a request declares (hyper has already refused a malformed or
+/// conflicting one).
+fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers.get(axum::http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 tokio::task_local! {

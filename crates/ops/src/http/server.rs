@@ -2,20 +2,27 @@
 //! graceful drain on shutdown. Routes live in [`crate::api`]; this file only moves bytes.
 //!
 //! Limits, each closing the connection when broken:
-//! - the TLS handshake must finish within [`TLS_HANDSHAKE_TIMEOUT`];
-//! - a request head must arrive within [`HEADER_READ_TIMEOUT`] of its first byte, and be at
-//!   most [`MAX_HEADER_BYTES`] (hyper answers 431 beyond that);
-//! - a connection with no traffic for [`IDLE_TIMEOUT`] between requests is closed.
+//! - the TLS handshake must finish within [`TLS_HANDSHAKE_TIMEOUT`] of the TCP accept;
+//! - the first request head must be complete within [`HEADER_READ_TIMEOUT`] of the accept (a
+//!   connection that sends nothing is closed after 10 s), a later one within 10 s of its first
+//!   byte; a head is at most [`MAX_HEADER_BYTES`] (hyper answers 431 beyond that);
+//! - a connection with no traffic for [`IDLE_TIMEOUT`] between requests is closed;
+//! - a listener holds at most its cap of open connections ([`Connections`]): at the cap, the
+//!   connection that has been quiet longest and is not being served is shed to make room, so
+//!   a flood of silent or idle sockets never makes accept fail for lack of file descriptors.
 //!
 //! hyper's own header timeout starts when the server begins *waiting* for a head, so it would
 //! close every idle keep-alive connection after 10 s; the watchdog here starts the 10 s at the
 //! head's first byte instead, and keeps idle connections for the full 60 s.
+//!
+//! The same front serves the plain-HTTP metrics listener, without TLS.
 
+use std::collections::HashMap;
 use std::future::Future as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -23,12 +30,12 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
-/// TLS handshakes in flight at once, and how long one may take.
-pub const TLS_HANDSHAKES: usize = 256;
+/// How long a TLS handshake may take.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request head must be complete this long after its first byte.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,14 +58,55 @@ pub const LINGER_BYTES: usize = 1024 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// Serves `app` on `tcp` over TLS until `shutdown` resolves, then drains.
+/// A connection ready for HTTP: its stream, peer, activity and place among the open ones.
+struct Accepted<S> {
+    stream: S,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    place: Place,
+}
+
+/// Serves `app` on `tcp` over TLS until `shutdown` resolves, then drains. At most `cap`
+/// connections are open at once.
 pub async fn serve(
     tcp: TcpListener,
     acceptor: TlsAcceptor,
     app: Router,
+    cap: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    let mut ready = spawn_tls_accept(tcp, acceptor);
+    let connections = Arc::new(Connections::new(cap, "api"));
+    let ready = spawn_accept(tcp, connections, move |stream: TcpStream, shed: Arc<Notify>| {
+        let acceptor = acceptor.clone();
+        async move {
+            tokio::select! {
+                tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => tls.ok()?.ok(),
+                () = shed.notified() => None,
+            }
+        }
+    });
+    serve_http(ready, app, shutdown).await;
+}
+
+/// Serves `app` on `tcp` in plain HTTP (the metrics listener) with the same limits.
+pub async fn serve_plain(
+    tcp: TcpListener,
+    app: Router,
+    cap: usize,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let connections = Arc::new(Connections::new(cap, "metrics"));
+    let ready = spawn_accept(tcp, connections, |stream: TcpStream, _| async move { Some(stream) });
+    serve_http(ready, app, shutdown).await;
+}
+
+async fn serve_http<S>(
+    mut ready: tokio::sync::mpsc::Receiver<Accepted<S>>,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     // Our watchdog owns the header timeout (see the module docs).
@@ -66,14 +114,13 @@ pub async fn serve(
     let http = Arc::new(http);
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
+        let Accepted { stream, peer, activity, place } = tokio::select! {
             accepted = ready.recv() => match accepted {
                 Some(accepted) => accepted,
                 None => break,
             },
             () = &mut shutdown => break,
         };
-        let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Watched { inner: stream, activity: activity.clone(), linger: None });
         let service = {
             let app = app.clone();
@@ -94,11 +141,13 @@ pub async fn serve(
             tokio::select! {
                 result = connection => {
                     if let Err(error) = result {
-                        tracing::debug!(%error, %peer, "HTTPS connection ended with an error");
+                        tracing::debug!(%error, %peer, "HTTP connection ended with an error");
                     }
                 }
-                why = activity.watchdog() => tracing::debug!(%peer, why, "HTTPS connection closed"),
+                why = activity.watchdog() => tracing::debug!(%peer, why, "HTTP connection closed"),
+                () = place.shed.notified() => tracing::debug!(%peer, "HTTP connection shed to make room"),
             }
+            drop(place);
         });
     }
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
@@ -106,37 +155,152 @@ pub async fn serve(
     }
 }
 
-/// Accepts TCP and runs TLS handshakes in the background (bounded, with a timeout), so one
-/// slow client cannot stall the accept loop.
-fn spawn_tls_accept(
+/// Accepts TCP and runs each connection's handshake (`handshake`: TLS, or nothing) in the
+/// background, so one slow client cannot stall the accept loop. Every accepted connection
+/// takes a place among the open ones first: at the cap the quietest idle one is shed, and when
+/// every one is being served the new connection is closed at once.
+fn spawn_accept<S, F, H>(
     tcp: TcpListener,
-    acceptor: TlsAcceptor,
-) -> tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<tokio::net::TcpStream>, SocketAddr)> {
-    let (tx, ready) = tokio::sync::mpsc::channel(TLS_HANDSHAKES);
-    let permits = Arc::new(tokio::sync::Semaphore::new(TLS_HANDSHAKES));
+    connections: Arc<Connections>,
+    handshake: H,
+) -> tokio::sync::mpsc::Receiver<Accepted<S>>
+where
+    S: Send + 'static,
+    F: std::future::Future<Output = Option<S>> + Send + 'static,
+    H: Fn(TcpStream, Arc<Notify>) -> F + Send + 'static,
+{
+    let (tx, ready) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else { break };
             let (stream, peer) = match tcp.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) => {
+                    // Out of file descriptors, say: make room and try again shortly.
                     tracing::warn!(%error, "accept failed");
+                    connections.shed_one();
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
+            let activity = Arc::new(Activity::new());
+            let Some(place) = connections.open(activity.clone()) else {
+                tracing::debug!(%peer, "every connection is being served; refused");
+                continue;
+            };
             let _ = stream.set_nodelay(true);
-            let acceptor = acceptor.clone();
+            let handshaking = handshake(stream, place.shed.clone());
             let tx = tx.clone();
             tokio::spawn(async move {
-                if let Ok(Ok(tls)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    let _ = tx.send((tls, peer)).await;
+                let deadline = activity.start + TLS_HANDSHAKE_TIMEOUT;
+                if let Ok(Some(stream)) = tokio::time::timeout_at(deadline.into(), handshaking).await {
+                    let _ = tx.send(Accepted { stream, peer, activity, place }).await;
                 }
-                drop(permit);
             });
         }
     });
     ready
+}
+
+/// The listener's file-descriptor budget, from the process's limit (`RLIMIT_NOFILE`): what is
+/// left after a reserve for the store, the QUIC and peer sockets and log files, three parts
+/// to the API and one to the metrics listener. `(api, metrics)`.
+pub fn connection_caps(nofile: u64) -> (usize, usize) {
+    const RESERVE: u64 = 64;
+    const MAX_API: u64 = 16_384;
+    const MAX_METRICS: u64 = 64;
+    let budget = nofile.saturating_sub(RESERVE).max(8);
+    let api = (budget * 3 / 4).clamp(4, MAX_API);
+    let metrics = (budget / 4).clamp(2, MAX_METRICS);
+    (api as usize, metrics as usize)
+}
+
+/// The open connections of one listener, and its cap.
+pub struct Connections {
+    cap: usize,
+    listener: &'static str,
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Open>>,
+}
+
+/// One open connection as the cap sees it.
+struct Open {
+    activity: Arc<Activity>,
+    shed: Arc<Notify>,
+    shedding: bool,
+}
+
+/// A connection's place among the open ones; given back when dropped.
+struct Place {
+    id: u64,
+    shed: Arc<Notify>,
+    connections: Arc<Connections>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.connections.open.lock().expect("connections lock").remove(&self.id);
+    }
+}
+
+/// What the cap knows of one connection when it must choose whom to shed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: u64,
+    /// A request is being served on it.
+    pub in_service: bool,
+    /// Already being shed.
+    pub shedding: bool,
+    /// When it last read or wrote, as an instant's milliseconds on one clock.
+    pub quiet_since: i64,
+}
+
+/// The connection to shed to make room: the one quiet longest among those not being served
+/// (a silent connection has been quiet since its accept); none when every one is in service.
+pub fn victim(candidates: impl IntoIterator<Item = Candidate>) -> Option<u64> {
+    candidates.into_iter().filter(|c| !c.in_service && !c.shedding).min_by_key(|c| (c.quiet_since, c.id)).map(|c| c.id)
+}
+
+impl Connections {
+    pub fn new(cap: usize, listener: &'static str) -> Connections {
+        Connections { cap: cap.max(1), listener, next: 0.into(), open: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes a place for a new connection, shedding the quietest idle one at the cap; `None`
+    /// when the cap is reached and every connection is being served.
+    fn open(self: &Arc<Self>, activity: Arc<Activity>) -> Option<Place> {
+        let mut open = self.open.lock().expect("connections lock");
+        let live = open.values().filter(|o| !o.shedding).count();
+        if live >= self.cap && !Self::shed_locked(&mut open, self.listener) {
+            crate::metrics::connection_shed(self.listener, "refused");
+            return None;
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let shed = Arc::new(Notify::new());
+        open.insert(id, Open { activity, shed: shed.clone(), shedding: false });
+        Some(Place { id, shed, connections: self.clone() })
+    }
+
+    /// Sheds the quietest idle connection, if there is one.
+    fn shed_one(&self) -> bool {
+        Self::shed_locked(&mut self.open.lock().expect("connections lock"), self.listener)
+    }
+
+    fn shed_locked(open: &mut HashMap<u64, Open>, listener: &'static str) -> bool {
+        let candidates = open.iter().map(|(id, o)| Candidate {
+            id: *id,
+            in_service: o.activity.in_service.load(Ordering::Acquire) > 0,
+            shedding: o.shedding,
+            quiet_since: o.activity.quiet_since(),
+        });
+        let Some(id) = victim(candidates) else { return false };
+        let chosen = open.get_mut(&id).expect("the victim is open");
+        chosen.shedding = true;
+        // `notify_one` keeps the permit if the connection is not waiting yet (still in its
+        // TLS handshake, or between accept and serve).
+        chosen.shed.notify_one();
+        crate::metrics::connection_shed(listener, "shed");
+        true
+    }
 }
 
 /// What one connection has been doing, in milliseconds since it was accepted.
@@ -151,12 +315,22 @@ struct Activity {
 }
 
 impl Activity {
+    /// At accept: the first head is timed from here (SPEC §12: the 10 s start at accept).
     fn new() -> Activity {
-        Activity { start: Instant::now(), last_io: 0.into(), head_since: (-1).into(), in_service: 0.into() }
+        Activity { start: Instant::now(), last_io: 0.into(), head_since: 0.into(), in_service: 0.into() }
     }
 
     fn now(&self) -> i64 {
         self.start.elapsed().as_millis() as i64
+    }
+
+    /// When it last read or wrote, in milliseconds of a process-wide clock (comparable across
+    /// connections).
+    fn quiet_since(&self) -> i64 {
+        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let epoch = *EPOCH.get_or_init(Instant::now);
+        let start = self.start.saturating_duration_since(epoch).as_millis() as i64;
+        start + self.last_io.load(Ordering::Relaxed)
     }
 
     fn read(&self) {
@@ -297,16 +471,64 @@ mod tests {
     #[test]
     fn a_head_is_timed_from_its_first_byte_and_a_request_in_service_stops_the_clock() {
         let activity = Arc::new(Activity::new());
-        assert_eq!(activity.head_since.load(Ordering::Relaxed), -1, "idle: no head timer");
+        assert_eq!(activity.head_since.load(Ordering::Relaxed), 0, "the first head is timed from the accept");
         activity.read();
-        assert!(activity.head_since.load(Ordering::Relaxed) >= 0, "the first byte starts the head timer");
+        assert_eq!(activity.head_since.load(Ordering::Relaxed), 0, "its first byte does not restart the clock");
         let guard = activity.begin_request();
         assert_eq!(activity.head_since.load(Ordering::Relaxed), -1);
         activity.read();
         assert_eq!(activity.head_since.load(Ordering::Relaxed), -1, "body bytes are not a head");
         drop(guard);
         assert_eq!(activity.in_service.load(Ordering::Relaxed), 0);
+        assert_eq!(activity.head_since.load(Ordering::Relaxed), -1, "idle between requests: no head timer");
         activity.read();
         assert!(activity.head_since.load(Ordering::Relaxed) >= 0, "the next request's head is timed");
+    }
+
+    fn candidate(id: u64, in_service: bool, quiet_since: i64) -> Candidate {
+        Candidate { id, in_service, shedding: false, quiet_since }
+    }
+
+    #[test]
+    fn the_connection_shed_is_the_quietest_one_not_being_served() {
+        let open =
+            [candidate(1, false, 500), candidate(2, true, 10), candidate(3, false, 100), candidate(4, false, 900)];
+        assert_eq!(victim(open), Some(3), "quiet longest, and idle");
+        let mut shedding = open;
+        shedding[2].shedding = true;
+        assert_eq!(victim(shedding), Some(1), "one already being shed is not chosen twice");
+        assert_eq!(victim([candidate(1, true, 0), candidate(2, true, 0)]), None, "every one in service: none");
+        assert_eq!(victim([]), None);
+        assert_eq!(victim([candidate(8, false, 7), candidate(5, false, 7)]), Some(5), "ties: the older connection");
+    }
+
+    #[test]
+    fn the_caps_fit_the_descriptor_limit() {
+        let (api, metrics) = connection_caps(256);
+        assert!(api + metrics + 64 <= 256, "{api} + {metrics} leave the reserve");
+        assert!(api >= 100 && metrics >= 16, "{api} {metrics}");
+        assert_eq!(connection_caps(1 << 20), (16_384, 64), "bounded on a huge limit");
+        let (api, metrics) = connection_caps(10);
+        assert!(api >= 4 && metrics >= 2, "a tiny limit still serves: {api} {metrics}");
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_the_quietest_idle_connection_is_told_to_go_and_a_busy_listener_refuses() {
+        let connections = Arc::new(Connections::new(2, "api"));
+        let first = connections.open(Arc::new(Activity::new())).unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let busy = Arc::new(Activity::new());
+        let second = connections.open(busy.clone()).unwrap();
+        let third = connections.open(Arc::new(Activity::new())).expect("room made");
+        // The first (quiet since its accept) was told; the notification waits for it.
+        tokio::time::timeout(Duration::from_secs(1), first.shed.notified()).await.expect("the first is shed");
+        drop(first);
+        // Now both open connections are being served: nothing can be shed, the next is refused.
+        let _served = busy.begin_request();
+        let third_activity = connections.open.lock().unwrap().get(&third.id).unwrap().activity.clone();
+        let _third_busy = third_activity.begin_request();
+        assert!(connections.open(Arc::new(Activity::new())).is_none(), "all served: refused");
+        drop((second, third));
+        assert!(connections.open.lock().unwrap().is_empty(), "places are given back");
     }
 }
