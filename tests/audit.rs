@@ -187,3 +187,95 @@ fn tenant_and_enrollment_actions_are_each_audited_once() {
     assert_eq!(records.len(), 1);
     assert_eq!((records[0]["tenant"].as_str(), records[0]["reason"].as_str()), (Some("T1"), Some("audit test")));
 }
+
+/// SPEC §10 "The chain never goes backwards": the newest records deleted and the head moved
+/// back by someone with database access. The running node refuses to write after the cut (no
+/// `seq` reused), says why in `/readyz` and its log, still refuses after a restart, and
+/// `audit verify --expect-head` names the cut that a plain verify cannot see.
+#[test]
+fn a_chain_cut_back_in_the_database_is_refused_and_its_seqs_never_reused() {
+    let fleet = Fleet::armed_on(argus_e2e::Ops::start_on_postgres(&[]));
+    let mut ops = fleet.ops;
+    let events = ops.audit();
+    let head = events.last().unwrap().clone();
+    let last = head["seq"].as_u64().unwrap();
+    let cut = last - 2;
+    // Held here, so the node can be restarted; dropped (stopped) after the node stops.
+    let pg = ops.postgres.take().unwrap();
+    pg.psql(
+        "argus",
+        &format!(
+            "BEGIN; DELETE FROM audit WHERE seq > {cut};
+             UPDATE audit_head SET seq = {cut}, hash = (SELECT hash FROM audit WHERE seq = {cut}); COMMIT;"
+        ),
+    );
+    // The running node: the next write follows the store's head, finds it behind what it
+    // wrote, and is refused.
+    let disarm = ops.admin(&["tenant", "disarm", "T1", "--reason", "after the cut"]);
+    assert_eq!(disarm.code, 1, "{} {}", disarm.stdout, disarm.stderr);
+    assert_eq!(disarm.json["error"], "store_unavailable", "{}", disarm.stdout);
+    let again = ops.admin(&["tenant", "arm", "T1", "--reason", "still refused"]);
+    assert_eq!(again.json["error"], "store_unavailable", "{}", again.stdout);
+    let rows = |sql: &str| pg.psql("argus", sql).trim().to_string();
+    assert_eq!(rows(&format!("SELECT count(*) FROM audit WHERE seq > {cut}")), "0", "no seq written again");
+    let ready = |ops: &argus_e2e::Ops| ops.http("127.0.0.1".parse().unwrap(), "GET", "/readyz", &[], None);
+    let (status, body) = ready(&ops);
+    assert_eq!(status, 503, "{body}");
+    assert!(body["reason"].as_str().unwrap().starts_with("audit_head_behind"), "{body}");
+    assert!(ops.log().contains("audit_head_behind"), "the log names it");
+    // Restarted on the same data dir: the node remembers the head it had written.
+    ops.stop();
+    ops.serve(None);
+    let (status, body) = ready(&ops);
+    assert_eq!(status, 503, "{body}");
+    assert!(body["reason"].as_str().unwrap().contains("audit_head_behind"), "{body}");
+    assert_eq!(ops.admin(&["tenant", "disarm", "T1", "--reason", "x"]).json["error"], "store_unavailable");
+    // Offline: a plain verify sees an intact shorter chain; the expected head names the cut.
+    let url = pg.url("argus");
+    let verify = |extra: &[&str]| {
+        Command::new(bin("argus-ops")).args(["audit", "verify", "--store", &url]).args(extra).output().unwrap()
+    };
+    let plain = verify(&[]);
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stdout));
+    let expected = format!("{last}:{}", head["hash"].as_str().unwrap());
+    let checked = verify(&["--expect-head", &expected]);
+    assert_eq!(checked.status.code(), Some(1), "{}", String::from_utf8_lossy(&checked.stdout));
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert!(text.contains(&format!("seq {}", cut + 1)) && text.contains("expected head"), "{text}");
+    let malformed = verify(&["--expect-head", "12"]);
+    assert_eq!(malformed.status.code(), Some(2), "a malformed head is a usage error");
+    ops.stop();
+}
+
+/// SPEC §12 "Verifying": a stored record with an extra field or other whitespace is broken,
+/// and an undecodable record is named by its own seq (it was "seq 1" on PostgreSQL).
+#[test]
+fn audit_verify_checks_the_canonical_bytes_and_names_the_first_broken_seq() {
+    let fleet = Fleet::armed_on(argus_e2e::Ops::start_on_postgres(&[]));
+    let mut ops = fleet.ops;
+    for i in 0..8 {
+        let verb = if i % 2 == 0 { "disarm" } else { "arm" };
+        assert_eq!(ops.admin(&["tenant", verb, "T1", "--reason", &format!("r{i}")]).code, 0);
+    }
+    ops.stop();
+    let pg = ops.postgres.as_ref().unwrap();
+    let url = pg.url("argus");
+    let verify = || {
+        let out = Command::new(bin("argus-ops")).args(["audit", "verify", "--store", &url]).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert_eq!(verify().0, Some(0), "{}", verify().1);
+    let original = pg.psql("argus", "SELECT record FROM audit WHERE seq = 5").trim().to_string();
+    let cases = [
+        ("an extra field", 5, "UPDATE audit SET record = '{\"extra\":1,' || substr(record, 2) WHERE seq = 5"),
+        ("other whitespace", 5, "UPDATE audit SET record = replace(record, '\",\"', '\", \"') WHERE seq = 5"),
+        ("undecodable", 12, "UPDATE audit SET record = '{not json' WHERE seq = 12"),
+    ];
+    for (what, seq, sql) in cases {
+        pg.psql("argus", sql);
+        let (code, text) = verify();
+        assert_eq!(code, Some(1), "{what}: {text}");
+        assert!(text.contains(&format!("broken at seq {seq}:")), "{what}: {text}");
+        pg.psql("argus", &format!("UPDATE audit SET record = $${original}$$ WHERE seq = 5"));
+    }
+}

@@ -112,9 +112,9 @@ fn the_chain_reads_back_in_order_and_verifies(backend: &dyn Backend) {
     assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>(), "ascending across pages");
     let newest: Vec<u64> = store.audit_newest_first().take(1_100).map(|r| r.unwrap().seq).collect();
     assert_eq!(newest, (total as u64 - 1_099..=total as u64).rev().collect::<Vec<_>>(), "descending across pages");
-    assert_eq!(verify(store.as_ref()).unwrap(), Verification::Intact { records: total as u64 });
+    assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: total as u64 });
     drop(store);
-    assert_eq!(verify(backend.open().as_ref()).unwrap(), Verification::Intact { records: total as u64 });
+    assert_eq!(verify(backend.open().as_ref(), None).unwrap(), Verification::Intact { records: total as u64 });
 }
 
 fn session(n: u8, now: i64) -> argus_fsm::session::Session {
@@ -185,7 +185,7 @@ fn a_writer_behind_the_chain_follows_it_and_lands_its_whole_batch() {
     behind.adopt(seq, hash);
     b.commit(&[Write::Audit(behind.next_record(entry(3), Timestamp(3)))]).unwrap();
     assert_eq!(b.adopted_head(), None, "the continued chain needed no following");
-    assert_eq!(verify(a.as_ref()).unwrap(), Verification::Intact { records: 3 });
+    assert_eq!(verify(a.as_ref(), None).unwrap(), Verification::Intact { records: 3 });
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn concurrent_writers_on_one_database_make_one_unbroken_chain() {
             });
         }
     });
-    assert_eq!(verify(stores[0].as_ref()).unwrap(), Verification::Intact { records: 200 });
+    assert_eq!(verify(stores[0].as_ref(), None).unwrap(), Verification::Intact { records: 200 });
     let mut per_node = std::collections::HashMap::new();
     for record in stores[0].audit_from(0) {
         *per_node.entry(record.unwrap().node.expect("records name their node")).or_insert(0) += 1;
@@ -244,7 +244,7 @@ fn an_outage_fails_fast_discards_the_group_and_recovers_after_a_reset() {
     assert_eq!(snapshot.last_audit.as_ref().unwrap().seq, 1);
     let mut chain = AuditChain::resume(snapshot.last_audit.as_ref());
     store.commit(&[Write::Audit(chain.next_record(entry(3), Timestamp(3)))]).unwrap();
-    assert_eq!(verify(store.as_ref()).unwrap(), Verification::Intact { records: 2 });
+    assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 2 });
 }
 
 #[test]

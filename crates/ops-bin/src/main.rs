@@ -93,6 +93,10 @@ enum AuditCommand {
         /// The store, when not the one `init` recorded in the data dir.
         #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
         store: Option<String>,
+        /// A head recorded earlier (`SEQ:HASH`, e.g. from `/readyz`-era notes or a node's
+        /// `run/audit-head`): exit 1 when the chain ends before that record or differs at it.
+        #[arg(long, value_name = "SEQ:HASH", value_parser = argus_ops::store::audit::parse_head)]
+        expect_head: Option<(u64, String)>,
     },
 }
 
@@ -209,7 +213,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             runtime.block_on(quickstart::quickstart(dir, shutdown))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { data_dir, store } } => {
+        Command::Audit { command: AuditCommand::Verify { data_dir, store, expect_head } } => {
             let (url, data_dir) = match (store.as_deref().map(StoreUrl::parse).transpose()?, data_dir) {
                 (Some(url @ StoreUrl::Postgres(_)), data_dir) => (url, data_dir.unwrap_or_default()),
                 (_, Some(data_dir)) => (argus_ops::store::resolve(store.as_deref(), &data_dir)?, data_dir),
@@ -242,7 +246,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ),
                 Err(error) => anyhow::bail!("opening the store {}: {error}", url.redacted()),
             };
-            match verify(store.as_ref())? {
+            match verify(store.as_ref(), expect_head.as_ref().map(|(seq, hash)| (*seq, hash.as_str())))? {
                 Verification::Intact { records } => {
                     println!("audit chain intact: {records} records");
                     Ok(ExitCode::SUCCESS)

@@ -29,7 +29,7 @@ impl From<Code> for ApiError {
 /// The answer for a store failure: 503 `store_unavailable` when trying again may work, else
 /// `internal`. Nothing was acknowledged either way; the message never carries a URL.
 pub fn store_error(error: &crate::store::StoreError) -> ApiError {
-    if error.is_transient() {
+    if error.is_transient() || matches!(error, crate::store::StoreError::HeadBehind(_)) {
         ApiError::from(Code::StoreUnavailable)
     } else {
         ApiError::new(Code::Internal, "the action could not be stored durably")

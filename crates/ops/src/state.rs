@@ -58,6 +58,9 @@ pub struct Ops {
     pub admission: Mutex<crate::link::admission::Admission>,
     /// The agent listener's handshakes in progress, and who holds them (flood bounds).
     pub intake: Mutex<crate::link::intake::Intake>,
+    /// The highest audit head this node has written or read, and whether its store fell
+    /// behind it (SPEC §10).
+    pub chain_floor: Arc<crate::store::head::ChainFloor>,
 }
 
 tokio::task_local! {
@@ -564,7 +567,7 @@ mod tests {
             }
         });
         store.flush().unwrap();
-        let verified = crate::store::audit::verify(store.as_ref()).unwrap();
+        let verified = crate::store::audit::verify(store.as_ref(), None).unwrap();
         assert_eq!(verified, crate::store::audit::Verification::Intact { records: 800 });
     }
 
@@ -579,7 +582,7 @@ mod tests {
             registry.append(store.as_ref(), &durability, vec![AuditEntry::system("tenant_armed")], Timestamp(1));
         assert_eq!(refused.unwrap_err().code, argus_fsm::Code::StoreUnavailable);
         assert_eq!(
-            crate::store::audit::verify(store.as_ref()).unwrap(),
+            crate::store::audit::verify(store.as_ref(), None).unwrap(),
             crate::store::audit::Verification::Intact { records: 0 }
         );
     }

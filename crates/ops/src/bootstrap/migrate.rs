@@ -40,7 +40,7 @@ pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
     let source = SledStore::open(&dir.db())
         .map_err(|_| anyhow::anyhow!("the store in {} is in use: stop argus-ops first", data_dir.display()))?;
     let (snapshot, audit) = source.export().context("reading the sled store")?;
-    match verify(&source).context("verifying the audit chain before copying")? {
+    match verify(&source, None).context("verifying the audit chain before copying")? {
         Verification::Intact { .. } => {}
         Verification::Broken { seq, why } => {
             anyhow::bail!("the audit chain is broken at seq {seq} ({why}); refusing to copy it")
@@ -65,7 +65,7 @@ pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
         StoreError::NotEmpty => anyhow::anyhow!("{} is not empty: it already holds an ARGUS deployment", to.redacted()),
         other => anyhow::anyhow!("copying into {}: {other}", to.redacted()),
     })?;
-    match verify(&target).context("verifying the copied audit chain")? {
+    match verify(&target, None).context("verifying the copied audit chain")? {
         Verification::Intact { records: copied } if copied == records => {}
         other => anyhow::bail!("the copied audit chain does not verify: {other:?}"),
     }

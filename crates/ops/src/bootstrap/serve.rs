@@ -76,6 +76,39 @@ fn descriptor_limit() -> u64 {
     limit
 }
 
+/// Holds the store's audit chain against the head this node remembers (SPEC §10): behind it,
+/// or another chain at it, and the node refuses writes; sound, and the floor rises to the
+/// store's head (records read count as seen).
+async fn judge_chain(
+    floor: &crate::store::head::ChainFloor,
+    store: Arc<dyn Store>,
+    last: Option<&crate::store::audit::AuditRecord>,
+) -> anyhow::Result<()> {
+    use crate::store::head::{standing, Head, Standing};
+    let store_head = last.map(|record| Head { seq: record.seq, hash: record.hash.clone() });
+    let remembered = floor.highest();
+    let hash_at_floor = match &remembered {
+        Some(head) => {
+            let seq = head.seq;
+            tokio::task::spawn_blocking(move || store.audit_from(seq).next().transpose())
+                .await?
+                .context("reading the audit record at the remembered head")?
+                .filter(|record| record.seq == seq)
+                .map(|record| record.hash)
+        }
+        None => None,
+    };
+    match standing(remembered.as_ref(), store_head.as_ref(), hash_at_floor.as_deref()) {
+        Standing::Sound => {
+            if let Some(head) = store_head {
+                floor.observe(head);
+            }
+        }
+        Standing::Behind(why) => floor.fall_behind(why),
+    }
+    Ok(())
+}
+
 /// Runs the server until `shutdown` resolves.
 pub async fn serve(
     options: ServeOptions,
@@ -111,6 +144,9 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("opening the store {}: {e}", options.store.redacted()))?;
     let loaded = store.clone();
     let snapshot = tokio::task::spawn_blocking(move || loaded.load()).await?.context("loading the store")?;
+    let chain_floor = Arc::new(crate::store::head::ChainFloor::open(&dir.0)?);
+    judge_chain(&chain_floor, store.clone(), snapshot.last_audit.as_ref()).await?;
+    store.guard_chain(chain_floor.clone());
     let node_id = crate::cluster::resolve_node_id(options.node_id.as_deref(), &dir.0)?;
     let registry = Registry::from_snapshot(snapshot, Some(node_id.clone()));
     let access = match &options.config.access {
@@ -143,6 +179,7 @@ pub async fn serve(
         tickets: tickets.clone(),
         admission: Mutex::new(admission),
         intake: Mutex::new(intake),
+        chain_floor,
     });
 
     // The agent links run on a runtime of their own: a reconnect storm of thousands of

@@ -155,13 +155,15 @@ pub const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_s
     (status = 503, description = "Not ready, with the reason", body = openapi::Readiness)))]
 async fn readyz(State(ops): State<Arc<Ops>>) -> Response {
     let reason = if !ops.listening.load(std::sync::atomic::Ordering::Acquire) {
-        Some("listeners are not up")
+        Some("listeners are not up".to_string())
+    } else if let Some(why) = ops.chain_floor.behind() {
+        Some(format!("{}: {why}", crate::store::head::REASON))
     } else {
         let store = ops.store.clone();
         let probe = tokio::task::spawn_blocking(move || store.ping());
         match tokio::time::timeout(READY_STORE_TIMEOUT, probe).await {
             Ok(Ok(Ok(()))) => None,
-            _ => Some("the store does not answer"),
+            _ => Some("the store does not answer".to_string()),
         }
     };
     match reason {

@@ -212,7 +212,7 @@ pub(crate) struct Readiness {
     pub status: &'static str,
     /// Why the node is not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub reason: Option<String>,
 }
 
 /// This document.

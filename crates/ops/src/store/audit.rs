@@ -196,31 +196,64 @@ pub enum Verification {
     Broken { seq: u64, why: String },
 }
 
-/// Walks the whole chain from the store.
-pub fn verify(store: &dyn Store) -> Result<Verification, StoreError> {
+/// Walks the whole chain from the store, byte for byte: each record must decode, be stored in
+/// exactly the canonical encoding its hash covers (no extra field, no other whitespace or key
+/// order), sit at its own `seq`, and link to the one before. The first broken `seq` is named.
+/// With `expect_head` (`SEQ`, `HASH`: a head recorded earlier, SPEC §10), a chain that ends
+/// before that record, or differs at it, is broken there too: newest records cut away show.
+pub fn verify(store: &dyn Store, expect_head: Option<(u64, &str)>) -> Result<Verification, StoreError> {
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_string();
-    for record in store.audit_from(0) {
-        let record = match record {
-            Ok(record) => record,
-            Err(StoreError::Corrupt { .. }) => {
-                return Ok(Verification::Broken { seq: expected_seq, why: "record does not decode".into() })
-            }
-            Err(other) => return Err(other),
+    for stored in store.audit_stored_from(0) {
+        let (seq, bytes) = stored?;
+        if seq != expected_seq {
+            return Ok(Verification::Broken { seq: expected_seq, why: format!("missing; found {seq} next") });
+        }
+        let broken = |why: &str| Ok(Verification::Broken { seq, why: why.to_string() });
+        let Ok(record) = serde_json::from_slice::<AuditRecord>(&bytes) else {
+            return broken("record does not decode");
         };
-        if record.seq != expected_seq {
-            return Ok(Verification::Broken { seq: expected_seq, why: format!("missing; found {} next", record.seq) });
+        if serde_json::to_vec(&record).ok().as_deref() != Some(&bytes[..]) {
+            return broken("not stored in its canonical encoding (an extra field, other whitespace or key order)");
+        }
+        if record.seq != seq {
+            return broken(&format!("stored at seq {seq} but claims seq {}", record.seq));
         }
         if record.prev_hash != prev {
-            return Ok(Verification::Broken { seq: record.seq, why: "prev_hash does not match".into() });
+            return broken("prev_hash does not match");
         }
         if record_hash(&record) != record.hash {
-            return Ok(Verification::Broken { seq: record.seq, why: "hash does not match content".into() });
+            return broken("hash does not match content");
+        }
+        if let Some((head_seq, head_hash)) = expect_head {
+            if seq == head_seq && record.hash != head_hash {
+                return broken("differs from the expected head");
+            }
         }
         prev = record.hash;
         expected_seq += 1;
     }
-    Ok(Verification::Intact { records: expected_seq - 1 })
+    let records = expected_seq - 1;
+    if let Some((head_seq, _)) = expect_head {
+        if records < head_seq {
+            return Ok(Verification::Broken {
+                seq: records + 1,
+                why: format!("the chain ends at seq {records}, before the expected head {head_seq}"),
+            });
+        }
+    }
+    Ok(Verification::Intact { records })
+}
+
+/// Parses `--expect-head SEQ:HASH`.
+pub fn parse_head(text: &str) -> Result<(u64, String), String> {
+    let (seq, hash) = text.split_once(':').ok_or_else(|| format!("{text:?} is not SEQ:HASH"))?;
+    let seq: u64 = seq.trim().parse().map_err(|_| format!("{seq:?} is not a sequence number"))?;
+    let hash = hash.trim().to_ascii_lowercase();
+    if seq == 0 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{text:?} is not SEQ:HASH (a seq from 1, a SHA-256 in hex)"));
+    }
+    Ok((seq, hash))
 }
 
 #[cfg(test)]
@@ -245,7 +278,7 @@ mod tests {
     #[test]
     fn intact_chain_verifies_with_its_count() {
         let (_dir, store) = store_with(5);
-        assert_eq!(verify(&store).unwrap(), Verification::Intact { records: 5 });
+        assert_eq!(verify(&store, None).unwrap(), Verification::Intact { records: 5 });
     }
 
     #[test]
@@ -255,7 +288,7 @@ mod tests {
         let raw = store.raw_get(&key).unwrap().unwrap();
         let edited = String::from_utf8(raw).unwrap().replace("\"r2\"", "\"r9\"");
         store.raw_put(&key, edited.as_bytes()).unwrap();
-        assert!(matches!(verify(&store).unwrap(), Verification::Broken { seq: 3, .. }));
+        assert!(matches!(verify(&store, None).unwrap(), Verification::Broken { seq: 3, .. }));
     }
 
     #[test]
@@ -266,14 +299,101 @@ mod tests {
         record.reason = Some("forged".into());
         record.hash = record_hash(&record);
         store.raw_put(&key, &serde_json::to_vec(&record).unwrap()).unwrap();
-        assert!(matches!(verify(&store).unwrap(), Verification::Broken { seq: 3, .. }));
+        assert!(matches!(verify(&store, None).unwrap(), Verification::Broken { seq: 3, .. }));
     }
 
     #[test]
     fn removed_record_is_named() {
         let (_dir, store) = store_with(5);
         store.raw_remove(&audit_record_key(4)).unwrap();
-        assert!(matches!(verify(&store).unwrap(), Verification::Broken { seq: 4, .. }));
+        assert!(matches!(verify(&store, None).unwrap(), Verification::Broken { seq: 4, .. }));
+    }
+
+    /// Rewrites record `seq`'s stored bytes with `edit`.
+    fn edit_stored(store: &SledStore, seq: u64, edit: impl Fn(String) -> String) {
+        let key = audit_record_key(seq);
+        let raw = String::from_utf8(store.raw_get(&key).unwrap().unwrap()).unwrap();
+        let edited = edit(raw.clone());
+        assert_ne!(raw, edited);
+        store.raw_put(&key, edited.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn only_the_canonical_encoding_verifies() {
+        // An extra field: serde would ignore it, the hash would still match.
+        let (_dir, store) = store_with(5);
+        edit_stored(&store, 2, |raw| raw.replacen('{', "{\"injected\":\"x\",", 1));
+        assert!(
+            matches!(verify(&store, None).unwrap(), Verification::Broken { seq: 2, why } if why.contains("canonical"))
+        );
+        // Other whitespace.
+        let (_dir, store) = store_with(5);
+        edit_stored(&store, 4, |raw| raw.replacen("\":", "\": ", 1));
+        assert!(matches!(verify(&store, None).unwrap(), Verification::Broken { seq: 4, .. }));
+        // Keys in another order.
+        let (_dir, store) = store_with(5);
+        edit_stored(&store, 5, |raw| {
+            let value: Value = serde_json::from_str(&raw).unwrap();
+            let mut pairs: Vec<(String, Value)> = value.as_object().unwrap().clone().into_iter().collect();
+            pairs.reverse();
+            let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), v)).collect();
+            format!("{{{}}}", body.join(","))
+        });
+        assert!(matches!(verify(&store, None).unwrap(), Verification::Broken { seq: 5, .. }));
+    }
+
+    #[test]
+    fn an_undecodable_record_is_named_by_its_own_seq() {
+        let (_dir, store) = store_with(25);
+        store.raw_put(&audit_record_key(20), b"{not json").unwrap();
+        assert_eq!(
+            verify(&store, None).unwrap(),
+            Verification::Broken { seq: 20, why: "record does not decode".into() }
+        );
+    }
+
+    #[test]
+    fn a_record_moved_to_another_seq_is_named() {
+        let (_dir, store) = store_with(3);
+        let last = store.raw_get(&audit_record_key(3)).unwrap().unwrap();
+        store.raw_put(&audit_record_key(4), &last).unwrap();
+        assert!(
+            matches!(verify(&store, None).unwrap(), Verification::Broken { seq: 4, why } if why.contains("claims"))
+        );
+    }
+
+    #[test]
+    fn an_expected_head_catches_the_newest_records_cut_away() {
+        let (_dir, store) = store_with(6);
+        let head: AuditRecord = serde_json::from_slice(&store.raw_get(&audit_record_key(6)).unwrap().unwrap()).unwrap();
+        assert_eq!(verify(&store, Some((6, &head.hash))).unwrap(), Verification::Intact { records: 6 });
+        assert_eq!(verify(&store, Some((3, &record_at(&store, 3)))).unwrap(), Verification::Intact { records: 6 });
+        // The two newest deleted: intact on its own, broken against the head.
+        store.raw_remove(&audit_record_key(6)).unwrap();
+        store.raw_remove(&audit_record_key(5)).unwrap();
+        assert_eq!(verify(&store, None).unwrap(), Verification::Intact { records: 4 });
+        assert!(
+            matches!(verify(&store, Some((6, &head.hash))).unwrap(), Verification::Broken { seq: 5, why } if why.contains("before the expected head"))
+        );
+        // Another record at the head's seq.
+        assert!(matches!(
+            verify(&store, Some((4, &head.hash))).unwrap(),
+            Verification::Broken { seq: 4, why } if why.contains("differs")
+        ));
+    }
+
+    fn record_at(store: &SledStore, seq: u64) -> String {
+        serde_json::from_slice::<AuditRecord>(&store.raw_get(&audit_record_key(seq)).unwrap().unwrap()).unwrap().hash
+    }
+
+    #[test]
+    fn expected_heads_parse_strictly() {
+        let hash = "ab".repeat(32);
+        assert_eq!(parse_head(&format!("34:{hash}")), Ok((34, hash.clone())));
+        assert_eq!(parse_head(&format!("34:{}", hash.to_uppercase())), Ok((34, hash.clone())));
+        for bad in ["34", "x:ab", &format!("0:{hash}"), "34:abc", &format!("34:{}", "zz".repeat(32))] {
+            assert!(parse_head(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

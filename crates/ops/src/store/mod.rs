@@ -6,6 +6,7 @@
 //! distributed backend only has to implement [`Store`].
 
 pub mod audit;
+pub mod head;
 mod pg_listen;
 mod pg_tls;
 pub mod postgres;
@@ -264,6 +265,10 @@ pub enum StoreError {
     /// `migrate-store` into a database that already holds a deployment.
     #[error("the target database is not empty: it already holds an ARGUS deployment")]
     NotEmpty,
+    /// The store's audit chain is behind the head this node has seen (SPEC §10: the chain
+    /// never goes backwards); writes are refused until an operator has looked.
+    #[error("audit_head_behind: {0}")]
+    HeadBehind(String),
     /// The database was migrated by a newer build.
     #[error("the store's schema version {found} is newer than this argus-ops knows ({known}); upgrade argus-ops")]
     SchemaTooNew { found: i32, known: i32 },
@@ -302,6 +307,9 @@ pub fn resolve(flag: Option<&str>, data_dir: &std::path::Path) -> Result<StoreUr
 }
 
 /// The narrow storage interface the server needs.
+/// The audit chain as stored: `(seq, bytes)` in ascending order.
+pub type StoredRecords<'a> = Box<dyn Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + 'a>;
+
 pub trait Store: Send + Sync + 'static {
     /// Applies every write atomically and makes it durable before returning.
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
@@ -312,6 +320,10 @@ pub trait Store: Send + Sync + 'static {
     fn load(&self) -> Result<Snapshot, StoreError>;
     /// Audit records with `seq` in `from..`, ascending.
     fn audit_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_>;
+    /// The audit chain exactly as stored, `(seq, bytes)` with `seq` in `from..`, ascending:
+    /// what `audit verify` checks byte for byte (an extra field or other whitespace is not the
+    /// canonical encoding the hash covers).
+    fn audit_stored_from(&self, from: u64) -> StoredRecords<'_>;
     /// Audit records in descending `seq` order, newest first.
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_>;
     /// Flushes anything pending (shutdown).
@@ -398,6 +410,9 @@ pub trait Store: Send + Sync + 'static {
     fn adopted_head(&self) -> Option<(u64, String)> {
         None
     }
+    /// Keeps `floor` as this node's remembered audit head: stages are refused once the store
+    /// fell behind it, and every durably written record raises it.
+    fn guard_chain(&self, floor: std::sync::Arc<head::ChainFloor>);
     /// After a failed flush the backend may refuse stages until the server has reloaded its
     /// view from the store; this says it has.
     fn reset(&self) {}

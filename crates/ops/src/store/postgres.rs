@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argus_fsm::session::SessionState;
@@ -68,6 +68,8 @@ pub struct PgStore {
     /// The chain head after a group had to follow another node's records: the server's next
     /// records continue from it ([`Store::adopted_head`]).
     adopted: Mutex<Option<(u64, String)>>,
+    /// This node's remembered audit head (SPEC §10: the chain never goes backwards).
+    floor: std::sync::OnceLock<Arc<super::head::ChainFloor>>,
     /// How many more flushes follow the audit head directly (another node appended lately).
     contended: std::sync::atomic::AtomicU32,
     /// The keys of the group being written now.
@@ -182,6 +184,7 @@ impl PgStore {
             poisoned: AtomicBool::new(false),
             shown: url.redacted(),
             adopted: Mutex::new(None),
+            floor: Default::default(),
             in_flight: Mutex::new(Changes::default()),
             contended: 0.into(),
             node: std::sync::OnceLock::new(),
@@ -282,7 +285,8 @@ impl PgStore {
         // trip more) rather than collide, roll back and retry.
         let contended = import_ca.is_none()
             && self.contended.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-        let mut result = Self::write_on(client, &tables, &mut audit, import_ca, contended).await;
+        let floor = self.floor.get().map(Arc::as_ref);
+        let mut result = Self::write_on(client, &tables, &mut audit, import_ca, contended, floor).await;
         if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
             // A connection that cannot even roll back is not reused (the guard closes it).
             return result;
@@ -291,7 +295,7 @@ impl PgStore {
             self.contended.store(CONTENDED_FLUSHES, Ordering::SeqCst);
             // Another node appended first: take the head row's lock, follow it, and write the
             // same group again (the pipelined path above is for the usual case, one writer).
-            result = Self::write_on(client, &tables, &mut audit, None, true).await;
+            result = Self::write_on(client, &tables, &mut audit, None, true, floor).await;
             if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
                 return result;
             }
@@ -302,6 +306,9 @@ impl PgStore {
             if let Some(last) = audit.last() {
                 *self.adopted.lock().expect("adopted lock") = Some((last.seq, last.hash.clone()));
             }
+        }
+        if let (Ok(()), Some(floor), Some(last)) = (&result, floor, audit.last()) {
+            floor.observe(super::head::Head { seq: last.seq, hash: last.hash.clone() });
         }
         guard.release();
         result
@@ -315,6 +322,7 @@ impl PgStore {
         audit: &mut [AuditRecord],
         import_ca: Option<(&str, &str)>,
         follow_head: bool,
+        floor: Option<&super::head::ChainFloor>,
     ) -> Result<(), StoreError> {
         let Tables { tenants, agents, pats, sessions, announce } = tables;
         let tx = client;
@@ -325,6 +333,11 @@ impl PgStore {
             begun = true;
             let row = tx.query_one("SELECT seq, hash FROM audit_head FOR UPDATE", &[]).await.map_err(pg_error)?;
             let (seq, hash): (i64, String) = (row.get(0), row.get(1));
+            // Following the head is where a head moved back would be believed: never behind
+            // what this node has written or read.
+            if let Some(floor) = floor {
+                floor.check_store_head(&super::head::Head { seq: seq as u64, hash: hash.clone() })?;
+            }
             super::audit::rechain(audit, seq as u64, &hash);
         }
         if let Some((cert, key)) = import_ca {
@@ -528,6 +541,16 @@ impl PgStore {
         rows.iter().map(|row| decode(row.get::<_, &str>(0), sql)).collect()
     }
 
+    /// One page of the audit chain as stored: `(seq, the record's text)`, undecoded.
+    async fn stored_page(&self, after: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT seq, record FROM audit WHERE seq > $1 ORDER BY seq ASC LIMIT $2", &[&after, &AUDIT_PAGE])
+            .await
+            .map_err(pg_error)?;
+        Ok(rows.iter().map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, &str>(1).as_bytes().to_vec())).collect())
+    }
+
     /// One page of the audit chain.
     fn audit_page(&self, after: i64, ascending: bool) -> Result<Vec<AuditRecord>, StoreError> {
         let sql = if ascending {
@@ -615,6 +638,9 @@ impl Store for PgStore {
     }
 
     fn stage(&self, writes: &[Write]) -> Result<(), StoreError> {
+        if let Some(refusal) = self.floor.get().and_then(|floor| floor.refusal()) {
+            return Err(refusal);
+        }
         let mut pending = self.pending.lock().expect("pending lock");
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(unavailable("an earlier write failed; the node is reloading its view"));
@@ -641,6 +667,29 @@ impl Store for PgStore {
 
     fn audit_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
         Box::new(AuditPages { store: self, cursor: from as i64 - 1, ascending: true, page: Vec::new(), done: false })
+    }
+
+    fn audit_stored_from(&self, from: u64) -> super::StoredRecords<'_> {
+        let mut cursor = from as i64 - 1;
+        let mut page: std::vec::IntoIter<(u64, Vec<u8>)> = Vec::new().into_iter();
+        let mut done = false;
+        Box::new(std::iter::from_fn(move || {
+            if page.len() == 0 && !done {
+                match self.run(self.stored_page(cursor)) {
+                    Ok(rows) => {
+                        done = (rows.len() as i64) < AUDIT_PAGE;
+                        page = rows.into_iter();
+                    }
+                    Err(error) => {
+                        done = true;
+                        return Some(Err(error));
+                    }
+                }
+            }
+            let (seq, bytes) = page.next()?;
+            cursor = seq as i64;
+            Some(Ok((seq, bytes)))
+        }))
     }
 
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
@@ -679,6 +728,10 @@ impl Store for PgStore {
         let hash = token_hash.to_vec();
         self.run(self.records("SELECT record FROM sessions WHERE token_hash = $1", &[&hash]))
             .map(|sessions| sessions.into_iter().next())
+    }
+
+    fn guard_chain(&self, floor: Arc<super::head::ChainFloor>) {
+        let _ = self.floor.set(floor);
     }
 
     fn adopted_head(&self) -> Option<(u64, String)> {

@@ -17,6 +17,9 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The sled backend.
 pub struct SledStore {
     db: sled::Db,
+    /// This node's remembered audit head, and the newest record staged since the last flush.
+    floor: std::sync::OnceLock<std::sync::Arc<super::head::ChainFloor>>,
+    staged_head: std::sync::Mutex<Option<super::head::Head>>,
 }
 
 const TENANT: &str = "t/";
@@ -36,6 +39,10 @@ static OPENED: std::sync::Mutex<std::collections::BTreeMap<std::path::PathBuf, s
     std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 impl SledStore {
+    fn on(db: sled::Db) -> SledStore {
+        SledStore { db, floor: Default::default(), staged_head: Default::default() }
+    }
+
     /// Lets this process's hold on the database at `path` go, so the next open is a real
     /// reopen from disk (tests of durability across a reopen). The caller drops its own
     /// handles first; the lock is released once sled has closed in the background.
@@ -63,14 +70,14 @@ impl SledStore {
         let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let mut opened = OPENED.lock().expect("opened lock");
         if let Some(db) = opened.get(&key) {
-            return Ok(SledStore { db: db.clone() });
+            return Ok(SledStore::on(db.clone()));
         }
         let deadline = std::time::Instant::now() + wait;
         loop {
             match sled::Config::new().path(path).open() {
                 Ok(db) => {
                     opened.insert(key, db.clone());
-                    return Ok(SledStore { db });
+                    return Ok(SledStore::on(db));
                 }
                 Err(sled::Error::Io(error))
                     if error.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
@@ -103,11 +110,17 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 impl Store for SledStore {
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
         self.stage(writes)?;
-        self.db.flush().map_err(backend)?;
-        Ok(())
+        self.flush()
     }
 
     fn stage(&self, writes: &[Write]) -> Result<(), StoreError> {
+        if let Some(refusal) = self.floor.get().and_then(|floor| floor.refusal()) {
+            return Err(refusal);
+        }
+        if let Some(Write::Audit(last)) = writes.iter().rev().find(|w| matches!(w, Write::Audit(_))) {
+            *self.staged_head.lock().expect("staged head lock") =
+                Some(super::head::Head { seq: last.seq, hash: last.hash.clone() });
+        }
         let mut batch = sled::Batch::default();
         for write in writes {
             let (key, value) = match write {
@@ -144,12 +157,36 @@ impl Store for SledStore {
         Box::new(self.db.range(start.as_bytes()..end.as_bytes()).map(|item| decode(item.map_err(backend)?)))
     }
 
+    fn audit_stored_from(&self, from: u64) -> super::StoredRecords<'_> {
+        let start = audit_key(from);
+        let end = format!("{AUDIT}~");
+        Box::new(self.db.range(start.as_bytes()..end.as_bytes()).map(|item| {
+            let (key, value) = item.map_err(backend)?;
+            let seq = std::str::from_utf8(&key[AUDIT.len()..]).ok().and_then(|digits| digits.parse().ok()).ok_or_else(
+                || StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&key).into_owned(),
+                    reason: "not an audit key".into(),
+                },
+            )?;
+            Ok((seq, value.to_vec()))
+        }))
+    }
+
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
         Box::new(self.db.scan_prefix(AUDIT).rev().map(|item| decode(item.map_err(backend)?)))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(backend)
+        let staged = self.staged_head.lock().expect("staged head lock").take();
+        self.db.flush().map(|_| ()).map_err(backend)?;
+        if let (Some(floor), Some(head)) = (self.floor.get(), staged) {
+            floor.observe(head);
+        }
+        Ok(())
+    }
+
+    fn guard_chain(&self, floor: std::sync::Arc<super::head::ChainFloor>) {
+        let _ = self.floor.set(floor);
     }
 
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError> {
