@@ -43,8 +43,12 @@ echo "PostgreSQL on 127.0.0.1:$PORT"
 
 export REMOTE_SUPPORT_ENABLED=1 REMOTE_SUPPORT_OPERATOR_CIDRS=127.0.0.1/32 ARGUS_OPS_TOKEN=demo-ops-token
 step "three nodes: the first init founds the cluster, the next two join it"
-ADMIN=$("$BIN/argus-ops" init --data-dir "$WORK/n1" --json | json 'd["admin_pat"]')
-for n in 2 3; do "$BIN/argus-ops" init --data-dir "$WORK/n$n" --json; echo; done
+FOUNDED=$("$BIN/argus-ops" init --data-dir "$WORK/n1" --json)
+ADMIN=$(echo "$FOUNDED" | json 'd["admin_pat"]')
+# Printed once at founding: the CA key is in the database only sealed under it, and joining
+# needs it (reading the database is not enough to become a node).
+ARGUS_CLUSTER_SECRET=$(echo "$FOUNDED" | json 'd["cluster_secret"]')
+for n in 2 3; do ARGUS_CLUSTER_SECRET="$ARGUS_CLUSTER_SECRET" "$BIN/argus-ops" init --data-dir "$WORK/n$n" --json; echo; done
 for n in 1 2 3; do
   "$BIN/argus-ops" serve --data-dir "$WORK/n$n" --api-listen 127.0.0.1:0 --agent-listen 127.0.0.1:0 \
     > "$WORK/n$n.log" 2>&1 &

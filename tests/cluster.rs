@@ -152,6 +152,23 @@ fn joined_nodes_share_the_ca_and_each_lists_every_node() {
     ok(&tenant_admin);
     let pat = tenant_admin.json["pat"].as_str().unwrap().to_string();
     refused(&cluster.node(1).ctl(&pat, &["cluster", "ls"]), "missing_role");
+    // Nor an operator's PAT bound to one tenant: the counts span every tenant.
+    let bound = cluster.fleet.ops.admin(&[
+        "pat",
+        "create",
+        "--owner",
+        "op-t1@example.com",
+        "--scope",
+        "remote_support",
+        "--tenant",
+        "T1",
+    ]);
+    ok(&bound);
+    refused(&cluster.node(1).ctl(bound.json["pat"].as_str().unwrap(), &["cluster", "ls"]), "missing_role");
+    assert!(
+        !cluster.node(0).data().join("tls/ca.key").exists(),
+        "nor does the founding node: it is sealed in the store"
+    );
     let certs: Vec<Vec<u8>> =
         (0..3).map(|i| std::fs::read(cluster.node(i).data().join("tls/server.pem")).unwrap()).collect();
     assert!(certs[0] != certs[1] && certs[1] != certs[2], "every node has its own certificate");
@@ -439,4 +456,117 @@ fn a_node_that_loses_the_database_stops_acknowledging_while_the_others_carry_on(
     assert_eq!(cluster.node(2).admin(&["tenant", "show", &tenant]).json["armed"], false);
     let verified = cluster.verify_chain();
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+}
+
+/// Sends one request on the peer link to `peer` as the holder of `cert`/`key` (a node of the
+/// cluster CA, or whoever minted one): the reply.
+fn peer_request(
+    ca_pem: &[u8],
+    cert_pem: &str,
+    key_pem: &str,
+    peer: std::net::SocketAddr,
+    request: &argus_fsm::wire::PeerRequest,
+) -> argus_fsm::wire::PeerReply {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let certs = argus_transport_quic::parse_certificates(cert_pem.as_bytes()).unwrap();
+        let key = argus_transport_quic::parse_private_key(key_pem.as_bytes()).unwrap();
+        let endpoint = argus_transport_quic::peer_endpoint("127.0.0.1:0".parse().unwrap(), ca_pem, certs, key).unwrap();
+        let connection = endpoint.connect(peer, argus_transport_quic::PEER_SERVER_NAME).unwrap().await.unwrap();
+        let (mut send, mut recv) = connection.open_bi().await.unwrap();
+        argus_transport_quic::write_frame(&mut send, request).await.unwrap();
+        let _ = send.finish();
+        let reply = argus_transport_quic::read_frame(&mut recv).await.unwrap().expect("a reply");
+        connection.close(0u32.into(), b"");
+        endpoint.wait_idle().await;
+        reply
+    })
+}
+
+/// SPEC §10 "Joining needs more than the database" and "Relayed work is checked where it
+/// runs": the database holds the CA key only sealed; a certificate minted with the CA key (an
+/// attacker who got it) or a real node's certificate cannot make the holding node run a command
+/// for a session that is not live for that agent, tenant and operator. Each refusal is audited
+/// as `peer_relay_refused`, and nothing runs; real relays still work.
+#[test]
+fn relayed_work_runs_only_from_a_live_node_for_a_session_live_for_that_agent_tenant_and_operator() {
+    use argus_fsm::command::Command as AgentCommand;
+    use argus_fsm::wire::{PeerReply, PeerRequest, Reply, SessionGrant};
+
+    let mut cluster = Cluster::start();
+    let _agent = cluster.agent("a1", 0);
+    let holder = cluster.holder(0, "a1").expect("held");
+    let holder_index = (0..3).find(|i| cluster.node_id(*i) == holder).unwrap();
+    let other = (holder_index + 1) % 3;
+    let peer: std::net::SocketAddr = cluster.node(holder_index).addresses()["peer"].as_str().unwrap().parse().unwrap();
+    let ca_pem = std::fs::read(cluster.node(0).ca()).unwrap();
+    let pg = cluster.fleet.ops.postgres.as_ref().unwrap();
+
+    // What the database shows is not a key.
+    let stored = pg.psql("argus", "SELECT key_pem FROM cluster_ca");
+    assert!(stored.starts_with("argus-sealed-ca-v1:") && !stored.contains("PRIVATE KEY"), "{stored}");
+    let sealed = argus_ops::bootstrap::seal::unseal(
+        &format!("argus_cs_{}", "00".repeat(32)),
+        &String::from_utf8_lossy(&ca_pem),
+        &stored,
+    );
+    assert!(sealed.is_err(), "no key without the secret");
+
+    let read_config = |session_id: &str, owner: &str| PeerRequest::Relay {
+        agent_id: "a1".into(),
+        grant: SessionGrant {
+            session_id: session_id.into(),
+            tenant: cluster.fleet.tenant.clone(),
+            owner: owner.into(),
+            expires_at: argus_fsm::Timestamp(i64::MAX / 2),
+        },
+        command: AgentCommand::ReadFile { path: "config.yaml".try_into().unwrap() },
+    };
+    let refused = |reply: PeerReply| match reply {
+        PeerReply::Relayed(Reply::Refused { code, .. }) => code.as_str() == "session_not_found",
+        _ => false,
+    };
+    let commands_run = || cluster_events(&cluster, "remote_support_command").len();
+    let before = commands_run();
+
+    // 1. A certificate minted with the CA key (as someone who stole the key and the secret
+    //    would), an invented session: refused, not from a live node.
+    let secret = cluster.fleet.ops.cluster_secret.clone().unwrap();
+    let ca_key = argus_ops::bootstrap::seal::unseal(&secret, &String::from_utf8_lossy(&ca_pem), &stored).unwrap();
+    let (minted_cert, minted_key) = argus_ops::bootstrap::tls::issue(&ca_key, &[]).unwrap();
+    let reply = peer_request(&ca_pem, &minted_cert, &minted_key, peer, &read_config("sess_invented", "op@example.com"));
+    assert!(refused(reply.clone()), "{reply:?}");
+
+    // 2. A real node's certificate, an invented session: refused, naming that node.
+    let node_tls = cluster.node(other).data().join("tls");
+    let (node_cert, node_key) = (
+        std::fs::read_to_string(node_tls.join("server.pem")).unwrap(),
+        std::fs::read_to_string(node_tls.join("server.key")).unwrap(),
+    );
+    let reply = peer_request(&ca_pem, &node_cert, &node_key, peer, &read_config("sess_invented", "op@example.com"));
+    assert!(refused(reply.clone()), "{reply:?}");
+
+    // 3. A real node, a real live session, but claimed for another operator: refused.
+    let activated = cluster.activate(other, "a1");
+    ok(&activated);
+    let session_id = activated.json["session_id"].as_str().unwrap().to_string();
+    let reply = peer_request(&ca_pem, &node_cert, &node_key, peer, &read_config(&session_id, "mallory@example.com"));
+    assert!(refused(reply.clone()), "{reply:?}");
+
+    // Nothing ran, and every refusal is on record with the peer's node when it is one.
+    assert_eq!(commands_run(), before, "no relayed command ran");
+    let refusals = cluster_events(&cluster, "peer_relay_refused");
+    let whys: Vec<(Value, Value)> =
+        refusals.iter().map(|r| (r["details"]["why"].clone(), r["details"]["peer_node"].clone())).collect();
+    let other_id = json!(cluster.node_id(other));
+    assert!(whys.contains(&(json!("not_a_live_node"), Value::Null)), "{whys:?}");
+    assert!(whys.contains(&(json!("no_such_session"), other_id.clone())), "{whys:?}");
+    assert!(whys.contains(&(json!("session_mismatch"), other_id)), "{whys:?}");
+    assert!(refusals.iter().all(|r| r["agent"] == "a1" && r["tenant"] == "T1"), "{refusals:?}");
+
+    // 4. The real thing still works: the operator's command through the other node.
+    let token = activated.json["session_token"].as_str().unwrap();
+    let read = cluster.command(other, token, "read_file", Some(json!({ "path": "config.yaml" })));
+    ok(&read);
+    assert_eq!(read.json["result"]["content"], "poll: 5\n");
 }

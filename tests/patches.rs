@@ -372,6 +372,11 @@ fn migrate_store_moves_a_sled_node_to_postgres_keeping_agents_consumed_patches_a
     assert_eq!(copied["audit_records"], events as u64, "{copied}");
     assert_eq!((copied["agents"].as_u64(), copied["consumed_patch_ids"].as_u64()), (Some(1), Some(1)));
     assert!(!String::from_utf8_lossy(&out.stdout).contains(pg.password()), "no password in --json output");
+    // In the cluster the CA key lives only sealed under the secret printed now; the clear copy
+    // is gone from the node's disk.
+    assert!(copied["cluster_secret"].as_str().is_some_and(|s| s.starts_with("argus_cs_")), "{copied}");
+    assert!(!fleet.ops.data().join("tls/ca.key").exists(), "tls/ca.key removed after the copy");
+    assert_eq!(pg.psql("argus", "SELECT key_pem LIKE 'argus-sealed-ca-v1:%' FROM cluster_ca"), "t");
     // A second run is refused: this data dir already serves from the database...
     let again = migrate(&pg.url("argus"));
     let stderr = String::from_utf8_lossy(&again.stderr);

@@ -286,9 +286,13 @@ fn presence_follows_the_newest_connection_and_only_live_nodes_count() {
         api: "127.0.0.1:1".into(),
         agent: "127.0.0.1:2".into(),
         peer: Some("127.0.0.1:3".into()),
+        peer_cert: Some(format!("{:0>64}", node)),
     };
     store.heartbeat(&beat("n1")).unwrap();
     store.heartbeat(&beat("n2")).unwrap();
+    // Who a peer is: the live node whose heartbeat names its certificate.
+    assert_eq!(store.live_node_by_peer_cert(&format!("{:0>64}", "n2")).unwrap().as_deref(), Some("n2"));
+    assert_eq!(store.live_node_by_peer_cert(&"f".repeat(64)).unwrap(), None, "a certificate no node names");
     let old = store.claim_presence("a1", "n1").unwrap();
     let new = store.claim_presence("a1", "n2").unwrap();
     assert!(new > old, "every connection takes a newer epoch");

@@ -197,13 +197,40 @@ fn bad_store_urls_wrong_passwords_and_unreachable_hosts_are_named_without_the_pa
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(std::path::Path::new(data).join("store.url")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    // A second init on a database that holds a deployment joins it (cluster mode): no PAT, and
-    // still no password anywhere.
+    // Founding printed the cluster secret once; the CA key is in the database only sealed under
+    // it, and not on the founding node's disk.
+    let founded: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let secret = founded["cluster_secret"].as_str().expect("founding prints cluster_secret").to_string();
+    assert!(secret.starts_with("argus_cs_"), "{founded}");
+    assert!(!std::path::Path::new(data).join("tls/ca.key").exists(), "no clear CA key on the founding node");
+    let stored = pg.psql("argus", "SELECT key_pem FROM cluster_ca");
+    assert!(stored.starts_with("argus-sealed-ca-v1:") && !stored.contains("PRIVATE KEY"), "{stored}");
+    // A second init on a database that holds a deployment joins it (cluster mode) only with
+    // the secret: missing names the variable, wrong is refused, and neither writes anything.
     let other = dir.path().join("other");
-    let (code, text) = ops_with_store(&["init", "--json", "--data-dir", other.to_str().unwrap()], &pg.url("argus"));
+    let join = |secret: Option<&str>| {
+        let mut command = std::process::Command::new(argus_e2e::bin("argus-ops"));
+        command.args(["init", "--json", "--data-dir", other.to_str().unwrap()]).env("ARGUS_STORE", pg.url("argus"));
+        if let Some(secret) = secret {
+            command.env("ARGUS_CLUSTER_SECRET", secret);
+        }
+        let out = command.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+    };
+    let (code, text) = join(None);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("ARGUS_CLUSTER_SECRET"), "{text}");
+    assert!(!other.exists(), "a refused join writes nothing");
+    let wrong = format!("argus_cs_{}", "ab".repeat(32));
+    let (code, text) = join(Some(&wrong));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("wrong secret") && !text.contains(&wrong), "{text}");
+    assert!(!other.exists(), "a refused join writes nothing");
+    let (code, text) = join(Some(&secret));
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains(r#""joined":true"#) && text.contains(r#""admin_pat":null"#), "{text}");
-    assert!(!text.contains(pg.password()), "{text}");
+    assert!(!text.contains(pg.password()) && !text.contains(&secret), "{text}");
+    assert!(!other.join("tls/ca.key").exists(), "a joined node keeps no CA key");
     // A database migrated by a newer build: serve refuses, exit 1, naming both versions.
     pg.psql("argus", "INSERT INTO argus_schema (version) VALUES (999)");
     let out = std::process::Command::new(argus_e2e::bin("argus-ops"))

@@ -135,6 +135,8 @@ pub struct Ops {
     pub serve_args: Vec<String>,
     /// A descriptor limit (`ulimit -n`, soft and hard) for the next `serve`.
     pub nofile: Option<u64>,
+    /// The cluster secret founding printed (PostgreSQL stores): what `join` needs.
+    pub cluster_secret: Option<String>,
     pub server: Option<Process>,
     /// An in-process server (see [`Ops::embedded`]): stops when this is dropped.
     pub embedded: Option<tokio::sync::oneshot::Sender<()>>,
@@ -201,6 +203,7 @@ impl Ops {
             env,
             serve_args: vec![],
             nofile: None,
+            cluster_secret: init["cluster_secret"].as_str().map(str::to_string),
             server: None,
             embedded: None,
             postgres,
@@ -219,7 +222,7 @@ impl Ops {
     ) -> Ops {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("ops");
-        let init = argus_ops::bootstrap::init::init(&data, &[], &argus_ops::store::StoreUrl::Sled).expect("init");
+        let init = argus_ops::bootstrap::init::init(&data, &[], &argus_ops::store::StoreUrl::Sled, None).expect("init");
         let config = argus_ops::config::GateConfig {
             enabled: true,
             operator_cidrs: vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()],
@@ -257,6 +260,7 @@ impl Ops {
             env: vec![],
             serve_args: vec![],
             nofile: None,
+            cluster_secret: None,
             server: None,
             embedded: Some(stop),
             postgres: None,
@@ -324,6 +328,7 @@ impl Ops {
             .args(["init", "--json", "--data-dir"])
             .arg(&data)
             .env("ARGUS_STORE", url)
+            .env("ARGUS_CLUSTER_SECRET", self.cluster_secret.as_deref().expect("founding printed a cluster secret"))
             .output()
             .expect("init runs");
         assert!(out.status.success(), "join failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -338,6 +343,7 @@ impl Ops {
             env: self.env.clone(),
             serve_args: self.serve_args.clone(),
             nofile: None,
+            cluster_secret: self.cluster_secret.clone(),
             server: None,
             embedded: None,
             postgres: None,

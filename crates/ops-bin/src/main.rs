@@ -80,6 +80,24 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Cluster tools.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Seal a cluster CA key kept in clear (a cluster founded before the cluster secret, SPEC
+    /// §10) under a new cluster secret, printed once; joining needs it from then on.
+    Seal {
+        /// The cluster's database: postgres://… (or ARGUS_STORE).
+        #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
+        store: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,13 +151,18 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Init { data_dir, server_names, json, store } => {
             let store = StoreUrl::parse(store.as_deref().unwrap_or("sled"))?;
-            let done = argus_ops::bootstrap::init::init(&data_dir, &server_names, &store)?;
+            // From the environment only: a secret never sits on a command line.
+            let secret = std::env::var(argus_ops::bootstrap::seal::SECRET_VARIABLE).ok();
+            let done = argus_ops::bootstrap::init::init(&data_dir, &server_names, &store, secret.as_deref())?;
             if json {
                 let mut out = serde_json::json!({
                     "data_dir": data_dir.display().to_string(),
                     "ca_cert": done.ca_cert.display().to_string(),
                     "admin_pat": done.admin_pat,
                 });
+                if let Some(secret) = &done.cluster_secret {
+                    out["cluster_secret"] = serde_json::Value::from(secret.as_str());
+                }
                 if done.admin_pat.is_none() {
                     out["joined"] = serde_json::Value::Bool(true);
                 }
@@ -150,6 +173,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         println!("initialised {}", data_dir.display());
                         println!("CA certificate (pin this): {}", done.ca_cert.display());
                         println!("bootstrap admin PAT (shown once, owner admin@local): {pat}");
+                        if let Some(secret) = &done.cluster_secret {
+                            println!(
+                                "cluster secret (shown once; every joining node needs it as {}): {secret}",
+                                argus_ops::bootstrap::seal::SECRET_VARIABLE
+                            );
+                        }
                     }
                     None => {
                         println!("initialised {} and joined the cluster in {}", data_dir.display(), store.redacted());
@@ -204,6 +233,27 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     done.tenants, done.agents, done.pats, done.sessions, done.consumed_patch_ids, done.audit_records, done.to
                 );
                 println!("{} now serves from it; the sled database is left in place, unused", done.data_dir);
+                println!(
+                    "cluster secret (shown once; the CA key is sealed under it and tls/ca.key removed; \
+                     every joining node needs it as {}): {}",
+                    argus_ops::bootstrap::seal::SECRET_VARIABLE,
+                    done.cluster_secret
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cluster { command: ClusterCommand::Seal { store, json } } => {
+            let StoreUrl::Postgres(target) = StoreUrl::parse(&store)? else {
+                anyhow::bail!("--store must be a postgres:// URL: only a cluster's database holds a cluster CA");
+            };
+            let secret = argus_ops::bootstrap::migrate::seal_cluster_ca(&target)?;
+            if json {
+                println!("{}", serde_json::json!({ "cluster_secret": secret }));
+            } else {
+                println!(
+                    "cluster CA key sealed; cluster secret (shown once; joining nodes need it as {}): {secret}",
+                    argus_ops::bootstrap::seal::SECRET_VARIABLE
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

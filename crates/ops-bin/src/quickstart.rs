@@ -28,7 +28,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
 
     step("initialise the ops server (CA, store, bootstrap admin PAT)");
     let data = dir.join("ops");
-    let init = argus_ops::bootstrap::init::init(&data, &[], &argus_ops::store::StoreUrl::Sled)?;
+    let init = argus_ops::bootstrap::init::init(&data, &[], &argus_ops::store::StoreUrl::Sled, None)?;
     let ops_token = secrets::token("ops_");
     let config = GateConfig {
         enabled: true,

@@ -82,6 +82,9 @@ pub struct Heartbeat {
     pub api: String,
     pub agent: String,
     pub peer: Option<String>,
+    /// SHA-256 (hex) of the certificate this node presents on peer links: how the others know
+    /// it is this node (SPEC §10 "Relayed work is checked where it runs").
+    pub peer_cert: Option<String>,
 }
 
 /// What the store says about presence: agent → node holding it, for nodes alive now.

@@ -91,6 +91,9 @@ pub enum Need<'a> {
     Admin,
     /// `remote_support` or `admin`.
     Support,
+    /// `remote_support` or `admin` on a PAT bound to no tenant: what spans every tenant (the
+    /// cluster's nodes and their agent counts).
+    FleetWide,
     /// `remote_support`, `admin`, or `tenant_admin` bound to this tenant (reads of a tenant).
     SupportOrTenantAdmin(&'a str),
     /// `admin` or `tenant_admin` bound to this tenant (consent, arm, enrollment tokens).
@@ -108,10 +111,13 @@ impl Operator {
                 return false;
             }
         }
+        if need == Need::FleetWide && self.tenant.is_some() {
+            return false;
+        }
         has(Scope::Admin)
             || match need {
                 Need::Admin => false,
-                Need::Support => has(Scope::RemoteSupport),
+                Need::Support | Need::FleetWide => has(Scope::RemoteSupport),
                 Need::SupportOrTenantAdmin(tenant) => has(Scope::RemoteSupport) || admin_of(tenant),
                 Need::TenantAdmin(tenant) => admin_of(tenant),
             }
@@ -504,6 +510,11 @@ mod tests {
         assert!(bound.may(Need::SupportOrTenantAdmin("T1")) && bound.may(Need::Support));
         assert!(!bound.may(Need::SupportOrTenantAdmin("T2")) && !bound.may(Need::TenantAdmin("T2")));
         assert!(bound.sees("T1") && !bound.sees("T2") && support.sees("T2"));
+        // What spans every tenant: admin or remote_support, never on a tenant-bound PAT.
+        assert!(support.may(Need::FleetWide) && admin.may(Need::FleetWide));
+        assert!(!bound.may(Need::FleetWide), "a tenant-bound PAT sees no fleet-wide figures");
+        assert!(!op(vec![Scope::RemoteSupport], Some("T1")).may(Need::FleetWide));
+        assert!(!tenant_admin.may(Need::FleetWide));
     }
 
     #[test]

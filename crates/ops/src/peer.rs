@@ -182,27 +182,189 @@ pub fn grant_through(ops: &Ops, node: String, agent_id: &str, grant: argus_fsm::
 }
 
 /// Accepts peer links until the endpoint closes. The TLS layer has already refused anything
-/// without a cluster-CA certificate.
+/// without a cluster-CA certificate; every request is then checked where it runs ([`check`]).
 pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
         let ops = ops.clone();
         tokio::spawn(async move {
             let Ok(connection) = incoming.await else { return };
+            let Some(fingerprint) = peer_fingerprint(&connection) else { return };
+            let remote = connection.remote_address();
             while let Ok((send, recv)) = connection.accept_bi().await {
-                tokio::spawn(answer(ops.clone(), send, recv));
+                tokio::spawn(answer(ops.clone(), fingerprint.clone(), remote, send, recv));
             }
         });
     }
 }
 
-async fn answer(ops: Arc<Ops>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+/// SHA-256 (hex) of the certificate a peer presented.
+fn peer_fingerprint(connection: &quinn::Connection) -> Option<String> {
+    let identity = connection.peer_identity()?;
+    let certificates = identity.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>().ok()?;
+    certificates.first().map(|cert| hex::encode(argus_fsm::signed::sha256(cert)))
+}
+
+/// Why relayed work was refused (the `peer_relay_refused` record's `why`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The certificate is not that of a node the store knows as alive.
+    NotALiveNode,
+    /// No such session in the store.
+    NoSuchSession,
+    /// The session is not live (a command or a grant for an ended one).
+    SessionNotLive,
+    /// The session belongs to another agent, tenant or operator than the request says.
+    SessionMismatch,
+    /// The store could not be asked: nothing unchecked is run.
+    StoreUnavailable,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NotALiveNode => "not_a_live_node",
+            Refusal::NoSuchSession => "no_such_session",
+            Refusal::SessionNotLive => "session_not_live",
+            Refusal::SessionMismatch => "session_mismatch",
+            Refusal::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+/// What a relayed request claims about its session.
+pub struct Claim<'a> {
+    pub agent_id: &'a str,
+    pub session_id: &'a str,
+    /// `(tenant, operator)` for a command or a grant; none for an end (which names no more).
+    pub holder: Option<(&'a str, &'a str)>,
+    /// Whether the session must still be live (a command, a grant) or may have ended (an end).
+    pub live: bool,
+}
+
+/// The rule for a relayed request against the session as the store holds it (pure).
+pub fn judge(
+    claim: &Claim<'_>,
+    stored: Option<&argus_fsm::session::Session>,
+    now: argus_fsm::Timestamp,
+) -> Result<(), Refusal> {
+    let session = stored.ok_or(Refusal::NoSuchSession)?;
+    if session.agent_id != claim.agent_id {
+        return Err(Refusal::SessionMismatch);
+    }
+    if let Some((tenant, owner)) = claim.holder {
+        if session.tenant != tenant || session.owner != owner {
+            return Err(Refusal::SessionMismatch);
+        }
+    }
+    if claim.live && !session.is_live(now) {
+        return Err(Refusal::SessionNotLive);
+    }
+    Ok(())
+}
+
+/// Checks a relayed request where it runs (SPEC §10): from a peer whose certificate names a node
+/// the store knows as alive, for a session the store holds as live for that agent, tenant and
+/// operator. Answers the peer's node ID, or the refusal (audited by the caller).
+async fn check(ops: &Arc<Ops>, fingerprint: &str, claim: &Claim<'_>) -> Result<String, (Option<String>, Refusal)> {
+    let store = ops.store.clone();
+    let (fingerprint, session_id) = (fingerprint.to_string(), claim.session_id.to_string());
+    let looked_up = tokio::task::spawn_blocking(move || {
+        let node = store.live_node_by_peer_cert(&fingerprint)?;
+        let session = match &node {
+            Some(_) => store.session_by_id(&session_id)?,
+            None => None,
+        };
+        Ok::<_, crate::store::StoreError>((node, session))
+    })
+    .await;
+    let (node, session) = match looked_up {
+        Ok(Ok(found)) => found,
+        _ => return Err((None, Refusal::StoreUnavailable)),
+    };
+    let Some(node) = node else { return Err((None, Refusal::NotALiveNode)) };
+    match judge(claim, session.as_ref(), crate::time_format::now()) {
+        Ok(()) => Ok(node),
+        Err(refusal) => Err((Some(node), refusal)),
+    }
+}
+
+/// Audits one refused relay (`peer_relay_refused`, with the peer's node ID when known).
+async fn audit_refusal(
+    ops: &Arc<Ops>,
+    peer: Option<&str>,
+    remote: std::net::SocketAddr,
+    kind: &'static str,
+    claim: &Claim<'_>,
+    refusal: Refusal,
+) {
+    tracing::warn!(peer = peer.unwrap_or("-"), %remote, kind, why = refusal.as_str(), "relayed work refused");
+    let actor = peer.map_or_else(|| "system".to_string(), |node| format!("node:{node}"));
+    let mut entry = crate::store::audit::AuditEntry::new("peer_relay_refused", actor).agent(claim.agent_id).details(
+        serde_json::json!({
+            "peer_node": peer,
+            "remote": remote.to_string(),
+            "request": kind,
+            "why": refusal.as_str(),
+            "claimed_session": claim.session_id,
+        }),
+    );
+    // Name the tenant only when the agent really belongs to it (a claim is untrusted input).
+    let tenant = ops.registry.read().await.agents.get(claim.agent_id).map(|a| a.enrollment.tenant().to_string());
+    if let Some(tenant) = tenant {
+        entry = entry.tenant(tenant);
+    }
+    if let Err(error) = ops.append_audit(vec![entry], crate::time_format::now()).await {
+        tracing::warn!(error = %error.message, "peer_relay_refused not recorded");
+    }
+    let _ = ops.durability.wait_all().await;
+}
+
+async fn answer(
+    ops: Arc<Ops>,
+    fingerprint: String,
+    remote: std::net::SocketAddr,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
     let Ok(Some(request)) = read_frame::<PeerRequest>(&mut recv).await else { return };
-    let reply = match request {
+    let (kind, claim) = match &request {
+        PeerRequest::Relay { agent_id, grant, .. } => (
+            "relay",
+            Claim { agent_id, session_id: &grant.session_id, holder: Some((&grant.tenant, &grant.owner)), live: true },
+        ),
+        PeerRequest::Grant { agent_id, grant } => (
+            "grant",
+            Claim { agent_id, session_id: &grant.session_id, holder: Some((&grant.tenant, &grant.owner)), live: true },
+        ),
+        PeerRequest::EndSession { agent_id, session_id, .. } => {
+            ("end", Claim { agent_id, session_id, holder: None, live: false })
+        }
+    };
+    let reply = match check(&ops, &fingerprint, &claim).await {
+        Err((peer, refusal)) => {
+            audit_refusal(&ops, peer.as_deref(), remote, kind, &claim, refusal).await;
+            match request {
+                PeerRequest::Relay { .. } => PeerReply::Relayed(Reply::Refused {
+                    code: Code::SessionNotFound,
+                    message: format!("the holding node refused the relayed command ({})", refusal.as_str()),
+                }),
+                _ => PeerReply::NotHere,
+            }
+        }
+        Ok(_peer) => run(&ops, request).await,
+    };
+    let _ = write_frame(&mut send, &reply).await;
+    let _ = send.finish();
+}
+
+/// Runs a relayed request that passed [`check`].
+async fn run(ops: &Arc<Ops>, request: PeerRequest) -> PeerReply {
+    match request {
         PeerRequest::Relay { agent_id, grant, command } => {
             if !ops.is_online(&agent_id) {
                 PeerReply::NotHere
             } else {
-                match crate::http::sessions::relay(&ops, &agent_id, grant, &command).await {
+                match crate::http::sessions::relay(ops, &agent_id, grant, &command).await {
                     Ok(result_json) => PeerReply::Relayed(Reply::Ok { result_json }),
                     Err(error) => PeerReply::Relayed(Reply::Refused { code: error.code, message: error.message }),
                 }
@@ -226,9 +388,7 @@ async fn answer(ops: Arc<Ops>, mut send: quinn::SendStream, mut recv: quinn::Rec
             }
             None => PeerReply::NotHere,
         },
-    };
-    let _ = write_frame(&mut send, &reply).await;
-    let _ = send.finish();
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+use crate::bootstrap::seal;
 use crate::bootstrap::serve::DataDir;
 use crate::bootstrap::tls;
 use crate::secrets;
@@ -17,11 +18,20 @@ pub struct Initialised {
     pub ca_cert: std::path::PathBuf,
     /// The bootstrap admin PAT; `None` when this node joined an existing cluster.
     pub admin_pat: Option<String>,
+    /// Founding a cluster on a shared store: the secret the CA key is sealed under, shown once
+    /// (every joining node needs it).
+    pub cluster_secret: Option<String>,
 }
 
 /// Creates the data dir on `store`; refuses if the dir exists and is not empty. On a shared
-/// store that already holds a cluster, joins it (SPEC §10).
-pub fn init(data_dir: &Path, server_names: &[String], store_url: &StoreUrl) -> anyhow::Result<Initialised> {
+/// store that already holds a cluster, joins it with `cluster_secret` (`ARGUS_CLUSTER_SECRET`),
+/// which opens the sealed CA key (SPEC §10); nothing is written when it does not.
+pub fn init(
+    data_dir: &Path,
+    server_names: &[String],
+    store_url: &StoreUrl,
+    cluster_secret: Option<&str>,
+) -> anyhow::Result<Initialised> {
     if data_dir.exists() && std::fs::read_dir(data_dir)?.next().is_some() {
         anyhow::bail!("{} already exists and is not empty; refusing to overwrite it", data_dir.display());
     }
@@ -58,10 +68,31 @@ pub fn init(data_dir: &Path, server_names: &[String], store_url: &StoreUrl) -> a
         anyhow::bail!("the store {} already holds an ARGUS deployment", store_url.redacted());
     }
     // Found the cluster (empty store) or join it: then this node's certificate is signed by the
-    // cluster CA kept in the store, and no PAT is made.
+    // cluster CA kept in the store, and no PAT is made. A shared store keeps the CA key only
+    // sealed under a new cluster secret.
+    let founding_secret = store.shared().then(seal::new_secret);
+    let stored_key = match &founding_secret {
+        Some(secret) => seal::seal(secret, &pems.ca_cert, &pems.ca_key)?,
+        None => pems.ca_key.clone(),
+    };
     let joined = store
-        .found_or_join(&[Write::Pat(pat), Write::Audit(record)], &pems.ca_cert, &pems.ca_key)
+        .found_or_join(&[Write::Pat(pat), Write::Audit(record)], &pems.ca_cert, &stored_key)
         .map_err(|e| anyhow::anyhow!("initialising the store {}: {e}", store_url.redacted()))?;
+    // Joining: the secret must open the key before anything is written here.
+    let joined = match joined {
+        None => None,
+        Some((ca_cert, stored)) => {
+            let secret = cluster_secret.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the store {} holds a cluster: joining it needs {} (printed once when the cluster was founded)",
+                    store_url.redacted(),
+                    seal::SECRET_VARIABLE
+                )
+            })?;
+            let ca_key = seal::unseal(secret, &ca_cert, &stored)?;
+            Some((ca_cert, ca_key))
+        }
+    };
     std::fs::create_dir_all(data_dir.join("tls")).context("creating the data dir")?;
     std::fs::create_dir_all(data_dir.join("run"))?;
     // Which store this node uses, kept beside its keys (0600: the URL may hold a password).
@@ -70,10 +101,14 @@ pub fn init(data_dir: &Path, server_names: &[String], store_url: &StoreUrl) -> a
     match joined {
         None => {
             tls::write_public(&dir.tls("ca.pem"), pems.ca_cert.as_bytes())?;
-            tls::write_private(&dir.tls("ca.key"), pems.ca_key.as_bytes())?;
+            // A single node keeps its CA key beside its certificates (`migrate-store` carries it
+            // into a cluster); a cluster's lives only sealed in the store.
+            if founding_secret.is_none() {
+                tls::write_private(&dir.tls("ca.key"), pems.ca_key.as_bytes())?;
+            }
             tls::write_public(&dir.tls("server.pem"), pems.server_cert.as_bytes())?;
             tls::write_private(&dir.tls("server.key"), pems.server_key.as_bytes())?;
-            Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat: Some(admin_pat) })
+            Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat: Some(admin_pat), cluster_secret: founding_secret })
         }
         Some((ca_cert, ca_key)) => {
             let (server_cert, server_key) =
@@ -81,7 +116,7 @@ pub fn init(data_dir: &Path, server_names: &[String], store_url: &StoreUrl) -> a
             tls::write_public(&dir.tls("ca.pem"), ca_cert.as_bytes())?;
             tls::write_public(&dir.tls("server.pem"), server_cert.as_bytes())?;
             tls::write_private(&dir.tls("server.key"), server_key.as_bytes())?;
-            Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat: None })
+            Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat: None, cluster_secret: None })
         }
     }
 }

@@ -18,6 +18,8 @@ use crate::store::{PgStore, SledStore, StoreError, StoreUrl, Write};
 /// What was copied.
 #[derive(Debug, serde::Serialize)]
 pub struct Migrated {
+    /// The secret the CA key is sealed under, shown once: joining nodes need it.
+    pub cluster_secret: String,
     pub data_dir: String,
     pub to: String,
     pub tenants: usize,
@@ -61,7 +63,10 @@ pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
     batch.extend(audit.into_iter().map(Write::Audit));
 
     let target = PgStore::open(to).map_err(|e| anyhow::anyhow!("opening {}: {e}", to.redacted()))?;
-    target.import(batch, &ca_cert, &ca_key).map_err(|e| match e {
+    // In the cluster the CA key lives only sealed under a new cluster secret (SPEC §10).
+    let cluster_secret = super::seal::new_secret();
+    let sealed = super::seal::seal(&cluster_secret, &ca_cert, &ca_key)?;
+    target.import(batch, &ca_cert, &sealed).map_err(|e| match e {
         StoreError::NotEmpty => anyhow::anyhow!("{} is not empty: it already holds an ARGUS deployment", to.redacted()),
         other => anyhow::anyhow!("copying into {}: {other}", to.redacted()),
     })?;
@@ -74,6 +79,8 @@ pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
     let _ = std::fs::remove_file(&staged);
     tls::write_private(&staged, format!("{}\n", StoreUrl::Postgres(to.clone()).to_secret_string()).as_bytes())?;
     std::fs::rename(&staged, dir.store_file()).context("pointing the data dir at the new store")?;
+    // The clear copy of the CA key is not left behind on this node's disk.
+    std::fs::remove_file(dir.tls("ca.key")).context("removing tls/ca.key (now sealed in the store)")?;
     Ok(Migrated {
         data_dir: data_dir.display().to_string(),
         to: to.redacted(),
@@ -83,5 +90,29 @@ pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
         sessions: counts.3,
         consumed_patch_ids,
         audit_records: records,
+        cluster_secret,
     })
+}
+
+/// `argus-ops cluster seal`: seals a cluster CA key kept in clear (a cluster founded before the
+/// cluster secret) under a new secret, answered once. Nodes keep serving meanwhile; joining
+/// needs the secret from now on.
+pub fn seal_cluster_ca(store: &PgUrl) -> anyhow::Result<String> {
+    let target = PgStore::open(store).map_err(|e| anyhow::anyhow!("opening {}: {e}", store.redacted()))?;
+    let (ca_cert, stored) = target
+        .cluster_ca()
+        .map_err(|e| anyhow::anyhow!("reading the cluster CA: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("{} holds no cluster", store.redacted()))?;
+    if super::seal::is_sealed(&stored) {
+        anyhow::bail!("the cluster CA key is already sealed; its secret was printed when it was sealed");
+    }
+    if !stored.contains("PRIVATE KEY") {
+        anyhow::bail!("the stored cluster CA key is damaged");
+    }
+    let secret = super::seal::new_secret();
+    let sealed = super::seal::seal(&secret, &ca_cert, &stored)?;
+    if !target.replace_ca_key(&stored, &sealed).map_err(|e| anyhow::anyhow!("sealing the cluster CA: {e}"))? {
+        anyhow::bail!("the cluster CA key changed meanwhile (sealed by someone else?); nothing done");
+    }
+    Ok(secret)
 }

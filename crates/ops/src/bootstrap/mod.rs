@@ -3,5 +3,6 @@
 
 pub mod init;
 pub mod migrate;
+pub mod seal;
 pub mod serve;
 pub mod tls;

@@ -235,6 +235,7 @@ pub async fn serve(
         api: api_addr.to_string(),
         agent: agent_addr.to_string(),
         peer: peer_addr.map(|a| a.to_string()),
+        peer_cert: peer_addr.and(certs.first()).map(|cert| hex::encode(argus_fsm::signed::sha256(cert))),
     };
     let _ = ops.addresses.set(beat.clone());
     let mut cluster_tasks = Vec::new();

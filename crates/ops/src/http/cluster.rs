@@ -21,11 +21,12 @@ pub(crate) struct ClusterView {
     nodes: Vec<NodeInfo>,
 }
 
-/// The cluster's nodes, alive or dead, with the agents each holds (remote_support or admin).
+/// The cluster's nodes, alive or dead, with the agents each holds (admin, or remote_support not
+/// bound to a tenant: the counts span every tenant).
 #[utoipa::path(get, path = "/support/cluster", tag = "cluster",
     responses((status = 200, description = "The nodes", body = ClusterView)))]
 pub(crate) async fn cluster(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<ClusterView>, ApiError> {
-    gated.require(&ops, Need::Support).await?;
+    gated.require(&ops, Need::FleetWide).await?;
     if !ops.store.shared() {
         let addresses = ops.addresses.get();
         let this = NodeInfo {

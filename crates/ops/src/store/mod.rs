@@ -330,6 +330,13 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
     /// The session whose token hashes to `token_hash`, live or ended (by key, never a scan).
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError>;
+    /// The session with this ID, live or ended.
+    fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError>;
+    /// The live node whose heartbeat names the peer certificate with this SHA-256 (hex), if
+    /// any: who a peer on the peer link is (shared stores).
+    fn live_node_by_peer_cert(&self, _fingerprint: &str) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
     /// `init`: on an empty store, writes `writes` (the bootstrap PAT and its record) and keeps
     /// the CA as the cluster's, answering `None`; on a store that already holds a cluster,
     /// writes nothing and answers the cluster CA (certificate, key) PEMs to join with.

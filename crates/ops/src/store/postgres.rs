@@ -33,8 +33,11 @@ use super::url::{PgUrl, SslMode};
 use super::{Changes, Reread, Snapshot, Store, StoreError, Write};
 
 /// Every schema version this build knows, in order. A database at a newer version is refused.
-const MIGRATIONS: &[(i32, &str)] =
-    &[(1, include_str!("migrations/001_initial.sql")), (2, include_str!("migrations/002_cluster.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/001_initial.sql")),
+    (2, include_str!("migrations/002_cluster.sql")),
+    (3, include_str!("migrations/003_peer_identity.sql")),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -541,6 +544,28 @@ impl PgStore {
         rows.iter().map(|row| decode(row.get::<_, &str>(0), sql)).collect()
     }
 
+    /// The cluster CA: (certificate PEM, stored key: sealed, or in clear before the secret).
+    pub fn cluster_ca(&self) -> Result<Option<(String, String)>, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            let row = client.query_opt("SELECT cert_pem, key_pem FROM cluster_ca", &[]).await.map_err(pg_error)?;
+            Ok(row.map(|row| (row.get::<_, String>(0), row.get::<_, String>(1))))
+        })
+    }
+
+    /// Replaces the stored CA key `old` with `new`; false when it was no longer `old` (another
+    /// operator sealed it first).
+    pub fn replace_ca_key(&self, old: &str, new: &str) -> Result<bool, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            let rows = client
+                .execute("UPDATE cluster_ca SET key_pem = $2 WHERE key_pem = $1", &[&old, &new])
+                .await
+                .map_err(pg_error)?;
+            Ok(rows == 1)
+        })
+    }
+
     /// One page of the audit chain as stored: `(seq, the record's text)`, undecoded.
     async fn stored_page(&self, after: i64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let client = self.client().await?;
@@ -758,12 +783,7 @@ impl Store for PgStore {
             Ok(()) => Ok(None),
             // Not empty: another init founded it first (the table lock orders two at once).
             Err(StoreError::NotEmpty) => {
-                let ca = self.run(async {
-                    let client = self.client().await?;
-                    let row =
-                        client.query_opt("SELECT cert_pem, key_pem FROM cluster_ca", &[]).await.map_err(pg_error)?;
-                    Ok(row.map(|row| (row.get::<_, String>(0), row.get::<_, String>(1))))
-                })?;
+                let ca = self.cluster_ca()?;
                 ca.map(Some).ok_or_else(|| {
                     StoreError::Backend(
                         "the database holds an ARGUS deployment without a cluster CA (written before cluster mode); \
@@ -819,14 +839,38 @@ impl Store for PgStore {
             let client = self.client().await?;
             client
                 .execute(
-                    "INSERT INTO nodes (node_id, api, agent, peer) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO nodes (node_id, api, agent, peer, peer_cert_sha256) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (node_id) DO UPDATE SET api = EXCLUDED.api, agent = EXCLUDED.agent,
-                         peer = EXCLUDED.peer, heartbeat_at = now()",
-                    &[&beat.node_id, &beat.api, &beat.agent, &beat.peer],
+                         peer = EXCLUDED.peer, peer_cert_sha256 = EXCLUDED.peer_cert_sha256, heartbeat_at = now()",
+                    &[&beat.node_id, &beat.api, &beat.agent, &beat.peer, &beat.peer_cert],
                 )
                 .await
                 .map_err(pg_error)
                 .map(drop)
+        })
+    }
+
+    fn live_node_by_peer_cert(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        let dead_after = crate::cluster::DEAD_AFTER.as_secs_f64();
+        self.run(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT node_id FROM nodes
+                     WHERE peer_cert_sha256 = $1 AND now() - heartbeat_at < make_interval(secs => $2)
+                     ORDER BY heartbeat_at DESC LIMIT 1",
+                    &[&fingerprint, &dead_after],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(row.map(|row| row.get::<_, String>(0)))
+        })
+    }
+
+    fn session_by_id(&self, id: &str) -> Result<Option<argus_fsm::session::Session>, StoreError> {
+        self.run(async {
+            let sessions = self.records("SELECT record FROM sessions WHERE id = $1", &[&id]).await?;
+            Ok(sessions.into_iter().next())
         })
     }
 

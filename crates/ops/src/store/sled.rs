@@ -189,6 +189,14 @@ impl Store for SledStore {
         let _ = self.floor.set(floor);
     }
 
+    fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError> {
+        let key = format!("{SESSION}{id}");
+        match self.db.get(key.as_bytes()).map_err(backend)? {
+            Some(value) => decode((key.as_bytes().into(), value)).map(Some),
+            None => Ok(None),
+        }
+    }
+
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError> {
         let Some(id) = self.db.get(format!("{SESSION_BY_TOKEN}{}", hex::encode(token_hash))).map_err(backend)? else {
             return Ok(None);
