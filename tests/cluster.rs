@@ -570,3 +570,59 @@ fn relayed_work_runs_only_from_a_live_node_for_a_session_live_for_that_agent_ten
     ok(&read);
     assert_eq!(read.json["result"]["content"], "poll: 5\n");
 }
+
+/// The migration path for a cluster founded before the secret (its CA key in clear): joining is
+/// refused and names `argus-ops cluster seal`, which seals it once under a new secret, printed
+/// once; from then on the new secret joins and nothing else does.
+#[test]
+fn a_cluster_founded_before_the_secret_is_sealed_once_and_then_joined_with_it() {
+    let ops = Ops::start_on_postgres(&[]);
+    let pg = ops.postgres.as_ref().unwrap();
+    let url = pg.url("argus");
+    let ca = std::fs::read_to_string(ops.ca()).unwrap();
+    let clear = argus_ops::bootstrap::seal::unseal(
+        ops.cluster_secret.as_deref().unwrap(),
+        &ca,
+        &pg.psql("argus", "SELECT key_pem FROM cluster_ca"),
+    )
+    .unwrap();
+    // The database as such a cluster left it.
+    pg.psql("argus", &format!("UPDATE cluster_ca SET key_pem = $${clear}$$"));
+    let work = tempfile::tempdir().unwrap();
+    let join = |name: &str, secret: Option<&str>| {
+        let mut command = Command::new(bin("argus-ops"));
+        command.args(["init", "--json", "--data-dir"]).arg(work.path().join(name)).env("ARGUS_STORE", &url);
+        if let Some(secret) = secret {
+            command.env("ARGUS_CLUSTER_SECRET", secret);
+        }
+        let out = command.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+    };
+    let (code, text) = join("n2", ops.cluster_secret.as_deref());
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("argus-ops cluster seal"), "{text}");
+    let seal = || {
+        let out = Command::new(bin("argus-ops")).args(["cluster", "seal", "--json", "--store", &url]).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = seal();
+    assert_eq!(code, Some(0), "{stderr}");
+    let secret = serde_json::from_str::<Value>(&stdout).unwrap()["cluster_secret"].as_str().unwrap().to_string();
+    let stored = pg.psql("argus", "SELECT key_pem FROM cluster_ca");
+    assert!(stored.starts_with("argus-sealed-ca-v1:") && !stored.contains("PRIVATE KEY"), "{stored}");
+    assert_eq!(argus_ops::bootstrap::seal::unseal(&secret, &ca, &stored).unwrap(), clear, "the same CA key");
+    let (code, _, stderr) = seal();
+    assert_eq!(code, Some(1), "sealing twice is refused");
+    assert!(stderr.contains("already sealed"), "{stderr}");
+    let (code, text) = join("n3", ops.cluster_secret.as_deref());
+    assert_eq!(code, Some(1), "the old secret does not open the new seal: {text}");
+    let (code, text) = join("n4", Some(&secret));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(r#""joined":true"#), "{text}");
+    // The nodes keep serving throughout.
+    assert_eq!(ops.admin(&["agent", "fleet"]).code, 0);
+}

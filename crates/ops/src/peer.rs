@@ -183,11 +183,34 @@ pub fn grant_through(ops: &Ops, node: String, agent_id: &str, grant: argus_fsm::
 
 /// Accepts peer links until the endpoint closes. The TLS layer has already refused anything
 /// without a cluster-CA certificate; every request is then checked where it runs ([`check`]).
+///
+/// Like the agent listener (SPEC §12 "Floods"), the accept loop never waits: handshakes in
+/// progress are bounded in all and per address, an unvalidated address is asked for a Retry
+/// under load, and a handshake not complete in 5 s is dropped. A connection established (a
+/// cluster-CA certificate presented) holds no place.
 pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
+    use crate::link::intake::{Decision, Intake};
+    let intake = Arc::new(Mutex::new(Intake::new(crate::link::intake::PER_ADDRESS)));
     while let Some(incoming) = endpoint.accept().await {
-        let ops = ops.clone();
+        let ip = incoming.remote_address().ip();
+        match intake.lock().expect("peer intake lock").decide(ip, incoming.remote_address_validated()) {
+            Decision::Accept => {}
+            Decision::Retry => {
+                if let Err(error) = incoming.retry() {
+                    error.into_incoming().ignore();
+                }
+                continue;
+            }
+            Decision::Refuse(_) => {
+                incoming.refuse();
+                continue;
+            }
+        }
+        let (ops, intake) = (ops.clone(), intake.clone());
         tokio::spawn(async move {
-            let Ok(connection) = incoming.await else { return };
+            let handshake = tokio::time::timeout(crate::link::QUIC_HANDSHAKE_TIMEOUT, incoming).await;
+            intake.lock().expect("peer intake lock").done(ip);
+            let Ok(Ok(connection)) = handshake else { return };
             let Some(fingerprint) = peer_fingerprint(&connection) else { return };
             let remote = connection.remote_address();
             while let Ok((send, recv)) = connection.accept_bi().await {
@@ -388,6 +411,62 @@ async fn run(ops: &Arc<Ops>, request: PeerRequest) -> PeerReply {
             }
             None => PeerReply::NotHere,
         },
+    }
+}
+
+#[cfg(test)]
+mod judge_tests {
+    use super::{judge, Claim, Refusal};
+    use argus_fsm::session::{EndReason, Session, SessionState};
+    use argus_fsm::Timestamp;
+
+    fn session(state: SessionState) -> Session {
+        Session {
+            id: "sess_1".into(),
+            token_hash: [0; 32],
+            tenant: "T1".into(),
+            agent_id: "a1".into(),
+            owner: "op@example.com".into(),
+            reason: "r".into(),
+            started_at: Timestamp(0),
+            expires_at: Timestamp(10_000),
+            state,
+        }
+    }
+
+    fn command<'a>(agent_id: &'a str, tenant: &'a str, owner: &'a str) -> Claim<'a> {
+        Claim { agent_id, session_id: "sess_1", holder: Some((tenant, owner)), live: true }
+    }
+
+    #[test]
+    fn a_command_runs_only_for_a_live_session_of_that_agent_tenant_and_operator() {
+        let live = session(SessionState::Active);
+        let now = Timestamp(5_000);
+        assert_eq!(judge(&command("a1", "T1", "op@example.com"), Some(&live), now), Ok(()));
+        assert_eq!(judge(&command("a1", "T1", "op@example.com"), None, now), Err(Refusal::NoSuchSession));
+        for claim in [
+            command("a2", "T1", "op@example.com"),
+            command("a1", "T2", "op@example.com"),
+            command("a1", "T1", "mallory@example.com"),
+        ] {
+            assert_eq!(judge(&claim, Some(&live), now), Err(Refusal::SessionMismatch));
+        }
+        assert_eq!(
+            judge(&command("a1", "T1", "op@example.com"), Some(&live), Timestamp(10_000)),
+            Err(Refusal::SessionNotLive),
+            "expired"
+        );
+        let ended = session(SessionState::Ended { reason: EndReason::Deactivated, at: Timestamp(1) });
+        assert_eq!(judge(&command("a1", "T1", "op@example.com"), Some(&ended), now), Err(Refusal::SessionNotLive));
+    }
+
+    #[test]
+    fn an_end_may_name_an_ended_session_but_only_of_that_agent() {
+        let ended = session(SessionState::Ended { reason: EndReason::Deactivated, at: Timestamp(1) });
+        let end = |agent_id| Claim { agent_id, session_id: "sess_1", holder: None, live: false };
+        assert_eq!(judge(&end("a1"), Some(&ended), Timestamp(5_000)), Ok(()));
+        assert_eq!(judge(&end("a2"), Some(&ended), Timestamp(5_000)), Err(Refusal::SessionMismatch));
+        assert_eq!(judge(&end("a1"), None, Timestamp(5_000)), Err(Refusal::NoSuchSession));
     }
 }
 
