@@ -626,3 +626,41 @@ fn a_cluster_founded_before_the_secret_is_sealed_once_and_then_joined_with_it() 
     // The nodes keep serving throughout.
     assert_eq!(ops.admin(&["agent", "fleet"]).code, 0);
 }
+
+/// SPEC §12 "Floods" on the peer listener: 4,000 Initials at 1,000/s from other addresses that
+/// never answer; a node of the cluster still opens a fresh peer link and is answered within 5 s.
+#[test]
+fn a_flood_of_initials_on_the_peer_listener_does_not_keep_nodes_out() {
+    use argus_fsm::wire::{PeerReply, PeerRequest};
+
+    let cluster = Cluster::start();
+    let peer: std::net::SocketAddr = cluster.node(0).addresses()["peer"].as_str().unwrap().parse().unwrap();
+    let ca_pem = std::fs::read(cluster.node(0).ca()).unwrap();
+    let flood = {
+        let ca_pem = ca_pem.clone();
+        let sources: Vec<std::net::IpAddr> = (2..10).map(|i| std::net::IpAddr::from([127, 0, 0, i])).collect();
+        std::thread::spawn(move || argus_e2e::flood::initials(peer, &ca_pem, &sources, 4_000, 1_000.0, false))
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let tls = cluster.node(1).data().join("tls");
+    let (cert, key) = (
+        std::fs::read_to_string(tls.join("server.pem")).unwrap(),
+        std::fs::read_to_string(tls.join("server.key")).unwrap(),
+    );
+    let end = PeerRequest::EndSession {
+        agent_id: "nobody".into(),
+        session_id: "sess_none".into(),
+        reason: argus_fsm::session::EndReason::Deactivated,
+    };
+    let started = Instant::now();
+    let reply = peer_request(&ca_pem, &cert, &key, peer, &end);
+    let answered = started.elapsed();
+    let sent = flood.join().unwrap();
+    eprintln!(
+        "peer flood: {} Initials at {:.0}/s; a node's fresh peer link answered in {answered:?}",
+        sent.initials,
+        sent.rate()
+    );
+    assert_eq!(reply, PeerReply::NotHere, "checked and answered (no such session)");
+    assert!(answered < Duration::from_secs(5), "answered after {answered:?} during the flood");
+}

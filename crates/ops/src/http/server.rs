@@ -48,11 +48,12 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const IN_SERVICE_SILENCE: Duration = Duration::from_secs(300);
 /// How long shutdown waits for requests in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// After answering and closing (a 431, say), what the client is still sending is read and
-/// discarded for up to this long and this many bytes, so closing with unread input does not
-/// reset the connection before the client has read the answer.
+/// After answering and closing (a 431, or a 413 from a declared length), what the client is
+/// still sending is read and discarded for up to this long and this many bytes, so closing with
+/// unread input does not reset the connection before the client has read the answer. As much
+/// as the body path used to drain before answering `too_large`.
 pub const LINGER: Duration = Duration::from_secs(2);
-pub const LINGER_BYTES: usize = 1024 * 1024;
+pub const LINGER_BYTES: usize = crate::http::extract::DRAIN_LIMIT;
 
 /// The TCP peer of an HTTPS request (the gate's caller IP before any proxy handling).
 #[derive(Clone, Copy, Debug)]
