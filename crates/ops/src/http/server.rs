@@ -173,6 +173,9 @@ where
     let (tx, ready) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
+            // Never hold more descriptors than the cap (and the one just made room for): wait
+            // for a shed connection to be gone before accepting the next.
+            connections.room().await;
             let (stream, peer) = match tcp.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -221,6 +224,8 @@ pub struct Connections {
     listener: &'static str,
     next: AtomicU64,
     open: Mutex<HashMap<u64, Open>>,
+    /// A place was given back (a shed connection is gone).
+    released: Notify,
 }
 
 /// One open connection as the cap sees it.
@@ -240,6 +245,7 @@ struct Place {
 impl Drop for Place {
     fn drop(&mut self) {
         self.connections.open.lock().expect("connections lock").remove(&self.id);
+        self.connections.released.notify_one();
     }
 }
 
@@ -263,7 +269,21 @@ pub fn victim(candidates: impl IntoIterator<Item = Candidate>) -> Option<u64> {
 
 impl Connections {
     pub fn new(cap: usize, listener: &'static str) -> Connections {
-        Connections { cap: cap.max(1), listener, next: 0.into(), open: Mutex::new(HashMap::new()) }
+        Connections {
+            cap: cap.max(1),
+            listener,
+            next: 0.into(),
+            open: Mutex::new(HashMap::new()),
+            released: Notify::new(),
+        }
+    }
+
+    /// Waits while more connections are open than the cap allows (connections being shed
+    /// still hold their descriptors until their tasks end, moments later).
+    async fn room(&self) {
+        while self.open.lock().expect("connections lock").len() > self.cap {
+            let _ = tokio::time::timeout(Duration::from_millis(50), self.released.notified()).await;
+        }
     }
 
     /// Takes a place for a new connection, shedding the quietest idle one at the cap; `None`
