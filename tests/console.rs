@@ -483,3 +483,71 @@ fn ops_with_the_browser_path_on_and_nobody_allowlisted_fails_closed() {
     let (status, body) = ops.http(lo, "GET", "/healthz", &[], None);
     assert_eq!((status, body["browser_path"].as_bool()), (200, Some(true)));
 }
+
+/// SPEC §3.3: the read-only named actions answer the ops API's JSON unchanged, each gated like
+/// its route and each only on the browser path; arguments are IDs, times and bounded numbers,
+/// never paths; another tenant's agent or a PAT bound to another tenant shows nothing.
+#[test]
+fn the_read_only_actions_show_the_fleet_and_nothing_beyond_the_callers_reach() {
+    let runtime = runtime();
+    let mut fleet = Fleet::armed_on(Ops::embedded(runtime.handle(), Some(access()), keys()));
+    fleet.add_agent("a1");
+    let console = console(&runtime, &fleet.ops, Some(access()));
+    let headers = |pat: &str| same_origin(console, pat, Some(assertion(OPERATOR, SIGNING_KEY, 300)));
+    let operator = fleet.operator.clone();
+    let act = |action: &str, body: Value| post(&runtime, console, action, &headers(&operator), body);
+
+    // Each answers what ops answers for the same route.
+    let (status, rollup) = act("fleet", json!({}));
+    assert_eq!(status, 200, "{rollup}");
+    assert_eq!(rollup["tenants"], fleet.op(&["agent", "fleet"]).json["tenants"]);
+    let (status, agents) = act("agents", json!({ "tenant": "T1" }));
+    assert_eq!(status, 200, "{agents}");
+    assert_eq!(agents["agents"][0]["agent_id"], "a1");
+    assert!(fleet.ops.audit().len() > 3);
+    let (status, manifest) = act("capabilities", json!({ "tenant": "T1", "agent": "a1" }));
+    assert_eq!((status, manifest["agent_id"].as_str(), manifest["tenant"].as_str()), (200, Some("a1"), Some("T1")));
+    let (status, trail) = act("audit", json!({ "tenant": "T1", "limit": 3 }));
+    assert_eq!(status, 200, "{trail}");
+    let events = trail["events"].as_array().unwrap();
+    assert!(!events.is_empty() && events.len() <= 3 && events.iter().all(|e| e["tenant"] == "T1"), "{trail}");
+
+    // Another tenant's agent through a tenant it does not belong to: as if it did not exist.
+    let (status, refused) = act("capabilities", json!({ "tenant": "T2", "agent": "a1" }));
+    assert_eq!((status, refused["error"].as_str()), (404, Some("agent_not_found")));
+    // Paths, queries and unbounded numbers in arguments are refused before anything is sent.
+    for (action, body) in [
+        ("agents", json!({ "tenant": "../admin/pats" })),
+        ("capabilities", json!({ "tenant": "T1", "agent": "a1/../../admin" })),
+        ("audit", json!({ "tenant": "T1&tenant=T2" })),
+        ("audit", json!({ "tenant": "T1", "since": "2026-01-01T00:00:00Z&limit=100000" })),
+        ("audit", json!({ "tenant": "T1", "limit": 100000 })),
+        ("fleet", json!({ "path": "/admin/pats" })),
+    ] {
+        let (status, refused) = act(action, body.clone());
+        assert_eq!((status, refused["error"].as_str()), (400, Some("bad_request")), "{action} {body}");
+    }
+    // A PAT bound to another tenant: ops' own scoping answers, and T1 shows nothing.
+    let keys = fleet.keys.join("tenant.pub");
+    assert_eq!(fleet.ops.admin(&["tenant", "create", "T2", "--consent-key", keys.to_str().unwrap()]).code, 0);
+    let bound = fleet.ops.admin(&["pat", "create", "--owner", OPERATOR, "--scope", "remote_support", "--tenant", "T2"]);
+    let bound = bound.json["pat"].as_str().unwrap().to_string();
+    let as_t2 = |action: &str, body: Value| post(&runtime, console, action, &headers(&bound), body);
+    let (status, agents) = as_t2("agents", json!({ "tenant": "T1" }));
+    assert!(status == 403 || status == 404, "{status} {agents}");
+    assert!(agents.get("agents").is_none(), "{agents}");
+    let (status, manifest) = as_t2("capabilities", json!({ "tenant": "T1", "agent": "a1" }));
+    assert_eq!((status, manifest["error"].as_str()), (404, Some("agent_not_found")));
+    let (_, rollup) = as_t2("fleet", json!({}));
+    assert!(rollup["tenants"].as_array().unwrap().iter().all(|t| t["tenant"] == "T2"), "{rollup}");
+    let (status, trail) = as_t2("audit", json!({ "tenant": "T1" }));
+    assert!(status >= 400 || trail["events"].as_array().is_some_and(Vec::is_empty), "{status} {trail}");
+
+    // Without the browser path's assertion, no action answers with data.
+    let no_assertion = same_origin(console, &operator, None);
+    for (action, body) in [("fleet", json!({})), ("agents", json!({ "tenant": "T1" }))] {
+        let (status, refused) = post(&runtime, console, action, &no_assertion, body);
+        assert_eq!((status, refused["error"].as_str()), (403, Some("ip_not_allowlisted")), "{action}");
+    }
+    assert_no_secret_answered(&[OPS_TOKEN, &fleet.operator, &fleet.ops.admin_pat, &bound]);
+}

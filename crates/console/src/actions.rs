@@ -1,9 +1,12 @@
 //! The named actions and the fixed ops requests each one becomes (pure).
 //!
-//! The console forwards nothing else: a caller names one of three actions and supplies values
-//! (tenant, agent, reason, TTL, session token); the method and the path are fixed here, and
-//! every value that lands in a path is checked to be an ID ops could have created
-//! ([`is_valid_id`]) first, then percent-encoded anyway. Nothing a caller sends can choose a route.
+//! The console forwards nothing else: a caller names one of the actions — `activate`,
+//! `deactivate`, `status`, and the read-only `fleet`, `agents`, `capabilities`, `audit` (SPEC
+//! §3.3) — and supplies values (tenant, agent, reason, TTL, session token, a time and a bounded
+//! count); the method and the path are fixed here, and every value that lands in a path or a
+//! query is checked to be an ID ops could have created ([`is_valid_id`]), a timestamp's
+//! characters or a number in range first, then percent-encoded anyway. Nothing a caller sends
+//! can choose a route.
 
 use argus_fsm::id::is_valid_id;
 use argus_fsm::Code;
@@ -17,17 +20,31 @@ pub enum Action {
     Activate,
     Deactivate,
     Status,
+    /// The fleet roll-up (`agent fleet`).
+    Fleet,
+    /// A tenant's agents (`agent ls`).
+    Agents,
+    /// An agent's capability manifest, as ops answers it, only if it is the named tenant's.
+    Capabilities,
+    /// A tenant's recent audit records.
+    Audit,
 }
+
+/// Every action, by name.
+pub const ACTIONS: [Action; 7] = [
+    Action::Activate,
+    Action::Deactivate,
+    Action::Status,
+    Action::Fleet,
+    Action::Agents,
+    Action::Capabilities,
+    Action::Audit,
+];
 
 impl Action {
     /// The action a `/api/tunnel/{name}` path names, if any.
     pub fn from_name(name: &str) -> Option<Action> {
-        match name {
-            "activate" => Some(Action::Activate),
-            "deactivate" => Some(Action::Deactivate),
-            "status" => Some(Action::Status),
-            _ => None,
-        }
+        ACTIONS.into_iter().find(|action| action.name() == name)
     }
 
     /// The action's name, for logs.
@@ -36,6 +53,10 @@ impl Action {
             Action::Activate => "activate",
             Action::Deactivate => "deactivate",
             Action::Status => "status",
+            Action::Fleet => "fleet",
+            Action::Agents => "agents",
+            Action::Capabilities => "capabilities",
+            Action::Audit => "audit",
         }
     }
 }
@@ -65,6 +86,8 @@ pub enum Plan {
     Single(OpsCall),
     /// The status view, combined by [`combine_status`].
     Status(Box<StatusPlan>),
+    /// One call whose answer is passed back as it is only if it names `tenant` ([`of_tenant`]).
+    OfTenant { call: OpsCall, tenant: String },
 }
 
 /// The status view's reads: the agent's listing row, its capabilities and (with a token) the
@@ -103,6 +126,44 @@ struct StatusInput {
     tenant: String,
     agent: String,
     session_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NothingInput {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantInput {
+    tenant: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentInput {
+    tenant: String,
+    agent: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditInput {
+    tenant: String,
+    since: Option<String>,
+    limit: Option<u64>,
+}
+
+/// The most audit records one `audit` action asks for.
+pub const MAX_AUDIT_LIMIT: u64 = 500;
+
+/// An RFC 3339 time's characters, bounded (ops parses it and answers `bad_request` itself).
+fn is_timestamp_text(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 40
+        && text.as_bytes()[0].is_ascii_digit()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'+' | b'T' | b'Z' | b't' | b'z'))
 }
 
 /// A refusal before anything is forwarded.
@@ -149,7 +210,42 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
 
 /// Turns an action and its JSON body into the ops requests it stands for.
 pub fn plan(action: Action, body: &[u8]) -> Result<Plan, Refusal> {
+    let get = |path: String| OpsCall { method: Method::Get, path, body: None, session: None };
     match action {
+        Action::Fleet => {
+            let NothingInput {} = parse(body)?;
+            Ok(Plan::Single(get("/support/fleet".into())))
+        }
+        Action::Agents => {
+            let input: TenantInput = parse(body)?;
+            let tenant = segment(&input.tenant, "tenant must be a plain ID ([A-Za-z0-9._-])")?;
+            Ok(Plan::Single(get(format!("/support/tenants/{tenant}/agents"))))
+        }
+        Action::Capabilities => {
+            let input: AgentInput = parse(body)?;
+            let agent = segment(&input.agent, "agent must be a plain ID ([A-Za-z0-9._-])")?;
+            if !is_valid_id(&input.tenant) {
+                return Err(Refusal::bad("tenant must be a plain ID ([A-Za-z0-9._-])"));
+            }
+            Ok(Plan::OfTenant { call: get(format!("/support/agents/{agent}/capabilities")), tenant: input.tenant })
+        }
+        Action::Audit => {
+            let input: AuditInput = parse(body)?;
+            let tenant = segment(&input.tenant, "tenant must be a plain ID ([A-Za-z0-9._-])")?;
+            let mut path = format!("/support/audit?tenant={tenant}");
+            if let Some(since) = input.since.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                if !is_timestamp_text(since) {
+                    return Err(Refusal::bad("since must be an RFC 3339 time"));
+                }
+                path.push_str(&format!("&since={}", utf8_percent_encode(since, SEGMENT)));
+            }
+            match input.limit {
+                Some(limit @ 1..=MAX_AUDIT_LIMIT) => path.push_str(&format!("&limit={limit}")),
+                Some(_) => return Err(Refusal::bad("limit must be a whole number from 1 to 500")),
+                None => path.push_str("&limit=50"),
+            }
+            Ok(Plan::Single(get(path)))
+        }
         Action::Activate => {
             let input: ActivateInput = parse(body)?;
             let agent = segment(&input.agent, "agent must be a plain ID ([A-Za-z0-9._-])")?;
@@ -252,6 +348,15 @@ pub fn combine_status(
     Ok(json!({ "agent": row, "capabilities": capabilities, "session": session }))
 }
 
+/// The answer of an [`Plan::OfTenant`] call: passed back unchanged when it is the named
+/// tenant's; an object of another tenant answers exactly like a missing one.
+pub fn of_tenant(tenant: &str, answer: Answer) -> Answer {
+    match answer {
+        (200, body) if body["tenant"] != tenant => refusal(Code::AgentNotFound, "no such agent in that tenant"),
+        other => other,
+    }
+}
+
 /// A SPEC-shaped error answer, `{"error": CODE, "message": TEXT}` with the code's status.
 pub fn refusal(code: Code, message: &str) -> Answer {
     (code.http_status(), json!({ "error": code.as_str(), "message": message }))
@@ -288,13 +393,72 @@ mod tests {
     }
 
     #[test]
-    fn only_three_names_are_actions() {
-        assert_eq!(Action::from_name("activate"), Some(Action::Activate));
-        assert_eq!(Action::from_name("deactivate"), Some(Action::Deactivate));
-        assert_eq!(Action::from_name("status"), Some(Action::Status));
-        for other in ["", "commands", "revoke", "Activate", "activate/", "../admin/pats", "status?x=1"] {
+    fn only_the_named_actions_are_actions() {
+        for action in ACTIONS {
+            assert_eq!(Action::from_name(action.name()), Some(action));
+        }
+        for other in [
+            "",
+            "commands",
+            "revoke",
+            "Activate",
+            "activate/",
+            "../admin/pats",
+            "status?x=1",
+            "audit/../admin",
+            "FLEET",
+        ] {
             assert_eq!(Action::from_name(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn the_read_only_actions_become_fixed_gets() {
+        let call = single(Action::Fleet, json!({})).unwrap();
+        assert_eq!(
+            (call.method, call.path.as_str(), call.body, call.session),
+            (Method::Get, "/support/fleet", None, None)
+        );
+        assert_eq!(single(Action::Agents, json!({ "tenant": "T1" })).unwrap().path, "/support/tenants/T1/agents");
+        match plan(Action::Capabilities, json!({ "tenant": "T1", "agent": "a-1.x" }).to_string().as_bytes()).unwrap() {
+            Plan::OfTenant { call, tenant } => {
+                assert_eq!(
+                    (call.method, call.path.as_str(), tenant.as_str()),
+                    (Method::Get, "/support/agents/a-1.x/capabilities", "T1")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let audit = single(Action::Audit, json!({ "tenant": "T1", "since": "2026-12-05T10:00:00+01:00", "limit": 20 }));
+        assert_eq!(audit.unwrap().path, "/support/audit?tenant=T1&since=2026-12-05T10%3A00%3A00%2B01%3A00&limit=20");
+        assert_eq!(single(Action::Audit, json!({ "tenant": "T1" })).unwrap().path, "/support/audit?tenant=T1&limit=50");
+    }
+
+    #[test]
+    fn read_only_actions_take_ids_times_and_bounded_numbers_never_paths() {
+        let bad = |action: Action, body: Value| plan(action, body.to_string().as_bytes()).unwrap_err().code;
+        assert_eq!(bad(Action::Fleet, json!({ "path": "/admin/pats" })), Code::BadRequest, "no extra fields");
+        assert_eq!(bad(Action::Agents, json!({ "tenant": "../admin" })), Code::BadRequest);
+        assert_eq!(bad(Action::Agents, json!({})), Code::BadRequest);
+        assert_eq!(bad(Action::Capabilities, json!({ "tenant": "T1", "agent": "a1/../../admin" })), Code::BadRequest);
+        assert_eq!(bad(Action::Capabilities, json!({ "tenant": "T 1", "agent": "a1" })), Code::BadRequest);
+        for since in ["yesterday", "2026-12-05T10:00:00Z&tenant=T2", "2026-12-05 10:00", &"1".repeat(41)] {
+            assert_eq!(bad(Action::Audit, json!({ "tenant": "T1", "since": since })), Code::BadRequest, "{since}");
+        }
+        for limit in [json!(0), json!(501), json!(-1), json!("10"), json!(1.5)] {
+            assert_eq!(bad(Action::Audit, json!({ "tenant": "T1", "limit": limit })), Code::BadRequest, "{limit}");
+        }
+        assert_eq!(bad(Action::Audit, json!({ "tenant": "T1&tenant=T2" })), Code::BadRequest);
+    }
+
+    #[test]
+    fn an_answer_of_another_tenant_is_shown_as_missing() {
+        let mine = (200, json!({ "tenant": "T1", "agent_id": "a1" }));
+        assert_eq!(of_tenant("T1", mine.clone()), mine);
+        let theirs = of_tenant("T1", (200, json!({ "tenant": "T2", "agent_id": "a1" })));
+        assert_eq!((theirs.0, theirs.1["error"].as_str()), (404, Some("agent_not_found")));
+        let refused = (403, json!({ "error": "missing_role" }));
+        assert_eq!(of_tenant("T1", refused.clone()), refused, "ops' own refusals pass as they are");
     }
 
     #[test]
@@ -413,29 +577,46 @@ mod tests {
             tenant in id_like(),
             agent in id_like(),
             token in proptest::prop_oneof!["rst_[A-Za-z0-9_-]{1,20}", ".{0,30}"],
-            pick in 0..3usize,
+            pick in 0..7usize,
+            limit in 0..600u64,
         ) {
-            let action = [Action::Activate, Action::Deactivate, Action::Status][pick];
-            let body = json!({ "tenant": tenant, "agent": agent, "reason": "r", "session_token": token });
+            let action = ACTIONS[pick];
             let body = match action {
-                Action::Activate => json!({ "tenant": body["tenant"], "agent": body["agent"], "reason": "r" }),
-                Action::Deactivate => json!({ "tenant": body["tenant"], "session_token": body["session_token"] }),
-                Action::Status => body.as_object().map(|o| {
-                    let mut o = o.clone();
-                    o.remove("reason");
-                    Value::Object(o)
-                }).unwrap(),
+                Action::Activate => json!({ "tenant": tenant, "agent": agent, "reason": "r" }),
+                Action::Deactivate => json!({ "tenant": tenant, "session_token": token }),
+                Action::Status => json!({ "tenant": tenant, "agent": agent, "session_token": token }),
+                Action::Fleet => json!({}),
+                Action::Agents => json!({ "tenant": tenant }),
+                Action::Capabilities => json!({ "tenant": tenant, "agent": agent }),
+                // The agent-like text doubles as a hostile `since`.
+                Action::Audit => json!({ "tenant": tenant, "since": agent, "limit": limit }),
             };
             if let Ok(plan) = plan(action, body.to_string().as_bytes()) {
                 let calls = match plan {
                     Plan::Single(call) => vec![call],
+                    Plan::OfTenant { call, tenant: named } => {
+                        proptest::prop_assert!(named == tenant && is_valid_id(&named));
+                        vec![call]
+                    }
                     Plan::Status(status) => {
                         let mut calls = vec![status.listing, status.capabilities];
                         calls.extend(status.session);
                         calls
                     }
                 };
-                for call in calls {
+                for mut call in calls {
+                    if let Some((path, query)) = call.path.clone().split_once('?') {
+                        proptest::prop_assert_eq!(path, "/support/audit");
+                        let mut pairs = query.split('&');
+                        let first = format!("tenant={tenant}");
+                        proptest::prop_assert_eq!(pairs.next(), Some(first.as_str()));
+                        for pair in pairs {
+                            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                            proptest::prop_assert!(key == "since" || key == "limit", "{}", pair);
+                            proptest::prop_assert!(!value.contains(['&', '=', '/', '?', '#']), "{}", pair);
+                        }
+                        call.path = path.to_string();
+                    }
                     let segments: Vec<&str> = call.path.split('/').collect();
                     let shape: Vec<&str> = segments
                         .iter()
@@ -447,6 +628,8 @@ mod tests {
                         "/support/tenants/{id}/agents",
                         "/support/agents/{id}/capabilities",
                         "/support/tenants/{id}/session",
+                        "/support/fleet",
+                        "/support/audit",
                     ];
                     proptest::prop_assert!(known.contains(&shape.join("/").as_str()), "{}", call.path);
                     if let Some(session) = &call.session {

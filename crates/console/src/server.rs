@@ -273,6 +273,7 @@ async fn action(State(console): State<Arc<Console>>, Path(name): Path<String>, r
     let caller = Caller { pat, assertion, client };
     let outcome = match plan {
         Plan::Single(call) => console.send(&call, &caller).await,
+        Plan::OfTenant { call, tenant } => actions::of_tenant(&tenant, console.send(&call, &caller).await),
         Plan::Status(status) => {
             let listing = console.send(&status.listing, &caller).await;
             let capabilities = console.send(&status.capabilities, &caller).await;
