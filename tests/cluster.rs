@@ -575,7 +575,7 @@ fn relayed_work_runs_only_from_a_live_node_for_a_session_live_for_that_agent_ten
 /// refused and names `argus-ops cluster seal`, which seals it once under a new secret, printed
 /// once; from then on the new secret joins and nothing else does.
 #[test]
-fn a_cluster_founded_before_the_secret_is_sealed_once_and_then_joined_with_it() {
+fn a_cluster_founded_before_the_secret_is_sealed_once_and_its_secret_rotated() {
     let ops = Ops::start_on_postgres(&[]);
     let pg = ops.postgres.as_ref().unwrap();
     let url = pg.url("argus");
@@ -623,6 +623,34 @@ fn a_cluster_founded_before_the_secret_is_sealed_once_and_then_joined_with_it() 
     let (code, text) = join("n4", Some(&secret));
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains(r#""joined":true"#), "{text}");
+    // Rotating the secret: the current one opens the key, a new one seals it; the old one
+    // no longer joins, the new one does.
+    let reseal = |current: Option<&str>| {
+        let mut command = Command::new(bin("argus-ops"));
+        command.args(["cluster", "reseal", "--json", "--store", &url]).env_remove("ARGUS_CLUSTER_SECRET");
+        if let Some(current) = current {
+            command.env("ARGUS_CLUSTER_SECRET", current);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = reseal(None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ARGUS_CLUSTER_SECRET"), "{stderr}");
+    let (code, _, stderr) = reseal(ops.cluster_secret.as_deref());
+    assert_eq!(code, Some(1), "a wrong current secret reseals nothing: {stderr}");
+    let (code, stdout, stderr) = reseal(Some(&secret));
+    assert_eq!(code, Some(0), "{stderr}");
+    let rotated = serde_json::from_str::<Value>(&stdout).unwrap()["cluster_secret"].as_str().unwrap().to_string();
+    assert_ne!(rotated, secret);
+    let (code, text) = join("n5", Some(&secret));
+    assert_eq!(code, Some(1), "the old secret no longer joins: {text}");
+    let (code, text) = join("n6", Some(&rotated));
+    assert_eq!(code, Some(0), "{text}");
     // The nodes keep serving throughout.
     assert_eq!(ops.admin(&["agent", "fleet"]).code, 0);
 }

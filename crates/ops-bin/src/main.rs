@@ -98,6 +98,15 @@ enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rotate the cluster secret: open the CA key with the current one (ARGUS_CLUSTER_SECRET)
+    /// and seal it under a new one, printed once. Nodes keep serving; joining needs the new one.
+    Reseal {
+        /// The cluster's database: postgres://… (or ARGUS_STORE).
+        #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
+        store: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,8 +120,8 @@ enum AuditCommand {
         /// The store, when not the one `init` recorded in the data dir.
         #[arg(long, env = "ARGUS_STORE", hide_env_values = true)]
         store: Option<String>,
-        /// A head recorded earlier (`SEQ:HASH`, e.g. from `/readyz`-era notes or a node's
-        /// `run/audit-head`): exit 1 when the chain ends before that record or differs at it.
+        /// A head recorded earlier (`SEQ:HASH`, e.g. from a node's `DIR/audit-head`): exit 1
+        /// when the chain ends before that record or differs at it.
         #[arg(long, value_name = "SEQ:HASH", value_parser = argus_ops::store::audit::parse_head)]
         expect_head: Option<(u64, String)>,
     },
@@ -253,6 +262,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 println!(
                     "cluster CA key sealed; cluster secret (shown once; joining nodes need it as {}): {secret}",
                     argus_ops::bootstrap::seal::SECRET_VARIABLE
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cluster { command: ClusterCommand::Reseal { store, json } } => {
+            let StoreUrl::Postgres(target) = StoreUrl::parse(&store)? else {
+                anyhow::bail!("--store must be a postgres:// URL: only a cluster's database holds a cluster CA");
+            };
+            let variable = argus_ops::bootstrap::seal::SECRET_VARIABLE;
+            let current = std::env::var(variable)
+                .map_err(|_| anyhow::anyhow!("resealing needs the current secret in {variable}"))?;
+            let secret = argus_ops::bootstrap::migrate::reseal_cluster_ca(&target, &current)?;
+            if json {
+                println!("{}", serde_json::json!({ "cluster_secret": secret }));
+            } else {
+                println!(
+                    "cluster CA key resealed; the new cluster secret (shown once; the old one no longer opens it): {secret}"
                 );
             }
             Ok(ExitCode::SUCCESS)

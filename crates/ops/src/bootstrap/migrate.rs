@@ -116,3 +116,21 @@ pub fn seal_cluster_ca(store: &PgUrl) -> anyhow::Result<String> {
     }
     Ok(secret)
 }
+
+/// `argus-ops cluster reseal`: seals the cluster CA key under a new secret, opened with the
+/// current one (`ARGUS_CLUSTER_SECRET`): how the secret is rotated (one who knew the old secret
+/// and reads the database could open the old seal; after this, only the new secret opens it).
+pub fn reseal_cluster_ca(store: &PgUrl, current_secret: &str) -> anyhow::Result<String> {
+    let target = PgStore::open(store).map_err(|e| anyhow::anyhow!("opening {}: {e}", store.redacted()))?;
+    let (ca_cert, stored) = target
+        .cluster_ca()
+        .map_err(|e| anyhow::anyhow!("reading the cluster CA: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("{} holds no cluster", store.redacted()))?;
+    let ca_key = super::seal::unseal(current_secret, &ca_cert, &stored)?;
+    let secret = super::seal::new_secret();
+    let sealed = super::seal::seal(&secret, &ca_cert, &ca_key)?;
+    if !target.replace_ca_key(&stored, &sealed).map_err(|e| anyhow::anyhow!("resealing the cluster CA: {e}"))? {
+        anyhow::bail!("the cluster CA key changed meanwhile (resealed by someone else?); nothing done");
+    }
+    Ok(secret)
+}
