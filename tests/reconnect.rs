@@ -3,7 +3,7 @@
 //! turn (`Busy { retry_after_ms }`) is honoured by the real agent; a few hundred real
 //! connections all come back after a restart.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -227,8 +227,8 @@ fn a_few_hundred_connections_all_come_back_after_a_restart() {
         }
     });
     let enrolled_at = Instant::now();
-    let connected = Arc::new(AtomicUsize::new(0));
-    let turned = Arc::new(AtomicUsize::new(0));
+    let counters = argus_e2e::simulated::Counters::default();
+    let (connected, turned) = (counters.connected.clone(), counters.turned.clone());
     let tasks: Vec<_> = {
         let _guard = rt.enter();
         let endpoints: Vec<quinn::Endpoint> =
@@ -236,40 +236,29 @@ fn a_few_hundred_connections_all_come_back_after_a_restart() {
         keys.iter()
             .enumerate()
             .map(|(i, key)| {
-                let (endpoint, key) = (endpoints[i % endpoints.len()].clone(), key.clone());
-                let config = argus_transport_quic::client_config(&ca).unwrap();
-                let (connected, turned) = (connected.clone(), turned.clone());
+                let agent = argus_e2e::simulated::SimulatedAgent::new(
+                    format!("s{i:03}"),
+                    key.clone(),
+                    endpoints[i % endpoints.len()].clone(),
+                    &ca,
+                    i as u64,
+                );
+                let counters = counters.clone();
                 rt.spawn(async move {
-                    let mut attempt = 0u32;
                     // Bounded: the test's own deadline stops it well before this does.
-                    for _ in 0..1_000 {
-                        let random = (i as u64).wrapping_mul(0x9E37_79B9) ^ u64::from(attempt);
-                        match connect_with(
-                            &endpoint,
-                            config.clone(),
-                            addr,
-                            "127.0.0.1",
-                            hello(&format!("s{i:03}")),
-                            &key,
-                        )
-                        .await
-                        {
-                            Ok(Ok((connection, ..))) => {
-                                attempt = 0;
-                                connected.fetch_add(1, Ordering::SeqCst);
+                    let ended = agent
+                        .run(
+                            1_000,
+                            None,
+                            &counters,
+                            |_| addr,
+                            |connection, _| async move {
                                 connection.closed().await;
-                                connected.fetch_sub(1, Ordering::SeqCst);
-                            }
-                            Ok(Err(Turned::Busy(turn))) => {
-                                turned.fetch_add(1, Ordering::SeqCst);
-                                tokio::time::sleep(argus_agent::link::retry_after(turn, random)).await;
-                                continue;
-                            }
-                            Ok(Err(Turned::Refused(code))) => panic!("s{i:03} refused: {code}"),
-                            Err(_) => attempt += 1,
-                        }
-                        tokio::time::sleep(argus_agent::link::backoff(attempt, random)).await;
-                    }
+                                argus_e2e::simulated::AfterLink::Reconnect
+                            },
+                        )
+                        .await;
+                    panic!("{} ended: {ended:?}", agent.agent_id);
                 })
             })
             .collect()

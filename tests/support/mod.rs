@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 pub mod flood;
 pub mod pg;
 pub mod proxy;
+pub mod simulated;
 pub mod webdriver;
 
 /// The ops token every fixture uses.

@@ -1,0 +1,116 @@
+//! `argus-bench`: the project's benchmarks, printed as figures (medians and spread, one run).
+//! Real processes on loopback; simulated fleets use the agent's own connection code
+//! (`argus_e2e::simulated`). `argus-bench --help` lists them, `argus-bench NAME --help` their
+//! options; unknown options are refused.
+
+#![forbid(unsafe_code)]
+
+mod cluster;
+mod commands;
+mod common;
+mod fleet;
+mod floods;
+mod handshake;
+mod latency;
+mod observability;
+mod store;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "argus-bench", about = "ARGUS benchmarks on loopback, printed as figures", version)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Command round trip, throughput across agents, tail_log on a 1 GiB log, read_file of 1 MiB (issue #4).
+    Commands {
+        #[arg(long, default_value_t = 100)]
+        agents: usize,
+        #[arg(long, default_value_t = 64)]
+        inflight: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: usize,
+    },
+    /// Functional deadlines: kill switch → session ended, revoke → link closed.
+    Latency {
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
+    /// A simulated fleet on one node: connect, memory per agent, restarts, revocations (issues #3, #15).
+    Fleet {
+        #[arg(long, default_value_t = 10_000)]
+        agents: usize,
+        #[arg(long, default_value_t = 100)]
+        revocations: usize,
+        /// Restart storms after connecting: 0, 1 (without ticket keys) or 2 (then with them).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2))]
+        restarts: u8,
+    },
+    /// What one agent connection costs each side, full and resumed (issue #15).
+    Handshake {
+        #[arg(long, default_value_t = 2_000)]
+        rounds: usize,
+    },
+    /// Metrics and access logging on versus off, alternating runs (issue #13).
+    Observability {
+        #[arg(long, default_value_t = 8)]
+        agents: usize,
+        #[arg(long, default_value_t = 32)]
+        inflight: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: usize,
+        #[arg(long, default_value_t = 3)]
+        pairs: usize,
+    },
+    /// sled versus PostgreSQL, with and without history (issue #11).
+    Store {
+        #[arg(long, default_value_t = 8)]
+        agents: usize,
+        #[arg(long, default_value_t = 32)]
+        inflight: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: usize,
+        #[arg(long, default_value_t = 100_000)]
+        history: usize,
+    },
+    /// Three nodes on one PostgreSQL: routing, throughput, a simulated fleet, failover (issue #12).
+    Cluster {
+        /// Simulated agents per node.
+        #[arg(long, default_value_t = 3_000)]
+        agents: usize,
+        #[arg(long, default_value_t = 32)]
+        inflight: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: usize,
+        #[arg(long, default_value_t = 100)]
+        revocations: usize,
+    },
+    /// An agent's connect time under floods of never-answered QUIC Initials (issue #16).
+    Floods {
+        #[arg(long, default_value_t = 5)]
+        seconds: usize,
+        #[arg(long, default_value_t = 40)]
+        rounds: usize,
+    },
+}
+
+fn main() {
+    match Cli::parse().bench {
+        Bench::Commands { agents, inflight, seconds } => commands::commands(agents, inflight, seconds),
+        Bench::Latency { rounds } => latency::latency(rounds),
+        Bench::Fleet { agents, revocations, restarts } => fleet::fleet(agents, revocations, usize::from(restarts)),
+        Bench::Handshake { rounds } => handshake::handshake(rounds),
+        Bench::Observability { agents, inflight, seconds, pairs } => {
+            observability::observability(agents, inflight, seconds, pairs)
+        }
+        Bench::Store { agents, inflight, seconds, history } => store::store(agents, inflight, seconds, history),
+        Bench::Cluster { agents, inflight, seconds, revocations } => {
+            cluster::cluster(agents, inflight, seconds, revocations)
+        }
+        Bench::Floods { seconds, rounds } => floods::floods(seconds, rounds),
+    }
+}
