@@ -2,18 +2,13 @@
 //! hand-written exposition format). Every name and label is set here, so the rule that no label
 //! carries a tenant, agent ID, owner or token is checked in one file: labels are route
 //! templates, status codes, SPEC error codes, gate factor names and allowlisted command names —
-//! all bounded sets.
+//! all bounded sets. The route that serves them is `http::scrape` (this file knows no server
+//! state, so everything may count into it).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use argus_fsm::command::COMMAND_NAMES;
-use axum::extract::State;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-
-use crate::state::Ops;
 
 /// Histogram buckets for the `_seconds` families: sub-millisecond commits up to the 30 s
 /// command timeout.
@@ -84,22 +79,8 @@ pub fn handshakes_in_progress(count: usize) {
 
 /// The gauges, read from the node's own view when scraped; and the agent links that resumed a
 /// TLS session (counted by the ticket keys) rather than running a full handshake.
-fn refresh_gauges(agents_online: usize, sessions_active: usize, resumed: u64) {
+pub fn refresh_gauges(agents_online: usize, sessions_active: usize, resumed: u64) {
     metrics::gauge!("argus_agents_online").set(agents_online as f64);
     metrics::gauge!("argus_sessions_active").set(sessions_active as f64);
     metrics::counter!("argus_agent_tls_resumed_total").absolute(resumed);
-}
-
-/// `GET /metrics` on the plain-HTTP metrics listener.
-pub fn router(ops: Arc<Ops>) -> Router {
-    handle();
-    Router::new().route("/metrics", get(render)).with_state(ops)
-}
-
-async fn render(State(ops): State<Arc<Ops>>) -> impl IntoResponse {
-    let online = ops.links.lock().expect("links lock").len();
-    let now = crate::time_format::now();
-    let active = ops.registry.read().await.sessions.values().filter(|s| s.is_live(now)).count();
-    refresh_gauges(online, active, ops.tickets.resumed());
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle().render())
 }

@@ -208,7 +208,7 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
         }
         let (ops, intake) = (ops.clone(), intake.clone());
         tokio::spawn(async move {
-            let handshake = tokio::time::timeout(crate::link::QUIC_HANDSHAKE_TIMEOUT, incoming).await;
+            let handshake = tokio::time::timeout(crate::link::intake::QUIC_HANDSHAKE_TIMEOUT, incoming).await;
             intake.lock().expect("peer intake lock").done(ip);
             let Ok(Ok(connection)) = handshake else { return };
             let Some(fingerprint) = peer_fingerprint(&connection) else { return };

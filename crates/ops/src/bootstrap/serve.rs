@@ -206,7 +206,7 @@ pub async fn serve(
             let listener =
                 TcpListener::bind(addr).await.with_context(|| format!("binding the metrics listener {addr}"))?;
             let bound = listener.local_addr()?;
-            let app = crate::metrics::router(ops.clone());
+            let app = crate::http::scrape::router(ops.clone());
             // The HTTPS front's deadlines and a cap of its own (SPEC §12 "Floods").
             let task =
                 tokio::spawn(crate::http::server::serve_plain(listener, app, metrics_cap, std::future::pending()));

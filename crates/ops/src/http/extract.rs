@@ -151,10 +151,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// How much of an oversized body is read and discarded before answering `too_large`: the
-/// client gets the answer instead of a reset while it is still sending. Beyond this the
-/// connection is simply closed.
-pub const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+/// How much of an oversized body is read and discarded before answering `too_large` (the
+/// front's lingering close drains as much after an answer given from the head).
+pub use crate::http::server::DRAIN_LIMIT;
 
 /// Reads a body of at most [`MAX_BODY`] bytes.
 async fn read_bounded(body: Body) -> Result<Vec<u8>, ApiError> {

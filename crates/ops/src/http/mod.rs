@@ -21,6 +21,7 @@ pub mod audit;
 pub mod cluster;
 pub mod extract;
 pub mod openapi;
+pub mod scrape;
 pub mod server;
 pub mod sessions;
 pub mod tenants;

@@ -53,7 +53,11 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// unread input does not reset the connection before the client has read the answer. As much
 /// as the body path used to drain before answering `too_large`.
 pub const LINGER: Duration = Duration::from_secs(2);
-pub const LINGER_BYTES: usize = crate::http::extract::DRAIN_LIMIT;
+pub const LINGER_BYTES: usize = DRAIN_LIMIT;
+/// How much of an oversized body is read and discarded (before answering `too_large`, or after
+/// answering it from the head): the client gets the answer instead of a reset while it is
+/// still sending. Beyond this the connection is simply closed.
+pub const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 
 /// The TCP peer of an HTTPS request (the gate's caller IP before any proxy handling).
 #[derive(Clone, Copy, Debug)]

@@ -17,6 +17,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Duration;
+
+/// A QUIC handshake that has not completed in this time is dropped (SPEC §12 "Floods").
+pub const QUIC_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Handshakes in progress at once (QUIC and link handshake, until the link is registered).
 pub const MAX_IN_PROGRESS: usize = 512;

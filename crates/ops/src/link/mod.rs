@@ -33,8 +33,7 @@ use crate::time_format::now;
 
 /// A link handshake (after the QUIC one) that has not finished in this time is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A QUIC handshake that has not completed in this time is dropped (SPEC §12 "Floods").
-pub const QUIC_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+pub use intake::QUIC_HANDSHAKE_TIMEOUT;
 /// An unauthenticated peer must have sent a well-formed Hello within this time (SPEC §12).
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
