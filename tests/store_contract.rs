@@ -69,7 +69,7 @@ fn pat(n: u8) -> PatRecord {
 }
 
 fn entry(i: usize) -> AuditEntry {
-    AuditEntry::system("tenant_armed").tenant("T1").reason(format!("round {i}"))
+    AuditEntry::system(argus_ops::store::audit::AuditEvent::TenantArmed).tenant("T1").reason(format!("round {i}"))
 }
 
 fn atomic_batches_land_whole_and_survive_a_reopen(backend: &dyn Backend) {

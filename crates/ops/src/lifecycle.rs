@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::state::{Ops, Registry};
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::Write;
 use crate::time_format::{now, rfc3339};
 
@@ -89,7 +89,7 @@ pub fn end_session(
         registry.forget_session(session_id);
         return Ok(None);
     }
-    let entry = AuditEntry::new("remote_support_session_ended", actor)
+    let entry = AuditEntry::new(AuditEvent::RemoteSupportSessionEnded, actor)
         .tenant(&session.tenant)
         .agent(&session.agent_id)
         .session(&session.id)

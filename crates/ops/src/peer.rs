@@ -322,15 +322,15 @@ async fn audit_refusal(
 ) {
     tracing::warn!(peer = peer.unwrap_or("-"), %remote, kind, why = refusal.as_str(), "relayed work refused");
     let actor = peer.map_or_else(|| "system".to_string(), |node| format!("node:{node}"));
-    let mut entry = crate::store::audit::AuditEntry::new("peer_relay_refused", actor).agent(claim.agent_id).details(
-        serde_json::json!({
+    let mut entry = crate::store::audit::AuditEntry::new(crate::store::audit::AuditEvent::PeerRelayRefused, actor)
+        .agent(claim.agent_id)
+        .details(serde_json::json!({
             "peer_node": peer,
             "remote": remote.to_string(),
             "request": kind,
             "why": refusal.as_str(),
             "claimed_session": claim.session_id,
-        }),
-    );
+        }));
     // Name the tenant only when the agent really belongs to it (a claim is untrusted input).
     let tenant = ops.registry.read().await.agents.get(claim.agent_id).map(|a| a.enrollment.tenant().to_string());
     if let Some(tenant) = tenant {

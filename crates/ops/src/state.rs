@@ -516,6 +516,7 @@ impl Ops {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::audit::AuditEvent;
     use argus_fsm::machine::Machine as _;
     use argus_fsm::session::{SessionEvent, SessionState};
 
@@ -560,7 +561,8 @@ mod tests {
                 let (registry, store, durability) = (&registry, store.as_ref(), &durability);
                 scope.spawn(move || {
                     for i in 0..100 {
-                        let entry = AuditEntry::system("remote_support_command").reason(format!("{thread}/{i}"));
+                        let entry =
+                            AuditEntry::system(AuditEvent::RemoteSupportCommand).reason(format!("{thread}/{i}"));
                         registry.append(store, durability, vec![entry], Timestamp(i)).unwrap();
                     }
                 });
@@ -578,8 +580,12 @@ mod tests {
         let durability = Durability::new(store.clone());
         let registry = Registry::default();
         durability.poisoned.store(true, std::sync::atomic::Ordering::SeqCst);
-        let refused =
-            registry.append(store.as_ref(), &durability, vec![AuditEntry::system("tenant_armed")], Timestamp(1));
+        let refused = registry.append(
+            store.as_ref(),
+            &durability,
+            vec![AuditEntry::system(AuditEvent::TenantArmed)],
+            Timestamp(1),
+        );
         assert_eq!(refused.unwrap_err().code, argus_fsm::Code::StoreUnavailable);
         assert_eq!(
             crate::store::audit::verify(store.as_ref(), None).unwrap(),

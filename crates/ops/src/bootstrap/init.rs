@@ -9,7 +9,7 @@ use crate::bootstrap::seal;
 use crate::bootstrap::serve::DataDir;
 use crate::bootstrap::tls;
 use crate::secrets;
-use crate::store::audit::{AuditChain, AuditEntry};
+use crate::store::audit::{AuditChain, AuditEntry, AuditEvent};
 use crate::store::{PatRecord, Scope, StoreUrl, Write};
 use crate::time_format::now;
 
@@ -53,7 +53,7 @@ pub fn init(
         last_used_at: None,
     };
     let record = AuditChain::default().written_by(Some(node_id.clone())).next_record(
-        AuditEntry::system("pat_created")
+        AuditEntry::system(AuditEvent::PatCreated)
             .details(serde_json::json!({ "owner": "admin@local", "scopes": ["admin"], "bootstrap": true })),
         now,
     );

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::gate::Need;
 use crate::http::extract::{Gated, JsonBody};
 use crate::state::Ops;
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::{PatRecord, Scope, Write};
 use crate::time_format::{now, rfc3339};
 use argus_fsm::id::is_valid_id;
@@ -58,7 +58,7 @@ pub(crate) async fn create_tenant(
     }
     let tenant = Tenant::new(body.tenant.clone(), key);
     let key_id = argus_fsm::signed::key_id(&ed25519_dalek::VerifyingKey::from_bytes(&key).expect("checked above"));
-    let entry = AuditEntry::new("tenant_created", gated.actor())
+    let entry = AuditEntry::new(AuditEvent::TenantCreated, gated.actor())
         .tenant(&body.tenant)
         .details(json!({ "consent_key_id": key_id }));
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
@@ -142,7 +142,7 @@ pub(crate) async fn create_pat(
     let id = record.id();
     let expires_at = record.expires_at.map(rfc3339);
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    let mut entry = AuditEntry::new("pat_created", gated.actor())
+    let mut entry = AuditEntry::new(AuditEvent::PatCreated, gated.actor())
         .details(json!({ "id": id, "owner": owner, "scopes": scope_names, "expires_at": expires_at }));
     entry.tenant = body.tenant.clone();
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record)], vec![entry], now)?;
@@ -215,7 +215,7 @@ pub(crate) async fn revoke_pat(
     // Revoking twice changes nothing and records nothing new.
     if record.revoked_at.is_none() {
         record.revoked_at = Some(now);
-        let mut entry = AuditEntry::new("pat_revoked", gated.actor())
+        let mut entry = AuditEntry::new(AuditEvent::PatRevoked, gated.actor())
             .details(json!({ "id": id, "owner": record.owner, "ip": gated.0.ip.to_string() }));
         entry.tenant = record.tenant.clone();
         registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record.clone())], vec![entry], now)?;

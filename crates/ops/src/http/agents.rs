@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::gate::Need;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
 use crate::state::Ops;
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::{Scope, Write};
 use crate::time_format::{now, rfc3339};
 use argus_fsm::enrollment::EnrollmentEvent;
@@ -106,7 +106,8 @@ pub(crate) async fn revoke(
         .enrollment
         .handle(EnrollmentEvent::Revoke { reason: reason.clone() }, now)
         .map_err(|refused| ApiError::from(refused.error.code()))?;
-    let entry = AuditEntry::new("agent_revoked", gated.actor()).tenant(&tenant_id).agent(&agent_id).reason(&reason);
+    let entry =
+        AuditEntry::new(AuditEvent::AgentRevoked, gated.actor()).tenant(&tenant_id).agent(&agent_id).reason(&reason);
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
     // Durable first, then cut the link: the revocation watcher is this call, under the
     // registry lock, so a handshake in flight either sees the tombstone or is closed here.

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::gate::{self, Denial, Need, Operator, RequestFacts};
 use crate::state::Ops;
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::time_format::now;
 
 /// Largest request body (SPEC §7).
@@ -110,7 +110,7 @@ impl Gated {
         }
         let now = now();
         crate::metrics::gate_denied(Denial::MissingRole.factor());
-        let entry = AuditEntry::new("gate_denied", self.0.owner.clone()).details(
+        let entry = AuditEntry::new(AuditEvent::GateDenied, self.0.owner.clone()).details(
             json!({ "factor": Denial::MissingRole.factor(), "ip": self.0.ip.to_string(), "need": format!("{need:?}") }),
         );
         ops.append_audit(vec![entry], now).await?;
@@ -125,7 +125,7 @@ impl Gated {
 
 async fn audit_denial(ops: &Ops, denial: Denial, ip: IpAddr, path: &str, now: Timestamp) {
     crate::metrics::gate_denied(denial.factor());
-    let entry = AuditEntry::system("gate_denied").details(json!({
+    let entry = AuditEntry::system(AuditEvent::GateDenied).details(json!({
         "factor": denial.factor(),
         "code": denial.code().as_str(),
         "ip": ip.to_string(),

@@ -27,7 +27,7 @@ use crate::lifecycle::{agent_refuses, end_session, expire_session, grant_of, End
 use crate::peer::Routed;
 use crate::secrets;
 use crate::state::{Holder, Ops, Registry};
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::Write;
 use crate::time_format::{now, rfc3339};
 
@@ -141,7 +141,7 @@ pub(crate) async fn activate(
         Ok(false) => return Err(Code::SessionAlreadyActive.into()),
         Err(error) => return Err(crate::error::store_error(&error)),
     }
-    let entry = AuditEntry::new("remote_support_session_started", gated.actor())
+    let entry = AuditEntry::new(AuditEvent::RemoteSupportSessionStarted, gated.actor())
         .tenant(&body.tenant)
         .agent(&agent_id)
         .session(&session.id)
@@ -377,7 +377,7 @@ async fn run_command(
         (session.id, session.agent_id, grant)
     };
     let audit = |outcome: &str, path: Option<&str>| {
-        AuditEntry::new("remote_support_command", actor.clone())
+        AuditEntry::new(AuditEvent::RemoteSupportCommand, actor.clone())
             .tenant(&tenant)
             .agent(&agent_id)
             .session(&session_id)
@@ -454,7 +454,7 @@ async fn run_command(
                     writes.push(Write::Agent(record));
                 }
                 entries.push(
-                    AuditEntry::new("patch_applied", actor.clone())
+                    AuditEntry::new(AuditEvent::PatchApplied, actor.clone())
                         .tenant(&tenant)
                         .agent(&agent_id)
                         .session(&session_id)
@@ -495,7 +495,7 @@ async fn run_command(
 }
 
 fn patch_rejected(actor: &str, tenant: &str, agent: &str, session: &str, code: Code) -> AuditEntry {
-    AuditEntry::new("patch_rejected", actor).tenant(tenant).agent(agent).session(session).reason(code.as_str())
+    AuditEntry::new(AuditEvent::PatchRejected, actor).tenant(tenant).agent(agent).session(session).reason(code.as_str())
 }
 
 /// The patch ID of an envelope, decoded without trusting it: used only to refuse a replay

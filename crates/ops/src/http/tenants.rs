@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::gate::Need;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
 use crate::state::Ops;
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::{AgentRecord, Write};
 use crate::time_format::{now, rfc3339};
 use argus_fsm::enrollment::{token_hash, Enrollment, EnrollmentEvent, DEFAULT_ENROLLMENT_TTL_MS};
@@ -123,7 +123,7 @@ pub(crate) async fn record_consent(
     tenant
         .handle(TenantEvent::RecordConsent(verified), now)
         .map_err(|refused| ApiError::new(refused.error.code(), format!("consent refused: {}", refused.error)))?;
-    let entry = AuditEntry::new("tenant_consent_recorded", gated.actor())
+    let entry = AuditEntry::new(AuditEvent::TenantConsentRecorded, gated.actor())
         .tenant(&tenant_id)
         .details(json!({ "signer": body.signer, "issued_at": body.issued_at, "expires_at": body.expires_at, "key_id": envelope.key_id }));
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
@@ -145,7 +145,7 @@ pub(crate) async fn withdraw_consent(
         &gated,
         &tenant_id,
         TenantEvent::WithdrawConsent,
-        "tenant_consent_withdrawn",
+        AuditEvent::TenantConsentWithdrawn,
         &body.reason()?,
     )
     .await
@@ -161,7 +161,7 @@ pub(crate) async fn arm(
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<TenantView>, ApiError> {
     gated.require(&ops, Need::TenantAdmin(&tenant_id)).await?;
-    tenant_transition(&ops, &gated, &tenant_id, TenantEvent::Arm, "tenant_armed", &body.reason()?).await
+    tenant_transition(&ops, &gated, &tenant_id, TenantEvent::Arm, AuditEvent::TenantArmed, &body.reason()?).await
 }
 
 /// Disarms the tenant and ends its sessions (remote_support or tenant_admin scope).
@@ -174,7 +174,7 @@ pub(crate) async fn disarm(
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<TenantView>, ApiError> {
     gated.require(&ops, Need::SupportOrTenantAdmin(&tenant_id)).await?;
-    tenant_transition(&ops, &gated, &tenant_id, TenantEvent::Disarm, "tenant_disarmed", &body.reason()?).await
+    tenant_transition(&ops, &gated, &tenant_id, TenantEvent::Disarm, AuditEvent::TenantDisarmed, &body.reason()?).await
 }
 
 /// Runs a tenant event, commits it with its audit record, then ends the sessions it ends.
@@ -183,7 +183,7 @@ pub(crate) async fn tenant_transition(
     gated: &Gated,
     tenant_id: &str,
     event: TenantEvent,
-    audit_event: &'static str,
+    audit_event: AuditEvent,
     reason: &str,
 ) -> Result<Json<TenantView>, ApiError> {
     let now = now();
@@ -272,7 +272,7 @@ pub(crate) async fn issue_enrollment_token(
             record
         }
     };
-    let entry = AuditEntry::new("enrollment_token_issued", gated.actor())
+    let entry = AuditEntry::new(AuditEvent::EnrollmentTokenIssued, gated.actor())
         .tenant(&tenant_id)
         .agent(&body.agent_id)
         .details(json!({ "expires_at": rfc3339(expires_at) }));

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::secrets::random32;
 use crate::state::{LinkHandle, Ops};
-use crate::store::audit::AuditEntry;
+use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::Write;
 use crate::time_format::now;
 
@@ -100,7 +100,7 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
                     // Half-open: an Initial and nothing after it. Counted and audited within
                     // the refusal budget, like every refusal of an unauthenticated peer.
                     crate::metrics::handshake_shed("timeout");
-                    refusal_audit(&ops, remote, None, "handshake_timeout", "agent_auth_failed").await;
+                    refusal_audit(&ops, remote, None, "handshake_timeout", AuditEvent::AgentAuthFailed).await;
                     return;
                 }
             };
@@ -119,7 +119,7 @@ pub async fn serve(ops: Arc<Ops>, endpoint: quinn::Endpoint) {
                 Err(_) => {
                     connection.close(quinn::VarInt::from_u32(2), b"handshake timeout");
                     crate::metrics::handshake_shed("timeout");
-                    refusal_audit(&ops, remote, None, "handshake_timeout", "agent_auth_failed").await;
+                    refusal_audit(&ops, remote, None, "handshake_timeout", AuditEvent::AgentAuthFailed).await;
                 }
             }
         });
@@ -143,7 +143,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
     let (mut send, mut recv, hello) = match first {
         Ok(streams) => streams?,
         Err(_) => {
-            refusal_audit(ops, connection.remote_address(), None, "hello_timeout", "agent_auth_failed").await;
+            refusal_audit(ops, connection.remote_address(), None, "hello_timeout", AuditEvent::AgentAuthFailed).await;
             connection.close(quinn::VarInt::from_u32(3), b"no Hello in time");
             return Ok(None);
         }
@@ -154,16 +154,20 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
         Ok(Some(AgentMessage::Hello(hello))) => (hello, None),
         // Oversized or undecodable: refused before a byte more is read.
         Err(LinkError::Frame(_)) => {
-            return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await
+            return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, AuditEvent::AgentAuthFailed)
+                .await
         }
         // Not a Hello at all, or the stream broke.
-        _ => return refuse(ops, connection, &mut send, None, HandshakeError::OutOfOrder, "agent_auth_failed").await,
+        _ => {
+            return refuse(ops, connection, &mut send, None, HandshakeError::OutOfOrder, AuditEvent::AgentAuthFailed)
+                .await
+        }
     };
     if !hello.well_formed() {
-        return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, "agent_auth_failed").await;
+        return refuse(ops, connection, &mut send, None, HandshakeError::Malformed, AuditEvent::AgentAuthFailed).await;
     }
     let enrolling = matches!(hello.intent, argus_fsm::handshake::Intent::Enroll { .. });
-    let failure_event = if enrolling { "agent_enroll_refused" } else { "agent_auth_failed" };
+    let failure_event = if enrolling { AuditEvent::AgentEnrollRefused } else { AuditEvent::AgentAuthFailed };
     let agent_id = hello.agent_id.clone();
     let tenant = hello.tenant.clone();
     if ops.store.shared() && (enrolling || !ops.registry.read().await.agents.contains_key(&agent_id)) {
@@ -317,7 +321,7 @@ async fn enroll(
             let key_id = argus_fsm::signed::key_id(
                 &ed25519_dalek::VerifyingKey::from_bytes(&passkey).map_err(|_| LinkError::Truncated)?,
             );
-            let entry = AuditEntry::new("agent_enrolled", format!("agent:{agent_id}"))
+            let entry = AuditEntry::new(AuditEvent::AgentEnrolled, format!("agent:{agent_id}"))
                 .tenant(&tenant)
                 .agent(&agent_id)
                 .details(json!({ "passkey_id": key_id, "remote": connection.remote_address().to_string() }));
@@ -340,7 +344,7 @@ async fn enroll(
                 connection.remote_address(),
                 Some((&agent_id, tenant)),
                 code.as_str(),
-                "agent_enroll_refused",
+                AuditEvent::AgentEnrollRefused,
             )
             .await;
             write_frame(send, &ServerMessage::Refused { code }).await?;
@@ -359,7 +363,7 @@ async fn refuse(
     send: &mut quinn::SendStream,
     claimed: Option<(&str, &str)>,
     error: HandshakeError,
-    event: &'static str,
+    event: AuditEvent,
 ) -> Result<Option<Streams>, LinkError> {
     let code = error.code();
     let claimed = match claimed {
@@ -388,7 +392,7 @@ async fn refusal_audit(
     remote: SocketAddr,
     claimed: Option<(&str, Option<&str>)>,
     code: &'static str,
-    event: &'static str,
+    event: AuditEvent,
 ) {
     let now = now();
     let (verdict, closed) = ops.refusals.lock().expect("refusals lock").refusal(code, now);
@@ -418,7 +422,7 @@ async fn refusal_audit(
 
 /// The aggregated record of a window's refusals beyond the budget.
 fn aggregate_entry(suppressed: crate::link::refusals::Suppressed) -> AuditEntry {
-    AuditEntry::system("agent_auth_failed").details(json!({
+    AuditEntry::system(AuditEvent::AgentAuthFailed).details(json!({
         "aggregated": true,
         "count": suppressed.total,
         "by_code": suppressed.by_code,
@@ -577,12 +581,9 @@ async fn handle_agent_message(
             }
             let tenant = record.enrollment.tenant().to_string();
             let entries = if changed {
-                vec![AuditEntry::new(
-                    if on { "kill_switch_on" } else { "kill_switch_off" },
-                    format!("agent:{agent_id}"),
-                )
-                .tenant(tenant)
-                .agent(agent_id)]
+                vec![AuditEntry::new(AuditEvent::kill_switch(on), format!("agent:{agent_id}"))
+                    .tenant(tenant)
+                    .agent(agent_id)]
             } else {
                 vec![]
             };
@@ -604,7 +605,7 @@ fn kill_switch_entries(record: &crate::store::AgentRecord, agent_id: &str, on: b
     if record.remote_support_on == on {
         return vec![];
     }
-    let event = if on { "kill_switch_on" } else { "kill_switch_off" };
+    let event = AuditEvent::kill_switch(on);
     vec![AuditEntry::new(event, format!("agent:{agent_id}")).tenant(record.enrollment.tenant()).agent(agent_id)]
 }
 

@@ -35,10 +35,100 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// The audit events the server writes (SPEC §8), typed: no handler spells an event name, and
+/// the names live in this one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuditEvent {
+    GateDenied,
+    PatCreated,
+    PatRevoked,
+    TenantCreated,
+    TenantConsentRecorded,
+    TenantConsentWithdrawn,
+    TenantArmed,
+    TenantDisarmed,
+    EnrollmentTokenIssued,
+    AgentEnrolled,
+    AgentEnrollRefused,
+    AgentAuthFailed,
+    AgentRevoked,
+    RemoteSupportSessionStarted,
+    RemoteSupportSessionEnded,
+    RemoteSupportCommand,
+    PatchApplied,
+    PatchRejected,
+    KillSwitchOff,
+    KillSwitchOn,
+    PeerRelayRefused,
+}
+
+impl AuditEvent {
+    /// Every event, in the order of the table.
+    pub const ALL: [AuditEvent; 21] = [
+        AuditEvent::GateDenied,
+        AuditEvent::PatCreated,
+        AuditEvent::PatRevoked,
+        AuditEvent::TenantCreated,
+        AuditEvent::TenantConsentRecorded,
+        AuditEvent::TenantConsentWithdrawn,
+        AuditEvent::TenantArmed,
+        AuditEvent::TenantDisarmed,
+        AuditEvent::EnrollmentTokenIssued,
+        AuditEvent::AgentEnrolled,
+        AuditEvent::AgentEnrollRefused,
+        AuditEvent::AgentAuthFailed,
+        AuditEvent::AgentRevoked,
+        AuditEvent::RemoteSupportSessionStarted,
+        AuditEvent::RemoteSupportSessionEnded,
+        AuditEvent::RemoteSupportCommand,
+        AuditEvent::PatchApplied,
+        AuditEvent::PatchRejected,
+        AuditEvent::KillSwitchOff,
+        AuditEvent::KillSwitchOn,
+        AuditEvent::PeerRelayRefused,
+    ];
+
+    /// The event's name in records (`"event"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::GateDenied => "gate_denied",
+            AuditEvent::PatCreated => "pat_created",
+            AuditEvent::PatRevoked => "pat_revoked",
+            AuditEvent::TenantCreated => "tenant_created",
+            AuditEvent::TenantConsentRecorded => "tenant_consent_recorded",
+            AuditEvent::TenantConsentWithdrawn => "tenant_consent_withdrawn",
+            AuditEvent::TenantArmed => "tenant_armed",
+            AuditEvent::TenantDisarmed => "tenant_disarmed",
+            AuditEvent::EnrollmentTokenIssued => "enrollment_token_issued",
+            AuditEvent::AgentEnrolled => "agent_enrolled",
+            AuditEvent::AgentEnrollRefused => "agent_enroll_refused",
+            AuditEvent::AgentAuthFailed => "agent_auth_failed",
+            AuditEvent::AgentRevoked => "agent_revoked",
+            AuditEvent::RemoteSupportSessionStarted => "remote_support_session_started",
+            AuditEvent::RemoteSupportSessionEnded => "remote_support_session_ended",
+            AuditEvent::RemoteSupportCommand => "remote_support_command",
+            AuditEvent::PatchApplied => "patch_applied",
+            AuditEvent::PatchRejected => "patch_rejected",
+            AuditEvent::KillSwitchOff => "kill_switch_off",
+            AuditEvent::KillSwitchOn => "kill_switch_on",
+            AuditEvent::PeerRelayRefused => "peer_relay_refused",
+        }
+    }
+
+    /// The kill-switch record for a new state.
+    pub fn kill_switch(on: bool) -> AuditEvent {
+        if on {
+            AuditEvent::KillSwitchOn
+        } else {
+            AuditEvent::KillSwitchOff
+        }
+    }
+}
+
 /// What a caller says happened; the chain adds `seq`, `at` and the hashes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditEntry {
-    pub event: &'static str,
+    pub event: AuditEvent,
     pub actor: String,
     pub tenant: Option<String>,
     pub agent: Option<String>,
@@ -49,7 +139,7 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// An entry by `actor` with nothing else filled in.
-    pub fn new(event: &'static str, actor: impl Into<String>) -> AuditEntry {
+    pub fn new(event: AuditEvent, actor: impl Into<String>) -> AuditEntry {
         AuditEntry {
             event,
             actor: actor.into(),
@@ -61,7 +151,7 @@ impl AuditEntry {
         }
     }
     /// An entry by the system itself.
-    pub fn system(event: &'static str) -> AuditEntry {
+    pub fn system(event: AuditEvent) -> AuditEntry {
         AuditEntry::new(event, "system")
     }
     /// Sets the tenant.
@@ -142,7 +232,7 @@ impl AuditChain {
         let mut record = AuditRecord {
             seq: self.next_seq,
             at: rfc3339(now),
-            event: entry.event.into(),
+            event: entry.event.as_str().into(),
             actor: entry.actor,
             tenant: entry.tenant,
             agent: entry.agent,
@@ -267,12 +357,31 @@ mod tests {
         let mut chain = AuditChain::default();
         for i in 0..n {
             let record = chain.next_record(
-                AuditEntry::system("tenant_armed").tenant("T").reason(format!("r{i}")),
+                AuditEntry::system(AuditEvent::TenantArmed).tenant("T").reason(format!("r{i}")),
                 Timestamp(i as i64),
             );
             store.commit(&[Write::Audit(record)]).unwrap();
         }
         (dir, store)
+    }
+
+    #[test]
+    fn every_event_is_named_once_as_its_variant_in_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for event in AuditEvent::ALL {
+            let variant = format!("{event:?}");
+            let mut snake = String::new();
+            for (i, c) in variant.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    snake.push('_');
+                }
+                snake.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(event.as_str(), snake, "{variant}");
+            assert!(seen.insert(event.as_str()), "{} named twice", event.as_str());
+        }
+        assert_eq!(AuditEvent::kill_switch(true).as_str(), "kill_switch_on");
+        assert_eq!(AuditEvent::kill_switch(false).as_str(), "kill_switch_off");
     }
 
     #[test]
@@ -398,7 +507,7 @@ mod tests {
 
     #[test]
     fn the_writing_node_is_hashed_and_records_before_nodes_hash_as_they_did() {
-        let entry = AuditEntry::system("tenant_armed").tenant("T");
+        let entry = AuditEntry::system(AuditEvent::TenantArmed).tenant("T");
         let before = AuditChain::default().next_record(entry.clone(), Timestamp(1));
         assert!(!serde_json::to_string(&before).unwrap().contains("\"node\""), "no node key when none");
         let parsed: AuditRecord = serde_json::from_str(&serde_json::to_string(&before).unwrap()).unwrap();
@@ -413,7 +522,9 @@ mod tests {
     fn rechained_records_follow_the_new_head_and_keep_their_content() {
         let mut chain = AuditChain::default();
         let mut records: Vec<AuditRecord> = (0..3)
-            .map(|i| chain.next_record(AuditEntry::system("tenant_armed").reason(format!("{i}")), Timestamp(i)))
+            .map(|i| {
+                chain.next_record(AuditEntry::system(AuditEvent::TenantArmed).reason(format!("{i}")), Timestamp(i))
+            })
             .collect();
         rechain(&mut records, 41, "ab");
         assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![42, 43, 44]);

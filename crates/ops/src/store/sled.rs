@@ -267,11 +267,11 @@ pub fn audit_record_key(seq: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::audit::{AuditChain, AuditEntry};
+    use crate::store::audit::{AuditChain, AuditEntry, AuditEvent};
     use argus_fsm::tenant::Tenant;
     use argus_fsm::Timestamp;
 
-    fn entry(event: &'static str) -> AuditEntry {
+    fn entry(event: AuditEvent) -> AuditEntry {
         AuditEntry::system(event)
     }
 
@@ -282,7 +282,7 @@ mod tests {
         {
             let store = SledStore::open(&dir.path().join("db")).unwrap();
             let mut chain = AuditChain::default();
-            let record = chain.next_record(entry("tenant_created"), Timestamp(1));
+            let record = chain.next_record(entry(AuditEvent::TenantCreated), Timestamp(1));
             store.commit(&[Write::Tenant(tenant.clone()), Write::Audit(record)]).unwrap();
         }
         SledStore::forget(&dir.path().join("db"));
@@ -298,7 +298,7 @@ mod tests {
         let store = SledStore::open(&dir.path().join("db")).unwrap();
         let mut chain = AuditChain::default();
         for i in 0..12 {
-            let record = chain.next_record(entry("pat_created"), Timestamp(i));
+            let record = chain.next_record(entry(AuditEvent::PatCreated), Timestamp(i));
             store.commit(&[Write::Audit(record)]).unwrap();
         }
         let seqs: Vec<u64> = store.audit_from(1).map(|r| r.unwrap().seq).collect();
