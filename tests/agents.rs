@@ -69,6 +69,11 @@ fn expired_enrollment_token_is_refused() {
 fn agent_goes_online_and_offline_with_its_process() {
     let mut fleet = Fleet::armed(&[]);
     let index = fleet.add_agent("a1");
+    // Online comes first (the link is registered), the manifest a moment later: wait for it.
+    assert!(
+        wait_until(Duration::from_secs(10), || fleet.op(&["agent", "capabilities", "a1"]).json["manifest"].is_object()),
+        "the agent reports its manifest once online"
+    );
     let caps = fleet.op(&["agent", "capabilities", "a1"]);
     assert_eq!(caps.json["stale"], false);
     assert!(caps.json["manifest"]["hostname"].is_string());
