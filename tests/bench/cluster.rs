@@ -38,15 +38,7 @@ pub(crate) fn cluster(per_node: usize, inflight: usize, seconds: usize, revocati
     let (local_p50, routed_p50) = rt.block_on(async {
         let mut medians = Vec::new();
         for op in [&local, &routed] {
-            for _ in 0..200 {
-                op.command(&tokens[0], "ping", json!({})).await;
-            }
-            let mut samples = Vec::new();
-            for _ in 0..1000 {
-                let start = Instant::now();
-                op.command(&tokens[0], "ping", json!({})).await;
-                samples.push(start.elapsed());
-            }
+            let samples = ping_round_trips(op, &tokens[0]).await;
             medians.push(summary(
                 if Arc::ptr_eq(op, &local) {
                     "ping through the holding node"
@@ -60,28 +52,11 @@ pub(crate) fn cluster(per_node: usize, inflight: usize, seconds: usize, revocati
     });
     println!("routed command: +{:.3} ms p50 over a local one ({:.2}×)", routed_p50 - local_p50, routed_p50 / local_p50);
     let (one, three) = rt.block_on(async {
-        let (_, one) = throughput(&local, &tokens, inflight, seconds).await;
+        let (_, one) = throughput(std::slice::from_ref(&local), &tokens, inflight, seconds).await;
         // The same load spread over the three nodes (two thirds of it routed).
-        let ops: Vec<Arc<Operator>> = vec![local.clone(), routed.clone(), Arc::new(operator_on(&others[1]))];
-        let done = Arc::new(AtomicUsize::new(0));
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for worker in 0..inflight {
-            let (op, tokens, done) = (ops[worker % 3].clone(), tokens.clone(), done.clone());
-            let deadline = started + Duration::from_secs(seconds as u64);
-            tasks.push(tokio::spawn(async move {
-                let mut i = worker;
-                while Instant::now() < deadline {
-                    op.command(&tokens[i % tokens.len()], "ping", json!({})).await;
-                    done.fetch_add(1, Ordering::Relaxed);
-                    i += inflight;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
-        (one, done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+        let ops = [local.clone(), routed.clone(), Arc::new(operator_on(&others[1]))];
+        let (_, three) = throughput(&ops, &tokens, inflight, seconds).await;
+        (one, three)
     });
     println!(
         "durable commands/s, {inflight} in flight: {one:.0} through one node, {three:.0} spread over three ({:.2}×)",

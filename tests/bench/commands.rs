@@ -32,7 +32,7 @@ pub(crate) fn commands(agents: usize, inflight: usize, seconds: usize) {
         }
         summary("ping round trip (HTTPS → ops → QUIC → agent → back, persistent client)", samples);
 
-        let (total, rate) = throughput(&op, &tokens, inflight, seconds).await;
+        let (total, rate) = throughput(std::slice::from_ref(&op), &tokens, inflight, seconds).await;
         println!("throughput: {total} pings in {seconds} s = {rate:.0} commands/s across {agents} agents, {inflight} in flight");
     });
 

@@ -156,14 +156,20 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// `ping`s with `inflight` in flight over `tokens` for `seconds`: how many, and per second.
-pub(crate) async fn throughput(op: &Arc<Operator>, tokens: &[String], inflight: usize, seconds: usize) -> (usize, f64) {
+/// `ping`s with `inflight` in flight over `tokens` for `seconds`, the workers spread over `ops`
+/// (one operator client, or one per node): how many, and per second.
+pub(crate) async fn throughput(
+    ops: &[Arc<Operator>],
+    tokens: &[String],
+    inflight: usize,
+    seconds: usize,
+) -> (usize, f64) {
     let done = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds as u64);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..inflight {
-        let (op, tokens, done) = (op.clone(), tokens.to_vec(), done.clone());
+        let (op, tokens, done) = (ops[worker % ops.len()].clone(), tokens.to_vec(), done.clone());
         tasks.push(tokio::spawn(async move {
             let mut i = worker;
             while Instant::now() < deadline {
@@ -178,4 +184,18 @@ pub(crate) async fn throughput(op: &Arc<Operator>, tokens: &[String], inflight: 
     }
     let total = done.load(Ordering::Relaxed);
     (total, total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// 1,000 sequential `ping`s on `token` after 200 to warm up: each one's round trip.
+pub(crate) async fn ping_round_trips(op: &Operator, token: &str) -> Vec<Duration> {
+    for _ in 0..200 {
+        op.command(token, "ping", json!({})).await;
+    }
+    let mut samples = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        let start = Instant::now();
+        op.command(token, "ping", json!({})).await;
+        samples.push(start.elapsed());
+    }
+    samples
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argus_e2e::Fleet;
-use serde_json::json;
 
 use crate::common::*;
 
@@ -65,15 +64,7 @@ pub(crate) fn store_figures(fleet: &Fleet, tokens: &[String], inflight: usize, s
     let op = Arc::new(Operator::new(fleet));
     let tokens = tokens.to_vec();
     runtime().block_on(async {
-        for _ in 0..200 {
-            op.command(&tokens[0], "ping", json!({})).await;
-        }
-        let mut samples = Vec::new();
-        for _ in 0..1000 {
-            let start = Instant::now();
-            op.command(&tokens[0], "ping", json!({})).await;
-            samples.push(start.elapsed());
-        }
+        let mut samples = ping_round_trips(&op, &tokens[0]).await;
         samples.sort();
         let ping = samples[samples.len() / 2].as_secs_f64() * 1000.0;
         let mut ls = Vec::new();
@@ -85,7 +76,7 @@ pub(crate) fn store_figures(fleet: &Fleet, tokens: &[String], inflight: usize, s
         }
         ls.sort();
         let ls = ls[ls.len() / 2].as_secs_f64() * 1000.0;
-        let (_, rate) = throughput(&op, &tokens, inflight, seconds).await;
+        let (_, rate) = throughput(std::slice::from_ref(&op), &tokens, inflight, seconds).await;
         (ping, rate, ls)
     })
 }
