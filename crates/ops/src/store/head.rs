@@ -113,15 +113,12 @@ impl ChainFloor {
     /// Checks the head a shared store shows now (before following it), falling behind if it is
     /// behind the floor. Heads past the floor are other nodes' newer records: sound.
     pub fn check_store_head(&self, store_head: &Head) -> Result<(), StoreError> {
-        let floor = self.highest();
-        let standing = match &floor {
-            Some(floor) if store_head.seq == floor.seq && store_head.hash != floor.hash => {
-                standing(Some(floor), Some(store_head), Some(&store_head.hash))
-            }
-            Some(floor) if store_head.seq < floor.seq => standing(Some(floor), Some(store_head), None),
-            _ => Standing::Sound,
-        };
-        match standing {
+        let Some(floor) = self.highest() else { return Ok(()) };
+        // Past the floor: other nodes' newer records (the record at the floor is not read here).
+        if store_head.seq > floor.seq {
+            return Ok(());
+        }
+        match standing(Some(&floor), Some(store_head), Some(&store_head.hash)) {
             Standing::Sound => Ok(()),
             Standing::Behind(why) => {
                 self.fall_behind(why.clone());
@@ -190,6 +187,14 @@ mod tests {
         assert_eq!(floor.highest(), Some(head(5, "h5")), "never lowered");
         assert_eq!(ChainFloor::open(dir.path()).unwrap().highest(), Some(head(5, "h5")), "kept in the data dir");
         assert!(floor.check_store_head(&head(7, "h7")).is_ok(), "another node's newer records");
+        assert!(floor.check_store_head(&head(5, "h5")).is_ok(), "at the floor, the same record");
+        assert!(floor.refusal().is_none());
+        let other = ChainFloor::in_memory();
+        other.observe(head(5, "h5"));
+        assert!(
+            matches!(other.check_store_head(&head(5, "forged")), Err(StoreError::HeadBehind(_))),
+            "another record there"
+        );
         assert!(floor.refusal().is_none());
         assert!(matches!(floor.check_store_head(&head(4, "h4")), Err(StoreError::HeadBehind(_))));
         assert!(floor.behind().is_some() && floor.refusal().is_some(), "refusing from now on");
