@@ -278,7 +278,7 @@ fn refused_logins_unreachable_hosts_and_newer_schemas_are_named_without_the_pass
 
 #[test]
 fn presence_follows_the_newest_connection_and_only_live_nodes_count() {
-    use argus_ops::cluster::Heartbeat;
+    use argus_ops::membership::Heartbeat;
     let backend = pg();
     let store = backend.open();
     let beat = |node: &str| Heartbeat {

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use argus_ops::bootstrap::serve::{serve, DataDir, ServeOptions};
+use argus_ops::bootstrap::data_dir::DataDir;
+use argus_ops::bootstrap::serve::{serve, ServeOptions};
 use argus_ops::config::GateConfig;
 use argus_ops::store::audit::{verify, Verification};
 use argus_ops::store::StoreUrl;
@@ -128,7 +129,7 @@ enum AuditCommand {
 }
 
 fn parse_node_id(text: &str) -> Result<String, String> {
-    argus_ops::cluster::check_node_id(text).map(|()| text.to_string())
+    argus_ops::membership::check_node_id(text).map(|()| text.to_string())
 }
 
 fn main() -> ExitCode {

@@ -20,13 +20,16 @@
 pub mod bootstrap;
 pub mod cluster;
 pub mod config;
-pub mod error;
+pub mod fault;
 pub mod gate;
 pub mod http;
 pub mod lifecycle;
 pub mod link;
+pub mod listen;
+pub mod membership;
 pub mod metrics;
 pub mod peer;
+pub mod reach;
 pub mod secrets;
 pub mod state;
 pub mod store;

@@ -5,7 +5,6 @@
 //! here: the HTTP routes, the agent link and the expiry driver all call into this.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use argus_fsm::machine::Machine;
 use argus_fsm::session::{EndReason, Session, SessionEffect, SessionEvent};
@@ -13,7 +12,7 @@ use argus_fsm::wire::SessionGrant;
 use argus_fsm::Timestamp;
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::state::{Ops, Registry};
 use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::Write;
@@ -37,29 +36,12 @@ pub struct EndedBy<'a> {
     pub access_identity: Option<&'a str>,
 }
 
-/// How long an operator's end waits for the agent to acknowledge it before answering anyway
-/// (the server refuses the session from the commit on; the wait is for the agent's side).
-pub const END_ACK_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// A session that ended just now.
 pub struct Ended {
     pub reason: EndReason,
     /// Resolves when the agent has processed the end; `None` when it was offline (it learns
     /// the live set from `Welcome` when it reconnects).
     pub ack: Option<tokio::sync::oneshot::Receiver<()>>,
-}
-
-/// Waits (bounded) until the agent has acknowledged every end in `acks`, so that an answer
-/// given after this means the agent refuses those sessions too.
-/// One deadline covers them all, so ending many sessions (a disarm) waits at most
-/// [`END_ACK_TIMEOUT`] in total, not per session.
-pub async fn agent_refuses(acks: impl IntoIterator<Item = tokio::sync::oneshot::Receiver<()>>) {
-    let deadline = tokio::time::Instant::now() + END_ACK_TIMEOUT;
-    for ack in acks {
-        if tokio::time::timeout_at(deadline, ack).await.is_err() {
-            tracing::warn!("an agent did not acknowledge a session end in time; answering anyway");
-        }
-    }
 }
 
 /// Ends one session if it is still active: commits the ended session with its audit record,
@@ -74,7 +56,7 @@ pub fn end_session(
     actor: &str,
     by: EndedBy<'_>,
     now: Timestamp,
-) -> Result<Option<Ended>, ApiError> {
+) -> Result<Option<Ended>, Fault> {
     let Some(mut session) = registry.sessions.get(session_id).cloned() else { return Ok(None) };
     // The machine returns the end whether it accepted the event or refused it (a lapsed
     // session ends as expired whatever was asked).
@@ -85,7 +67,7 @@ pub fn end_session(
     let Some(SessionEffect::Ended { reason, .. }) = effects.into_iter().next() else { return Ok(None) };
     // On a shared store the database decides which node ends it, once: a node that lost the
     // race forgets its copy (the winner's record reaches it by announcement or by key).
-    if !ops.store.end_claim(session_id).map_err(|error| crate::error::store_error(&error))? {
+    if !ops.store.end_claim(session_id).map_err(|error| Fault::store(&error))? {
         registry.forget_session(session_id);
         return Ok(None);
     }
@@ -101,21 +83,13 @@ pub fn end_session(
         }));
     let agent_id = session.agent_id.clone();
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session)], vec![entry], now)?;
-    let local = ops.links.lock().expect("links lock").get(&agent_id).map(|link| link.send_end(session_id, reason));
-    let ack = match local {
-        Some(ack) => Some(ack),
-        // Held by another node: it tells the agent and answers once the agent acknowledged.
-        None => match ops.holder(&agent_id) {
-            crate::state::Holder::Node(node) => crate::peer::end_through(ops, node, &agent_id, session_id, reason),
-            _ => None,
-        },
-    };
+    let ack = ops.reach.tell_end(&agent_id, session_id, reason);
     Ok(Some(Ended { reason, ack }))
 }
 
 /// Runs a session's timer: a lapsed session ends (reason `expired`, by `system`) and the end is
 /// recorded; an unlapsed one is left alone.
-pub fn expire_session(ops: &Ops, registry: &mut Registry, session_id: &str, now: Timestamp) -> Result<(), ApiError> {
+pub fn expire_session(ops: &Ops, registry: &mut Registry, session_id: &str, now: Timestamp) -> Result<(), Fault> {
     end_session(ops, registry, session_id, SessionEvent::Timeout, "system", EndedBy::default(), now).map(drop)
 }
 
@@ -127,7 +101,7 @@ pub fn end_tenant_sessions(
     tenant: &str,
     reason: EndReason,
     now: Timestamp,
-) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, ApiError> {
+) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, Fault> {
     end_sessions_where(ops, registry, |s| s.tenant == tenant, reason, now)
 }
 
@@ -138,7 +112,7 @@ pub fn end_agent_sessions(
     agent: &str,
     reason: EndReason,
     now: Timestamp,
-) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, ApiError> {
+) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, Fault> {
     end_sessions_where(ops, registry, |s| s.agent_id == agent, reason, now)
 }
 
@@ -148,7 +122,7 @@ fn end_sessions_where(
     matches: impl Fn(&Session) -> bool,
     reason: EndReason,
     now: Timestamp,
-) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, ApiError> {
+) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, Fault> {
     let ids: Vec<String> = registry
         .sessions
         .values()

@@ -8,13 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use argus_fsm::session::Session;
 use argus_fsm::tenant::Tenant;
-use argus_fsm::wire::ServerMessage;
+
 use argus_fsm::Timestamp;
 use ed25519_dalek::VerifyingKey;
-use tokio::sync::mpsc;
 
 use crate::config::GateConfig;
-use crate::error::ApiError;
+use crate::fault::Fault;
 use crate::gate::FailureLimiter;
 use crate::store::audit::{AuditChain, AuditEntry, AuditRecord};
 use crate::store::{AgentRecord, PatRecord, Snapshot, Store, Write};
@@ -23,15 +22,10 @@ use crate::store::{AgentRecord, PatRecord, Snapshot, Store, Write};
 pub struct Ops {
     /// This node's ID (SPEC §10).
     pub node_id: String,
-    /// Which other node held which agent, as the store said recently (routing without a
-    /// database round trip per command; a stale entry costs one retry).
-    pub holders: Mutex<HashMap<String, (String, std::time::Instant)>>,
     /// The cluster's live nodes as this node last told its agents (shared stores).
-    pub live_nodes: Mutex<crate::cluster::NodesTold>,
-    /// The peer links (shared stores).
-    pub peers: std::sync::OnceLock<Arc<crate::peer::Peers>>,
+    pub live_nodes: Mutex<crate::membership::NodesTold>,
     /// Where this node listens (what its heartbeat says), once bound.
-    pub addresses: std::sync::OnceLock<crate::cluster::Heartbeat>,
+    pub addresses: std::sync::OnceLock<crate::membership::Heartbeat>,
     /// Presence rows this node failed to release (store away); retried with each heartbeat.
     pub unreleased: Mutex<Vec<(String, u64)>>,
     pub config: GateConfig,
@@ -39,7 +33,8 @@ pub struct Ops {
     /// Shared by the command path and the gate (reads, audit appends); taken exclusively only
     /// by what changes tenants, agents, PATs or sessions.
     pub registry: tokio::sync::RwLock<Registry>,
-    pub links: Mutex<HashMap<String, LinkHandle>>,
+    /// This node's ways to an agent: its links, the holder cache, the peer links.
+    pub reach: crate::reach::Reach,
     pub limiter: Mutex<FailureLimiter>,
     /// With `--patch-pubkey`: patches are verified here before they are relayed.
     pub patch_key: Option<VerifyingKey>,
@@ -161,57 +156,6 @@ impl Durability {
     }
 }
 
-/// How long a looked-up holder is used without asking the store again.
-pub const HOLDER_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Where an agent's link is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Holder {
-    Here,
-    /// Another live node, by ID.
-    Node(String),
-    Nobody,
-}
-
-/// A live, authenticated agent connection.
-#[derive(Clone)]
-pub struct LinkHandle {
-    pub connection: quinn::Connection,
-    /// Messages for the agent's control stream ([`LinkHandle::tell`]). Boxed: an unbounded
-    /// channel allocates its first block of 32 slots up front, and a slot of `ServerMessage`
-    /// (152 bytes) made that 4.8 KiB per connected agent; of a box, 256 bytes.
-    pub control: mpsc::UnboundedSender<Box<ServerMessage>>,
-    /// Who waits for the agent to acknowledge which session's end.
-    pub end_acks: Arc<Mutex<HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>>>,
-}
-
-impl LinkHandle {
-    /// Queues a message for the agent's control stream (dropped if the link is going away).
-    pub fn tell(&self, message: ServerMessage) {
-        let _ = self.control.send(Box::new(message));
-    }
-
-    /// Tells the agent a session ended; the receiver resolves once the agent has processed it
-    /// (and so refuses the session), or is dropped if the link goes away first.
-    pub fn send_end(
-        &self,
-        session_id: &str,
-        reason: argus_fsm::session::EndReason,
-    ) -> tokio::sync::oneshot::Receiver<()> {
-        let (acked, ack) = tokio::sync::oneshot::channel();
-        self.end_acks.lock().expect("acks lock").entry(session_id.to_string()).or_default().push(acked);
-        self.tell(ServerMessage::SessionEnded { session_id: session_id.to_string(), reason });
-        ack
-    }
-
-    /// The agent acknowledged a session's end.
-    pub fn end_acknowledged(&self, session_id: &str) {
-        for waiter in self.end_acks.lock().expect("acks lock").remove(session_id).into_iter().flatten() {
-            let _ = waiter.send(());
-        }
-    }
-}
-
 /// How long an ended session stays in memory (for the answers right after its end); older
 /// ones are read back from the store by token hash when a request names them.
 pub const ENDED_SESSION_RETENTION_MS: i64 = 60_000;
@@ -265,7 +209,7 @@ impl Registry {
 
     /// The ID of the session whose token hashes to `token_hash`: from memory, else read back
     /// from the store (an ended session pruned from memory) and kept for this request.
-    pub fn session_by_token(&mut self, store: &dyn Store, token_hash: &[u8; 32]) -> Result<Option<String>, ApiError> {
+    pub fn session_by_token(&mut self, store: &dyn Store, token_hash: &[u8; 32]) -> Result<Option<String>, Fault> {
         if let Some(id) = self.sessions_by_token.get(token_hash) {
             return Ok(Some(id.clone()));
         }
@@ -276,7 +220,7 @@ impl Registry {
                 Ok(Some(id))
             }
             Ok(None) => Ok(None),
-            Err(error) => Err(crate::error::store_error(&error)),
+            Err(error) => Err(Fault::store(&error)),
         }
     }
 
@@ -299,11 +243,11 @@ impl Registry {
     /// After a failed flush, replaces this view with what the store really holds (what was
     /// staged and never became durable is gone, as if it never happened). Called with the
     /// registry lock held, before anything is read for a decision or staged.
-    pub fn ensure_current(&mut self, store: &dyn Store, durability: &Durability) -> Result<(), ApiError> {
+    pub fn ensure_current(&mut self, store: &dyn Store, durability: &Durability) -> Result<(), Fault> {
         if !durability.poisoned() {
             return Ok(());
         }
-        let snapshot = store.load().map_err(|error| crate::error::store_error(&error))?;
+        let snapshot = store.load().map_err(|error| Fault::store(&error))?;
         let node = self.audit.get_mut().expect("audit chain lock").node().map(str::to_string);
         *self = Registry::from_snapshot(snapshot, node);
         store.reset();
@@ -323,7 +267,7 @@ impl Registry {
         writes: Vec<Write>,
         entries: Vec<AuditEntry>,
         now: Timestamp,
-    ) -> Result<Vec<AuditRecord>, ApiError> {
+    ) -> Result<Vec<AuditRecord>, Fault> {
         self.ensure_current(store, durability)?;
         let records = self.stage(store, durability, writes.clone(), entries, now)?;
         for write in writes {
@@ -354,7 +298,7 @@ impl Registry {
         durability: &Durability,
         entries: Vec<AuditEntry>,
         now: Timestamp,
-    ) -> Result<Vec<AuditRecord>, ApiError> {
+    ) -> Result<Vec<AuditRecord>, Fault> {
         if durability.poisoned() {
             return Err(argus_fsm::Code::StoreUnavailable.into());
         }
@@ -371,7 +315,7 @@ impl Registry {
         writes: Vec<Write>,
         entries: Vec<AuditEntry>,
         now: Timestamp,
-    ) -> Result<Vec<AuditRecord>, ApiError> {
+    ) -> Result<Vec<AuditRecord>, Fault> {
         let mut head = self.audit.lock().expect("audit chain lock");
         if let Some((seq, hash)) = store.adopted_head() {
             head.adopt(seq, hash);
@@ -385,7 +329,7 @@ impl Registry {
         crate::metrics::audit_append(started.elapsed().as_secs_f64());
         if let Err(error) = staged {
             tracing::error!(%error, "store write failed; action not acknowledged");
-            return Err(crate::error::store_error(&error));
+            return Err(Fault::store(&error));
         }
         let generation = durability.staged();
         let _ = STAGED_BY_REQUEST.try_with(|staged| staged.set(staged.get().max(generation)));
@@ -450,7 +394,7 @@ impl Registry {
 impl Ops {
     /// Appends audit records that change nothing else, under the shared registry lock; after a
     /// failed flush the first caller reloads the view (exclusively) and appends then.
-    pub async fn append_audit(&self, entries: Vec<AuditEntry>, now: Timestamp) -> Result<Vec<AuditRecord>, ApiError> {
+    pub async fn append_audit(&self, entries: Vec<AuditEntry>, now: Timestamp) -> Result<Vec<AuditRecord>, Fault> {
         if !self.durability.poisoned() {
             let registry = self.registry.read().await;
             match registry.append(self.store.as_ref(), &self.durability, entries.clone(), now) {
@@ -463,53 +407,11 @@ impl Ops {
 
     /// Makes sure this node's view is the store's after a failed flush (exclusive, and only
     /// then): 503 `store_unavailable` while the store is still away.
-    pub async fn ensure_current(&self) -> Result<(), ApiError> {
+    pub async fn ensure_current(&self) -> Result<(), Fault> {
         if self.durability.poisoned() {
             self.registry.write().await.ensure_current(self.store.as_ref(), &self.durability)?;
         }
         Ok(())
-    }
-
-    /// Which node holds this agent's link: this one, another live one (shared stores), or none.
-    /// A store that cannot answer counts as "none here" — the agent is reported offline rather
-    /// than waited for.
-    pub fn holder(&self, agent_id: &str) -> Holder {
-        if self.is_online(agent_id) {
-            return Holder::Here;
-        }
-        if !self.store.shared() {
-            return Holder::Nobody;
-        }
-        let now = std::time::Instant::now();
-        if let Some((node, at)) = self.holders.lock().expect("holders lock").get(agent_id) {
-            if now.duration_since(*at) < HOLDER_CACHE_FOR {
-                return Holder::Node(node.clone());
-            }
-        }
-        match self.store.holder(agent_id) {
-            Ok(Some(node)) if node != self.node_id => {
-                self.holders.lock().expect("holders lock").insert(agent_id.to_string(), (node.clone(), now));
-                Holder::Node(node)
-            }
-            _ => Holder::Nobody,
-        }
-    }
-
-    /// Forgets where an agent was seen (its holder said it is not there any more).
-    pub fn forget_holder(&self, agent_id: &str) {
-        self.holders.lock().expect("holders lock").remove(agent_id);
-    }
-
-    /// Whether an authenticated link to this agent is up.
-    pub fn is_online(&self, agent_id: &str) -> bool {
-        self.links.lock().expect("links lock").contains_key(agent_id)
-    }
-
-    /// Force-closes an agent's link (revocation).
-    pub fn disconnect(&self, agent_id: &str, reason: &'static str) {
-        if let Some(link) = self.links.lock().expect("links lock").remove(agent_id) {
-            link.connection.close(quinn::VarInt::from_u32(1), reason.as_bytes());
-        }
     }
 }
 

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
+use crate::bootstrap::data_dir::DataDir;
 use crate::bootstrap::seal;
-use crate::bootstrap::serve::DataDir;
 use crate::bootstrap::tls;
 use crate::secrets;
 use crate::store::audit::{AuditChain, AuditEntry, AuditEvent};
@@ -38,7 +38,7 @@ pub fn init(
     let dir = DataDir(data_dir.to_path_buf());
     // The store first: nothing is written into the data dir for a store that cannot be used.
     let store = crate::store::open(store_url, data_dir).map_err(|e| anyhow::anyhow!("opening the store: {e}"))?;
-    let node_id = crate::cluster::generate_node_id();
+    let node_id = crate::membership::generate_node_id();
     let pems = tls::generate(server_names).context("generating certificates")?;
     let admin_pat = secrets::token("argus_pat_");
     let now = now();

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::bootstrap::serve::DataDir;
+use crate::bootstrap::data_dir::DataDir;
 use crate::bootstrap::tls;
 use crate::store::audit::{verify, Verification};
 use crate::store::url::PgUrl;

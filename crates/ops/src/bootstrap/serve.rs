@@ -10,31 +10,11 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::bootstrap::data_dir::DataDir;
 use crate::config::GateConfig;
 use crate::gate::FailureLimiter;
 use crate::state::{Ops, Registry};
 use crate::store::{Store, StoreUrl};
-
-/// Where `init` puts things inside the data dir.
-pub struct DataDir(pub PathBuf);
-
-impl DataDir {
-    pub fn tls(&self, name: &str) -> PathBuf {
-        self.0.join("tls").join(name)
-    }
-    pub fn db(&self) -> PathBuf {
-        self.0.join("db")
-    }
-    pub fn store_file(&self) -> PathBuf {
-        self.0.join(crate::store::STORE_FILE)
-    }
-    pub fn node_id(&self) -> PathBuf {
-        self.0.join(crate::cluster::NODE_ID_FILE)
-    }
-    pub fn addresses(&self) -> PathBuf {
-        self.0.join("run").join("addresses.json")
-    }
-}
 
 /// What `serve` needs.
 pub struct ServeOptions {
@@ -147,7 +127,7 @@ pub async fn serve(
     let chain_floor = Arc::new(crate::store::head::ChainFloor::open(&dir.0)?);
     judge_chain(&chain_floor, store.clone(), snapshot.last_audit.as_ref()).await?;
     store.guard_chain(chain_floor.clone());
-    let node_id = crate::cluster::resolve_node_id(options.node_id.as_deref(), &dir.0)?;
+    let node_id = crate::bootstrap::data_dir::resolve_node_id(options.node_id.as_deref(), &dir.0)?;
     let registry = Registry::from_snapshot(snapshot, Some(node_id.clone()));
     let access = match &options.config.access {
         Some(config) => {
@@ -163,14 +143,12 @@ pub async fn serve(
         node_id: node_id.clone(),
         unreleased: Mutex::new(Vec::new()),
         addresses: Default::default(),
-        peers: Default::default(),
         live_nodes: Default::default(),
-        holders: Default::default(),
         access,
         config: options.config,
         store: store.clone(),
         registry: tokio::sync::RwLock::new(registry),
-        links: Mutex::new(Default::default()),
+        reach: crate::reach::Reach::new(node_id.clone(), store.clone()),
         limiter: Mutex::new(FailureLimiter::default()),
         patch_key,
         durability: Arc::new(crate::state::Durability::new(store.clone())),
@@ -224,13 +202,13 @@ pub async fn serve(
             argus_transport_quic::peer_endpoint(options.peer_listen, &ca, certs.clone(), key.clone_key())
                 .with_context(|| format!("binding the peer listener {}", options.peer_listen))?;
         let bound = peer_endpoint.local_addr()?;
-        let _ = ops.peers.set(Arc::new(crate::peer::Peers::new(peer_endpoint.clone(), store.clone())));
-        tokio::spawn(crate::peer::serve(ops.clone(), peer_endpoint));
+        ops.reach.set_peers(Arc::new(crate::peer::Peers::new(peer_endpoint.clone(), store.clone())));
+        tokio::spawn(crate::listen::peers::serve(ops.clone(), peer_endpoint));
         Some(bound)
     } else {
         None
     };
-    let beat = crate::cluster::Heartbeat {
+    let beat = crate::membership::Heartbeat {
         node_id: node_id.clone(),
         api: api_addr.to_string(),
         agent: agent_addr.to_string(),
@@ -249,7 +227,7 @@ pub async fn serve(
         })
         .await?
         .map_err(|e| anyhow::anyhow!("registering this node in the store: {e}"))?;
-        ops.live_nodes.lock().expect("live nodes lock").nodes = crate::cluster::live_node_loads(nodes);
+        ops.live_nodes.lock().expect("live nodes lock").nodes = crate::membership::live_node_loads(nodes);
         if let Some(changes) = store.subscribe(&node_id) {
             cluster_tasks.push(tokio::spawn(crate::cluster::follow_changes(ops.clone(), changes)));
         }
@@ -266,9 +244,9 @@ pub async fn serve(
         ],
     )?;
     tracing::info!(%api_addr, %agent_addr, node = %node_id, "argus-ops listening");
-    let link_task = agent_runtime.handle().spawn(crate::link::serve(ops.clone(), endpoint.clone()));
+    let link_task = agent_runtime.handle().spawn(crate::listen::agents::serve(ops.clone(), endpoint.clone()));
     let expiry_task = tokio::spawn(crate::lifecycle::expiry_driver(ops.clone()));
-    let refusal_task = tokio::spawn(crate::link::write_refusal_aggregates(ops.clone()));
+    let refusal_task = tokio::spawn(crate::listen::agents::write_refusal_aggregates(ops.clone()));
     let flush_task = tokio::spawn(flush_bookkeeping(ops.clone()));
 
     let mut tls = rustls::ServerConfig::builder_with_provider(argus_transport_quic::crypto_provider())
@@ -288,7 +266,7 @@ pub async fn serve(
 
     tracing::info!("shutting down: closing agent links and flushing the store");
     endpoint.close(quinn::VarInt::from_u32(0), b"server shutting down");
-    if let Some(peers) = ops.peers.get() {
+    if let Some(peers) = ops.reach.peers() {
         peers.close();
     }
     link_task.abort();

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
 use crate::gate::Need;
+use crate::http::error::ApiError;
 use crate::http::extract::{Gated, JsonBody};
 use crate::state::Ops;
 use crate::store::audit::{AuditEntry, AuditEvent};

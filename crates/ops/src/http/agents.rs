@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
 use crate::gate::Need;
+use crate::http::error::ApiError;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
 use crate::state::Ops;
 use crate::store::audit::{AuditEntry, AuditEvent};
@@ -63,7 +63,7 @@ pub(crate) async fn capabilities(
         .get(&agent_id)
         .filter(|a| gated.0.may(Need::SupportOrTenantAdmin(a.enrollment.tenant())))
         .ok_or(Code::AgentNotFound)?;
-    let online = ops.is_online(&agent_id);
+    let online = ops.reach.is_online(&agent_id);
     let stale = is_stale(agent.manifest.as_ref().map(|m| m.generated_at), online, now);
     let (manifest, generated_at) = match &agent.manifest {
         Some(manifest) => (Some(manifest.to_json()), Some(rfc3339(manifest.generated_at))),
@@ -111,7 +111,7 @@ pub(crate) async fn revoke(
     registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
     // Durable first, then cut the link: the revocation watcher is this call, under the
     // registry lock, so a handshake in flight either sees the tombstone or is closed here.
-    ops.disconnect(&agent_id, "agent revoked");
+    ops.reach.disconnect(&agent_id, "agent revoked");
     crate::lifecycle::end_agent_sessions(
         &ops,
         &mut registry,

@@ -8,8 +8,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
 use crate::gate::Need;
+use crate::http::error::ApiError;
 use crate::http::extract::short;
 use crate::http::extract::Gated;
 use crate::state::Ops;

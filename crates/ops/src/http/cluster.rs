@@ -8,10 +8,10 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::cluster::NodeInfo;
-use crate::error::ApiError;
 use crate::gate::Need;
+use crate::http::error::ApiError;
 use crate::http::extract::Gated;
+use crate::membership::NodeInfo;
 use crate::state::Ops;
 use crate::time_format::{now, rfc3339};
 
@@ -35,7 +35,7 @@ pub(crate) async fn cluster(State(ops): State<Arc<Ops>>, gated: Gated) -> Result
             agent: addresses.map(|a| a.agent.clone()).unwrap_or_default(),
             peer: addresses.and_then(|a| a.peer.clone()),
             alive: true,
-            agents_online: ops.links.lock().expect("links lock").len() as u64,
+            agents_online: ops.reach.online() as u64,
             last_heartbeat: rfc3339(now()),
         };
         return Ok(Json(ClusterView { nodes: vec![this] }));
@@ -44,6 +44,6 @@ pub(crate) async fn cluster(State(ops): State<Arc<Ops>>, gated: Gated) -> Result
     let nodes = tokio::task::spawn_blocking(move || store.nodes())
         .await
         .map_err(|_| ApiError::from(argus_fsm::Code::Internal))?
-        .map_err(|error| crate::error::store_error(&error))?;
+        .map_err(|error| crate::http::error::store_error(&error))?;
     Ok(Json(ClusterView { nodes }))
 }

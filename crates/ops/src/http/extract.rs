@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::error::ApiError;
 use crate::gate::{self, Denial, Need, Operator, RequestFacts};
+use crate::http::error::ApiError;
 use crate::state::Ops;
 use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::time_format::now;

@@ -12,13 +12,14 @@ use axum::{Json, Router};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::Ops;
 
 pub mod admin;
 pub mod agents;
 pub mod audit;
 pub mod cluster;
+pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod scrape;
@@ -68,8 +69,9 @@ pub fn router(ops: Arc<Ops>) -> Router {
 async fn body_limit_at_head(request: Request, next: axum::middleware::Next) -> Response {
     match declared_length(request.headers()) {
         Some(length) if length > extract::MAX_BODY as u64 => {
-            let mut response =
-                axum::response::IntoResponse::into_response(crate::error::ApiError::from(argus_fsm::Code::TooLarge));
+            let mut response = axum::response::IntoResponse::into_response(crate::http::error::ApiError::from(
+                argus_fsm::Code::TooLarge,
+            ));
             response
                 .headers_mut()
                 .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
@@ -137,7 +139,7 @@ async fn durable_responses(State(ops): State<Arc<Ops>>, request: Request, next: 
     if generation > 0 {
         if let Err(error) = ops.durability.wait(generation).await {
             tracing::error!(%error, "flush failed; the action is not acknowledged");
-            return crate::error::store_error(&error).into_response();
+            return crate::http::error::store_error(&error).into_response();
         }
     }
     response

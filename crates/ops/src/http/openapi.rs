@@ -18,7 +18,7 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::error::ErrorBody;
+use crate::http::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(

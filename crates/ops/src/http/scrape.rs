@@ -17,7 +17,7 @@ pub fn router(ops: Arc<Ops>) -> Router {
 }
 
 async fn render(State(ops): State<Arc<Ops>>) -> impl IntoResponse {
-    let online = ops.links.lock().expect("links lock").len();
+    let online = ops.reach.online();
     let now = crate::time_format::now();
     let active = ops.registry.read().await.sessions.values().filter(|s| s.is_live(now)).count();
     crate::metrics::refresh_gauges(online, active, ops.tickets.resumed());

@@ -2,16 +2,15 @@
 //! ending a session means lives in [`crate::lifecycle`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use argus_fsm::activation::{check_activation, ActivationRequest, AgentFacts};
 use argus_fsm::command::Command;
 use argus_fsm::machine::Machine;
 use argus_fsm::patch::{admit, PatchContext, PatchRejection};
 use argus_fsm::session::{Caller, EndReason, Presented, Session, SessionEvent, SessionState};
-use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
+
 use argus_fsm::Code;
-use argus_transport_quic::{read_frame, write_frame};
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,19 +19,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
 use crate::gate::Need;
+use crate::http::error::ApiError;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
-use crate::lifecycle::{agent_refuses, end_session, expire_session, grant_of, Ended, EndedBy};
-use crate::peer::Routed;
+use crate::lifecycle::{end_session, expire_session, grant_of, Ended, EndedBy};
+use crate::reach::agent_refuses;
 use crate::secrets;
-use crate::state::{Holder, Ops, Registry};
+use crate::state::{Ops, Registry};
 use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::Write;
 use crate::time_format::{now, rfc3339};
-
-/// How long the server waits for an agent's answer to a command.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Session routes (activation, commands, status, deactivation).
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<Ops>> {
@@ -118,7 +114,7 @@ pub(crate) async fn activate(
     let has_live_session = registry.sessions.values().any(|s| s.agent_id == agent_id && s.is_live(now));
     let facts = record.as_ref().map(|r| AgentFacts {
         enrollment: &r.enrollment,
-        online: ops.holder(&agent_id) != crate::state::Holder::Nobody,
+        online: ops.reach.holder(&agent_id) != crate::reach::Holder::Nobody,
         remote_support_on: r.remote_support_on,
         has_live_session,
     });
@@ -139,7 +135,7 @@ pub(crate) async fn activate(
     match ops.store.claim_live_session(&agent_id, &session.id, session.expires_at, now) {
         Ok(true) => {}
         Ok(false) => return Err(Code::SessionAlreadyActive.into()),
-        Err(error) => return Err(crate::error::store_error(&error)),
+        Err(error) => return Err(crate::http::error::store_error(&error)),
     }
     let entry = AuditEntry::new(AuditEvent::RemoteSupportSessionStarted, gated.actor())
         .tenant(&body.tenant)
@@ -156,15 +152,7 @@ pub(crate) async fn activate(
     // The agent learns of the session early on its control stream; the grant also travels
     // with every command, so a command sent the moment this answers is served however the
     // streams are ordered (SPEC §12).
-    let local = ops.links.lock().expect("links lock").get(&agent_id).cloned();
-    match local {
-        Some(link) => link.tell(ServerMessage::SessionGranted(grant_of(&session))),
-        None => {
-            if let Holder::Node(node) = ops.holder(&agent_id) {
-                crate::peer::grant_through(&ops, node, &agent_id, grant_of(&session));
-            }
-        }
-    }
+    ops.reach.tell_grant(&agent_id, grant_of(&session));
     let body = ActivatedSession {
         session_id: session.id.clone(),
         session_token: token,
@@ -416,27 +404,7 @@ async fn run_command(
         }
     }
     // 4. Relay on a fresh stream, bounded by a timeout; the grant travels with the command.
-    let reply = match ops.holder(&agent_id) {
-        Holder::Node(node) => match crate::peer::relay_through(&ops, &node, &agent_id, grant.clone(), &command).await {
-            Routed::Answer(answer) => answer,
-            // Nothing ran: the agent moved (or its node went). Ask the store where it is now,
-            // once.
-            Routed::NotThere => {
-                ops.forget_holder(&agent_id);
-                match ops.holder(&agent_id) {
-                    Holder::Node(now_at) if now_at != node => {
-                        match crate::peer::relay_through(&ops, &now_at, &agent_id, grant, &command).await {
-                            Routed::Answer(answer) => answer,
-                            Routed::NotThere => Err(Code::AgentOffline.into()),
-                        }
-                    }
-                    Holder::Here => relay(&ops, &agent_id, grant, &command).await,
-                    _ => Err(Code::AgentOffline.into()),
-                }
-            }
-        },
-        Holder::Here | Holder::Nobody => relay(&ops, &agent_id, grant, &command).await,
-    };
+    let reply = ops.reach.relay(&agent_id, grant, &command).await;
     let now = crate::time_format::now();
     match reply {
         Ok(result_json) => {
@@ -489,7 +457,7 @@ async fn run_command(
                 let event = SessionEvent::End(EndReason::Expired);
                 let _ = end_session(&ops, &mut registry, &session_id, event, "system", EndedBy::default(), now);
             }
-            Err(error)
+            Err(error.into())
         }
     }
 }
@@ -522,37 +490,6 @@ pub(crate) struct CommandAnswerSchema {
 struct CommandAnswer<'a> {
     command: &'a str,
     result: &'a serde_json::value::RawValue,
-}
-
-/// Sends one command to the agent on its own stream and waits for the reply (the result as
-/// the agent's JSON text).
-pub(crate) async fn relay(
-    ops: &Ops,
-    agent_id: &str,
-    grant: SessionGrant,
-    command: &Command,
-) -> Result<String, ApiError> {
-    let connection = ops
-        .links
-        .lock()
-        .expect("links lock")
-        .get(agent_id)
-        .map(|link| link.connection.clone())
-        .ok_or(Code::AgentOffline)?;
-    let exchange = async {
-        let (mut send, mut recv) = connection.open_bi().await.map_err(|_| ApiError::from(Code::AgentOffline))?;
-        let request = ServerMessage::Request { grant, command: command.clone() };
-        write_frame(&mut send, &request).await.map_err(|_| ApiError::from(Code::AgentOffline))?;
-        let _ = send.finish();
-        match read_frame::<AgentMessage>(&mut recv).await {
-            Ok(Some(AgentMessage::Reply(Reply::Ok { result_json }))) => Ok(result_json),
-            Ok(Some(AgentMessage::Reply(Reply::Refused { code, message }))) => {
-                Err(ApiError::new(code, message.chars().take(300).collect::<String>()))
-            }
-            _ => Err(ApiError::new(Code::AgentTimeout, "the agent closed the stream without an answer")),
-        }
-    };
-    tokio::time::timeout(COMMAND_TIMEOUT, exchange).await.map_err(|_| ApiError::from(Code::AgentTimeout))?
 }
 
 #[cfg(test)]

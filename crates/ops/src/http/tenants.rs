@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
 use crate::gate::Need;
+use crate::http::error::ApiError;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
 use crate::state::Ops;
 use crate::store::audit::{AuditEntry, AuditEvent};
@@ -199,7 +199,7 @@ pub(crate) async fn tenant_transition(
     }
     drop(registry);
     // Answered once the agents refuse the ended sessions too.
-    crate::lifecycle::agent_refuses(acks).await;
+    crate::reach::agent_refuses(acks).await;
     Ok(Json(TenantView::of(&tenant, now)))
 }
 
@@ -310,11 +310,14 @@ fn agent_row(
     ops: &Ops,
     agent: &AgentRecord,
     live: &std::collections::HashSet<&str>,
-    presence: &crate::cluster::Presence,
+    presence: &crate::membership::Presence,
 ) -> AgentRow {
     let session_active = live.contains(agent.agent_id.as_str());
-    let node =
-        if ops.is_online(&agent.agent_id) { Some(ops.node_id.clone()) } else { presence.get(&agent.agent_id).cloned() };
+    let node = if ops.reach.is_online(&agent.agent_id) {
+        Some(ops.node_id.clone())
+    } else {
+        presence.get(&agent.agent_id).cloned()
+    };
     AgentRow {
         agent_id: agent.agent_id.clone(),
         tenant: agent.enrollment.tenant().to_string(),
@@ -330,7 +333,7 @@ fn agent_row(
 
 /// Which live node holds which agent (shared stores). Without the store, this node's own links
 /// still answer (a read served from the node's own view).
-async fn presence(ops: &Ops) -> crate::cluster::Presence {
+async fn presence(ops: &Ops) -> crate::membership::Presence {
     if !ops.store.shared() {
         return Default::default();
     }
@@ -413,7 +416,8 @@ pub(crate) async fn fleet(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<J
                 match agent.enrollment {
                     Enrollment::Enrolled { .. } => {
                         enrolled += 1;
-                        online += u64::from(ops.is_online(&agent.agent_id) || presence.contains_key(&agent.agent_id));
+                        online +=
+                            u64::from(ops.reach.is_online(&agent.agent_id) || presence.contains_key(&agent.agent_id));
                     }
                     Enrollment::Revoked { .. } => revoked += 1,
                     Enrollment::Pending { .. } => {}

@@ -353,11 +353,11 @@ pub trait Store: Send + Sync + 'static {
         false
     }
     /// Writes this node's heartbeat and addresses (shared stores).
-    fn heartbeat(&self, _beat: &crate::cluster::Heartbeat) -> Result<(), StoreError> {
+    fn heartbeat(&self, _beat: &crate::membership::Heartbeat) -> Result<(), StoreError> {
         Ok(())
     }
     /// Every node that served from this store, alive or not (shared stores; empty otherwise).
-    fn nodes(&self) -> Result<Vec<crate::cluster::NodeInfo>, StoreError> {
+    fn nodes(&self) -> Result<Vec<crate::membership::NodeInfo>, StoreError> {
         Ok(Vec::new())
     }
     /// Records that `node_id` now holds `agent_id`'s link, superseding any older holder;
@@ -378,7 +378,7 @@ pub trait Store: Send + Sync + 'static {
         Ok(None)
     }
     /// Agent → holding node, for nodes alive now (shared stores; empty otherwise).
-    fn presence(&self) -> Result<crate::cluster::Presence, StoreError> {
+    fn presence(&self) -> Result<crate::membership::Presence, StoreError> {
         Ok(Default::default())
     }
     /// Claims the one live session `agent_id` may have, for `session_id`; `false` when another

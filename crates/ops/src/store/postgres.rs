@@ -834,7 +834,7 @@ impl Store for PgStore {
         })
     }
 
-    fn heartbeat(&self, beat: &crate::cluster::Heartbeat) -> Result<(), StoreError> {
+    fn heartbeat(&self, beat: &crate::membership::Heartbeat) -> Result<(), StoreError> {
         self.run(async {
             let client = self.client().await?;
             client
@@ -851,7 +851,7 @@ impl Store for PgStore {
     }
 
     fn live_node_by_peer_cert(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
-        let dead_after = crate::cluster::DEAD_AFTER.as_secs_f64();
+        let dead_after = crate::membership::DEAD_AFTER.as_secs_f64();
         self.run(async {
             let client = self.client().await?;
             let row = client
@@ -874,8 +874,8 @@ impl Store for PgStore {
         })
     }
 
-    fn nodes(&self) -> Result<Vec<crate::cluster::NodeInfo>, StoreError> {
-        let dead_after = crate::cluster::DEAD_AFTER.as_secs_f64();
+    fn nodes(&self) -> Result<Vec<crate::membership::NodeInfo>, StoreError> {
+        let dead_after = crate::membership::DEAD_AFTER.as_secs_f64();
         self.run(async {
             let client = self.client().await?;
             let rows = client
@@ -893,7 +893,7 @@ impl Store for PgStore {
                 .iter()
                 .map(|row| {
                     let alive: bool = row.get(4);
-                    crate::cluster::NodeInfo {
+                    crate::membership::NodeInfo {
                         node_id: row.get(0),
                         api: row.get(1),
                         agent: row.get(2),
@@ -948,7 +948,7 @@ impl Store for PgStore {
     }
 
     fn holder(&self, agent_id: &str) -> Result<Option<String>, StoreError> {
-        let dead_after = crate::cluster::DEAD_AFTER.as_secs_f64();
+        let dead_after = crate::membership::DEAD_AFTER.as_secs_f64();
         self.run(async {
             let client = self.client().await?;
             let row = client
@@ -963,8 +963,8 @@ impl Store for PgStore {
         })
     }
 
-    fn presence(&self) -> Result<crate::cluster::Presence, StoreError> {
-        let dead_after = crate::cluster::DEAD_AFTER.as_secs_f64();
+    fn presence(&self) -> Result<crate::membership::Presence, StoreError> {
+        let dead_after = crate::membership::DEAD_AFTER.as_secs_f64();
         self.run(async {
             let client = self.client().await?;
             let rows = client

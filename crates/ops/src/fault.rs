@@ -1,38 +1,46 @@
-//! API errors: a SPEC code and a human message, rendered as `{"error","message"}` with the
-//! code's status from the one table in `argus_fsm::codes`.
+//! The domain's refusal: a SPEC code (SPEC §7) and a human message. The server's core (the
+//! lifecycle, the registry, the links, the peers) answers with a [`Fault`]; only the HTTP front
+//! turns it into a status and a body (`http::error::ApiError`), in one place.
 
 use argus_fsm::Code;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 
-/// An error answer. Messages never carry secrets, stack traces or host paths.
+use crate::store::StoreError;
+
+/// Why an action was refused or failed. Messages never carry secrets, stack traces or host
+/// paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub struct Fault {
     pub code: Code,
     pub message: String,
 }
 
-impl ApiError {
-    /// An error with this code and message.
-    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+impl Fault {
+    /// A fault with this code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> Fault {
+        Fault { code, message: message.into() }
+    }
+
+    /// The fault for a store failure: `store_unavailable` when trying again may work (an
+    /// outage, a lost race, a store behind the audit head), else `internal`. Nothing was
+    /// acknowledged either way; the message never carries a URL.
+    pub fn store(error: &StoreError) -> Fault {
+        if error.is_transient() || matches!(error, StoreError::HeadBehind(_)) {
+            Fault::from(Code::StoreUnavailable)
+        } else {
+            Fault::new(Code::Internal, "the action could not be stored durably")
+        }
     }
 }
 
-impl From<Code> for ApiError {
-    fn from(code: Code) -> ApiError {
-        ApiError::new(code, default_message(code))
+impl From<Code> for Fault {
+    fn from(code: Code) -> Fault {
+        Fault::new(code, default_message(code))
     }
 }
 
-/// The answer for a store failure: 503 `store_unavailable` when trying again may work, else
-/// `internal`. Nothing was acknowledged either way; the message never carries a URL.
-pub fn store_error(error: &crate::store::StoreError) -> ApiError {
-    if error.is_transient() || matches!(error, crate::store::StoreError::HeadBehind(_)) {
-        ApiError::from(Code::StoreUnavailable)
-    } else {
-        ApiError::new(Code::Internal, "the action could not be stored durably")
+impl From<StoreError> for Fault {
+    fn from(error: StoreError) -> Fault {
+        Fault::store(&error)
     }
 }
 
@@ -85,30 +93,5 @@ pub fn default_message(code: Code) -> &'static str {
         Code::CrossSiteRefused => "the request did not come from the console page",
         Code::OpsUnreachable => "the ops API could not be reached",
         Code::StoreUnavailable => "the store cannot be reached; nothing was recorded, try again shortly",
-    }
-}
-
-/// The error object every refusal answers with (SPEC §7).
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// The SPEC's error code.
-    #[schema(schema_with = error_code_schema)]
-    pub error: &'static str,
-    /// A short explanation for the operator; never a secret.
-    pub message: String,
-}
-
-/// `error` is one of the SPEC's codes, listed from the one table.
-fn error_code_schema() -> utoipa::openapi::schema::Object {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(Code::ALL.iter().map(|code| code.as_str())))
-        .build()
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(ErrorBody { error: self.code.as_str(), message: self.message })).into_response()
     }
 }
