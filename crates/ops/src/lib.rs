@@ -20,6 +20,7 @@
 pub mod bootstrap;
 pub mod cluster;
 pub mod config;
+pub mod decide;
 pub mod fault;
 pub mod gate;
 pub mod http;

@@ -1,96 +1,142 @@
-//! The session lifecycle on the server: every end (deactivation, expiry, kill switch, disarm,
-//! consent withdrawal, revocation) goes through [`end_session`], so each writes exactly one
-//! `remote_support_session_ended`, tells the agent, and hands back the agent's acknowledgement
-//! for routes that answer only once the agent refuses the session too. No web-framework types
-//! here: the HTTP routes, the agent link and the expiry driver all call into this.
+//! The production driver of the session operations ([`crate::decide`]): it gathers their
+//! facts from the registry, performs their steps on the store, the registry and
+//! [`crate::reach`], and hands back their answers. It decides nothing itself — every end,
+//! activation and command outcome, and every record they write, is the core's.
+//!
+//! How it performs a step: the `tell` effects first (a grant or an end through the reach, a
+//! forgotten copy from the registry), then the `then`: claims on the store, commits through
+//! [`Registry::commit`] (staged in the batch the HTTP answer waits for: durable before
+//! answered), audit appends, a relay through the reach, a nested end. Steps that change the
+//! registry run under its exclusive lock; a relay never holds it. No web-framework types here:
+//! the HTTP routes, the agent link and the expiry driver all call into this.
 
 use std::sync::Arc;
 
-use argus_fsm::machine::Machine;
-use argus_fsm::session::{EndReason, Session, SessionEffect, SessionEvent};
-use argus_fsm::wire::SessionGrant;
+use argus_fsm::session::{EndReason, Session, SessionEvent};
 use argus_fsm::Timestamp;
-use serde_json::json;
+use tokio::sync::oneshot;
 
+use crate::decide::activate::{Activate, Activated, Caller, Facts as ActivateFacts, Fresh, Request as Activation};
+use crate::decide::command::{Facts as CommandFacts, Ran, Request as CommandRequest, Run};
+use crate::decide::end::{lapsed, still_active, By, End};
+use crate::decide::{Event, Step, Tell, Then};
 use crate::fault::Fault;
+use crate::reach::Holder;
 use crate::state::{Ops, Registry};
-use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::Write;
-use crate::time_format::{now, rfc3339};
-
-/// What the agent needs to enforce a session itself.
-pub fn grant_of(session: &Session) -> SessionGrant {
-    SessionGrant {
-        session_id: session.id.clone(),
-        tenant: session.tenant.clone(),
-        owner: session.owner.clone(),
-        expires_at: session.expires_at,
-    }
-}
-
-/// What an operator's end adds to the record: their words and, on the browser path, their
-/// verified Access identity.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EndedBy<'a> {
-    pub note: Option<&'a str>,
-    pub access_identity: Option<&'a str>,
-}
+use crate::time_format::now;
 
 /// A session that ended just now.
 pub struct Ended {
     pub reason: EndReason,
+    /// The session as ended.
+    pub session: Box<Session>,
     /// Resolves when the agent has processed the end; `None` when it was offline (it learns
     /// the live set from `Welcome` when it reconnects).
-    pub ack: Option<tokio::sync::oneshot::Receiver<()>>,
+    pub ack: Option<oneshot::Receiver<()>>,
 }
 
-/// Ends one session if it is still active: commits the ended session with its audit record,
-/// then tells the agent. Returns the reason it ended with now (a lapsed session ends as
-/// `expired` whatever was asked) and the agent's acknowledgement to wait for, or `None` if it
-/// had already ended.
+/// What performing a step under the registry lock came to.
+enum Performed<A> {
+    /// The answer to feed the operation next.
+    Event(Event),
+    /// The operation is over.
+    Answer(Result<A, Fault>),
+    /// A relay: performed without the lock.
+    Relay(Then<A>),
+}
+
+/// Performs a step's `tell` effects, keeping the agents' acknowledgements of ends in `acks`.
+fn tell(ops: &Ops, registry: &mut Registry, tells: Vec<Tell>, acks: &mut Vec<oneshot::Receiver<()>>) {
+    for told in tells {
+        match told {
+            Tell::Grant { agent_id, grant } => ops.reach.tell_grant(&agent_id, grant),
+            Tell::End { agent_id, session_id, reason } => {
+                acks.extend(ops.reach.tell_end(&agent_id, &session_id, reason))
+            }
+            Tell::Forget { session_id } => registry.forget_session(&session_id),
+        }
+    }
+}
+
+/// Performs a step's `then` on the store and the registry, under its exclusive lock.
+fn perform_locked<A>(
+    ops: &Ops,
+    registry: &mut Registry,
+    then: Then<A>,
+    now: Timestamp,
+    acks: &mut Vec<oneshot::Receiver<()>>,
+) -> Performed<A> {
+    let claimed = |claim: Result<bool, crate::store::StoreError>| Event::Claimed(claim.map_err(Fault::from));
+    Performed::Event(match then {
+        Then::ClaimLiveSession { agent_id, session_id, expires_at } => {
+            claimed(ops.store.claim_live_session(&agent_id, &session_id, expires_at, now))
+        }
+        Then::ClaimEnd { session_id } => claimed(ops.store.end_claim(&session_id)),
+        Then::Commit { writes, audit } => {
+            Event::Stored(registry.commit(ops.store.as_ref(), &ops.durability, writes, audit, now).map(drop))
+        }
+        Then::Audit(audit) => {
+            Event::Stored(registry.commit(ops.store.as_ref(), &ops.durability, vec![], audit, now).map(drop))
+        }
+        Then::ConsumePatch { agent_id, patch_id, audit } => {
+            // A patch changes the agent's replay memory: the one command that takes the
+            // registry exclusively.
+            let mut writes = vec![];
+            if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
+                record.patches.insert(&patch_id);
+                writes.push(Write::Agent(record));
+            }
+            Event::Stored(registry.commit(ops.store.as_ref(), &ops.durability, writes, audit, now).map(drop))
+        }
+        Then::End { session_id, event, actor, note, access } => {
+            let by = By { actor, note, access };
+            Event::Ended(end_session(ops, registry, &session_id, event, by, now).map(|ended| {
+                ended.map(|ended| {
+                    acks.extend(ended.ack);
+                    (ended.reason, ended.session)
+                })
+            }))
+        }
+        relay @ Then::Relay { .. } => return Performed::Relay(relay),
+        Then::Answer(answer) => return Performed::Answer(answer),
+    })
+}
+
+/// Ends one session if it is still active: the [`End`] operation, performed under the
+/// registry lock the caller holds. Answers the end (a lapsed session ends as `expired` whatever
+/// was asked) with the agent's acknowledgement to wait for, or `None` if it had already ended
+/// (here or, on a shared store, on another node first).
 pub fn end_session(
     ops: &Ops,
     registry: &mut Registry,
     session_id: &str,
     event: SessionEvent,
-    actor: &str,
-    by: EndedBy<'_>,
+    by: By,
     now: Timestamp,
 ) -> Result<Option<Ended>, Fault> {
-    let Some(mut session) = registry.sessions.get(session_id).cloned() else { return Ok(None) };
-    // The machine returns the end whether it accepted the event or refused it (a lapsed
-    // session ends as expired whatever was asked).
-    let effects = match session.handle(event, now) {
-        Ok(effects) => effects,
-        Err(refused) => refused.effects,
-    };
-    let Some(SessionEffect::Ended { reason, .. }) = effects.into_iter().next() else { return Ok(None) };
-    // On a shared store the database decides which node ends it, once: a node that lost the
-    // race forgets its copy (the winner's record reaches it by announcement or by key).
-    if !ops.store.end_claim(session_id).map_err(|error| Fault::store(&error))? {
-        registry.forget_session(session_id);
+    let Some(mut end) = End::start(registry.sessions.get(session_id).cloned(), event, by, now) else {
         return Ok(None);
+    };
+    let mut acks = Vec::new();
+    let mut event = Event::Start;
+    loop {
+        let Step { tell: tells, then } = end.next(event);
+        tell(ops, registry, tells, &mut acks);
+        event = match perform_locked(ops, registry, then, now, &mut acks) {
+            Performed::Event(next) => next,
+            Performed::Answer(answer) => {
+                return answer.map(|ended| ended.map(|(reason, session)| Ended { reason, session, ack: acks.pop() }))
+            }
+            Performed::Relay(_) => return Err(argus_fsm::Code::Internal.into()),
+        };
     }
-    let entry = AuditEntry::new(AuditEvent::RemoteSupportSessionEnded, actor)
-        .tenant(&session.tenant)
-        .agent(&session.agent_id)
-        .session(&session.id)
-        .reason(reason.as_str())
-        .details(json!({
-            "started_at": rfc3339(session.started_at),
-            "operator_reason": by.note,
-            "access_identity": by.access_identity,
-        }));
-    let agent_id = session.agent_id.clone();
-    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Session(session)], vec![entry], now)?;
-    let ack = ops.reach.tell_end(&agent_id, session_id, reason);
-    Ok(Some(Ended { reason, ack }))
 }
 
 /// Runs a session's timer: a lapsed session ends (reason `expired`, by `system`) and the end is
 /// recorded; an unlapsed one is left alone.
 pub fn expire_session(ops: &Ops, registry: &mut Registry, session_id: &str, now: Timestamp) -> Result<(), Fault> {
-    end_session(ops, registry, session_id, SessionEvent::Timeout, "system", EndedBy::default(), now).map(drop)
+    end_session(ops, registry, session_id, SessionEvent::Timeout, By::system(), now).map(drop)
 }
 
 /// Ends every live session of a tenant (disarm, consent withdrawn); returns the agents'
@@ -101,8 +147,8 @@ pub fn end_tenant_sessions(
     tenant: &str,
     reason: EndReason,
     now: Timestamp,
-) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, Fault> {
-    end_sessions_where(ops, registry, |s| s.tenant == tenant, reason, now)
+) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
+    end_all(ops, registry, still_active(registry.sessions.values(), |s| s.tenant == tenant), reason, now)
 }
 
 /// Ends every live session of an agent (revocation, kill switch).
@@ -112,29 +158,94 @@ pub fn end_agent_sessions(
     agent: &str,
     reason: EndReason,
     now: Timestamp,
-) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, Fault> {
-    end_sessions_where(ops, registry, |s| s.agent_id == agent, reason, now)
+) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
+    end_all(ops, registry, still_active(registry.sessions.values(), |s| s.agent_id == agent), reason, now)
 }
 
-fn end_sessions_where(
+fn end_all(
     ops: &Ops,
     registry: &mut Registry,
-    matches: impl Fn(&Session) -> bool,
+    ids: Vec<String>,
     reason: EndReason,
     now: Timestamp,
-) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>, Fault> {
-    let ids: Vec<String> = registry
-        .sessions
-        .values()
-        .filter(|s| matches(s) && s.next_deadline().is_some())
-        .map(|s| s.id.clone())
-        .collect();
+) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
     let mut acks = Vec::new();
     for id in ids {
-        let ended = end_session(ops, registry, &id, SessionEvent::End(reason), "system", EndedBy::default(), now)?;
+        let ended = end_session(ops, registry, &id, SessionEvent::End(reason), By::system(), now)?;
         acks.extend(ended.and_then(|ended| ended.ack));
     }
     Ok(acks)
+}
+
+/// Activates a session: the [`Activate`] operation, performed under the registry's exclusive
+/// lock from the facts to the commit.
+pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<Activated, Fault> {
+    let now = now();
+    let mut registry = ops.registry.write().await;
+    let fresh = Fresh { session_id: crate::secrets::identifier("ses_"), token: crate::secrets::token("rst_") };
+    let mut activation = {
+        let facts = ActivateFacts {
+            tenant: registry.tenants.get(&request.tenant),
+            agent: registry.agents.get(&request.agent_id),
+            online: ops.reach.holder(&request.agent_id) != Holder::Nobody,
+            sessions: registry.sessions.values().filter(|s| s.agent_id == request.agent_id).collect(),
+            now,
+        };
+        Activate::start(request, caller, facts, fresh)
+    };
+    let mut acks = Vec::new();
+    let mut event = Event::Start;
+    loop {
+        let Step { tell: tells, then } = activation.next(event);
+        tell(ops, &mut registry, tells, &mut acks);
+        event = match perform_locked(ops, &mut registry, then, now, &mut acks) {
+            Performed::Event(next) => next,
+            Performed::Answer(answer) => return answer,
+            Performed::Relay(_) => return Err(argus_fsm::Code::Internal.into()),
+        };
+    }
+}
+
+/// Runs one command under a session: the [`Run`] operation. The session is a copy read under
+/// the shared lock; the relay holds no lock; records are appended under the shared lock, and
+/// only an end or a consumed patch takes the registry exclusively.
+pub async fn run_command(
+    ops: &Ops,
+    request: CommandRequest,
+    session: Session,
+    presented: argus_fsm::session::Presented,
+    actor: String,
+) -> Result<Ran, Fault> {
+    let mut run = {
+        let replay = if request.command == "apply_patch" {
+            ops.registry.read().await.agents.get(&session.agent_id).map(|a| a.patches.clone()).unwrap_or_default()
+        } else {
+            Default::default()
+        };
+        let facts =
+            CommandFacts { session, presented, actor, replay: &replay, patch_key: ops.patch_key.as_ref(), now: now() };
+        Run::start(request, facts)
+    };
+    let mut acks = Vec::new();
+    let mut event = Event::Start;
+    loop {
+        let Step { tell: tells, then } = run.next(event);
+        if !tells.is_empty() {
+            tell(ops, &mut *ops.registry.write().await, tells, &mut acks);
+        }
+        event = match then {
+            Then::Answer(answer) => return answer,
+            Then::Audit(audit) => Event::Stored(ops.append_audit(audit, now()).await.map(drop)),
+            Then::Relay { agent_id, grant, command } => {
+                Event::Relayed(ops.reach.relay(&agent_id, grant, &command).await)
+            }
+            then => match perform_locked(ops, &mut *ops.registry.write().await, then, now(), &mut acks) {
+                Performed::Event(next) => next,
+                Performed::Answer(answer) => return answer,
+                Performed::Relay(_) => return Err(argus_fsm::Code::Internal.into()),
+            },
+        };
+    }
 }
 
 /// Ends sessions at their `expires_at` without waiting for a request: one timer, re-armed
@@ -144,13 +255,7 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
         let now = now();
         let next = {
             let mut registry = ops.registry.write().await;
-            let due: Vec<String> = registry
-                .sessions
-                .values()
-                .filter(|s| s.next_deadline().is_some_and(|d| d <= now))
-                .map(|s| s.id.clone())
-                .collect();
-            for id in due {
+            for id in lapsed(registry.sessions.values(), now) {
                 if let Err(error) = expire_session(&ops, &mut registry, &id, now) {
                     tracing::error!(session = %id, error = %error.message, "could not record expiry");
                 }
@@ -161,11 +266,7 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
         if let Err(error) = ops.durability.wait_all().await {
             tracing::error!(%error, "could not flush session expiries");
         }
-        let wait = next.map_or(1000, |deadline| (deadline.0 - now_ms()).clamp(1, 1000));
+        let wait = next.map_or(1000, |deadline| (deadline.0 - crate::time_format::now().0).clamp(1, 1000));
         tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
     }
-}
-
-fn now_ms() -> i64 {
-    now().0
 }

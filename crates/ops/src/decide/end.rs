@@ -1,0 +1,229 @@
+//! Ending a session, whatever ends it (deactivation, expiry, the kill switch, disarm, consent
+//! withdrawal, revocation, the agent saying it is over): the session machine decides the end
+//! and its reason; the end is claimed once cluster-wide, stored with exactly one
+//! `remote_support_session_ended`, and only then told to the agent.
+//!
+//! ```text
+//!   start --machine ends it--> ClaimEnd --won--> Commit --stored--> tell End, answer the end
+//!     |                           |--lost--> tell Forget, answer "already ended"
+//!     '--machine does not end it: no operation
+//! ```
+
+use argus_fsm::machine::Machine;
+use argus_fsm::session::{EndReason, Session, SessionEffect, SessionEvent};
+use argus_fsm::Timestamp;
+use serde_json::json;
+
+use super::{out_of_order, Event, Step, Tell, Then};
+use crate::store::audit::{AuditEntry, AuditEvent};
+use crate::store::Write;
+use crate::time_format::rfc3339;
+
+/// What an end answers: the reason it ended with now and the ended session, or `None` when
+/// another node ended it first.
+pub type Ended = Option<(EndReason, Box<Session>)>;
+
+/// One session's end, in progress.
+#[derive(Debug)]
+pub struct End {
+    session: Session,
+    reason: EndReason,
+    entry: Option<AuditEntry>,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Begin,
+    Claiming,
+    Committing,
+    Over,
+}
+
+/// Who ended a session and what they said (an operator's words and, on the browser path,
+/// their verified Access identity).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct By {
+    pub actor: String,
+    pub note: Option<String>,
+    pub access: Option<String>,
+}
+
+impl By {
+    /// The server itself (expiry, disarm, revocation, the kill switch).
+    pub fn system() -> By {
+        By { actor: "system".into(), ..By::default() }
+    }
+}
+
+impl End {
+    /// The end `event` causes to `stored` (the session as the driver holds it now): `None` when
+    /// it causes none (no such session, or it had already ended). A lapsed session ends as
+    /// `expired` whatever was asked: the machine returns that end with its refusal.
+    pub fn start(stored: Option<Session>, event: SessionEvent, by: By, now: Timestamp) -> Option<End> {
+        let mut session = stored?;
+        let effects = match session.handle(event, now) {
+            Ok(effects) => effects,
+            Err(refused) => refused.effects,
+        };
+        let Some(SessionEffect::Ended { reason, .. }) = effects.into_iter().next() else { return None };
+        let entry = AuditEntry::new(AuditEvent::RemoteSupportSessionEnded, by.actor)
+            .tenant(&session.tenant)
+            .agent(&session.agent_id)
+            .session(&session.id)
+            .reason(reason.as_str())
+            .details(json!({
+                "started_at": rfc3339(session.started_at),
+                "operator_reason": by.note,
+                "access_identity": by.access,
+            }));
+        Some(End { session, reason, entry: Some(entry), stage: Stage::Begin })
+    }
+
+    /// The next step, given what the last one answered.
+    pub fn next(&mut self, event: Event) -> Step<Ended> {
+        match (self.stage, event) {
+            (Stage::Begin, Event::Start) => {
+                self.stage = Stage::Claiming;
+                Step::then(Then::ClaimEnd { session_id: self.session.id.clone() })
+            }
+            (Stage::Claiming, Event::Claimed(Ok(true))) => {
+                self.stage = Stage::Committing;
+                let audit = self.entry.take().into_iter().collect();
+                Step::then(Then::Commit { writes: vec![Write::Session(self.session.clone())], audit })
+            }
+            (Stage::Claiming, Event::Claimed(Ok(false))) => {
+                self.stage = Stage::Over;
+                Step { tell: vec![Tell::Forget { session_id: self.session.id.clone() }], then: Then::Answer(Ok(None)) }
+            }
+            (Stage::Claiming, Event::Claimed(Err(fault))) | (Stage::Committing, Event::Stored(Err(fault))) => {
+                self.stage = Stage::Over;
+                Step::answer(Err(fault))
+            }
+            (Stage::Committing, Event::Stored(Ok(()))) => {
+                self.stage = Stage::Over;
+                let tell = Tell::End {
+                    agent_id: self.session.agent_id.clone(),
+                    session_id: self.session.id.clone(),
+                    reason: self.reason,
+                };
+                Step { tell: vec![tell], then: Then::Answer(Ok(Some((self.reason, Box::new(self.session.clone()))))) }
+            }
+            (_, event) => out_of_order("end", &event),
+        }
+    }
+}
+
+/// The sessions among `sessions` that an agent- or tenant-wide end (revocation, the kill
+/// switch, disarm, consent withdrawn) must end: those still active that `matches` picks, in
+/// ID order (so every driver ends them in the same order).
+pub fn still_active<'a>(
+    sessions: impl Iterator<Item = &'a Session>,
+    matches: impl Fn(&Session) -> bool,
+) -> Vec<String> {
+    let mut ids: Vec<String> =
+        sessions.filter(|s| matches(s) && s.next_deadline().is_some()).map(|s| s.id.clone()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The sessions among `sessions` whose deadline has passed (the expiry driver ends them), in
+/// ID order.
+pub fn lapsed<'a>(sessions: impl Iterator<Item = &'a Session>, now: Timestamp) -> Vec<String> {
+    let mut ids: Vec<String> =
+        sessions.filter(|s| s.next_deadline().is_some_and(|d| d <= now)).map(|s| s.id.clone()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::Fault;
+    use argus_fsm::session::SessionState;
+    use argus_fsm::Code;
+
+    fn session(expires_in: i64) -> Session {
+        Session::start(
+            "ses_1".into(),
+            "t1".into(),
+            "a1".into(),
+            "op".into(),
+            [7; 32],
+            "why".into(),
+            expires_in,
+            Timestamp(1_000),
+        )
+    }
+
+    fn drive(end: &mut End, answers: Vec<Event>) -> (Vec<Step<Ended>>, usize) {
+        let mut steps = vec![end.next(Event::Start)];
+        let mut used = 0;
+        for answer in answers {
+            if matches!(steps.last().map(|s| &s.then), Some(Then::Answer(_))) {
+                break;
+            }
+            steps.push(end.next(answer));
+            used += 1;
+        }
+        (steps, used)
+    }
+
+    #[test]
+    fn an_end_is_claimed_then_stored_with_one_record_then_told() {
+        let mut end =
+            End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
+        let (steps, _) = drive(&mut end, vec![Event::Claimed(Ok(true)), Event::Stored(Ok(()))]);
+        assert!(matches!(&steps[0].then, Then::ClaimEnd { session_id } if session_id == "ses_1"));
+        match &steps[1].then {
+            Then::Commit { writes, audit } => {
+                assert_eq!(audit.len(), 1, "exactly one record");
+                assert!(steps[1].tell.is_empty(), "nothing told before it is stored");
+                assert!(matches!(&writes[..], [Write::Session(s)] if matches!(s.state, SessionState::Ended { .. })));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&steps[2].tell[..], [Tell::End { reason: EndReason::Deactivated, .. }]));
+        assert!(matches!(&steps[2].then, Then::Answer(Ok(Some((EndReason::Deactivated, _))))));
+    }
+
+    #[test]
+    fn a_lost_claim_forgets_the_copy_and_stores_nothing() {
+        let mut end =
+            End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
+        let (steps, _) = drive(&mut end, vec![Event::Claimed(Ok(false))]);
+        assert!(matches!(&steps[1].tell[..], [Tell::Forget { .. }]));
+        assert!(matches!(&steps[1].then, Then::Answer(Ok(None))));
+    }
+
+    #[test]
+    fn a_failed_store_tells_nothing_and_answers_the_fault() {
+        for answers in [
+            vec![Event::Claimed(Err(Fault::from(Code::StoreUnavailable)))],
+            vec![Event::Claimed(Ok(true)), Event::Stored(Err(Fault::from(Code::StoreUnavailable)))],
+        ] {
+            let mut end =
+                End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
+            let (steps, _) = drive(&mut end, answers);
+            assert!(steps.iter().all(|s| s.tell.is_empty()), "no agent told of an end not stored");
+            assert!(matches!(&steps.last().unwrap().then, Then::Answer(Err(f)) if f.code == Code::StoreUnavailable));
+        }
+    }
+
+    #[test]
+    fn a_lapsed_session_ends_as_expired_whatever_was_asked_and_an_ended_one_not_again() {
+        let end = End::start(Some(session(500)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
+        assert_eq!(end.reason, EndReason::Expired);
+        let mut ended = session(60_000);
+        ended.handle(SessionEvent::Deactivate, Timestamp(1_500)).unwrap();
+        assert!(End::start(Some(ended), SessionEvent::Timeout, By::system(), Timestamp(2_000)).is_none());
+        assert!(End::start(None, SessionEvent::Timeout, By::system(), Timestamp(2_000)).is_none());
+    }
+
+    #[test]
+    fn an_event_out_of_order_answers_internal() {
+        let mut end =
+            End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
+        assert!(matches!(end.next(Event::Stored(Ok(()))).then, Then::Answer(Err(f)) if f.code == Code::Internal));
+    }
+}
