@@ -15,6 +15,7 @@ use argus_fsm::Timestamp;
 use serde_json::json;
 
 use super::{out_of_order, Event, Step, Tell, Then};
+use crate::fault::Fault;
 use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::Write;
 use crate::time_format::rfc3339;
@@ -114,6 +115,16 @@ impl End {
     }
 }
 
+/// What deactivating answers, given the end it caused: the operator's own end answers the
+/// session; a session that had already ended, or had lapsed (and so ended as `expired`),
+/// answers `session_expired`.
+pub fn deactivation(reason: Option<EndReason>) -> Result<(), Fault> {
+    match reason {
+        Some(EndReason::Deactivated) => Ok(()),
+        _ => Err(argus_fsm::Code::SessionExpired.into()),
+    }
+}
+
 /// The sessions among `sessions` that an agent- or tenant-wide end (revocation, the kill
 /// switch, disarm, consent withdrawn) must end: those still active that `matches` picks, in
 /// ID order (so every driver ends them in the same order).
@@ -139,7 +150,6 @@ pub fn lapsed<'a>(sessions: impl Iterator<Item = &'a Session>, now: Timestamp) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault::Fault;
     use argus_fsm::session::SessionState;
     use argus_fsm::Code;
 

@@ -222,15 +222,13 @@ pub(crate) async fn deactivate(
         access: gated.0.access_email.clone(),
     };
     // Deactivating a session that had already ended, or had lapsed, answers session_expired.
-    match end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, by, now)? {
-        Some(Ended { reason: EndReason::Deactivated, session, ack }) => {
-            drop(registry);
-            // Answered only once the agent refuses the session too (SPEC §12).
-            agent_refuses(ack).await;
-            Ok(Json(SessionStatus::of(&session, now)))
-        }
-        _ => Err(Code::SessionExpired.into()),
-    }
+    let ended = end_session(&ops, &mut registry, &id, SessionEvent::Deactivate, by, now)?;
+    crate::decide::end::deactivation(ended.as_ref().map(|ended| ended.reason))?;
+    drop(registry);
+    let Some(Ended { session, ack, .. }) = ended else { return Err(Code::Internal.into()) };
+    // Answered only once the agent refuses the session too (SPEC §12).
+    agent_refuses(ack).await;
+    Ok(Json(SessionStatus::of(&session, now)))
 }
 
 /// `POST /support/tenants/{T}/commands` body.
