@@ -108,14 +108,15 @@ async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Resul
         }
     }
     for session in reread.sessions {
-        let ended = matches!(session.state, argus_fsm::session::SessionState::Ended { .. });
-        if let argus_fsm::session::SessionState::Ended { reason, .. } = session.state {
-            let was_live = registry.sessions.get(&session.id).is_some_and(|s| s.next_deadline().is_some());
-            if was_live {
-                drop(ops.reach.end_here(&session.agent_id, &session.id, reason));
-            }
+        let rule = crate::decide::follow::session(
+            registry.sessions.get(&session.id),
+            &session,
+            mine.sessions.contains(&session.id),
+        );
+        if let Some(reason) = rule.tell_end {
+            drop(ops.reach.end_here(&session.agent_id, &session.id, reason));
         }
-        if ended || !mine.sessions.contains(&session.id) {
+        if rule.keep {
             registry.remember_session(session);
         }
     }

@@ -14,6 +14,7 @@ use argus_fsm::{Code, Timestamp};
 use subtle::ConstantTimeEq;
 
 use crate::config::{contains, GateConfig};
+use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::store::{PatRecord, Scope};
 
 /// Which factor refused, for the audit record.
@@ -265,6 +266,26 @@ impl FailureLimiter {
         }
         entry.1 += 1;
     }
+}
+
+/// The `gate_denied` record of a request refused before it named an operator (factors 1 to
+/// 4a: by the system, with where it came from).
+pub fn denied_record(denial: Denial, ip: IpAddr, path: &str) -> AuditEntry {
+    AuditEntry::system(AuditEvent::GateDenied).details(serde_json::json!({
+        "factor": denial.factor(),
+        "code": denial.code().as_str(),
+        "ip": ip.to_string(),
+        "path": path.chars().take(200).collect::<String>(),
+    }))
+}
+
+/// The `gate_denied` record of an operator whose PAT lacks the route's scope (factor 4b).
+pub fn missing_role_record(owner: &str, ip: IpAddr, need: Need<'_>) -> AuditEntry {
+    AuditEntry::new(AuditEvent::GateDenied, owner).details(serde_json::json!({
+        "factor": Denial::MissingRole.factor(),
+        "ip": ip.to_string(),
+        "need": format!("{need:?}"),
+    }))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use crate::decide::activate::{Activate, Activated, Caller, Facts as ActivateFacts, Fresh, Request as Activation};
 use crate::decide::command::{Facts as CommandFacts, Ran, Request as CommandRequest, Run};
 use crate::decide::end::{lapsed, still_active, By, End};
+use crate::decide::records::{After, Decision};
 use crate::decide::{Event, Step, Tell, Then};
 use crate::fault::Fault;
 use crate::reach::Holder;
@@ -177,6 +178,59 @@ fn end_all(
     Ok(acks)
 }
 
+/// Stores a [`Decision`]'s records with their audit records, then performs what follows, in
+/// order, under the registry lock the caller holds; answers the agents' acknowledgements of the
+/// ends it caused (for routes that answer only once the agents refuse those sessions too).
+pub fn carry_out(
+    ops: &Ops,
+    registry: &mut Registry,
+    decision: Decision,
+    now: Timestamp,
+) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
+    registry.commit(ops.store.as_ref(), &ops.durability, decision.writes, decision.audit, now)?;
+    follow_up(ops, registry, decision.then, now)
+}
+
+/// [`carry_out`] for a decision with nothing audited (an agent's report that changed nothing
+/// an operator must see): stored without waiting for the disk.
+pub fn carry_out_quietly(
+    ops: &Ops,
+    registry: &mut Registry,
+    decision: Decision,
+    now: Timestamp,
+) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
+    if !decision.audit.is_empty() {
+        return carry_out(ops, registry, decision, now);
+    }
+    for write in decision.writes {
+        if let Write::Agent(agent) = write {
+            registry.record_quietly(ops.store.as_ref(), &ops.durability, agent);
+        }
+    }
+    follow_up(ops, registry, decision.then, now)
+}
+
+fn follow_up(
+    ops: &Ops,
+    registry: &mut Registry,
+    then: Vec<After>,
+    now: Timestamp,
+) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
+    let mut acks = Vec::new();
+    for after in then {
+        match after {
+            After::Disconnect { agent_id } => ops.reach.disconnect(&agent_id, "agent revoked"),
+            After::EndTenantSessions { tenant, reason } => {
+                acks.extend(end_tenant_sessions(ops, registry, &tenant, reason, now)?)
+            }
+            After::EndAgentSessions { agent_id, reason } => {
+                acks.extend(end_agent_sessions(ops, registry, &agent_id, reason, now)?)
+            }
+        }
+    }
+    Ok(acks)
+}
+
 /// Activates a session: the [`Activate`] operation, performed under the registry's exclusive
 /// lock from the facts to the commit.
 pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<Activated, Fault> {
@@ -222,8 +276,11 @@ pub async fn run_command(
         } else {
             Default::default()
         };
-        let facts =
-            CommandFacts { session, presented, actor, replay: &replay, patch_key: ops.patch_key.as_ref(), now: now() };
+        // After a failed flush or a lost announcement the view reloads first (503 while the
+        // store is still away).
+        let current = ops.ensure_current().await.is_ok() && !ops.durability.poisoned();
+        let patch_key = ops.patch_key.as_ref();
+        let facts = CommandFacts { session, presented, actor, replay: &replay, patch_key, current, now: now() };
         Run::start(request, facts)
     };
     let mut acks = Vec::new();

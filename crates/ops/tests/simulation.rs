@@ -190,6 +190,9 @@ impl Store {
 #[derive(Debug)]
 struct Node {
     up: bool,
+    /// The view may miss writes (a failed flush, a lost listening connection): it reloads
+    /// from the store before it is used again (`Registry::ensure_current`).
+    stale: bool,
     skew: i64,
     /// The registry's sessions (this node's view).
     sessions: BTreeMap<String, Session>,
@@ -201,6 +204,7 @@ impl Node {
     fn load(store: &Store, tenant: &Tenant) -> Node {
         Node {
             up: true,
+            stale: false,
             skew: 0,
             sessions: store
                 .sessions
@@ -573,7 +577,17 @@ impl Sim {
         self.advance(self.next_op);
     }
 
+    /// Reloads a stale view if the store answers; whether the view is current.
+    fn ensure_current(&mut self, node: usize) -> bool {
+        if self.nodes[node].stale && self.store.up(self.now).is_ok() {
+            let skew = self.nodes[node].skew;
+            self.nodes[node] = Node { skew, ..Node::load(&self.store, &self.tenant) };
+        }
+        !self.nodes[node].stale
+    }
+
     fn operator_activates(&mut self, node: usize, agent: usize) {
+        self.ensure_current(node);
         let agent_id = self.agents[agent].id.clone();
         let now = self.node_now(node);
         let online = self.store.up(self.now).is_ok() && self.store.presence.contains_key(&agent_id);
@@ -629,6 +643,7 @@ impl Sim {
     }
 
     fn operator_commands(&mut self, node: usize, held: Held) {
+        let current = self.ensure_current(node);
         let presented = Self::presented(&held);
         match self.bound(node, &presented) {
             Err(_) => self.stats.refused += 1,
@@ -640,6 +655,7 @@ impl Sim {
                     actor: OWNER.into(),
                     replay: &replay,
                     patch_key: None,
+                    current,
                     now: self.node_now(node),
                 };
                 let request =
@@ -652,6 +668,7 @@ impl Sim {
     }
 
     fn operator_deactivates(&mut self, node: usize, held: Held) {
+        self.ensure_current(node);
         let presented = Self::presented(&held);
         match self.bound(node, &presented) {
             Err(_) => self.stats.refused += 1,
@@ -672,6 +689,7 @@ impl Sim {
     }
 
     fn expiry(&mut self, node: usize) {
+        self.ensure_current(node);
         let now = self.node_now(node);
         for id in end::lapsed(self.nodes[node].sessions.values(), now) {
             let stored = self.nodes[node].sessions.get(&id).cloned();
@@ -1100,7 +1118,7 @@ impl Sim {
             // A failed flush dooms what this node staged: its view reloads from the store.
             let doomed: Vec<u64> = self.store.pending.iter().filter(|b| b.node == node).map(|b| b.id).collect();
             self.store.pending.retain(|b| b.node != node);
-            self.nodes[node] = Node { skew: self.nodes[node].skew, ..Node::load(&self.store, &self.tenant) };
+            self.nodes[node].stale = true;
             for other in doomed.into_iter().filter(|b| *b != batch) {
                 if let Some(op) = self.batches.remove(&other) {
                     self.resume(op, Event::Stored(Err(Code::StoreUnavailable.into())));
@@ -1149,16 +1167,21 @@ impl Sim {
         }
         for id in sessions {
             let Some(stored) = self.store.sessions.get(&id).cloned() else { continue };
-            if let SessionState::Ended { reason, .. } = stored.state {
-                let was_live = self.nodes[node].sessions.get(&id).is_some_and(|s| s.next_deadline().is_some());
+            let unflushed_here = self
+                .store
+                .pending
+                .iter()
+                .any(|b| b.node == node && b.writes.iter().any(|w| matches!(w, Write::Session(s) if s.id == id)));
+            let rule = argus_ops::decide::follow::session(self.nodes[node].sessions.get(&id), &stored, unflushed_here);
+            if let Some(reason) = rule.tell_end {
                 let agent = self.agents.iter().position(|a| a.id == stored.agent_id);
-                if let (true, Some(agent)) = (was_live, agent) {
-                    if self.agents[agent].link == Some(node) && !self.cut_agents.contains(&(node, agent)) {
-                        self.control(agent, Message::End { agent, session_id: id.clone(), reason, ack: None });
-                    }
+                if let Some(agent) =
+                    agent.filter(|a| self.agents[*a].link == Some(node) && !self.cut_agents.contains(&(node, *a)))
+                {
+                    self.control(agent, Message::End { agent, session_id: id.clone(), reason, ack: None });
                 }
             }
-            if self.nodes[node].sessions.contains_key(&id) || matches!(stored.state, SessionState::Ended { .. }) {
+            if rule.keep {
                 self.nodes[node].sessions.insert(id, stored);
             }
         }
@@ -1239,6 +1262,10 @@ impl Sim {
             (47, _) => {
                 self.stats.outages += 1;
                 self.store.outage_until = self.now + self.rng.random_range(100..3_000);
+                // Every node's listening connection drops: announcements may be missed.
+                for node in &mut self.nodes {
+                    node.stale = true;
+                }
             }
             (48, _) => {
                 self.stats.partitions += 1;

@@ -39,6 +39,10 @@ pub struct Facts<'a> {
     pub actor: String,
     pub replay: &'a ReplayMemory,
     pub patch_key: Option<&'a VerifyingKey>,
+    /// This node's view is current: the store answers and nothing it announced was missed.
+    /// A command runs only where its outcome can be recorded (SPEC §10 "Store outages"), and
+    /// only on a session as the store holds it now.
+    pub current: bool,
     pub now: Timestamp,
 }
 
@@ -63,7 +67,8 @@ pub struct Run {
 
 #[derive(Debug)]
 enum Plan {
-    /// The session refused the command; `ended` when the refusal ended it (it lapsed).
+    /// The session refused the command (or this node cannot tell whether it is live); `ended`
+    /// when the refusal ended it (it lapsed).
     SessionRefused {
         fault: Fault,
         ended: bool,
@@ -95,7 +100,12 @@ enum Stage {
 impl Run {
     /// Decides what can be decided before the agent is asked.
     pub fn start(request: Request, facts: Facts<'_>) -> Run {
-        let Facts { mut session, presented, actor, replay, patch_key, now } = facts;
+        let Facts { mut session, presented, actor, replay, patch_key, current, now } = facts;
+        if !current {
+            // Nothing relayed, so nothing ran: there is nothing to record either.
+            let plan = Plan::SessionRefused { fault: Code::StoreUnavailable.into(), ended: false };
+            return Run { request, actor, session, plan: Some(plan), stage: Stage::Begin };
+        }
         let plan = match session.handle(SessionEvent::Command(Caller::Presented(presented)), now) {
             Err(refused) => {
                 // An operator whose command bounced learns why the session is over.

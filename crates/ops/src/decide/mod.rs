@@ -18,6 +18,8 @@
 pub mod activate;
 pub mod command;
 pub mod end;
+pub mod follow;
+pub mod records;
 
 use argus_fsm::command::Command;
 use argus_fsm::session::{EndReason, Session, SessionEvent};

@@ -8,15 +8,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::decide::records;
 use crate::gate::Need;
 use crate::http::error::ApiError;
 use crate::http::extract::{Gated, JsonBody};
 use crate::state::Ops;
-use crate::store::audit::{AuditEntry, AuditEvent};
-use crate::store::{PatRecord, Scope, Write};
+use crate::store::{PatRecord, Scope};
 use crate::time_format::{now, rfc3339};
 use argus_fsm::id::is_valid_id;
 use argus_fsm::signed::parse_key_file;
@@ -58,10 +57,8 @@ pub(crate) async fn create_tenant(
     }
     let tenant = Tenant::new(body.tenant.clone(), key);
     let key_id = argus_fsm::signed::key_id(&ed25519_dalek::VerifyingKey::from_bytes(&key).expect("checked above"));
-    let entry = AuditEntry::new(AuditEvent::TenantCreated, gated.actor())
-        .tenant(&body.tenant)
-        .details(json!({ "consent_key_id": key_id }));
-    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
+    let decision = records::create_tenant(tenant.clone(), &key_id, &gated.actor());
+    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
     Ok((StatusCode::CREATED, Json(TenantView::of(&tenant, now))).into_response())
 }
 
@@ -142,10 +139,7 @@ pub(crate) async fn create_pat(
     let id = record.id();
     let expires_at = record.expires_at.map(rfc3339);
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    let mut entry = AuditEntry::new(AuditEvent::PatCreated, gated.actor())
-        .details(json!({ "id": id, "owner": owner, "scopes": scope_names, "expires_at": expires_at }));
-    entry.tenant = body.tenant.clone();
-    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record)], vec![entry], now)?;
+    crate::lifecycle::carry_out(&ops, &mut registry, records::create_pat(record, &gated.actor()), now)?;
     let body = CreatedPat { id, pat, owner, scopes: scope_names, tenant: body.tenant, expires_at };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -206,19 +200,15 @@ pub(crate) async fn revoke_pat(
     gated.require(&ops, Need::Admin).await?;
     let now = now();
     let mut registry = ops.registry.write().await;
-    let mut record = registry
+    let record = registry
         .pats
         .values()
         .find(|pat| pat.id() == id)
-        .cloned()
         .ok_or_else(|| ApiError::new(Code::NotFound, "no PAT has this ID"))?;
     // Revoking twice changes nothing and records nothing new.
-    if record.revoked_at.is_none() {
-        record.revoked_at = Some(now);
-        let mut entry = AuditEntry::new(AuditEvent::PatRevoked, gated.actor())
-            .details(json!({ "id": id, "owner": record.owner, "ip": gated.0.ip.to_string() }));
-        entry.tenant = record.tenant.clone();
-        registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Pat(record.clone())], vec![entry], now)?;
+    let (record, decision) = records::revoke_pat(record, &gated.actor(), &gated.0.ip.to_string(), now);
+    if let Some(decision) = decision {
+        crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
     }
     Ok(Json(PatView::of(&record)))
 }

@@ -9,15 +9,13 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::decide::records;
 use crate::gate::Need;
 use crate::http::error::ApiError;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
 use crate::state::Ops;
-use crate::store::audit::{AuditEntry, AuditEvent};
-use crate::store::{Scope, Write};
+use crate::store::Scope;
 use crate::time_format::{now, rfc3339};
-use argus_fsm::enrollment::EnrollmentEvent;
-use argus_fsm::machine::Machine;
 
 /// A capability snapshot older than this is stale.
 pub const STALE_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
@@ -96,29 +94,15 @@ pub(crate) async fn revoke(
     let tenant_id = body.tenant.clone().ok_or_else(|| ApiError::new(Code::BadRequest, "tenant is required"))?;
     let now = now();
     let mut registry = ops.registry.write().await;
-    let mut record = registry
+    let record = registry
         .agents
         .get(&agent_id)
         .filter(|a| a.enrollment.tenant() == tenant_id && gated.0.sees(&tenant_id))
-        .cloned()
         .ok_or(Code::AgentNotFound)?;
-    record
-        .enrollment
-        .handle(EnrollmentEvent::Revoke { reason: reason.clone() }, now)
-        .map_err(|refused| ApiError::from(refused.error.code()))?;
-    let entry =
-        AuditEntry::new(AuditEvent::AgentRevoked, gated.actor()).tenant(&tenant_id).agent(&agent_id).reason(&reason);
-    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
+    let decision = records::revoke_agent(record, &reason, &gated.actor(), now)?;
     // Durable first, then cut the link: the revocation watcher is this call, under the
     // registry lock, so a handshake in flight either sees the tombstone or is closed here.
-    ops.reach.disconnect(&agent_id, "agent revoked");
-    crate::lifecycle::end_agent_sessions(
-        &ops,
-        &mut registry,
-        &agent_id,
-        argus_fsm::session::EndReason::AgentRevoked,
-        now,
-    )?;
+    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
     Ok(Json(RevokedAgent { agent_id, tenant: tenant_id, state: "revoked", revoked_at: rfc3339(now) }))
 }
 

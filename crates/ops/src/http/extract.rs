@@ -11,12 +11,10 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::gate::{self, Denial, Need, Operator, RequestFacts};
 use crate::http::error::ApiError;
 use crate::state::Ops;
-use crate::store::audit::{AuditEntry, AuditEvent};
 use crate::time_format::now;
 
 /// Largest request body (SPEC §7).
@@ -110,10 +108,7 @@ impl Gated {
         }
         let now = now();
         crate::metrics::gate_denied(Denial::MissingRole.factor());
-        let entry = AuditEntry::new(AuditEvent::GateDenied, self.0.owner.clone()).details(
-            json!({ "factor": Denial::MissingRole.factor(), "ip": self.0.ip.to_string(), "need": format!("{need:?}") }),
-        );
-        ops.append_audit(vec![entry], now).await?;
+        ops.append_audit(vec![gate::missing_role_record(&self.0.owner, self.0.ip, need)], now).await?;
         Err(Code::MissingRole.into())
     }
 
@@ -125,14 +120,8 @@ impl Gated {
 
 async fn audit_denial(ops: &Ops, denial: Denial, ip: IpAddr, path: &str, now: Timestamp) {
     crate::metrics::gate_denied(denial.factor());
-    let entry = AuditEntry::system(AuditEvent::GateDenied).details(json!({
-        "factor": denial.factor(),
-        "code": denial.code().as_str(),
-        "ip": ip.to_string(),
-        "path": path.chars().take(200).collect::<String>(),
-    }));
     // A denial that cannot be audited is still denied.
-    let _ = ops.append_audit(vec![entry], now).await;
+    let _ = ops.append_audit(vec![gate::denied_record(denial, ip, path)], now).await;
 }
 
 /// A JSON body read with the SPEC's limits: over 2 MiB → 413 `too_large`, malformed → 400

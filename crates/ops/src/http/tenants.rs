@@ -9,19 +9,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::decide::records;
 use crate::gate::Need;
 use crate::http::error::ApiError;
 use crate::http::extract::{Gated, JsonBody, ReasonBody};
 use crate::state::Ops;
-use crate::store::audit::{AuditEntry, AuditEvent};
-use crate::store::{AgentRecord, Write};
+use crate::store::audit::AuditEvent;
+use crate::store::AgentRecord;
 use crate::time_format::{now, rfc3339};
-use argus_fsm::enrollment::{token_hash, Enrollment, EnrollmentEvent, DEFAULT_ENROLLMENT_TTL_MS};
+use argus_fsm::enrollment::{token_hash, Enrollment, DEFAULT_ENROLLMENT_TTL_MS};
 use argus_fsm::id::is_valid_id;
-use argus_fsm::machine::Machine;
 use argus_fsm::signed::{verify_consent, Envelope};
 use argus_fsm::tenant::{Tenant, TenantEvent, TenantState};
 
@@ -114,19 +113,13 @@ pub(crate) async fn record_consent(
     gated.require(&ops, Need::TenantAdmin(&tenant_id)).await?;
     let now = now();
     let mut registry = ops.registry.write().await;
-    let mut tenant = registry.tenants.get(&tenant_id).cloned().ok_or(Code::TenantNotFound)?;
+    let tenant = registry.tenants.get(&tenant_id).cloned().ok_or(Code::TenantNotFound)?;
     let key =
         ed25519_dalek::VerifyingKey::from_bytes(&tenant.consent_key).map_err(|_| ApiError::from(Code::Internal))?;
     let verified = verify_consent(&envelope, &key)
         .map_err(|e| ApiError::new(Code::ConsentInvalid, format!("consent refused: {e}")))?;
-    let body = verified.body().clone();
-    tenant
-        .handle(TenantEvent::RecordConsent(verified), now)
-        .map_err(|refused| ApiError::new(refused.error.code(), format!("consent refused: {}", refused.error)))?;
-    let entry = AuditEntry::new(AuditEvent::TenantConsentRecorded, gated.actor())
-        .tenant(&tenant_id)
-        .details(json!({ "signer": body.signer, "issued_at": body.issued_at, "expires_at": body.expires_at, "key_id": envelope.key_id }));
-    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
+    let (tenant, decision) = records::record_consent(&tenant, verified, &envelope.key_id, &gated.actor(), now)?;
+    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
     Ok(Json(TenantView::of(&tenant, now)))
 }
 
@@ -188,15 +181,9 @@ pub(crate) async fn tenant_transition(
 ) -> Result<Json<TenantView>, ApiError> {
     let now = now();
     let mut registry = ops.registry.write().await;
-    let mut tenant = registry.tenants.get(tenant_id).cloned().ok_or(Code::TenantNotFound)?;
-    let effects =
-        tenant.handle(event, now).map_err(|refused| ApiError::new(refused.error.code(), refused.error.to_string()))?;
-    let entry = AuditEntry::new(audit_event, gated.actor()).tenant(tenant_id).reason(reason);
-    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Tenant(tenant.clone())], vec![entry], now)?;
-    let mut acks = Vec::new();
-    for argus_fsm::tenant::TenantEffect::EndSessions(end) in effects {
-        acks.extend(crate::lifecycle::end_tenant_sessions(ops, &mut registry, tenant_id, end, now)?);
-    }
+    let tenant = registry.tenants.get(tenant_id).ok_or(Code::TenantNotFound)?;
+    let (tenant, decision) = records::tenant_transition(tenant, event, audit_event, &gated.actor(), reason, now)?;
+    let acks = crate::lifecycle::carry_out(ops, &mut registry, decision, now)?;
     drop(registry);
     // Answered once the agents refuse the ended sessions too.
     crate::reach::agent_refuses(acks).await;
@@ -254,29 +241,17 @@ pub(crate) async fn issue_enrollment_token(
     let now = now();
     let mut registry = ops.registry.write().await;
     let tenant = registry.tenants.get(&tenant_id).ok_or(Code::TenantNotFound)?;
-    tenant.may_enroll(now).map_err(|e| ApiError::from(e.code()))?;
     let token = secrets::token("ent_");
     let expires_at = now.plus_millis(ttl);
-    let event = EnrollmentEvent::IssueToken { tenant: tenant_id.clone(), token_hash: token_hash(&token), expires_at };
-    let record = match registry.agents.get(&body.agent_id).cloned() {
-        None => AgentRecord {
-            agent_id: body.agent_id.clone(),
-            enrollment: Enrollment::start(event, now).map_err(|e| ApiError::from(e.code()))?,
-            last_seen: None,
-            manifest: None,
-            remote_support_on: true,
-            patches: Default::default(),
-        },
-        Some(mut record) => {
-            record.enrollment.handle(event, now).map_err(|refused| ApiError::from(refused.error.code()))?;
-            record
-        }
+    let wanted = records::TokenFor {
+        tenant,
+        agent_id: &body.agent_id,
+        existing: registry.agents.get(&body.agent_id),
+        token_hash: token_hash(&token),
+        expires_at,
     };
-    let entry = AuditEntry::new(AuditEvent::EnrollmentTokenIssued, gated.actor())
-        .tenant(&tenant_id)
-        .agent(&body.agent_id)
-        .details(json!({ "expires_at": rfc3339(expires_at) }));
-    registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now)?;
+    let decision = records::issue_enrollment_token(wanted, &gated.actor(), now)?;
+    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
     let body =
         EnrollmentTokenView { agent_id: body.agent_id, tenant: tenant_id, token, expires_at: rfc3339(expires_at) };
     Ok((StatusCode::CREATED, Json(body)).into_response())

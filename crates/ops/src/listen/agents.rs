@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use argus_fsm::handshake::{HandshakeEffect, HandshakeError, HandshakeEvent, ServerHandshake, Verified};
 use argus_fsm::machine::Machine;
-use argus_fsm::session::EndReason;
 use argus_fsm::wire::MAX_HELLO_FRAME;
 use argus_fsm::wire::{AgentMessage, ServerMessage, SessionGrant};
 use argus_fsm::Code;
@@ -554,36 +553,13 @@ async fn handle_agent_message(
         AgentMessage::Manifest(manifest) => {
             // The kill switch may have changed while the agent was offline: audit that too.
             let on = manifest.remote_support_on;
-            let entries = kill_switch_entries(&record, agent_id, on);
-            record.remote_support_on = on;
             record.manifest = Some(manifest);
-            if entries.is_empty() {
-                registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
-            } else {
-                registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], entries, now)?;
-            }
-            if !on {
-                crate::lifecycle::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
-            }
+            let decision = crate::decide::records::kill_switch(&record, on);
+            crate::lifecycle::carry_out_quietly(ops, &mut registry, decision, now)?;
         }
         AgentMessage::RemoteSupport { on } => {
-            let changed = record.remote_support_on != on;
-            record.remote_support_on = on;
-            if let Some(manifest) = record.manifest.as_mut() {
-                manifest.remote_support_on = on;
-            }
-            let tenant = record.enrollment.tenant().to_string();
-            let entries = if changed {
-                vec![AuditEntry::new(AuditEvent::kill_switch(on), format!("agent:{agent_id}"))
-                    .tenant(tenant)
-                    .agent(agent_id)]
-            } else {
-                vec![]
-            };
-            registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], entries, now)?;
-            if !on {
-                crate::lifecycle::end_agent_sessions(ops, &mut registry, agent_id, EndReason::KillSwitch, now)?;
-            }
+            let decision = crate::decide::records::kill_switch(&record, on);
+            crate::lifecycle::carry_out(ops, &mut registry, decision, now)?;
         }
         // Handshake messages after the handshake, or replies on the control stream: ignored.
         AgentMessage::Hello(_) | AgentMessage::ProvedHello { .. } | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {
@@ -591,15 +567,6 @@ async fn handle_agent_message(
         AgentMessage::SessionEndedAck { .. } => {}
     }
     Ok(())
-}
-
-/// The `kill_switch_on`/`kill_switch_off` record for a change, if it is one.
-fn kill_switch_entries(record: &crate::store::AgentRecord, agent_id: &str, on: bool) -> Vec<AuditEntry> {
-    if record.remote_support_on == on {
-        return vec![];
-    }
-    let event = AuditEvent::kill_switch(on);
-    vec![AuditEntry::new(event, format!("agent:{agent_id}")).tenant(record.enrollment.tenant()).agent(agent_id)]
 }
 
 /// Whether an agent's `last_seen` is worth a write at `now` (not within the last minute).

@@ -2,7 +2,7 @@
 //! tenants, agents, PATs or sessions ends with `pg_notify('argus_changes', …)` naming the keys
 //! (delivered only on commit, in commit order), and each node listens on a dedicated
 //! connection and reads those keys again. A lost connection means announcements may have been
-//! missed: after reconnecting, the node is told to re-read everything.
+//! missed: on losing it, and again after reconnecting, the node is told to re-read everything.
 
 use std::time::Duration;
 
@@ -33,6 +33,10 @@ pub async fn listen(config: tokio_postgres::Config, url: PgUrl, node: String, ou
         };
         if let Err(error) = result {
             tracing::warn!(%error, "listening for other nodes' changes failed; reconnecting");
+            // Announcements may be missed from now on: the node re-reads everything, and while
+            // the store is away its view counts as stale (commands answer 503 rather than run
+            // on what may have ended elsewhere).
+            let _ = out.send(Changes { node: String::new(), everything: true, ..Changes::default() });
         }
         first = false;
         tokio::time::sleep(RECONNECT_AFTER).await;
