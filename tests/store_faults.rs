@@ -242,3 +242,77 @@ fn bad_store_urls_wrong_passwords_and_unreachable_hosts_are_named_without_the_pa
     let known = format!("({})", argus_ops::store::postgres::SCHEMA_VERSION);
     assert!(text.contains("999") && text.contains(&known) && !text.contains(pg.password()), "{text}");
 }
+
+/// A command runs only where its outcome can be recorded (SPEC §10 "Store outages": every
+/// route that must write answers 503): once the node has lost the database, a patch
+/// answers 503 `store_unavailable` and the agent's file is untouched — it is not relayed and
+/// run first, to find afterwards that nothing can record it. Once the database is back, the
+/// same patch applies and is audited once.
+#[test]
+fn a_command_is_not_run_while_its_outcome_cannot_be_recorded() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut fleet = argus_e2e::Fleet::armed_on(Ops::start_on_postgres(&[]));
+    let index = fleet.add_agent("a1");
+    let root = fleet.agents[index].root.clone();
+    std::fs::set_permissions(root.join("config.yaml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let key =
+        argus_fsm::signed::parse_signing_key_file(&std::fs::read_to_string(fleet.keys.join("patch.key")).unwrap())
+            .unwrap();
+    let token = fleet.activate("a1");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let body = argus_fsm::signed::PatchBody {
+        version: 1,
+        patch_id: "00000000-0000-4000-8000-0000000000aa".into(),
+        target: "config.yaml".into(),
+        content: b"poll: 7\n".to_vec(),
+        mode: 0o644,
+        base_sha256: None,
+        not_before: now - 60,
+        not_after: now + 3600,
+        agents: vec![],
+    };
+    let file = fleet.ops.dir.path().join("patch.json");
+    std::fs::write(&file, argus_fsm::signed::sign_patch(&key, &body).to_json_pretty()).unwrap();
+    let apply = |fleet: &argus_e2e::Fleet| {
+        let args = [
+            "support",
+            "command",
+            "T1",
+            "--session",
+            &token,
+            "--command",
+            "apply_patch",
+            "--patch",
+            file.to_str().unwrap(),
+        ];
+        fleet.op(&args)
+    };
+    let before = std::fs::read(root.join("config.yaml")).unwrap();
+
+    let postgres = fleet.ops.postgres.take().expect("on PostgreSQL");
+    postgres.stop(true);
+    // The node learns the database is away from its listening connection, without having to
+    // fail a write first: its view may miss other nodes' ends from now on.
+    argus_e2e::wait_until(Duration::from_secs(5), || fleet.ops.log().contains("could not read other nodes' changes"));
+    let refused = apply(&fleet);
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(refused.stderr.contains("store_unavailable"), "{}", refused.stderr);
+    assert_eq!(std::fs::read(root.join("config.yaml")).unwrap(), before, "the patch ran while nothing could record it");
+
+    let mut postgres = postgres;
+    postgres.start_server();
+    fleet.ops.postgres = Some(postgres);
+    let mut applied = None;
+    assert!(
+        argus_e2e::wait_until(Duration::from_secs(20), || {
+            let out = apply(&fleet);
+            let ok = out.code == 0;
+            applied = Some(out);
+            ok
+        }),
+        "the node never recovered: {:?}",
+        applied.map(|out| out.stderr)
+    );
+    assert_eq!(std::fs::read(root.join("config.yaml")).unwrap(), b"poll: 7\n");
+    assert_eq!(fleet.ops.audit_events("patch_applied").len(), 1, "applied and audited once");
+}
