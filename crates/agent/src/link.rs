@@ -296,7 +296,8 @@ impl Daemon {
         grants: Vec<SessionGrant>,
     ) {
         // What the server holds live now; ends seen here stay ends.
-        let _ = self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::Welcome(grants), now());
+        let effects = self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::Welcome(grants), now());
+        log_ends(effects.unwrap_or_default());
         let (outbox, mut outgoing) = mpsc::unbounded_channel::<AgentMessage>();
         let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
         let writer = tokio::spawn(async move {
@@ -323,8 +324,10 @@ impl Daemon {
                     // Processed first, acknowledged after: the server answers the operator's
                     // `deactivate` only once this agent refuses the session.
                     let effects = self.sessions.lock().expect("sessions lock").handle(event, now());
-                    for AgentSessionEffect::AcknowledgeEnd { session_id } in effects.unwrap_or_default() {
-                        let _ = outbox.send(AgentMessage::SessionEndedAck { session_id });
+                    for effect in effects.unwrap_or_default() {
+                        if let AgentSessionEffect::AcknowledgeEnd { session_id } = effect {
+                            let _ = outbox.send(AgentMessage::SessionEndedAck { session_id });
+                        }
                     }
                 }
                 Ok(Some(ServerMessage::RefreshManifest)) => {
@@ -356,8 +359,9 @@ impl Daemon {
             if now_on != on {
                 on = now_on;
                 if !on {
-                    let _ =
+                    let effects =
                         self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::KillSwitchOff, now());
+                    log_ends(effects.unwrap_or_default());
                 }
                 tracing::info!(remote_support_on = on, "kill switch changed");
                 if outbox.send(AgentMessage::RemoteSupport { on }).is_err() {
@@ -416,6 +420,16 @@ impl Daemon {
             .expect("sessions lock")
             .admit(grant, on, now())
             .map_err(|refusal| Refusal::new(refusal.code(), refusal.to_string()))
+    }
+}
+
+/// Records the sessions the agent ended by its own account (kill switch, or no longer live on
+/// the server when it reconnected).
+fn log_ends(effects: Vec<AgentSessionEffect>) {
+    for effect in effects {
+        if let AgentSessionEffect::Ended { session_id, reason } = effect {
+            tracing::info!(session = %session_id, reason = reason.as_str(), "session ended here");
+        }
     }
 }
 

@@ -41,6 +41,9 @@ pub enum AgentSessionEvent {
 pub enum AgentSessionEffect {
     /// Tell the server this end is applied (it answers the operator after this).
     AcknowledgeEnd { session_id: String },
+    /// A session ended here by the agent's own account — its kill switch, or the server's
+    /// `Welcome` no longer listing it — with nothing to acknowledge: the driver records it.
+    Ended { session_id: String, reason: EndReason },
 }
 
 /// Why the agent refused a command.
@@ -150,13 +153,15 @@ impl Machine for AgentSessions {
                     .filter(|s| s.next_deadline().is_some() && !live.contains(&s.id.as_str()))
                     .map(|s| s.id.clone())
                     .collect();
-                for id in &gone {
-                    self.end(id, EndReason::Expired, now);
+                let mut ended = Vec::new();
+                for id in gone {
+                    self.end(&id, EndReason::Expired, now);
+                    ended.push(AgentSessionEffect::Ended { session_id: id, reason: EndReason::Expired });
                 }
                 for grant in grants {
                     self.learn(&grant, now);
                 }
-                Ok(vec![])
+                Ok(ended)
             }
             AgentSessionEvent::Granted(grant) => {
                 self.learn(&grant, now);
@@ -186,10 +191,12 @@ impl Machine for AgentSessions {
             AgentSessionEvent::KillSwitchOff => {
                 let live: Vec<String> =
                     self.sessions.values().filter(|s| s.is_live(now)).map(|s| s.id.clone()).collect();
-                for id in &live {
-                    self.end(id, EndReason::KillSwitch, now);
+                let mut ended = Vec::new();
+                for id in live {
+                    self.end(&id, EndReason::KillSwitch, now);
+                    ended.push(AgentSessionEffect::Ended { session_id: id, reason: EndReason::KillSwitch });
                 }
-                Ok(vec![])
+                Ok(ended)
             }
             // The kill switch first, then a live session this agent has not seen end (learnt
             // from the grant if the control stream has not delivered it yet).
@@ -263,7 +270,11 @@ mod tests {
         let mut agent = AgentSessions::new("T1");
         agent.admit(&grant("s1", 60_000), true, NOW).unwrap();
         assert_eq!(agent.admit(&grant("s1", 60_000), false, NOW), Err(AgentRefusal::RemoteSupportOff));
-        assert_eq!(agent.handle(AgentSessionEvent::KillSwitchOff, NOW), Ok(vec![]));
+        assert_eq!(
+            agent.handle(AgentSessionEvent::KillSwitchOff, NOW),
+            Ok(vec![AgentSessionEffect::Ended { session_id: "s1".into(), reason: EndReason::KillSwitch }]),
+            "every end it causes is returned"
+        );
         assert!(agent.admit(&grant("s1", 60_000), true, NOW).is_err(), "the kill switch ended it for good");
         // A lapsed grant is refused, and a grant for another tenant is not this agent's.
         assert_eq!(agent.admit(&grant("s2", -1), true, NOW).unwrap_err().code(), crate::Code::SessionExpired);
@@ -274,8 +285,9 @@ mod tests {
         assert!(agent.admit(&grant("s4", 1_000), true, NOW.plus_millis(1_000)).is_err());
         // Welcome: sessions the server no longer lists end; listed ones are learnt.
         agent.admit(&grant("s5", 60_000), true, NOW).unwrap();
-        agent.handle(AgentSessionEvent::Welcome(vec![grant("s6", 60_000)]), NOW).unwrap();
+        let ended = agent.handle(AgentSessionEvent::Welcome(vec![grant("s6", 60_000)]), NOW).unwrap();
         assert!(!agent.is_live("s5", NOW) && agent.is_live("s6", NOW));
+        assert_eq!(ended, vec![AgentSessionEffect::Ended { session_id: "s5".into(), reason: EndReason::Expired }]);
     }
 
     #[test]

@@ -125,8 +125,13 @@ impl System {
         };
         let effects = self.agent.handle(event, self.now()).expect("control events are never refused");
         // Every end is acknowledged; deactivation waits for exactly that.
-        for AgentSessionEffect::AcknowledgeEnd { session_id } in effects {
-            assert!(self.agent_saw_end.contains(&session_id));
+        for effect in effects {
+            match effect {
+                AgentSessionEffect::AcknowledgeEnd { session_id } => assert!(self.agent_saw_end.contains(&session_id)),
+                AgentSessionEffect::Ended { .. } => {
+                    panic!("a grant or the server's end never ends a session by the agent's own account")
+                }
+            }
         }
     }
 

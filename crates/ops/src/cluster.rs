@@ -99,11 +99,11 @@ async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Resul
         }
     }
     for agent in reread.agents {
-        let revoked = agent.enrollment.is_revoked();
-        if revoked {
+        let rule = crate::decide::follow::agent(&agent, mine.agents.contains(&agent.agent_id));
+        if rule.disconnect {
             ops.reach.disconnect(&agent.agent_id, "agent_revoked");
         }
-        if revoked || !mine.agents.contains(&agent.agent_id) {
+        if rule.keep {
             registry.agents.insert(agent.agent_id.clone(), agent);
         }
     }

@@ -19,7 +19,7 @@
 //! store, the network, the clock, and the glue that performs each step — the decisions are
 //! all the core's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSessions};
 use argus_fsm::machine::Machine;
@@ -30,6 +30,7 @@ use argus_fsm::{Code, Timestamp};
 use argus_ops::decide::activate::{self, Activate, Activated};
 use argus_ops::decide::command::{self, Ran, Run};
 use argus_ops::decide::end::{self, By, End};
+use argus_ops::decide::records::{self, After};
 use argus_ops::decide::{grant_of, Event, Step, Tell, Then};
 use argus_ops::fault::Fault;
 use argus_ops::store::audit::{record_hash, AuditChain, AuditEntry, AuditRecord};
@@ -86,6 +87,9 @@ struct Stats {
     /// Commands an agent ran after their session's end was answered without its agent's
     /// acknowledgement (it could not be told), within SPEC §10's 1 s.
     late_within_bound: usize,
+    revocations: usize,
+    /// Agents whose revocation two nodes decided at once (each recorded).
+    revoked_twice: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,6 +299,9 @@ enum Asked {
     },
     /// The expiry driver (no operator waits).
     Expire,
+    Revoke {
+        agent: String,
+    },
 }
 
 #[derive(Debug)]
@@ -322,6 +329,17 @@ struct InFlight {
     ended: Option<Option<EndReason>>,
     /// Ends the agent acknowledged (not merely given up on).
     acked: usize,
+    /// A decision being carried out (`lifecycle::carry_out`): stored first, then what follows.
+    carry: Option<Carry>,
+}
+
+#[derive(Debug)]
+struct Carry {
+    stored: bool,
+    then: VecDeque<After>,
+    /// Sessions still to end, and why.
+    ends: Vec<String>,
+    reason: EndReason,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,6 +390,7 @@ enum Message {
     Announce {
         node: usize,
         sessions: Vec<String>,
+        agents: Vec<String>,
     },
     /// A deactivation's bounded wait for the agent is over.
     AckDeadline {
@@ -413,6 +432,8 @@ struct Sim {
     end_acknowledged: BTreeMap<String, (i64, bool)>,
     commands_acknowledged: BTreeMap<String, usize>,
     commands_run: BTreeMap<String, usize>,
+    /// agent → when its revocation was acknowledged.
+    revoked: BTreeMap<String, i64>,
     /// Whether the agent acknowledged a deactivation's end before it was answered.
     agent_acked: BTreeMap<String, bool>,
     checked_audit: usize,
@@ -490,6 +511,7 @@ impl Sim {
             commands_acknowledged: BTreeMap::new(),
             commands_run: BTreeMap::new(),
             agent_acked: BTreeMap::new(),
+            revoked: BTreeMap::new(),
             checked_audit: 0,
             stats: Stats::default(),
             trace: std::env::var_os("ARGUS_SIM_TRACE").is_some(),
@@ -572,6 +594,7 @@ impl Sim {
             acks: BTreeSet::new(),
             ended: None,
             acked: 0,
+            carry: None,
         };
         self.ops.insert(self.next_op, op);
         self.advance(self.next_op);
@@ -709,7 +732,12 @@ impl Sim {
             let Waiting::Ready(event) = std::mem::replace(&mut op.waiting, Waiting::Nothing) else { unreachable!() };
             let node = op.node;
             let Some(machine) = op.stack.last_mut() else {
-                // Only a deactivation outlives its machine: it waits for acknowledgements.
+                if op.carry.is_some() {
+                    self.carry_on(op_id, event);
+                    continue;
+                }
+                // Otherwise only a deactivation outlives its machine: it waits for
+                // acknowledgements.
                 self.finish_deactivation(op_id);
                 return;
             };
@@ -865,6 +893,13 @@ impl Sim {
             };
             return Waiting::Ready(event);
         }
+        if op.carry.is_some() {
+            return Waiting::Ready(match answer {
+                Ok(Answer::Ended(ended)) => Event::Ended(Ok(ended)),
+                Err(fault) => Event::Ended(Err(fault)),
+                Ok(other) => self.fail(format!("an end carried out answered {other:?}")),
+            });
+        }
         let asked = op.asked.clone();
         match (asked, answer) {
             (Asked::Deactivate { .. }, Ok(Answer::Ended(ended))) => {
@@ -881,6 +916,86 @@ impl Sim {
             (asked, answer) => {
                 self.acknowledge(op_id, asked, answer.map(Some));
                 Waiting::Nothing
+            }
+        }
+    }
+
+    /// Revokes an agent: the production decision (`records::revoke_agent`), carried out as
+    /// `lifecycle::carry_out` does — stored, then the link cut, then its sessions ended.
+    fn operator_revokes(&mut self, node: usize, agent: usize) {
+        self.ensure_current(node);
+        let agent_id = self.agents[agent].id.clone();
+        let Some(record) = self.nodes[node].agents.get(&agent_id).cloned() else { return };
+        let decision = match records::revoke_agent(&record, "sim", OWNER, self.node_now(node)) {
+            Ok(decision) => decision,
+            Err(_) => {
+                self.stats.refused += 1;
+                return;
+            }
+        };
+        self.next_op += 1;
+        let op_id = self.next_op;
+        let carry = Carry { stored: false, then: decision.then.into(), ends: vec![], reason: EndReason::AgentRevoked };
+        let op = InFlight {
+            node,
+            asked: Asked::Revoke { agent: agent_id },
+            stack: vec![],
+            waiting: Waiting::Nothing,
+            acks: BTreeSet::new(),
+            ended: None,
+            acked: 0,
+            carry: Some(carry),
+        };
+        self.ops.insert(op_id, op);
+        let waiting = self.stage(op_id, node, decision.writes, decision.audit);
+        self.ops.get_mut(&op_id).expect("op").waiting = waiting;
+        self.advance(op_id);
+    }
+
+    /// The next thing a carried-out decision does, given what the last one answered.
+    fn carry_on(&mut self, op_id: u64, event: Event) {
+        let node = self.ops[&op_id].node;
+        let carry = self.ops.get_mut(&op_id).and_then(|op| op.carry.as_mut()).expect("carry");
+        match event {
+            Event::Stored(Ok(())) if !carry.stored => carry.stored = true,
+            Event::Stored(Err(fault)) | Event::Ended(Err(fault)) => {
+                let asked = self.ops[&op_id].asked.clone();
+                return self.acknowledge(op_id, asked, Err(fault));
+            }
+            Event::Ended(Ok(_)) => {}
+            other => self.fail(format!("a carried-out decision resumed with {other:?}")),
+        }
+        loop {
+            let carry = self.ops.get_mut(&op_id).and_then(|op| op.carry.as_mut()).expect("carry");
+            if let Some(id) = carry.ends.pop() {
+                let reason = carry.reason;
+                let stored = self.nodes[node].sessions.get(&id).cloned();
+                if let Some(end) = End::start(stored, SessionEvent::End(reason), By::system(), self.node_now(node)) {
+                    let op = self.ops.get_mut(&op_id).expect("op");
+                    op.stack.push(Op::End(end));
+                    op.waiting = Waiting::Ready(Event::Start);
+                    return;
+                }
+                continue;
+            }
+            match carry.then.pop_front() {
+                Some(After::Disconnect { agent_id }) => {
+                    if let Some(agent) = self.agents.iter().position(|a| a.id == agent_id && a.link == Some(node)) {
+                        self.drop_link(agent);
+                    }
+                }
+                Some(After::EndAgentSessions { agent_id, reason }) => {
+                    let mut ids = end::still_active(self.nodes[node].sessions.values(), |s| s.agent_id == agent_id);
+                    ids.reverse();
+                    let carry = self.ops.get_mut(&op_id).and_then(|op| op.carry.as_mut()).expect("carry");
+                    carry.ends = ids;
+                    carry.reason = reason;
+                }
+                Some(After::EndTenantSessions { .. }) => self.fail("a revocation ends no tenant's sessions".into()),
+                None => {
+                    let asked = self.ops[&op_id].asked.clone();
+                    return self.acknowledge(op_id, asked, Ok(None));
+                }
             }
         }
     }
@@ -967,6 +1082,22 @@ impl Sim {
                 self.end_acknowledged.entry(session_id).or_insert((self.now, agent_acked));
             }
             (Asked::Expire, _) => {}
+            (Asked::Revoke { agent }, None) => {
+                let n = self
+                    .store
+                    .audit
+                    .iter()
+                    .filter(|r| r.event == "agent_revoked" && r.agent.as_deref() == Some(&agent))
+                    .count();
+                // Two nodes may both revoke (each view said enrolled): a tombstone is idempotent,
+                // and each acknowledged revocation has its record.
+                if n == 0 {
+                    self.fail(format!("revocation of {agent} acknowledged without its record"));
+                }
+                self.stats.revocations += 1;
+                self.stats.revoked_twice += usize::from(n > 1);
+                self.revoked.entry(agent).or_insert(self.now);
+            }
             (asked, answer) => self.fail(format!("{asked:?} answered {answer:?}")),
         }
     }
@@ -1054,14 +1185,14 @@ impl Sim {
             }
             Message::EndAck { node, ack } => self.resolve_ack(node, ack, true),
             Message::Flush { node, batch } => self.flush(node, batch),
-            Message::Announce { node, sessions } => {
+            Message::Announce { node, sessions, agents } => {
                 // LISTEN/NOTIFY does not lose a notification on a live connection; a lost
                 // connection re-reads everything once the store is back.
                 if self.store.up(self.now).is_err() {
                     let after = self.store.outage_until - self.now + 1;
-                    self.schedule(after, Message::Announce { node, sessions });
+                    self.schedule(after, Message::Announce { node, sessions, agents });
                 } else {
-                    self.announced(node, sessions);
+                    self.announced(node, sessions, agents);
                 }
             }
             Message::Reconnect { agent } => self.reconnect(agent),
@@ -1092,6 +1223,15 @@ impl Sim {
         let now = Timestamp(self.now + self.agents[agent].skew);
         match self.agents[agent].sessions.admit(grant, true, now) {
             Ok(()) => {
+                // SPEC §10: a revocation decided on any node takes effect within 1 s.
+                if let Some(&at) = self.revoked.get(&self.agents[agent].id) {
+                    if self.now > at + END_TAKES_EFFECT_MS {
+                        self.fail(format!(
+                            "agent {} ran a command at t={}, after its revocation was acknowledged at t={at}",
+                            self.agents[agent].id, self.now
+                        ));
+                    }
+                }
                 self.stats.commands_run += 1;
                 *self.commands_run.entry(grant.session_id.clone()).or_default() += 1;
                 // SPEC §12: an end the agent acknowledged before the operator was answered is
@@ -1127,19 +1267,21 @@ impl Sim {
             Err(Code::StoreUnavailable.into())
         } else {
             let flushed = self.store.pending.remove(index);
-            let sessions: Vec<String> = flushed
-                .writes
-                .iter()
-                .filter_map(|w| match w {
-                    Write::Session(s) => Some(s.id.clone()),
-                    _ => None,
-                })
-                .collect();
+            let mut sessions = Vec::new();
+            let mut agents = Vec::new();
+            for write in &flushed.writes {
+                match write {
+                    Write::Session(s) => sessions.push(s.id.clone()),
+                    Write::Agent(a) => agents.push(a.agent_id.clone()),
+                    _ => {}
+                }
+            }
             self.store.apply(flushed);
-            if !sessions.is_empty() {
+            if !sessions.is_empty() || !agents.is_empty() {
                 for other in (0..NODES).filter(|n| *n != node) {
                     let delay = self.rng.random_range(1..40);
-                    self.schedule(delay, Message::Announce { node: other, sessions: sessions.clone() });
+                    let message = Message::Announce { node: other, sessions: sessions.clone(), agents: agents.clone() };
+                    self.schedule(delay, message);
                 }
             }
             if self.rng.random_bool(0.01) {
@@ -1161,9 +1303,25 @@ impl Sim {
 
     /// Another node's writes reached this one: it reads them again, and an end of a session it
     /// knew live is told to the agent if this node holds its link (`cluster::apply`).
-    fn announced(&mut self, node: usize, sessions: Vec<String>) {
+    fn announced(&mut self, node: usize, sessions: Vec<String>, agents: Vec<String>) {
         if !self.nodes[node].up {
             return;
+        }
+        for id in agents {
+            let Some(stored) = self.store.agents.get(&id).cloned() else { continue };
+            let unflushed_here =
+                self.store.pending.iter().any(|b| {
+                    b.node == node && b.writes.iter().any(|w| matches!(w, Write::Agent(a) if a.agent_id == id))
+                });
+            let rule = argus_ops::decide::follow::agent(&stored, unflushed_here);
+            if rule.disconnect {
+                if let Some(agent) = self.agents.iter().position(|a| a.id == id && a.link == Some(node)) {
+                    self.drop_link(agent);
+                }
+            }
+            if rule.keep {
+                self.nodes[node].agents.insert(id, stored);
+            }
         }
         for id in sessions {
             let Some(stored) = self.store.sessions.get(&id).cloned() else { continue };
@@ -1197,6 +1355,15 @@ impl Sim {
         }
         let node = up[self.rng.random_range(0..up.len())];
         let id = self.agents[agent].id.clone();
+        // A revoked agent is told so and stops trying (`agent_revoked`).
+        if self.store.agents.get(&id).is_some_and(|a| a.enrollment.is_revoked()) {
+            return;
+        }
+        // The handshake accepts only an agent this node's view holds enrolled.
+        if self.nodes[node].agents.get(&id).is_none_or(|a| a.enrollment.passkey().is_none()) {
+            self.schedule(1_000, Message::Reconnect { agent });
+            return;
+        }
         self.agents[agent].link = Some(node);
         self.store.presence.insert(id.clone(), node);
         let now = self.node_now(node);
@@ -1287,6 +1454,10 @@ impl Sim {
                 let a = self.rng.random_range(0..AGENTS);
                 self.agents[a].skew = self.rng.random_range(-MAX_SKEW_MS / 2..=MAX_SKEW_MS / 2);
             }
+            (53, Some(node)) if self.stats.steps > self.shape.steps * 2 / 3 && self.rng.random_bool(0.2) => {
+                let agent = self.rng.random_range(0..AGENTS);
+                self.operator_revokes(node, agent);
+            }
             (52, _) => {
                 self.stats.link_drops += 1;
                 let agent = self.rng.random_range(0..AGENTS);
@@ -1358,6 +1529,8 @@ fn the_session_core_keeps_its_invariants_under_faults() {
         total.deactivations += stats.deactivations;
         total.deactivations_agent_acked += stats.deactivations_agent_acked;
         total.late_within_bound += stats.late_within_bound;
+        total.revocations += stats.revocations;
+        total.revoked_twice += stats.revoked_twice;
     }
     eprintln!("{} seeds: {total:?}", seeds.len());
     // The run did what a simulation is for: operations were acknowledged and refused, and

@@ -25,6 +25,22 @@ pub fn session(held: Option<&Session>, stored: &Session, unflushed_here: bool) -
     Reread { keep: ended.is_some() || !unflushed_here, tell_end: ended.filter(|_| was_live) }
 }
 
+/// What to do with an agent record read again from the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentReread {
+    /// Replace this node's copy with the stored one.
+    pub keep: bool,
+    /// Close the agent's link if this node holds it: it was revoked elsewhere.
+    pub disconnect: bool,
+}
+
+/// The rule for an agent record another node wrote: a revocation is final wherever it was made
+/// (the link is cut here too); anything else this node wrote and has not flushed is newer.
+pub fn agent(stored: &crate::store::AgentRecord, unflushed_here: bool) -> AgentReread {
+    let revoked = stored.enrollment.is_revoked();
+    AgentReread { keep: revoked || !unflushed_here, disconnect: revoked }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +66,29 @@ mod tests {
         );
         assert_eq!(session(Some(&ended()), &ended(), false), Reread { keep: true, tell_end: None });
         assert_eq!(session(None, &ended(), false), Reread { keep: true, tell_end: None });
+    }
+
+    #[test]
+    fn a_revocation_made_elsewhere_is_final_and_cuts_the_link_here() {
+        let mut record = crate::store::AgentRecord {
+            agent_id: "a".into(),
+            enrollment: argus_fsm::enrollment::Enrollment::Enrolled {
+                tenant: "t".into(),
+                passkey: [1; 32],
+                enrolled_at: Timestamp(0),
+            },
+            last_seen: None,
+            manifest: None,
+            remote_support_on: true,
+            patches: Default::default(),
+        };
+        assert_eq!(agent(&record, true), AgentReread { keep: false, disconnect: false });
+        assert_eq!(agent(&record, false), AgentReread { keep: true, disconnect: false });
+        record
+            .enrollment
+            .handle(argus_fsm::enrollment::EnrollmentEvent::Revoke { reason: "r".into() }, Timestamp(1))
+            .unwrap();
+        assert_eq!(agent(&record, true), AgentReread { keep: true, disconnect: true });
     }
 
     #[test]
