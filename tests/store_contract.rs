@@ -179,12 +179,12 @@ fn a_writer_behind_the_chain_follows_it_and_lands_its_whole_batch() {
     let last = snapshot.last_audit.unwrap();
     assert_eq!((last.seq, last.reason.as_deref()), (2, Some("round 2")));
     // B is told where the chain is now, once, and continues from there without colliding.
-    let (seq, hash) = b.adopted_head().expect("B adopted the head it followed");
+    let (seq, hash) = b.cluster().expect("shared").adopted_head().expect("B adopted the head it followed");
     assert_eq!((seq, hash.as_str()), (2, last.hash.as_str()));
-    assert_eq!(b.adopted_head(), None, "told once");
+    assert_eq!(b.cluster().expect("shared").adopted_head(), None, "told once");
     behind.adopt(seq, hash);
     b.commit(&[Write::Audit(behind.next_record(entry(3), Timestamp(3)))]).unwrap();
-    assert_eq!(b.adopted_head(), None, "the continued chain needed no following");
+    assert_eq!(b.cluster().expect("shared").adopted_head(), None, "the continued chain needed no following");
     assert_eq!(verify(a.as_ref(), None).unwrap(), Verification::Intact { records: 3 });
 }
 
@@ -199,7 +199,7 @@ fn concurrent_writers_on_one_database_make_one_unbroken_chain() {
             scope.spawn(move || {
                 let mut chain = AuditChain::default().written_by(Some(format!("node-{node}")));
                 for i in 0..50 {
-                    if let Some((seq, hash)) = store.adopted_head() {
+                    if let Some((seq, hash)) = store.cluster().expect("shared").adopted_head() {
                         chain.adopt(seq, hash);
                     }
                     let record = chain.next_record(entry(node * 1000 + i), Timestamp(i as i64));
@@ -288,34 +288,45 @@ fn presence_follows_the_newest_connection_and_only_live_nodes_count() {
         peer: Some("127.0.0.1:3".into()),
         peer_cert: Some(format!("{:0>64}", node)),
     };
-    store.heartbeat(&beat("n1")).unwrap();
-    store.heartbeat(&beat("n2")).unwrap();
+    store.cluster().expect("shared").heartbeat(&beat("n1")).unwrap();
+    store.cluster().expect("shared").heartbeat(&beat("n2")).unwrap();
     // Who a peer is: the live node whose heartbeat names its certificate.
-    assert_eq!(store.live_node_by_peer_cert(&format!("{:0>64}", "n2")).unwrap().as_deref(), Some("n2"));
-    assert_eq!(store.live_node_by_peer_cert(&"f".repeat(64)).unwrap(), None, "a certificate no node names");
-    let old = store.claim_presence("a1", "n1").unwrap();
-    let new = store.claim_presence("a1", "n2").unwrap();
+    assert_eq!(
+        store.cluster().expect("shared").live_node_by_peer_cert(&format!("{:0>64}", "n2")).unwrap().as_deref(),
+        Some("n2")
+    );
+    assert_eq!(
+        store.cluster().expect("shared").live_node_by_peer_cert(&"f".repeat(64)).unwrap(),
+        None,
+        "a certificate no node names"
+    );
+    let old = store.cluster().expect("shared").claim_presence("a1", "n1").unwrap();
+    let new = store.cluster().expect("shared").claim_presence("a1", "n2").unwrap();
     assert!(new > old, "every connection takes a newer epoch");
-    assert_eq!(store.holder("a1").unwrap().as_deref(), Some("n2"), "the newest connection wins");
+    assert_eq!(
+        store.cluster().expect("shared").holder("a1").unwrap().as_deref(),
+        Some("n2"),
+        "the newest connection wins"
+    );
     // The old node letting go late removes nothing that is not its own.
-    store.release_presence("a1", old).unwrap();
-    assert_eq!(store.holder("a1").unwrap().as_deref(), Some("n2"));
-    let nodes = store.nodes().unwrap();
+    store.cluster().expect("shared").release_presence("a1", old).unwrap();
+    assert_eq!(store.cluster().expect("shared").holder("a1").unwrap().as_deref(), Some("n2"));
+    let nodes = store.cluster().expect("shared").nodes().unwrap();
     let n2 = nodes.iter().find(|n| n.node_id == "n2").unwrap();
     assert!(n2.alive && n2.agents_online == 1, "{nodes:?}");
     // A node silent for more than 10 s is dead: its agents count as offline everywhere.
     backend.0.psql("argus", "UPDATE nodes SET heartbeat_at = now() - interval '11 seconds' WHERE node_id = 'n2'");
-    assert_eq!(store.holder("a1").unwrap(), None);
-    assert!(store.presence().unwrap().is_empty());
-    let n2 = store.nodes().unwrap().into_iter().find(|n| n.node_id == "n2").unwrap();
+    assert_eq!(store.cluster().expect("shared").holder("a1").unwrap(), None);
+    assert!(store.cluster().expect("shared").presence().unwrap().is_empty());
+    let n2 = store.cluster().expect("shared").nodes().unwrap().into_iter().find(|n| n.node_id == "n2").unwrap();
     assert!(!n2.alive && n2.agents_online == 0);
     // Its own release (the agent left) removes its row; a restarted node forgets its old rows.
-    store.heartbeat(&beat("n2")).unwrap();
-    store.release_presence("a1", new).unwrap();
-    assert_eq!(store.holder("a1").unwrap(), None);
-    store.claim_presence("a2", "n1").unwrap();
-    store.forget_presence_of("n1").unwrap();
-    assert_eq!(store.holder("a2").unwrap(), None);
+    store.cluster().expect("shared").heartbeat(&beat("n2")).unwrap();
+    store.cluster().expect("shared").release_presence("a1", new).unwrap();
+    assert_eq!(store.cluster().expect("shared").holder("a1").unwrap(), None);
+    store.cluster().expect("shared").claim_presence("a2", "n1").unwrap();
+    store.cluster().expect("shared").forget_presence_of("n1").unwrap();
+    assert_eq!(store.cluster().expect("shared").holder("a2").unwrap(), None);
 }
 
 #[test]

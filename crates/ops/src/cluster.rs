@@ -18,13 +18,14 @@ pub async fn heartbeat_driver(ops: std::sync::Arc<crate::state::Ops>, beat: Hear
         let unreleased = std::mem::take(&mut *ops.unreleased.lock().expect("unreleased lock"));
         let retry = ops.clone();
         let written = tokio::task::spawn_blocking(move || {
+            let Some(cluster) = store.cluster() else { return Ok(Vec::new()) };
             for (agent, epoch) in unreleased {
-                if store.release_presence(&agent, epoch).is_err() {
+                if cluster.release_presence(&agent, epoch).is_err() {
                     retry.unreleased.lock().expect("unreleased lock").push((agent, epoch));
                 }
             }
-            store.heartbeat(&beat)?;
-            store.nodes()
+            cluster.heartbeat(&beat)?;
+            cluster.nodes()
         });
         match written.await {
             Ok(Ok(nodes)) => tell_agents_of_nodes(&ops, live_node_loads(nodes)),
@@ -85,9 +86,10 @@ async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Resul
     // Read under the registry lock, so no write of this node interleaves between the read and
     // its use; and what this node wrote but has not flushed yet is newer than what the store
     // answers, so it is kept — except a revocation or an end, which are final wherever made.
+    let Some(cluster) = ops.store.cluster() else { return Ok(()) };
     let mut registry = ops.registry.write().await;
-    let reread = ops.store.reread(&changes)?;
-    let mine = ops.store.unflushed();
+    let reread = cluster.reread(&changes)?;
+    let mine = cluster.unflushed();
     for tenant in reread.tenants {
         if !mine.tenants.contains(&tenant.id) {
             registry.tenants.insert(tenant.id.clone(), tenant);

@@ -56,7 +56,7 @@ impl Peers {
             Some(address) => address,
             None => {
                 let store = self.store.clone();
-                let nodes = tokio::task::spawn_blocking(move || store.nodes())
+                let nodes = tokio::task::spawn_blocking(move || store.cluster().map_or(Ok(Vec::new()), |c| c.nodes()))
                     .await
                     .map_err(|_| Fault::from(Code::Internal))?
                     .map_err(|error| Fault::store(&error))?;

@@ -156,16 +156,14 @@ impl Reach {
         if self.is_online(agent_id) {
             return Holder::Here;
         }
-        if !self.store.shared() {
-            return Holder::Nobody;
-        }
+        let Some(cluster) = self.store.cluster() else { return Holder::Nobody };
         let now = Instant::now();
         if let Some((node, at)) = self.holders.lock().expect("holders lock").get(agent_id) {
             if now.duration_since(*at) < HOLDER_CACHE_FOR {
                 return Holder::Node(node.clone());
             }
         }
-        match self.store.holder(agent_id) {
+        match cluster.holder(agent_id) {
             Ok(Some(node)) if node != self.node_id => {
                 self.holders.lock().expect("holders lock").insert(agent_id.to_string(), (node.clone(), now));
                 Holder::Node(node)

@@ -317,7 +317,7 @@ impl Registry {
         now: Timestamp,
     ) -> Result<Vec<AuditRecord>, Fault> {
         let mut head = self.audit.lock().expect("audit chain lock");
-        if let Some((seq, hash)) = store.adopted_head() {
+        if let Some((seq, hash)) = store.cluster().and_then(|cluster| cluster.adopted_head()) {
             head.adopt(seq, hash);
         }
         let mut chain = head.clone();

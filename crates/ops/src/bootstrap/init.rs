@@ -57,7 +57,7 @@ pub fn init(
             .details(serde_json::json!({ "owner": "admin@local", "scopes": ["admin"], "bootstrap": true })),
         now,
     );
-    if !store.shared()
+    if store.cluster().is_none()
         && store
             .audit_newest_first()
             .next()
@@ -70,7 +70,7 @@ pub fn init(
     // Found the cluster (empty store) or join it: then this node's certificate is signed by the
     // cluster CA kept in the store, and no PAT is made. A shared store keeps the CA key only
     // sealed under a new cluster secret.
-    let founding_secret = store.shared().then(seal::new_secret);
+    let founding_secret = store.cluster().is_some().then(seal::new_secret);
     let stored_key = match &founding_secret {
         Some(secret) => seal::seal(secret, &pems.ca_cert, &pems.ca_key)?,
         None => pems.ca_key.clone(),

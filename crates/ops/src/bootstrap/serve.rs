@@ -196,7 +196,7 @@ pub async fn serve(
 
     // Cluster membership (shared stores): the peer link, then this node announced before it
     // serves, its heartbeat, and the other nodes' writes followed.
-    let peer_addr = if store.shared() {
+    let peer_addr = if store.cluster().is_some() {
         let ca = std::fs::read(dir.tls("ca.pem"))?;
         let peer_endpoint =
             argus_transport_quic::peer_endpoint(options.peer_listen, &ca, certs.clone(), key.clone_key())
@@ -217,9 +217,10 @@ pub async fn serve(
     };
     let _ = ops.addresses.set(beat.clone());
     let mut cluster_tasks = Vec::new();
-    if store.shared() {
+    if let Some(cluster) = store.cluster() {
         let (first, announce) = (store.clone(), beat.clone());
         let nodes = tokio::task::spawn_blocking(move || {
+            let Some(first) = first.cluster() else { return Ok(Vec::new()) };
             // Presence left by this node's previous run names links that no longer exist.
             first.heartbeat(&announce)?;
             first.forget_presence_of(&announce.node_id)?;
@@ -228,9 +229,8 @@ pub async fn serve(
         .await?
         .map_err(|e| anyhow::anyhow!("registering this node in the store: {e}"))?;
         ops.live_nodes.lock().expect("live nodes lock").nodes = crate::membership::live_node_loads(nodes);
-        if let Some(changes) = store.subscribe(&node_id) {
-            cluster_tasks.push(tokio::spawn(crate::cluster::follow_changes(ops.clone(), changes)));
-        }
+        let changes = cluster.subscribe(&node_id);
+        cluster_tasks.push(tokio::spawn(crate::cluster::follow_changes(ops.clone(), changes)));
         cluster_tasks.push(tokio::spawn(crate::cluster::heartbeat_driver(ops.clone(), beat)));
     }
     write_addresses(

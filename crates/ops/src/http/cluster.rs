@@ -27,7 +27,7 @@ pub(crate) struct ClusterView {
     responses((status = 200, description = "The nodes", body = ClusterView)))]
 pub(crate) async fn cluster(State(ops): State<Arc<Ops>>, gated: Gated) -> Result<Json<ClusterView>, ApiError> {
     gated.require(&ops, Need::FleetWide).await?;
-    if !ops.store.shared() {
+    if ops.store.cluster().is_none() {
         let addresses = ops.addresses.get();
         let this = NodeInfo {
             node_id: ops.node_id.clone(),
@@ -41,7 +41,7 @@ pub(crate) async fn cluster(State(ops): State<Arc<Ops>>, gated: Gated) -> Result
         return Ok(Json(ClusterView { nodes: vec![this] }));
     }
     let store = ops.store.clone();
-    let nodes = tokio::task::spawn_blocking(move || store.nodes())
+    let nodes = tokio::task::spawn_blocking(move || store.cluster().map_or(Ok(Vec::new()), |c| c.nodes()))
         .await
         .map_err(|_| ApiError::from(argus_fsm::Code::Internal))?
         .map_err(|error| crate::http::error::store_error(&error))?;

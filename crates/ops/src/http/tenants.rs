@@ -309,11 +309,15 @@ fn agent_row(
 /// Which live node holds which agent (shared stores). Without the store, this node's own links
 /// still answer (a read served from the node's own view).
 async fn presence(ops: &Ops) -> crate::membership::Presence {
-    if !ops.store.shared() {
+    if ops.store.cluster().is_none() {
         return Default::default();
     }
     let store = ops.store.clone();
-    tokio::task::spawn_blocking(move || store.presence()).await.ok().and_then(Result::ok).unwrap_or_default()
+    tokio::task::spawn_blocking(move || store.cluster().map_or(Ok(Default::default()), |c| c.presence()))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
 }
 
 /// The tenant's agents (remote_support or tenant_admin scope).

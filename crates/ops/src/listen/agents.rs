@@ -167,7 +167,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
     let failure_event = if enrolling { AuditEvent::AgentEnrollRefused } else { AuditEvent::AgentAuthFailed };
     let agent_id = hello.agent_id.clone();
     let tenant = hello.tenant.clone();
-    if ops.store.shared() && (enrolling || !ops.registry.read().await.agents.contains_key(&agent_id)) {
+    if ops.store.cluster().is_some() && (enrolling || !ops.registry.read().await.agents.contains_key(&agent_id)) {
         // Another node may have issued the enrollment token (or enrolled the agent) a moment
         // ago: read it from the store rather than wait for the announcement.
         crate::cluster::refresh(ops, vec![tenant.clone()], vec![agent_id.clone()]).await;
@@ -481,9 +481,11 @@ async fn run_link(
     tracing::info!(agent = %agent_id, remote = %connection.remote_address(), "agent online");
     // In a cluster: this node now holds the agent, superseding any older connection elsewhere.
     // (A node's own store has no presence to record: no blocking task per link.)
-    let epoch = if ops.store.shared() {
+    let epoch = if ops.store.cluster().is_some() {
         let (store, agent, node) = (ops.store.clone(), agent_id.clone(), ops.node_id.clone());
-        match tokio::task::spawn_blocking(move || store.claim_presence(&agent, &node)).await {
+        match tokio::task::spawn_blocking(move || store.cluster().map_or(Ok(0), |c| c.claim_presence(&agent, &node)))
+            .await
+        {
             Ok(Ok(epoch)) => Some(epoch),
             Ok(Err(error)) => {
                 tracing::warn!(agent = %agent_id, %error, "presence not recorded");
@@ -526,7 +528,10 @@ async fn run_link(
     connection.close(quinn::VarInt::from_u32(0), b"bye");
     if let Some(epoch) = epoch {
         let (store, agent) = (ops.store.clone(), agent_id.clone());
-        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || store.release_presence(&agent, epoch)).await {
+        if let Ok(Err(error)) =
+            tokio::task::spawn_blocking(move || store.cluster().map_or(Ok(()), |c| c.release_presence(&agent, epoch)))
+                .await
+        {
             tracing::warn!(agent = %agent_id, %error, "presence not released; retried with the next heartbeat");
             ops.unreleased.lock().expect("unreleased lock").push((agent_id.clone(), epoch));
         }

@@ -121,7 +121,7 @@ async fn check(ops: &Arc<Ops>, fingerprint: &str, claim: &Claim<'_>) -> Result<S
     let store = ops.store.clone();
     let (fingerprint, session_id) = (fingerprint.to_string(), claim.session_id.to_string());
     let looked_up = tokio::task::spawn_blocking(move || {
-        let node = store.live_node_by_peer_cert(&fingerprint)?;
+        let node = store.cluster().map_or(Ok(None), |c| c.live_node_by_peer_cert(&fingerprint))?;
         let session = match &node {
             Some(_) => store.session_by_id(&session_id)?,
             None => None,

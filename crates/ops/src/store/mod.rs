@@ -332,11 +332,6 @@ pub trait Store: Send + Sync + 'static {
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError>;
     /// The session with this ID, live or ended.
     fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError>;
-    /// The live node whose heartbeat names the peer certificate with this SHA-256 (hex), if
-    /// any: who a peer on the peer link is (shared stores).
-    fn live_node_by_peer_cert(&self, _fingerprint: &str) -> Result<Option<String>, StoreError> {
-        Ok(None)
-    }
     /// `init`: on an empty store, writes `writes` (the bootstrap PAT and its record) and keeps
     /// the CA as the cluster's, answering `None`; on a store that already holds a cluster,
     /// writes nothing and answers the cluster CA (certificate, key) PEMs to join with.
@@ -347,39 +342,6 @@ pub trait Store: Send + Sync + 'static {
         _ca_key: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
         self.commit(writes).map(|()| None)
-    }
-    /// Whether several nodes share this store (membership, presence and claims live in it).
-    fn shared(&self) -> bool {
-        false
-    }
-    /// Writes this node's heartbeat and addresses (shared stores).
-    fn heartbeat(&self, _beat: &crate::membership::Heartbeat) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Every node that served from this store, alive or not (shared stores; empty otherwise).
-    fn nodes(&self) -> Result<Vec<crate::membership::NodeInfo>, StoreError> {
-        Ok(Vec::new())
-    }
-    /// Records that `node_id` now holds `agent_id`'s link, superseding any older holder;
-    /// returns this connection's epoch.
-    fn claim_presence(&self, _agent_id: &str, _node_id: &str) -> Result<u64, StoreError> {
-        Ok(0)
-    }
-    /// The connection of `epoch` ended: forgets it unless a newer one superseded it.
-    fn release_presence(&self, _agent_id: &str, _epoch: u64) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Forgets every presence row of `node_id` (a node starting again holds no link yet).
-    fn forget_presence_of(&self, _node_id: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// The live node holding `agent_id`'s link, if any (shared stores).
-    fn holder(&self, _agent_id: &str) -> Result<Option<String>, StoreError> {
-        Ok(None)
-    }
-    /// Agent → holding node, for nodes alive now (shared stores; empty otherwise).
-    fn presence(&self) -> Result<crate::membership::Presence, StoreError> {
-        Ok(Default::default())
     }
     /// Claims the one live session `agent_id` may have, for `session_id`; `false` when another
     /// live session holds it. Backends with one writer decide this from memory (always `true`).
@@ -392,30 +354,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
-    /// Starts listening for the changes other nodes announce (shared stores; `None` otherwise).
-    /// This node's own flushes announce themselves as `node_id`'s and are not delivered back.
-    fn subscribe(&self, _node_id: &str) -> Option<tokio::sync::mpsc::UnboundedReceiver<Changes>> {
-        None
-    }
-    /// The keys of writes staged or being flushed but not yet durable: this node's view of them
-    /// is newer than the store's (shared stores; nothing for a backend that writes at once).
-    fn unflushed(&self) -> Changes {
-        Changes::default()
-    }
-    /// Reads the records `changes` names (shared stores).
-    fn reread(&self, _changes: &Changes) -> Result<Reread, StoreError> {
-        Ok(Reread::default())
-    }
     /// Decides, once cluster-wide, that this node ends session `session_id` (frees its agent's
     /// claim); `false` when another node ended it first. One writer: always `true`.
     fn end_claim(&self, _session_id: &str) -> Result<bool, StoreError> {
         Ok(true)
-    }
-    /// A shared store whose last flush had to follow records another node appended first
-    /// answers the head it left (once); the server continues its chain from there instead of
-    /// colliding again.
-    fn adopted_head(&self) -> Option<(u64, String)> {
-        None
     }
     /// Keeps `floor` as this node's remembered audit head: stages are refused once the store
     /// fell behind it, and every durably written record raises it.
@@ -427,6 +369,47 @@ pub trait Store: Send + Sync + 'static {
     fn ping(&self) -> Result<(), StoreError> {
         self.audit_newest_first().next().transpose().map(drop)
     }
+    /// What only a store several nodes share does; `None` for a store of one node (sled),
+    /// which has no membership, presence or announcements: a node on it is a cluster of one.
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        None
+    }
+}
+
+/// What only a store shared by several nodes does (PostgreSQL, SPEC §10): membership and
+/// heartbeats, agent presence, change announcements and reading other nodes' writes back.
+/// Implemented only where it means something: sled does not stub it.
+pub trait ClusterStore: Send + Sync {
+    /// A shared store whose last flush had to follow records another node appended first
+    /// answers the head it left (once); the server continues its chain from there instead of
+    /// colliding again.
+    fn adopted_head(&self) -> Option<(u64, String)>;
+    /// The keys of writes staged or being flushed but not yet durable: this node's view of them
+    /// is newer than the store's.
+    fn unflushed(&self) -> Changes;
+    /// Starts listening for the changes other nodes announce. This node's own flushes announce
+    /// themselves as `node_id`'s and are not delivered back.
+    fn subscribe(&self, node_id: &str) -> tokio::sync::mpsc::UnboundedReceiver<Changes>;
+    /// Reads the records `changes` names.
+    fn reread(&self, changes: &Changes) -> Result<Reread, StoreError>;
+    /// Writes this node's heartbeat and addresses.
+    fn heartbeat(&self, beat: &crate::membership::Heartbeat) -> Result<(), StoreError>;
+    /// The live node whose heartbeat names the peer certificate with this SHA-256 (hex), if
+    /// any: who a peer on the peer link is.
+    fn live_node_by_peer_cert(&self, fingerprint: &str) -> Result<Option<String>, StoreError>;
+    /// Every node that served from this store, alive or not.
+    fn nodes(&self) -> Result<Vec<crate::membership::NodeInfo>, StoreError>;
+    /// Records that `node_id` now holds `agent_id`'s link, superseding any older holder;
+    /// returns this connection's epoch.
+    fn claim_presence(&self, agent_id: &str, node_id: &str) -> Result<u64, StoreError>;
+    /// The connection of `epoch` ended: forgets it unless a newer one superseded it.
+    fn release_presence(&self, agent_id: &str, epoch: u64) -> Result<(), StoreError>;
+    /// Forgets every presence row of `node_id` (a node starting again holds no link yet).
+    fn forget_presence_of(&self, node_id: &str) -> Result<(), StoreError>;
+    /// The live node holding `agent_id`'s link, if any.
+    fn holder(&self, agent_id: &str) -> Result<Option<String>, StoreError>;
+    /// Agent → holding node, for nodes alive now.
+    fn presence(&self) -> Result<crate::membership::Presence, StoreError>;
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use tokio_postgres::types::ToSql;
 
 use super::audit::AuditRecord;
 use super::url::{PgUrl, SslMode};
-use super::{Changes, Reread, Snapshot, Store, StoreError, Write};
+use super::{Changes, ClusterStore, Reread, Snapshot, Store, StoreError, Write};
 
 /// Every schema version this build knows, in order. A database at a newer version is refused.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -657,6 +657,10 @@ fn decode<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> 
 }
 
 impl Store for PgStore {
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        Some(self)
+    }
+
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
         self.stage(writes)?;
         self.flush()
@@ -759,20 +763,6 @@ impl Store for PgStore {
         let _ = self.floor.set(floor);
     }
 
-    fn adopted_head(&self) -> Option<(u64, String)> {
-        self.adopted.lock().expect("adopted lock").take()
-    }
-
-    fn unflushed(&self) -> Changes {
-        let mut keys = Changes::keys_of("", &self.pending.lock().expect("pending lock"));
-        keys.merge(self.in_flight.lock().expect("in-flight lock").clone());
-        keys
-    }
-
-    fn shared(&self) -> bool {
-        true
-    }
-
     fn found_or_join(
         &self,
         writes: &[Write],
@@ -796,27 +786,6 @@ impl Store for PgStore {
         }
     }
 
-    fn subscribe(&self, node_id: &str) -> Option<tokio::sync::mpsc::UnboundedReceiver<Changes>> {
-        let _ = self.node.set(node_id.to_string());
-        let (out, changes) = tokio::sync::mpsc::unbounded_channel();
-        let (config, url) = self.listen.clone();
-        let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");
-        runtime.spawn(super::pg_listen::listen(config, url, node_id.to_string(), out));
-        Some(changes)
-    }
-
-    fn reread(&self, changes: &Changes) -> Result<Reread, StoreError> {
-        let pats: Vec<Vec<u8>> = changes.pats.iter().filter_map(|h| hex::decode(h).ok()).collect();
-        self.run(async {
-            Ok(Reread {
-                tenants: self.records("SELECT record FROM tenants WHERE id = ANY($1)", &[&changes.tenants]).await?,
-                agents: self.records("SELECT record FROM agents WHERE agent_id = ANY($1)", &[&changes.agents]).await?,
-                pats: self.records("SELECT record FROM pats WHERE hash = ANY($1)", &[&pats]).await?,
-                sessions: self.records("SELECT record FROM sessions WHERE id = ANY($1)", &[&changes.sessions]).await?,
-            })
-        })
-    }
-
     fn end_claim(&self, session_id: &str) -> Result<bool, StoreError> {
         self.run(async {
             let client = self.client().await?;
@@ -831,6 +800,89 @@ impl Store for PgStore {
                 .await
                 .map_err(pg_error)?;
             Ok(ended.is_some())
+        })
+    }
+
+    fn session_by_id(&self, id: &str) -> Result<Option<argus_fsm::session::Session>, StoreError> {
+        self.run(async {
+            let sessions = self.records("SELECT record FROM sessions WHERE id = $1", &[&id]).await?;
+            Ok(sessions.into_iter().next())
+        })
+    }
+
+    fn claim_live_session(
+        &self,
+        agent_id: &str,
+        session_id: &str,
+        expires_at: argus_fsm::Timestamp,
+        now: argus_fsm::Timestamp,
+    ) -> Result<bool, StoreError> {
+        let grace = (OPERATION_TIMEOUT * 2).as_secs_f64();
+        self.run(async {
+            let client = self.client().await?;
+            // Takes the row when it is free: no claim, or a claim whose session has ended or
+            // lapsed, or one whose session never reached the table within the grace.
+            let claimed = client
+                .query_opt(
+                    "INSERT INTO live_sessions AS l (agent_id, session_id, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (agent_id) DO UPDATE
+                         SET session_id = EXCLUDED.session_id, expires_at = EXCLUDED.expires_at, claimed_at = now()
+                     WHERE l.expires_at <= $4
+                        OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = l.session_id AND NOT s.active)
+                        OR (NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = l.session_id)
+                            AND now() - l.claimed_at > make_interval(secs => $5))
+                     RETURNING session_id",
+                    &[&agent_id, &session_id, &expires_at.0, &now.0, &grace],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(claimed.is_some())
+        })
+    }
+
+    fn reset(&self) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        pending.clear();
+        self.poisoned.store(false, Ordering::SeqCst);
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            client.simple_query("SELECT 1").await.map_err(pg_error).map(drop)
+        })
+    }
+}
+
+impl ClusterStore for PgStore {
+    fn adopted_head(&self) -> Option<(u64, String)> {
+        self.adopted.lock().expect("adopted lock").take()
+    }
+
+    fn unflushed(&self) -> Changes {
+        let mut keys = Changes::keys_of("", &self.pending.lock().expect("pending lock"));
+        keys.merge(self.in_flight.lock().expect("in-flight lock").clone());
+        keys
+    }
+
+    fn subscribe(&self, node_id: &str) -> tokio::sync::mpsc::UnboundedReceiver<Changes> {
+        let _ = self.node.set(node_id.to_string());
+        let (out, changes) = tokio::sync::mpsc::unbounded_channel();
+        let (config, url) = self.listen.clone();
+        let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");
+        runtime.spawn(super::pg_listen::listen(config, url, node_id.to_string(), out));
+        changes
+    }
+
+    fn reread(&self, changes: &Changes) -> Result<Reread, StoreError> {
+        let pats: Vec<Vec<u8>> = changes.pats.iter().filter_map(|h| hex::decode(h).ok()).collect();
+        self.run(async {
+            Ok(Reread {
+                tenants: self.records("SELECT record FROM tenants WHERE id = ANY($1)", &[&changes.tenants]).await?,
+                agents: self.records("SELECT record FROM agents WHERE agent_id = ANY($1)", &[&changes.agents]).await?,
+                pats: self.records("SELECT record FROM pats WHERE hash = ANY($1)", &[&pats]).await?,
+                sessions: self.records("SELECT record FROM sessions WHERE id = ANY($1)", &[&changes.sessions]).await?,
+            })
         })
     }
 
@@ -864,13 +916,6 @@ impl Store for PgStore {
                 .await
                 .map_err(pg_error)?;
             Ok(row.map(|row| row.get::<_, String>(0)))
-        })
-    }
-
-    fn session_by_id(&self, id: &str) -> Result<Option<argus_fsm::session::Session>, StoreError> {
-        self.run(async {
-            let sessions = self.records("SELECT record FROM sessions WHERE id = $1", &[&id]).await?;
-            Ok(sessions.into_iter().next())
         })
     }
 
@@ -976,49 +1021,6 @@ impl Store for PgStore {
                 .await
                 .map_err(pg_error)?;
             Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
-        })
-    }
-
-    fn claim_live_session(
-        &self,
-        agent_id: &str,
-        session_id: &str,
-        expires_at: argus_fsm::Timestamp,
-        now: argus_fsm::Timestamp,
-    ) -> Result<bool, StoreError> {
-        let grace = (OPERATION_TIMEOUT * 2).as_secs_f64();
-        self.run(async {
-            let client = self.client().await?;
-            // Takes the row when it is free: no claim, or a claim whose session has ended or
-            // lapsed, or one whose session never reached the table within the grace.
-            let claimed = client
-                .query_opt(
-                    "INSERT INTO live_sessions AS l (agent_id, session_id, expires_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (agent_id) DO UPDATE
-                         SET session_id = EXCLUDED.session_id, expires_at = EXCLUDED.expires_at, claimed_at = now()
-                     WHERE l.expires_at <= $4
-                        OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = l.session_id AND NOT s.active)
-                        OR (NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = l.session_id)
-                            AND now() - l.claimed_at > make_interval(secs => $5))
-                     RETURNING session_id",
-                    &[&agent_id, &session_id, &expires_at.0, &now.0, &grace],
-                )
-                .await
-                .map_err(pg_error)?;
-            Ok(claimed.is_some())
-        })
-    }
-
-    fn reset(&self) {
-        let mut pending = self.pending.lock().expect("pending lock");
-        pending.clear();
-        self.poisoned.store(false, Ordering::SeqCst);
-    }
-
-    fn ping(&self) -> Result<(), StoreError> {
-        self.run(async {
-            let client = self.client().await?;
-            client.simple_query("SELECT 1").await.map_err(pg_error).map(drop)
         })
     }
 }
