@@ -90,6 +90,7 @@ struct Stats {
     revocations: usize,
     /// Agents whose revocation two nodes decided at once (each recorded).
     revoked_twice: usize,
+    kill_switches: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +173,13 @@ impl Store {
                     self.sessions.insert(session.id.clone(), session);
                 }
                 Write::Agent(agent) => {
-                    self.agents.insert(agent.agent_id.clone(), agent);
+                    // PostgreSQL's upsert keeps a tombstone: a revoked agent's record is never
+                    // replaced by one that is not revoked (a late report written from a stale
+                    // view cannot undo a revocation).
+                    let tombstoned = self.agents.get(&agent.agent_id).is_some_and(|a| a.enrollment.is_revoked());
+                    if !tombstoned || agent.enrollment.is_revoked() {
+                        self.agents.insert(agent.agent_id.clone(), agent);
+                    }
                 }
                 _ => {}
             }
@@ -231,6 +238,8 @@ struct Agent {
     link: Option<usize>,
     /// Control messages in flight to it, in order (one control stream per link).
     control_at: i64,
+    /// Its kill switch (`true`: remote support allowed).
+    switch_on: bool,
 }
 
 /// A session an operator was answered (its token in hand).
@@ -301,6 +310,13 @@ enum Asked {
     Expire,
     Revoke {
         agent: String,
+    },
+    /// An agent's kill-switch report, carried out on its holder.
+    KillSwitch {
+        agent: String,
+        on: bool,
+        /// The report changed the switch as this node knew it (so it is audited).
+        changed: bool,
     },
 }
 
@@ -391,6 +407,12 @@ enum Message {
         node: usize,
         sessions: Vec<String>,
         agents: Vec<String>,
+    },
+    /// The agent reports its kill switch on its control stream.
+    Switch {
+        agent: usize,
+        node: usize,
+        on: bool,
     },
     /// A deactivation's bounded wait for the agent is over.
     AckDeadline {
@@ -485,6 +507,7 @@ impl Sim {
                 skew: 0,
                 link: None,
                 control_at: 0,
+                switch_on: true,
             })
             .collect();
         let mut sim = Sim {
@@ -1000,6 +1023,51 @@ impl Sim {
         }
     }
 
+    /// The agent tells its node where its kill switch is (on a change, and in its manifest on
+    /// every (re)connection). A lost control stream is a lost link: it reconnects and reports.
+    fn report_switch(&mut self, agent: usize) {
+        let Some(node) = self.agents[agent].link else { return };
+        if self.rng.random_bool(self.shape.drop) {
+            self.stats.dropped += 1;
+            self.drop_link(agent);
+            return;
+        }
+        let on = self.agents[agent].switch_on;
+        let at = (self.now + self.rng.random_range(1..40)).max(self.agents[agent].control_at + 1);
+        self.seq += 1;
+        self.queue.insert((at, self.seq), Message::Switch { agent, node, on });
+    }
+
+    /// A node carries out the production decision for a kill-switch report
+    /// (`records::kill_switch`), as it does a revocation: stored, then the sessions ended.
+    fn switch_reported(&mut self, node: usize, agent: usize, on: bool) {
+        if !self.nodes[node].up || self.agents[agent].link != Some(node) {
+            return;
+        }
+        self.ensure_current(node);
+        let agent_id = self.agents[agent].id.clone();
+        let Some(record) = self.nodes[node].agents.get(&agent_id).cloned() else { return };
+        let decision = records::kill_switch(&record, on);
+        let changed = !records::is_quiet(&decision);
+        self.next_op += 1;
+        let op_id = self.next_op;
+        let carry = Carry { stored: false, then: decision.then.into(), ends: vec![], reason: EndReason::KillSwitch };
+        let op = InFlight {
+            node,
+            asked: Asked::KillSwitch { agent: agent_id, on, changed },
+            stack: vec![],
+            waiting: Waiting::Nothing,
+            acks: BTreeSet::new(),
+            ended: None,
+            acked: 0,
+            carry: Some(carry),
+        };
+        self.ops.insert(op_id, op);
+        let waiting = self.stage(op_id, node, decision.writes, decision.audit);
+        self.ops.get_mut(&op_id).expect("op").waiting = waiting;
+        self.advance(op_id);
+    }
+
     fn finish_deactivation(&mut self, op_id: u64) {
         let Some(op) = self.ops.get(&op_id) else { return };
         let asked = op.asked.clone();
@@ -1082,6 +1150,15 @@ impl Sim {
                 self.end_acknowledged.entry(session_id).or_insert((self.now, agent_acked));
             }
             (Asked::Expire, _) => {}
+            (Asked::KillSwitch { agent, on, changed }, None) => {
+                self.stats.kill_switches += 1;
+                // A change is recorded (`kill_switch_on`/`_off`); a repeated report records nothing.
+                let event = if on { "kill_switch_on" } else { "kill_switch_off" };
+                if changed && self.store.audit.iter().all(|r| !(r.event == event && r.agent.as_deref() == Some(&agent)))
+                {
+                    self.fail(format!("{agent}'s kill switch ({event}) acknowledged without any record of it"));
+                }
+            }
             (Asked::Revoke { agent }, None) => {
                 let n = self
                     .store
@@ -1196,6 +1273,7 @@ impl Sim {
                 }
             }
             Message::Reconnect { agent } => self.reconnect(agent),
+            Message::Switch { agent, node, on } => self.switch_reported(node, agent, on),
             Message::Restart { node } => self.restart(node),
         }
     }
@@ -1221,8 +1299,12 @@ impl Sim {
             }
         }
         let now = Timestamp(self.now + self.agents[agent].skew);
-        match self.agents[agent].sessions.admit(grant, true, now) {
+        let switch_on = self.agents[agent].switch_on;
+        match self.agents[agent].sessions.admit(grant, switch_on, now) {
             Ok(()) => {
+                if !switch_on {
+                    self.fail(format!("agent {} ran a command with its kill switch off", self.agents[agent].id));
+                }
                 // SPEC §10: a revocation decided on any node takes effect within 1 s.
                 if let Some(&at) = self.revoked.get(&self.agents[agent].id) {
                     if self.now > at + END_TAKES_EFFECT_MS {
@@ -1371,6 +1453,7 @@ impl Sim {
             self.nodes[node].sessions.values().filter(|s| s.agent_id == id && s.is_live(now)).map(grant_of).collect();
         let agent_now = Timestamp(self.now + self.agents[agent].skew);
         let _ = self.agents[agent].sessions.handle(AgentSessionEvent::Welcome(grants), agent_now);
+        self.report_switch(agent);
     }
 
     fn drop_link(&mut self, agent: usize) {
@@ -1458,6 +1541,18 @@ impl Sim {
                 let agent = self.rng.random_range(0..AGENTS);
                 self.operator_revokes(node, agent);
             }
+            (54, _) => {
+                // The machine's owner flips the kill switch: the agent ends its sessions at once
+                // when it goes off, and reports it to its node.
+                let agent = self.rng.random_range(0..AGENTS);
+                let on = !self.agents[agent].switch_on;
+                self.agents[agent].switch_on = on;
+                if !on {
+                    let now = Timestamp(self.now + self.agents[agent].skew);
+                    let _ = self.agents[agent].sessions.handle(AgentSessionEvent::KillSwitchOff, now);
+                }
+                self.report_switch(agent);
+            }
             (52, _) => {
                 self.stats.link_drops += 1;
                 let agent = self.rng.random_range(0..AGENTS);
@@ -1531,6 +1626,7 @@ fn the_session_core_keeps_its_invariants_under_faults() {
         total.late_within_bound += stats.late_within_bound;
         total.revocations += stats.revocations;
         total.revoked_twice += stats.revoked_twice;
+        total.kill_switches += stats.kill_switches;
     }
     eprintln!("{} seeds: {total:?}", seeds.len());
     // The run did what a simulation is for: operations were acknowledged and refused, and
