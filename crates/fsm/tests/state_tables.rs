@@ -39,6 +39,31 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The table of a machine's `states` under `events`, each cell computed by `handle`.
+    fn of<M>(
+        title: &'static str,
+        note: &'static str,
+        states: Vec<(&'static str, M)>,
+        events: Vec<(&'static str, M::Event)>,
+        name: impl Fn(&M) -> String + Copy,
+        code: impl Fn(&M::Error) -> String + Copy,
+    ) -> Table
+    where
+        M: Machine + Clone,
+        M::Event: Clone,
+        M::Effect: Debug,
+    {
+        let rows = states
+            .into_iter()
+            .map(|(state_name, state)| {
+                (state_name, events.iter().map(|(_, event)| cell(&state, event.clone(), name, code)).collect())
+            })
+            .collect();
+        Table { title, note, events: events.iter().map(|(n, _)| *n).collect(), rows }
+    }
+}
+
 /// A cell: what the event did.
 fn cell<M>(machine: &M, event: M::Event, name: impl Fn(&M) -> String, code: impl Fn(&M::Error) -> String) -> String
 where
@@ -98,22 +123,15 @@ fn session_table() -> Table {
         ("Timeout", SessionEvent::Timeout),
         ("End(kill_switch)", SessionEvent::End(EndReason::KillSwitch)),
     ];
-    let rows = [("active", live), ("active, past expires_at", lapsed), ("ended", ended)]
-        .into_iter()
-        .map(|(name, state)| {
-            let cells = events
-                .iter()
-                .map(|(_, e)| cell(&state, e.clone(), session_name, |e| e.code().as_str().to_string()))
-                .collect();
-            (name, cells)
-        })
-        .collect();
-    Table {
-        title: "Session (`argus_fsm::session`)",
-        note: "The server's session; a lapsed session refuses and ends as `expired` whatever was asked.",
-        events: events.iter().map(|(n, _)| *n).collect(),
-        rows,
-    }
+    let states = vec![("active", live), ("active, past expires_at", lapsed), ("ended", ended)];
+    Table::of(
+        "Session (`argus_fsm::session`)",
+        "The server's session; a lapsed session refuses and ends as `expired` whatever was asked.",
+        states,
+        events,
+        session_name,
+        |e| e.code().as_str().into(),
+    )
 }
 
 fn tenant_table() -> Table {
@@ -146,20 +164,15 @@ fn tenant_table() -> Table {
         ("Disarm", TenantEvent::Disarm),
         ("WithdrawConsent", TenantEvent::WithdrawConsent),
     ];
-    let rows = [("no consent", fresh), ("armed", armed), ("consented, disarmed", disarmed)]
-        .into_iter()
-        .map(|(n, state)| {
-            let cells =
-                events.iter().map(|(_, e)| cell(&state, e.clone(), name, |e| e.code().as_str().into())).collect();
-            (n, cells)
-        })
-        .collect();
-    Table {
-        title: "Tenant (`argus_fsm::tenant`)",
-        note: "Consent, then arming; disarm and withdrawal end the tenant's sessions.",
-        events: events.iter().map(|(n, _)| *n).collect(),
-        rows,
-    }
+    let states = vec![("no consent", fresh), ("armed", armed), ("consented, disarmed", disarmed)];
+    Table::of(
+        "Tenant (`argus_fsm::tenant`)",
+        "Consent, then arming; disarm and withdrawal end the tenant's sessions.",
+        states,
+        events,
+        name,
+        |e| e.code().as_str().into(),
+    )
 }
 
 fn enrollment_table() -> Table {
@@ -195,24 +208,8 @@ fn enrollment_table() -> Table {
         ),
         ("Revoke", EnrollmentEvent::Revoke { reason: "r".into() }),
     ];
-    let rows = [("pending", pending), ("enrolled", enrolled), ("revoked", revoked)]
-        .into_iter()
-        .map(|(n, state)| {
-            let cells = events
-                .iter()
-                .map(|(_, e)| {
-                    cell(&state, e.clone(), |s: &Enrollment| s.state_name().into(), |e| e.code().as_str().into())
-                })
-                .collect();
-            (n, cells)
-        })
-        .collect();
-    Table {
-        title: "Enrollment (`argus_fsm::enrollment`)",
-        note: "An agent ID's enrollment; revocation is a tombstone. (An unknown ID starts only through `Enrollment::start` with `IssueToken`.)",
-        events: events.iter().map(|(n, _)| *n).collect(),
-        rows,
-    }
+    let states = vec![("pending", pending), ("enrolled", enrolled), ("revoked", revoked)];
+    Table::of("Enrollment (`argus_fsm::enrollment`)", "An agent ID's enrollment; revocation is a tombstone. (An unknown ID starts only through `Enrollment::start` with `IssueToken`.)", states, events, |s: &Enrollment| s.state_name().into(), |e| e.code().as_str().into())
 }
 
 fn agent_sessions_table() -> Table {
@@ -245,20 +242,15 @@ fn agent_sessions_table() -> Table {
         ("Command s1", AgentSessionEvent::Command { grant: grant.clone(), remote_support_on: true }),
         ("Command s1 (switch off)", AgentSessionEvent::Command { grant, remote_support_on: false }),
     ];
-    let rows = [("s1 unknown", unknown), ("s1 live", live), ("s1 ended", ended)]
-        .into_iter()
-        .map(|(n, state)| {
-            let cells =
-                events.iter().map(|(_, e)| cell(&state, e.clone(), name, |e| e.code().as_str().into())).collect();
-            (n, cells)
-        })
-        .collect();
-    Table {
-        title: "Agent sessions (`argus_fsm::agent_sessions`)",
-        note: "The agent's own enforcement: a command carries its grant; an end is final.",
-        events: events.iter().map(|(n, _)| *n).collect(),
-        rows,
-    }
+    let states = vec![("s1 unknown", unknown), ("s1 live", live), ("s1 ended", ended)];
+    Table::of(
+        "Agent sessions (`argus_fsm::agent_sessions`)",
+        "The agent's own enforcement: a command carries its grant; an end is final.",
+        states,
+        events,
+        name,
+        |e| e.code().as_str().into(),
+    )
 }
 
 fn document() -> String {

@@ -956,12 +956,18 @@ impl Sim {
                 return;
             }
         };
+        self.carry_out(node, Asked::Revoke { agent: agent_id }, decision, EndReason::AgentRevoked);
+    }
+
+    /// Starts carrying out `decision` on `node` (`lifecycle::carry_out`): stored first, then
+    /// what follows, sessions ended for `reason`.
+    fn carry_out(&mut self, node: usize, asked: Asked, decision: records::Decision, reason: EndReason) {
         self.next_op += 1;
         let op_id = self.next_op;
-        let carry = Carry { stored: false, then: decision.then.into(), ends: vec![], reason: EndReason::AgentRevoked };
+        let carry = Carry { stored: false, then: decision.then.into(), ends: vec![], reason };
         let op = InFlight {
             node,
-            asked: Asked::Revoke { agent: agent_id },
+            asked,
             stack: vec![],
             waiting: Waiting::Nothing,
             acks: BTreeSet::new(),
@@ -1049,23 +1055,7 @@ impl Sim {
         let Some(record) = self.nodes[node].agents.get(&agent_id).cloned() else { return };
         let decision = records::kill_switch(&record, on);
         let changed = !records::is_quiet(&decision);
-        self.next_op += 1;
-        let op_id = self.next_op;
-        let carry = Carry { stored: false, then: decision.then.into(), ends: vec![], reason: EndReason::KillSwitch };
-        let op = InFlight {
-            node,
-            asked: Asked::KillSwitch { agent: agent_id, on, changed },
-            stack: vec![],
-            waiting: Waiting::Nothing,
-            acks: BTreeSet::new(),
-            ended: None,
-            acked: 0,
-            carry: Some(carry),
-        };
-        self.ops.insert(op_id, op);
-        let waiting = self.stage(op_id, node, decision.writes, decision.audit);
-        self.ops.get_mut(&op_id).expect("op").waiting = waiting;
-        self.advance(op_id);
+        self.carry_out(node, Asked::KillSwitch { agent: agent_id, on, changed }, decision, EndReason::KillSwitch);
     }
 
     fn finish_deactivation(&mut self, op_id: u64) {
