@@ -10,6 +10,7 @@ use argus_e2e::pg::Postgres;
 use argus_fsm::tenant::Tenant;
 use argus_fsm::Timestamp;
 use argus_ops::store::audit::{verify, AuditChain, AuditEntry, Verification};
+use argus_ops::store::writer::Writer;
 use argus_ops::store::{PatRecord, Scope, Store, StoreError, StoreUrl, Write};
 
 /// Opens a fresh store of one backend, and can open it again (a restart).
@@ -72,6 +73,17 @@ fn entry(i: usize) -> AuditEntry {
     AuditEntry::system(argus_ops::store::audit::AuditEvent::TenantArmed).tenant("T1").reason(format!("round {i}"))
 }
 
+/// Runs a writer's wait to its end (the tests are synchronous, like a tool's).
+fn wait(writer: &Writer, generation: u64) -> Result<(), StoreError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(writer.wait(generation))
+}
+
+/// The server's writer on `store`, continuing its chain, its records naming `node`.
+fn writer(store: &Arc<dyn Store>, node: Option<String>) -> Writer {
+    let last = store.load().unwrap().last_audit;
+    Writer::new(store.clone(), None, last.as_ref(), node)
+}
+
 fn atomic_batches_land_whole_and_survive_a_reopen(backend: &dyn Backend) {
     let store = backend.open();
     let mut chain = AuditChain::default();
@@ -90,30 +102,32 @@ fn the_last_write_of_a_key_wins_within_one_group(backend: &dyn Backend) {
     let store = backend.open();
     let mut first = pat(2);
     first.owner = "first@example.com".into();
-    store.stage(&[Write::Pat(first)]).unwrap();
-    store.stage(&[Write::Pat(pat(2))]).unwrap();
-    store.flush().unwrap();
+    let writer = writer(&store, None);
+    writer.stage(vec![Write::Pat(first)], vec![], Timestamp(1)).unwrap();
+    let second = writer.stage(vec![Write::Pat(pat(2))], vec![], Timestamp(1)).unwrap();
+    wait(&writer, second).unwrap();
     assert_eq!(store.load().unwrap().pats, vec![pat(2)]);
 }
 
 fn the_chain_reads_back_in_order_and_verifies(backend: &dyn Backend) {
     let store = backend.open();
-    let mut chain = AuditChain::default();
-    // Many requests' batches staged, then one flush per group of 50 (group commit).
+    let writer = writer(&store, None);
+    // Many requests' batches staged, then one group written per 50 (group commit).
     let total = 1_234;
+    let mut newest = 0;
     for i in 0..total {
-        store.stage(&[Write::Audit(chain.next_record(entry(i), Timestamp(i as i64)))]).unwrap();
+        newest = writer.stage(vec![], vec![entry(i)], Timestamp(i as i64)).unwrap();
         if i % 50 == 49 {
-            store.flush().unwrap();
+            wait(&writer, newest).unwrap();
         }
     }
-    store.flush().unwrap();
+    wait(&writer, newest).unwrap();
     let seqs: Vec<u64> = store.audit_from(1).map(|r| r.unwrap().seq).collect();
     assert_eq!(seqs, (1..=total as u64).collect::<Vec<_>>(), "ascending across pages");
     let newest: Vec<u64> = store.audit_newest_first().take(1_100).map(|r| r.unwrap().seq).collect();
     assert_eq!(newest, (total as u64 - 1_099..=total as u64).rev().collect::<Vec<_>>(), "descending across pages");
     assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: total as u64 });
-    drop(store);
+    drop((store, writer));
     assert_eq!(verify(backend.open().as_ref(), None).unwrap(), Verification::Intact { records: total as u64 });
 }
 
@@ -167,43 +181,38 @@ contract!(
 fn a_writer_behind_the_chain_follows_it_and_lands_its_whole_batch() {
     let backend = pg();
     let (a, b) = (backend.open(), backend.open());
-    let mut chain = AuditChain::default();
-    a.commit(&[Write::Audit(chain.next_record(entry(1), Timestamp(1)))]).unwrap();
-    // B still believes the chain is empty: its batch (a PAT and a record made as seq 1) is
+    let (writer_a, writer_b) = (writer(&a, Some("a".into())), writer(&b, Some("b".into())));
+    let first = writer_a.stage(vec![], vec![entry(1)], Timestamp(1)).unwrap();
+    wait(&writer_a, first).unwrap();
+    // B still believes the chain is empty: its group (a PAT and a record chained as seq 1) is
     // re-chained after A's record, in one transaction with the PAT.
-    let mut behind = AuditChain::default();
-    let stale = behind.next_record(entry(2), Timestamp(2));
-    b.commit(&[Write::Pat(pat(9)), Write::Audit(stale)]).unwrap();
+    let second = writer_b.stage(vec![Write::Pat(pat(9))], vec![entry(2)], Timestamp(2)).unwrap();
+    wait(&writer_b, second).unwrap();
     let snapshot = a.load().unwrap();
     assert_eq!(snapshot.pats.len(), 1, "the PAT landed with its record");
     let last = snapshot.last_audit.unwrap();
-    assert_eq!((last.seq, last.reason.as_deref()), (2, Some("round 2")));
-    // B is told where the chain is now, once, and continues from there without colliding.
-    let (seq, hash) = b.cluster().expect("shared").adopted_head().expect("B adopted the head it followed");
-    assert_eq!((seq, hash.as_str()), (2, last.hash.as_str()));
-    assert_eq!(b.cluster().expect("shared").adopted_head(), None, "told once");
-    behind.adopt(seq, hash);
-    b.commit(&[Write::Audit(behind.next_record(entry(3), Timestamp(3)))]).unwrap();
-    assert_eq!(b.cluster().expect("shared").adopted_head(), None, "the continued chain needed no following");
+    assert_eq!((last.seq, last.reason.as_deref(), last.node.as_deref()), (2, Some("round 2"), Some("b")));
+    // B's writer continues from where its group landed: its next record follows it directly.
+    let third = writer_b.stage(vec![], vec![entry(3)], Timestamp(3)).unwrap();
+    wait(&writer_b, third).unwrap();
+    let last = a.load().unwrap().last_audit.unwrap();
+    assert_eq!((last.seq, last.reason.as_deref()), (3, Some("round 3")));
     assert_eq!(verify(a.as_ref(), None).unwrap(), Verification::Intact { records: 3 });
 }
 
 #[test]
 fn concurrent_writers_on_one_database_make_one_unbroken_chain() {
-    // Four "nodes", each with its own view of the chain, append at once: every record lands,
-    // seq is unique and increasing, and the hash chain verifies as one.
+    // Four "nodes", each with its own writer and view of the chain, append at once: every
+    // record lands, seq is unique and increasing, and the hash chain verifies as one.
     let backend = pg();
     let stores: Vec<Arc<dyn Store>> = (0..4).map(|_| backend.open()).collect();
     std::thread::scope(|scope| {
         for (node, store) in stores.iter().enumerate() {
             scope.spawn(move || {
-                let mut chain = AuditChain::default().written_by(Some(format!("node-{node}")));
+                let writer = writer(store, Some(format!("node-{node}")));
                 for i in 0..50 {
-                    if let Some((seq, hash)) = store.cluster().expect("shared").adopted_head() {
-                        chain.adopt(seq, hash);
-                    }
-                    let record = chain.next_record(entry(node * 1000 + i), Timestamp(i as i64));
-                    store.commit(&[Write::Audit(record)]).expect("every append lands");
+                    let generation = writer.stage(vec![], vec![entry(node * 1000 + i)], Timestamp(i as i64)).unwrap();
+                    wait(&writer, generation).expect("every append lands");
                 }
             });
         }
@@ -217,33 +226,43 @@ fn concurrent_writers_on_one_database_make_one_unbroken_chain() {
 }
 
 #[test]
-fn an_outage_fails_fast_discards_the_group_and_recovers_after_a_reset() {
+fn an_outage_fails_fast_discards_the_group_and_recovers_after_a_reload() {
     let mut backend = pg();
     let store = backend.open();
-    let mut chain = AuditChain::default();
-    store.commit(&[Write::Audit(chain.next_record(entry(1), Timestamp(1)))]).unwrap();
+    let writer = writer(&store, None);
+    let first = writer.stage(vec![], vec![entry(1)], Timestamp(1)).unwrap();
+    wait(&writer, first).unwrap();
     backend.0.stop(true);
-    let doomed = chain.next_record(entry(2), Timestamp(2));
-    store.stage(&[Write::Pat(pat(3)), Write::Audit(doomed)]).unwrap();
+    let doomed = writer.stage(vec![Write::Pat(pat(3))], vec![entry(2)], Timestamp(2)).unwrap();
     let started = Instant::now();
-    let error = store.flush().unwrap_err();
+    let error = wait(&writer, doomed).unwrap_err();
     assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
     assert!(started.elapsed() < Duration::from_secs(12), "answered in {:?}", started.elapsed());
-    assert!(store.stage(&[Write::Pat(pat(4))]).is_err(), "no stage on a view that may be stale");
+    assert!(
+        writer.stage(vec![Write::Pat(pat(4))], vec![], Timestamp(2)).is_err(),
+        "no stage on a view that may be stale"
+    );
     backend.0.start_server();
     // The port may have changed only if it was taken meanwhile; reopen in that case.
-    let store = if backend.0.url("argus") == backend.1 {
-        store
+    let same = backend.0.url("argus") == backend.1;
+    let (store, writer) = if same {
+        (store, writer)
     } else {
         backend.1 = backend.0.url("argus");
-        backend.open()
+        let store = backend.open();
+        let writer = Writer::new(store.clone(), None, None, None);
+        writer.stale();
+        (store, writer)
     };
-    store.reset();
     let snapshot = store.load().unwrap();
+    writer.reloaded(snapshot.last_audit.as_ref());
     assert!(snapshot.pats.is_empty(), "the failed group left nothing");
     assert_eq!(snapshot.last_audit.as_ref().unwrap().seq, 1);
-    let mut chain = AuditChain::resume(snapshot.last_audit.as_ref());
-    store.commit(&[Write::Audit(chain.next_record(entry(3), Timestamp(3)))]).unwrap();
+    if same {
+        assert!(wait(&writer, doomed).is_err(), "a doomed group stays failed after the reload");
+    }
+    let next = writer.stage(vec![], vec![entry(3)], Timestamp(3)).unwrap();
+    wait(&writer, next).unwrap();
     assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 2 });
 }
 

@@ -68,7 +68,7 @@ pub async fn follow_changes(
         if let Err(error) = result {
             // The store is away: reload everything once it answers again.
             tracing::warn!(%error, "could not read other nodes' changes; the view reloads when the store is back");
-            ops.durability.stale();
+            ops.writer.stale();
         }
     }
 }
@@ -89,7 +89,7 @@ async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Resul
     let Some(cluster) = ops.store.cluster() else { return Ok(()) };
     let mut registry = ops.registry.write().await;
     let reread = cluster.reread(&changes)?;
-    let mine = cluster.unflushed();
+    let mine = ops.writer.unflushed();
     for tenant in reread.tenants {
         if !mine.tenants.contains(&tenant.id) {
             registry.tenants.insert(tenant.id.clone(), tenant);
@@ -130,9 +130,9 @@ async fn reload_everything(ops: &crate::state::Ops) -> Result<(), StoreError> {
     // Nothing of this node's may be pending when its view is replaced by the store's: flush
     // first, with the registry held so nothing new is staged meanwhile.
     let mut registry = ops.registry.write().await;
-    ops.durability.wait_all().await?;
+    ops.writer.wait_all().await?;
     let snapshot = ops.store.load()?;
-    *registry = crate::state::Registry::from_snapshot(snapshot, Some(ops.node_id.clone()));
+    *registry = crate::state::Registry::from_snapshot(snapshot);
     let held = ops.reach.held();
     for agent in held {
         let enrolled = registry.agents.get(&agent).is_some_and(|a| a.enrollment.passkey().is_some());

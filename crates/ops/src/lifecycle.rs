@@ -75,11 +75,9 @@ fn perform_locked<A>(
         }
         Then::ClaimEnd { session_id } => claimed(ops.store.end_claim(&session_id)),
         Then::Commit { writes, audit } => {
-            Event::Stored(registry.commit(ops.store.as_ref(), &ops.durability, writes, audit, now).map(drop))
+            Event::Stored(registry.commit(ops.store.as_ref(), &ops.writer, writes, audit, now))
         }
-        Then::Audit(audit) => {
-            Event::Stored(registry.commit(ops.store.as_ref(), &ops.durability, vec![], audit, now).map(drop))
-        }
+        Then::Audit(audit) => Event::Stored(registry.commit(ops.store.as_ref(), &ops.writer, vec![], audit, now)),
         Then::ConsumePatch { agent_id, patch_id, audit } => {
             // A patch changes the agent's replay memory: the one command that takes the
             // registry exclusively.
@@ -88,7 +86,7 @@ fn perform_locked<A>(
                 record.patches.insert(&patch_id);
                 writes.push(Write::Agent(record));
             }
-            Event::Stored(registry.commit(ops.store.as_ref(), &ops.durability, writes, audit, now).map(drop))
+            Event::Stored(registry.commit(ops.store.as_ref(), &ops.writer, writes, audit, now))
         }
         Then::End { session_id, event, actor, note, access } => {
             let by = By { actor, note, access };
@@ -187,7 +185,7 @@ pub fn carry_out(
     decision: Decision,
     now: Timestamp,
 ) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
-    registry.commit(ops.store.as_ref(), &ops.durability, decision.writes, decision.audit, now)?;
+    registry.commit(ops.store.as_ref(), &ops.writer, decision.writes, decision.audit, now)?;
     follow_up(ops, registry, decision.then, now)
 }
 
@@ -204,7 +202,7 @@ pub fn carry_out_quietly(
     }
     for write in decision.writes {
         if let Write::Agent(agent) = write {
-            registry.record_quietly(ops.store.as_ref(), &ops.durability, agent);
+            registry.record_quietly(&ops.writer, agent);
         }
     }
     follow_up(ops, registry, decision.then, now)
@@ -278,7 +276,7 @@ pub async fn run_command(
         };
         // After a failed flush or a lost announcement the view reloads first (503 while the
         // store is still away).
-        let current = ops.ensure_current().await.is_ok() && !ops.durability.poisoned();
+        let current = ops.ensure_current().await.is_ok() && !ops.writer.poisoned();
         let patch_key = ops.patch_key.as_ref();
         let facts = CommandFacts { session, presented, actor, replay: &replay, patch_key, current, now: now() };
         Run::start(request, facts)
@@ -320,7 +318,7 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
             registry.prune_ended_sessions(now);
             registry.sessions.values().filter_map(|s| s.next_deadline()).min()
         };
-        if let Err(error) = ops.durability.wait_all().await {
+        if let Err(error) = ops.writer.wait_all().await {
             tracing::error!(%error, "could not flush session expiries");
         }
         let wait = next.map_or(1000, |deadline| (deadline.0 - crate::time_format::now().0).clamp(1, 1000));

@@ -128,7 +128,13 @@ pub async fn serve(
     judge_chain(&chain_floor, store.clone(), snapshot.last_audit.as_ref()).await?;
     store.guard_chain(chain_floor.clone());
     let node_id = crate::bootstrap::data_dir::resolve_node_id(options.node_id.as_deref(), &dir.0)?;
-    let registry = Registry::from_snapshot(snapshot, Some(node_id.clone()));
+    let writer = crate::store::writer::Writer::new(
+        store.clone(),
+        Some(chain_floor.clone()),
+        snapshot.last_audit.as_ref(),
+        Some(node_id.clone()),
+    );
+    let registry = Registry::from_snapshot(snapshot);
     let access = match &options.config.access {
         Some(config) => {
             let keys: Arc<dyn argus_access::KeySource> = match options.access_keys.clone() {
@@ -151,7 +157,7 @@ pub async fn serve(
         reach: crate::reach::Reach::new(node_id.clone(), store.clone()),
         limiter: Mutex::new(FailureLimiter::default()),
         patch_key,
-        durability: Arc::new(crate::state::Durability::new(store.clone())),
+        writer: Arc::new(writer),
         refusals: Mutex::new(crate::link::refusals::RefusalBudget::new(crate::time_format::now())),
         listening: false.into(),
         tickets: tickets.clone(),
@@ -281,8 +287,7 @@ pub async fn serve(
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
     drop(agent_runtime);
-    let flushing = store.clone();
-    tokio::task::spawn_blocking(move || flushing.flush()).await??;
+    ops.writer.wait_all().await?;
     let _ = std::fs::remove_file(dir.addresses());
     Ok(())
 }
@@ -311,7 +316,7 @@ async fn flush_bookkeeping(ops: Arc<Ops>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        if let Err(error) = ops.durability.wait_all().await {
+        if let Err(error) = ops.writer.wait_all().await {
             tracing::debug!(%error, "bookkeeping flush failed");
         }
     }

@@ -80,7 +80,7 @@ impl FromRequestParts<Arc<Ops>> for Gated {
         };
         drop(registry);
         if let Some(hash) = touch {
-            ops.registry.write().await.touch_pat(ops.store.as_ref(), &ops.durability, &hash, now);
+            ops.registry.write().await.touch_pat(&ops.writer, &hash, now);
         }
         match outcome {
             Ok(operator) => {

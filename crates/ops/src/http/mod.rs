@@ -137,7 +137,7 @@ async fn durable_responses(State(ops): State<Arc<Ops>>, request: Request, next: 
         })
         .await;
     if generation > 0 {
-        if let Err(error) = ops.durability.wait(generation).await {
+        if let Err(error) = ops.writer.wait(generation).await {
             tracing::error!(%error, "flush failed; the action is not acknowledged");
             return crate::http::error::store_error(&error).into_response();
         }

@@ -238,7 +238,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                 let mut registry = ops.registry.write().await;
                 if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
                     record.last_seen = Some(now);
-                    registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
+                    registry.record_quietly(&ops.writer, record);
                 }
             }
             Ok(Some((agent_id, send, recv, admitted)))
@@ -322,7 +322,7 @@ async fn enroll(
                 .tenant(&tenant)
                 .agent(&agent_id)
                 .details(json!({ "passkey_id": key_id, "remote": connection.remote_address().to_string() }));
-            match registry.commit(ops.store.as_ref(), &ops.durability, vec![Write::Agent(record)], vec![entry], now) {
+            match registry.commit(ops.store.as_ref(), &ops.writer, vec![Write::Agent(record)], vec![entry], now) {
                 Ok(_) => {
                     drop(registry);
                     durable(ops).await?;
@@ -410,7 +410,7 @@ async fn refusal_audit(
     }
     {
         let mut registry = ops.registry.write().await;
-        let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], entries, now);
+        let _ = registry.commit(ops.store.as_ref(), &ops.writer, vec![], entries, now);
     }
     if let Err(error) = durable(ops).await {
         tracing::warn!(%error, "refusal record not flushed");
@@ -437,7 +437,7 @@ pub async fn write_refusal_aggregates(ops: Arc<Ops>) {
         let closed = ops.refusals.lock().expect("refusals lock").tick(now);
         if let Some(closed) = closed {
             let mut registry = ops.registry.write().await;
-            let _ = registry.commit(ops.store.as_ref(), &ops.durability, vec![], vec![aggregate_entry(closed)], now);
+            let _ = registry.commit(ops.store.as_ref(), &ops.writer, vec![], vec![aggregate_entry(closed)], now);
             drop(registry);
             let _ = durable(&ops).await;
         }
@@ -518,7 +518,7 @@ async fn run_link(
                 if let Err(error) = Box::pin(handle_agent_message(&ops, &agent_id, message)).await {
                     tracing::warn!(agent = %agent_id, %error.message, "agent message not stored");
                 }
-                let _ = ops.durability.wait_all().await;
+                let _ = ops.writer.wait_all().await;
             }
             Ok(None) | Err(_) => break,
         }
@@ -540,7 +540,7 @@ async fn run_link(
     let mut registry = ops.registry.write().await;
     if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
         record.last_seen = Some(now);
-        registry.record_quietly(ops.store.as_ref(), &ops.durability, record);
+        registry.record_quietly(&ops.writer, record);
     }
     tracing::info!(agent = %agent_id, "agent offline");
 }
@@ -584,7 +584,7 @@ pub const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
 
 /// Waits until everything staged is on disk, before acknowledging anything to an agent.
 async fn durable(ops: &Ops) -> Result<(), LinkError> {
-    ops.durability.wait_all().await.map_err(|e| LinkError::Read(format!("store flush failed: {e}")))
+    ops.writer.wait_all().await.map_err(|e| LinkError::Read(format!("store flush failed: {e}")))
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ async fn audit_refusal(
     if let Err(error) = ops.append_audit(vec![entry], crate::time_format::now()).await {
         tracing::warn!(error = %error.message, "peer_relay_refused not recorded");
     }
-    let _ = ops.durability.wait_all().await;
+    let _ = ops.writer.wait_all().await;
 }
 
 async fn answer(

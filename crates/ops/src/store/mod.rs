@@ -12,6 +12,7 @@ mod pg_tls;
 pub mod postgres;
 mod sled;
 pub mod url;
+pub mod writer;
 
 pub use self::postgres::PgStore;
 pub use self::sled::{audit_record_key, SledStore};
@@ -306,16 +307,24 @@ pub fn resolve(flag: Option<&str>, data_dir: &std::path::Path) -> Result<StoreUr
     }
 }
 
+/// The answer of [`Store::write_group`]: the chain's head after the group (none when the
+/// group had no audit record).
+pub type GroupWrite<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<head::Head>, StoreError>> + Send + 'a>>;
+
 /// The narrow storage interface the server needs.
 /// The audit chain as stored: `(seq, bytes)` in ascending order.
 pub type StoredRecords<'a> = Box<dyn Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + 'a>;
 
 pub trait Store: Send + Sync + 'static {
-    /// Applies every write atomically and makes it durable before returning.
+    /// Applies every write atomically and makes it durable before returning (tools and
+    /// `init`; a serving node writes through its [`writer::Writer`]).
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError>;
-    /// Applies writes atomically without waiting for the disk: only for bookkeeping that may be
-    /// lost in a crash without harm (`last_seen`, the latest manifest). Never for audit records.
-    fn stage(&self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Writes one group (the writer's: writes, then audit records chained after the head it
+    /// holds) atomically and durably, and answers where the chain's head is after it. A store
+    /// several nodes share puts the records after another node's when one appended first, and
+    /// answers that head. Never blocks the caller's thread.
+    fn write_group(&self, group: Vec<Write>) -> GroupWrite<'_>;
     /// Loads all live state.
     fn load(&self) -> Result<Snapshot, StoreError>;
     /// Audit records with `seq` in `from..`, ascending.
@@ -326,8 +335,6 @@ pub trait Store: Send + Sync + 'static {
     fn audit_stored_from(&self, from: u64) -> StoredRecords<'_>;
     /// Audit records in descending `seq` order, newest first.
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_>;
-    /// Flushes anything pending (shutdown).
-    fn flush(&self) -> Result<(), StoreError>;
     /// The session whose token hashes to `token_hash`, live or ended (by key, never a scan).
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError>;
     /// The session with this ID, live or ended.
@@ -359,12 +366,9 @@ pub trait Store: Send + Sync + 'static {
     fn end_claim(&self, _session_id: &str) -> Result<bool, StoreError> {
         Ok(true)
     }
-    /// Keeps `floor` as this node's remembered audit head: stages are refused once the store
-    /// fell behind it, and every durably written record raises it.
-    fn guard_chain(&self, floor: std::sync::Arc<head::ChainFloor>);
-    /// After a failed flush the backend may refuse stages until the server has reloaded its
-    /// view from the store; this says it has.
-    fn reset(&self) {}
+    /// Keeps `floor` as this node's remembered audit head, for a store that follows another
+    /// writer's head inside its own transaction (never believing a head behind it).
+    fn guard_chain(&self, _floor: std::sync::Arc<head::ChainFloor>) {}
     /// Whether the store answers (`/readyz`).
     fn ping(&self) -> Result<(), StoreError> {
         self.audit_newest_first().next().transpose().map(drop)
@@ -380,13 +384,6 @@ pub trait Store: Send + Sync + 'static {
 /// heartbeats, agent presence, change announcements and reading other nodes' writes back.
 /// Implemented only where it means something: sled does not stub it.
 pub trait ClusterStore: Send + Sync {
-    /// A shared store whose last flush had to follow records another node appended first
-    /// answers the head it left (once); the server continues its chain from there instead of
-    /// colliding again.
-    fn adopted_head(&self) -> Option<(u64, String)>;
-    /// The keys of writes staged or being flushed but not yet durable: this node's view of them
-    /// is newer than the store's.
-    fn unflushed(&self) -> Changes;
     /// Starts listening for the changes other nodes announce. This node's own flushes announce
     /// themselves as `node_id`'s and are not delivered back.
     fn subscribe(&self, node_id: &str) -> tokio::sync::mpsc::UnboundedReceiver<Changes>;

@@ -1,26 +1,25 @@
 //! The PostgreSQL backend (SPEC §10): `tokio-postgres` through a `deadpool-postgres` pool, TLS
 //! by rustls, plain SQL only.
 //!
-//! - **Group commit.** [`Store::stage`] only queues a batch in memory; [`Store::flush`] writes
-//!   every queued batch in one transaction, so the requests in flight together share one
-//!   commit (the server's `Durability` already waits for a flush before answering).
+//! - **Group commit.** The server's one writer (`store::writer`) hands each group to
+//!   [`Store::write_group`], written in one transaction: the requests in flight together share
+//!   one commit.
 //! - **One chain.** The flush moves the audit head row only if the group's first record
 //!   follows it (pipelined with the rest: the usual case, one writer, costs no extra round
 //!   trip). When another node appended first, the group is written again in a transaction that
 //!   takes the head row `FOR UPDATE` and re-chains the group's records after it. So several
 //!   writers keep one unbroken chain with a unique, increasing `seq`, none of them forks it,
-//!   and none fails for it; the writer then continues from the head it adopted.
-//! - **Failure.** A failed flush discards its batches and whatever was queued behind them (they
-//!   were computed from state that never became durable) and refuses further stages until the
-//!   server has reloaded its view ([`Store::reset`]).
-//! - **Sync interface.** The trait is synchronous (sled is); the pool lives on this store's own
-//!   small runtime, and calls made from the server's runtime step out of it with
-//!   `block_in_place`, never blocking a worker that other tasks need.
+//!   and none fails for it; the write answers the head it landed at and the writer continues
+//!   from there.
+//! - **Runtime.** The pool's connections live on this store's own small runtime (the server
+//!   runs agent links on a second runtime, and a connection must outlive whichever runtime
+//!   first asked for it). A group write is spawned there and awaited, never blocking a thread;
+//!   the synchronous reads step out of the server's runtime with `block_in_place`.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use argus_fsm::session::SessionState;
@@ -60,27 +59,21 @@ const AUDIT_PAGE: i64 = 1000;
 /// The PostgreSQL store.
 pub struct PgStore {
     runtime: Option<tokio::runtime::Runtime>,
+    /// What a group write needs, shared with the task that writes it.
+    writing: Arc<Writing>,
+    /// What the listening connection needs (the pool's connections are not used for it).
+    listen: (tokio_postgres::Config, PgUrl),
+}
+
+/// The part of the store a group write uses (it runs as a task of the store's runtime).
+struct Writing {
     pool: Pool,
-    pending: Mutex<Vec<Write>>,
-    /// Serialises flushes (the group is whatever is pending when one starts).
-    flushing: Mutex<()>,
-    /// Set when a flush failed; cleared by [`Store::reset`] after the server reloaded.
-    poisoned: AtomicBool,
-    /// Where, for messages (no password).
-    shown: String,
-    /// The chain head after a group had to follow another node's records: the server's next
-    /// records continue from it ([`Store::adopted_head`]).
-    adopted: Mutex<Option<(u64, String)>>,
     /// This node's remembered audit head (SPEC §10: the chain never goes backwards).
     floor: std::sync::OnceLock<Arc<super::head::ChainFloor>>,
     /// How many more flushes follow the audit head directly (another node appended lately).
     contended: std::sync::atomic::AtomicU32,
-    /// The keys of the group being written now.
-    in_flight: Mutex<Changes>,
     /// This node's ID, once it listens: its flushes announce their keys under it.
     node: std::sync::OnceLock<String>,
-    /// What the listening connection needs (the pool's connections are not used for it).
-    listen: (tokio_postgres::Config, PgUrl),
 }
 
 impl Drop for PgStore {
@@ -181,16 +174,12 @@ impl PgStore {
         };
         let store = PgStore {
             runtime: Some(runtime),
-            pool,
-            pending: Mutex::new(Vec::new()),
-            flushing: Mutex::new(()),
-            poisoned: AtomicBool::new(false),
-            shown: url.redacted(),
-            adopted: Mutex::new(None),
-            floor: Default::default(),
-            in_flight: Mutex::new(Changes::default()),
-            contended: 0.into(),
-            node: std::sync::OnceLock::new(),
+            writing: Arc::new(Writing {
+                pool,
+                floor: Default::default(),
+                contended: 0.into(),
+                node: std::sync::OnceLock::new(),
+            }),
             listen: (listen_config, url.clone()),
         };
         store.run(store.migrate())?;
@@ -215,7 +204,7 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(pool_error)
+        self.writing.client().await
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -238,18 +227,25 @@ impl PgStore {
         tx.commit().await.map_err(pg_error)
     }
 
-    /// Writes `batch` in one transaction, appending its audit records after the head.
-    async fn write(&self, batch: Vec<Write>) -> Result<(), StoreError> {
-        self.write_with(batch, None).await
-    }
-
     /// Copies a whole deployment into this (empty) database in one transaction, with its CA
     /// as the cluster CA (`migrate-store`). Refused when the database holds anything.
     pub fn import(&self, batch: Vec<Write>, ca_cert_pem: &str, ca_key_pem: &str) -> Result<(), StoreError> {
-        self.run(self.write_with(batch, Some((ca_cert_pem, ca_key_pem))))
+        self.run(self.writing.write_with(batch, Some((ca_cert_pem, ca_key_pem)))).map(drop)
+    }
+}
+
+impl Writing {
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
     }
 
-    async fn write_with(&self, batch: Vec<Write>, import_ca: Option<(&str, &str)>) -> Result<(), StoreError> {
+    /// Writes `batch` in one transaction, appending its audit records after the head; answers
+    /// the head after them.
+    async fn write_with(
+        &self,
+        batch: Vec<Write>,
+        import_ca: Option<(&str, &str)>,
+    ) -> Result<Option<super::head::Head>, StoreError> {
         // The last write of each key wins (one statement per table cannot touch a row twice).
         let mut tenants = HashMap::new();
         let mut agents = HashMap::new();
@@ -283,7 +279,6 @@ impl PgStore {
         // rather than hand it back to the pool mid-transaction.
         let mut guard = InTransaction(Some(self.client().await?));
         let client = guard.0.as_ref().expect("held");
-        let staged_first = audit.first().map(|r| r.seq);
         // While other nodes are appending too, go straight to following the head (one round
         // trip more) rather than collide, roll back and retry.
         let contended = import_ca.is_none()
@@ -292,7 +287,7 @@ impl PgStore {
         let mut result = Self::write_on(client, &tables, &mut audit, import_ca, contended, floor).await;
         if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
             // A connection that cannot even roll back is not reused (the guard closes it).
-            return result;
+            return result.map(|()| None);
         }
         if let Err(StoreError::Conflict(_)) = &result {
             self.contended.store(CONTENDED_FLUSHES, Ordering::SeqCst);
@@ -300,21 +295,13 @@ impl PgStore {
             // same group again (the pipelined path above is for the usual case, one writer).
             result = Self::write_on(client, &tables, &mut audit, None, true, floor).await;
             if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
-                return result;
+                return result.map(|()| None);
             }
-        }
-        // When the group had to follow other nodes' records, the server's chain continues from
-        // where it landed.
-        if result.is_ok() && audit.first().map(|r| r.seq) != staged_first {
-            if let Some(last) = audit.last() {
-                *self.adopted.lock().expect("adopted lock") = Some((last.seq, last.hash.clone()));
-            }
-        }
-        if let (Ok(()), Some(floor), Some(last)) = (&result, floor, audit.last()) {
-            floor.observe(super::head::Head { seq: last.seq, hash: last.hash.clone() });
         }
         guard.release();
-        result
+        // When the group had to follow other nodes' records, it landed past where it was
+        // chained: the writer continues from there.
+        result.map(|()| audit.last().map(|last| super::head::Head { seq: last.seq, hash: last.hash.clone() }))
     }
 
     /// One attempt at writing a group. With `follow_head`, the audit head row is locked first
@@ -533,7 +520,9 @@ impl PgStore {
         }
         tx.batch_execute("COMMIT").await.map_err(pg_error)
     }
+}
 
+impl PgStore {
     async fn records<T: DeserializeOwned>(
         &self,
         sql: &str,
@@ -662,20 +651,18 @@ impl Store for PgStore {
     }
 
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
-        self.stage(writes)?;
-        self.flush()
+        self.run(self.writing.write_with(writes.to_vec(), None)).map(drop)
     }
 
-    fn stage(&self, writes: &[Write]) -> Result<(), StoreError> {
-        if let Some(refusal) = self.floor.get().and_then(|floor| floor.refusal()) {
-            return Err(refusal);
-        }
-        let mut pending = self.pending.lock().expect("pending lock");
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(unavailable("an earlier write failed; the node is reloading its view"));
-        }
-        pending.extend_from_slice(writes);
-        Ok(())
+    fn write_group(&self, group: Vec<Write>) -> super::GroupWrite<'_> {
+        let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");
+        let writing = self.writing.clone();
+        let task = runtime.spawn(async move {
+            tokio::time::timeout(OPERATION_TIMEOUT, writing.write_with(group, None))
+                .await
+                .unwrap_or_else(|_| Err(unavailable("the database did not answer in time")))
+        });
+        Box::pin(async move { task.await.map_err(|e| StoreError::Backend(format!("the write task failed: {e}")))? })
     }
 
     fn load(&self) -> Result<Snapshot, StoreError> {
@@ -725,34 +712,6 @@ impl Store for PgStore {
         Box::new(AuditPages { store: self, cursor: i64::MAX, ascending: false, page: Vec::new(), done: false })
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
-        let _flushing = self.flushing.lock().expect("flush lock");
-        let batch = {
-            let mut pending = self.pending.lock().expect("pending lock");
-            if self.poisoned.load(Ordering::SeqCst) {
-                return Err(unavailable("an earlier write failed; the node is reloading its view"));
-            }
-            let batch = std::mem::take(&mut *pending);
-            // Still unflushed while it is written (`Store::unflushed`).
-            *self.in_flight.lock().expect("in-flight lock") = Changes::keys_of("", &batch);
-            batch
-        };
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let result = self.run(self.write(batch));
-        *self.in_flight.lock().expect("in-flight lock") = Changes::default();
-        if let Err(error) = &result {
-            // What was queued behind the failed batch was computed from it: discard it too,
-            // and refuse stages until the server reloads what the database really holds.
-            let mut pending = self.pending.lock().expect("pending lock");
-            pending.clear();
-            self.poisoned.store(true, Ordering::SeqCst);
-            tracing::warn!(%error, store = %self.shown, "store write failed; nothing of it is acknowledged");
-        }
-        result
-    }
-
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<argus_fsm::session::Session>, StoreError> {
         let hash = token_hash.to_vec();
         self.run(self.records("SELECT record FROM sessions WHERE token_hash = $1", &[&hash]))
@@ -760,7 +719,7 @@ impl Store for PgStore {
     }
 
     fn guard_chain(&self, floor: Arc<super::head::ChainFloor>) {
-        let _ = self.floor.set(floor);
+        let _ = self.writing.floor.set(floor);
     }
 
     fn found_or_join(
@@ -840,12 +799,6 @@ impl Store for PgStore {
         })
     }
 
-    fn reset(&self) {
-        let mut pending = self.pending.lock().expect("pending lock");
-        pending.clear();
-        self.poisoned.store(false, Ordering::SeqCst);
-    }
-
     fn ping(&self) -> Result<(), StoreError> {
         self.run(async {
             let client = self.client().await?;
@@ -855,18 +808,8 @@ impl Store for PgStore {
 }
 
 impl ClusterStore for PgStore {
-    fn adopted_head(&self) -> Option<(u64, String)> {
-        self.adopted.lock().expect("adopted lock").take()
-    }
-
-    fn unflushed(&self) -> Changes {
-        let mut keys = Changes::keys_of("", &self.pending.lock().expect("pending lock"));
-        keys.merge(self.in_flight.lock().expect("in-flight lock").clone());
-        keys
-    }
-
     fn subscribe(&self, node_id: &str) -> tokio::sync::mpsc::UnboundedReceiver<Changes> {
-        let _ = self.node.set(node_id.to_string());
+        let _ = self.writing.node.set(node_id.to_string());
         let (out, changes) = tokio::sync::mpsc::unbounded_channel();
         let (config, url) = self.listen.clone();
         let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");

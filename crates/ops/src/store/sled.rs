@@ -17,9 +17,6 @@ pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The sled backend.
 pub struct SledStore {
     db: sled::Db,
-    /// This node's remembered audit head, and the newest record staged since the last flush.
-    floor: std::sync::OnceLock<std::sync::Arc<super::head::ChainFloor>>,
-    staged_head: std::sync::Mutex<Option<super::head::Head>>,
 }
 
 const TENANT: &str = "t/";
@@ -40,7 +37,7 @@ static OPENED: std::sync::Mutex<std::collections::BTreeMap<std::path::PathBuf, s
 
 impl SledStore {
     fn on(db: sled::Db) -> SledStore {
-        SledStore { db, floor: Default::default(), staged_head: Default::default() }
+        SledStore { db }
     }
 
     /// Lets this process's hold on the database at `path` go, so the next open is a real
@@ -107,20 +104,9 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records of owned data always serialize")
 }
 
-impl Store for SledStore {
-    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
-        self.stage(writes)?;
-        self.flush()
-    }
-
-    fn stage(&self, writes: &[Write]) -> Result<(), StoreError> {
-        if let Some(refusal) = self.floor.get().and_then(|floor| floor.refusal()) {
-            return Err(refusal);
-        }
-        if let Some(Write::Audit(last)) = writes.iter().rev().find(|w| matches!(w, Write::Audit(_))) {
-            *self.staged_head.lock().expect("staged head lock") =
-                Some(super::head::Head { seq: last.seq, hash: last.hash.clone() });
-        }
+impl SledStore {
+    /// Applies `writes` as one atomic batch (not yet flushed).
+    fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for write in writes {
             let (key, value) = match write {
@@ -139,6 +125,30 @@ impl Store for SledStore {
             batch.insert(key.as_bytes(), value);
         }
         self.db.apply_batch(batch).map_err(backend)
+    }
+}
+
+/// The head a group of records written as chained ends at.
+fn last_head(writes: &[Write]) -> Option<super::head::Head> {
+    writes.iter().rev().find_map(|write| match write {
+        Write::Audit(record) => Some(super::head::Head { seq: record.seq, hash: record.hash.clone() }),
+        _ => None,
+    })
+}
+
+impl Store for SledStore {
+    fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.apply(writes)?;
+        self.db.flush().map(drop).map_err(backend)
+    }
+
+    fn write_group(&self, group: Vec<Write>) -> super::GroupWrite<'_> {
+        Box::pin(async move {
+            // One writer: the records land where the writer chained them.
+            self.apply(&group)?;
+            self.db.flush_async().await.map_err(backend)?;
+            Ok(last_head(&group))
+        })
     }
 
     fn load(&self) -> Result<Snapshot, StoreError> {
@@ -174,19 +184,6 @@ impl Store for SledStore {
 
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
         Box::new(self.db.scan_prefix(AUDIT).rev().map(|item| decode(item.map_err(backend)?)))
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        let staged = self.staged_head.lock().expect("staged head lock").take();
-        self.db.flush().map(|_| ()).map_err(backend)?;
-        if let (Some(floor), Some(head)) = (self.floor.get(), staged) {
-            floor.observe(head);
-        }
-        Ok(())
-    }
-
-    fn guard_chain(&self, floor: std::sync::Arc<super::head::ChainFloor>) {
-        let _ = self.floor.set(floor);
     }
 
     fn session_by_id(&self, id: &str) -> Result<Option<Session>, StoreError> {
@@ -246,12 +243,12 @@ impl SledStore {
     /// Overwrites a raw value (tests of tamper detection).
     pub fn raw_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.db.insert(key.as_bytes(), value).map_err(backend)?;
-        self.flush()
+        self.db.flush().map(drop).map_err(backend)
     }
     /// Removes a raw value (tests of tamper detection).
     pub fn raw_remove(&self, key: &str) -> Result<(), StoreError> {
         self.db.remove(key.as_bytes()).map_err(backend)?;
-        self.flush()
+        self.db.flush().map(drop).map_err(backend)
     }
     /// Reads a raw value.
     pub fn raw_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
