@@ -10,7 +10,7 @@
 //!   pure operator gate it runs first.
 //! - [`link`]: the agent QUIC listener, handshake, enrollment and what agents report.
 //! - [`lifecycle`]: session ends, expiry and their effects (no web types).
-//! - [`state`]: the shared registry, group commit and live links.
+//! - [`state`]: the shared registry (this node's view), staged on the one writer ([`store::writer`]).
 //! - [`cluster`]: node identity, heartbeats and agent presence in a shared store; [`peer`],
 //!   the links between nodes that carry what needs another node's agent link.
 //! - [`store`]: the storage trait, the sled backend and the audit chain.

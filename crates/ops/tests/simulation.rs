@@ -1,8 +1,10 @@
 //! A deterministic simulation of the server's session core (FoundationDB's simulation and
 //! TigerBeetle's VOPR are the models): several server nodes running the *production*
 //! operations of `argus_ops::decide` (activate, run a command, end a session), agents running
-//! the *production* agent-side machine (`argus_fsm::agent_sessions::AgentSessions`), one shared
-//! in-memory store with PostgreSQL's claim rules, and a seeded scheduler with a virtual clock
+//! the *production* agent-side machine (`argus_fsm::agent_sessions::AgentSessions`), each node's
+//! *production* group-commit rules (`argus_ops::store::writer::Queue`: generations, the group
+//! chained after the node's head, doom and reload), one shared in-memory store with
+//! PostgreSQL's claim, tombstone and re-chaining rules, and a seeded scheduler with a virtual clock
 //! and a network that delays, reorders, duplicates and drops messages and can partition.
 //!
 //! Faults: node crash and restart (its unflushed writes lost, its answers never given), store
@@ -33,7 +35,9 @@ use argus_ops::decide::end::{self, By, End};
 use argus_ops::decide::records::{self, After};
 use argus_ops::decide::{grant_of, Event, Step, Tell, Then};
 use argus_ops::fault::Fault;
-use argus_ops::store::audit::{record_hash, AuditChain, AuditEntry, AuditRecord};
+use argus_ops::store::audit::{rechain, record_hash, AuditEntry, AuditRecord, GENESIS};
+use argus_ops::store::head::Head;
+use argus_ops::store::writer::{Queue, Standing};
 use argus_ops::store::{AgentRecord, Write};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -96,15 +100,6 @@ struct Stats {
 // ---------------------------------------------------------------------------------------------
 // The store: what PostgreSQL holds, with its claim rules.
 
-#[derive(Debug)]
-struct Batch {
-    node: usize,
-    id: u64,
-    writes: Vec<Write>,
-    audit: Vec<AuditEntry>,
-    at: Timestamp,
-}
-
 #[derive(Debug, Default)]
 struct Store {
     /// Session records, as last committed.
@@ -115,9 +110,6 @@ struct Store {
     live: BTreeMap<String, (String, Timestamp, i64)>,
     agents: BTreeMap<String, AgentRecord>,
     audit: Vec<AuditRecord>,
-    chain: AuditChain,
-    /// Staged, not yet flushed.
-    pending: Vec<Batch>,
     /// agent → node holding its link.
     presence: BTreeMap<String, usize>,
     outage_until: i64,
@@ -165,8 +157,12 @@ impl Store {
         }
     }
 
-    fn apply(&mut self, batch: Batch) {
-        for write in batch.writes {
+    /// Writes one node's group as PostgreSQL does (`Store::write_group`): the last write of a
+    /// key wins, a revoked agent stays revoked, and the group's records follow the chain's head
+    /// (re-chained after it when another node appended first). Answers the head after them.
+    fn write_group(&mut self, group: Vec<Write>) -> Option<Head> {
+        let mut records = Vec::new();
+        for write in group {
             match write {
                 Write::Session(session) => {
                     self.active.entry(session.id.clone()).or_insert(matches!(session.state, SessionState::Active));
@@ -181,13 +177,17 @@ impl Store {
                         self.agents.insert(agent.agent_id.clone(), agent);
                     }
                 }
+                Write::Audit(record) => records.push(record),
                 _ => {}
             }
         }
-        for entry in batch.audit {
-            let record = self.chain.next_record(entry, batch.at);
-            self.audit.push(record);
+        let (seq, hash) = self.audit.last().map_or((0, GENESIS.to_string()), |r| (r.seq, r.hash.clone()));
+        if records.first().is_some_and(|first| first.seq != seq + 1 || first.prev_hash != hash) {
+            rechain(&mut records, seq, &hash);
         }
+        let head = records.last().map(|r| Head { seq: r.seq, hash: r.hash.clone() });
+        self.audit.extend(records);
+        head
     }
 
     fn session_by_token(&self, hash: &[u8; 32]) -> Option<Session> {
@@ -201,9 +201,11 @@ impl Store {
 #[derive(Debug)]
 struct Node {
     up: bool,
-    /// The view may miss writes (a failed flush, a lost listening connection): it reloads
-    /// from the store before it is used again (`Registry::ensure_current`).
-    stale: bool,
+    /// The node's writer: what it staged and not yet wrote, and the chain's head as it knows
+    /// it. Poisoned when the view may miss writes (a failed write, a lost listening
+    /// connection): it reloads from the store before it is used again
+    /// (`Registry::ensure_current`).
+    writer: Queue,
     skew: i64,
     /// The registry's sessions (this node's view).
     sessions: BTreeMap<String, Session>,
@@ -212,10 +214,11 @@ struct Node {
 }
 
 impl Node {
-    fn load(store: &Store, tenant: &Tenant) -> Node {
+    /// Node `index` as it starts: its view and its writer's head are the store's.
+    fn load(store: &Store, tenant: &Tenant, index: usize) -> Node {
         Node {
             up: true,
-            stale: false,
+            writer: Queue::resume(store.audit.last(), Some(format!("node-{index}"))),
             skew: 0,
             sessions: store
                 .sessions
@@ -438,9 +441,9 @@ struct Sim {
     agents: Vec<Agent>,
     ops: BTreeMap<u64, InFlight>,
     next_op: u64,
-    /// relay id → op; batch id → op; ack id → op
+    /// relay id → op; wait id → (node, op, generation); ack id → op
     relays: BTreeMap<u64, u64>,
-    batches: BTreeMap<u64, u64>,
+    batches: BTreeMap<u64, (usize, u64, u64)>,
     acks: BTreeMap<u64, u64>,
     next_id: u64,
     /// (node, node) pairs and (node, agent) pairs that cannot talk.
@@ -499,7 +502,7 @@ impl Sim {
                 },
             );
         }
-        let nodes = (0..NODES).map(|_| Node::load(&store, &tenant)).collect();
+        let nodes = (0..NODES).map(|index| Node::load(&store, &tenant, index)).collect();
         let agents = (0..AGENTS)
             .map(|a| Agent {
                 id: format!("a{a}"),
@@ -625,11 +628,16 @@ impl Sim {
 
     /// Reloads a stale view if the store answers; whether the view is current.
     fn ensure_current(&mut self, node: usize) -> bool {
-        if self.nodes[node].stale && self.store.up(self.now).is_ok() {
-            let skew = self.nodes[node].skew;
-            self.nodes[node] = Node { skew, ..Node::load(&self.store, &self.tenant) };
+        if self.nodes[node].writer.poisoned() && self.store.up(self.now).is_ok() {
+            // The view is replaced; the writer keeps its generations (what was staged and never
+            // written stays failed) and continues from the store's head.
+            let fresh = Node::load(&self.store, &self.tenant, node);
+            let old = std::mem::replace(&mut self.nodes[node], fresh);
+            self.nodes[node].skew = old.skew;
+            self.nodes[node].writer = old.writer;
+            self.nodes[node].writer.reloaded(self.store.audit.last());
         }
-        !self.nodes[node].stale
+        !self.nodes[node].writer.poisoned()
     }
 
     fn operator_activates(&mut self, node: usize, agent: usize) {
@@ -881,9 +889,11 @@ impl Sim {
     /// Stages a batch (applied to the node's view at once, as the registry does) and flushes it
     /// a moment later; the operation resumes when the flush answers.
     fn stage(&mut self, op_id: u64, node: usize, writes: Vec<Write>, audit: Vec<AuditEntry>) -> Waiting {
-        if let Err(fault) = self.store.up(self.now) {
-            return Waiting::Ready(Event::Stored(Err(fault)));
-        }
+        let at = self.node_now(node);
+        let generation = match self.nodes[node].writer.stage(writes.clone(), audit, at) {
+            Ok(generation) => generation,
+            Err(_) => return Waiting::Ready(Event::Stored(Err(Code::StoreUnavailable.into()))),
+        };
         for write in &writes {
             match write {
                 Write::Session(session) => {
@@ -896,9 +906,7 @@ impl Sim {
             }
         }
         let batch = self.id();
-        let at = self.node_now(node);
-        self.store.pending.push(Batch { node, id: batch, writes, audit, at });
-        self.batches.insert(batch, op_id);
+        self.batches.insert(batch, (node, op_id, generation));
         let delay = self.rng.random_range(1..20);
         self.schedule(delay, Message::Flush { node, batch });
         Waiting::Flush
@@ -1323,45 +1331,48 @@ impl Sim {
         }
     }
 
+    /// An operation's wait for its generation (`Writer::wait`): answered at once when another
+    /// wait's group carried it or a failed one doomed it, else it writes everything pending.
     fn flush(&mut self, node: usize, batch: u64) {
-        let Some(index) = self.store.pending.iter().position(|b| b.id == batch) else { return };
-        let Some(op_id) = self.batches.remove(&batch) else { return };
-        let outcome = if self.store.up(self.now).is_err() {
-            // A failed flush dooms what this node staged: its view reloads from the store.
-            let doomed: Vec<u64> = self.store.pending.iter().filter(|b| b.node == node).map(|b| b.id).collect();
-            self.store.pending.retain(|b| b.node != node);
-            self.nodes[node].stale = true;
-            for other in doomed.into_iter().filter(|b| *b != batch) {
-                if let Some(op) = self.batches.remove(&other) {
-                    self.resume(op, Event::Stored(Err(Code::StoreUnavailable.into())));
+        let Some((_, op_id, generation)) = self.batches.remove(&batch) else { return };
+        let outcome = match self.nodes[node].writer.standing(generation) {
+            Standing::Durable => Ok(()),
+            Standing::Doomed => Err(Code::StoreUnavailable.into()),
+            Standing::Pending => match self.nodes[node].writer.take() {
+                None => Ok(()),
+                Some(_) if self.store.up(self.now).is_err() => {
+                    // A failed write dooms what this node staged: its view reloads from the store.
+                    self.nodes[node].writer.failed();
+                    Err(Code::StoreUnavailable.into())
                 }
-            }
-            Err(Code::StoreUnavailable.into())
-        } else {
-            let flushed = self.store.pending.remove(index);
-            let mut sessions = Vec::new();
-            let mut agents = Vec::new();
-            for write in &flushed.writes {
-                match write {
-                    Write::Session(s) => sessions.push(s.id.clone()),
-                    Write::Agent(a) => agents.push(a.agent_id.clone()),
-                    _ => {}
+                Some(group) => {
+                    let mut sessions = Vec::new();
+                    let mut agents = Vec::new();
+                    for write in &group.writes {
+                        match write {
+                            Write::Session(s) => sessions.push(s.id.clone()),
+                            Write::Agent(a) => agents.push(a.agent_id.clone()),
+                            _ => {}
+                        }
+                    }
+                    let head = self.store.write_group(group.writes.clone());
+                    self.nodes[node].writer.landed(group, head.as_ref());
+                    if !sessions.is_empty() || !agents.is_empty() {
+                        for other in (0..NODES).filter(|n| *n != node) {
+                            let delay = self.rng.random_range(1..40);
+                            let message =
+                                Message::Announce { node: other, sessions: sessions.clone(), agents: agents.clone() };
+                            self.schedule(delay, message);
+                        }
+                    }
+                    if self.rng.random_bool(0.01) {
+                        self.stats.lost_answers += 1;
+                        Err(Code::StoreUnavailable.into())
+                    } else {
+                        Ok(())
+                    }
                 }
-            }
-            self.store.apply(flushed);
-            if !sessions.is_empty() || !agents.is_empty() {
-                for other in (0..NODES).filter(|n| *n != node) {
-                    let delay = self.rng.random_range(1..40);
-                    let message = Message::Announce { node: other, sessions: sessions.clone(), agents: agents.clone() };
-                    self.schedule(delay, message);
-                }
-            }
-            if self.rng.random_bool(0.01) {
-                self.stats.lost_answers += 1;
-                Err(Code::StoreUnavailable.into())
-            } else {
-                Ok(())
-            }
+            },
         };
         self.resume(op_id, Event::Stored(outcome));
     }
@@ -1381,10 +1392,7 @@ impl Sim {
         }
         for id in agents {
             let Some(stored) = self.store.agents.get(&id).cloned() else { continue };
-            let unflushed_here =
-                self.store.pending.iter().any(|b| {
-                    b.node == node && b.writes.iter().any(|w| matches!(w, Write::Agent(a) if a.agent_id == id))
-                });
+            let unflushed_here = self.nodes[node].writer.unflushed().agents.contains(&id);
             let rule = argus_ops::decide::follow::agent(&stored, unflushed_here);
             if rule.disconnect {
                 if let Some(agent) = self.agents.iter().position(|a| a.id == id && a.link == Some(node)) {
@@ -1397,11 +1405,7 @@ impl Sim {
         }
         for id in sessions {
             let Some(stored) = self.store.sessions.get(&id).cloned() else { continue };
-            let unflushed_here = self
-                .store
-                .pending
-                .iter()
-                .any(|b| b.node == node && b.writes.iter().any(|w| matches!(w, Write::Session(s) if s.id == id)));
+            let unflushed_here = self.nodes[node].writer.unflushed().sessions.contains(&id);
             let rule = argus_ops::decide::follow::session(self.nodes[node].sessions.get(&id), &stored, unflushed_here);
             if let Some(reason) = rule.tell_end {
                 let agent = self.agents.iter().position(|a| a.id == stored.agent_id);
@@ -1459,8 +1463,9 @@ impl Sim {
     fn crash(&mut self, node: usize) {
         self.stats.crashes += 1;
         self.nodes[node].up = false;
-        // What it staged and did not flush is gone; what it was doing is never answered.
-        self.store.pending.retain(|b| b.node != node);
+        // What it staged and did not write is gone with its writer (it restarts with a new
+        // one); what it was doing is never answered.
+        self.batches.retain(|_, (at, _, _)| *at != node);
         self.ops.retain(|_, op| op.node != node);
         for agent in 0..AGENTS {
             if self.agents[agent].link == Some(node) {
@@ -1473,7 +1478,7 @@ impl Sim {
 
     fn restart(&mut self, node: usize) {
         let skew = self.nodes[node].skew;
-        self.nodes[node] = Node { skew, ..Node::load(&self.store, &self.tenant) };
+        self.nodes[node] = Node { skew, ..Node::load(&self.store, &self.tenant, node) };
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1504,7 +1509,7 @@ impl Sim {
                 self.store.outage_until = self.now + self.rng.random_range(100..3_000);
                 // Every node's listening connection drops: announcements may be missed.
                 for node in &mut self.nodes {
-                    node.stale = true;
+                    node.writer.stale();
                 }
             }
             (48, _) => {

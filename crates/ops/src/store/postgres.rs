@@ -262,9 +262,8 @@ impl Writing {
                 Write::Audit(r) => audit.push(r),
             }
         }
-        // A group is one writer's records in order; make it consecutive from its first record
-        // (batches staged around an adopted head may disagree), so the chain it appends is
-        // sound whatever happened in memory.
+        // A group is one writer's records in order; make it consecutive from its first record,
+        // so the chain it appends is sound whatever its caller did.
         if let Some(first) = audit.first() {
             let (seq, prev) = (first.seq - 1, first.prev_hash.clone());
             super::audit::rechain(&mut audit, seq, &prev);
