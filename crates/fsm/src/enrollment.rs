@@ -180,6 +180,26 @@ impl Machine for Enrollment {
     }
 }
 
+/// An agent ID's enrollment from before its first event: `None` is an ID nobody issued a token
+/// for. The machine a driver holds for an ID it may not know yet, so that creating a record is
+/// a transition like every other: only `IssueToken` creates one (effect `TokenIssued`);
+/// enrolling or revoking an unknown ID is refused in the words of a bad token.
+impl Machine for Option<Enrollment> {
+    type Event = EnrollmentEvent;
+    type Effect = EnrollmentEffect;
+    type Error = EnrollmentError;
+
+    fn handle(&mut self, event: EnrollmentEvent, now: Timestamp) -> Outcome<EnrollmentEffect, EnrollmentError> {
+        match self {
+            Some(enrollment) => enrollment.handle(event, now),
+            None => {
+                *self = Some(Enrollment::start(event, now).map_err(refuse)?);
+                Ok(vec![EnrollmentEffect::TokenIssued])
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -292,5 +312,19 @@ pub(crate) mod tests {
     fn unknown_id_only_starts_with_a_token() {
         assert!(Enrollment::start(enroll("T1", "ent_a"), NOW).is_err());
         assert!(Enrollment::start(EnrollmentEvent::Revoke { reason: "x".into() }, NOW).is_err());
+    }
+
+    #[test]
+    fn an_unknown_id_is_created_only_by_issuing_a_token_through_handle() {
+        let mut unknown: Option<Enrollment> = None;
+        let refused = unknown.handle(enroll("T1", "ent_a"), NOW).unwrap_err();
+        assert_eq!((refused.error, unknown.clone()), (EnrollmentError::TokenInvalid, None));
+        let refused = unknown.handle(EnrollmentEvent::Revoke { reason: "x".into() }, NOW).unwrap_err();
+        assert_eq!((refused.error, unknown.clone()), (EnrollmentError::TokenInvalid, None), "same words");
+        assert_eq!(unknown.handle(issue("T1", "ent_a"), NOW).unwrap(), [EnrollmentEffect::TokenIssued]);
+        assert_eq!(unknown.as_ref().map(Enrollment::state_name), Some("pending"));
+        // From then on it is the record's own machine.
+        assert_eq!(unknown.handle(enroll("T1", "ent_a"), NOW).unwrap(), [EnrollmentEffect::Enrolled]);
+        assert_eq!(unknown.as_ref().map(Enrollment::state_name), Some("enrolled"));
     }
 }

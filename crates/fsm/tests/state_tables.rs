@@ -181,7 +181,8 @@ fn enrollment_table() -> Table {
         token_hash: hash,
         expires_at: Timestamp(NOW.0 + 60_000),
     };
-    let pending = Enrollment::start(issue(token_hash("ent_good")), Timestamp(NOW.0 - 1_000)).unwrap();
+    let mut pending: Option<Enrollment> = None;
+    pending.handle(issue(token_hash("ent_good")), Timestamp(NOW.0 - 1_000)).unwrap();
     let mut enrolled = pending.clone();
     enrolled
         .handle(EnrollmentEvent::Enroll { tenant: "t1".into(), token: "ent_good".into(), passkey: [1; 32] }, NOW)
@@ -208,8 +209,15 @@ fn enrollment_table() -> Table {
         ),
         ("Revoke", EnrollmentEvent::Revoke { reason: "r".into() }),
     ];
-    let states = vec![("pending", pending), ("enrolled", enrolled), ("revoked", revoked)];
-    Table::of("Enrollment (`argus_fsm::enrollment`)", "An agent ID's enrollment; revocation is a tombstone. (An unknown ID starts only through `Enrollment::start` with `IssueToken`.)", states, events, |s: &Enrollment| s.state_name().into(), |e| e.code().as_str().into())
+    let states = vec![("(none)", None), ("pending", pending), ("enrolled", enrolled), ("revoked", revoked)];
+    Table::of(
+        "Enrollment (`argus_fsm::enrollment`)",
+        "An agent ID's enrollment (`Option<Enrollment>`: `(none)` is an ID nobody issued a token for); revocation is a tombstone.",
+        states,
+        events,
+        |s: &Option<Enrollment>| s.as_ref().map_or("(none)", Enrollment::state_name).into(),
+        |e| e.code().as_str().into(),
+    )
 }
 
 fn agent_sessions_table() -> Table {

@@ -20,7 +20,7 @@ use crate::decide::activate::{Activate, Activated, Caller, Facts as ActivateFact
 use crate::decide::command::{Facts as CommandFacts, Ran, Request as CommandRequest, Run};
 use crate::decide::end::{lapsed, still_active, By, End};
 use crate::decide::records::{After, Decision};
-use crate::decide::{Event, Step, Tell, Then};
+use crate::decide::{Event, Operation, Step, Tell, Then};
 use crate::fault::Fault;
 use crate::reach::Holder;
 use crate::state::{Ops, Registry};
@@ -114,19 +114,33 @@ pub fn end_session(
     by: By,
     now: Timestamp,
 ) -> Result<Option<Ended>, Fault> {
-    let Some(mut end) = End::start(registry.sessions.get(session_id).cloned(), event, by, now) else {
+    let Some(end) = End::start(registry.sessions.get(session_id).cloned(), event, by, now) else {
         return Ok(None);
     };
     let mut acks = Vec::new();
+    let answer = drive_locked(ops, registry, end, now, &mut acks);
+    answer.map(|ended| ended.map(|(reason, session)| Ended { reason, session, ack: acks.pop() }))
+}
+
+/// Drives an operation that never relays (activate, end) to its answer, every step under the
+/// registry lock the caller holds; the agents' acknowledgements of the ends it told go to
+/// `acks`.
+fn drive_locked<O: Operation>(
+    ops: &Ops,
+    registry: &mut Registry,
+    mut operation: O,
+    now: Timestamp,
+    acks: &mut Vec<oneshot::Receiver<()>>,
+) -> Result<O::Answer, Fault> {
     let mut event = Event::Start;
     loop {
-        let Step { tell: tells, then } = end.next(event);
-        tell(ops, registry, tells, &mut acks);
-        event = match perform_locked(ops, registry, then, now, &mut acks) {
+        let Step { tell: tells, then } = operation.next(event);
+        tell(ops, registry, tells, acks);
+        event = match perform_locked(ops, registry, then, now, acks) {
             Performed::Event(next) => next,
-            Performed::Answer(answer) => {
-                return answer.map(|ended| ended.map(|(reason, session)| Ended { reason, session, ack: acks.pop() }))
-            }
+            Performed::Answer(answer) => return answer,
+            // A relay waits on an agent and never holds the lock: an operation driven here that
+            // asks for one is a defect, refused rather than performed.
             Performed::Relay(_) => return Err(argus_fsm::Code::Internal.into()),
         };
     }
@@ -197,13 +211,11 @@ pub fn carry_out_quietly(
     decision: Decision,
     now: Timestamp,
 ) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
-    if !decision.audit.is_empty() {
+    if !crate::decide::records::is_quiet(&decision) {
         return carry_out(ops, registry, decision, now);
     }
     for write in decision.writes {
-        if let Write::Agent(agent) = write {
-            registry.record_quietly(&ops.writer, agent);
-        }
+        registry.record_quietly(&ops.writer, write);
     }
     follow_up(ops, registry, decision.then, now)
 }
@@ -235,7 +247,7 @@ pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<
     let now = now();
     let mut registry = ops.registry.write().await;
     let fresh = Fresh { session_id: crate::secrets::identifier("ses_"), token: crate::secrets::token("rst_") };
-    let mut activation = {
+    let activation = {
         let facts = ActivateFacts {
             tenant: registry.tenants.get(&request.tenant),
             agent: registry.agents.get(&request.agent_id),
@@ -245,17 +257,7 @@ pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<
         };
         Activate::start(request, caller, facts, fresh)
     };
-    let mut acks = Vec::new();
-    let mut event = Event::Start;
-    loop {
-        let Step { tell: tells, then } = activation.next(event);
-        tell(ops, &mut registry, tells, &mut acks);
-        event = match perform_locked(ops, &mut registry, then, now, &mut acks) {
-            Performed::Event(next) => next,
-            Performed::Answer(answer) => return answer,
-            Performed::Relay(_) => return Err(argus_fsm::Code::Internal.into()),
-        };
-    }
+    drive_locked(ops, &mut registry, activation, now, &mut Vec::new())
 }
 
 /// Runs one command under a session: the [`Run`] operation. The session is a copy read under

@@ -174,21 +174,26 @@ impl Registry {
         self.ensure_current(store, writer)?;
         stage(writer, writes.clone(), entries, now)?;
         for write in writes {
-            match write {
-                Write::Tenant(tenant) => {
-                    self.tenants.insert(tenant.id.clone(), tenant);
-                }
-                Write::Agent(agent) => {
-                    self.agents.insert(agent.agent_id.clone(), agent);
-                }
-                Write::Pat(pat) => {
-                    self.pats.insert(pat.hash, pat);
-                }
-                Write::Session(session) => self.remember_session(session),
-                Write::Audit(_) => {}
-            }
+            self.apply(write);
         }
         Ok(())
+    }
+
+    /// Applies one staged write to this view.
+    fn apply(&mut self, write: Write) {
+        match write {
+            Write::Tenant(tenant) => {
+                self.tenants.insert(tenant.id.clone(), tenant);
+            }
+            Write::Agent(agent) => {
+                self.agents.insert(agent.agent_id.clone(), agent);
+            }
+            Write::Pat(pat) => {
+                self.pats.insert(pat.hash, pat);
+            }
+            Write::Session(session) => self.remember_session(session),
+            Write::Audit(_) => {}
+        }
     }
 }
 
@@ -213,9 +218,9 @@ impl Registry {
     /// Stores bookkeeping (no audit record, nothing an operator relies on) without waiting for
     /// it: the writer's next group carries it (the bookkeeping flush runs every second, and
     /// shutdown flushes).
-    pub fn record_quietly(&mut self, writer: &Writer, agent: crate::store::AgentRecord) {
-        if stage_bookkeeping(writer, Write::Agent(agent.clone())) {
-            self.agents.insert(agent.agent_id.clone(), agent);
+    pub fn record_quietly(&mut self, writer: &Writer, write: Write) {
+        if stage_bookkeeping(writer, write.clone()) {
+            self.apply(write);
         }
     }
 
@@ -228,9 +233,7 @@ impl Registry {
         }
         let Some(mut pat) = self.pats.get(hash).cloned() else { return };
         pat.last_used_at = Some(now);
-        if stage_bookkeeping(writer, Write::Pat(pat.clone())) {
-            self.pats.insert(pat.hash, pat);
-        }
+        self.record_quietly(writer, Write::Pat(pat));
     }
 }
 

@@ -25,7 +25,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSessions};
 use argus_fsm::machine::Machine;
+use argus_fsm::patch::{admit, PatchContext, ReplayMemory};
 use argus_fsm::session::{EndReason, Presented, Session, SessionEvent, SessionState};
+use argus_fsm::signed::{sign_patch, Envelope, PatchBody};
 use argus_fsm::tenant::{ConsentRecord, Tenant, TenantState};
 use argus_fsm::wire::SessionGrant;
 use argus_fsm::{Code, Timestamp};
@@ -39,10 +41,15 @@ use argus_ops::store::audit::{rechain, record_hash, AuditEntry, AuditRecord, GEN
 use argus_ops::store::head::Head;
 use argus_ops::store::writer::{Queue, Standing};
 use argus_ops::store::{AgentRecord, Write};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const NODES: usize = 3;
+/// What a ping answers.
+const PONG: &str = "{\"pong\":true}";
+/// Signed patches per agent: few, so the same one is asked for again and again.
+const PATCHES_PER_AGENT: usize = 2;
 const AGENTS: usize = 3;
 const TENANT: &str = "t1";
 const OWNER: &str = "op";
@@ -95,6 +102,9 @@ struct Stats {
     /// Agents whose revocation two nodes decided at once (each recorded).
     revoked_twice: usize,
     kill_switches: usize,
+    /// Patches agents applied (each at most once), and patch commands refused (a replay, on a
+    /// node whose view had not seen the application yet, or at the agent).
+    patches_applied: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +253,8 @@ struct Agent {
     control_at: i64,
     /// Its kill switch (`true`: remote support allowed).
     switch_on: bool,
+    /// The patch IDs it has applied (the production replay memory it keeps on disk).
+    replay: ReplayMemory,
 }
 
 /// A session an operator was answered (its token in hand).
@@ -382,6 +394,7 @@ enum Message {
     Request {
         agent: usize,
         grant: SessionGrant,
+        command: argus_fsm::command::Command,
         from: usize,
         relay: u64,
         via: Option<usize>,
@@ -431,6 +444,11 @@ enum Message {
 
 struct Sim {
     seed: u64,
+    /// The patch key every agent pinned, and each agent's signed patches.
+    patch_key: VerifyingKey,
+    patches: Vec<Vec<Envelope>>,
+    /// patch ID → how many times an agent applied it.
+    applied: BTreeMap<String, usize>,
     rng: ChaCha8Rng,
     shape: Shape,
     now: i64,
@@ -511,10 +529,35 @@ impl Sim {
                 link: None,
                 control_at: 0,
                 switch_on: true,
+                replay: ReplayMemory::default(),
+            })
+            .collect();
+        let signing = SigningKey::from_bytes(&[7; 32]);
+        let patches = (0..AGENTS)
+            .map(|a| {
+                (0..PATCHES_PER_AGENT)
+                    .map(|k| {
+                        let body = PatchBody {
+                            version: 1,
+                            patch_id: format!("00000000-0000-4000-8000-{:012x}", a * 16 + k),
+                            target: format!("hotfix/p{k}.yaml"),
+                            content: format!("fix: {a}-{k}\n").into_bytes(),
+                            mode: 0o644,
+                            base_sha256: None,
+                            not_before: 0,
+                            not_after: 4_000_000_000,
+                            agents: vec![format!("a{a}")],
+                        };
+                        sign_patch(&signing, &body)
+                    })
+                    .collect()
             })
             .collect();
         let mut sim = Sim {
             seed,
+            patch_key: signing.verifying_key(),
+            patches,
+            applied: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
             shape,
             now: 1_000_000,
@@ -703,17 +746,29 @@ impl Sim {
             Err(_) => self.stats.refused += 1,
             Ok(session) => {
                 let replay = self.nodes[node].agents.get(&held.agent).map(|a| a.patches.clone()).unwrap_or_default();
+                let patch_key = self.patch_key;
+                let agent = self.agents.iter().position(|a| a.id == held.agent).expect("a held session's agent");
                 let facts = command::Facts {
                     session,
                     presented,
                     actor: OWNER.into(),
                     replay: &replay,
-                    patch_key: None,
+                    patch_key: Some(&patch_key),
                     current,
                     now: self.node_now(node),
                 };
-                let request =
-                    command::Request { tenant: TENANT.into(), command: "ping".into(), args: serde_json::json!({}) };
+                // A quarter of commands apply one of the agent's few signed patches, so the same
+                // patch is asked again and again, on every node, whatever their views.
+                let request = if self.rng.random_bool(0.25) {
+                    let patch = self.patches[agent][self.rng.random_range(0..PATCHES_PER_AGENT)].clone();
+                    command::Request {
+                        tenant: TENANT.into(),
+                        command: "apply_patch".into(),
+                        args: serde_json::json!({ "patch": patch }),
+                    }
+                } else {
+                    command::Request { tenant: TENANT.into(), command: "ping".into(), args: serde_json::json!({}) }
+                };
                 let op = Run::start(request, facts);
                 let asked = Asked::Command { session_id: held.session_id };
                 self.start(node, asked, Some(Op::Run(op)), Event::Start);
@@ -858,7 +913,7 @@ impl Sim {
                 }
                 self.stage(op_id, node, writes, audit)
             }
-            Then::Relay { agent_id, grant, command: _ } => {
+            Then::Relay { agent_id, grant, command } => {
                 let relay = self.id();
                 self.relays.insert(relay, op_id);
                 self.schedule(COMMAND_TIMEOUT_MS, Message::RelayTimeout { node, relay });
@@ -867,7 +922,7 @@ impl Sim {
                     Some(agent) => {
                         let holder = self.agents[agent].link.expect("routed");
                         let via = (holder != node).then_some(holder);
-                        self.send(Message::Request { agent, grant, from: node, relay, via });
+                        self.send(Message::Request { agent, grant, command, from: node, relay, via });
                     }
                 }
                 Waiting::Relay(relay)
@@ -1117,7 +1172,11 @@ impl Sim {
                 self.held.push(Held { session_id: session.id, token, agent });
             }
             (Asked::Command { session_id }, Some(Answer::Ran(ran))) => {
-                if ran.result != "{\"pong\":true}" {
+                let said = match &ran.command {
+                    argus_fsm::command::Command::ApplyPatch { .. } => ran.result.contains("\"patch_id\""),
+                    _ => ran.result == PONG,
+                };
+                if !said {
                     self.fail(format!("a command on {session_id} answered {:?}, not what the agent said", ran.result));
                 }
                 let acked = self.commands_acknowledged.entry(session_id.clone()).or_default();
@@ -1179,6 +1238,17 @@ impl Sim {
 
     /// The invariants that hold after every step.
     fn check(&mut self) {
+        // A patch is applied (and recorded applied) at most once.
+        let mut recorded: BTreeMap<&str, usize> = BTreeMap::new();
+        for record in self.store.audit.iter().filter(|r| r.event == "patch_applied") {
+            let id = record.details.get("patch_id").and_then(|id| id.as_str()).unwrap_or("");
+            *recorded.entry(id).or_default() += 1;
+        }
+        if let Some((id, n)) =
+            recorded.iter().find(|(id, n)| **n > 1 || self.applied.get(**id).is_none_or(|a| *a < **n))
+        {
+            self.fail(format!("patch {id} recorded applied {n} times, applied {:?}", self.applied.get(*id)));
+        }
         // The chain is unbroken.
         for i in self.checked_audit..self.store.audit.len() {
             let record = &self.store.audit[i];
@@ -1233,8 +1303,8 @@ impl Sim {
                     }
                 }
             }
-            Message::Request { agent, grant, from, relay, via } => {
-                let answer = self.agent_runs(agent, &grant, via);
+            Message::Request { agent, grant, command, from, relay, via } => {
+                let answer = self.agent_runs(agent, &grant, &command, via);
                 self.send(Message::Reply { node: from, relay, answer });
             }
             Message::Reply { node, relay, answer } => {
@@ -1277,7 +1347,13 @@ impl Sim {
     }
 
     /// The agent decides with its own machine; what it runs is logged for the checks.
-    fn agent_runs(&mut self, agent: usize, grant: &SessionGrant, via: Option<usize>) -> Result<String, Fault> {
+    fn agent_runs(
+        &mut self,
+        agent: usize,
+        grant: &SessionGrant,
+        command: &argus_fsm::command::Command,
+        via: Option<usize>,
+    ) -> Result<String, Fault> {
         // Relayed work is checked where it runs, against the store (SPEC §10).
         if let Some(holder) = via {
             self.store.up(self.now)?;
@@ -1325,10 +1401,39 @@ impl Sim {
                         ));
                     }
                 }
-                Ok("{\"pong\":true}".into())
+                match command {
+                    argus_fsm::command::Command::ApplyPatch { patch } => self.agent_applies(agent, patch, now),
+                    _ => Ok(PONG.into()),
+                }
             }
             Err(refusal) => Err(Fault::new(refusal.code(), refusal.to_string())),
         }
+    }
+
+    /// The agent's own patch guards (`argus_fsm::patch`, as `argus-agent` runs them): verified
+    /// under the pinned key, for this agent, in its window, never applied before. An applied
+    /// patch enters its replay memory before the answer; applying one twice breaks the rule.
+    fn agent_applies(&mut self, agent: usize, patch: &Envelope, now: Timestamp) -> Result<String, Fault> {
+        let context = PatchContext {
+            pinned_key: &self.patch_key,
+            agent_id: &self.agents[agent].id,
+            now,
+            replay: &self.agents[agent].replay,
+        };
+        let plan = admit(patch, &context)
+            .and_then(|admitted| admitted.plan(None))
+            .map_err(|rejection| Fault::new(rejection.code(), format!("{rejection:?}")))?;
+        let applied = plan.applied(&mut self.agents[agent].replay);
+        let times = {
+            let times = self.applied.entry(applied.patch_id.clone()).or_default();
+            *times += 1;
+            *times
+        };
+        if times > 1 {
+            self.fail(format!("patch {} applied {} times", applied.patch_id, times));
+        }
+        self.stats.patches_applied += 1;
+        Ok(serde_json::to_string(&applied).expect("an application serializes"))
     }
 
     /// An operation's wait for its generation (`Writer::wait`): answered at once when another
@@ -1622,6 +1727,7 @@ fn the_session_core_keeps_its_invariants_under_faults() {
         total.revocations += stats.revocations;
         total.revoked_twice += stats.revoked_twice;
         total.kill_switches += stats.kill_switches;
+        total.patches_applied += stats.patches_applied;
     }
     eprintln!("{} seeds: {total:?}", seeds.len());
     // The run did what a simulation is for: operations were acknowledged and refused, and

@@ -30,6 +30,37 @@ use crate::fault::Fault;
 use crate::store::audit::AuditEntry;
 use crate::store::Write;
 
+/// What every operation of the core is to a driver (production's `lifecycle`, the
+/// simulation): started with its facts, then fed [`Event::Start`] and each outcome in turn, it
+/// answers one [`Step`] at a time until a step's `then` is [`Then::Answer`].
+pub trait Operation {
+    /// What the operation answers in the end.
+    type Answer;
+    /// The next step, given the outcome of the last one.
+    fn next(&mut self, event: Event) -> Step<Self::Answer>;
+}
+
+impl Operation for activate::Activate {
+    type Answer = activate::Activated;
+    fn next(&mut self, event: Event) -> Step<Self::Answer> {
+        activate::Activate::next(self, event)
+    }
+}
+
+impl Operation for command::Run {
+    type Answer = command::Ran;
+    fn next(&mut self, event: Event) -> Step<Self::Answer> {
+        command::Run::next(self, event)
+    }
+}
+
+impl Operation for end::End {
+    type Answer = end::Ended;
+    fn next(&mut self, event: Event) -> Step<Self::Answer> {
+        end::End::next(self, event)
+    }
+}
+
 /// What an operation asks its driver to do next: `tell` (performed first, in order, with
 /// nothing to answer), then one `then`, whose outcome is the next [`Event`].
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 //! ended, a link closed). The driver (`crate::lifecycle::carry_out`) stores the records, then
 //! performs what follows, in order; handlers only gather the facts and call.
 
-use argus_fsm::enrollment::{Enrollment, EnrollmentEvent};
+use argus_fsm::enrollment::EnrollmentEvent;
 use argus_fsm::machine::Machine;
 use argus_fsm::session::EndReason;
 use argus_fsm::signed::VerifiedConsent;
@@ -108,19 +108,20 @@ pub fn issue_enrollment_token(token: TokenFor<'_>, actor: &str, now: Timestamp) 
         token_hash: token.token_hash,
         expires_at: token.expires_at,
     };
+    // An unknown ID's enrollment starts through the same `handle` as a known one's.
+    let mut enrollment = token.existing.map(|record| record.enrollment.clone());
+    enrollment.handle(event, now).map_err(|refused| Fault::from(refused.error.code()))?;
+    let enrollment = enrollment.expect("an accepted token leaves an enrollment");
     let record = match token.existing.cloned() {
+        Some(record) => AgentRecord { enrollment, ..record },
         None => AgentRecord {
             agent_id: token.agent_id.to_string(),
-            enrollment: Enrollment::start(event, now).map_err(|e| Fault::from(e.code()))?,
+            enrollment,
             last_seen: None,
             manifest: None,
             remote_support_on: true,
             patches: Default::default(),
         },
-        Some(mut record) => {
-            record.enrollment.handle(event, now).map_err(|refused| Fault::from(refused.error.code()))?;
-            record
-        }
     };
     let entry = AuditEntry::new(AuditEvent::EnrollmentTokenIssued, actor)
         .tenant(tenant)
@@ -208,6 +209,7 @@ pub fn is_quiet(decision: &Decision) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argus_fsm::enrollment::Enrollment;
     use argus_fsm::tenant::{ConsentRecord, TenantState};
     use argus_fsm::Code;
 

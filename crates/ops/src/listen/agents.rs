@@ -238,7 +238,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                 let mut registry = ops.registry.write().await;
                 if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
                     record.last_seen = Some(now);
-                    registry.record_quietly(&ops.writer, record);
+                    registry.record_quietly(&ops.writer, Write::Agent(record));
                 }
             }
             Ok(Some((agent_id, send, recv, admitted)))
@@ -540,7 +540,7 @@ async fn run_link(
     let mut registry = ops.registry.write().await;
     if let Some(mut record) = registry.agents.get(&agent_id).cloned() {
         record.last_seen = Some(now);
-        registry.record_quietly(&ops.writer, record);
+        registry.record_quietly(&ops.writer, Write::Agent(record));
     }
     tracing::info!(agent = %agent_id, "agent offline");
 }
