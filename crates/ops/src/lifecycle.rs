@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::decide::activate::{Activate, Activated, Caller, Facts as ActivateFacts, Fresh, Request as Activation};
 use crate::decide::command::{Facts as CommandFacts, Ran, Request as CommandRequest, Run};
-use crate::decide::end::{lapsed, still_active, By, End};
+use crate::decide::end::{lapsed, orphaned, still_active, By, End};
 use crate::decide::records::{After, Decision};
 use crate::decide::{Event, Operation, Step, Tell, Then};
 use crate::fault::Fault;
@@ -271,16 +271,31 @@ pub async fn run_command(
     actor: String,
 ) -> Result<Ran, Fault> {
     let mut run = {
-        let replay = if request.command == "apply_patch" {
-            ops.registry.read().await.agents.get(&session.agent_id).map(|a| a.patches.clone()).unwrap_or_default()
-        } else {
-            Default::default()
-        };
+        // Nothing runs on the agent on a tenant or agent record this node changed and has not
+        // stored yet (an arm, a kill-switch report in flight): if that write failed, the
+        // command would have run on a state that never was. Those wait for it (rare: only
+        // while such a change is in flight).
+        let pending = ops.writer.unflushed();
+        if pending.tenants.contains(&session.tenant) || pending.agents.contains(&session.agent_id) {
+            if let Err(error) = ops.writer.wait_all().await {
+                tracing::warn!(%error, "a change the command depends on was not stored");
+            }
+        }
         // After a failed flush or a lost announcement the view reloads first (503 while the
         // store is still away).
         let current = ops.ensure_current().await.is_ok() && !ops.writer.poisoned();
+        let (replay, tenant_ends) = {
+            let registry = ops.registry.read().await;
+            let replay = match request.command.as_str() {
+                "apply_patch" => registry.agents.get(&session.agent_id).map(|a| a.patches.clone()).unwrap_or_default(),
+                _ => Default::default(),
+            };
+            let tenant_ends = registry.tenants.get(&session.tenant).and_then(crate::decide::follow::sessions_end_for);
+            (replay, tenant_ends)
+        };
         let patch_key = ops.patch_key.as_ref();
-        let facts = CommandFacts { session, presented, actor, replay: &replay, patch_key, current, now: now() };
+        let facts =
+            CommandFacts { session, presented, actor, replay: &replay, patch_key, current, tenant_ends, now: now() };
         Run::start(request, facts)
     };
     let mut acks = Vec::new();
@@ -315,6 +330,15 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
             for id in lapsed(registry.sessions.values(), now) {
                 if let Err(error) = expire_session(&ops, &mut registry, &id, now) {
                     tracing::error!(session = %id, error = %error.message, "could not record expiry");
+                }
+            }
+            // A session this node activated on a view that had not yet seen another node's
+            // disarm (or consent withdrawal) ends here, whichever way the view learnt it.
+            let unflushed = ops.writer.unflushed().sessions;
+            for (id, reason) in orphaned(registry.sessions.values(), &registry.tenants, &unflushed) {
+                let ended = end_session(&ops, &mut registry, &id, SessionEvent::End(reason), By::system(), now);
+                if let Err(error) = ended {
+                    tracing::error!(session = %id, error = %error.message, "could not end a session of a disarmed tenant");
                 }
             }
             registry.prune_ended_sessions(now);

@@ -105,6 +105,8 @@ struct Stats {
     /// Patches agents applied (each at most once), and patch commands refused (a replay, on a
     /// node whose view had not seen the application yet, or at the agent).
     patches_applied: usize,
+    /// Arms and disarms acknowledged.
+    tenant_changes: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,6 +122,10 @@ struct Store {
     live: BTreeMap<String, (String, Timestamp, i64)>,
     agents: BTreeMap<String, AgentRecord>,
     audit: Vec<AuditRecord>,
+    /// The tenant record, as last committed, and since when (simulated time) it has been one
+    /// that may have no sessions (disarmed), if it is.
+    tenant: Option<Tenant>,
+    disarmed_since: Option<i64>,
     /// agent → node holding its link.
     presence: BTreeMap<String, usize>,
     outage_until: i64,
@@ -170,10 +176,16 @@ impl Store {
     /// Writes one node's group as PostgreSQL does (`Store::write_group`): the last write of a
     /// key wins, a revoked agent stays revoked, and the group's records follow the chain's head
     /// (re-chained after it when another node appended first). Answers the head after them.
-    fn write_group(&mut self, group: Vec<Write>) -> Option<Head> {
+    fn write_group(&mut self, group: Vec<Write>, now: i64) -> Option<Head> {
         let mut records = Vec::new();
         for write in group {
             match write {
+                Write::Tenant(tenant) => {
+                    // Judged here on its own, not by the rule under test.
+                    let ends = !tenant.armed();
+                    self.disarmed_since = if ends { self.disarmed_since.or(Some(now)) } else { None };
+                    self.tenant = Some(tenant);
+                }
                 Write::Session(session) => {
                     self.active.entry(session.id.clone()).or_insert(matches!(session.state, SessionState::Active));
                     self.sessions.insert(session.id.clone(), session);
@@ -225,7 +237,7 @@ struct Node {
 
 impl Node {
     /// Node `index` as it starts: its view and its writer's head are the store's.
-    fn load(store: &Store, tenant: &Tenant, index: usize) -> Node {
+    fn load(store: &Store, index: usize) -> Node {
         Node {
             up: true,
             writer: Queue::resume(store.audit.last(), Some(format!("node-{index}"))),
@@ -237,7 +249,7 @@ impl Node {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             agents: store.agents.clone(),
-            tenant: tenant.clone(),
+            tenant: store.tenant.clone().expect("the tenant is stored"),
         }
     }
 }
@@ -323,6 +335,16 @@ enum Asked {
     },
     /// The expiry driver (no operator waits).
     Expire,
+    /// A tenant admin arms or disarms the tenant.
+    Tenant {
+        armed: bool,
+    },
+    /// A node follows another node's tenant change (no operator waits).
+    Follow,
+    /// A command waits for a change in flight on its node, then runs.
+    Flushed {
+        held: Held,
+    },
     Revoke {
         agent: String,
     },
@@ -423,6 +445,8 @@ enum Message {
         node: usize,
         sessions: Vec<String>,
         agents: Vec<String>,
+        /// The tenant changed.
+        tenants: bool,
     },
     /// The agent reports its kill switch on its control stream.
     Switch {
@@ -468,7 +492,6 @@ struct Sim {
     cut_nodes: BTreeSet<(usize, usize)>,
     cut_agents: BTreeSet<(usize, usize)>,
     held: Vec<Held>,
-    tenant: Tenant,
     // What the checks remember.
     /// session → (when its end was acknowledged to an operator, whether the agent had
     /// acknowledged it first).
@@ -501,7 +524,7 @@ impl Sim {
                 armed: true,
             },
         };
-        let mut store = Store::default();
+        let mut store = Store { tenant: Some(tenant), ..Store::default() };
         for a in 0..AGENTS {
             let id = format!("a{a}");
             store.agents.insert(
@@ -520,7 +543,7 @@ impl Sim {
                 },
             );
         }
-        let nodes = (0..NODES).map(|index| Node::load(&store, &tenant, index)).collect();
+        let nodes = (0..NODES).map(|index| Node::load(&store, index)).collect();
         let agents = (0..AGENTS)
             .map(|a| Agent {
                 id: format!("a{a}"),
@@ -575,7 +598,6 @@ impl Sim {
             cut_nodes: BTreeSet::new(),
             cut_agents: BTreeSet::new(),
             held: Vec::new(),
-            tenant,
             end_acknowledged: BTreeMap::new(),
             commands_acknowledged: BTreeMap::new(),
             commands_run: BTreeMap::new(),
@@ -674,7 +696,7 @@ impl Sim {
         if self.nodes[node].writer.poisoned() && self.store.up(self.now).is_ok() {
             // The view is replaced; the writer keeps its generations (what was staged and never
             // written stays failed) and continues from the store's head.
-            let fresh = Node::load(&self.store, &self.tenant, node);
+            let fresh = Node::load(&self.store, node);
             let old = std::mem::replace(&mut self.nodes[node], fresh);
             self.nodes[node].skew = old.skew;
             self.nodes[node].writer = old.writer;
@@ -740,6 +762,12 @@ impl Sim {
     }
 
     fn operator_commands(&mut self, node: usize, held: Held) {
+        // `lifecycle::run_command`: a tenant or agent change in flight here is stored first.
+        let pending = self.nodes[node].writer.unflushed();
+        if pending.tenants.iter().any(|t| t == TENANT) || pending.agents.contains(&held.agent) {
+            let decision = records::Decision { writes: vec![], audit: vec![], then: vec![] };
+            return self.carry_out(node, Asked::Flushed { held }, decision, EndReason::Expired);
+        }
         let current = self.ensure_current(node);
         let presented = Self::presented(&held);
         match self.bound(node, &presented) {
@@ -755,6 +783,7 @@ impl Sim {
                     replay: &replay,
                     patch_key: Some(&patch_key),
                     current,
+                    tenant_ends: argus_ops::decide::follow::sessions_end_for(&self.nodes[node].tenant),
                     now: self.node_now(node),
                 };
                 // A quarter of commands apply one of the agent's few signed patches, so the same
@@ -803,6 +832,15 @@ impl Sim {
         for id in end::lapsed(self.nodes[node].sessions.values(), now) {
             let stored = self.nodes[node].sessions.get(&id).cloned();
             if let Some(op) = End::start(stored, SessionEvent::Timeout, By::system(), now) {
+                self.start(node, Asked::Expire, Some(Op::End(op)), Event::Start);
+            }
+        }
+        // `lifecycle::expiry_driver`: sessions of a tenant that may have none end too.
+        let tenants = [(TENANT.to_string(), self.nodes[node].tenant.clone())].into_iter().collect();
+        let unflushed = self.nodes[node].writer.unflushed().sessions;
+        for (id, reason) in end::orphaned(self.nodes[node].sessions.values(), &tenants, &unflushed) {
+            let stored = self.nodes[node].sessions.get(&id).cloned();
+            if let Some(op) = End::start(stored, SessionEvent::End(reason), By::system(), now) {
                 self.start(node, Asked::Expire, Some(Op::End(op)), Event::Start);
             }
         }
@@ -1006,6 +1044,26 @@ impl Sim {
         }
     }
 
+    /// The tenant's admin arms or disarms it on `node`: the production decision
+    /// (`records::tenant_transition`), carried out — stored, then (a disarm) the tenant's
+    /// sessions ended.
+    fn tenant_admin(&mut self, node: usize, armed: bool) {
+        self.ensure_current(node);
+        let (event, audit) = if armed {
+            (argus_fsm::tenant::TenantEvent::Arm, argus_ops::store::audit::AuditEvent::TenantArmed)
+        } else {
+            (argus_fsm::tenant::TenantEvent::Disarm, argus_ops::store::audit::AuditEvent::TenantDisarmed)
+        };
+        let now = self.node_now(node);
+        match records::tenant_transition(&self.nodes[node].tenant, event, audit, OWNER, "sim", now) {
+            Ok((tenant, decision)) => {
+                self.nodes[node].tenant = tenant;
+                self.carry_out(node, Asked::Tenant { armed }, decision, EndReason::TenantDisarmed);
+            }
+            Err(_) => self.stats.refused += 1,
+        }
+    }
+
     /// Revokes an agent: the production decision (`records::revoke_agent`), carried out as
     /// `lifecycle::carry_out` does — stored, then the link cut, then its sessions ended.
     fn operator_revokes(&mut self, node: usize, agent: usize) {
@@ -1083,7 +1141,13 @@ impl Sim {
                     carry.ends = ids;
                     carry.reason = reason;
                 }
-                Some(After::EndTenantSessions { .. }) => self.fail("a revocation ends no tenant's sessions".into()),
+                Some(After::EndTenantSessions { tenant, reason }) => {
+                    let mut ids = end::still_active(self.nodes[node].sessions.values(), |s| s.tenant == tenant);
+                    ids.reverse();
+                    let carry = self.ops.get_mut(&op_id).and_then(|op| op.carry.as_mut()).expect("carry");
+                    carry.ends = ids;
+                    carry.reason = reason;
+                }
                 None => {
                     let asked = self.ops[&op_id].asked.clone();
                     return self.acknowledge(op_id, asked, Ok(None));
@@ -1154,7 +1218,7 @@ impl Sim {
         if self.trace {
             eprintln!("t={} op {op_id} {asked:?} answered {answer:?}", self.now);
         }
-        self.ops.remove(&op_id);
+        let node_of = self.ops.remove(&op_id).map_or(0, |op| op.node);
         let Ok(answer) = answer else {
             self.stats.refused += 1;
             return;
@@ -1231,6 +1295,19 @@ impl Sim {
                 self.stats.revocations += 1;
                 self.stats.revoked_twice += usize::from(n > 1);
                 self.revoked.entry(agent).or_insert(self.now);
+            }
+            (Asked::Tenant { armed }, None) => {
+                let event = if armed { "tenant_armed" } else { "tenant_disarmed" };
+                if self.store.audit.iter().all(|r| r.event != event) {
+                    self.fail(format!("{event} acknowledged without its record"));
+                }
+                self.stats.tenant_changes += 1;
+            }
+            (Asked::Follow, None) => {}
+            (Asked::Flushed { held }, None) => {
+                if self.nodes[node_of].up {
+                    self.operator_commands(node_of, held);
+                }
             }
             (asked, answer) => self.fail(format!("{asked:?} answered {answer:?}")),
         }
@@ -1330,14 +1407,14 @@ impl Sim {
             }
             Message::EndAck { node, ack } => self.resolve_ack(node, ack, true),
             Message::Flush { node, batch } => self.flush(node, batch),
-            Message::Announce { node, sessions, agents } => {
+            Message::Announce { node, sessions, agents, tenants } => {
                 // LISTEN/NOTIFY does not lose a notification on a live connection; a lost
                 // connection re-reads everything once the store is back.
                 if self.store.up(self.now).is_err() {
                     let after = self.store.outage_until - self.now + 1;
-                    self.schedule(after, Message::Announce { node, sessions, agents });
+                    self.schedule(after, Message::Announce { node, sessions, agents, tenants });
                 } else {
-                    self.announced(node, sessions, agents);
+                    self.announced(node, sessions, agents, tenants);
                 }
             }
             Message::Reconnect { agent } => self.reconnect(agent),
@@ -1378,6 +1455,16 @@ impl Sim {
             Ok(()) => {
                 if !switch_on {
                     self.fail(format!("agent {} ran a command with its kill switch off", self.agents[agent].id));
+                }
+                // A disarm decided on any node ends every session of the tenant within 1 s,
+                // also one activated on a node whose view had not seen it yet.
+                if let Some(since) = self.store.disarmed_since {
+                    if self.now > since + END_TAKES_EFFECT_MS {
+                        self.fail(format!(
+                            "agent {} ran a command on {} at t={}, the tenant disarmed since t={since}",
+                            self.agents[agent].id, grant.session_id, self.now
+                        ));
+                    }
                 }
                 // SPEC §10: a revocation decided on any node takes effect within 1 s.
                 if let Some(&at) = self.revoked.get(&self.agents[agent].id) {
@@ -1460,13 +1547,18 @@ impl Sim {
                             _ => {}
                         }
                     }
-                    let head = self.store.write_group(group.writes.clone());
+                    let tenants = group.writes.iter().any(|w| matches!(w, Write::Tenant(_)));
+                    let head = self.store.write_group(group.writes.clone(), self.now);
                     self.nodes[node].writer.landed(group, head.as_ref());
-                    if !sessions.is_empty() || !agents.is_empty() {
+                    if !sessions.is_empty() || !agents.is_empty() || tenants {
                         for other in (0..NODES).filter(|n| *n != node) {
                             let delay = self.rng.random_range(1..40);
-                            let message =
-                                Message::Announce { node: other, sessions: sessions.clone(), agents: agents.clone() };
+                            let message = Message::Announce {
+                                node: other,
+                                sessions: sessions.clone(),
+                                agents: agents.clone(),
+                                tenants,
+                            };
                             self.schedule(delay, message);
                         }
                     }
@@ -1491,9 +1583,23 @@ impl Sim {
 
     /// Another node's writes reached this one: it reads them again, and an end of a session it
     /// knew live is told to the agent if this node holds its link (`cluster::apply`).
-    fn announced(&mut self, node: usize, sessions: Vec<String>, agents: Vec<String>) {
+    fn announced(&mut self, node: usize, sessions: Vec<String>, agents: Vec<String>, tenants: bool) {
         if !self.nodes[node].up {
             return;
+        }
+        if let Some(stored) = self.store.tenant.clone().filter(|_| tenants) {
+            let unflushed_here = self.nodes[node].writer.unflushed().tenants.contains(&stored.id);
+            let rule = argus_ops::decide::follow::tenant(&stored, unflushed_here);
+            if rule.keep {
+                self.nodes[node].tenant = stored.clone();
+            }
+            // `cluster::apply`: this node's writes flushed first (an empty batch's wait covers
+            // everything staged before it), then the tenant's sessions it knows end.
+            if let Some(reason) = rule.end_sessions {
+                let then = vec![After::EndTenantSessions { tenant: stored.id.clone(), reason }];
+                let decision = records::Decision { writes: vec![], audit: vec![], then };
+                self.carry_out(node, Asked::Follow, decision, reason);
+            }
         }
         for id in agents {
             let Some(stored) = self.store.agents.get(&id).cloned() else { continue };
@@ -1583,7 +1689,7 @@ impl Sim {
 
     fn restart(&mut self, node: usize) {
         let skew = self.nodes[node].skew;
-        self.nodes[node] = Node { skew, ..Node::load(&self.store, &self.tenant, node) };
+        self.nodes[node] = Node { skew, ..Node::load(&self.store, node) };
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1653,6 +1759,8 @@ impl Sim {
                 }
                 self.report_switch(agent);
             }
+            (55, Some(node)) if self.rng.random_bool(0.3) => self.tenant_admin(node, false),
+            (56..=58, Some(node)) if !self.nodes[node].tenant.armed() => self.tenant_admin(node, true),
             (52, _) => {
                 self.stats.link_drops += 1;
                 let agent = self.rng.random_range(0..AGENTS);
@@ -1728,6 +1836,7 @@ fn the_session_core_keeps_its_invariants_under_faults() {
         total.revoked_twice += stats.revoked_twice;
         total.kill_switches += stats.kill_switches;
         total.patches_applied += stats.patches_applied;
+        total.tenant_changes += stats.tenant_changes;
     }
     eprintln!("{} seeds: {total:?}", seeds.len());
     // The run did what a simulation is for: operations were acknowledged and refused, and

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //!   start --session refuses--> (it lapsed: End it) --> answer the refusal
+//!     '--> its tenant may have no sessions (disarmed elsewhere) --> End it --> answer
 //!     '--> not on the allowlist / patch refused --> Audit --> answer the refusal
 //!     '--> Relay --ran--> Audit (a patch: ConsumePatch) --> answer the result
 //!                '--refused--> Audit --> (the agent says it is over: End it) --> answer
@@ -43,6 +44,10 @@ pub struct Facts<'a> {
     /// A command runs only where its outcome can be recorded (SPEC §10 "Store outages"), and
     /// only on a session as the store holds it now.
     pub current: bool,
+    /// The session's tenant may have no sessions as this node's view has it (disarmed or
+    /// consent withdrawn on another node, and this session activated on a view that had not
+    /// seen it yet): the session ends for this reason instead of running anything.
+    pub tenant_ends: Option<EndReason>,
     pub now: Timestamp,
 }
 
@@ -73,6 +78,11 @@ enum Plan {
         fault: Fault,
         ended: bool,
     },
+    /// The session's tenant may have no sessions: it ends now, for this reason.
+    TenantEnded {
+        fault: Fault,
+        reason: EndReason,
+    },
     /// Refused before it left this node, with these records.
     Refused {
         fault: Fault,
@@ -100,7 +110,7 @@ enum Stage {
 impl Run {
     /// Decides what can be decided before the agent is asked.
     pub fn start(request: Request, facts: Facts<'_>) -> Run {
-        let Facts { mut session, presented, actor, replay, patch_key, current, now } = facts;
+        let Facts { mut session, presented, actor, replay, patch_key, current, tenant_ends, now } = facts;
         if !current {
             // Nothing relayed, so nothing ran: there is nothing to record either.
             let plan = Plan::SessionRefused { fault: Code::StoreUnavailable.into(), ended: false };
@@ -118,7 +128,13 @@ impl Run {
                 // A lapsed session refuses *and* ends: the end it returned is performed.
                 Plan::SessionRefused { fault, ended: !refused.effects.is_empty() }
             }
-            Ok(_) => Self::plan(&request, &actor, &session, replay, patch_key, now),
+            Ok(_) => match tenant_ends {
+                Some(reason) => Plan::TenantEnded {
+                    fault: Fault::new(Code::SessionExpired, format!("the session has ended ({})", reason.as_str())),
+                    reason,
+                },
+                None => Self::plan(&request, &actor, &session, replay, patch_key, now),
+            },
         };
         Run { request, actor, session, plan: Some(plan), stage: Stage::Begin }
     }
@@ -222,6 +238,16 @@ impl Run {
                 })
             }
             Plan::SessionRefused { fault, ended: false } => Step::answer(Err(fault)),
+            Plan::TenantEnded { fault, reason } => {
+                self.stage = Stage::EndingLapsed(fault);
+                Step::then(Then::End {
+                    session_id: self.session.id.clone(),
+                    event: SessionEvent::End(reason),
+                    actor: "system".into(),
+                    note: None,
+                    access: None,
+                })
+            }
             Plan::Refused { fault, audit } => {
                 self.stage = Stage::AuditingRefusal(fault);
                 Step::then(Then::Audit(audit))

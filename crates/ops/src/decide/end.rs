@@ -138,6 +138,28 @@ pub fn still_active<'a>(
     ids
 }
 
+/// The live sessions among `sessions` whose tenant (as `tenants` has it) may have none —
+/// disarmed or without consent — with the reason each ends for; sessions named in `unflushed`
+/// (staged here and not yet in the store, so their end claim would find nothing) are left for
+/// the next sweep. On one node there are none (a disarm ends its sessions in the same step);
+/// in a cluster they are sessions a node activated on a view that had not yet seen another
+/// node's disarm.
+pub fn orphaned<'a>(
+    sessions: impl Iterator<Item = &'a Session>,
+    tenants: &std::collections::HashMap<String, argus_fsm::tenant::Tenant>,
+    unflushed: &[String],
+) -> Vec<(String, EndReason)> {
+    let mut ids: Vec<(String, EndReason)> = sessions
+        .filter(|s| s.next_deadline().is_some() && !unflushed.contains(&s.id))
+        .filter_map(|s| {
+            let reason = tenants.get(&s.tenant).and_then(crate::decide::follow::sessions_end_for)?;
+            Some((s.id.clone(), reason))
+        })
+        .collect();
+    ids.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    ids
+}
+
 /// The sessions among `sessions` whose deadline has passed (the expiry driver ends them), in
 /// ID order.
 pub fn lapsed<'a>(sessions: impl Iterator<Item = &'a Session>, now: Timestamp) -> Vec<String> {
@@ -235,5 +257,46 @@ mod tests {
         let mut end =
             End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
         assert!(matches!(end.next(Event::Stored(Ok(()))).then, Then::Answer(Err(f)) if f.code == Code::Internal));
+    }
+
+    #[test]
+    fn live_sessions_of_a_tenant_that_may_have_none_are_orphans_unless_unflushed_here() {
+        use argus_fsm::tenant::{ConsentRecord, Tenant, TenantState};
+        let consent = ConsentRecord {
+            signer: "s".into(),
+            issued_at: 0,
+            expires_at: None,
+            key_id: "k".into(),
+            recorded_at: Timestamp(0),
+        };
+        let tenant = |id: &str, state| (id.to_string(), Tenant { id: id.into(), consent_key: [1; 32], state });
+        let tenants: std::collections::HashMap<String, Tenant> = [
+            tenant("armed", TenantState::Consented { consent: consent.clone(), armed: true }),
+            tenant("disarmed", TenantState::Consented { consent, armed: false }),
+            tenant("withdrawn", TenantState::NoConsent),
+        ]
+        .into_iter()
+        .collect();
+        let of = |id: &str, tenant: &str| {
+            let mut s = session(60_000);
+            s.id = id.into();
+            s.tenant = tenant.into();
+            s
+        };
+        let mut ended = of("s5", "disarmed");
+        ended.handle(SessionEvent::Deactivate, Timestamp(2_000)).unwrap();
+        let sessions = [
+            of("s1", "armed"),
+            of("s2", "disarmed"),
+            of("s3", "withdrawn"),
+            of("s4", "disarmed"),
+            ended,
+            of("s6", "unknown tenant"),
+        ];
+        assert_eq!(
+            orphaned(sessions.iter(), &tenants, &["s4".to_string()]),
+            [("s2".to_string(), EndReason::TenantDisarmed), ("s3".to_string(), EndReason::ConsentWithdrawn)],
+            "s1 armed, s4 not flushed yet, s5 already ended, s6's tenant unknown here"
+        );
     }
 }
