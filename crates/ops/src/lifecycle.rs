@@ -17,10 +17,11 @@ use argus_fsm::Timestamp;
 use tokio::sync::oneshot;
 
 use crate::decide::activate::{Activate, Activated, Caller, Facts as ActivateFacts, Fresh, Request as Activation};
+use crate::decide::carry::Carry;
 use crate::decide::command::{Facts as CommandFacts, Ran, Request as CommandRequest, Run};
 use crate::decide::end::{lapsed, orphaned, still_active, By, End};
-use crate::decide::records::{After, Decision};
-use crate::decide::{Event, Operation, Step, Tell, Then};
+use crate::decide::records::Decision;
+use crate::decide::{Event, Live, Operation, Step, Tell, Then};
 use crate::fault::Fault;
 use crate::reach::Holder;
 use crate::state::{Ops, Registry};
@@ -56,6 +57,7 @@ fn tell(ops: &Ops, registry: &mut Registry, tells: Vec<Tell>, acks: &mut Vec<one
                 acks.extend(ops.reach.tell_end(&agent_id, &session_id, reason))
             }
             Tell::Forget { session_id } => registry.forget_session(&session_id),
+            Tell::Disconnect { agent_id } => ops.reach.disconnect(&agent_id, "agent revoked"),
         }
     }
 }
@@ -78,6 +80,16 @@ fn perform_locked<A>(
             Event::Stored(registry.commit(ops.store.as_ref(), &ops.writer, writes, audit, now))
         }
         Then::Audit(audit) => Event::Stored(registry.commit(ops.store.as_ref(), &ops.writer, vec![], audit, now)),
+        Then::StoreQuietly { writes } => {
+            for write in writes {
+                registry.record_quietly(&ops.writer, write);
+            }
+            Event::Stored(Ok(()))
+        }
+        Then::Live(live) => Event::Live(still_active(registry.sessions.values(), |s| match &live {
+            Live::OfAgent(agent_id) => &s.agent_id == agent_id,
+            Live::OfTenant(tenant) => &s.tenant == tenant,
+        })),
         Then::ConsumePatch { agent_id, patch_id, audit } => {
             // A patch changes the agent's replay memory: the one command that takes the
             // registry exclusively.
@@ -190,54 +202,18 @@ fn end_all(
     Ok(acks)
 }
 
-/// Stores a [`Decision`]'s records with their audit records, then performs what follows, in
-/// order, under the registry lock the caller holds; answers the agents' acknowledgements of the
-/// ends it caused (for routes that answer only once the agents refuse those sessions too).
+/// Carries out a [`Decision`] (the [`Carry`] operation): its records stored (durably when
+/// audited, quietly when not), then what follows, in order, under the registry lock the caller
+/// holds; answers the agents' acknowledgements of the ends it caused (for routes that answer
+/// only once the agents refuse those sessions too).
 pub fn carry_out(
     ops: &Ops,
     registry: &mut Registry,
     decision: Decision,
     now: Timestamp,
 ) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
-    registry.commit(ops.store.as_ref(), &ops.writer, decision.writes, decision.audit, now)?;
-    follow_up(ops, registry, decision.then, now)
-}
-
-/// [`carry_out`] for a decision with nothing audited (an agent's report that changed nothing
-/// an operator must see): stored without waiting for the disk.
-pub fn carry_out_quietly(
-    ops: &Ops,
-    registry: &mut Registry,
-    decision: Decision,
-    now: Timestamp,
-) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
-    if !crate::decide::records::is_quiet(&decision) {
-        return carry_out(ops, registry, decision, now);
-    }
-    for write in decision.writes {
-        registry.record_quietly(&ops.writer, write);
-    }
-    follow_up(ops, registry, decision.then, now)
-}
-
-fn follow_up(
-    ops: &Ops,
-    registry: &mut Registry,
-    then: Vec<After>,
-    now: Timestamp,
-) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
     let mut acks = Vec::new();
-    for after in then {
-        match after {
-            After::Disconnect { agent_id } => ops.reach.disconnect(&agent_id, "agent revoked"),
-            After::EndTenantSessions { tenant, reason } => {
-                acks.extend(end_tenant_sessions(ops, registry, &tenant, reason, now)?)
-            }
-            After::EndAgentSessions { agent_id, reason } => {
-                acks.extend(end_agent_sessions(ops, registry, &agent_id, reason, now)?)
-            }
-        }
-    }
+    drive_locked(ops, registry, Carry::start(decision), now, &mut acks)?;
     Ok(acks)
 }
 

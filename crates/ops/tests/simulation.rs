@@ -21,7 +21,7 @@
 //! store, the network, the clock, and the glue that performs each step — the decisions are
 //! all the core's.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSessions};
 use argus_fsm::machine::Machine;
@@ -32,10 +32,11 @@ use argus_fsm::tenant::{ConsentRecord, Tenant, TenantState};
 use argus_fsm::wire::SessionGrant;
 use argus_fsm::{Code, Timestamp};
 use argus_ops::decide::activate::{self, Activate, Activated};
+use argus_ops::decide::carry::Carry;
 use argus_ops::decide::command::{self, Ran, Run};
 use argus_ops::decide::end::{self, By, End};
 use argus_ops::decide::records::{self, After};
-use argus_ops::decide::{grant_of, Event, Step, Tell, Then};
+use argus_ops::decide::{grant_of, Event, Live, Step, Tell, Then};
 use argus_ops::fault::Fault;
 use argus_ops::store::audit::{rechain, record_hash, AuditEntry, AuditRecord, GENESIS};
 use argus_ops::store::head::Head;
@@ -285,6 +286,7 @@ enum Op {
     Activate(Activate),
     Run(Run),
     End(End),
+    Carry(Carry),
 }
 
 #[derive(Debug)]
@@ -292,6 +294,7 @@ enum Answer {
     Activated(Activated),
     Ran(Ran),
     Ended(end::Ended),
+    Carried,
 }
 
 impl Op {
@@ -304,6 +307,8 @@ impl Op {
                 }
                 Then::ClaimEnd { session_id } => Then::ClaimEnd { session_id },
                 Then::Commit { writes, audit } => Then::Commit { writes, audit },
+                Then::StoreQuietly { writes } => Then::StoreQuietly { writes },
+                Then::Live(live) => Then::Live(live),
                 Then::Audit(audit) => Then::Audit(audit),
                 Then::ConsumePatch { agent_id, patch_id, audit } => Then::ConsumePatch { agent_id, patch_id, audit },
                 Then::Relay { agent_id, grant, command } => Then::Relay { agent_id, grant, command },
@@ -317,8 +322,18 @@ impl Op {
             Op::Activate(op) => map(op.next(event), Answer::Activated),
             Op::Run(op) => map(op.next(event), Answer::Ran),
             Op::End(op) => map(op.next(event), Answer::Ended),
+            Op::Carry(op) => map(op.next(event), |()| Answer::Carried),
         }
     }
+}
+
+/// What waits for a node's writes to be stored first.
+#[derive(Debug, Clone)]
+enum Deferred {
+    /// A command on a tenant or agent changed here and not yet stored (`lifecycle::run_command`).
+    Command(Held),
+    /// Ending a tenant's sessions after following its change (`cluster::end_orphans`).
+    EndTenant(EndReason),
 }
 
 /// What the operator asked, for the checks on its answer.
@@ -341,9 +356,9 @@ enum Asked {
     },
     /// A node follows another node's tenant change (no operator waits).
     Follow,
-    /// A command waits for a change in flight on its node, then runs.
+    /// `Writer::wait_all` on the node, then what was deferred goes on.
     Flushed {
-        held: Held,
+        then: Deferred,
     },
     Revoke {
         agent: String,
@@ -382,17 +397,6 @@ struct InFlight {
     ended: Option<Option<EndReason>>,
     /// Ends the agent acknowledged (not merely given up on).
     acked: usize,
-    /// A decision being carried out (`lifecycle::carry_out`): stored first, then what follows.
-    carry: Option<Carry>,
-}
-
-#[derive(Debug)]
-struct Carry {
-    stored: bool,
-    then: VecDeque<After>,
-    /// Sessions still to end, and why.
-    ends: Vec<String>,
-    reason: EndReason,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -685,7 +689,6 @@ impl Sim {
             acks: BTreeSet::new(),
             ended: None,
             acked: 0,
-            carry: None,
         };
         self.ops.insert(self.next_op, op);
         self.advance(self.next_op);
@@ -765,8 +768,7 @@ impl Sim {
         // `lifecycle::run_command`: a tenant or agent change in flight here is stored first.
         let pending = self.nodes[node].writer.unflushed();
         if pending.tenants.iter().any(|t| t == TENANT) || pending.agents.contains(&held.agent) {
-            let decision = records::Decision { writes: vec![], audit: vec![], then: vec![] };
-            return self.carry_out(node, Asked::Flushed { held }, decision, EndReason::Expired);
+            return self.wait_all(node, Deferred::Command(held));
         }
         let current = self.ensure_current(node);
         let presented = Self::presented(&held);
@@ -856,9 +858,13 @@ impl Sim {
             let Waiting::Ready(event) = std::mem::replace(&mut op.waiting, Waiting::Nothing) else { unreachable!() };
             let node = op.node;
             let Some(machine) = op.stack.last_mut() else {
-                if op.carry.is_some() {
-                    self.carry_on(op_id, event);
-                    continue;
+                if let Asked::Flushed { .. } = op.asked {
+                    let asked = op.asked.clone();
+                    let answer = match event {
+                        Event::Stored(stored) => stored.map(|()| Some(Answer::Carried)),
+                        other => self.fail(format!("a wait for the writer resumed with {other:?}")),
+                    };
+                    return self.acknowledge(op_id, asked, answer);
                 }
                 // Otherwise only a deactivation outlives its machine: it waits for
                 // acknowledgements.
@@ -896,6 +902,11 @@ impl Sim {
             }
             Tell::Forget { session_id } => {
                 self.nodes[node].sessions.remove(&session_id);
+            }
+            Tell::Disconnect { agent_id } => {
+                if let Some(agent) = self.agents.iter().position(|a| a.id == agent_id && a.link == Some(node)) {
+                    self.drop_link(agent);
+                }
             }
         }
     }
@@ -943,6 +954,20 @@ impl Sim {
             }
             Then::Commit { writes, audit } => self.stage(op_id, node, writes, audit),
             Then::Audit(audit) => self.stage(op_id, node, vec![], audit),
+            Then::StoreQuietly { writes } => {
+                // `Registry::record_quietly`: staged, nobody waits; the view takes what was staged.
+                let at = self.node_now(node);
+                if self.nodes[node].writer.stage(writes.clone(), vec![], at).is_ok() {
+                    self.view_takes(node, &writes);
+                }
+                Waiting::Ready(Event::Stored(Ok(())))
+            }
+            Then::Live(live) => {
+                Waiting::Ready(Event::Live(end::still_active(self.nodes[node].sessions.values(), |s| match &live {
+                    Live::OfAgent(agent_id) => &s.agent_id == agent_id,
+                    Live::OfTenant(tenant) => &s.tenant == tenant,
+                })))
+            }
             Then::ConsumePatch { agent_id, patch_id, audit } => {
                 let mut writes = vec![];
                 if let Some(mut record) = self.nodes[node].agents.get(&agent_id).cloned() {
@@ -987,7 +1012,17 @@ impl Sim {
             Ok(generation) => generation,
             Err(_) => return Waiting::Ready(Event::Stored(Err(Code::StoreUnavailable.into()))),
         };
-        for write in &writes {
+        self.view_takes(node, &writes);
+        let batch = self.id();
+        self.batches.insert(batch, (node, op_id, generation));
+        let delay = self.rng.random_range(1..20);
+        self.schedule(delay, Message::Flush { node, batch });
+        Waiting::Flush
+    }
+
+    /// The node's view takes what it staged (`Registry::commit` applies it at once).
+    fn view_takes(&mut self, node: usize, writes: &[Write]) {
+        for write in writes {
             match write {
                 Write::Session(session) => {
                     self.nodes[node].sessions.insert(session.id.clone(), session.clone());
@@ -995,14 +1030,10 @@ impl Sim {
                 Write::Agent(agent) => {
                     self.nodes[node].agents.insert(agent.agent_id.clone(), agent.clone());
                 }
+                Write::Tenant(tenant) => self.nodes[node].tenant = tenant.clone(),
                 _ => {}
             }
         }
-        let batch = self.id();
-        self.batches.insert(batch, (node, op_id, generation));
-        let delay = self.rng.random_range(1..20);
-        self.schedule(delay, Message::Flush { node, batch });
-        Waiting::Flush
     }
 
     /// A machine answered: pop it; the one below (if any) resumes with its end.
@@ -1016,13 +1047,6 @@ impl Sim {
                 Ok(other) => self.fail(format!("a nested operation answered {other:?}")),
             };
             return Waiting::Ready(event);
-        }
-        if op.carry.is_some() {
-            return Waiting::Ready(match answer {
-                Ok(Answer::Ended(ended)) => Event::Ended(Ok(ended)),
-                Err(fault) => Event::Ended(Err(fault)),
-                Ok(other) => self.fail(format!("an end carried out answered {other:?}")),
-            });
         }
         let asked = op.asked.clone();
         match (asked, answer) {
@@ -1056,10 +1080,7 @@ impl Sim {
         };
         let now = self.node_now(node);
         match records::tenant_transition(&self.nodes[node].tenant, event, audit, OWNER, "sim", now) {
-            Ok((tenant, decision)) => {
-                self.nodes[node].tenant = tenant;
-                self.carry_out(node, Asked::Tenant { armed }, decision, EndReason::TenantDisarmed);
-            }
+            Ok((_, decision)) => self.carry_out(node, Asked::Tenant { armed }, decision),
             Err(_) => self.stats.refused += 1,
         }
     }
@@ -1077,83 +1098,33 @@ impl Sim {
                 return;
             }
         };
-        self.carry_out(node, Asked::Revoke { agent: agent_id }, decision, EndReason::AgentRevoked);
+        self.carry_out(node, Asked::Revoke { agent: agent_id }, decision);
     }
 
-    /// Starts carrying out `decision` on `node` (`lifecycle::carry_out`): stored first, then
-    /// what follows, sessions ended for `reason`.
-    fn carry_out(&mut self, node: usize, asked: Asked, decision: records::Decision, reason: EndReason) {
+    /// `Writer::wait_all` on `node` (the wait of an empty batch covers everything staged before
+    /// it), then `then` goes on.
+    fn wait_all(&mut self, node: usize, then: Deferred) {
         self.next_op += 1;
         let op_id = self.next_op;
-        let carry = Carry { stored: false, then: decision.then.into(), ends: vec![], reason };
         let op = InFlight {
             node,
-            asked,
+            asked: Asked::Flushed { then },
             stack: vec![],
             waiting: Waiting::Nothing,
             acks: BTreeSet::new(),
             ended: None,
             acked: 0,
-            carry: Some(carry),
         };
         self.ops.insert(op_id, op);
-        let waiting = self.stage(op_id, node, decision.writes, decision.audit);
+        let waiting = self.stage(op_id, node, vec![], vec![]);
         self.ops.get_mut(&op_id).expect("op").waiting = waiting;
         self.advance(op_id);
     }
 
-    /// The next thing a carried-out decision does, given what the last one answered.
-    fn carry_on(&mut self, op_id: u64, event: Event) {
-        let node = self.ops[&op_id].node;
-        let carry = self.ops.get_mut(&op_id).and_then(|op| op.carry.as_mut()).expect("carry");
-        match event {
-            Event::Stored(Ok(())) if !carry.stored => carry.stored = true,
-            Event::Stored(Err(fault)) | Event::Ended(Err(fault)) => {
-                let asked = self.ops[&op_id].asked.clone();
-                return self.acknowledge(op_id, asked, Err(fault));
-            }
-            Event::Ended(Ok(_)) => {}
-            other => self.fail(format!("a carried-out decision resumed with {other:?}")),
-        }
-        loop {
-            let carry = self.ops.get_mut(&op_id).and_then(|op| op.carry.as_mut()).expect("carry");
-            if let Some(id) = carry.ends.pop() {
-                let reason = carry.reason;
-                let stored = self.nodes[node].sessions.get(&id).cloned();
-                if let Some(end) = End::start(stored, SessionEvent::End(reason), By::system(), self.node_now(node)) {
-                    let op = self.ops.get_mut(&op_id).expect("op");
-                    op.stack.push(Op::End(end));
-                    op.waiting = Waiting::Ready(Event::Start);
-                    return;
-                }
-                continue;
-            }
-            match carry.then.pop_front() {
-                Some(After::Disconnect { agent_id }) => {
-                    if let Some(agent) = self.agents.iter().position(|a| a.id == agent_id && a.link == Some(node)) {
-                        self.drop_link(agent);
-                    }
-                }
-                Some(After::EndAgentSessions { agent_id, reason }) => {
-                    let mut ids = end::still_active(self.nodes[node].sessions.values(), |s| s.agent_id == agent_id);
-                    ids.reverse();
-                    let carry = self.ops.get_mut(&op_id).and_then(|op| op.carry.as_mut()).expect("carry");
-                    carry.ends = ids;
-                    carry.reason = reason;
-                }
-                Some(After::EndTenantSessions { tenant, reason }) => {
-                    let mut ids = end::still_active(self.nodes[node].sessions.values(), |s| s.tenant == tenant);
-                    ids.reverse();
-                    let carry = self.ops.get_mut(&op_id).and_then(|op| op.carry.as_mut()).expect("carry");
-                    carry.ends = ids;
-                    carry.reason = reason;
-                }
-                None => {
-                    let asked = self.ops[&op_id].asked.clone();
-                    return self.acknowledge(op_id, asked, Ok(None));
-                }
-            }
-        }
+    /// Carries out `decision` on `node`: the production [`Carry`] operation, as
+    /// `lifecycle::carry_out` drives it (stored, then what follows, in order).
+    fn carry_out(&mut self, node: usize, asked: Asked, decision: records::Decision) {
+        self.start(node, asked, Some(Op::Carry(Carry::start(decision))), Event::Start);
     }
 
     /// The agent tells its node where its kill switch is (on a change, and in its manifest on
@@ -1182,7 +1153,7 @@ impl Sim {
         let Some(record) = self.nodes[node].agents.get(&agent_id).cloned() else { return };
         let decision = records::kill_switch(&record, on);
         let changed = !records::is_quiet(&decision);
-        self.carry_out(node, Asked::KillSwitch { agent: agent_id, on, changed }, decision, EndReason::KillSwitch);
+        self.carry_out(node, Asked::KillSwitch { agent: agent_id, on, changed }, decision);
     }
 
     fn finish_deactivation(&mut self, op_id: u64) {
@@ -1271,7 +1242,7 @@ impl Sim {
                 self.end_acknowledged.entry(session_id).or_insert((self.now, agent_acked));
             }
             (Asked::Expire, _) => {}
-            (Asked::KillSwitch { agent, on, changed }, None) => {
+            (Asked::KillSwitch { agent, on, changed }, Some(Answer::Carried)) => {
                 self.stats.kill_switches += 1;
                 // A change is recorded (`kill_switch_on`/`_off`); a repeated report records nothing.
                 let event = if on { "kill_switch_on" } else { "kill_switch_off" };
@@ -1280,7 +1251,7 @@ impl Sim {
                     self.fail(format!("{agent}'s kill switch ({event}) acknowledged without any record of it"));
                 }
             }
-            (Asked::Revoke { agent }, None) => {
+            (Asked::Revoke { agent }, Some(Answer::Carried)) => {
                 let n = self
                     .store
                     .audit
@@ -1296,19 +1267,23 @@ impl Sim {
                 self.stats.revoked_twice += usize::from(n > 1);
                 self.revoked.entry(agent).or_insert(self.now);
             }
-            (Asked::Tenant { armed }, None) => {
+            (Asked::Tenant { armed }, Some(Answer::Carried)) => {
                 let event = if armed { "tenant_armed" } else { "tenant_disarmed" };
                 if self.store.audit.iter().all(|r| r.event != event) {
                     self.fail(format!("{event} acknowledged without its record"));
                 }
                 self.stats.tenant_changes += 1;
             }
-            (Asked::Follow, None) => {}
-            (Asked::Flushed { held }, None) => {
-                if self.nodes[node_of].up {
-                    self.operator_commands(node_of, held);
+            (Asked::Follow, Some(Answer::Carried)) => {}
+            (Asked::Flushed { then }, Some(Answer::Carried)) if self.nodes[node_of].up => match then {
+                Deferred::Command(held) => self.operator_commands(node_of, held),
+                Deferred::EndTenant(reason) => {
+                    let then = vec![After::EndTenantSessions { tenant: TENANT.into(), reason }];
+                    let decision = records::Decision { writes: vec![], audit: vec![], then };
+                    self.carry_out(node_of, Asked::Follow, decision);
                 }
-            }
+            },
+            (Asked::Flushed { .. }, Some(Answer::Carried)) => {}
             (asked, answer) => self.fail(format!("{asked:?} answered {answer:?}")),
         }
     }
@@ -1593,12 +1568,10 @@ impl Sim {
             if rule.keep {
                 self.nodes[node].tenant = stored.clone();
             }
-            // `cluster::apply`: this node's writes flushed first (an empty batch's wait covers
-            // everything staged before it), then the tenant's sessions it knows end.
+            // `cluster::end_orphans`: this node's writes stored first, then the tenant's
+            // sessions it knows end.
             if let Some(reason) = rule.end_sessions {
-                let then = vec![After::EndTenantSessions { tenant: stored.id.clone(), reason }];
-                let decision = records::Decision { writes: vec![], audit: vec![], then };
-                self.carry_out(node, Asked::Follow, decision, reason);
+                self.wait_all(node, Deferred::EndTenant(reason));
             }
         }
         for id in agents {

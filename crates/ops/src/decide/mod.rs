@@ -16,6 +16,7 @@
 //! after it is stored.
 
 pub mod activate;
+pub mod carry;
 pub mod command;
 pub mod end;
 pub mod follow;
@@ -51,6 +52,13 @@ impl Operation for command::Run {
     type Answer = command::Ran;
     fn next(&mut self, event: Event) -> Step<Self::Answer> {
         command::Run::next(self, event)
+    }
+}
+
+impl Operation for carry::Carry {
+    type Answer = ();
+    fn next(&mut self, event: Event) -> Step<Self::Answer> {
+        carry::Carry::next(self, event)
     }
 }
 
@@ -93,6 +101,15 @@ pub enum Tell {
     /// Forget this node's copy of a session (another node ended it first; its record reaches
     /// this node by announcement or by key).
     Forget { session_id: String },
+    /// Close the agent's link wherever it is held here (it was revoked).
+    Disconnect { agent_id: String },
+}
+
+/// Which live sessions a driver lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Live {
+    OfAgent(String),
+    OfTenant(String),
 }
 
 /// The one thing an operation waits for before it goes on.
@@ -104,6 +121,11 @@ pub enum Then<A> {
     ClaimEnd { session_id: String },
     /// Store these records with their audit records, atomically and durably → [`Event::Stored`].
     Commit { writes: Vec<Write>, audit: Vec<AuditEntry> },
+    /// Store these records without waiting for the disk (nothing audited, nothing an operator
+    /// relies on) → [`Event::Stored`], always `Ok` (a failure is logged).
+    StoreQuietly { writes: Vec<Write> },
+    /// List the live sessions the driver holds, in ID order → [`Event::Live`].
+    Live(Live),
     /// Append these audit records durably → [`Event::Stored`].
     Audit(Vec<AuditEntry>),
     /// Consume a patch ID in the agent's replay memory, with these audit records, durably →
@@ -128,6 +150,8 @@ pub enum Event {
     Relayed(Result<String, Fault>),
     /// The session ended now (with this reason, as stored), or had already ended.
     Ended(Result<Option<(EndReason, Box<Session>)>, Fault>),
+    /// The live sessions asked for, by ID.
+    Live(Vec<String>),
 }
 
 /// What the agent needs to enforce a session itself.

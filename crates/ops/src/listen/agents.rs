@@ -560,7 +560,7 @@ async fn handle_agent_message(
             let on = manifest.remote_support_on;
             record.manifest = Some(manifest);
             let decision = crate::decide::records::kill_switch(&record, on);
-            crate::lifecycle::carry_out_quietly(ops, &mut registry, decision, now)?;
+            crate::lifecycle::carry_out(ops, &mut registry, decision, now)?;
         }
         AgentMessage::RemoteSupport { on } => {
             let decision = crate::decide::records::kill_switch(&record, on);
