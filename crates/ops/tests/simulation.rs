@@ -27,7 +27,7 @@ use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSess
 use argus_fsm::machine::Machine;
 use argus_fsm::patch::{admit, PatchContext, ReplayMemory};
 use argus_fsm::session::{EndReason, Presented, Session, SessionEvent, SessionState};
-use argus_fsm::signed::{sign_patch, Envelope, PatchBody};
+use argus_fsm::signed::{sign_consent, sign_patch, verify_consent, ConsentBody, Envelope, PatchBody};
 use argus_fsm::tenant::{ConsentRecord, Tenant, TenantState};
 use argus_fsm::wire::SessionGrant;
 use argus_fsm::{Code, Timestamp};
@@ -49,6 +49,8 @@ use rand_chacha::ChaCha8Rng;
 const NODES: usize = 3;
 /// What a ping answers.
 const PONG: &str = "{\"pong\":true}";
+/// The tenant's consent signing key (its admin's).
+const CONSENT_KEY: [u8; 32] = [9; 32];
 /// Signed patches per agent: few, so the same one is asked for again and again.
 const PATCHES_PER_AGENT: usize = 2;
 const AGENTS: usize = 3;
@@ -106,8 +108,9 @@ struct Stats {
     /// Patches agents applied (each at most once), and patch commands refused (a replay, on a
     /// node whose view had not seen the application yet, or at the agent).
     patches_applied: usize,
-    /// Arms and disarms acknowledged.
+    /// Arms, disarms, consents and withdrawals acknowledged, and of them withdrawals.
     tenant_changes: usize,
+    withdrawals: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,6 +330,15 @@ impl Op {
     }
 }
 
+/// What a tenant admin does.
+#[derive(Debug, Clone, Copy)]
+enum TenantAction {
+    Arm,
+    Disarm,
+    Withdraw,
+    Consent,
+}
+
 /// What waits for a node's writes to be stored first.
 #[derive(Debug, Clone)]
 enum Deferred {
@@ -350,9 +362,9 @@ enum Asked {
     },
     /// The expiry driver (no operator waits).
     Expire,
-    /// A tenant admin arms or disarms the tenant.
+    /// A tenant admin changes the tenant.
     Tenant {
-        armed: bool,
+        action: TenantAction,
     },
     /// A node follows another node's tenant change (no operator waits).
     Follow,
@@ -516,7 +528,7 @@ impl Sim {
     fn new(seed: u64, shape: Shape) -> Sim {
         let tenant = Tenant {
             id: TENANT.into(),
-            consent_key: [1; 32],
+            consent_key: SigningKey::from_bytes(&CONSENT_KEY).verifying_key().to_bytes(),
             state: TenantState::Consented {
                 consent: ConsentRecord {
                     signer: "admin@t1".into(),
@@ -1071,16 +1083,44 @@ impl Sim {
     /// The tenant's admin arms or disarms it on `node`: the production decision
     /// (`records::tenant_transition`), carried out — stored, then (a disarm) the tenant's
     /// sessions ended.
-    fn tenant_admin(&mut self, node: usize, armed: bool) {
+    fn tenant_admin(&mut self, node: usize, action: TenantAction) {
+        use argus_fsm::tenant::TenantEvent;
+        use argus_ops::store::audit::AuditEvent;
         self.ensure_current(node);
-        let (event, audit) = if armed {
-            (argus_fsm::tenant::TenantEvent::Arm, argus_ops::store::audit::AuditEvent::TenantArmed)
-        } else {
-            (argus_fsm::tenant::TenantEvent::Disarm, argus_ops::store::audit::AuditEvent::TenantDisarmed)
-        };
         let now = self.node_now(node);
-        match records::tenant_transition(&self.nodes[node].tenant, event, audit, OWNER, "sim", now) {
-            Ok((_, decision)) => self.carry_out(node, Asked::Tenant { armed }, decision),
+        let tenant = &self.nodes[node].tenant;
+        let decided = match action {
+            TenantAction::Arm => {
+                records::tenant_transition(tenant, TenantEvent::Arm, AuditEvent::TenantArmed, OWNER, "sim", now)
+            }
+            TenantAction::Disarm => {
+                records::tenant_transition(tenant, TenantEvent::Disarm, AuditEvent::TenantDisarmed, OWNER, "sim", now)
+            }
+            TenantAction::Withdraw => records::tenant_transition(
+                tenant,
+                TenantEvent::WithdrawConsent,
+                AuditEvent::TenantConsentWithdrawn,
+                OWNER,
+                "sim",
+                now,
+            ),
+            TenantAction::Consent => {
+                // A consent document signed with the tenant's key, verified as the route does.
+                let body = ConsentBody {
+                    version: 1,
+                    tenant: TENANT.into(),
+                    signer: "admin@t1".into(),
+                    issued_at: 0,
+                    expires_at: None,
+                };
+                let envelope = sign_consent(&SigningKey::from_bytes(&CONSENT_KEY), &body);
+                let key = VerifyingKey::from_bytes(&tenant.consent_key).expect("the tenant's key");
+                let verified = verify_consent(&envelope, &key).expect("signed with the tenant's key");
+                records::record_consent(tenant, verified, "k", OWNER, now)
+            }
+        };
+        match decided {
+            Ok((_, decision)) => self.carry_out(node, Asked::Tenant { action }, decision),
             Err(_) => self.stats.refused += 1,
         }
     }
@@ -1267,12 +1307,18 @@ impl Sim {
                 self.stats.revoked_twice += usize::from(n > 1);
                 self.revoked.entry(agent).or_insert(self.now);
             }
-            (Asked::Tenant { armed }, Some(Answer::Carried)) => {
-                let event = if armed { "tenant_armed" } else { "tenant_disarmed" };
+            (Asked::Tenant { action }, Some(Answer::Carried)) => {
+                let event = match action {
+                    TenantAction::Arm => "tenant_armed",
+                    TenantAction::Disarm => "tenant_disarmed",
+                    TenantAction::Withdraw => "tenant_consent_withdrawn",
+                    TenantAction::Consent => "tenant_consent_recorded",
+                };
                 if self.store.audit.iter().all(|r| r.event != event) {
                     self.fail(format!("{event} acknowledged without its record"));
                 }
                 self.stats.tenant_changes += 1;
+                self.stats.withdrawals += usize::from(matches!(action, TenantAction::Withdraw));
             }
             (Asked::Follow, Some(Answer::Carried)) => {}
             (Asked::Flushed { then }, Some(Answer::Carried)) if self.nodes[node_of].up => match then {
@@ -1436,7 +1482,7 @@ impl Sim {
                 if let Some(since) = self.store.disarmed_since {
                     if self.now > since + END_TAKES_EFFECT_MS {
                         self.fail(format!(
-                            "agent {} ran a command on {} at t={}, the tenant disarmed since t={since}",
+                            "agent {} ran a command on {} at t={}, the tenant disarmed or without consent since t={since}",
                             self.agents[agent].id, grant.session_id, self.now
                         ));
                     }
@@ -1732,8 +1778,14 @@ impl Sim {
                 }
                 self.report_switch(agent);
             }
-            (55, Some(node)) if self.rng.random_bool(0.3) => self.tenant_admin(node, false),
-            (56..=58, Some(node)) if !self.nodes[node].tenant.armed() => self.tenant_admin(node, true),
+            (55, Some(node)) if self.rng.random_bool(0.3) => {
+                let action = if self.rng.random_bool(0.25) { TenantAction::Withdraw } else { TenantAction::Disarm };
+                self.tenant_admin(node, action);
+            }
+            (56..=58, Some(node)) if !self.nodes[node].tenant.armed() => {
+                let consented = matches!(self.nodes[node].tenant.state, TenantState::Consented { .. });
+                self.tenant_admin(node, if consented { TenantAction::Arm } else { TenantAction::Consent });
+            }
             (52, _) => {
                 self.stats.link_drops += 1;
                 let agent = self.rng.random_range(0..AGENTS);
@@ -1810,6 +1862,7 @@ fn the_session_core_keeps_its_invariants_under_faults() {
         total.kill_switches += stats.kill_switches;
         total.patches_applied += stats.patches_applied;
         total.tenant_changes += stats.tenant_changes;
+        total.withdrawals += stats.withdrawals;
     }
     eprintln!("{} seeds: {total:?}", seeds.len());
     // The run did what a simulation is for: operations were acknowledged and refused, and
