@@ -90,13 +90,8 @@ async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Resul
     let mut registry = ops.registry.write().await;
     let reread = cluster.reread(&changes)?;
     let mine = ops.writer.unflushed();
-    let mut ending = Vec::new();
     for tenant in reread.tenants {
-        let rule = crate::decide::follow::tenant(&tenant, mine.tenants.contains(&tenant.id));
-        if let Some(reason) = rule.end_sessions {
-            ending.push((tenant.id.clone(), reason));
-        }
-        if rule.keep {
+        if !mine.tenants.contains(&tenant.id) {
             registry.tenants.insert(tenant.id.clone(), tenant);
         }
     }
@@ -127,29 +122,9 @@ async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Resul
             registry.remember_session(session);
         }
     }
-    end_orphans(ops, &mut registry, ending).await
-}
-
-/// Ends the live sessions this node knows of tenants that may have none (disarmed or consent
-/// withdrawn elsewhere). A session this node staged and has not flushed would find no row to
-/// claim, so this node's writes are flushed first, with the registry held (nothing new is
-/// staged meanwhile); the ends are flushed before the lock is let go.
-async fn end_orphans(
-    ops: &crate::state::Ops,
-    registry: &mut crate::state::Registry,
-    tenants: Vec<(String, argus_fsm::session::EndReason)>,
-) -> Result<(), StoreError> {
-    if tenants.is_empty() {
-        return Ok(());
-    }
-    ops.writer.wait_all().await?;
-    let now = crate::time_format::now();
-    for (tenant, reason) in tenants {
-        if let Err(fault) = crate::lifecycle::end_tenant_sessions(ops, registry, &tenant, reason, now) {
-            tracing::warn!(%tenant, error = %fault.message, "could not end the sessions of a tenant disarmed elsewhere");
-        }
-    }
-    ops.writer.wait_all().await
+    // A tenant disarmed elsewhere: its sessions here end in the expiry driver's next sweep
+    // (`decide::end::orphaned`), and a command on one ends it at once.
+    Ok(())
 }
 
 /// Replaces this node's view with the store's, then cuts off links of agents revoked meanwhile.
@@ -160,11 +135,6 @@ async fn reload_everything(ops: &crate::state::Ops) -> Result<(), StoreError> {
     ops.writer.wait_all().await?;
     let snapshot = ops.store.load()?;
     *registry = crate::state::Registry::from_snapshot(snapshot);
-    let ending: Vec<_> = registry
-        .tenants
-        .values()
-        .filter_map(|t| crate::decide::follow::sessions_end_for(t).map(|reason| (t.id.clone(), reason)))
-        .collect();
     let held = ops.reach.held();
     for agent in held {
         let enrolled = registry.agents.get(&agent).is_some_and(|a| a.enrollment.passkey().is_some());
@@ -173,5 +143,5 @@ async fn reload_everything(ops: &crate::state::Ops) -> Result<(), StoreError> {
         }
     }
     tracing::info!("reloaded this node's view from the shared store");
-    end_orphans(ops, &mut registry, ending).await
+    Ok(())
 }

@@ -266,7 +266,7 @@ pub async fn run_command(
                 "apply_patch" => registry.agents.get(&session.agent_id).map(|a| a.patches.clone()).unwrap_or_default(),
                 _ => Default::default(),
             };
-            let tenant_ends = registry.tenants.get(&session.tenant).and_then(crate::decide::follow::sessions_end_for);
+            let tenant_ends = registry.tenants.get(&session.tenant).and_then(crate::decide::end::sessions_end_for);
             (replay, tenant_ends)
         };
         let patch_key = ops.patch_key.as_ref();

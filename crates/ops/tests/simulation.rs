@@ -35,7 +35,7 @@ use argus_ops::decide::activate::{self, Activate, Activated};
 use argus_ops::decide::carry::Carry;
 use argus_ops::decide::command::{self, Ran, Run};
 use argus_ops::decide::end::{self, By, End};
-use argus_ops::decide::records::{self, After};
+use argus_ops::decide::records;
 use argus_ops::decide::{grant_of, Event, Live, Step, Tell, Then};
 use argus_ops::fault::Fault;
 use argus_ops::store::audit::{rechain, record_hash, AuditEntry, AuditRecord, GENESIS};
@@ -339,15 +339,6 @@ enum TenantAction {
     Consent,
 }
 
-/// What waits for a node's writes to be stored first.
-#[derive(Debug, Clone)]
-enum Deferred {
-    /// A command on a tenant or agent changed here and not yet stored (`lifecycle::run_command`).
-    Command(Held),
-    /// Ending a tenant's sessions after following its change (`cluster::end_orphans`).
-    EndTenant(EndReason),
-}
-
 /// What the operator asked, for the checks on its answer.
 #[derive(Debug, Clone)]
 enum Asked {
@@ -366,11 +357,10 @@ enum Asked {
     Tenant {
         action: TenantAction,
     },
-    /// A node follows another node's tenant change (no operator waits).
-    Follow,
-    /// `Writer::wait_all` on the node, then what was deferred goes on.
+    /// `Writer::wait_all` on the node, then a command on a tenant or agent changed here and
+    /// not yet stored goes on (`lifecycle::run_command`).
     Flushed {
-        then: Deferred,
+        held: Held,
     },
     Revoke {
         agent: String,
@@ -780,7 +770,7 @@ impl Sim {
         // `lifecycle::run_command`: a tenant or agent change in flight here is stored first.
         let pending = self.nodes[node].writer.unflushed();
         if pending.tenants.iter().any(|t| t == TENANT) || pending.agents.contains(&held.agent) {
-            return self.wait_all(node, Deferred::Command(held));
+            return self.wait_all(node, held);
         }
         let current = self.ensure_current(node);
         let presented = Self::presented(&held);
@@ -797,7 +787,7 @@ impl Sim {
                     replay: &replay,
                     patch_key: Some(&patch_key),
                     current,
-                    tenant_ends: argus_ops::decide::follow::sessions_end_for(&self.nodes[node].tenant),
+                    tenant_ends: argus_ops::decide::end::sessions_end_for(&self.nodes[node].tenant),
                     now: self.node_now(node),
                 };
                 // A quarter of commands apply one of the agent's few signed patches, so the same
@@ -1142,13 +1132,13 @@ impl Sim {
     }
 
     /// `Writer::wait_all` on `node` (the wait of an empty batch covers everything staged before
-    /// it), then `then` goes on.
-    fn wait_all(&mut self, node: usize, then: Deferred) {
+    /// it), then the command on `held` goes on.
+    fn wait_all(&mut self, node: usize, held: Held) {
         self.next_op += 1;
         let op_id = self.next_op;
         let op = InFlight {
             node,
-            asked: Asked::Flushed { then },
+            asked: Asked::Flushed { held },
             stack: vec![],
             waiting: Waiting::Nothing,
             acks: BTreeSet::new(),
@@ -1320,15 +1310,9 @@ impl Sim {
                 self.stats.tenant_changes += 1;
                 self.stats.withdrawals += usize::from(matches!(action, TenantAction::Withdraw));
             }
-            (Asked::Follow, Some(Answer::Carried)) => {}
-            (Asked::Flushed { then }, Some(Answer::Carried)) if self.nodes[node_of].up => match then {
-                Deferred::Command(held) => self.operator_commands(node_of, held),
-                Deferred::EndTenant(reason) => {
-                    let then = vec![After::EndTenantSessions { tenant: TENANT.into(), reason }];
-                    let decision = records::Decision { writes: vec![], audit: vec![], then };
-                    self.carry_out(node_of, Asked::Follow, decision);
-                }
-            },
+            (Asked::Flushed { held }, Some(Answer::Carried)) if self.nodes[node_of].up => {
+                self.operator_commands(node_of, held)
+            }
             (Asked::Flushed { .. }, Some(Answer::Carried)) => {}
             (asked, answer) => self.fail(format!("{asked:?} answered {answer:?}")),
         }
@@ -1609,15 +1593,10 @@ impl Sim {
             return;
         }
         if let Some(stored) = self.store.tenant.clone().filter(|_| tenants) {
-            let unflushed_here = self.nodes[node].writer.unflushed().tenants.contains(&stored.id);
-            let rule = argus_ops::decide::follow::tenant(&stored, unflushed_here);
-            if rule.keep {
-                self.nodes[node].tenant = stored.clone();
-            }
-            // `cluster::end_orphans`: this node's writes stored first, then the tenant's
-            // sessions it knows end.
-            if let Some(reason) = rule.end_sessions {
-                self.wait_all(node, Deferred::EndTenant(reason));
+            // `cluster::apply`: what this node staged and has not stored is newer; the tenant's
+            // sessions here end in the expiry sweep (`end::orphaned`) or at their next command.
+            if !self.nodes[node].writer.unflushed().tenants.contains(&stored.id) {
+                self.nodes[node].tenant = stored;
             }
         }
         for id in agents {

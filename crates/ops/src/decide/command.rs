@@ -315,3 +315,56 @@ fn patch_id_unverified(envelope: &argus_fsm::signed::Envelope) -> Option<String>
     let bytes = base64::engine::general_purpose::STANDARD.decode(&envelope.body).ok()?;
     postcard::take_from_bytes::<argus_fsm::signed::PatchBody>(&bytes).ok().map(|(body, _)| body.patch_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(tenant_ends: Option<EndReason>, replay: &ReplayMemory) -> Facts<'_> {
+        let session = Session::start(
+            "ses_1".into(),
+            "t1".into(),
+            "a1".into(),
+            "op".into(),
+            [7; 32],
+            "why".into(),
+            60_000,
+            Timestamp(0),
+        );
+        let presented = Presented { tenant: "t1".into(), owner: "op".into(), token_hash: [7; 32] };
+        Facts {
+            session,
+            presented,
+            actor: "op".into(),
+            replay,
+            patch_key: None,
+            current: true,
+            tenant_ends,
+            now: Timestamp(1),
+        }
+    }
+
+    fn ping() -> Request {
+        Request { tenant: "t1".into(), command: "ping".into(), args: json!({}) }
+    }
+
+    #[test]
+    fn a_session_whose_tenant_may_have_none_ends_instead_of_running_and_answers_session_expired() {
+        let replay = ReplayMemory::default();
+        for reason in [EndReason::TenantDisarmed, EndReason::ConsentWithdrawn] {
+            let mut run = Run::start(ping(), facts(Some(reason), &replay));
+            let step = run.next(Event::Start);
+            assert!(
+                matches!(step.then, Then::End { ref session_id, event: SessionEvent::End(r), .. } if session_id == "ses_1" && r == reason),
+                "{step:?}"
+            );
+            let step = run.next(Event::Ended(Ok(None)));
+            let Then::Answer(Err(fault)) = step.then else { panic!("{step:?}") };
+            assert_eq!(fault.code, Code::SessionExpired);
+            assert!(fault.message.contains(reason.as_str()), "{}", fault.message);
+        }
+        // An armed tenant's session runs: the command is relayed.
+        let mut run = Run::start(ping(), facts(None, &replay));
+        assert!(matches!(run.next(Event::Start).then, Then::Relay { .. }));
+    }
+}

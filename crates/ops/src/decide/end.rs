@@ -138,12 +138,23 @@ pub fn still_active<'a>(
     ids
 }
 
+/// Why a tenant in this state may have no live session: disarmed, or without consent.
+pub fn sessions_end_for(tenant: &argus_fsm::tenant::Tenant) -> Option<EndReason> {
+    use argus_fsm::tenant::TenantState;
+    match tenant.state {
+        TenantState::NoConsent => Some(EndReason::ConsentWithdrawn),
+        TenantState::Consented { armed: false, .. } => Some(EndReason::TenantDisarmed),
+        TenantState::Consented { armed: true, .. } => None,
+    }
+}
+
 /// The live sessions among `sessions` whose tenant (as `tenants` has it) may have none —
 /// disarmed or without consent — with the reason each ends for; sessions named in `unflushed`
 /// (staged here and not yet in the store, so their end claim would find nothing) are left for
 /// the next sweep. On one node there are none (a disarm ends its sessions in the same step);
 /// in a cluster they are sessions a node activated on a view that had not yet seen another
-/// node's disarm.
+/// node's disarm. The expiry driver ends them within a second of the view learning of it, and
+/// a command on one ends it at once (`command::Facts::tenant_ends`).
 pub fn orphaned<'a>(
     sessions: impl Iterator<Item = &'a Session>,
     tenants: &std::collections::HashMap<String, argus_fsm::tenant::Tenant>,
@@ -152,7 +163,7 @@ pub fn orphaned<'a>(
     let mut ids: Vec<(String, EndReason)> = sessions
         .filter(|s| s.next_deadline().is_some() && !unflushed.contains(&s.id))
         .filter_map(|s| {
-            let reason = tenants.get(&s.tenant).and_then(crate::decide::follow::sessions_end_for)?;
+            let reason = tenants.get(&s.tenant).and_then(sessions_end_for)?;
             Some((s.id.clone(), reason))
         })
         .collect();

@@ -41,37 +41,6 @@ pub fn agent(stored: &crate::store::AgentRecord, unflushed_here: bool) -> AgentR
     AgentReread { keep: revoked || !unflushed_here, disconnect: revoked }
 }
 
-/// What to do with a tenant record read again from the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TenantReread {
-    /// Replace this node's copy with the stored one.
-    pub keep: bool,
-    /// End the tenant's live sessions this node knows, for this reason: the tenant may not
-    /// have sessions (disarmed, or its consent withdrawn) — a session this node activated on
-    /// a view that had not seen that yet must not outlive it.
-    pub end_sessions: Option<EndReason>,
-}
-
-/// The rule for a tenant record another node wrote (or the store answers on a reload): what
-/// this node wrote and has not flushed is newer and kept; otherwise the stored tenant is taken,
-/// and if it may not have sessions, the ones this node knows live end.
-pub fn tenant(stored: &argus_fsm::tenant::Tenant, unflushed_here: bool) -> TenantReread {
-    if unflushed_here {
-        return TenantReread { keep: false, end_sessions: None };
-    }
-    TenantReread { keep: true, end_sessions: sessions_end_for(stored) }
-}
-
-/// Why a tenant in this state may have no live session: disarmed, or without consent.
-pub fn sessions_end_for(tenant: &argus_fsm::tenant::Tenant) -> Option<EndReason> {
-    use argus_fsm::tenant::TenantState;
-    match tenant.state {
-        TenantState::NoConsent => Some(EndReason::ConsentWithdrawn),
-        TenantState::Consented { armed: false, .. } => Some(EndReason::TenantDisarmed),
-        TenantState::Consented { armed: true, .. } => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,32 +96,5 @@ mod tests {
         // This node ended it and has not flushed the end: the stored live copy is older.
         assert_eq!(session(Some(&ended()), &live(), true), Reread { keep: false, tell_end: None });
         assert_eq!(session(Some(&live()), &live(), false), Reread { keep: true, tell_end: None });
-    }
-
-    #[test]
-    fn a_tenant_that_may_not_have_sessions_ends_them_here_unless_this_node_wrote_it_since() {
-        use argus_fsm::tenant::{ConsentRecord, Tenant, TenantState};
-        let consent = ConsentRecord {
-            signer: "admin@t".into(),
-            issued_at: 0,
-            expires_at: None,
-            key_id: "k".into(),
-            recorded_at: argus_fsm::Timestamp(0),
-        };
-        let tenant = |state| Tenant { id: "t".into(), consent_key: [1; 32], state };
-        let armed = tenant(TenantState::Consented { consent: consent.clone(), armed: true });
-        let disarmed = tenant(TenantState::Consented { consent, armed: false });
-        let withdrawn = tenant(TenantState::NoConsent);
-        assert_eq!(super::tenant(&armed, false), TenantReread { keep: true, end_sessions: None });
-        assert_eq!(
-            super::tenant(&disarmed, false),
-            TenantReread { keep: true, end_sessions: Some(EndReason::TenantDisarmed) }
-        );
-        assert_eq!(
-            super::tenant(&withdrawn, false),
-            TenantReread { keep: true, end_sessions: Some(EndReason::ConsentWithdrawn) }
-        );
-        // This node re-armed it and has not flushed: its own write is newer.
-        assert_eq!(super::tenant(&disarmed, true), TenantReread { keep: false, end_sessions: None });
     }
 }

@@ -189,7 +189,7 @@ impl Changes {
     }
 
     /// Every key `writes` touch, however many.
-    pub fn keys_of(node: &str, writes: &[Write]) -> Changes {
+    pub fn keys_of<'a>(node: &str, writes: impl IntoIterator<Item = &'a Write>) -> Changes {
         let mut changes = Changes { node: node.to_string(), ..Changes::default() };
         for write in writes {
             match write {

@@ -177,7 +177,7 @@ impl Queue {
     /// The keys this node has staged or is writing and that have not landed: newer here than
     /// what the store answers.
     pub fn unflushed(&self) -> Changes {
-        let mut keys = Changes::keys_of("", &self.pending.iter().flat_map(|s| s.writes.clone()).collect::<Vec<_>>());
+        let mut keys = Changes::keys_of("", self.pending.iter().flat_map(|staged| &staged.writes));
         keys.merge(self.in_flight.clone());
         keys
     }
