@@ -136,25 +136,21 @@ impl PgStore {
             .enable_all()
             .build()
             .map_err(|e| StoreError::Backend(format!("starting the database runtime: {e}")))?;
-        let mut config = tokio_postgres::Config::new();
+        // Hosts, user, password, database, sslmode and target_session_attrs as the URL says
+        // (a writable primary unless it says otherwise); the rest is the node's own.
+        let mut config = url.config().clone();
+        if config.get_application_name().is_none() {
+            config.application_name("argus-ops");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         config
-            .user(&url.user)
-            .host(&url.host)
-            .port(url.port)
-            .dbname(&url.database)
-            .application_name("argus-ops")
             // Server notices (e.g. "already exists, skipping" from idempotent DDL) are not news.
             .options("-c client_min_messages=warning")
-            .connect_timeout(CONNECT_TIMEOUT)
-            .keepalives(true)
-            .ssl_mode(match url.ssl {
-                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-                SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
-            });
-        if let Some(password) = &url.password {
-            config.password(password);
-        }
+            .keepalives(true);
+        let connect_budget =
+            config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT) * config.get_hosts().len().max(1) as u32;
         let listen_config = config.clone();
         let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
         let manager = match url.ssl {
@@ -167,7 +163,9 @@ impl PgStore {
                 .max_size(8)
                 .runtime(deadpool_postgres::Runtime::Tokio1)
                 .wait_timeout(Some(OPERATION_TIMEOUT))
-                .create_timeout(Some(CONNECT_TIMEOUT))
+                // Each host gets its connect timeout in turn (a failover may leave the first
+                // one unreachable).
+                .create_timeout(Some(connect_budget))
                 .recycle_timeout(Some(CONNECT_TIMEOUT))
                 .build()
                 .map_err(|e| StoreError::Backend(format!("building the connection pool: {e}")))?
