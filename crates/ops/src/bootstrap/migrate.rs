@@ -77,7 +77,10 @@ pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
     // From now on this node serves from the database.
     let staged = dir.store_file().with_extension("url.new");
     let _ = std::fs::remove_file(&staged);
-    tls::write_private(&staged, format!("{}\n", StoreUrl::Postgres(to.clone()).to_secret_string()).as_bytes())?;
+    tls::write_private(
+        &staged,
+        format!("{}\n", StoreUrl::Postgres(Box::new(to.clone())).to_secret_string()).as_bytes(),
+    )?;
     std::fs::rename(&staged, dir.store_file()).context("pointing the data dir at the new store")?;
     // The clear copy of the CA key is not left behind on this node's disk.
     std::fs::remove_file(dir.tls("ca.key")).context("removing tls/ca.key (now sealed in the store)")?;

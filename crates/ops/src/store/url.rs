@@ -19,7 +19,7 @@ pub enum StoreUrl {
     /// The embedded database inside the data dir.
     Sled,
     /// A PostgreSQL database.
-    Postgres(PgUrl),
+    Postgres(Box<PgUrl>),
 }
 
 /// A parsed PostgreSQL URL.
@@ -134,7 +134,7 @@ impl StoreUrl {
         if text.is_empty() || text == "sled" {
             return Ok(StoreUrl::Sled);
         }
-        PgUrl::parse(text).map(StoreUrl::Postgres)
+        PgUrl::parse(text).map(|url| StoreUrl::Postgres(Box::new(url)))
     }
 
     /// The URL as it may be printed: the password replaced by `***`.
@@ -289,7 +289,7 @@ mod tests {
 
     fn pg(text: &str) -> PgUrl {
         match StoreUrl::parse(text).unwrap() {
-            StoreUrl::Postgres(url) => url,
+            StoreUrl::Postgres(url) => *url,
             StoreUrl::Sled => panic!("not postgres"),
         }
     }
@@ -324,12 +324,12 @@ mod tests {
         assert_eq!(hosts(&url), [("db.example".to_string(), 5433)]);
         assert_eq!(url.config().get_dbname(), Some("argus"));
         assert_eq!(url.ssl, SslMode::Require);
-        let shown = StoreUrl::Postgres(url.clone()).redacted();
+        let shown = StoreUrl::Postgres(Box::new(url.clone())).redacted();
         assert_eq!(shown, "postgres://argus:***@db.example:5433/argus?sslmode=require");
-        assert!(!format!("{:?}", StoreUrl::Postgres(url.clone())).contains("cr3t"));
+        assert!(!format!("{:?}", StoreUrl::Postgres(Box::new(url.clone()))).contains("cr3t"));
         // The secret form round-trips.
-        let again = StoreUrl::parse(&StoreUrl::Postgres(url.clone()).to_secret_string()).unwrap();
-        assert_eq!(again, StoreUrl::Postgres(url));
+        let again = StoreUrl::parse(&StoreUrl::Postgres(Box::new(url.clone())).to_secret_string()).unwrap();
+        assert_eq!(again, StoreUrl::Postgres(Box::new(url)));
     }
 
     #[test]
@@ -358,7 +358,7 @@ mod tests {
         let url = pg("postgresql://u@[::1]/d");
         assert_eq!((hosts(&url), url.ssl), (vec![("::1".to_string(), 5432)], SslMode::Prefer));
         assert_eq!(url.config().get_password(), None);
-        assert_eq!(StoreUrl::Postgres(url).redacted(), "postgresql://u@[::1]/d");
+        assert_eq!(StoreUrl::Postgres(Box::new(url)).redacted(), "postgresql://u@[::1]/d");
     }
 
     #[test]
