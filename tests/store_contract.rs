@@ -389,3 +389,43 @@ fn revocations_stay_final_against_a_writer_with_an_older_view() {
     let pats = store.load().unwrap().pats;
     assert_eq!(pats[0].revoked_at, Some(Timestamp(2_000)), "the revocation stands");
 }
+
+/// SPEC §10: a write whose COMMIT got no answer is resolved before anything else is written —
+/// never answered done when it did not land, never applied twice. A proxy the test controls
+/// cuts the connection once after the server answered the COMMIT (the group landed; the
+/// writer must find that out and answer done) and once before the server saw it (the group
+/// rolled back; the writer must answer failure and write nothing twice).
+#[test]
+fn a_commit_whose_answer_is_lost_is_found_landed_and_one_never_sent_is_found_lost() {
+    use argus_e2e::proxy::{CommitCut, Proxy};
+    let backend = pg();
+    let proxy = Proxy::start(format!("127.0.0.1:{}", backend.0.port).parse().unwrap());
+    let url = backend.1.replace(&format!(":{}/", backend.0.port), &format!(":{}/", proxy.addr.port()));
+    let store = argus_ops::store::open(&StoreUrl::parse(&url).unwrap(), std::path::Path::new("/nonexistent")).unwrap();
+    let writer = writer(&store, None);
+    let first = writer.stage(vec![Write::Pat(pat(1))], vec![entry(1)], Timestamp(1)).unwrap();
+    wait(&writer, first).unwrap();
+
+    proxy.cut_at_next_commit(CommitCut::BeforeTheAnswer);
+    let unanswered = writer.stage(vec![Write::Pat(pat(2))], vec![entry(2)], Timestamp(2)).unwrap();
+    wait(&writer, unanswered).expect("the group landed: answered done");
+    assert_eq!(proxy.commits_cut(), 1, "the answer to a COMMIT was cut");
+    assert!(!writer.poisoned(), "a landed group leaves the writer going");
+
+    proxy.cut_at_next_commit(CommitCut::BeforeTheServer);
+    let lost = writer.stage(vec![Write::Pat(pat(3))], vec![entry(3)], Timestamp(3)).unwrap();
+    let error = wait(&writer, lost).expect_err("the group never committed: answered failed");
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
+    assert_eq!(proxy.commits_cut(), 2, "a COMMIT was cut before the server saw it");
+
+    let snapshot = store.load().unwrap();
+    writer.reloaded(snapshot.last_audit.as_ref());
+    let mut hashes: Vec<[u8; 32]> = snapshot.pats.iter().map(|p| p.hash).collect();
+    hashes.sort();
+    assert_eq!(hashes, vec![[1; 32], [2; 32]], "the landed group is there once, the lost one not at all");
+    let next = writer.stage(vec![Write::Pat(pat(4))], vec![entry(4)], Timestamp(4)).unwrap();
+    wait(&writer, next).unwrap();
+    assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 3 });
+    let reasons = backend.0.psql("argus", "SELECT string_agg(record::json->>'reason', ',' ORDER BY seq) FROM audit");
+    assert_eq!(reasons, "round 1,round 2,round 4", "each acknowledged record once, in order");
+}

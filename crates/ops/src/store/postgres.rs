@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/001_initial.sql")),
     (2, include_str!("migrations/002_cluster.sql")),
     (3, include_str!("migrations/003_peer_identity.sql")),
+    (4, include_str!("migrations/004_writer_groups.sql")),
 ];
 
 /// The schema version this build writes.
@@ -48,6 +49,11 @@ const MIGRATION_LOCK: i64 = 0x6172_6775_736d_6967;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one flush or read may take before the store counts as unavailable.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// How long a write whose COMMIT got no answer keeps its waiters while the store finds out
+/// whether it landed (a database failover takes seconds; after this the write answers 503 and
+/// the outcome is found before anything else is written or read).
+pub const RESOLVE_WINDOW: Duration = Duration::from_secs(20);
 
 /// After a flush found another node's records before its own, this many following flushes lock
 /// the head first instead of trying the pipelined path.
@@ -74,6 +80,22 @@ struct Writing {
     contended: std::sync::atomic::AtomicU32,
     /// This node's ID, once it listens: its flushes announce their keys under it.
     node: std::sync::OnceLock<String>,
+    /// This store's row in `writer_groups` (random per process).
+    writer: i64,
+    /// The number of the last group this store began writing.
+    groups: std::sync::atomic::AtomicI64,
+    /// A group whose COMMIT was sent and never answered: nothing is written or read before its
+    /// outcome is known.
+    unresolved: std::sync::Mutex<Option<i64>>,
+}
+
+/// Whether a group whose COMMIT got no answer landed.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// It committed; the audit head after it (None: it had no audit records).
+    Landed(Option<super::head::Head>),
+    /// It did not commit (rolled back, or lost with a primary that never replicated it).
+    Lost,
 }
 
 impl Drop for PgStore {
@@ -177,10 +199,14 @@ impl PgStore {
                 floor: Default::default(),
                 contended: 0.into(),
                 node: std::sync::OnceLock::new(),
+                writer: random_writer(),
+                groups: 0.into(),
+                unresolved: std::sync::Mutex::new(None),
             }),
             listen: (listen_config, url.clone()),
         };
         store.run(store.migrate())?;
+        store.run(store.writing.register())?;
         Ok(store)
     }
 
@@ -228,7 +254,9 @@ impl PgStore {
     /// Copies a whole deployment into this (empty) database in one transaction, with its CA
     /// as the cluster CA (`migrate-store`). Refused when the database holds anything.
     pub fn import(&self, batch: Vec<Write>, ca_cert_pem: &str, ca_key_pem: &str) -> Result<(), StoreError> {
-        self.run(self.writing.write_with(batch, Some((ca_cert_pem, ca_key_pem)))).map(drop)
+        let group = self.writing.next_group();
+        let committing = std::sync::atomic::AtomicBool::new(false);
+        self.run(self.writing.write_with(batch, Some((ca_cert_pem, ca_key_pem)), group, &committing)).map(drop)
     }
 }
 
@@ -237,12 +265,120 @@ impl Writing {
         self.pool.get().await.map_err(pool_error)
     }
 
+    fn next_group(&self) -> i64 {
+        self.groups.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Creates this store's row in `writer_groups` (committed before any group moves it), and
+    /// drops rows of writers gone quiet for 30 days.
+    async fn register(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO writer_groups (writer, group_id) VALUES ($1, 0) ON CONFLICT (writer) DO NOTHING",
+                &[&self.writer],
+            )
+            .await
+            .map_err(pg_error)?;
+        client
+            .execute(
+                "DELETE FROM writer_groups WHERE written_at < now() - interval '30 days' AND writer <> $1",
+                &[&self.writer],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    /// Writes one group, and when its COMMIT got no answer (the connection lost, the database
+    /// failing over), finds out whether it landed before answering: landed answers its head,
+    /// lost answers failure, and still unknown after [`RESOLVE_WINDOW`] answers failure with
+    /// the group remembered, to be resolved before anything else is written or read.
+    async fn write_group(&self, batch: Vec<Write>) -> Result<Option<super::head::Head>, StoreError> {
+        self.settle().await?;
+        let group = self.next_group();
+        let committing = std::sync::atomic::AtomicBool::new(false);
+        let written = tokio::time::timeout(OPERATION_TIMEOUT, self.write_with(batch, None, group, &committing)).await;
+        let error = match written {
+            Ok(Ok(head)) => return Ok(head),
+            Ok(Err(error)) => error,
+            Err(_) => unavailable("the database did not answer in time"),
+        };
+        if !committing.load(Ordering::SeqCst) {
+            return Err(error);
+        }
+        tracing::warn!(group, %error, "a COMMIT got no answer: finding out whether it landed");
+        *self.unresolved.lock().expect("unresolved lock") = Some(group);
+        let deadline = tokio::time::Instant::now() + RESOLVE_WINDOW;
+        loop {
+            match self.settle_outcome().await {
+                Ok(Some(Outcome::Landed(head))) => return Ok(head),
+                Ok(Some(Outcome::Lost)) => {
+                    return Err(unavailable("the database lost the connection before the write committed"))
+                }
+                Ok(None) => unreachable!("the group was just marked unresolved"),
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(error) => {
+                    return Err(unavailable(format!(
+                        "the outcome of a write is not known yet ({error}); nothing more is written until it is"
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Resolves a group left unknown, if there is one: Ok once nothing is unknown.
+    async fn settle(&self) -> Result<(), StoreError> {
+        self.settle_outcome().await.map(drop)
+    }
+
+    /// One attempt at resolving the unknown group: its outcome (None: there was none).
+    async fn settle_outcome(&self) -> Result<Option<Outcome>, StoreError> {
+        let Some(group) = *self.unresolved.lock().expect("unresolved lock") else { return Ok(None) };
+        let outcome = tokio::time::timeout(CONNECT_TIMEOUT * 2, self.outcome_of(group))
+            .await
+            .unwrap_or_else(|_| Err(unavailable("the database did not answer in time")))?;
+        tracing::warn!(
+            group,
+            landed = matches!(outcome, Outcome::Landed(_)),
+            "resolved a write whose COMMIT got no answer"
+        );
+        *self.unresolved.lock().expect("unresolved lock") = None;
+        Ok(Some(outcome))
+    }
+
+    /// Reads this writer's row under its lock: a transaction still committing it (a backend
+    /// whose client went away, a commit waiting for its synchronous standby) is waited for, so
+    /// the answer is final.
+    async fn outcome_of(&self, group: i64) -> Result<Outcome, StoreError> {
+        let mut guard = InTransaction(Some(self.client().await?));
+        let client = guard.0.as_ref().expect("held");
+        client.batch_execute("BEGIN; SET LOCAL lock_timeout = '3s'").await.map_err(pg_error)?;
+        let row = client
+            .query_one(
+                "SELECT group_id, head_seq, head_hash FROM writer_groups WHERE writer = $1 FOR UPDATE",
+                &[&self.writer],
+            )
+            .await
+            .map_err(pg_error)?;
+        client.batch_execute("COMMIT").await.map_err(pg_error)?;
+        guard.release();
+        let (landed, seq, hash): (i64, Option<i64>, Option<String>) = (row.get(0), row.get(1), row.get(2));
+        outcome(group, landed, seq, hash).ok_or_else(|| {
+            StoreError::Backend("another process wrote under this writer's number in writer_groups".into())
+        })
+    }
+
     /// Writes `batch` in one transaction, appending its audit records after the head; answers
     /// the head after them.
     async fn write_with(
         &self,
         batch: Vec<Write>,
         import_ca: Option<(&str, &str)>,
+        group: i64,
+        committing: &std::sync::atomic::AtomicBool,
     ) -> Result<Option<super::head::Head>, StoreError> {
         // The last write of each key wins (one statement per table cannot touch a row twice).
         let mut tenants = HashMap::new();
@@ -270,7 +406,7 @@ impl Writing {
             Some(node) => Changes::announcements(node, &changed),
             None => Vec::new(),
         };
-        let tables = Tables { tenants, agents, pats, sessions, announce };
+        let tables = Tables { tenants, agents, pats, sessions, announce, mark: (self.writer, group) };
         // Until this write finishes one way or the other, the connection may be inside an open
         // transaction: if the future is dropped (a timeout), the guard closes the connection
         // rather than hand it back to the pool mid-transaction.
@@ -281,7 +417,7 @@ impl Writing {
         let contended = import_ca.is_none()
             && self.contended.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
         let floor = self.floor.get().map(Arc::as_ref);
-        let mut result = Self::write_on(client, &tables, &mut audit, import_ca, contended, floor).await;
+        let mut result = Self::write_on(client, &tables, &mut audit, import_ca, contended, floor, committing).await;
         if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
             // A connection that cannot even roll back is not reused (the guard closes it).
             return result.map(|()| None);
@@ -290,7 +426,7 @@ impl Writing {
             self.contended.store(CONTENDED_FLUSHES, Ordering::SeqCst);
             // Another node appended first: take the head row's lock, follow it, and write the
             // same group again (the pipelined path above is for the usual case, one writer).
-            result = Self::write_on(client, &tables, &mut audit, None, true, floor).await;
+            result = Self::write_on(client, &tables, &mut audit, None, true, floor, committing).await;
             if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
                 return result.map(|()| None);
             }
@@ -310,8 +446,9 @@ impl Writing {
         import_ca: Option<(&str, &str)>,
         follow_head: bool,
         floor: Option<&super::head::ChainFloor>,
+        committing: &std::sync::atomic::AtomicBool,
     ) -> Result<(), StoreError> {
-        let Tables { tenants, agents, pats, sessions, announce } = tables;
+        let Tables { tenants, agents, pats, sessions, announce, mark } = tables;
         let tx = client;
         // BEGIN is sent with the statements (pipelined) unless this attempt must look first.
         let mut begun = false;
@@ -488,6 +625,14 @@ impl Writing {
             // Delivered to the listening nodes when (and only if) this transaction commits.
             statements.push(("SELECT pg_notify('argus_changes', $1)", vec![announcement]));
         }
+        // The group's mark, last: if the COMMIT goes unanswered, this row tells whether it landed.
+        let (writer, group) = mark;
+        let mark_head: (Option<i64>, Option<String>) =
+            audit.last().map(|last| (Some(last.seq as i64), Some(last.hash.clone()))).unwrap_or_default();
+        statements.push((
+            "UPDATE writer_groups SET group_id = $2, head_seq = $3, head_hash = $4, written_at = now() WHERE writer = $1",
+            vec![writer, group, &mark_head.0, &mark_head.1],
+        ));
         let prepared = futures_util::future::join_all(statements.iter().map(|(sql, _)| tx.prepare_cached(sql))).await;
         let prepared = prepared.into_iter().collect::<Result<Vec<_>, _>>().map_err(pg_error)?;
         let begin = async {
@@ -512,10 +657,25 @@ impl Writing {
                 "the audit chain moved: this node was appending after seq {prev_seq}, and another writer was first"
             )));
         }
+        if let Some(Ok(0)) = results.last() {
+            // Another process took this writer's number (or the row was pruned): never commit a
+            // group whose outcome could not be found again.
+            return Err(StoreError::Backend("this writer's row in writer_groups is missing".into()));
+        }
         for result in results {
             result.map_err(pg_error)?;
         }
-        tx.batch_execute("COMMIT").await.map_err(pg_error)
+        // From here until an answer, the outcome is unknown if the connection goes.
+        committing.store(true, Ordering::SeqCst);
+        match tx.batch_execute("COMMIT").await {
+            Ok(()) => Ok(()),
+            Err(error) if error.as_db_error().is_some() => {
+                // The server answered: the transaction rolled back.
+                committing.store(false, Ordering::SeqCst);
+                Err(pg_error(error))
+            }
+            Err(error) => Err(pg_error(error)),
+        }
     }
 }
 
@@ -581,6 +741,29 @@ struct Tables {
     sessions: HashMap<String, argus_fsm::session::Session>,
     /// The announcements for the other nodes (JSON), when this node listens and wrote keys.
     announce: Vec<String>,
+    /// This writer and the group's number, for its row in `writer_groups`.
+    mark: (i64, i64),
+}
+
+/// What a writer's row says about `group`: it landed if the row is at it, and did not if the
+/// row is still before it (groups of one writer are numbered in order, and none is written
+/// while one is unresolved). A row past it means someone else wrote under this writer's
+/// number: no answer.
+fn outcome(group: i64, row_group: i64, head_seq: Option<i64>, head_hash: Option<String>) -> Option<Outcome> {
+    match row_group.cmp(&group) {
+        std::cmp::Ordering::Less => Some(Outcome::Lost),
+        std::cmp::Ordering::Equal => Some(Outcome::Landed(
+            head_seq.zip(head_hash).map(|(seq, hash)| super::head::Head { seq: seq as u64, hash }),
+        )),
+        std::cmp::Ordering::Greater => None,
+    }
+}
+
+/// A writer number nobody else holds (64 random bits).
+fn random_writer() -> i64 {
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).expect("the system's random source");
+    i64::from_le_bytes(bytes)
 }
 
 /// A pooled connection inside a transaction this store opened: closed instead of returned to
@@ -648,22 +831,20 @@ impl Store for PgStore {
     }
 
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
-        self.run(self.writing.write_with(writes.to_vec(), None)).map(drop)
+        self.run(self.writing.write_group(writes.to_vec())).map(drop)
     }
 
     fn write_group(&self, group: Vec<Write>) -> super::GroupWrite<'_> {
         let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");
         let writing = self.writing.clone();
-        let task = runtime.spawn(async move {
-            tokio::time::timeout(OPERATION_TIMEOUT, writing.write_with(group, None))
-                .await
-                .unwrap_or_else(|_| Err(unavailable("the database did not answer in time")))
-        });
+        let task = runtime.spawn(async move { writing.write_group(group).await });
         Box::pin(async move { task.await.map_err(|e| StoreError::Backend(format!("the write task failed: {e}")))? })
     }
 
     fn load(&self) -> Result<Snapshot, StoreError> {
         self.run(async {
+            // A view read before an unknown write is resolved could miss it, or see it later.
+            self.writing.settle().await?;
             Ok(Snapshot {
                 tenants: self.records("SELECT record FROM tenants", &[]).await?,
                 agents: self.records("SELECT record FROM agents", &[]).await?,
@@ -1024,5 +1205,14 @@ mod tests {
         ] {
             assert!(!transient_state(&state), "{}", state.code());
         }
+    }
+
+    #[test]
+    fn a_writers_row_says_whether_an_unanswered_group_landed() {
+        let head = super::super::head::Head { seq: 9, hash: "h9".into() };
+        assert_eq!(outcome(7, 6, Some(8), Some("h8".into())), Some(Outcome::Lost), "the row is still before");
+        assert_eq!(outcome(7, 7, Some(9), Some("h9".into())), Some(Outcome::Landed(Some(head))));
+        assert_eq!(outcome(7, 7, None, None), Some(Outcome::Landed(None)), "a group without audit records");
+        assert_eq!(outcome(7, 8, None, None), None, "a row past the group answers nothing");
     }
 }
