@@ -429,3 +429,31 @@ fn a_commit_whose_answer_is_lost_is_found_landed_and_one_never_sent_is_found_los
     let reasons = backend.0.psql("argus", "SELECT string_agg(record::json->>'reason', ',' ORDER BY seq) FROM audit");
     assert_eq!(reasons, "round 1,round 2,round 4", "each acknowledged record once, in order");
 }
+
+/// The unknown group is resolved by whichever comes first — the write that left it, or a reload
+/// of the node's view (which must not read before it is known) — and the write is answered by
+/// the truth either way. Found by `tests/ha.rs`: the reload won, and the write, finding nothing
+/// left to resolve, failed with `internal`.
+#[test]
+fn a_reload_resolving_the_unknown_group_first_leaves_the_write_its_true_answer() {
+    use argus_e2e::proxy::{CommitCut, Proxy};
+    let backend = pg();
+    let proxy = Proxy::start(format!("127.0.0.1:{}", backend.0.port).parse().unwrap());
+    let url = backend.1.replace(&format!(":{}/", backend.0.port), &format!(":{}/", proxy.addr.port()));
+    let store = argus_ops::store::open(&StoreUrl::parse(&url).unwrap(), std::path::Path::new("/nonexistent")).unwrap();
+    let writer = writer(&store, None);
+    proxy.cut_at_next_commit(CommitCut::BeforeTheAnswerThenPartition);
+    let unanswered = writer.stage(vec![Write::Pat(pat(1))], vec![entry(1)], Timestamp(1)).unwrap();
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| wait(&writer, unanswered));
+        // The write is resolving and cannot reach the database; then it can, and a reload is
+        // there first (the write retries every 200 ms).
+        assert!(argus_e2e::wait_until(Duration::from_secs(10), || proxy.commits_cut() == 1));
+        std::thread::sleep(Duration::from_millis(700));
+        proxy.restore();
+        let snapshot = store.load().expect("the reload resolves the group, then reads");
+        assert_eq!(snapshot.pats, vec![pat(1)], "the group landed");
+        waiting.join().unwrap().expect("the write is answered done: it landed");
+    });
+    assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 1 });
+}

@@ -173,15 +173,25 @@ impl Ops {
         Ops::start_with(extra, true)
     }
 
+    /// The same on the PostgreSQL store at `url` (e.g. several hosts), which the test runs.
+    pub fn start_on_url(url: &str, extra: &[(&str, &str)]) -> Ops {
+        Ops::start_on(extra, None, Some(url.to_string()))
+    }
+
     fn start_with(extra: &[(&str, &str)], postgres: bool) -> Ops {
+        let postgres = postgres.then(pg::Postgres::start);
+        let url = postgres.as_ref().map(|pg| pg.url("argus"));
+        Ops::start_on(extra, postgres, url)
+    }
+
+    fn start_on(extra: &[(&str, &str)], postgres: Option<pg::Postgres>, url: Option<String>) -> Ops {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("ops");
-        let postgres = postgres.then(pg::Postgres::start);
         let out = Command::new(bin("argus-ops"))
             .args(["init", "--json", "--data-dir"])
             .arg(&data)
             // Through the environment, as an operator would: never on a command line.
-            .envs(postgres.as_ref().map(|pg| ("ARGUS_STORE", pg.url("argus"))))
+            .envs(url.map(|url| ("ARGUS_STORE", url)))
             .output()
             .expect("init runs");
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));

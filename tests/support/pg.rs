@@ -13,6 +13,8 @@ pub struct Postgres {
     pub port: u16,
     password: String,
     as_postgres: bool,
+    /// Killed with SIGKILL: nothing to stop (its PID may belong to someone else by now).
+    gone: bool,
 }
 
 /// Where the PostgreSQL server binaries are; fails (never skips) with how to install them.
@@ -50,7 +52,7 @@ impl Postgres {
             let out = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).output().unwrap();
             assert!(out.status.success(), "chown: {}", String::from_utf8_lossy(&out.stderr));
         }
-        let mut pg = Postgres { dir, bindir, port: 0, password, as_postgres };
+        let mut pg = Postgres { dir, bindir, port: 0, password, as_postgres, gone: false };
         let data = pg.data();
         let pwfile = pg.dir.path().join("pwfile");
         let out = pg
@@ -122,6 +124,87 @@ impl Postgres {
         }
     }
 
+    /// A streaming standby of this server (`pg_basebackup -R`), started on its own port.
+    pub fn start_standby(&self) -> Postgres {
+        let dir = tempfile::Builder::new().prefix("argus-pg-standby-").tempdir().expect("temp dir");
+        if self.as_postgres {
+            let out = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).output().unwrap();
+            assert!(out.status.success(), "chown: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let mut standby = Postgres {
+            dir,
+            bindir: self.bindir.clone(),
+            port: 0,
+            password: self.password.clone(),
+            as_postgres: self.as_postgres,
+            gone: false,
+        };
+        let out = self
+            .command("pg_basebackup")
+            .env("PGPASSWORD", &self.password)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "argus", "-D"])
+            .arg(standby.data())
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
+            .output()
+            .expect("pg_basebackup runs");
+        assert!(out.status.success(), "pg_basebackup failed: {}", String::from_utf8_lossy(&out.stderr));
+        standby.start_server();
+        standby
+    }
+
+    /// Makes every commit wait for a standby (`synchronous_standby_names = '*'`,
+    /// `synchronous_commit = on`) and waits until one replicates synchronously.
+    pub fn make_synchronous(&self) {
+        self.psql("postgres", "ALTER SYSTEM SET synchronous_standby_names = '*'");
+        self.psql("postgres", "ALTER SYSTEM SET synchronous_commit = 'on'");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.psql("postgres", "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'") != "1" {
+            assert!(std::time::Instant::now() < deadline, "no standby became synchronous");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Promotes this standby to primary (`pg_ctl promote`), waiting until it accepts writes.
+    pub fn promote(&self) {
+        let out = self
+            .command("pg_ctl")
+            .args(["-D", self.data().to_str().unwrap(), "-w", "-t", "30", "promote"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(out.status.success(), "pg_ctl promote: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The host dies: SIGKILL to the postmaster and every process it started, at once.
+    pub fn kill9(&mut self) {
+        let Some(pid) = self.pid() else { return };
+        let mut doomed = vec![pid];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // "PID (comm) STATE PPID ...": the fields after the last ')'.
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+            if ppid == Some(pid) {
+                doomed.extend(entry.file_name().to_str().and_then(|name| name.parse::<i32>().ok()));
+            }
+        }
+        for pid in &doomed {
+            if let Some(pid) = rustix::process::Pid::from_raw(*pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let alive = |pid: &i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+                .unwrap_or(false)
+        };
+        while doomed.iter().any(alive) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.gone = true;
+    }
+
     /// The server's PID, from its pid file.
     pub fn pid(&self) -> Option<i32> {
         let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
@@ -131,6 +214,9 @@ impl Postgres {
     /// Stops the server by PID: `immediate` is a crash (SIGQUIT), otherwise a fast shutdown
     /// (SIGINT). Waits until it is gone.
     pub fn stop(&self, immediate: bool) {
+        if self.gone {
+            return;
+        }
         let Some(pid) = self.pid() else { return };
         let Some(pid) = rustix::process::Pid::from_raw(pid) else { return };
         let signal = if immediate { rustix::process::Signal::QUIT } else { rustix::process::Signal::INT };

@@ -26,13 +26,18 @@ pub enum CommitCut {
     BeforeTheServer,
     /// The server commits and answers; the client never hears it.
     BeforeTheAnswer,
+    /// As `BeforeTheAnswer`, and the proxy then refuses new connections until
+    /// [`Proxy::restore`] (the client cannot find out at once).
+    BeforeTheAnswerThenPartition,
 }
 
-/// The armed cut (0 none, 1 before the server, 2 before the answer) and how often it fired.
+/// The armed cut (0 none, 1 before the server, 2 before the answer, 3 before the answer and
+/// partitioned after) and how often it fired.
 #[derive(Default)]
 struct CommitTrap {
     armed: std::sync::atomic::AtomicU8,
     fired: std::sync::atomic::AtomicUsize,
+    partitioned: AtomicBool,
 }
 
 /// A simple-protocol `Query` message holding exactly `COMMIT` (what tokio-postgres sends for
@@ -53,7 +58,7 @@ impl Proxy {
             while !stop2.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
-                        if cut2.load(Ordering::SeqCst) {
+                        if cut2.load(Ordering::SeqCst) || commit2.partitioned.load(Ordering::SeqCst) {
                             let _ = client.shutdown(Shutdown::Both);
                             continue;
                         }
@@ -80,6 +85,7 @@ impl Proxy {
         let code = match at {
             CommitCut::BeforeTheServer => 1,
             CommitCut::BeforeTheAnswer => 2,
+            CommitCut::BeforeTheAnswerThenPartition => 3,
         };
         self.commit.armed.store(code, Ordering::SeqCst);
     }
@@ -100,6 +106,7 @@ impl Proxy {
     /// Forwards new connections again.
     pub fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
+        self.commit.partitioned.store(false, Ordering::SeqCst);
     }
 }
 
@@ -138,7 +145,8 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, direction: Direction) {
                             let _ = server.shutdown(Shutdown::Both);
                             break;
                         }
-                        2 => {
+                        code @ (2 | 3) => {
+                            trap.partitioned.store(code == 3, Ordering::SeqCst);
                             trap.fired.fetch_add(1, Ordering::SeqCst);
                             swallow.store(true, Ordering::SeqCst);
                         }

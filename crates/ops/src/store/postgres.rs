@@ -311,12 +311,12 @@ impl Writing {
         *self.unresolved.lock().expect("unresolved lock") = Some(group);
         let deadline = tokio::time::Instant::now() + RESOLVE_WINDOW;
         loop {
-            match self.settle_outcome().await {
-                Ok(Some(Outcome::Landed(head))) => return Ok(head),
-                Ok(Some(Outcome::Lost)) => {
+            // Resolved here, not through the slot: a reload may resolve the slot meanwhile.
+            match self.resolve(group).await {
+                Ok(Outcome::Landed(head)) => return Ok(head),
+                Ok(Outcome::Lost) => {
                     return Err(unavailable("the database lost the connection before the write committed"))
                 }
-                Ok(None) => unreachable!("the group was just marked unresolved"),
                 Err(_) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(200)).await
                 }
@@ -331,22 +331,29 @@ impl Writing {
 
     /// Resolves a group left unknown, if there is one: Ok once nothing is unknown.
     async fn settle(&self) -> Result<(), StoreError> {
-        self.settle_outcome().await.map(drop)
+        let unresolved = *self.unresolved.lock().expect("unresolved lock");
+        match unresolved {
+            Some(group) => self.resolve(group).await.map(drop),
+            None => Ok(()),
+        }
     }
 
-    /// One attempt at resolving the unknown group: its outcome (None: there was none).
-    async fn settle_outcome(&self) -> Result<Option<Outcome>, StoreError> {
-        let Some(group) = *self.unresolved.lock().expect("unresolved lock") else { return Ok(None) };
+    /// One attempt at finding out whether `group` landed; once known, it is no longer
+    /// unresolved.
+    async fn resolve(&self, group: i64) -> Result<Outcome, StoreError> {
         let outcome = tokio::time::timeout(CONNECT_TIMEOUT * 2, self.outcome_of(group))
             .await
             .unwrap_or_else(|_| Err(unavailable("the database did not answer in time")))?;
-        tracing::warn!(
-            group,
-            landed = matches!(outcome, Outcome::Landed(_)),
-            "resolved a write whose COMMIT got no answer"
-        );
-        *self.unresolved.lock().expect("unresolved lock") = None;
-        Ok(Some(outcome))
+        let mut unresolved = self.unresolved.lock().expect("unresolved lock");
+        if *unresolved == Some(group) {
+            *unresolved = None;
+            tracing::warn!(
+                group,
+                landed = matches!(outcome, Outcome::Landed(_)),
+                "resolved a write whose COMMIT got no answer"
+            );
+        }
+        Ok(outcome)
     }
 
     /// Reads this writer's row under its lock: a transaction still committing it (a backend
