@@ -252,6 +252,7 @@ impl Ops {
             metrics_listen: None,
             node_id: None,
             peer_listen: argus_ops::bootstrap::serve::DEFAULT_PEER_LISTEN.parse().unwrap(),
+            peer_advertise: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {

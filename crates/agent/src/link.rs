@@ -390,9 +390,19 @@ impl Daemon {
                     Ok(()) => {
                         let executor = daemon.executor.clone();
                         let refresh = matches!(command, argus_fsm::command::Command::RefreshCapabilities);
+                        let name = command.name();
                         let result = tokio::task::spawn_blocking(move || executor.run(&command, now())).await;
                         match result {
                             Ok(Ok(value)) => {
+                                // This machine's own record of what ran on it, and in which
+                                // session (a tenant admin's, and the nemesis checker's).
+                                tracing::info!(
+                                    session = %grant.session_id,
+                                    command = %name,
+                                    patch_id = %value["patch_id"].as_str().unwrap_or("-"),
+                                    at_ms = now().0,
+                                    "command executed"
+                                );
                                 if refresh {
                                     let _ = outbox.send(AgentMessage::Manifest(daemon.executor.manifest(now())));
                                 }

@@ -60,6 +60,10 @@ enum Command {
         /// Where other nodes of a cluster reach this one (mutual TLS, cluster CA; PostgreSQL store only).
         #[arg(long, env = "ARGUS_PEER_LISTEN", default_value = argus_ops::bootstrap::serve::DEFAULT_PEER_LISTEN)]
         peer_listen: SocketAddr,
+        /// The address other nodes dial for this one, when it is not the one listened on (a
+        /// wildcard listen address, NAT, a proxy in front). Default: the bound peer address.
+        #[arg(long, env = "ARGUS_PEER_ADVERTISE")]
+        peer_advertise: Option<SocketAddr>,
     },
     /// The one-command demo: a fresh server, tenant, two agents, and the seed flows.
     Quickstart {
@@ -207,6 +211,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             metrics_listen,
             node_id,
             peer_listen,
+            peer_advertise,
         } => {
             let store = argus_ops::store::resolve(store.as_deref(), &data_dir)?;
             let config = GateConfig::from_env()?;
@@ -225,6 +230,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     metrics_listen,
                     node_id,
                     peer_listen,
+                    peer_advertise,
                 },
                 shutdown,
             ))?;

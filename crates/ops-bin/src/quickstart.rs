@@ -54,6 +54,7 @@ pub async fn quickstart(dir: PathBuf, stop: impl std::future::Future<Output = ()
         metrics_listen: None,
         node_id: None,
         peer_listen: argus_ops::bootstrap::serve::DEFAULT_PEER_LISTEN.parse().unwrap(),
+        peer_advertise: None,
     };
     let server = tokio::spawn(serve(options, stopped(shutdown_rx.clone())));
     let addresses = wait_for_addresses(&data.join("run").join("addresses.json")).await?;

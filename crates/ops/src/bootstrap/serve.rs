@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub node_id: Option<String>,
     /// `--peer-listen` / `ARGUS_PEER_LISTEN`: where other nodes reach this one (shared stores).
     pub peer_listen: SocketAddr,
+    /// What other nodes dial for this one (default: the bound peer address).
+    pub peer_advertise: Option<SocketAddr>,
 }
 
 /// The peer listener's default: loopback, any port.
@@ -208,9 +210,10 @@ pub async fn serve(
             argus_transport_quic::peer_endpoint(options.peer_listen, &ca, certs.clone(), key.clone_key())
                 .with_context(|| format!("binding the peer listener {}", options.peer_listen))?;
         let bound = peer_endpoint.local_addr()?;
+        let advertised = peer_address(bound, options.peer_advertise)?;
         ops.reach.set_peers(Arc::new(crate::peer::Peers::new(peer_endpoint.clone(), store.clone())));
         tokio::spawn(crate::listen::peers::serve(ops.clone(), peer_endpoint));
-        Some(bound)
+        Some(advertised)
     } else {
         None
     };
@@ -335,4 +338,37 @@ fn write_addresses(path: &Path, node_id: &str, addresses: [(&str, Option<SocketA
     std::fs::write(&tmp, serde_json::to_vec(&json)?)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+/// The peer address this node announces: `advertise` when given, else the bound one — which
+/// must then be one another node can dial (a wildcard address is refused with what to set).
+fn peer_address(bound: SocketAddr, advertise: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
+    match advertise {
+        Some(address) if address.ip().is_unspecified() || address.port() == 0 => {
+            anyhow::bail!("--peer-advertise {address} is not an address another node can dial")
+        }
+        Some(address) => Ok(address),
+        None if bound.ip().is_unspecified() => anyhow::bail!(
+            "the peer listener is bound to {bound}, which other nodes cannot dial: set --peer-advertise (ARGUS_PEER_ADVERTISE) to this node's reachable HOST:PORT"
+        ),
+        None => Ok(bound),
+    }
+}
+
+#[cfg(test)]
+mod peer_address_tests {
+    use super::peer_address;
+
+    #[test]
+    fn a_node_announces_a_dialable_peer_address() {
+        let bound = "127.0.0.1:4500".parse().unwrap();
+        assert_eq!(peer_address(bound, None).unwrap(), bound);
+        let public = "10.0.0.2:4500".parse().unwrap();
+        assert_eq!(peer_address("0.0.0.0:4500".parse().unwrap(), Some(public)).unwrap(), public);
+        let error = peer_address("0.0.0.0:4500".parse().unwrap(), None).unwrap_err().to_string();
+        assert!(error.contains("ARGUS_PEER_ADVERTISE"), "{error}");
+        assert!(peer_address("[::]:4500".parse().unwrap(), None).is_err());
+        assert!(peer_address(bound, Some("0.0.0.0:4500".parse().unwrap())).is_err());
+        assert!(peer_address(bound, Some("10.0.0.2:0".parse().unwrap())).is_err());
+    }
 }
