@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+mod chaos;
 mod cluster;
 mod commands;
 mod common;
@@ -89,6 +90,23 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         revocations: usize,
     },
+    /// A nemesis run: three nodes on a primary + synchronous standby, real and simulated agents,
+    /// concurrent operators; node kills, pauses, database failovers and peer partitions; then a
+    /// checker over the history, the audit chain and the agents' records (issue #18). Exits 1 on
+    /// any anomaly.
+    Chaos {
+        #[arg(long, default_value_t = 240)]
+        seconds: u64,
+        /// About how many faults of each kind (node kill, pause, database failover, partition).
+        #[arg(long, default_value_t = 5)]
+        faults: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 2)]
+        real_agents: usize,
+        #[arg(long, default_value_t = 8)]
+        simulated_agents: usize,
+    },
     /// An agent's connect time under floods of never-answered QUIC Initials (issue #16).
     Floods {
         #[arg(long, default_value_t = 5)]
@@ -112,5 +130,12 @@ fn main() {
             cluster::cluster(agents, inflight, seconds, revocations)
         }
         Bench::Floods { seconds, rounds } => floods::floods(seconds, rounds),
+        Bench::Chaos { seconds, faults, seed, real_agents, simulated_agents } => {
+            let clean =
+                chaos::chaos(chaos::Settings { seconds, faults_per_kind: faults, seed, real_agents, simulated_agents });
+            if !clean {
+                std::process::exit(1);
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod flood;
 pub mod pg;
 pub mod proxy;
 pub mod simulated;
+pub mod udp_relay;
 pub mod webdriver;
 
 /// The ops token every fixture uses.

@@ -126,6 +126,11 @@ impl Postgres {
 
     /// A streaming standby of this server (`pg_basebackup -R`), started on its own port.
     pub fn start_standby(&self) -> Postgres {
+        self.start_standby_on(0)
+    }
+
+    /// The same on `port` (0: a free one), e.g. the port of a dead primary it replaces.
+    pub fn start_standby_on(&self, port: u16) -> Postgres {
         let dir = tempfile::Builder::new().prefix("argus-pg-standby-").tempdir().expect("temp dir");
         if self.as_postgres {
             let out = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).output().unwrap();
@@ -139,6 +144,7 @@ impl Postgres {
             as_postgres: self.as_postgres,
             gone: false,
         };
+        standby.port = port;
         let out = self
             .command("pg_basebackup")
             .env("PGPASSWORD", &self.password)
@@ -163,6 +169,13 @@ impl Postgres {
             assert!(std::time::Instant::now() < deadline, "no standby became synchronous");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Stops waiting for a standby (as Patroni does without `synchronous_mode_strict` while no
+    /// standby is connected): commits are acknowledged by this server alone.
+    pub fn make_asynchronous(&self) {
+        self.psql("postgres", "ALTER SYSTEM RESET synchronous_standby_names");
+        self.psql("postgres", "SELECT pg_reload_conf()");
     }
 
     /// Promotes this standby to primary (`pg_ctl promote`), waiting until it accepts writes.

@@ -391,7 +391,8 @@ impl Daemon {
                         let executor = daemon.executor.clone();
                         let refresh = matches!(command, argus_fsm::command::Command::RefreshCapabilities);
                         let name = command.name();
-                        let result = tokio::task::spawn_blocking(move || executor.run(&command, now())).await;
+                        let started = now();
+                        let result = tokio::task::spawn_blocking(move || executor.run(&command, started)).await;
                         match result {
                             Ok(Ok(value)) => {
                                 // This machine's own record of what ran on it, and in which
@@ -400,7 +401,7 @@ impl Daemon {
                                     session = %grant.session_id,
                                     command = %name,
                                     patch_id = %value["patch_id"].as_str().unwrap_or("-"),
-                                    at_ms = now().0,
+                                    at_ms = started.0,
                                     "command executed"
                                 );
                                 if refresh {
