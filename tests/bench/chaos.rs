@@ -513,6 +513,7 @@ fn start_simulated(
         .map(|id| SigningKey::from_bytes(&argus_fsm::signed::sha256(format!("chaos-{id}").as_bytes())))
         .collect();
     crate::common::enroll_simulated(rt, &admin, &keys, addrs[0], ca, "s");
+    let _entered = rt.enter();
     for (i, key) in keys.into_iter().enumerate() {
         let endpoint = argus_agent::link::endpoint_for(addrs[0], ca).unwrap();
         let agent = argus_e2e::simulated::SimulatedAgent::new(format!("s{i:05}"), key, endpoint, ca, i as u64);
@@ -913,7 +914,8 @@ async fn revoker(world: Arc<World>, seed: u64, fleet: FleetShell, work: PathBuf,
     }
 }
 
-/// Runs `inject` about every `interval` (jittered) until `deadline`.
+/// Runs `inject` about every `interval` (jittered, counted from one fault's start to the next,
+/// so a long fault does not thin the schedule) until `deadline`.
 fn spawn_nemesis(
     kind: &'static str,
     seed: u64,
@@ -925,12 +927,13 @@ fn spawn_nemesis(
         .name(format!("nemesis-{kind}"))
         .spawn(move || {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut next = Instant::now() + interval.mul_f64(rng.random_range(0.2..1.0));
             loop {
-                let wait = interval.mul_f64(rng.random_range(0.5..1.5));
-                if Instant::now() + wait >= deadline {
+                if next >= deadline {
                     return;
                 }
-                std::thread::sleep(wait);
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                next += interval.mul_f64(rng.random_range(0.6..1.4));
                 inject(&mut rng);
             }
         })
