@@ -242,6 +242,11 @@ fn every_operator_route_answers_the_same_through_a_node_that_does_not_hold_the_a
     assert_eq!((by_node(0), by_node(1), by_node(2)), (0, 3, 4), "{commands:#?}");
     assert_eq!(cluster_events(&cluster, "remote_support_session_started").len(), 1);
     assert_eq!(cluster_events(&cluster, "remote_support_session_ended").len(), 1);
+    // The activation's early grant to the holding node goes once the session is durable: the
+    // holding node checks it against the store and must find it (found by the nemesis run:
+    // relayed before the flush, it was refused and recorded as peer_relay_refused).
+    let refused_relays = cluster_events(&cluster, "peer_relay_refused");
+    assert!(refused_relays.is_empty(), "{refused_relays:#?}");
     let verified = cluster.verify_chain();
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
 }

@@ -52,7 +52,10 @@ enum Performed<A> {
 fn tell(ops: &Ops, registry: &mut Registry, tells: Vec<Tell>, acks: &mut Vec<oneshot::Receiver<()>>) {
     for told in tells {
         match told {
-            Tell::Grant { agent_id, grant } => ops.reach.tell_grant(&agent_id, grant),
+            Tell::Grant { agent_id, grant } => {
+                let writer = ops.writer.clone();
+                ops.reach.tell_grant(&agent_id, grant, async move { writer.wait_all().await.is_ok() })
+            }
             Tell::End { agent_id, session_id, reason } => {
                 acks.extend(ops.reach.tell_end(&agent_id, &session_id, reason))
             }

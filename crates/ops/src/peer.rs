@@ -171,11 +171,19 @@ impl Peers {
     }
 
     /// Tells the agent held by `node` about a new session (best effort).
-    pub fn grant(self: &Arc<Self>, node: String, agent_id: &str, grant: argus_fsm::wire::SessionGrant) {
+    pub fn grant(
+        self: &Arc<Self>,
+        node: String,
+        agent_id: &str,
+        grant: argus_fsm::wire::SessionGrant,
+        durable: impl std::future::Future<Output = bool> + Send + 'static,
+    ) {
         let request = PeerRequest::Grant { agent_id: agent_id.to_string(), grant };
         let peers = self.clone();
         tokio::spawn(async move {
-            let _ = peers.ask(&node, &request, PEER_TIMEOUT).await;
+            if durable.await {
+                let _ = peers.ask(&node, &request, PEER_TIMEOUT).await;
+            }
         });
     }
 }

@@ -231,12 +231,20 @@ impl Reach {
 
     /// Tells the agent about a new session, wherever it is held (best effort: the grant also
     /// travels with every command).
-    pub fn tell_grant(&self, agent_id: &str, grant: SessionGrant) {
+    pub fn tell_grant(
+        &self,
+        agent_id: &str,
+        grant: SessionGrant,
+        durable: impl std::future::Future<Output = bool> + Send + 'static,
+    ) {
         if self.grant_here(agent_id, grant.clone()) {
             return;
         }
+        // The holding node checks a relayed grant against the store: it goes once `durable`
+        // says the session is there (never, if it did not land), or it would be refused and
+        // recorded as a refused relay.
         if let (Holder::Node(node), Some(peers)) = (self.holder(agent_id), self.peers()) {
-            peers.grant(node, agent_id, grant);
+            peers.grant(node, agent_id, grant, durable);
         }
     }
 
