@@ -1361,12 +1361,10 @@ fn check(world: &World, db: &Db, url: &str) -> bool {
         executed.len(),
         ran_unrecorded
     );
-    println!("recovery per fault kind (time from the fault until an operation started after it succeeded):");
+    println!("recovery per fault kind (from the fault until an operation started after it succeeds; a node kill: a command on an agent the node held):");
     let durable_ok = |o: &&Op| o.outcome.ok() && matches!(o.kind, "command" | "pat_create");
-    let mut by_kind: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
-    for fault in &faults {
-        let from = if fault.kind == "db_failover" { fault.healed } else { fault.start };
-        let recovered = history
+    let recovery = |fault: &Fault, from: i64| {
+        history
             .iter()
             .filter(|o| o.start >= from)
             .filter(durable_ok)
@@ -1374,24 +1372,41 @@ fn check(world: &World, db: &Db, url: &str) -> bool {
                 fault.held.is_empty()
                     || o.kind == "command" && agent_of.get(&o.target).is_some_and(|a| fault.held.contains(a))
             })
-            .map(|o| o.end)
-            .min();
-        if let Some(at) = recovered {
-            by_kind.entry(fault.kind).or_default().push((at - from, fault.detail.as_str()));
+            .map(|o| o.end - from)
+            .min()
+    };
+    let mut by_kind: BTreeMap<&str, Vec<(i64, &str)>> = BTreeMap::new();
+    for fault in &faults {
+        if let Some(took) = recovery(fault, fault.start) {
+            by_kind.entry(fault.kind).or_default().push((took, fault.detail.as_str()));
+        }
+        if fault.kind == "db_failover" {
+            if let Some(took) = recovery(fault, fault.healed) {
+                by_kind.entry("db_promoted").or_default().push((took, ""));
+            }
         }
     }
     for (kind, mut times) in by_kind {
         times.sort();
-        let total = faults.iter().filter(|f| f.kind == kind).count();
+        let total =
+            faults.iter().filter(|f| f.kind == kind || kind == "db_promoted" && f.kind == "db_failover").count();
         println!(
-            "  {kind:12} faults={total:4} recovered={:4} median={:6} ms worst={:6} ms ({}){}",
+            "  {kind:12} faults={total:4} recovered={:4} median={:6} ms worst={:6} ms {}",
             times.len(),
             times[times.len() / 2].0,
             times[times.len() - 1].0,
-            times[times.len() - 1].1,
-            if kind == "db_failover" { " (from the promotion)" } else { "" }
+            match kind {
+                "db_failover" => "(from the kill of the primary)".to_string(),
+                "db_promoted" => "(the same, from the promotion)".to_string(),
+                _ => format!("(worst: {})", times[times.len() - 1].1),
+            }
         );
     }
+    let mut relays: BTreeMap<String, usize> = BTreeMap::new();
+    for r in events("peer_relay_refused") {
+        *relays.entry(format!("{} {}", r["details"]["request"], r["details"]["why"])).or_default() += 1;
+    }
+    println!("peer relays refused (a node acting on stale presence is refused, and recorded): {relays:?}");
     if anomalies.is_empty() {
         println!("anomalies: 0");
     } else {
