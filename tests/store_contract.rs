@@ -457,3 +457,18 @@ fn a_reload_resolving_the_unknown_group_first_leaves_the_write_its_true_answer()
     });
     assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 1 });
 }
+
+/// A store opened only to read (`audit verify --store`, a view load) writes nothing, not even
+/// its writer's row; the first group creates it.
+#[test]
+fn a_store_opened_to_read_leaves_no_writer_row() {
+    let backend = pg();
+    let store = backend.open();
+    store.load().unwrap();
+    assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 0 });
+    assert_eq!(backend.0.psql("argus", "SELECT count(*) FROM writer_groups"), "0");
+    let writer = writer(&store, None);
+    let first = writer.stage(vec![Write::Pat(pat(1))], vec![entry(1)], Timestamp(1)).unwrap();
+    wait(&writer, first).unwrap();
+    assert_eq!(backend.0.psql("argus", "SELECT count(*) FROM writer_groups WHERE group_id = 1"), "1");
+}

@@ -87,6 +87,9 @@ struct Writing {
     /// A group whose COMMIT was sent and never answered: nothing is written or read before its
     /// outcome is known.
     unresolved: std::sync::Mutex<Option<i64>>,
+    /// Whether this writer's row exists (created before the first group: a store opened only
+    /// to read, e.g. by `audit verify`, writes nothing).
+    registered: std::sync::atomic::AtomicBool,
 }
 
 /// Whether a group whose COMMIT got no answer landed.
@@ -202,11 +205,11 @@ impl PgStore {
                 writer: random_writer(),
                 groups: 0.into(),
                 unresolved: std::sync::Mutex::new(None),
+                registered: false.into(),
             }),
             listen: (listen_config, url.clone()),
         };
         store.run(store.migrate())?;
-        store.run(store.writing.register())?;
         Ok(store)
     }
 
@@ -256,7 +259,11 @@ impl PgStore {
     pub fn import(&self, batch: Vec<Write>, ca_cert_pem: &str, ca_key_pem: &str) -> Result<(), StoreError> {
         let group = self.writing.next_group();
         let committing = std::sync::atomic::AtomicBool::new(false);
-        self.run(self.writing.write_with(batch, Some((ca_cert_pem, ca_key_pem)), group, &committing)).map(drop)
+        self.run(async {
+            self.writing.register().await?;
+            self.writing.write_with(batch, Some((ca_cert_pem, ca_key_pem)), group, &committing).await
+        })
+        .map(drop)
     }
 }
 
@@ -270,8 +277,11 @@ impl Writing {
     }
 
     /// Creates this store's row in `writer_groups` (committed before any group moves it), and
-    /// drops rows of writers gone quiet for 30 days.
+    /// drops rows of writers gone quiet for 30 days. Once per store.
     async fn register(&self) -> Result<(), StoreError> {
+        if self.registered.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let client = self.client().await?;
         client
             .execute(
@@ -295,6 +305,7 @@ impl Writing {
     /// lost answers failure, and still unknown after [`RESOLVE_WINDOW`] answers failure with
     /// the group remembered, to be resolved before anything else is written or read.
     async fn write_group(&self, batch: Vec<Write>) -> Result<Option<super::head::Head>, StoreError> {
+        self.register().await?;
         self.settle().await?;
         let group = self.next_group();
         let committing = std::sync::atomic::AtomicBool::new(false);
