@@ -316,3 +316,25 @@ fn a_command_is_not_run_while_its_outcome_cannot_be_recorded() {
     assert_eq!(std::fs::read(root.join("config.yaml")).unwrap(), b"poll: 7\n");
     assert_eq!(fleet.ops.audit_events("patch_applied").len(), 1, "applied and audited once");
 }
+
+/// A node (re)started while its database is away — failing over, or not up yet after a power
+/// cut — waits for it (up to 30 s) instead of exiting, and serves once it is back.
+#[test]
+fn serve_waits_for_a_database_that_is_not_back_yet() {
+    let mut ops = Ops::start_on_postgres(&[]);
+    assert!(ops.stop().success());
+    let mut postgres = ops.postgres.take().expect("on PostgreSQL");
+    postgres.stop(false);
+    let port = postgres.port;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(Duration::from_secs(3));
+            postgres.start_server();
+        });
+        ops.serve(None);
+    });
+    assert_eq!(postgres.port, port, "the database came back on its port");
+    ops.postgres = Some(postgres);
+    assert_eq!(create_pat(&ops, "after-wait@example.com"), (201, None));
+    assert!(ops.log().contains("the store is not reachable yet"), "{}", ops.log());
+}

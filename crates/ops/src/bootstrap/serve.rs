@@ -121,7 +121,7 @@ pub async fn serve(
     }
     let store_url = options.store.clone();
     let data_dir = dir.0.clone();
-    let store: Arc<dyn Store> = tokio::task::spawn_blocking(move || crate::store::open(&store_url, &data_dir))
+    let store: Arc<dyn Store> = tokio::task::spawn_blocking(move || open_waiting(&store_url, &data_dir))
         .await?
         .map_err(|e| anyhow::anyhow!("opening the store {}: {e}", options.store.redacted()))?;
     let loaded = store.clone();
@@ -370,5 +370,31 @@ mod peer_address_tests {
         assert!(peer_address("[::]:4500".parse().unwrap(), None).is_err());
         assert!(peer_address(bound, Some("0.0.0.0:4500".parse().unwrap())).is_err());
         assert!(peer_address(bound, Some("10.0.0.2:0".parse().unwrap())).is_err());
+    }
+}
+
+/// How long `serve` waits for an unreachable store at start (a database failing over, a node
+/// restarted before its database) before giving up with the reason.
+pub const STORE_WAIT_AT_START: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens the store, retrying while it is only unavailable (never a refused login, a schema
+/// too new or a bad URL) for up to [`STORE_WAIT_AT_START`].
+fn open_waiting(
+    url: &crate::store::StoreUrl,
+    data_dir: &std::path::Path,
+) -> Result<Arc<dyn Store>, crate::store::StoreError> {
+    let started = std::time::Instant::now();
+    let mut warned = false;
+    loop {
+        match crate::store::open(url, data_dir) {
+            Err(crate::store::StoreError::Unavailable(reason)) if started.elapsed() < STORE_WAIT_AT_START => {
+                if !warned {
+                    tracing::warn!(%reason, "the store is not reachable yet; retrying for up to 30 s (a database failover?)");
+                    warned = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            other => return other,
+        }
     }
 }
