@@ -355,24 +355,6 @@ fn peer_address(bound: SocketAddr, advertise: Option<SocketAddr>) -> anyhow::Res
     }
 }
 
-#[cfg(test)]
-mod peer_address_tests {
-    use super::peer_address;
-
-    #[test]
-    fn a_node_announces_a_dialable_peer_address() {
-        let bound = "127.0.0.1:4500".parse().unwrap();
-        assert_eq!(peer_address(bound, None).unwrap(), bound);
-        let public = "10.0.0.2:4500".parse().unwrap();
-        assert_eq!(peer_address("0.0.0.0:4500".parse().unwrap(), Some(public)).unwrap(), public);
-        let error = peer_address("0.0.0.0:4500".parse().unwrap(), None).unwrap_err().to_string();
-        assert!(error.contains("ARGUS_PEER_ADVERTISE"), "{error}");
-        assert!(peer_address("[::]:4500".parse().unwrap(), None).is_err());
-        assert!(peer_address(bound, Some("0.0.0.0:4500".parse().unwrap())).is_err());
-        assert!(peer_address(bound, Some("10.0.0.2:0".parse().unwrap())).is_err());
-    }
-}
-
 /// How long `serve` waits for an unreachable store at start (a database failing over, a node
 /// restarted before its database) before giving up with the reason.
 pub const STORE_WAIT_AT_START: std::time::Duration = std::time::Duration::from_secs(30);
@@ -396,5 +378,23 @@ fn open_waiting(
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod peer_address_tests {
+    use super::peer_address;
+
+    #[test]
+    fn a_node_announces_a_dialable_peer_address() {
+        let bound = "127.0.0.1:4500".parse().unwrap();
+        assert_eq!(peer_address(bound, None).unwrap(), bound);
+        let public = "10.0.0.2:4500".parse().unwrap();
+        assert_eq!(peer_address("0.0.0.0:4500".parse().unwrap(), Some(public)).unwrap(), public);
+        let error = peer_address("0.0.0.0:4500".parse().unwrap(), None).unwrap_err().to_string();
+        assert!(error.contains("ARGUS_PEER_ADVERTISE"), "{error}");
+        assert!(peer_address("[::]:4500".parse().unwrap(), None).is_err());
+        assert!(peer_address(bound, Some("0.0.0.0:4500".parse().unwrap())).is_err());
+        assert!(peer_address(bound, Some("10.0.0.2:0".parse().unwrap())).is_err());
     }
 }
