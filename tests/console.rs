@@ -4,6 +4,7 @@
 //! Ops and the console run in this process so the Access key source can be injected (no
 //! variable can point it anywhere but the team domain); the agent is the real binary.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -550,4 +551,211 @@ fn the_read_only_actions_show_the_fleet_and_nothing_beyond_the_callers_reach() {
         assert_eq!((status, refused["error"].as_str()), (403, Some("ip_not_allowlisted")), "{action}");
     }
     assert_no_secret_answered(&[OPS_TOKEN, &fleet.operator, &fleet.ops.admin_pat, &bound]);
+}
+
+/// axe-core's browser build: `target/axe/node_modules/axe-core/axe.min.js`, installed from npm
+/// (`.ci/test` does it; so does this, once, when it is missing).
+fn axe_source() -> String {
+    let prefix = target_dir().join("axe");
+    let file = prefix.join("node_modules").join("axe-core").join("axe.min.js");
+    if !file.exists() {
+        let status = std::process::Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg("axe-core@4")
+            .status()
+            .expect("npm runs (the accessibility check needs axe-core from npm)");
+        assert!(status.success(), "npm install axe-core failed");
+    }
+    std::fs::read_to_string(&file).expect("axe.min.js")
+}
+
+/// Serious and critical accessibility violations axe-core finds on the page as it is now.
+fn axe_violations(browser: &Browser, axe: &str) -> Vec<String> {
+    let script = format!(
+        "{axe}\nreturn axe.run(document, {{ resultTypes: ['violations'] }}).then(r => r.violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', ')));"
+    );
+    let found = browser.script(&script);
+    found.as_array().expect("axe answers a list").iter().map(|v| v.as_str().unwrap_or("?").to_string()).collect()
+}
+
+fn rows(browser: &Browser, table: &str) -> Vec<Value> {
+    let script = format!(
+        "return Array.from(document.querySelectorAll('#{table} tbody tr')).map(r =>
+            Array.from(r.children).map(c => c.textContent.trim()));"
+    );
+    browser.script(&script).as_array().cloned().unwrap_or_default()
+}
+
+/// Issue #21: the console as the operator's home. Against a real ops server with agents online,
+/// offline, revoked, one with a live session and one with its kill switch off: the fleet table
+/// (sorted by what needs attention), a tenant's agents with filters, an agent's panel with its
+/// manifest, a live session counting down and deactivated, the audit tail; each view
+/// screenshotted under target/browser-e2e/, at 1280×800 and on a narrow screen; axe-core finds
+/// no serious or critical violation; a tampered action, a path in an argument and a PAT bound
+/// to another tenant are refused from the page itself.
+#[test]
+fn the_console_shows_the_fleet_an_agent_and_a_live_session_in_a_real_browser() {
+    let runtime = runtime();
+    let mut fleet = Fleet::armed_on(Ops::embedded(runtime.handle(), Some(access()), keys()));
+    for agent in ["a1", "a2", "a3", "a4", "a5"] {
+        fleet.add_agent(agent);
+    }
+    // a2: the machine's owner switched remote support off.
+    assert!(fleet.agents[1].cli("remote-support-off").status.success());
+    // a3: offline.
+    fleet.agents[2].process.terminate();
+    assert!(fleet.wait_online("a3", false), "a3 goes offline");
+    // a4: revoked.
+    let revoked = fleet.op(&["agent", "revoke", "a4", "--tenant", "T1", "--reason", "stolen laptop", "--yes"]);
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    // a5: a live session opened from a terminal.
+    let _terminal_session = fleet.activate("a5");
+    // A second tenant, quiet: it sorts after T1.
+    let keys_file = fleet.keys.join("tenant.pub");
+    assert_eq!(fleet.ops.admin(&["tenant", "create", "T2", "--consent-key", keys_file.to_str().unwrap()]).code, 0);
+    let console = console(&runtime, &fleet.ops, Some(access()));
+    let edge = front_proxy(&runtime, console, OPERATOR);
+    let axe = axe_source();
+    let shots = target_dir().join("browser-e2e");
+    let browser = Browser::start();
+    browser.resize(1280, 800);
+    let ready = |b: &Browser| b.script("return document.body.dataset.ready === 'true';") == json!(true);
+    browser.goto(&format!("http://{edge}/"));
+    browser.wait_for(Duration::from_secs(20), "the page to load", ready);
+    assert!(!browser.displayed(&browser.find("#guided")), "the browser path is on: no guided commands");
+
+    // The fleet: T1 first (a live session, an agent offline), with its counts.
+    browser.type_into(&browser.find("#pat"), &fleet.operator);
+    browser.click(&browser.find("#load-fleet"));
+    browser.wait_for(Duration::from_secs(20), "the fleet table", |b| rows(b, "fleet-table").len() == 2);
+    let fleet_rows = rows(&browser, "fleet-table");
+    assert_eq!(fleet_rows[0], json!(["T1", "armed", "on record", "4", "3", "1", "1", "1"]), "{fleet_rows:?}");
+    assert_eq!(fleet_rows[1][0], "T2");
+    browser.script("document.getElementById('fleet-view').scrollIntoView({ block: 'start' });");
+    browser.screenshot(&shots.join("console-fleet.png"));
+    let violations = axe_violations(&browser, &axe);
+    assert!(violations.is_empty(), "fleet view: {violations:#?}");
+
+    // A tenant's agents: online, offline, revoked, the kill switch, the live session; filters.
+    browser.click(&browser.find("#fleet-table tbody tr[data-tenant='T1'] button"));
+    browser.wait_for(Duration::from_secs(20), "the agents table", |b| rows(b, "agents-table").len() == 5);
+    let agents: BTreeMap<String, Vec<String>> = rows(&browser, "agents-table")
+        .into_iter()
+        .map(|r| {
+            let cells: Vec<String> = r.as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+            (cells[1].clone(), cells)
+        })
+        .collect();
+    assert_eq!(
+        (agents["a1"][0].as_str(), agents["a1"][4].as_str(), agents["a1"][5].as_str()),
+        ("online", "on", "none")
+    );
+    assert_eq!((agents["a2"][0].as_str(), agents["a2"][4].as_str()), ("online", "off (kill switch)"));
+    assert_eq!(agents["a3"][0], "offline");
+    assert_eq!(agents["a4"][0], "revoked");
+    assert_eq!((agents["a5"][0].as_str(), agents["a5"][5].as_str()), ("online", "live"));
+    browser.script("document.getElementById('tenant-view').scrollIntoView({ block: 'start' });");
+    browser.screenshot(&shots.join("console-agents.png"));
+    browser.click(&browser.find("#filter-online"));
+    let online: Vec<String> =
+        rows(&browser, "agents-table").iter().map(|r| r[1].as_str().unwrap().to_string()).collect();
+    assert_eq!(online, ["a1", "a2", "a5"], "online only");
+    browser.click(&browser.find("#filter-session"));
+    let live: Vec<String> = rows(&browser, "agents-table").iter().map(|r| r[1].as_str().unwrap().to_string()).collect();
+    assert_eq!(live, ["a5"], "online with a live session only");
+    browser.click(&browser.find("#filter-online"));
+    browser.click(&browser.find("#filter-session"));
+    let violations = axe_violations(&browser, &axe);
+    assert!(violations.is_empty(), "agents view: {violations:#?}");
+
+    // An agent's panel, from the table, by keyboard-focusable buttons.
+    browser.click(&browser.find("#agents-table tbody tr[data-agent='a1'] button"));
+    browser.wait_for(Duration::from_secs(20), "the agent panel", |b| {
+        b.script("const e = document.getElementById('agent-online'); return e ? e.textContent : '';") == json!("online")
+    });
+    browser.wait_for(Duration::from_secs(10), "the manifest's allowlists", |b| {
+        b.text(&b.find("#capability-facts")).contains("Files it may read")
+    });
+    assert!(browser.text(&browser.find("#capability-facts")).contains("argus.log"), "the read allowlist shows");
+    assert!(!browser.displayed(&browser.find("#stale-badge")), "a fresh manifest has no stale badge");
+    browser.script("document.getElementById('view').scrollIntoView({ block: 'start' });");
+    browser.screenshot(&shots.join("console-agent.png"));
+
+    // Tunnel In with one click; the session counts down; the audit tail shows its start.
+    browser.click(&browser.find("#tunnel-in"));
+    browser.type_into(&browser.find("#reason"), "INC-5150 console views");
+    browser.click(&browser.find("#one-click"));
+    browser.wait_for(Duration::from_secs(20), "the session token", |b| {
+        b.script("return document.getElementById('token').textContent;").as_str().is_some_and(|t| t.starts_with("rst_"))
+    });
+    browser.click(&browser.find("#token-done"));
+    browser.click(&browser.find("#close-modal"));
+    let left = |b: &Browser| b.text(&b.find("#time-left"));
+    browser.wait_for(Duration::from_secs(10), "the countdown", |b| left(b).ends_with(" left"));
+    let first = left(&browser);
+    assert!(first.starts_with("29:") || first.starts_with("30:"), "{first}");
+    browser.wait_for(Duration::from_secs(5), "the countdown to move", |b| left(b) != first);
+    browser.wait_for(Duration::from_secs(20), "the audit tail", |b| {
+        b.text(&b.find("#audit-table")).contains("remote_support_session_started")
+    });
+    browser.script("document.getElementById('view').scrollIntoView({ block: 'start' });");
+    browser.screenshot(&shots.join("console-session.png"));
+    let violations = axe_violations(&browser, &axe);
+    assert!(violations.is_empty(), "agent panel with a live session: {violations:#?}");
+
+    // Deactivate: the session shows why it ended, the countdown stops, the tail shows the end.
+    browser.click(&browser.find("#deactivate"));
+    browser.wait_for(Duration::from_secs(20), "the session to show ended", |b| {
+        b.script("return document.getElementById('session-state').textContent;") == json!("ended (deactivated)")
+    });
+    assert_eq!(left(&browser), "—");
+    browser.wait_for(Duration::from_secs(20), "the end in the audit tail", |b| {
+        b.text(&b.find("#audit-table")).contains("remote_support_session_ended")
+    });
+    browser.script("document.getElementById('audit-view').scrollIntoView({ block: 'start' });");
+    browser.screenshot(&shots.join("console-audit.png"));
+
+    // A narrow screen: everything still readable (tables scroll, facts stack).
+    browser.resize(420, 900);
+    browser.script("document.getElementById('fleet-view').scrollIntoView({ block: 'start' });");
+    browser.screenshot(&shots.join("console-narrow.png"));
+    let violations = axe_violations(&browser, &axe);
+    assert!(violations.is_empty(), "narrow screen: {violations:#?}");
+    for shot in ["fleet", "agents", "agent", "session", "audit", "narrow"] {
+        let file = shots.join(format!("console-{shot}.png"));
+        assert!(std::fs::metadata(&file).map(|m| m.len() > 1000).unwrap_or(false), "screenshot {file:?}");
+    }
+
+    // From the page itself: a tampered action name, a path in an argument, a PAT bound to T2.
+    let fetch = |action: &str, pat: &str, body: Value| {
+        let script = format!(
+            "return fetch('/api/tunnel/' + {action:?}, {{ method: 'POST', credentials: 'same-origin',
+                headers: {{ 'Content-Type': 'application/json', 'X-Argus-Console': '1', 'Authorization': 'Bearer ' + {pat:?} }},
+                body: JSON.stringify({body}) }}).then(async r => [r.status, await r.text()]);"
+        );
+        let answer = browser.script(&script);
+        (
+            answer[0].as_u64().unwrap_or(0),
+            serde_json::from_str::<Value>(answer[1].as_str().unwrap_or("")).unwrap_or(Value::Null),
+        )
+    };
+    let (status, answer) = fetch("fleet/../../admin/pats", &fleet.operator, json!({}));
+    assert!(status == 404 || status == 400, "a tampered action: {status} {answer}");
+    assert!(answer.get("tenants").is_none() && answer.get("pats").is_none(), "{answer}");
+    let (status, answer) = fetch("capabilities", &fleet.operator, json!({ "tenant": "T1", "agent": "../admin/pats" }));
+    assert_eq!((status, answer["error"].as_str()), (400, Some("bad_request")), "a path in an argument");
+    let bound = fleet.ops.admin(&["pat", "create", "--owner", OPERATOR, "--scope", "remote_support", "--tenant", "T2"]);
+    let bound = bound.json["pat"].as_str().unwrap().to_string();
+    let (status, answer) = fetch("agents", &bound, json!({ "tenant": "T1" }));
+    assert!(
+        (status == 403 || status == 404) && answer.get("agents").is_none(),
+        "another tenant's PAT: {status} {answer}"
+    );
+    let (status, answer) = fetch("fleet", &bound, json!({}));
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["tenants"].as_array().unwrap().iter().all(|t| t["tenant"] == "T2"), "{answer}");
+    assert_no_secret_answered(&[OPS_TOKEN, &fleet.ops.admin_pat]);
 }

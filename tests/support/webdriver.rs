@@ -161,6 +161,11 @@ impl Browser {
         }
     }
 
+    /// Resizes the window (e.g. a narrow screen).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.call("POST", "/window/rect", Some(json!({ "width": width, "height": height })));
+    }
+
     /// Saves a PNG screenshot of the viewport.
     pub fn screenshot(&self, path: &Path) {
         let png = self.call("GET", "/screenshot", None);

@@ -35,11 +35,18 @@
     too_large: "The request was too large.",
     not_found: "Not found.",
     internal: "The server failed; the ops team can see why in its log.",
+    store_unavailable: "The ops server cannot record anything right now (its database is unavailable); try again shortly.",
+    agent_timeout: "The agent did not answer in time.",
+    forbidden: "Your token may not see that.",
   };
 
   let oneClick = false;
   let sessionToken = null; // held for status and deactivate; never shown again, never stored
   let lastSession = null; // the last session state shown, so an ended one stays visible
+  let expiresAt = null; // the live session's end, for the countdown
+  let agentRows = []; // the open tenant's agents, with their kill-switch state
+  let auditTenant = null; // the tenant whose audit tail refreshes
+  const REFRESH_MS = 5000;
 
   function say(where, failure) {
     const code = failure && failure.error;
@@ -110,12 +117,34 @@
       state.textContent = sessionToken ? "held in this tab" : "none";
     } else if (session.state === "active") {
       state.textContent = "active until " + session.expires_at;
+      expiresAt = Date.parse(session.expires_at);
     } else if (session.state === "ended") {
       state.textContent = "ended (" + session.ended_reason + ")";
     } else {
       state.textContent = "gone (" + (session.error || "unknown") + ")";
     }
+    if (!session || session.state !== "active") expiresAt = null;
     $("deactivate").disabled = !(session && session.state === "active");
+    tick();
+  }
+
+  // The countdown to the live session's end, once a second; at zero the status is asked again
+  // (the server decides when a session ends, the page only shows it).
+  function tick() {
+    const left = $("time-left");
+    if (expiresAt === null || Number.isNaN(expiresAt)) {
+      left.textContent = "—";
+      return;
+    }
+    const ms = expiresAt - Date.now();
+    if (ms <= 0) {
+      left.textContent = "ending now";
+      return;
+    }
+    const total = Math.floor(ms / 1000);
+    const minutes = Math.floor(total / 60);
+    const seconds = String(total % 60).padStart(2, "0");
+    left.textContent = minutes + ":" + seconds + " left";
   }
 
   function render(view) {
@@ -132,6 +161,7 @@
     const caps = view.capabilities;
     const list = $("capability-facts");
     list.replaceChildren();
+    $("stale-badge").hidden = !(caps && caps.stale);
     if (!caps || !caps.manifest) {
       fact(list, "Manifest", "none received yet");
     } else {
@@ -139,11 +169,28 @@
       fact(list, "OS / arch", caps.os + " / " + caps.arch);
       fact(list, "Agent version", caps.agent_version);
       fact(list, "Commands", (caps.commands || []).join(", "));
-      fact(list, "Remote support (kill switch)", caps.remote_support_on ? "on" : "off");
+      fact(list, "Remote support (kill switch)", caps.remote_support_on ? "on" : "off").id = "kill-switch";
       fact(list, "Generated", caps.generated_at + (caps.stale ? " (stale)" : ""));
     }
     showSession(view.session);
+    $("view-title").textContent = "Agent " + (agent.agent_id || "");
     $("view").hidden = false;
+  }
+
+  // The whole manifest (allowlists, cameras) for the agent panel.
+  async function manifestDetails(tenant, agent) {
+    try {
+      const caps = await act("capabilities", { tenant, agent });
+      const manifest = caps.manifest;
+      const list = $("capability-facts");
+      if (!manifest) return;
+      fact(list, "Files it may read", (manifest.read_allowlist || []).join(", "));
+      fact(list, "Files a patch may change", (manifest.patch_allowlist || []).join(", "));
+      const cameras = Array.isArray(manifest.cameras) ? manifest.cameras : [];
+      fact(list, "Cameras", cameras.length ? cameras.map((c) => c.id || c.name || "?").join(", ") : "none");
+    } catch (_) {
+      // The summary above stays; the details are a bonus.
+    }
   }
 
   async function refresh() {
@@ -162,8 +209,186 @@
       const body = { tenant, agent };
       if (sessionToken) body.session_token = sessionToken;
       render(await act("status", body));
+      await manifestDetails(tenant, agent);
+      if (auditTenant !== tenant) openAudit(tenant);
     } catch (failure) {
       say($("error"), failure);
+    }
+  }
+
+  // ---- The fleet, a tenant's agents, the audit tail -------------------------------------
+
+  function cell(row, value, cls) {
+    const td = document.createElement("td");
+    if (value instanceof Node) td.append(value);
+    else td.textContent = value === null || value === undefined || value === "" ? "—" : String(value);
+    if (cls) td.className = cls;
+    row.append(td);
+    return td;
+  }
+
+  function linkButton(text, label, onClick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link";
+    button.textContent = text;
+    button.setAttribute("aria-label", label);
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  // Live sessions first, then the most agents offline, then by name.
+  function byAttention(a, b) {
+    const offline = (t) => Math.max(0, (t.enrolled || 0) - (t.online || 0));
+    return (b.active_sessions - a.active_sessions) || (offline(b) - offline(a)) ||
+      String(a.tenant).localeCompare(String(b.tenant));
+  }
+
+  async function loadFleet() {
+    clear($("fleet-error"));
+    if (!oneClick) {
+      $("guided").hidden = false;
+      return;
+    }
+    try {
+      const fleet = await act("fleet", {});
+      const body = $("fleet-table").tBodies[0];
+      body.replaceChildren();
+      for (const t of (fleet.tenants || []).slice().sort(byAttention)) {
+        const row = document.createElement("tr");
+        row.dataset.tenant = t.tenant;
+        const th = document.createElement("th");
+        th.scope = "row";
+        th.append(linkButton(t.tenant, "Show the agents of tenant " + t.tenant, () => openTenant(t.tenant)));
+        row.append(th);
+        cell(row, t.armed ? "armed" : "disarmed", t.armed ? "" : "warn");
+        cell(row, t.consent ? "on record" : "none", t.consent ? "" : "warn");
+        cell(row, t.enrolled);
+        cell(row, t.online);
+        const offline = Math.max(0, (t.enrolled || 0) - (t.online || 0));
+        cell(row, offline, offline ? "warn" : "");
+        cell(row, t.revoked);
+        cell(row, t.active_sessions, t.active_sessions ? "live" : "");
+        body.append(row);
+      }
+      const totals = fleet.totals || {};
+      const foot = $("fleet-table").tFoot;
+      foot.replaceChildren();
+      const row = document.createElement("tr");
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = "All " + (totals.tenants || 0) + " tenants";
+      row.append(th);
+      cell(row, totals.armed + " armed");
+      cell(row, "");
+      cell(row, totals.enrolled);
+      cell(row, totals.online);
+      cell(row, Math.max(0, (totals.enrolled || 0) - (totals.online || 0)));
+      cell(row, totals.revoked);
+      cell(row, totals.active_sessions);
+      foot.append(row);
+      $("fleet-view").hidden = false;
+    } catch (failure) {
+      say($("fleet-error"), failure);
+    }
+  }
+
+  async function openTenant(tenant) {
+    clear($("tenant-error"));
+    $("tenant").value = tenant;
+    $("tenant-title").textContent = "Agents of " + tenant;
+    try {
+      const listed = await act("agents", { tenant });
+      const rows = (listed.agents || []).slice(0, 200);
+      // The kill-switch state is in each agent's manifest (the first 50 agents).
+      await Promise.all(rows.slice(0, 50).map(async (row) => {
+        try {
+          const caps = await act("capabilities", { tenant, agent: row.agent_id });
+          row.remote_support_on = caps.manifest ? caps.manifest.remote_support_on : null;
+          row.stale = caps.stale;
+        } catch (_) {
+          row.remote_support_on = null;
+        }
+      }));
+      agentRows = rows;
+      renderAgents();
+      $("tenant-view").hidden = false;
+      $("tenant-view").scrollIntoView({ block: "start" });
+      openAudit(tenant);
+    } catch (failure) {
+      say($("tenant-error"), failure);
+    }
+  }
+
+  function renderAgents() {
+    const onlineOnly = $("filter-online").checked;
+    const sessionOnly = $("filter-session").checked;
+    const body = $("agents-table").tBodies[0];
+    body.replaceChildren();
+    const shown = agentRows.filter((a) => (!onlineOnly || a.online) && (!sessionOnly || a.session_active));
+    for (const a of shown) {
+      const row = document.createElement("tr");
+      row.dataset.agent = a.agent_id;
+      const status = document.createElement("span");
+      const state = a.state === "revoked" ? "revoked" : a.online ? "online" : "offline";
+      status.className = "dot " + state;
+      status.textContent = state;
+      cell(row, status);
+      const th = document.createElement("th");
+      th.scope = "row";
+      if (a.state === "revoked") th.textContent = a.agent_id;
+      else th.append(linkButton(a.agent_id, "Open agent " + a.agent_id, () => openAgent(a.agent_id)));
+      row.append(th);
+      cell(row, a.version);
+      cell(row, a.last_seen);
+      const on = a.remote_support_on;
+      cell(row, on === true ? "on" : on === false ? "off (kill switch)" : "unknown", on === false ? "warn" : "");
+      cell(row, a.session_active ? "live" : "none", a.session_active ? "live" : "");
+      body.append(row);
+    }
+    $("agents-empty").hidden = shown.length > 0;
+  }
+
+  async function openAgent(agent) {
+    $("agent").value = agent;
+    await refresh();
+    if (!$("view").hidden) $("view").scrollIntoView({ block: "start" });
+  }
+
+  function detail(record) {
+    const d = record.details || {};
+    if (record.event === "remote_support_command") return (d.command || "") + " → " + (d.outcome || "");
+    if (record.event === "remote_support_session_ended") return record.reason || "";
+    return record.reason || "";
+  }
+
+  function openAudit(tenant) {
+    auditTenant = tenant;
+    $("audit-title").textContent = "Audit trail of " + tenant;
+    $("audit-view").hidden = false;
+    loadAudit();
+  }
+
+  async function loadAudit() {
+    if (!auditTenant || !oneClick) return;
+    try {
+      const trail = await act("audit", { tenant: auditTenant, limit: 20 });
+      clear($("audit-error"));
+      const body = $("audit-table").tBodies[0];
+      body.replaceChildren();
+      const events = (trail.events || []).slice().sort((a, b) => b.seq - a.seq);
+      for (const e of events) {
+        const row = document.createElement("tr");
+        cell(row, e.seq);
+        cell(row, e.at);
+        cell(row, e.event);
+        cell(row, e.actor);
+        cell(row, e.agent);
+        cell(row, detail(e));
+        body.append(row);
+      }
+    } catch (failure) {
+      say($("audit-error"), failure);
     }
   }
 
@@ -254,7 +479,20 @@
     $("token-done").addEventListener("click", hideToken);
     $("status").addEventListener("click", refresh);
     $("deactivate").addEventListener("click", deactivate);
+    $("load-fleet").addEventListener("click", loadFleet);
+    $("filter-online").addEventListener("change", renderAgents);
+    $("filter-session").addEventListener("change", renderAgents);
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !$("modal").hidden) closeModal();
+    });
+    setInterval(tick, 1000);
+    // While a session is live the status refreshes (it shows why it ended); the audit tail too.
+    setInterval(() => {
+      if (expiresAt !== null && sessionToken) refresh();
+      loadAudit();
+    }, REFRESH_MS);
     await loadConfig();
+    $("guided").hidden = oneClick;
     document.body.dataset.ready = "true";
   });
 })();
