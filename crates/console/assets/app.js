@@ -37,7 +37,6 @@
     internal: "The server failed; the ops team can see why in its log.",
     store_unavailable: "The ops server cannot record anything right now (its database is unavailable); try again shortly.",
     agent_timeout: "The agent did not answer in time.",
-    forbidden: "Your token may not see that.",
   };
 
   let oneClick = false;
