@@ -9,20 +9,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argus_e2e::pg::Postgres;
-use argus_e2e::{bin, wait_until, Fleet, Ops, OPS_TOKEN};
-use serde_json::json;
+use argus_e2e::{bin, wait_until, Fleet, Ops};
 
 /// Creates PAT `owner` on `ops`: the status and error code (and the answer, for a failure's
 /// message).
 fn create_pat(ops: &Ops, owner: &str) -> ((u16, Option<String>), String) {
-    let pat = format!("Bearer {}", ops.admin_pat);
-    let (status, body) = ops.http(
-        "127.0.0.1".parse().unwrap(),
-        "POST",
-        "/admin/pats",
-        &[("X-Argus-Ops-Token", OPS_TOKEN), ("Authorization", &pat)],
-        Some(json!({ "owner": owner, "scopes": ["remote_support"] })),
-    );
+    let (status, body) = ops.create_pat(owner);
     ((status, body["error"].as_str().map(str::to_string)), body.to_string())
 }
 

@@ -390,6 +390,14 @@ fn revocations_stay_final_against_a_writer_with_an_older_view() {
     assert_eq!(pats[0].revoked_at, Some(Timestamp(2_000)), "the revocation stands");
 }
 
+/// A store on `backend` reached through a proxy the test controls.
+fn through_proxy(backend: &Pg) -> (argus_e2e::proxy::Proxy, Arc<dyn Store>) {
+    let proxy = argus_e2e::proxy::Proxy::start(format!("127.0.0.1:{}", backend.0.port).parse().unwrap());
+    let url = backend.1.replace(&format!(":{}/", backend.0.port), &format!(":{}/", proxy.addr.port()));
+    let store = argus_ops::store::open(&StoreUrl::parse(&url).unwrap(), std::path::Path::new("/nonexistent")).unwrap();
+    (proxy, store)
+}
+
 /// SPEC §10: a write whose COMMIT got no answer is resolved before anything else is written —
 /// never answered done when it did not land, never applied twice. A proxy the test controls
 /// cuts the connection once after the server answered the COMMIT (the group landed; the
@@ -397,11 +405,9 @@ fn revocations_stay_final_against_a_writer_with_an_older_view() {
 /// rolled back; the writer must answer failure and write nothing twice).
 #[test]
 fn a_commit_whose_answer_is_lost_is_found_landed_and_one_never_sent_is_found_lost() {
-    use argus_e2e::proxy::{CommitCut, Proxy};
+    use argus_e2e::proxy::CommitCut;
     let backend = pg();
-    let proxy = Proxy::start(format!("127.0.0.1:{}", backend.0.port).parse().unwrap());
-    let url = backend.1.replace(&format!(":{}/", backend.0.port), &format!(":{}/", proxy.addr.port()));
-    let store = argus_ops::store::open(&StoreUrl::parse(&url).unwrap(), std::path::Path::new("/nonexistent")).unwrap();
+    let (proxy, store) = through_proxy(&backend);
     let writer = writer(&store, None);
     let first = writer.stage(vec![Write::Pat(pat(1))], vec![entry(1)], Timestamp(1)).unwrap();
     wait(&writer, first).unwrap();
@@ -436,11 +442,9 @@ fn a_commit_whose_answer_is_lost_is_found_landed_and_one_never_sent_is_found_los
 /// left to resolve, failed with `internal`.
 #[test]
 fn a_reload_resolving_the_unknown_group_first_leaves_the_write_its_true_answer() {
-    use argus_e2e::proxy::{CommitCut, Proxy};
+    use argus_e2e::proxy::CommitCut;
     let backend = pg();
-    let proxy = Proxy::start(format!("127.0.0.1:{}", backend.0.port).parse().unwrap());
-    let url = backend.1.replace(&format!(":{}/", backend.0.port), &format!(":{}/", proxy.addr.port()));
-    let store = argus_ops::store::open(&StoreUrl::parse(&url).unwrap(), std::path::Path::new("/nonexistent")).unwrap();
+    let (proxy, store) = through_proxy(&backend);
     let writer = writer(&store, None);
     proxy.cut_at_next_commit(CommitCut::BeforeTheAnswerThenPartition);
     let unanswered = writer.stage(vec![Write::Pat(pat(1))], vec![entry(1)], Timestamp(1)).unwrap();

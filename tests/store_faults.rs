@@ -7,19 +7,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use argus_e2e::{Ops, OPS_TOKEN};
-use serde_json::json;
+use argus_e2e::Ops;
 
 /// Creates PAT `owner` through the API; the status and error code.
 fn create_pat(ops: &Ops, owner: &str) -> (u16, Option<String>) {
-    let pat = format!("Bearer {}", ops.admin_pat);
-    let (status, body) = ops.http(
-        "127.0.0.1".parse().unwrap(),
-        "POST",
-        "/admin/pats",
-        &[("X-Argus-Ops-Token", OPS_TOKEN), ("Authorization", &pat)],
-        Some(json!({ "owner": owner, "scopes": ["remote_support"] })),
-    );
+    let (status, body) = ops.create_pat(owner);
     (status, body["error"].as_str().map(str::to_string))
 }
 

@@ -157,6 +157,35 @@ impl World {
     }
 }
 
+impl World {
+    /// Activates a session on `agent_id` through `node`, recorded (target `AGENT/SESSION`):
+    /// its session ID and token when acknowledged.
+    async fn activate(&self, node: usize, agent_id: &str) -> Option<(String, String)> {
+        let path = format!("/support/agents/{agent_id}/activate");
+        let body = json!({ "tenant": "T1", "reason": "chaos", "ttl_seconds": 600 });
+        let start = now_ms();
+        let activated = self.call(node, "POST", &path, &self.operator, None, body).await;
+        let started = match &activated {
+            Outcome::Ok(body) => Some((
+                body["session_id"].as_str().unwrap_or("?").to_string(),
+                body["session_token"].as_str().unwrap_or("").to_string(),
+            )),
+            _ => None,
+        };
+        let session_id = started.as_ref().map_or("", |(id, _)| id.as_str());
+        let target = format!("{agent_id}/{session_id}");
+        self.record(Op { kind: "activate", node, target, start, end: now_ms(), outcome: activated });
+        started
+    }
+
+    /// Deactivates `session_id` through `node`, recorded.
+    async fn deactivate(&self, node: usize, session_id: &str, token: &str) {
+        let path = "/support/tenants/T1/session/deactivate";
+        let body = json!({ "reason": "chaos" });
+        self.op("deactivate", node, session_id, "POST", path, &self.operator, Some(token), body).await;
+    }
+}
+
 /// The run's settings.
 pub(crate) struct Settings {
     pub seconds: u64,
@@ -291,12 +320,7 @@ pub(crate) fn chaos(settings: Settings) -> bool {
         nodes.push(Node { ops, relay, peer, down: false, paused: false });
     }
     let ca = std::fs::read(nodes[0].ops.ca()).unwrap();
-    let tls = rustls::ClientConfig::builder_with_provider(argus_transport_quic::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(argus_transport_quic::pinned_roots(&ca).unwrap())
-        .with_no_client_auth();
-    let http = reqwest::Client::builder().use_preconfigured_tls(tls).pool_max_idle_per_host(32).build().unwrap();
+    let http = crate::common::https_client(&ca);
     let world = Arc::new(World {
         apis: RwLock::new(nodes.iter().map(|n| n.ops.api).collect()),
         history: Mutex::default(),
@@ -576,29 +600,10 @@ async fn session_worker(world: Arc<World>, slot: usize, seed: u64, keys: PathBuf
             continue;
         };
         let node = any_node(&world, &mut rng);
-        let path = format!("/support/agents/{agent_id}/activate");
-        let body = json!({ "tenant": "T1", "reason": "chaos", "ttl_seconds": 600 });
-        let activated = world.call(node, "POST", &path, &world.operator, None, body).await;
-        let start = now_ms();
-        let (session_id, token) = match &activated {
-            Outcome::Ok(body) => (
-                body["session_id"].as_str().unwrap_or("?").to_string(),
-                body["session_token"].as_str().unwrap_or("").to_string(),
-            ),
-            _ => (String::new(), String::new()),
-        };
-        world.record(Op {
-            kind: "activate",
-            node,
-            target: format!("{agent_id}/{session_id}"),
-            start,
-            end: now_ms(),
-            outcome: activated.clone(),
-        });
-        if !activated.ok() {
+        let Some((session_id, token)) = world.activate(node, &agent_id).await else {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
-        }
+        };
         let commands = rng.random_range(3..10);
         for i in 0..commands {
             if world.stopped() {
@@ -655,18 +660,7 @@ async fn session_worker(world: Arc<World>, slot: usize, seed: u64, keys: PathBuf
             tokio::time::sleep(Duration::from_millis(rng.random_range(10..100))).await;
         }
         let node = any_node(&world, &mut rng);
-        world
-            .op(
-                "deactivate",
-                node,
-                &session_id,
-                "POST",
-                "/support/tenants/T1/session/deactivate",
-                &world.operator,
-                Some(&token),
-                json!({ "reason": "chaos" }),
-            )
-            .await;
+        world.deactivate(node, &session_id, &token).await;
     }
 }
 
@@ -721,45 +715,10 @@ async fn simulated_sessions(world: Arc<World>, ids: Vec<String>, seed: u64) {
     while !world.stopped() && !ids.is_empty() {
         let agent_id = format!("s{:05}", rng.random_range(0..ids.len()));
         let node = any_node(&world, &mut rng);
-        let start = now_ms();
-        let activated = world
-            .call(
-                node,
-                "POST",
-                &format!("/support/agents/{agent_id}/activate"),
-                &world.operator,
-                None,
-                json!({ "tenant": "T1", "reason": "chaos", "ttl_seconds": 600 }),
-            )
-            .await;
-        let session_id = match &activated {
-            Outcome::Ok(body) => body["session_id"].as_str().unwrap_or("?").to_string(),
-            _ => String::new(),
-        };
-        world.record(Op {
-            kind: "activate",
-            node,
-            target: format!("{agent_id}/{session_id}"),
-            start,
-            end: now_ms(),
-            outcome: activated.clone(),
-        });
-        if let Outcome::Ok(body) = activated {
+        if let Some((session_id, token)) = world.activate(node, &agent_id).await {
             tokio::time::sleep(Duration::from_millis(rng.random_range(100..1000))).await;
-            let token = body["session_token"].as_str().unwrap_or("").to_string();
             let node = any_node(&world, &mut rng);
-            world
-                .op(
-                    "deactivate",
-                    node,
-                    &session_id,
-                    "POST",
-                    "/support/tenants/T1/session/deactivate",
-                    &world.operator,
-                    Some(&token),
-                    json!({ "reason": "chaos" }),
-                )
-                .await;
+            world.deactivate(node, &session_id, &token).await;
         }
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..300))).await;
     }

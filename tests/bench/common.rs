@@ -34,13 +34,7 @@ pub(crate) struct Operator {
 
 impl Operator {
     pub(crate) fn new(fleet: &Fleet) -> Operator {
-        let pem = std::fs::read(fleet.ops.ca()).unwrap();
-        let tls = rustls::ClientConfig::builder_with_provider(argus_transport_quic::crypto_provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(argus_transport_quic::pinned_roots(&pem).unwrap())
-            .with_no_client_auth();
-        let http = reqwest::Client::builder().use_preconfigured_tls(tls).pool_max_idle_per_host(256).build().unwrap();
+        let http = https_client(&std::fs::read(fleet.ops.ca()).unwrap());
         Operator { http, base: format!("https://{}", fleet.ops.api), pat: fleet.operator.clone() }
     }
 
@@ -78,6 +72,16 @@ impl Operator {
         assert_eq!(status, 200, "{body}");
         body
     }
+}
+
+/// An HTTPS client pinned to the deployment's CA.
+pub(crate) fn https_client(ca_pem: &[u8]) -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(argus_transport_quic::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(argus_transport_quic::pinned_roots(ca_pem).unwrap())
+        .with_no_client_auth();
+    reqwest::Client::builder().use_preconfigured_tls(tls).pool_max_idle_per_host(256).build().unwrap()
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {

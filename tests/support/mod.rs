@@ -454,6 +454,19 @@ impl Ops {
         })
     }
 
+    /// Creates PAT `owner` (scope `remote_support`) through the API as admin: the status and
+    /// the answer.
+    pub fn create_pat(&self, owner: &str) -> (u16, Value) {
+        let pat = format!("Bearer {}", self.admin_pat);
+        self.http(
+            "127.0.0.1".parse().unwrap(),
+            "POST",
+            "/admin/pats",
+            &[("X-Argus-Ops-Token", OPS_TOKEN), ("Authorization", &pat)],
+            Some(serde_json::json!({ "owner": owner, "scopes": ["remote_support"] })),
+        )
+    }
+
     /// All audit events (as admin).
     pub fn audit(&self) -> Vec<Value> {
         let out = self.admin(&["audit", "ls", "--limit", "10000"]);
