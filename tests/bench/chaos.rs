@@ -178,6 +178,12 @@ impl World {
         started
     }
 
+    /// A command in session `session_id` (its `token`) through `node`, recorded as `kind` with
+    /// `target`.
+    async fn command(&self, kind: &'static str, node: usize, target: &str, token: &str, body: Value) -> Outcome {
+        self.op(kind, node, target, "POST", "/support/tenants/T1/commands", &self.operator, Some(token), body).await
+    }
+
     /// Deactivates `session_id` through `node`, recorded.
     async fn deactivate(&self, node: usize, session_id: &str, token: &str) {
         let path = "/support/tenants/T1/session/deactivate";
@@ -610,20 +616,10 @@ async fn session_worker(world: Arc<World>, slot: usize, seed: u64, keys: PathBuf
                 break;
             }
             let node = any_node(&world, &mut rng);
-            let answer = world
-                .op(
-                    "command",
-                    node,
-                    &session_id,
-                    "POST",
-                    "/support/tenants/T1/commands",
-                    &world.operator,
-                    Some(&token),
-                    json!({ "command": "ping", "args": {} }),
-                )
-                .await;
+            let ping = json!({ "command": "ping", "args": {} });
+            let answer = world.command("command", node, &session_id, &token, ping).await;
             if let Outcome::Failed(_, code) = &answer {
-                if ["session_expired", "agent_revoked", "tenant_disarmed", "remote_support_off", "invalid_session"]
+                if ["session_expired", "agent_revoked", "tenant_disarmed", "remote_support_off", "session_not_found"]
                     .contains(&code.as_str())
                 {
                     break;
@@ -635,26 +631,8 @@ async fn session_worker(world: Arc<World>, slot: usize, seed: u64, keys: PathBuf
                 let Some((patch_id, envelope)) = sign_patch(&keys, &work, slot, patch_number).await else { continue };
                 let (a, b) = (any_node(&world, &mut rng), any_node(&world, &mut rng));
                 let body = json!({ "command": "apply_patch", "args": { "patch": envelope } });
-                let first = world.op(
-                    "apply_patch",
-                    a,
-                    &patch_id,
-                    "POST",
-                    "/support/tenants/T1/commands",
-                    &world.operator,
-                    Some(&token),
-                    body.clone(),
-                );
-                let second = world.op(
-                    "apply_patch",
-                    b,
-                    &patch_id,
-                    "POST",
-                    "/support/tenants/T1/commands",
-                    &world.operator,
-                    Some(&token),
-                    body,
-                );
+                let first = world.command("apply_patch", a, &patch_id, &token, body.clone());
+                let second = world.command("apply_patch", b, &patch_id, &token, body);
                 let _ = futures_util::future::join(first, second).await;
             }
             tokio::time::sleep(Duration::from_millis(rng.random_range(10..100))).await;
