@@ -476,3 +476,30 @@ fn a_store_opened_to_read_leaves_no_writer_row() {
     wait(&writer, first).unwrap();
     assert_eq!(backend.0.psql("argus", "SELECT count(*) FROM writer_groups WHERE group_id = 1"), "1");
 }
+
+/// A primary demoted to a standby in a failover keeps its connections open, now read-only:
+/// writes answer 503 (not `internal`), the connection is dropped rather than reused, and once a
+/// writable host is there again (here: the same one promoted back) the writer carries on.
+#[test]
+fn a_demoted_primary_answers_unavailable_and_the_next_connection_finds_the_writable_host() {
+    let backend = pg();
+    let store = backend.open();
+    let writer = writer(&store, None);
+    let first = writer.stage(vec![Write::Pat(pat(1))], vec![entry(1)], Timestamp(1)).unwrap();
+    wait(&writer, first).unwrap();
+    // Every session's next transaction is read-only, as on a standby.
+    backend.0.psql("postgres", "ALTER SYSTEM SET default_transaction_read_only = on");
+    backend.0.psql("postgres", "SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = writer.stage(vec![Write::Pat(pat(2))], vec![entry(2)], Timestamp(2)).unwrap();
+    let error = wait(&writer, refused).expect_err("no write on a read-only host");
+    assert!(matches!(error, StoreError::Unavailable(_)), "503, not internal: {error:?}");
+    backend.0.psql("postgres", "ALTER SYSTEM RESET default_transaction_read_only");
+    backend.0.psql("postgres", "SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(300));
+    let snapshot = store.load().unwrap();
+    writer.reloaded(snapshot.last_audit.as_ref());
+    let next = writer.stage(vec![Write::Pat(pat(3))], vec![entry(3)], Timestamp(3)).unwrap();
+    wait(&writer, next).expect("writes again on the writable host");
+    assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 2 });
+}

@@ -115,11 +115,12 @@ fn unavailable(error: impl std::fmt::Display) -> StoreError {
 }
 
 /// Whether a database error says "not now" rather than "no": the server is starting, shutting
-/// down or out of resources (SQLSTATE classes 08, 53, 57), or a transaction lost a race
-/// (40001, 40P01). These answer 503 `store_unavailable`, never `internal`.
+/// down or out of resources (SQLSTATE classes 08, 53, 57), a transaction lost a race (40001,
+/// 40P01), or the host is no longer the primary (25006, a write on a server demoted to a
+/// standby in a failover). These answer 503 `store_unavailable`, never `internal`.
 fn transient_state(code: &tokio_postgres::error::SqlState) -> bool {
     let code = code.code();
-    ["08", "53", "57"].iter().any(|class| code.starts_with(class)) || code == "40001" || code == "40P01"
+    ["08", "53", "57"].iter().any(|class| code.starts_with(class)) || ["40001", "40P01", "25006"].contains(&code)
 }
 
 /// A database error in words: the server's own message when it sent one (a refused login says
@@ -448,6 +449,11 @@ impl Writing {
             if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
                 return result.map(|()| None);
             }
+        }
+        if matches!(result, Err(StoreError::Unavailable(_))) {
+            // Not reused: a connection to a host that stopped being the primary (a failover
+            // that demoted it) would fail every write; a new one finds the writable host.
+            return result.map(|()| None);
         }
         guard.release();
         // When the group had to follow other nodes' records, it landed past where it was
@@ -1211,6 +1217,7 @@ mod tests {
             SqlState::TOO_MANY_CONNECTIONS,
             SqlState::T_R_SERIALIZATION_FAILURE,
             SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::READ_ONLY_SQL_TRANSACTION,
         ] {
             assert!(transient_state(&state), "{}", state.code());
         }
