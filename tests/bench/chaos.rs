@@ -438,7 +438,8 @@ pub(crate) fn chaos(settings: Settings) -> bool {
         }
     }
     let db = db.lock().unwrap();
-    let report = check(&world, &db, &url);
+    let log_dirs: Vec<PathBuf> = nodes.lock().unwrap().iter().map(|n| n.ops.dir.path().to_path_buf()).collect();
+    let report = check(&world, &db, &url, &log_dirs);
     drop(nodes);
     report
 }
@@ -1024,7 +1025,7 @@ fn at_ms(record: &Value) -> i64 {
 
 /// Reads the history, the audit chain and the agents' records; prints every anomaly, the
 /// counts and each fault kind's recovery times. True when there is no anomaly.
-fn check(world: &World, db: &Db, url: &str) -> bool {
+fn check(world: &World, db: &Db, url: &str, log_dirs: &[PathBuf]) -> bool {
     let history = world.history.lock().unwrap().clone();
     let faults = world.faults.lock().unwrap().clone();
     let mut anomalies: Vec<String> = Vec::new();
@@ -1351,6 +1352,63 @@ fn check(world: &World, db: &Db, url: &str) -> bool {
         for anomaly in anomalies.iter().take(200) {
             println!("  ANOMALY {anomaly}");
         }
+        forensics(&anomalies, &history, &faults, &records, log_dirs);
     }
     anomalies.is_empty()
+}
+
+/// For each session an anomaly names: every operation on it, its audit records, and the faults
+/// around them (what a reader needs to tell a bug from a checker's mistake).
+fn forensics(anomalies: &[String], history: &[Op], faults: &[Fault], records: &[Value], log_dirs: &[PathBuf]) {
+    let mut sessions: Vec<&str> = Vec::new();
+    for anomaly in anomalies {
+        for word in anomaly.split_whitespace() {
+            if word.starts_with("ses_") && !sessions.contains(&word) {
+                sessions.push(word);
+            }
+        }
+    }
+    for session in sessions.into_iter().take(20) {
+        println!("  --- {session}");
+        let ops: Vec<&Op> =
+            history.iter().filter(|o| o.target == session || o.target.ends_with(&format!("/{session}"))).collect();
+        for op in &ops {
+            let outcome = match &op.outcome {
+                Outcome::Ok(_) => "ok".to_string(),
+                Outcome::Failed(status, code) => format!("{status} {code}"),
+                Outcome::Unknown(why) => format!("unanswered ({})", why.chars().take(60).collect::<String>()),
+            };
+            println!("    op {} via node {} {}..{} → {outcome}", op.kind, op.node, op.start, op.end);
+        }
+        for r in records.iter().filter(|r| r["session_id"] == session) {
+            println!(
+                "    audit seq {} at {} ({}) {} reason={} node={}",
+                r["seq"],
+                r["at"],
+                at_ms(r),
+                r["event"],
+                r["reason"],
+                r["node"]
+            );
+        }
+        let (from, to) = (
+            ops.iter().map(|o| o.start).min().unwrap_or(0) - 20_000,
+            ops.iter().map(|o| o.end).max().unwrap_or(0) + 20_000,
+        );
+        for fault in faults.iter().filter(|f| f.healed >= from && f.start <= to) {
+            println!("    fault {} {} {}..{}", fault.kind, fault.detail, fault.start, fault.healed);
+        }
+        for (node, dir) in log_dirs.iter().enumerate() {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if !name.ends_with(".log") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                for line in text.lines().filter(|l| l.contains(session)).take(10) {
+                    println!("    node {node} {name}: {}", line.chars().take(300).collect::<String>());
+                }
+            }
+        }
+    }
 }

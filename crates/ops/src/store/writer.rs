@@ -35,7 +35,12 @@ pub struct Queue {
     chain: AuditChain,
     staged: u64,
     flushed: u64,
-    doomed_through: u64,
+    /// The target of the group being written now.
+    in_flight_target: Option<u64>,
+    /// Generations that will never be durable, as ranges `(after, through]`: a failed group
+    /// and what was staged behind it, or what a reload threw away. Kept for good: a waiter may
+    /// come late, after later groups landed past them.
+    doomed: Vec<(u64, u64)>,
     poisoned: bool,
 }
 
@@ -85,7 +90,8 @@ impl Queue {
             chain: AuditChain::resume(last).written_by(node),
             staged: 0,
             flushed: 0,
-            doomed_through: 0,
+            in_flight_target: None,
+            doomed: Vec::new(),
             poisoned: false,
         }
     }
@@ -103,9 +109,12 @@ impl Queue {
 
     /// Where generation `generation` stands.
     pub fn standing(&self, generation: u64) -> Standing {
-        if self.flushed >= generation {
+        if self.doomed.iter().any(|&(after, through)| generation > after && generation <= through) {
+            Standing::Doomed
+        } else if self.flushed >= generation {
             Standing::Durable
-        } else if self.poisoned || generation <= self.doomed_through {
+        } else if self.poisoned && self.in_flight_target.is_none_or(|target| generation > target) {
+            // Staged on a view that failed or went stale: never written.
             Standing::Doomed
         } else {
             Standing::Pending
@@ -132,6 +141,7 @@ impl Queue {
         }
         writes.extend(records.into_iter().map(Write::Audit));
         self.in_flight = Changes::keys_of("", &writes);
+        self.in_flight_target = Some(self.staged);
         Some(Group { target: self.staged, writes, chain_after: chain })
     }
 
@@ -144,12 +154,15 @@ impl Queue {
         }
         self.flushed = self.flushed.max(group.target);
         self.in_flight = Changes::default();
+        self.in_flight_target = None;
     }
 
     /// The group's write failed: it and everything staged behind it are doomed.
     pub fn failed(&mut self) {
         self.pending.clear();
         self.in_flight = Changes::default();
+        self.in_flight_target = None;
+        self.doom(self.flushed, self.staged);
         self.poisoned = true;
     }
 
@@ -157,6 +170,18 @@ impl Queue {
     /// staged until it has reloaded.
     pub fn stale(&mut self) {
         self.poisoned = true;
+    }
+
+    /// Records `(after, through]` as doomed (merged with the last range when they touch, so the
+    /// list stays as short as the failures were far apart).
+    fn doom(&mut self, after: u64, through: u64) {
+        if through <= after {
+            return;
+        }
+        match self.doomed.last_mut() {
+            Some(last) if last.1 >= after => last.1 = last.1.max(through),
+            _ => self.doomed.push((after, through)),
+        }
     }
 
     /// Whether the view must reload before the next stage.
@@ -167,7 +192,9 @@ impl Queue {
     /// The view was reloaded from the store, whose newest record is `last`: what was staged
     /// and never written stays failed, and the chain continues from the store's head.
     pub fn reloaded(&mut self, last: Option<&AuditRecord>) {
-        self.doomed_through = self.doomed_through.max(self.staged);
+        // What was pending is thrown away; a group in flight may still land.
+        let after = self.flushed.max(self.in_flight_target.unwrap_or(0));
+        self.doom(after, self.staged);
         self.pending.clear();
         self.poisoned = false;
         let node = self.chain.node().map(str::to_string);
@@ -355,6 +382,44 @@ mod tests {
         assert_eq!(queue.standing(next), Standing::Pending);
         let record = queue.take().unwrap().records().next().unwrap().clone();
         assert_eq!((record.seq, record.prev_hash), (2, stored.hash));
+    }
+
+    /// Found by the nemesis run: a request that reached its wait late (a deactivation waits for
+    /// the agent's acknowledgement first) found later groups landed past its doomed generation
+    /// and was answered done — an acknowledged deactivation with no end record.
+    #[test]
+    fn a_doomed_generation_stays_doomed_after_later_groups_land() {
+        let mut queue = Queue::resume(None, None);
+        let before = queue.stage(vec![], vec![entry("a")], Timestamp(1)).unwrap();
+        let group = queue.take().unwrap();
+        queue.landed(group, None);
+        let doomed = queue.stage(vec![], vec![entry("b")], Timestamp(2)).unwrap();
+        let _failed = queue.take().unwrap();
+        let behind = queue.stage(vec![], vec![entry("c")], Timestamp(3)).unwrap();
+        queue.failed();
+        queue.reloaded(None);
+        let after = queue.stage(vec![], vec![entry("d")], Timestamp(4)).unwrap();
+        let group = queue.take().unwrap();
+        queue.landed(group, None);
+        assert_eq!(queue.standing(before), Standing::Durable);
+        assert_eq!(queue.standing(doomed), Standing::Doomed, "its group failed");
+        assert_eq!(queue.standing(behind), Standing::Doomed, "staged behind the failed group");
+        assert_eq!(queue.standing(after), Standing::Durable);
+    }
+
+    /// A view marked stale while a group is in flight: the reload dooms what was pending, not
+    /// the group in flight, which may still land (and is then durable).
+    #[test]
+    fn a_reload_while_a_group_is_in_flight_dooms_only_what_was_pending() {
+        let mut queue = Queue::resume(None, None);
+        let flying = queue.stage(vec![], vec![entry("a")], Timestamp(1)).unwrap();
+        let group = queue.take().unwrap();
+        let pending = queue.stage(vec![], vec![entry("b")], Timestamp(2)).unwrap();
+        queue.stale();
+        queue.reloaded(None);
+        queue.landed(group, None);
+        assert_eq!(queue.standing(flying), Standing::Durable);
+        assert_eq!(queue.standing(pending), Standing::Doomed);
     }
 
     #[test]
