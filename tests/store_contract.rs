@@ -11,7 +11,7 @@ use argus_fsm::tenant::Tenant;
 use argus_fsm::Timestamp;
 use argus_ops::store::audit::{verify, AuditChain, AuditEntry, Verification};
 use argus_ops::store::writer::Writer;
-use argus_ops::store::{PatRecord, Scope, Store, StoreError, StoreUrl, Write};
+use argus_ops::store::{EndClaim, PatRecord, Scope, Store, StoreError, StoreUrl, Write};
 
 /// Opens a fresh store of one backend, and can open it again (a restart).
 trait Backend {
@@ -71,6 +71,15 @@ fn pat(n: u8) -> PatRecord {
 
 fn entry(i: usize) -> AuditEntry {
     AuditEntry::system(argus_ops::store::audit::AuditEvent::TenantArmed).tenant("T1").reason(format!("round {i}"))
+}
+
+/// A session's end record as a node hands it to an end claim (the store chains it).
+fn end_record(session_id: &str) -> argus_ops::store::audit::AuditRecord {
+    let entry = AuditEntry::system(argus_ops::store::audit::AuditEvent::RemoteSupportSessionEnded)
+        .tenant("T1")
+        .session(session_id)
+        .reason("deactivated");
+    AuditChain::default().next_record(entry, Timestamp(2_000))
 }
 
 /// Runs a writer's wait to its end (the tests are synchronous, like a tool's).
@@ -359,13 +368,17 @@ fn one_live_session_per_agent_and_each_end_decided_once() {
     a.commit(&[Write::Session(first.clone())]).unwrap();
     // Another node, the same agent: refused while the first session is live.
     assert!(!b.claim_live_session("a1", "ses_other", Timestamp(90_000), now).unwrap());
-    // Two nodes ending it: exactly one decides.
-    let decisions = [a.end_claim(&first.id).unwrap(), b.end_claim(&first.id).unwrap()];
-    assert_eq!(decisions, [true, false]);
-    // The winner records the end; a stale writer can never make it active again.
+    // Two nodes ending it: exactly one decides, and records the end with its decision.
     let mut ended = first.clone();
     ended.handle(argus_fsm::session::SessionEvent::Deactivate, Timestamp(2_000)).unwrap();
-    a.commit(&[Write::Session(ended)]).unwrap();
+    let decisions =
+        [a.end_claim(&ended, end_record(&first.id)).unwrap(), b.end_claim(&ended, end_record(&first.id)).unwrap()];
+    assert_eq!(decisions, [EndClaim::Recorded, EndClaim::Lost]);
+    let ends: Vec<_> =
+        a.audit_from(1).map(Result::unwrap).filter(|r| r.event == "remote_support_session_ended").collect();
+    assert_eq!(ends.len(), 1, "one end record, written with the claim");
+    assert_eq!(verify(a.as_ref(), None).unwrap(), Verification::Intact { records: 1 });
+    // A stale writer can never make it active again.
     b.commit(&[Write::Session(first.clone())]).unwrap();
     assert!(b.load().unwrap().sessions.is_empty(), "an ended session stays ended");
     // The claim is free again.
@@ -502,4 +515,31 @@ fn a_demoted_primary_answers_unavailable_and_the_next_connection_finds_the_writa
     let next = writer.stage(vec![Write::Pat(pat(3))], vec![entry(3)], Timestamp(3)).unwrap();
     wait(&writer, next).expect("writes again on the writable host");
     assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 2 });
+}
+
+/// An end claim and its record are one transaction (found by the nemesis run: a claim committed
+/// on its own, then its record lost in a failover, left a session ended with no end record and
+/// let the agent's next session be recorded first). Cut before the server sees the COMMIT: the
+/// session is still live and unrecorded, and the next claim decides and records it.
+#[test]
+fn an_end_claim_cut_before_its_commit_leaves_the_session_live_and_unrecorded() {
+    use argus_e2e::proxy::CommitCut;
+    let backend = pg();
+    let (proxy, store) = through_proxy(&backend);
+    let now = Timestamp(1_000);
+    let first = session(1, 1_000);
+    assert!(store.claim_live_session("a1", &first.id, first.expires_at, now).unwrap());
+    store.commit(&[Write::Session(first.clone())]).unwrap();
+    let mut ended = first.clone();
+    argus_fsm::machine::Machine::handle(&mut ended, argus_fsm::session::SessionEvent::Deactivate, Timestamp(2_000))
+        .unwrap();
+    proxy.cut_at_next_commit(CommitCut::BeforeTheServer);
+    let error = store.end_claim(&ended, end_record(&first.id)).expect_err("the claim's COMMIT never arrived");
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert_eq!(backend.0.psql("argus", "SELECT count(*) FROM sessions WHERE active"), "1", "still live");
+    assert_eq!(backend.0.psql("argus", "SELECT count(*) FROM live_sessions"), "1", "the agent's claim held");
+    assert_eq!(backend.0.psql("argus", "SELECT count(*) FROM audit"), "0", "no record");
+    assert_eq!(store.end_claim(&ended, end_record(&first.id)).unwrap(), EndClaim::Recorded);
+    assert_eq!(backend.0.psql("argus", "SELECT count(*) FROM live_sessions"), "0");
+    assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 1 });
 }

@@ -78,7 +78,11 @@ fn perform_locked<A>(
         Then::ClaimLiveSession { agent_id, session_id, expires_at } => {
             claimed(ops.store.claim_live_session(&agent_id, &session_id, expires_at, now))
         }
-        Then::ClaimEnd { session_id } => claimed(ops.store.end_claim(&session_id)),
+        Then::ClaimEnd { ended, entry } => {
+            // Written by this node; the store chains it after the head in the claim's transaction.
+            let record = ops.writer.record_of(entry, now);
+            Event::EndClaimed(ops.store.end_claim(&ended, record).map_err(Fault::from))
+        }
         Then::Commit { writes, audit } => {
             Event::Stored(registry.commit(ops.store.as_ref(), &ops.writer, writes, audit, now))
         }

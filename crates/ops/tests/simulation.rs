@@ -308,7 +308,7 @@ impl Op {
                 Then::ClaimLiveSession { agent_id, session_id, expires_at } => {
                     Then::ClaimLiveSession { agent_id, session_id, expires_at }
                 }
-                Then::ClaimEnd { session_id } => Then::ClaimEnd { session_id },
+                Then::ClaimEnd { ended, entry } => Then::ClaimEnd { ended, entry },
                 Then::Commit { writes, audit } => Then::Commit { writes, audit },
                 Then::StoreQuietly { writes } => Then::StoreQuietly { writes },
                 Then::Live(live) => Then::Live(live),
@@ -951,9 +951,16 @@ impl Sim {
                     .up(self.now)
                     .map(|()| self.store.claim_live_session(&agent_id, &session_id, expires_at, now, self.now)),
             )),
-            Then::ClaimEnd { session_id } => {
-                Waiting::Ready(Event::Claimed(self.store.up(self.now).map(|()| self.store.end_claim(&session_id))))
-            }
+            // The simulated store decides the claim and leaves the record to the node's group (as
+            // one writer does); the shared store's claim-with-record is tested against PostgreSQL
+            // (tests/store_contract.rs).
+            Then::ClaimEnd { ended, .. } => Waiting::Ready(Event::EndClaimed(self.store.up(self.now).map(|()| {
+                if self.store.end_claim(&ended.id) {
+                    argus_ops::store::EndClaim::Won
+                } else {
+                    argus_ops::store::EndClaim::Lost
+                }
+            }))),
             Then::Commit { writes, audit } => self.stage(op_id, node, writes, audit),
             Then::Audit(audit) => self.stage(op_id, node, vec![], audit),
             Then::StoreQuietly { writes } => {

@@ -5,8 +5,15 @@
 //!
 //! ```text
 //!   start --machine ends it--> ClaimEnd --won--> Commit --stored--> tell End, answer the end
+//!     |                           |--won, recorded with the claim--> Commit (no record) --stored--> …
 //!     |                           |--lost--> tell Forget, answer "already ended"
 //!     '--machine does not end it: no operation
+//! ```
+//!
+//! A shared store records the end with its claim (one transaction): a claim can never stand
+//! without its record, whatever fails after it, and no later session of the agent can be
+//! recorded before this one's end.
+//! ```text
 //! ```
 
 use argus_fsm::machine::Machine;
@@ -17,7 +24,7 @@ use serde_json::json;
 use super::{out_of_order, Event, Step, Tell, Then};
 use crate::fault::Fault;
 use crate::store::audit::{AuditEntry, AuditEvent};
-use crate::store::Write;
+use crate::store::{EndClaim, Write};
 use crate::time_format::rfc3339;
 
 /// What an end answers: the reason it ended with now and the ended session, or `None` when
@@ -86,18 +93,26 @@ impl End {
         match (self.stage, event) {
             (Stage::Begin, Event::Start) => {
                 self.stage = Stage::Claiming;
-                Step::then(Then::ClaimEnd { session_id: self.session.id.clone() })
+                let entry = self.entry.clone().expect("the end's record is made at start");
+                Step::then(Then::ClaimEnd { ended: Box::new(self.session.clone()), entry })
             }
-            (Stage::Claiming, Event::Claimed(Ok(true))) => {
+            (Stage::Claiming, Event::EndClaimed(Ok(EndClaim::Won))) => {
                 self.stage = Stage::Committing;
                 let audit = self.entry.take().into_iter().collect();
                 Step::then(Then::Commit { writes: vec![Write::Session(self.session.clone())], audit })
             }
-            (Stage::Claiming, Event::Claimed(Ok(false))) => {
+            (Stage::Claiming, Event::EndClaimed(Ok(EndClaim::Recorded))) => {
+                // Durable with the claim: this node's view only has to follow (nothing waits on
+                // that write, which the store already holds).
+                self.stage = Stage::Committing;
+                self.entry = None;
+                Step::then(Then::StoreQuietly { writes: vec![Write::Session(self.session.clone())] })
+            }
+            (Stage::Claiming, Event::EndClaimed(Ok(EndClaim::Lost))) => {
                 self.stage = Stage::Over;
                 Step { tell: vec![Tell::Forget { session_id: self.session.id.clone() }], then: Then::Answer(Ok(None)) }
             }
-            (Stage::Claiming, Event::Claimed(Err(fault))) | (Stage::Committing, Event::Stored(Err(fault))) => {
+            (Stage::Claiming, Event::EndClaimed(Err(fault))) | (Stage::Committing, Event::Stored(Err(fault))) => {
                 self.stage = Stage::Over;
                 Step::answer(Err(fault))
             }
@@ -216,8 +231,9 @@ mod tests {
     fn an_end_is_claimed_then_stored_with_one_record_then_told() {
         let mut end =
             End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
-        let (steps, _) = drive(&mut end, vec![Event::Claimed(Ok(true)), Event::Stored(Ok(()))]);
-        assert!(matches!(&steps[0].then, Then::ClaimEnd { session_id } if session_id == "ses_1"));
+        let (steps, _) = drive(&mut end, vec![Event::EndClaimed(Ok(EndClaim::Won)), Event::Stored(Ok(()))]);
+        assert!(matches!(&steps[0].then, Then::ClaimEnd { ended, entry }
+            if ended.id == "ses_1" && matches!(ended.state, SessionState::Ended { .. }) && entry.session_id.as_deref() == Some("ses_1")));
         match &steps[1].then {
             Then::Commit { writes, audit } => {
                 assert_eq!(audit.len(), 1, "exactly one record");
@@ -230,11 +246,27 @@ mod tests {
         assert!(matches!(&steps[2].then, Then::Answer(Ok(Some((EndReason::Deactivated, _))))));
     }
 
+    /// A shared store recorded the end with its claim: this node's view follows quietly and no
+    /// second record is written.
+    #[test]
+    fn an_end_recorded_with_its_claim_is_not_recorded_again() {
+        let mut end =
+            End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
+        let (steps, _) = drive(&mut end, vec![Event::EndClaimed(Ok(EndClaim::Recorded)), Event::Stored(Ok(()))]);
+        match &steps[1].then {
+            Then::StoreQuietly { writes } => {
+                assert!(matches!(&writes[..], [Write::Session(s)] if matches!(s.state, SessionState::Ended { .. })));
+            }
+            other => panic!("already recorded with the claim: no second record, nothing to wait for: {other:?}"),
+        }
+        assert!(matches!(&steps[2].then, Then::Answer(Ok(Some((EndReason::Deactivated, _))))));
+    }
+
     #[test]
     fn a_lost_claim_forgets_the_copy_and_stores_nothing() {
         let mut end =
             End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();
-        let (steps, _) = drive(&mut end, vec![Event::Claimed(Ok(false))]);
+        let (steps, _) = drive(&mut end, vec![Event::EndClaimed(Ok(EndClaim::Lost))]);
         assert!(matches!(&steps[1].tell[..], [Tell::Forget { .. }]));
         assert!(matches!(&steps[1].then, Then::Answer(Ok(None))));
     }
@@ -242,8 +274,8 @@ mod tests {
     #[test]
     fn a_failed_store_tells_nothing_and_answers_the_fault() {
         for answers in [
-            vec![Event::Claimed(Err(Fault::from(Code::StoreUnavailable)))],
-            vec![Event::Claimed(Ok(true)), Event::Stored(Err(Fault::from(Code::StoreUnavailable)))],
+            vec![Event::EndClaimed(Err(Fault::from(Code::StoreUnavailable)))],
+            vec![Event::EndClaimed(Ok(EndClaim::Won)), Event::Stored(Err(Fault::from(Code::StoreUnavailable)))],
         ] {
             let mut end =
                 End::start(Some(session(60_000)), SessionEvent::Deactivate, By::system(), Timestamp(2_000)).unwrap();

@@ -117,8 +117,10 @@ pub enum Live {
 pub enum Then<A> {
     /// Claim the agent's one live session in the store (cluster-wide) → [`Event::Claimed`].
     ClaimLiveSession { agent_id: String, session_id: String, expires_at: Timestamp },
-    /// Claim a session's end in the store (once cluster-wide) → [`Event::Claimed`].
-    ClaimEnd { session_id: String },
+    /// Claim a session's end in the store (once cluster-wide), `ended` being the session as it
+    /// ends and `entry` its end record → [`Event::EndClaimed`]. A shared store writes both with
+    /// the claim, in one transaction.
+    ClaimEnd { ended: Box<Session>, entry: AuditEntry },
     /// Store these records with their audit records, atomically and durably → [`Event::Stored`].
     Commit { writes: Vec<Write>, audit: Vec<AuditEntry> },
     /// Store these records without waiting for the disk (nothing audited, nothing an operator
@@ -146,6 +148,7 @@ pub enum Event {
     /// The operation begins.
     Start,
     Claimed(Result<bool, Fault>),
+    EndClaimed(Result<crate::store::EndClaim, Fault>),
     Stored(Result<(), Fault>),
     Relayed(Result<String, Fault>),
     /// The session ended now (with this reason, as stored), or had already ended.

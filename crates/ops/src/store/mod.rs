@@ -250,6 +250,9 @@ pub struct Snapshot {
 /// again), `internal` otherwise. No variant carries a password.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Another node ended the session first (an end claim lost inside its transaction).
+    #[error("the session was ended elsewhere first")]
+    EndedElsewhere,
     #[error("storage backend: {0}")]
     Backend(String),
     #[error("stored record {key} does not decode: {reason}")]
@@ -361,10 +364,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
-    /// Decides, once cluster-wide, that this node ends session `session_id` (frees its agent's
-    /// claim); `false` when another node ended it first. One writer: always `true`.
-    fn end_claim(&self, _session_id: &str) -> Result<bool, StoreError> {
-        Ok(true)
+    /// Decides, once cluster-wide, that this node ends session `ended` (frees its agent's
+    /// claim). A shared store writes the ended session and its end `record` (re-chained after
+    /// the head) in the claim's own transaction and answers [`EndClaim::Recorded`]; one writer
+    /// (sled) answers [`EndClaim::Won`] and the record goes with the node's next group.
+    fn end_claim(&self, _ended: &argus_fsm::session::Session, _record: AuditRecord) -> Result<EndClaim, StoreError> {
+        Ok(EndClaim::Won)
     }
     /// Keeps `floor` as this node's remembered audit head, for a store that follows another
     /// writer's head inside its own transaction (never believing a head behind it).
@@ -378,6 +383,17 @@ pub trait Store: Send + Sync + 'static {
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         None
     }
+}
+
+/// Who ends a session, decided once cluster-wide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndClaim {
+    /// Another node ended it first.
+    Lost,
+    /// This node ends it; its end record is still to be written.
+    Won,
+    /// This node ended it, and its end record is durable with the claim.
+    Recorded,
 }
 
 /// What only a store shared by several nodes does (PostgreSQL, SPEC §10): membership and

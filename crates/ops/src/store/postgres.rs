@@ -29,7 +29,7 @@ use tokio_postgres::types::ToSql;
 
 use super::audit::AuditRecord;
 use super::url::{PgUrl, SslMode};
-use super::{Changes, ClusterStore, Reread, Snapshot, Store, StoreError, Write};
+use super::{Changes, ClusterStore, EndClaim, Reread, Snapshot, Store, StoreError, Write};
 
 /// Every schema version this build knows, in order. A database at a newer version is refused.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -80,17 +80,23 @@ struct Writing {
     contended: std::sync::atomic::AtomicU32,
     /// This node's ID, once it listens: its flushes announce their keys under it.
     node: std::sync::OnceLock<String>,
-    /// This store's row in `writer_groups` (random per process).
-    writer: i64,
+    /// This store's rows in `writer_groups` (random per process): one for the server's group
+    /// writer ([`GROUPS`]), one for end claims ([`CLAIMS`]), which are written beside it, each
+    /// lane one group at a time.
+    writers: [i64; 2],
     /// The number of the last group this store began writing.
     groups: std::sync::atomic::AtomicI64,
     /// A group whose COMMIT was sent and never answered: nothing is written or read before its
     /// outcome is known.
-    unresolved: std::sync::Mutex<Option<i64>>,
+    unresolved: [std::sync::Mutex<Option<i64>>; 2],
     /// Whether this writer's row exists (created before the first group: a store opened only
     /// to read, e.g. by `audit verify`, writes nothing).
     registered: std::sync::atomic::AtomicBool,
 }
+
+/// The lane of the server's group writer, and of end claims (see `Writing::writers`).
+const GROUPS: usize = 0;
+const CLAIMS: usize = 1;
 
 /// Whether a group whose COMMIT got no answer landed.
 #[derive(Debug, PartialEq, Eq)]
@@ -203,9 +209,9 @@ impl PgStore {
                 floor: Default::default(),
                 contended: 0.into(),
                 node: std::sync::OnceLock::new(),
-                writer: random_writer(),
+                writers: [random_writer(), random_writer()],
                 groups: 0.into(),
-                unresolved: std::sync::Mutex::new(None),
+                unresolved: Default::default(),
                 registered: false.into(),
             }),
             listen: (listen_config, url.clone()),
@@ -217,9 +223,18 @@ impl PgStore {
     /// Runs `future` on this store's runtime and waits for it, bounded by
     /// [`OPERATION_TIMEOUT`].
     fn run<T>(&self, future: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        self.run_for(OPERATION_TIMEOUT, future)
+    }
+
+    /// [`PgStore::run`] with its own bound (a group write may resolve an unanswered COMMIT).
+    fn run_for<T>(
+        &self,
+        limit: Duration,
+        future: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");
         let bounded = async {
-            tokio::time::timeout(OPERATION_TIMEOUT, future)
+            tokio::time::timeout(limit, future)
                 .await
                 .unwrap_or_else(|_| Err(unavailable("the database did not answer in time")))
         };
@@ -262,7 +277,7 @@ impl PgStore {
         let committing = std::sync::atomic::AtomicBool::new(false);
         self.run(async {
             self.writing.register().await?;
-            self.writing.write_with(batch, Some((ca_cert_pem, ca_key_pem)), group, &committing).await
+            self.writing.write_with(batch, Some((ca_cert_pem, ca_key_pem)), None, group, &committing).await
         })
         .map(drop)
     }
@@ -284,20 +299,23 @@ impl Writing {
             return Ok(());
         }
         let client = self.client().await?;
+        for writer in &self.writers {
+            client
+                .execute(
+                    "INSERT INTO writer_groups (writer, group_id) VALUES ($1, 0) ON CONFLICT (writer) DO NOTHING",
+                    &[writer],
+                )
+                .await
+                .map_err(pg_error)?;
+        }
         client
             .execute(
-                "INSERT INTO writer_groups (writer, group_id) VALUES ($1, 0) ON CONFLICT (writer) DO NOTHING",
-                &[&self.writer],
+                "DELETE FROM writer_groups WHERE written_at < now() - interval '30 days' AND writer <> ALL($1)",
+                &[&self.writers.to_vec()],
             )
             .await
             .map_err(pg_error)?;
-        client
-            .execute(
-                "DELETE FROM writer_groups WHERE written_at < now() - interval '30 days' AND writer <> $1",
-                &[&self.writer],
-            )
-            .await
-            .map_err(pg_error)?;
+        self.registered.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -305,12 +323,20 @@ impl Writing {
     /// failing over), finds out whether it landed before answering: landed answers its head,
     /// lost answers failure, and still unknown after [`RESOLVE_WINDOW`] answers failure with
     /// the group remembered, to be resolved before anything else is written or read.
-    async fn write_group(&self, batch: Vec<Write>) -> Result<Option<super::head::Head>, StoreError> {
+    /// With `claim`, the group also ends that session, once cluster-wide: if another writer
+    /// turned it off first, nothing of the group is written ([`StoreError::EndedElsewhere`]).
+    async fn write_group(
+        &self,
+        batch: Vec<Write>,
+        claim: Option<String>,
+    ) -> Result<Option<super::head::Head>, StoreError> {
         self.register().await?;
         self.settle().await?;
+        let lane = if claim.is_some() { CLAIMS } else { GROUPS };
         let group = self.next_group();
         let committing = std::sync::atomic::AtomicBool::new(false);
-        let written = tokio::time::timeout(OPERATION_TIMEOUT, self.write_with(batch, None, group, &committing)).await;
+        let written =
+            tokio::time::timeout(OPERATION_TIMEOUT, self.write_with(batch, None, claim, group, &committing)).await;
         let error = match written {
             Ok(Ok(head)) => return Ok(head),
             Ok(Err(error)) => error,
@@ -320,11 +346,11 @@ impl Writing {
             return Err(error);
         }
         tracing::warn!(group, %error, "a COMMIT got no answer: finding out whether it landed");
-        *self.unresolved.lock().expect("unresolved lock") = Some(group);
+        *self.unresolved[lane].lock().expect("unresolved lock") = Some(group);
         let deadline = tokio::time::Instant::now() + RESOLVE_WINDOW;
         loop {
             // Resolved here, not through the slot: a reload may resolve the slot meanwhile.
-            match self.resolve(group).await {
+            match self.resolve(lane, group).await {
                 Ok(Outcome::Landed(head)) => return Ok(head),
                 Ok(Outcome::Lost) => {
                     return Err(unavailable("the database lost the connection before the write committed"))
@@ -343,20 +369,22 @@ impl Writing {
 
     /// Resolves a group left unknown, if there is one: Ok once nothing is unknown.
     async fn settle(&self) -> Result<(), StoreError> {
-        let unresolved = *self.unresolved.lock().expect("unresolved lock");
-        match unresolved {
-            Some(group) => self.resolve(group).await.map(drop),
-            None => Ok(()),
+        for lane in [GROUPS, CLAIMS] {
+            let unresolved = *self.unresolved[lane].lock().expect("unresolved lock");
+            if let Some(group) = unresolved {
+                self.resolve(lane, group).await?;
+            }
         }
+        Ok(())
     }
 
     /// One attempt at finding out whether `group` landed; once known, it is no longer
     /// unresolved.
-    async fn resolve(&self, group: i64) -> Result<Outcome, StoreError> {
-        let outcome = tokio::time::timeout(CONNECT_TIMEOUT * 2, self.outcome_of(group))
+    async fn resolve(&self, lane: usize, group: i64) -> Result<Outcome, StoreError> {
+        let outcome = tokio::time::timeout(CONNECT_TIMEOUT * 2, self.outcome_of(lane, group))
             .await
             .unwrap_or_else(|_| Err(unavailable("the database did not answer in time")))?;
-        let mut unresolved = self.unresolved.lock().expect("unresolved lock");
+        let mut unresolved = self.unresolved[lane].lock().expect("unresolved lock");
         if *unresolved == Some(group) {
             *unresolved = None;
             tracing::warn!(
@@ -371,14 +399,14 @@ impl Writing {
     /// Reads this writer's row under its lock: a transaction still committing it (a backend
     /// whose client went away, a commit waiting for its synchronous standby) is waited for, so
     /// the answer is final.
-    async fn outcome_of(&self, group: i64) -> Result<Outcome, StoreError> {
+    async fn outcome_of(&self, lane: usize, group: i64) -> Result<Outcome, StoreError> {
         let mut guard = InTransaction(Some(self.client().await?));
         let client = guard.0.as_ref().expect("held");
         client.batch_execute("BEGIN; SET LOCAL lock_timeout = '3s'").await.map_err(pg_error)?;
         let row = client
             .query_one(
                 "SELECT group_id, head_seq, head_hash FROM writer_groups WHERE writer = $1 FOR UPDATE",
-                &[&self.writer],
+                &[&self.writers[lane]],
             )
             .await
             .map_err(pg_error)?;
@@ -396,6 +424,7 @@ impl Writing {
         &self,
         batch: Vec<Write>,
         import_ca: Option<(&str, &str)>,
+        claim: Option<String>,
         group: i64,
         committing: &std::sync::atomic::AtomicBool,
     ) -> Result<Option<super::head::Head>, StoreError> {
@@ -425,7 +454,10 @@ impl Writing {
             Some(node) => Changes::announcements(node, &changed),
             None => Vec::new(),
         };
-        let tables = Tables { tenants, agents, pats, sessions, announce, mark: (self.writer, group) };
+        // An end claim follows the head from the start: its record goes where the head is.
+        let follow = claim.is_some();
+        let lane = if claim.is_some() { CLAIMS } else { GROUPS };
+        let tables = Tables { tenants, agents, pats, sessions, announce, mark: (self.writers[lane], group), claim };
         // Until this write finishes one way or the other, the connection may be inside an open
         // transaction: if the future is dropped (a timeout), the guard closes the connection
         // rather than hand it back to the pool mid-transaction.
@@ -434,7 +466,8 @@ impl Writing {
         // While other nodes are appending too, go straight to following the head (one round
         // trip more) rather than collide, roll back and retry.
         let contended = import_ca.is_none()
-            && self.contended.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            && (follow
+                || self.contended.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok());
         let floor = self.floor.get().map(Arc::as_ref);
         let mut result = Self::write_on(client, &tables, &mut audit, import_ca, contended, floor, committing).await;
         if result.is_err() && client.batch_execute("ROLLBACK").await.is_err() {
@@ -472,7 +505,7 @@ impl Writing {
         floor: Option<&super::head::ChainFloor>,
         committing: &std::sync::atomic::AtomicBool,
     ) -> Result<(), StoreError> {
-        let Tables { tenants, agents, pats, sessions, announce, mark } = tables;
+        let Tables { tenants, agents, pats, sessions, announce, mark, claim } = tables;
         let tx = client;
         // BEGIN is sent with the statements (pipelined) unless this attempt must look first.
         let mut begun = false;
@@ -577,6 +610,12 @@ impl Writing {
                 vec![&audit_seqs, &audit_hashes, &audit_records],
             ));
         }
+        // The end claim, before the session rows are written: whoever turns the flag off ends
+        // the session, and records it in this same transaction.
+        let claim_at = claim.as_ref().map(|session_id| {
+            statements.push(("UPDATE sessions SET active = FALSE WHERE id = $1 AND active", vec![session_id]));
+            statements.len() - 1
+        });
         if !tenant_ids.is_empty() {
             statements.push((
                 "INSERT INTO tenants (id, record) SELECT * FROM UNNEST($1::text[], $2::text[])
@@ -681,6 +720,9 @@ impl Writing {
                 "the audit chain moved: this node was appending after seq {prev_seq}, and another writer was first"
             )));
         }
+        if let Some(Ok(0)) = claim_at.and_then(|i| results.get(i)) {
+            return Err(StoreError::EndedElsewhere);
+        }
         if let Some(Ok(0)) = results.last() {
             // Another process took this writer's number (or the row was pruned): never commit a
             // group whose outcome could not be found again.
@@ -767,6 +809,9 @@ struct Tables {
     announce: Vec<String>,
     /// This writer and the group's number, for its row in `writer_groups`.
     mark: (i64, i64),
+    /// A session this group ends once cluster-wide (its `active` flag turned off here, or the
+    /// whole group refused).
+    claim: Option<String>,
 }
 
 /// What a writer's row says about `group`: it landed if the row is at it, and did not if the
@@ -855,13 +900,13 @@ impl Store for PgStore {
     }
 
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
-        self.run(self.writing.write_group(writes.to_vec())).map(drop)
+        self.run(self.writing.write_group(writes.to_vec(), None)).map(drop)
     }
 
     fn write_group(&self, group: Vec<Write>) -> super::GroupWrite<'_> {
         let runtime = self.runtime.as_ref().expect("runtime lives as long as the store");
         let writing = self.writing.clone();
-        let task = runtime.spawn(async move { writing.write_group(group).await });
+        let task = runtime.spawn(async move { writing.write_group(group, None).await });
         Box::pin(async move { task.await.map_err(|e| StoreError::Backend(format!("the write task failed: {e}")))? })
     }
 
@@ -947,21 +992,18 @@ impl Store for PgStore {
         }
     }
 
-    fn end_claim(&self, session_id: &str) -> Result<bool, StoreError> {
-        self.run(async {
-            let client = self.client().await?;
-            // The row's own `active` flag decides, once: whoever turns it off records the end.
-            let ended = client
-                .query_opt(
-                    "WITH ended AS (UPDATE sessions SET active = FALSE WHERE id = $1 AND active RETURNING id),
-                          freed AS (DELETE FROM live_sessions WHERE session_id IN (SELECT id FROM ended))
-                     SELECT id FROM ended",
-                    &[&session_id],
-                )
-                .await
-                .map_err(pg_error)?;
-            Ok(ended.is_some())
-        })
+    fn end_claim(&self, ended: &argus_fsm::session::Session, record: AuditRecord) -> Result<EndClaim, StoreError> {
+        // One transaction: the flag turned off (whoever does it ends the session), the agent's
+        // claim freed, the ended session and its record written after the head. A claim never
+        // stands without its record, and no later session of the agent is recorded first.
+        let batch = vec![Write::Session(ended.clone()), Write::Audit(record)];
+        let written =
+            self.run_for(RESOLVE_WINDOW + OPERATION_TIMEOUT, self.writing.write_group(batch, Some(ended.id.clone())));
+        match written {
+            Ok(_) => Ok(EndClaim::Recorded),
+            Err(StoreError::EndedElsewhere) => Ok(EndClaim::Lost),
+            Err(error) => Err(error),
+        }
     }
 
     fn session_by_id(&self, id: &str) -> Result<Option<argus_fsm::session::Session>, StoreError> {

@@ -244,6 +244,13 @@ impl Writer {
         self.queue().stage(writes, entries, at)
     }
 
+    /// `entry` as a record this node writes, for a store that chains it itself (an end claim on
+    /// a shared store); its `seq` and hashes are placeholders until then.
+    pub fn record_of(&self, entry: AuditEntry, at: Timestamp) -> AuditRecord {
+        let node = self.queue().chain.node().map(str::to_string);
+        AuditChain::resume(None).written_by(node).next_record(entry, at)
+    }
+
     /// Whether a write failed (or the view went stale) and the view has not reloaded since.
     pub fn poisoned(&self) -> bool {
         self.queue().poisoned()
