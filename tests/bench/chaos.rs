@@ -1028,6 +1028,26 @@ fn at_ms(record: &Value) -> i64 {
 fn check(world: &World, db: &Db, url: &str, log_dirs: &[PathBuf]) -> bool {
     let history = world.history.lock().unwrap().clone();
     let faults = world.faults.lock().unwrap().clone();
+    // The raw history, for a second look (`ARGUS_CHAOS_HISTORY=FILE`: one JSON object a line).
+    if let Ok(path) = std::env::var("ARGUS_CHAOS_HISTORY") {
+        let mut lines = String::new();
+        for op in &history {
+            let outcome = match &op.outcome {
+                Outcome::Ok(_) => json!("ok"),
+                Outcome::Failed(status, code) => json!({ "status": status, "code": code }),
+                Outcome::Unknown(why) => json!({ "unanswered": why }),
+            };
+            lines.push_str(&json!({ "op": op.kind, "node": op.node, "target": op.target, "start": op.start, "end": op.end, "outcome": outcome }).to_string());
+            lines.push('\n');
+        }
+        for fault in &faults {
+            lines.push_str(&json!({ "fault": fault.kind, "detail": fault.detail, "start": fault.start, "healed": fault.healed, "held": fault.held }).to_string());
+            lines.push('\n');
+        }
+        if let Err(error) = std::fs::write(&path, lines) {
+            eprintln!("could not write the history to {path}: {error}");
+        }
+    }
     let mut anomalies: Vec<String> = Vec::new();
     // The chain verifies as one chain.
     let verify =
@@ -1324,6 +1344,21 @@ fn check(world: &World, db: &Db, url: &str, log_dirs: &[PathBuf]) -> bool {
             }
         }
     }
+    // The same, counting only faults no other fault overlapped until they were recovered from
+    // (what a single failure costs, the SPEC's targets).
+    let mut isolated: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for (i, fault) in faults.iter().enumerate() {
+        let from = if fault.kind == "db_failover" { fault.healed } else { fault.start };
+        let Some(took) = recovery(fault, from) else { continue };
+        let (lo, hi) = (fault.start - 2_000, from + took);
+        let alone = faults.iter().enumerate().all(|(j, other)| j == i || other.healed < lo || other.start > hi);
+        if alone {
+            isolated
+                .entry(if fault.kind == "db_failover" { "db_promoted" } else { fault.kind })
+                .or_default()
+                .push(took);
+        }
+    }
     for (kind, mut times) in by_kind {
         times.sort();
         let total =
@@ -1338,6 +1373,16 @@ fn check(world: &World, db: &Db, url: &str, log_dirs: &[PathBuf]) -> bool {
                 "db_promoted" => "(the same, from the promotion)".to_string(),
                 _ => format!("(worst: {})", times[times.len() - 1].1),
             }
+        );
+    }
+    println!("recovery from faults that no other fault overlapped:");
+    for (kind, mut times) in isolated {
+        times.sort();
+        println!(
+            "  {kind:12} n={:4} median={:6} ms worst={:6} ms",
+            times.len(),
+            times[times.len() / 2],
+            times[times.len() - 1]
         );
     }
     let mut relays: BTreeMap<String, usize> = BTreeMap::new();
