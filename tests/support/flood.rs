@@ -65,6 +65,14 @@ pub fn initials(
     let start = Instant::now();
     let mut buf = Vec::new();
     for n in 0..count {
+        // Retries are answered as they come, even when sending falls behind its schedule (a
+        // busy machine): left to queue, they overflow the socket's receive buffer and the
+        // address is never validated.
+        if answer_retry {
+            for source in &mut sources {
+                answer(source, &mut sent);
+            }
+        }
         // Paced: the n-th Initial leaves at n / rate seconds.
         let due = start + Duration::from_secs_f64(n as f64 / rate);
         while Instant::now() < due {
