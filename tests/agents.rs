@@ -221,6 +221,7 @@ fn agent_survives_a_rebind_of_its_udp_socket_without_a_new_handshake() {
         remote_support_on: true,
         cameras_json: "null".into(),
         generated_at: argus_fsm::Timestamp(0),
+        approval_threshold: 0,
     };
     manifest.generated_at = argus_agent::now();
     runtime.block_on(argus_transport_quic::write_frame(&mut send, &AgentMessage::Manifest(manifest))).unwrap();

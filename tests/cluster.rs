@@ -530,6 +530,7 @@ fn relayed_work_runs_only_from_a_live_node_for_a_session_live_for_that_agent_ten
             tenant: cluster.fleet.tenant.clone(),
             owner: owner.into(),
             expires_at: argus_fsm::Timestamp(i64::MAX / 2),
+            approval: None,
         },
         command: AgentCommand::ReadFile { path: "config.yaml".try_into().unwrap() },
     };

@@ -330,3 +330,39 @@ fn serve_waits_for_a_database_that_is_not_back_yet() {
     assert_eq!(create_pat(&ops, "after-wait@example.com"), (201, None));
     assert!(ops.log().contains("the store is not reachable yet"), "{}", ops.log());
 }
+
+#[test]
+fn serve_gives_up_on_a_database_that_never_comes_back_naming_why() {
+    let mut ops = Ops::start_on_postgres(&[]);
+    assert!(ops.stop().success());
+    let postgres = ops.postgres.take().expect("on PostgreSQL");
+    postgres.stop(false);
+    let (code, stderr, ran) = ops.serve_until_exit(&[], Duration::from_secs(90));
+    assert_eq!(code, Some(1), "serve exits 1 when the store stays unreachable: {stderr}");
+    // It waited its 30 s (a failover is given the time) and then said why.
+    assert!(ran >= Duration::from_secs(29), "gave up after {ran:?}");
+    assert!(stderr.contains("the store is not reachable yet"), "{stderr}");
+    assert!(stderr.contains("store_unavailable") || stderr.contains("unavailable"), "{stderr}");
+    // No password of the store URL in what it printed.
+    assert!(!stderr.contains(&postgres.password), "{stderr}");
+}
+
+#[test]
+fn a_peer_listener_on_a_wildcard_address_needs_an_address_other_nodes_can_dial() {
+    let mut ops = Ops::start_on_postgres(&[]);
+    assert!(ops.stop().success());
+    let within = Duration::from_secs(30);
+    let (code, stderr, _) = ops.serve_until_exit(&["--peer-listen", "0.0.0.0:0"], within);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ARGUS_PEER_ADVERTISE"), "says what to set: {stderr}");
+    let (code, stderr, _) =
+        ops.serve_until_exit(&["--peer-listen", "127.0.0.1:0", "--peer-advertise", "0.0.0.0:4500"], within);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not an address another node can dial"), "{stderr}");
+    // With a dialable address it serves and announces that one.
+    ops.serve_args = ["--peer-listen", "0.0.0.0:0", "--peer-advertise", "127.0.0.1:4599"].map(String::from).to_vec();
+    ops.serve(None);
+    let out = ops.admin(&["cluster", "ls"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json["nodes"][0]["peer"], "127.0.0.1:4599", "{}", out.json);
+}

@@ -124,7 +124,7 @@ pub(crate) fn cluster(per_node: usize, inflight: usize, seconds: usize, revocati
                         let random = (draws ^ (draws >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
                         let list = told.read().unwrap().clone();
                         let lost = lost.map(|addr| addr.to_string());
-                        let pick = argus_agent::link::next_server(&list, random, lost.as_deref());
+                        let pick = argus_agent::link::next_server(&list, random, lost.as_deref().as_slice());
                         nodes[names.iter().position(|n| *n == pick).unwrap()]
                     };
                     let linked = |connection: quinn::Connection, addr: std::net::SocketAddr| {

@@ -106,6 +106,10 @@ enum Bench {
         real_agents: usize,
         #[arg(long, default_value_t = 8)]
         simulated_agents: usize,
+        /// Only these fault kinds (comma-separated: node_kill, pause, db_failover, partition),
+        /// e.g. to measure one kind's recovery with nothing else going on.
+        #[arg(long, value_delimiter = ',', value_parser = ["node_kill", "pause", "db_failover", "partition"])]
+        kinds: Vec<String>,
     },
     /// An agent's connect time under floods of never-answered QUIC Initials (issue #16).
     Floods {
@@ -130,9 +134,15 @@ fn main() {
             cluster::cluster(agents, inflight, seconds, revocations)
         }
         Bench::Floods { seconds, rounds } => floods::floods(seconds, rounds),
-        Bench::Chaos { seconds, faults, seed, real_agents, simulated_agents } => {
-            let clean =
-                chaos::chaos(chaos::Settings { seconds, faults_per_kind: faults, seed, real_agents, simulated_agents });
+        Bench::Chaos { seconds, faults, seed, real_agents, simulated_agents, kinds } => {
+            let clean = chaos::chaos(chaos::Settings {
+                seconds,
+                faults_per_kind: faults,
+                seed,
+                real_agents,
+                simulated_agents,
+                kinds,
+            });
             if !clean {
                 std::process::exit(1);
             }

@@ -328,6 +328,35 @@ impl Ops {
         self.server = Some(server);
     }
 
+    /// Runs `serve` (this server's arguments and environment, plus `extra`) expecting it to
+    /// exit by itself within `within`: its exit code (`None`: still running, then killed), its
+    /// standard error, and how long it ran.
+    pub fn serve_until_exit(&self, extra: &[&str], within: Duration) -> (Option<i32>, String, Duration) {
+        let log = self.dir.path().join("serve-until-exit.log");
+        let started = Instant::now();
+        let mut child = Command::new(bin("argus-ops"))
+            .args(["serve", "--api-listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(self.data())
+            .args(&self.serve_args)
+            .args(extra)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("serve starts");
+        let mut status = None;
+        wait_until(within, || {
+            status = child.try_wait().expect("wait on serve");
+            status.is_some()
+        });
+        let ran = started.elapsed();
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        (status.and_then(|s| s.code()), std::fs::read_to_string(&log).unwrap_or_default(), ran)
+    }
+
     /// Another node of this server's cluster: `init` on the same PostgreSQL database (which
     /// joins it), then `serve`, with the same environment. Pass `store` to reach the database
     /// another way (e.g. through a proxy the test can cut).

@@ -11,7 +11,7 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bindir: PathBuf,
     pub port: u16,
-    password: String,
+    pub password: String,
     as_postgres: bool,
     /// Killed with SIGKILL: nothing to stop (its PID may belong to someone else by now).
     gone: bool,

@@ -139,6 +139,7 @@ impl Executor {
             remote_support_on: self.state.remote_support_on(),
             cameras_json: cameras,
             generated_at: now,
+            approval_threshold: self.state.approval_threshold(),
         }
     }
 

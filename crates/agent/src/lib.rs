@@ -45,10 +45,28 @@ pub async fn run(install_root: &Path, shutdown: impl std::future::Future<Output 
         .map_err(|e| anyhow::anyhow!("patch key: {e}"))?;
     let ca = std::fs::read(state.server_ca())?;
     let replay = state.load_replay()?;
-    let sessions = Mutex::new(argus_fsm::agent_sessions::AgentSessions::new(settings.tenant.clone()));
+    // The tenant's approver policy and the requests already used: unreadable, the agent does
+    // not start (it would otherwise run without them).
+    let policy_file = link::PolicyFile::loaded(&state.approvers());
+    let policy = state.load_policy()?;
+    let used = state.load_used()?;
+    if let Some(policy) = &policy {
+        tracing::info!(
+            keys = policy.keys().len(),
+            threshold = policy.threshold(),
+            "sessions need the tenant's approvals"
+        );
+    }
+    let sessions = Mutex::new(argus_fsm::agent_sessions::AgentSessions::with_approvals(
+        settings.tenant.clone(),
+        settings.agent_id.clone(),
+        policy,
+        used,
+    ));
     let executor =
         Arc::new(Executor { settings, state, patch_key, replay: Mutex::new(replay), started: Instant::now() });
-    let daemon = Arc::new(Daemon { executor, passkey, sessions, endpoint: Mutex::new(None) });
+    let daemon =
+        Arc::new(Daemon { executor, passkey, sessions, endpoint: Mutex::new(None), policy: Mutex::new(policy_file) });
     let result = tokio::select! {
         result = daemon.clone().run(ca) => result,
         _ = shutdown => Ok(()),

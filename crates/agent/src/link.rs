@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
-use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSessions};
+use argus_fsm::agent_sessions::{AgentRefusal, AgentSessionEffect, AgentSessionEvent, AgentSessions};
 use argus_fsm::handshake::{prove_hello, Hello, Intent};
 use argus_fsm::machine::Machine;
+use argus_fsm::session::EndReason;
 use argus_fsm::wire::{AgentMessage, NodeLoad, Reply, ServerMessage, SessionGrant};
 use argus_fsm::Code;
 use argus_transport_quic::{exporter, read_frame, write_frame};
@@ -24,9 +25,11 @@ use crate::settings::write_atomic;
 /// First backoff ceiling and the cap (SPEC: ≤ 1 s up to ≤ 60 s).
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
-/// How long one connection attempt may take: short enough that a dead node in the list costs
-/// seconds, not the whole failover budget (SPEC §10: online elsewhere within 15 s).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection attempt may take, the QUIC handshake and the link's Hello and its
+/// answer together: short enough that a dead or stalled node drawn after a node died costs
+/// seconds, not the failover budget (SPEC §10: online elsewhere within 15 s — the dead link is
+/// noticed after the 8 s idle timeout, one stalled node costs 4 s, the next draw avoids it).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// How often the running agent looks at the kill-switch file (effect within 1 s).
 pub const KILL_SWITCH_POLL: Duration = Duration::from_millis(200);
 
@@ -102,16 +105,16 @@ pub fn candidates(configured: &[String], learned: &[NodeLoad]) -> Vec<Candidate>
     all
 }
 
-/// The candidate for this attempt, among the known servers other than `avoid` (the one whose
-/// link just dropped) when there are others, drawn with `random` (a fresh random number per
-/// attempt). The draw is weighted so that the agents of a node that died fill the others up to
+/// The candidate for this attempt, among the known servers other than those in `avoid` (the
+/// one whose link just dropped, and those that failed since) when there are others, drawn with
+/// `random` (a fresh random number per attempt). The draw is weighted so that the agents of a node that died fill the others up to
 /// an even level: a survivor gets a share of them in proportion to how far it is below the
 /// level the cluster would have with the dead node's agents spread evenly (plus one, so no
 /// server is never tried). With no loads told (or all equal) that is an even spread.
 /// A weighted draw — not "the least loaded first" — because the loads are as old as the last
 /// message: thousands of agents all choosing the one that looked emptiest would overload it.
-pub fn next_server(candidates: &[Candidate], random: u64, avoid: Option<&str>) -> String {
-    let others: Vec<&Candidate> = candidates.iter().filter(|c| Some(c.address.as_str()) != avoid).collect();
+pub fn next_server(candidates: &[Candidate], random: u64, avoid: &[&str]) -> String {
+    let others: Vec<&Candidate> = candidates.iter().filter(|c| !avoid.contains(&c.address.as_str())).collect();
     let pool: Vec<&Candidate> = if others.is_empty() { candidates.iter().collect() } else { others };
     if pool.is_empty() {
         return String::new();
@@ -177,8 +180,19 @@ async fn handshake(
     hello: Hello,
     passkey: &SigningKey,
 ) -> anyhow::Result<Result<Linked, Turned>> {
-    let connection =
-        tokio::time::timeout(CONNECT_TIMEOUT, connecting).await.map_err(|_| anyhow!("connect timed out"))??;
+    // A server that stops answering after the QUIC handshake (a paused process) would otherwise
+    // hold the agent until the idle timeout.
+    tokio::time::timeout(CONNECT_TIMEOUT, handshake_unbounded(connecting, hello, passkey))
+        .await
+        .map_err(|_| anyhow!("connect timed out"))?
+}
+
+async fn handshake_unbounded(
+    connecting: quinn::Connecting,
+    hello: Hello,
+    passkey: &SigningKey,
+) -> anyhow::Result<Result<Linked, Turned>> {
+    let connection = connecting.await?;
     let (mut send, mut recv) = connection.open_bi().await?;
     // One round trip: the Hello carries the proof over this connection's exporter.
     let proof = prove_hello(&hello, &exporter(&connection)?, passkey);
@@ -202,6 +216,31 @@ pub struct Daemon {
     /// The endpoint in use, so a shutdown can close the link politely (the server then sees
     /// the agent go offline at once instead of after the idle timeout).
     pub endpoint: Mutex<Option<quinn::Endpoint>>,
+    /// The approver policy file as last read (SPEC §13): it is read again when it changes.
+    pub policy: Mutex<PolicyFile>,
+}
+
+/// What the agent knows of `state/approvers.toml`: the file's identity when last read, and
+/// whether it was unreadable then (nothing runs until it is fixed or cleared: a broken policy
+/// is never taken for no policy).
+#[derive(Debug, Default)]
+pub struct PolicyFile {
+    stamp: Option<(std::time::SystemTime, u64, u64)>,
+    broken: bool,
+}
+
+impl PolicyFile {
+    /// As read at start (the policy itself went into the session machine).
+    pub fn loaded(path: &std::path::Path) -> PolicyFile {
+        PolicyFile { stamp: stamp_of(path), broken: false }
+    }
+}
+
+/// A file's modification time, length and inode: a change to any is a new policy to read.
+fn stamp_of(path: &std::path::Path) -> Option<(std::time::SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 impl Daemon {
@@ -212,11 +251,14 @@ impl Daemon {
         let mut endpoint: Option<quinn::Endpoint> = None;
         // Each attempt draws a candidate (weighted by the loads last told): the agents of a node
         // that went away spread over the others instead of all choosing the first.
-        // The server whose link just dropped is not retried first when there are others.
-        let mut lost: Option<String> = None;
+        // The server whose link just dropped is not retried first when there are others, nor
+        // any that failed to answer since (a dead or paused node is not drawn twice while
+        // another may answer).
+        let mut failed: Vec<String> = Vec::new();
         loop {
             let candidates = candidates(&settings.servers(), &self.executor.state.load_nodes());
-            let server = next_server(&candidates, random_u64(), lost.take().as_deref());
+            let avoid: Vec<&str> = failed.iter().map(String::as_str).collect();
+            let server = next_server(&candidates, random_u64(), &avoid);
             let outcome = async {
                 let (addr, name) = resolve(&server).await?;
                 if endpoint.as_ref().is_none_or(|e| e.local_addr().is_ok_and(|l| l.is_ipv4() != addr.is_ipv4())) {
@@ -234,7 +276,7 @@ impl Daemon {
                 match connect(endpoint, addr, &name, hello, &self.passkey).await? {
                     Ok((connection, send, recv, sessions)) => {
                         self.status("connected", None);
-                        tracing::info!(server = %addr, "connected and authenticated");
+                        tracing::info!(server = %addr, at_ms = now().0, "connected and authenticated");
                         self.clone().serve(connection, send, recv, sessions).await;
                         Ok::<LinkEnd, anyhow::Error>(LinkEnd::Closed)
                     }
@@ -252,7 +294,7 @@ impl Daemon {
                     continue;
                 }
                 Ok(LinkEnd::Closed) => {
-                    lost = Some(server);
+                    failed = vec![server];
                     0
                 }
                 Ok(LinkEnd::Turned(Turned::Refused(code))) => {
@@ -264,6 +306,9 @@ impl Daemon {
                 Err(error) => {
                     tracing::info!(error = %format!("{error:#}"), "link down");
                     self.status("disconnected", None);
+                    if !failed.contains(&server) {
+                        failed.push(server);
+                    }
                     attempt.saturating_add(1)
                 }
             };
@@ -296,9 +341,8 @@ impl Daemon {
         grants: Vec<SessionGrant>,
     ) {
         // What the server holds live now; ends seen here stay ends.
-        let effects = self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::Welcome(grants), now());
-        log_ends(effects.unwrap_or_default());
         let (outbox, mut outgoing) = mpsc::unbounded_channel::<AgentMessage>();
+        let _ = self.perform(AgentSessionEvent::Welcome(grants), &outbox);
         let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
         let writer = tokio::spawn(async move {
             while let Some(message) = outgoing.recv().await {
@@ -316,19 +360,12 @@ impl Daemon {
             };
             match message {
                 Ok(Some(ServerMessage::SessionGranted(grant))) => {
-                    let _ =
-                        self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::Granted(grant), now());
+                    let _ = self.perform(AgentSessionEvent::Granted(grant), &outbox);
                 }
                 Ok(Some(ServerMessage::SessionEnded { session_id, reason })) => {
-                    let event = AgentSessionEvent::Ended { session_id, reason };
                     // Processed first, acknowledged after: the server answers the operator's
                     // `deactivate` only once this agent refuses the session.
-                    let effects = self.sessions.lock().expect("sessions lock").handle(event, now());
-                    for effect in effects.unwrap_or_default() {
-                        if let AgentSessionEffect::AcknowledgeEnd { session_id } = effect {
-                            let _ = outbox.send(AgentMessage::SessionEndedAck { session_id });
-                        }
-                    }
+                    let _ = self.perform(AgentSessionEvent::Ended { session_id, reason }, &outbox);
                 }
                 Ok(Some(ServerMessage::RefreshManifest)) => {
                     let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
@@ -355,13 +392,14 @@ impl Daemon {
         let mut on = self.executor.state.remote_support_on();
         loop {
             tokio::time::sleep(KILL_SWITCH_POLL).await;
+            // The approver policy is watched as closely: the server's view of it (the manifest)
+            // follows a change without waiting for the next session.
+            self.refresh_policy(&mut self.sessions.lock().expect("sessions lock"), &outbox);
             let now_on = self.executor.state.remote_support_on();
             if now_on != on {
                 on = now_on;
                 if !on {
-                    let effects =
-                        self.sessions.lock().expect("sessions lock").handle(AgentSessionEvent::KillSwitchOff, now());
-                    log_ends(effects.unwrap_or_default());
+                    let _ = self.perform(AgentSessionEvent::KillSwitchOff, &outbox);
                 }
                 tracing::info!(remote_support_on = on, "kill switch changed");
                 if outbox.send(AgentMessage::RemoteSupport { on }).is_err() {
@@ -385,7 +423,7 @@ impl Daemon {
                 else {
                     return;
                 };
-                let reply = match daemon.admit(&grant) {
+                let reply = match daemon.admit(&grant, &outbox) {
                     Err(refusal) => Reply::Refused { code: refusal.code, message: refusal.message },
                     Ok(()) => {
                         let executor = daemon.executor.clone();
@@ -423,24 +461,101 @@ impl Daemon {
     }
 
     /// The agent's own enforcement: kill switch first, then a live session this agent has not
-    /// seen end (the grant travels with the command, so stream order does not matter).
-    fn admit(&self, grant: &SessionGrant) -> Result<(), Refusal> {
+    /// seen end (the grant travels with the command, so stream order does not matter), approved
+    /// when a policy is set.
+    fn admit(&self, grant: &SessionGrant, outbox: &mpsc::UnboundedSender<AgentMessage>) -> Result<(), Refusal> {
         let on = self.executor.state.remote_support_on();
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .admit(grant, on, now())
-            .map_err(|refusal| Refusal::new(refusal.code(), refusal.to_string()))
+        self.perform(AgentSessionEvent::Command { grant: grant.clone(), remote_support_on: on }, outbox)
     }
-}
 
-/// Records the sessions the agent ended by its own account (kill switch, or no longer live on
-/// the server when it reconnected).
-fn log_ends(effects: Vec<AgentSessionEffect>) {
-    for effect in effects {
-        if let AgentSessionEffect::Ended { session_id, reason } = effect {
-            tracing::info!(session = %session_id, reason = reason.as_str(), "session ended here");
+    /// Hands `event` to the session machine (with the approver policy read again first if its
+    /// file changed) and performs the effects, under the machine's lock: a request's use is on
+    /// disk before another command of its session can be admitted.
+    fn perform(&self, event: AgentSessionEvent, outbox: &mpsc::UnboundedSender<AgentMessage>) -> Result<(), Refusal> {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let broken = self.refresh_policy(&mut sessions, outbox);
+        let grant_id = match &event {
+            AgentSessionEvent::Granted(grant) | AgentSessionEvent::Command { grant, .. } => {
+                Some(grant.session_id.clone())
+            }
+            _ => None,
+        };
+        if let (true, Some(session_id)) = (broken, grant_id) {
+            // Nothing is learnt or run while the policy cannot be read.
+            let code = Code::ApprovalInvalid;
+            if matches!(event, AgentSessionEvent::Granted(_)) {
+                let _ = outbox.send(AgentMessage::GrantRefused { session_id, code });
+            }
+            return Err(Refusal::new(
+                code,
+                "state/approvers.toml is not a valid policy: nothing runs until it is fixed or cleared",
+            ));
         }
+        let effects = sessions.handle(event, now()).map_err(|refused| {
+            if let AgentRefusal::Approval(error) = refused.error {
+                tracing::warn!(%error, "a session's approvals were refused");
+            }
+            Refusal::new(refused.error.code(), refused.error.to_string())
+        })?;
+        for effect in effects {
+            match effect {
+                AgentSessionEffect::AcknowledgeEnd { session_id } => {
+                    let _ = outbox.send(AgentMessage::SessionEndedAck { session_id });
+                }
+                AgentSessionEffect::Ended { session_id, reason } => {
+                    tracing::info!(session = %session_id, reason = reason.as_str(), "session ended here");
+                }
+                AgentSessionEffect::RefuseGrant { session_id, code } => {
+                    tracing::warn!(session = %session_id, %code, "a session's grant was refused: nothing runs under it");
+                    let _ = outbox.send(AgentMessage::GrantRefused { session_id, code });
+                }
+                AgentSessionEffect::RememberRequest(used) => {
+                    if let Err(error) = self.executor.state.save_used(&sessions.used_requests()) {
+                        // Not remembered, not used: a restart could let the request open
+                        // another session, so this one ends here before anything runs.
+                        tracing::error!(error = %format!("{error:#}"), session = %used.session_id, "an approval's use could not be kept on disk; the session ends here");
+                        let ended =
+                            AgentSessionEvent::Ended { session_id: used.session_id, reason: EndReason::Expired };
+                        let _ = sessions.handle(ended, now());
+                        return Err(Refusal::new(
+                            Code::Internal,
+                            "the agent could not keep the approval's use on disk",
+                        ));
+                    }
+                    tracing::info!(
+                        request = %used.request_id,
+                        session = %used.session_id,
+                        remember_until = used.remember_until.0,
+                        "an approved access request opened a session"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the approver policy again if its file changed since it was last read (and tells
+    /// the server the new manifest); whether it is unreadable now.
+    fn refresh_policy(&self, sessions: &mut AgentSessions, outbox: &mpsc::UnboundedSender<AgentMessage>) -> bool {
+        let path = self.executor.state.approvers();
+        let mut file = self.policy.lock().expect("policy lock");
+        let stamp = stamp_of(&path);
+        if stamp != file.stamp {
+            file.stamp = stamp;
+            match self.executor.state.load_policy() {
+                Ok(policy) => {
+                    tracing::info!(threshold = policy.as_ref().map_or(0, |p| p.threshold()), "approver policy read");
+                    file.broken = false;
+                    let _ = sessions.handle(AgentSessionEvent::Policy(policy), now());
+                }
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "the approver policy is unreadable: nothing runs until it is fixed or cleared");
+                    file.broken = true;
+                }
+            }
+            let _ = outbox.send(AgentMessage::Manifest(self.executor.manifest(now())));
+        }
+        file.broken
     }
 }
 
@@ -472,7 +587,7 @@ mod tests {
     }
 
     /// How 10,000 agents drawing with spread random numbers split over the candidates.
-    fn spread(list: &[Candidate], avoid: Option<&str>) -> std::collections::BTreeMap<String, u64> {
+    fn spread(list: &[Candidate], avoid: &[&str]) -> std::collections::BTreeMap<String, u64> {
         let mut counts = std::collections::BTreeMap::new();
         for i in 0..10_000u64 {
             let random = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
@@ -484,14 +599,14 @@ mod tests {
     #[test]
     fn the_agents_of_a_dead_node_spread_evenly_over_equal_survivors() {
         let list = told(&[("a:1", 10_000), ("b:1", 10_000), ("c:1", 10_000)]);
-        let counts = spread(&list, Some("b:1"));
+        let counts = spread(&list, &["b:1"]);
         assert_eq!(counts.get("b:1"), None, "b:1 just dropped");
         let (a, c) = (counts["a:1"], counts["c:1"]);
         assert!((4_500..=5_500).contains(&a) && a + c == 10_000, "{counts:?}");
         // Never told any load (or an older node list): even too.
         let bare: Vec<Candidate> =
             ["a:1", "b:1", "c:1"].iter().map(|a| Candidate { address: a.to_string(), agents_online: None }).collect();
-        let counts = spread(&bare, Some("b:1"));
+        let counts = spread(&bare, &["b:1"]);
         assert!((4_500..=5_500).contains(&counts["a:1"]), "{counts:?}");
     }
 
@@ -500,23 +615,35 @@ mod tests {
         // b dies with 10,000; a holds 5,000 and c 10,000: an even level is 12,500 each, so a
         // should take three quarters of b's agents and c one quarter.
         let list = told(&[("a:1", 5_000), ("b:1", 10_000), ("c:1", 10_000)]);
-        let counts = spread(&list, Some("b:1"));
+        let counts = spread(&list, &["b:1"]);
         let share = counts["a:1"] as f64 / 10_000.0;
         assert!((0.70..=0.80).contains(&share), "{counts:?}");
         // A survivor already above the level gets almost none.
         let list = told(&[("a:1", 0), ("b:1", 10_000), ("c:1", 20_000)]);
-        let counts = spread(&list, Some("b:1"));
+        let counts = spread(&list, &["b:1"]);
         assert!(counts.get("c:1").copied().unwrap_or(0) < 10, "{counts:?}");
+    }
+
+    #[test]
+    fn servers_that_failed_since_the_link_dropped_are_not_drawn_while_another_may_answer() {
+        // b died (its link dropped) and a did not answer the next attempt (paused): only c.
+        let list = told(&[("a:1", 100), ("b:1", 100), ("c:1", 100)]);
+        let counts = spread(&list, &["b:1", "a:1"]);
+        assert_eq!(counts.get("c:1"), Some(&10_000), "{counts:?}");
+        // All of them failed: all are drawn again (one may be back), evenly.
+        let counts = spread(&list, &["b:1", "a:1", "c:1"]);
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        assert!(counts.values().all(|n| (3_000..=3_700).contains(n)), "{counts:?}");
     }
 
     #[test]
     fn the_only_server_is_retried_and_no_server_gives_nothing() {
         let one = told(&[("a:1", 3)]);
-        assert_eq!(next_server(&one, 12345, Some("a:1")), "a:1", "the only server is retried");
-        assert_eq!(next_server(&[], 12345, None), "");
+        assert_eq!(next_server(&one, 12345, &["a:1"]), "a:1", "the only server is retried");
+        assert_eq!(next_server(&[], 12345, &[]), "");
         // Configured servers the cluster never named are still drawn.
         let list = candidates(&["x:1".to_string()], &[NodeLoad { agent_address: "a:1".into(), agents_online: 0 }]);
-        let counts = spread(&list, None);
+        let counts = spread(&list, &[]);
         assert!(counts["x:1"] > 1_000 && counts["a:1"] > 1_000, "{counts:?}");
     }
 
@@ -566,7 +693,13 @@ mod enforcement_tests {
             passkey: SigningKey::from_bytes(&[2; 32]),
             sessions: Mutex::new(AgentSessions::new("T1")),
             endpoint: Mutex::new(None),
+            policy: Mutex::default(),
         }
+    }
+
+    /// Admits as a command stream would, with a control stream nobody reads.
+    fn admit(daemon: &Daemon, grant: &SessionGrant) -> Result<(), Refusal> {
+        daemon.admit(grant, &mpsc::unbounded_channel().0)
     }
 
     fn grant(id: &str, expires_in_ms: i64) -> SessionGrant {
@@ -575,6 +708,7 @@ mod enforcement_tests {
             tenant: "T1".into(),
             owner: "op".into(),
             expires_at: now().plus_millis(expires_in_ms),
+            approval: None,
         }
     }
 
@@ -583,13 +717,13 @@ mod enforcement_tests {
         let dir = tempfile::tempdir().unwrap();
         let daemon = daemon(dir.path());
         let live = grant("ses_live", 60_000);
-        assert!(daemon.admit(&live).is_ok(), "a command may arrive before its grant");
-        assert_eq!(daemon.admit(&grant("ses_lapsed", -1)).unwrap_err().code, Code::SessionExpired);
+        assert!(admit(&daemon, &live).is_ok(), "a command may arrive before its grant");
+        assert_eq!(admit(&daemon, &grant("ses_lapsed", -1)).unwrap_err().code, Code::SessionExpired);
         let ended = AgentSessionEvent::Ended { session_id: "ses_live".into(), reason: EndReason::Deactivated };
         daemon.sessions.lock().unwrap().handle(ended, now()).unwrap();
-        assert_eq!(daemon.admit(&live).unwrap_err().code, Code::SessionExpired, "an end is final");
+        assert_eq!(admit(&daemon, &live).unwrap_err().code, Code::SessionExpired, "an end is final");
         let foreign = SessionGrant { tenant: "T2".into(), ..grant("ses_other", 60_000) };
-        assert_eq!(daemon.admit(&foreign).unwrap_err().code, Code::SessionNotFound);
+        assert_eq!(admit(&daemon, &foreign).unwrap_err().code, Code::SessionNotFound);
     }
 
     #[test]
@@ -599,6 +733,6 @@ mod enforcement_tests {
         let live = grant("ses_live", 60_000);
         daemon.sessions.lock().unwrap().handle(AgentSessionEvent::Granted(live.clone()), now()).unwrap();
         daemon.executor.state.set_remote_support(false).unwrap();
-        assert_eq!(daemon.admit(&live).unwrap_err().code, Code::RemoteSupportOff);
+        assert_eq!(admit(&daemon, &live).unwrap_err().code, Code::RemoteSupportOff);
     }
 }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use argus_agent::settings::StateDir;
+use argus_fsm::approval::ApproverPolicy;
+use argus_fsm::signed::parse_public_key_file;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -58,6 +60,12 @@ enum Command {
         #[arg(long)]
         install_root: PathBuf,
     },
+    /// The tenant's approvers (SPEC §13): with a policy set, a session runs here only with
+    /// approvals signed by enough of these keys, whatever the server says.
+    Approvers {
+        #[command(subcommand)]
+        action: ApproversAction,
+    },
     /// Enrollment, connection and kill-switch state.
     Status {
         #[arg(long)]
@@ -65,6 +73,33 @@ enum Command {
         /// One JSON document instead of the summary.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApproversAction {
+    /// Require approvals from `--threshold` distinct keys among these for every session
+    /// (replaces any policy; takes effect for sessions the agent sees after it).
+    Set {
+        #[arg(long)]
+        install_root: PathBuf,
+        /// An approver's public key file (64 hex characters); repeat for each approver.
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+    },
+    /// The approver key IDs and the threshold.
+    Show {
+        #[arg(long)]
+        install_root: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove the policy: sessions no longer need approvals here.
+    Clear {
+        #[arg(long)]
+        install_root: PathBuf,
     },
 }
 
@@ -124,6 +159,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             println!("remote support is ON on this machine");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Approvers { action } => approvers(action),
         Command::Status { install_root, json } => {
             let state = StateDir::new(&install_root);
             let settings = state.load_settings().ok();
@@ -162,6 +198,65 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("remote support:  {}", if remote_support_on { "on" } else { "OFF (kill switch)" });
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn approvers(action: ApproversAction) -> anyhow::Result<ExitCode> {
+    match action {
+        ApproversAction::Set { install_root, keys, threshold } => {
+            let state = StateDir::new(&install_root);
+            state.load_settings()?;
+            let keys = keys
+                .iter()
+                .map(|path| {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                    parse_public_key_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let policy = ApproverPolicy::new(keys, threshold)?;
+            state.save_policy(&policy)?;
+            println!(
+                "sessions on this machine now need approvals from {} of {} approver keys ({})",
+                policy.threshold(),
+                policy.keys().len(),
+                policy.key_ids().join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ApproversAction::Show { install_root, json } => {
+            let state = StateDir::new(&install_root);
+            let policy = state.load_policy()?;
+            if json {
+                let shown = serde_json::json!({
+                    "approval_required": policy.is_some(),
+                    "approval_threshold": policy.as_ref().map_or(0, |p| p.threshold()),
+                    "key_ids": policy.as_ref().map(|p| p.key_ids()).unwrap_or_default(),
+                });
+                println!("{shown}");
+            } else {
+                match policy {
+                    None => println!("no approver policy: sessions need no approvals here"),
+                    Some(policy) => {
+                        println!("threshold: {} of {}", policy.threshold(), policy.keys().len());
+                        for id in policy.key_ids() {
+                            println!("key:       {id}");
+                        }
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ApproversAction::Clear { install_root } => {
+            let state = StateDir::new(&install_root);
+            state.load_settings()?;
+            if state.clear_policy()? {
+                println!("approver policy removed: sessions no longer need approvals here");
+            } else {
+                println!("no approver policy was set");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

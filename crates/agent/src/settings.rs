@@ -6,7 +6,10 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+use argus_fsm::agent_sessions::UsedRequest;
+use argus_fsm::approval::ApproverPolicy;
 use argus_fsm::patch::ReplayMemory;
+use argus_fsm::signed::parse_public_key_file;
 use argus_fsm::wire::NodeLoad;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +32,26 @@ impl Settings {
 /// `HOST:PORT[,HOST:PORT…]` as a list (blank entries dropped).
 pub fn split_servers(text: &str) -> Vec<String> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// `state/approvers.toml`: the approver keys (hex of the 32-byte Ed25519 public keys, as in
+/// a `.pub` file) and how many must approve.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproversFile {
+    pub threshold: usize,
+    pub keys: Vec<String>,
+}
+
+impl ApproversFile {
+    pub fn policy(&self) -> anyhow::Result<ApproverPolicy> {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| parse_public_key_file(k).map_err(|e| anyhow::anyhow!("approver key {k}: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(ApproverPolicy::new(keys, self.threshold)?)
+    }
 }
 
 /// Paths inside the install root.
@@ -65,6 +88,71 @@ impl StateDir {
     pub fn status(&self) -> PathBuf {
         self.dir().join("status.json")
     }
+    /// The tenant's approver policy (SPEC §13), if set.
+    pub fn approvers(&self) -> PathBuf {
+        self.dir().join("approvers.toml")
+    }
+    /// The access requests that opened a session here, remembered until their window ends.
+    pub fn approvals_used(&self) -> PathBuf {
+        self.dir().join("approvals-used.json")
+    }
+
+    /// The approver policy: `None` when none is set; an error when the file is there but is not
+    /// a valid policy (the agent then refuses to run rather than run without it).
+    pub fn load_policy(&self) -> anyhow::Result<Option<ApproverPolicy>> {
+        match std::fs::read_to_string(self.approvers()) {
+            Ok(text) => {
+                let file: ApproversFile =
+                    toml::from_str(&text).with_context(|| format!("{} is malformed", self.approvers().display()))?;
+                file.policy().map(Some).with_context(|| format!("{} is not a valid policy", self.approvers().display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", self.approvers().display())),
+        }
+    }
+
+    /// Writes the approver policy (0600, atomically and durably).
+    pub fn save_policy(&self, policy: &ApproverPolicy) -> anyhow::Result<()> {
+        let file = ApproversFile {
+            threshold: policy.threshold(),
+            keys: policy.keys().iter().map(|k| hex::encode(k.as_bytes())).collect(),
+        };
+        write_atomic(&self.approvers(), toml::to_string(&file)?.as_bytes(), 0o600)
+    }
+
+    /// Removes the approver policy (durably).
+    pub fn clear_policy(&self) -> anyhow::Result<bool> {
+        match std::fs::remove_file(self.approvers()) {
+            Ok(()) => {
+                std::fs::File::open(self.dir())?.sync_all()?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("removing {}", self.approvers().display())),
+        }
+    }
+
+    /// The manifest's `approval_threshold`: 0 without a (valid) policy.
+    pub fn approval_threshold(&self) -> u32 {
+        self.load_policy().ok().flatten().map_or(0, |p| p.threshold() as u32)
+    }
+
+    /// The access requests remembered as used; a missing file is none, a corrupt one refuses
+    /// to start (forgetting would let a request open a second session).
+    pub fn load_used(&self) -> anyhow::Result<Vec<UsedRequest>> {
+        match std::fs::read(self.approvals_used()) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is corrupt", self.approvals_used().display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", self.approvals_used().display())),
+        }
+    }
+
+    /// Keeps the used access requests durably.
+    pub fn save_used(&self, used: &[UsedRequest]) -> anyhow::Result<()> {
+        write_atomic(&self.approvals_used(), &serde_json::to_vec(used)?, 0o600)
+    }
+
     /// The agent addresses of the cluster's live nodes, as a node last told them.
     pub fn nodes(&self) -> PathBuf {
         self.dir().join("nodes.json")

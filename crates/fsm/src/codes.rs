@@ -65,6 +65,14 @@ pub enum Code {
     OpsUnreachable,
     /// The shared store cannot be reached; nothing was recorded (SPEC §10).
     StoreUnavailable,
+    // Approvals held by the tenant (SPEC §13); last, so earlier codes keep their wire index.
+    /// The agent (or the tenant's flag) requires approvals and the session carried none.
+    ApprovalRequired,
+    /// The session's approvals do not satisfy the agent's policy (or do not bind the request).
+    ApprovalInvalid,
+    RequestNotFound,
+    RequestNotPending,
+    TtlExceedsApproval,
 }
 
 impl Code {
@@ -116,6 +124,11 @@ impl Code {
         Code::CrossSiteRefused,
         Code::OpsUnreachable,
         Code::StoreUnavailable,
+        Code::ApprovalRequired,
+        Code::ApprovalInvalid,
+        Code::RequestNotFound,
+        Code::RequestNotPending,
+        Code::TtlExceedsApproval,
     ];
 
     /// The code as it is written on the wire (`{"error": CODE}`).
@@ -167,6 +180,11 @@ impl Code {
             Code::CrossSiteRefused => "cross_site_refused",
             Code::OpsUnreachable => "ops_unreachable",
             Code::StoreUnavailable => "store_unavailable",
+            Code::ApprovalRequired => "approval_required",
+            Code::ApprovalInvalid => "approval_invalid",
+            Code::RequestNotFound => "request_not_found",
+            Code::RequestNotPending => "request_not_pending",
+            Code::TtlExceedsApproval => "ttl_exceeds_approval",
         }
     }
 
@@ -178,7 +196,8 @@ impl Code {
             | Code::TtlExceedsCap
             | Code::CommandNotAllowlisted
             | Code::BadArgs
-            | Code::ConsentInvalid => 400,
+            | Code::ConsentInvalid
+            | Code::TtlExceedsApproval => 400,
             Code::InvalidPat => 401,
             Code::RemoteSupportDisabled
             | Code::IpNotAllowlisted
@@ -189,19 +208,23 @@ impl Code {
             | Code::PathNotAllowlisted
             | Code::EnrollmentTokenInvalid
             | Code::AgentAuthFailed
-            | Code::CrossSiteRefused => 403,
+            | Code::CrossSiteRefused
+            | Code::ApprovalRequired
+            | Code::ApprovalInvalid => 403,
             Code::NotFound
             | Code::TenantNotFound
             | Code::AgentNotFound
             | Code::SessionNotFound
-            | Code::FileNotFound => 404,
+            | Code::FileNotFound
+            | Code::RequestNotFound => 404,
             Code::TenantDisarmed
             | Code::TenantExists
             | Code::AgentOffline
             | Code::AgentRevoked
             | Code::AgentExists
             | Code::RemoteSupportOff
-            | Code::SessionAlreadyActive => 409,
+            | Code::SessionAlreadyActive
+            | Code::RequestNotPending => 409,
             Code::SessionExpired => 410,
             Code::TooLarge => 413,
             Code::PatchSignatureInvalid
@@ -285,11 +308,28 @@ mod tests {
             ("bad_request", 400),
             ("cf_allowlist_empty", 503),
             ("cf_identity_mismatch", 403),
+            ("store_unavailable", 503),
+            ("approval_required", 403),
+            ("approval_invalid", 403),
+            ("request_not_found", 404),
+            ("request_not_pending", 409),
+            ("ttl_exceeds_approval", 400),
         ];
         for (name, status) in pinned {
             let code = Code::parse(name).unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(code.http_status(), status, "{name}");
         }
+    }
+
+    #[test]
+    fn the_wire_index_of_older_codes_never_moves() {
+        // postcard encodes a code by its position: a relayed refusal from an older agent must
+        // decode to the same code, so new codes are appended.
+        let index = |code: Code| postcard::to_allocvec(&code).unwrap();
+        assert_eq!(index(Code::RemoteSupportDisabled), vec![0]);
+        assert_eq!(index(Code::StoreUnavailable), vec![45]);
+        assert_eq!(index(Code::ApprovalRequired), vec![46]);
+        assert_eq!(index(Code::TtlExceedsApproval), vec![50]);
     }
 
     #[test]

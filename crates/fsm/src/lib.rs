@@ -9,7 +9,7 @@
 //! - [`activation`]: the checks before a session, in the SPEC's order.
 //! - [`session`]: ends, expiry, command admission.
 //! - [`agent_sessions`]: the agent's own enforcement, whatever order its streams arrive in.
-//! - [`patch`]: the guards of the one write path.
+//! - [`patch`]: the guards of the one write path; [`approval`]: the tenant's approvals (SPEC §13).
 //! - [`handshake`]: agent authentication bound to the TLS session.
 //! - [`wire`]: messages and frames; [`signed`]: signed objects; [`allowlist`], [`command`].
 //! - [`codes`]: the one table of error codes and HTTP statuses.
@@ -20,6 +20,7 @@
 pub mod activation;
 pub mod agent_sessions;
 pub mod allowlist;
+pub mod approval;
 pub mod codes;
 pub mod command;
 pub mod enrollment;

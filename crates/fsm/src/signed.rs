@@ -42,6 +42,8 @@ pub enum SignedError {
     UnsupportedVersion,
     #[error("the patch_id is not a lower-case hyphenated UUID")]
     BadPatchId,
+    #[error("the request_id is not a lower-case hyphenated UUID")]
+    BadRequestId,
 }
 
 /// Errors reading a key file (`PREFIX.key` / `PREFIX.pub`).
@@ -219,11 +221,11 @@ pub fn is_lower_hyphenated_uuid(text: &str) -> bool {
         })
 }
 
-fn encode_body<T: Serialize>(body: &T) -> Vec<u8> {
+pub(crate) fn encode_body<T: Serialize>(body: &T) -> Vec<u8> {
     postcard::to_allocvec(body).expect("body structs of owned fields always encode")
 }
 
-fn sign_bytes(key: &SigningKey, domain: &[u8], bytes: &[u8]) -> Envelope {
+pub(crate) fn sign_bytes(key: &SigningKey, domain: &[u8], bytes: &[u8]) -> Envelope {
     let signature = key.sign(&[domain, bytes].concat());
     Envelope {
         body: BASE64.encode(bytes),
@@ -234,7 +236,7 @@ fn sign_bytes(key: &SigningKey, domain: &[u8], bytes: &[u8]) -> Envelope {
 
 /// The verify half: bounds, key, base64, then `verify_strict` over `domain || bytes`.
 /// Returns the raw body bytes only when the signature holds.
-fn verify_envelope(envelope: &Envelope, key: &VerifyingKey, domain: &[u8]) -> Result<Vec<u8>, SignedError> {
+pub(crate) fn verify_envelope(envelope: &Envelope, key: &VerifyingKey, domain: &[u8]) -> Result<Vec<u8>, SignedError> {
     // Base64 expands 3 bytes into 4; refuse before decoding anything oversized.
     if envelope.body.len() > MAX_ENVELOPE_BODY / 3 * 4 + 4 {
         return Err(SignedError::BodyTooLarge);
@@ -253,7 +255,7 @@ fn verify_envelope(envelope: &Envelope, key: &VerifyingKey, domain: &[u8]) -> Re
     Ok(bytes)
 }
 
-fn decode_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, SignedError> {
+pub(crate) fn decode_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, SignedError> {
     let (value, rest) = postcard::take_from_bytes(bytes).map_err(|_| SignedError::MalformedBody)?;
     if !rest.is_empty() {
         return Err(SignedError::TrailingBytes);

@@ -50,6 +50,13 @@ pub enum AgentMessage {
         hello: Hello,
         proof: Proof,
     },
+    /// On the control stream: the agent refused a [`ServerMessage::SessionGranted`] (its
+    /// approvals, SPEC §13) and will run nothing under it; `code` is `approval_required` or
+    /// `approval_invalid`.
+    GrantRefused {
+        session_id: String,
+        code: Code,
+    },
 }
 
 /// Messages the server sends.
@@ -133,6 +140,9 @@ pub struct SessionGrant {
     pub tenant: String,
     pub owner: String,
     pub expires_at: Timestamp,
+    /// The tenant's approvals of the access request the session was opened under (SPEC §13);
+    /// `None` for a session opened without one.
+    pub approval: Option<Box<crate::approval::GrantApproval>>,
 }
 
 /// An agent's answer to a command.
@@ -158,6 +168,10 @@ pub struct Manifest {
     /// The `cameras` value of `agent_info.json`, as JSON text.
     pub cameras_json: String,
     pub generated_at: Timestamp,
+    /// How many of the tenant's approver keys must approve a session here (SPEC §13); 0 when
+    /// the agent has no approver policy. (Stored manifests from before it read as 0.)
+    #[serde(default)]
+    pub approval_threshold: u32,
 }
 
 impl Manifest {
@@ -175,6 +189,8 @@ impl Manifest {
             "remote_support_on": self.remote_support_on,
             "cameras": serde_json::from_str::<serde_json::Value>(&self.cameras_json).unwrap_or(serde_json::Value::Null),
             "generated_at": self.generated_at.to_rfc3339(),
+            "approval_required": self.approval_threshold > 0,
+            "approval_threshold": self.approval_threshold,
         })
     }
 }
@@ -323,6 +339,7 @@ mod tests {
                 tenant: "T".into(),
                 owner: "o".into(),
                 expires_at: Timestamp(1),
+                approval: None,
             },
             command: Command::ReadFile { path: "config.yaml".try_into().unwrap() },
         };
@@ -346,6 +363,7 @@ mod tests {
             remote_support_on: false,
             cameras_json: r#"[{"id":"c1"}]"#.into(),
             generated_at: Timestamp(42),
+            approval_threshold: 0,
         };
         let json = manifest.to_json();
         assert_eq!(json["cameras"][0]["id"], "c1");
@@ -367,6 +385,7 @@ mod tests {
                 tenant: "T1".into(),
                 owner: "op".into(),
                 expires_at: Timestamp(7),
+                approval: None,
             };
             let messages: Vec<ServerMessage> = ids
                 .iter()

@@ -111,6 +111,7 @@ impl System {
             tenant: "T1".into(),
             owner: "op".into(),
             expires_at: Timestamp(self.server[id].1),
+            approval: None,
         }
     }
 
@@ -130,6 +131,9 @@ impl System {
                 AgentSessionEffect::AcknowledgeEnd { session_id } => assert!(self.agent_saw_end.contains(&session_id)),
                 AgentSessionEffect::Ended { .. } => {
                     panic!("a grant or the server's end never ends a session by the agent's own account")
+                }
+                AgentSessionEffect::RememberRequest(_) | AgentSessionEffect::RefuseGrant { .. } => {
+                    panic!("no approver policy here: nothing to remember or refuse")
                 }
             }
         }
@@ -178,7 +182,7 @@ impl System {
                 }
                 let InFlight { grant } = self.commands.remove(index % self.commands.len());
                 let id = grant.session_id.clone();
-                let result = self.agent.admit(&grant, self.kill_switch_on, self.now());
+                let result = self.agent.admit(&grant, self.kill_switch_on, self.now()).map(drop);
                 let expired = self.now >= grant.expires_at.0;
                 if self.deactivation_answered.contains(&id) {
                     prop_assert!(result.is_err(), "{id}: served after its deactivation was answered");
@@ -254,8 +258,9 @@ fn the_old_protocol_loses_the_race_this_model_finds() {
         tenant: "T1".into(),
         owner: "op".into(),
         expires_at: Timestamp(START + 60_000),
+        approval: None,
     };
     let known_from_control_stream = agent.is_live("s1", Timestamp(START));
     assert!(!known_from_control_stream, "old protocol: this command would be refused as unknown");
-    assert_eq!(agent.admit(&grant, true, Timestamp(START)), Ok(()));
+    assert_eq!(agent.admit(&grant, true, Timestamp(START)), Ok(vec![]));
 }

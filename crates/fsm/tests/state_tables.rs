@@ -226,6 +226,7 @@ fn agent_sessions_table() -> Table {
         tenant: "t1".into(),
         owner: "op".into(),
         expires_at: Timestamp(NOW.0 + 60_000),
+        approval: None,
     };
     let unknown = AgentSessions::new("t1");
     let mut live = unknown.clone();

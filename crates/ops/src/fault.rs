@@ -93,5 +93,10 @@ pub fn default_message(code: Code) -> &'static str {
         Code::CrossSiteRefused => "the request did not come from the console page",
         Code::OpsUnreachable => "the ops API could not be reached",
         Code::StoreUnavailable => "the store cannot be reached; nothing was recorded, try again shortly",
+        Code::ApprovalRequired => "the tenant requires approvals for sessions on this agent and none were given",
+        Code::ApprovalInvalid => "the approvals do not satisfy the tenant's policy on this agent",
+        Code::RequestNotFound => "no such access request",
+        Code::RequestNotPending => "the access request has already been decided, used or expired",
+        Code::TtlExceedsApproval => "the TTL exceeds what the approvals allow",
     }
 }

@@ -41,7 +41,7 @@ use argus_ops::fault::Fault;
 use argus_ops::store::audit::{rechain, record_hash, AuditEntry, AuditRecord, GENESIS};
 use argus_ops::store::head::Head;
 use argus_ops::store::writer::{Queue, Standing};
-use argus_ops::store::{AgentRecord, Write};
+use argus_ops::store::{AgentRecord, EndClaim, Write};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -951,16 +951,7 @@ impl Sim {
                     .up(self.now)
                     .map(|()| self.store.claim_live_session(&agent_id, &session_id, expires_at, now, self.now)),
             )),
-            // The simulated store decides the claim and leaves the record to the node's group (as
-            // one writer does); the shared store's claim-with-record is tested against PostgreSQL
-            // (tests/store_contract.rs).
-            Then::ClaimEnd { ended, .. } => Waiting::Ready(Event::EndClaimed(self.store.up(self.now).map(|()| {
-                if self.store.end_claim(&ended.id) {
-                    argus_ops::store::EndClaim::Won
-                } else {
-                    argus_ops::store::EndClaim::Lost
-                }
-            }))),
+            Then::ClaimEnd { ended, entry } => Waiting::Ready(Event::EndClaimed(self.claim_end(node, *ended, entry))),
             Then::Commit { writes, audit } => self.stage(op_id, node, writes, audit),
             Then::Audit(audit) => self.stage(op_id, node, vec![], audit),
             Then::StoreQuietly { writes } => {
@@ -1464,7 +1455,7 @@ impl Sim {
         let now = Timestamp(self.now + self.agents[agent].skew);
         let switch_on = self.agents[agent].switch_on;
         match self.agents[agent].sessions.admit(grant, switch_on, now) {
-            Ok(()) => {
+            Ok(_) => {
                 if !switch_on {
                     self.fail(format!("agent {} ran a command with its kill switch off", self.agents[agent].id));
                 }
@@ -1535,6 +1526,52 @@ impl Sim {
         Ok(serde_json::to_string(&applied).expect("an application serializes"))
     }
 
+    /// An end claim (`Store::end_claim`), answered either way a store may: as PostgreSQL does
+    /// (the flag, the ended session and its record re-chained after the head, in one
+    /// transaction: `Recorded`), or as one writer does (the flag only, the record following in
+    /// the node's group: `Won`); the core must be right with both. Like any commit, the answer
+    /// of one that landed is sometimes lost (answered 503).
+    fn claim_end(&mut self, node: usize, ended: Session, entry: AuditEntry) -> Result<EndClaim, Fault> {
+        self.store.up(self.now)?;
+        if !self.store.end_claim(&ended.id) {
+            return Ok(EndClaim::Lost);
+        }
+        if self.rng.random_bool(0.5) {
+            return Ok(EndClaim::Won);
+        }
+        let record = self.nodes[node].writer.record_of(entry, self.node_now(node));
+        let writes = vec![Write::Session(ended), Write::Audit(record)];
+        self.store.write_group(writes.clone(), self.now);
+        self.announce(node, &writes);
+        if self.rng.random_bool(0.01) {
+            self.stats.lost_answers += 1;
+            return Err(Code::StoreUnavailable.into());
+        }
+        Ok(EndClaim::Recorded)
+    }
+
+    /// Tells the other nodes what `node` wrote (PostgreSQL's notifications), after a delay.
+    fn announce(&mut self, node: usize, writes: &[Write]) {
+        let mut sessions = Vec::new();
+        let mut agents = Vec::new();
+        for write in writes {
+            match write {
+                Write::Session(s) => sessions.push(s.id.clone()),
+                Write::Agent(a) => agents.push(a.agent_id.clone()),
+                _ => {}
+            }
+        }
+        let tenants = writes.iter().any(|w| matches!(w, Write::Tenant(_)));
+        if !sessions.is_empty() || !agents.is_empty() || tenants {
+            for other in (0..NODES).filter(|n| *n != node) {
+                let delay = self.rng.random_range(1..40);
+                let message =
+                    Message::Announce { node: other, sessions: sessions.clone(), agents: agents.clone(), tenants };
+                self.schedule(delay, message);
+            }
+        }
+    }
+
     /// An operation's wait for its generation (`Writer::wait`): answered at once when another
     /// wait's group carried it or a failed one doomed it, else it writes everything pending.
     fn flush(&mut self, node: usize, batch: u64) {
@@ -1550,30 +1587,10 @@ impl Sim {
                     Err(Code::StoreUnavailable.into())
                 }
                 Some(group) => {
-                    let mut sessions = Vec::new();
-                    let mut agents = Vec::new();
-                    for write in &group.writes {
-                        match write {
-                            Write::Session(s) => sessions.push(s.id.clone()),
-                            Write::Agent(a) => agents.push(a.agent_id.clone()),
-                            _ => {}
-                        }
-                    }
-                    let tenants = group.writes.iter().any(|w| matches!(w, Write::Tenant(_)));
+                    let writes = group.writes.clone();
                     let head = self.store.write_group(group.writes.clone(), self.now);
                     self.nodes[node].writer.landed(group, head.as_ref());
-                    if !sessions.is_empty() || !agents.is_empty() || tenants {
-                        for other in (0..NODES).filter(|n| *n != node) {
-                            let delay = self.rng.random_range(1..40);
-                            let message = Message::Announce {
-                                node: other,
-                                sessions: sessions.clone(),
-                                agents: agents.clone(),
-                                tenants,
-                            };
-                            self.schedule(delay, message);
-                        }
-                    }
+                    self.announce(node, &writes);
                     if self.rng.random_bool(0.01) {
                         self.stats.lost_answers += 1;
                         Err(Code::StoreUnavailable.into())

@@ -321,16 +321,7 @@ mod tests {
     use super::*;
 
     fn facts(tenant_ends: Option<EndReason>, replay: &ReplayMemory) -> Facts<'_> {
-        let session = Session::start(
-            "ses_1".into(),
-            "t1".into(),
-            "a1".into(),
-            "op".into(),
-            [7; 32],
-            "why".into(),
-            60_000,
-            Timestamp(0),
-        );
+        let session = crate::decide::test_support::session(0, 60_000);
         let presented = Presented { tenant: "t1".into(), owner: "op".into(), token_hash: [7; 32] };
         Facts {
             session,

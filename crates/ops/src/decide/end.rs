@@ -202,16 +202,7 @@ mod tests {
     use argus_fsm::Code;
 
     fn session(expires_in: i64) -> Session {
-        Session::start(
-            "ses_1".into(),
-            "t1".into(),
-            "a1".into(),
-            "op".into(),
-            [7; 32],
-            "why".into(),
-            expires_in,
-            Timestamp(1_000),
-        )
+        crate::decide::test_support::session(1_000, expires_in)
     }
 
     fn drive(end: &mut End, answers: Vec<Event>) -> (Vec<Step<Ended>>, usize) {

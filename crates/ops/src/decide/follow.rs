@@ -70,18 +70,7 @@ mod tests {
 
     #[test]
     fn a_revocation_made_elsewhere_is_final_and_cuts_the_link_here() {
-        let mut record = crate::store::AgentRecord {
-            agent_id: "a".into(),
-            enrollment: argus_fsm::enrollment::Enrollment::Enrolled {
-                tenant: "t".into(),
-                passkey: [1; 32],
-                enrolled_at: Timestamp(0),
-            },
-            last_seen: None,
-            manifest: None,
-            remote_support_on: true,
-            patches: Default::default(),
-        };
+        let mut record = crate::decide::test_support::agent(true);
         assert_eq!(agent(&record, true), AgentReread { keep: false, disconnect: false });
         assert_eq!(agent(&record, false), AgentReread { keep: true, disconnect: false });
         record

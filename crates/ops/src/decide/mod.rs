@@ -21,6 +21,8 @@ pub mod command;
 pub mod end;
 pub mod follow;
 pub mod records;
+#[cfg(test)]
+mod test_support;
 
 use argus_fsm::command::Command;
 use argus_fsm::session::{EndReason, Session, SessionEvent};
@@ -164,6 +166,7 @@ pub fn grant_of(session: &Session) -> SessionGrant {
         tenant: session.tenant.clone(),
         owner: session.owner.clone(),
         expires_at: session.expires_at,
+        approval: None,
     }
 }
 

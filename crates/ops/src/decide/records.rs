@@ -209,7 +209,6 @@ pub fn is_quiet(decision: &Decision) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use argus_fsm::enrollment::Enrollment;
     use argus_fsm::tenant::{ConsentRecord, TenantState};
     use argus_fsm::Code;
 
@@ -230,16 +229,7 @@ mod tests {
         }
     }
 
-    fn agent(on: bool) -> AgentRecord {
-        AgentRecord {
-            agent_id: "a1".into(),
-            enrollment: Enrollment::Enrolled { tenant: "t1".into(), passkey: [2; 32], enrolled_at: Timestamp(0) },
-            last_seen: None,
-            manifest: None,
-            remote_support_on: on,
-            patches: Default::default(),
-        }
-    }
+    use crate::decide::test_support::agent;
 
     #[test]
     fn disarming_stores_one_record_then_ends_the_tenants_sessions() {

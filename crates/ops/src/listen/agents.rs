@@ -227,6 +227,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                     tenant: s.tenant.clone(),
                     owner: s.owner.clone(),
                     expires_at: s.expires_at,
+                    approval: None,
                 })
                 .collect();
             let touch = registry.agents.get(&agent_id).is_some_and(|agent| last_seen_due(agent.last_seen, now));
@@ -513,6 +514,11 @@ async fn run_link(
         match message {
             // Acknowledgements need neither the registry nor the disk: they release waiters.
             Ok(Some(AgentMessage::SessionEndedAck { session_id })) => link.end_acknowledged(&session_id),
+            // The agent will run nothing under this grant (SPEC §13): its commands are refused
+            // by the agent itself with the same code. (The activation does not wait for it yet.)
+            Ok(Some(AgentMessage::GrantRefused { session_id, code })) => {
+                tracing::warn!(agent = %agent_id, session = %session_id, %code, "the agent refused a session's grant")
+            }
             Ok(Some(message)) => {
                 // Boxed for the same reason: a message is rare, a link lives long.
                 if let Err(error) = Box::pin(handle_agent_message(&ops, &agent_id, message)).await {
@@ -569,7 +575,7 @@ async fn handle_agent_message(
         // Handshake messages after the handshake, or replies on the control stream: ignored.
         AgentMessage::Hello(_) | AgentMessage::ProvedHello { .. } | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {
         }
-        AgentMessage::SessionEndedAck { .. } => {}
+        AgentMessage::SessionEndedAck { .. } | AgentMessage::GrantRefused { .. } => {}
     }
     Ok(())
 }

@@ -900,7 +900,8 @@ impl Store for PgStore {
     }
 
     fn commit(&self, writes: &[Write]) -> Result<(), StoreError> {
-        self.run(self.writing.write_group(writes.to_vec(), None)).map(drop)
+        // As long as a group write may take to resolve an unanswered COMMIT.
+        self.run_for(RESOLVE_WINDOW + OPERATION_TIMEOUT, self.writing.write_group(writes.to_vec(), None)).map(drop)
     }
 
     fn write_group(&self, group: Vec<Write>) -> super::GroupWrite<'_> {
@@ -996,9 +997,13 @@ impl Store for PgStore {
         // One transaction: the flag turned off (whoever does it ends the session), the agent's
         // claim freed, the ended session and its record written after the head. A claim never
         // stands without its record, and no later session of the agent is recorded first.
+        // Bounded like every other store call made under the registry's lock (the node decides
+        // nothing else meanwhile), not by the resolve window: a claim whose COMMIT got no answer
+        // and is not resolved within the bound answers 503 and stays in its lane's slot, resolved
+        // before the next write or load. A retried end then finds the claim landed (Lost: the
+        // record is there) or not (claimed again).
         let batch = vec![Write::Session(ended.clone()), Write::Audit(record)];
-        let written =
-            self.run_for(RESOLVE_WINDOW + OPERATION_TIMEOUT, self.writing.write_group(batch, Some(ended.id.clone())));
+        let written = self.run(self.writing.write_group(batch, Some(ended.id.clone())));
         match written {
             Ok(_) => Ok(EndClaim::Recorded),
             Err(StoreError::EndedElsewhere) => Ok(EndClaim::Lost),

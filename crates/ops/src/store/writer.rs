@@ -107,6 +107,12 @@ impl Queue {
         Ok(self.staged)
     }
 
+    /// `entry` as a record this node writes, for a store that chains it itself (an end claim on
+    /// a shared store); its `seq` and hashes are placeholders until then.
+    pub fn record_of(&self, entry: AuditEntry, at: Timestamp) -> AuditRecord {
+        AuditChain::resume(None).written_by(self.chain.node().map(str::to_string)).next_record(entry, at)
+    }
+
     /// Where generation `generation` stands.
     pub fn standing(&self, generation: u64) -> Standing {
         if self.doomed.iter().any(|&(after, through)| generation > after && generation <= through) {
@@ -247,8 +253,7 @@ impl Writer {
     /// `entry` as a record this node writes, for a store that chains it itself (an end claim on
     /// a shared store); its `seq` and hashes are placeholders until then.
     pub fn record_of(&self, entry: AuditEntry, at: Timestamp) -> AuditRecord {
-        let node = self.queue().chain.node().map(str::to_string);
-        AuditChain::resume(None).written_by(node).next_record(entry, at)
+        self.queue().record_of(entry, at)
     }
 
     /// Whether a write failed (or the view went stale) and the view has not reloaded since.

@@ -1,0 +1,265 @@
+//! SPEC §13 "The agent's policy", against the real `argus-agent` binary.
+//!
+//! The breached-server test: a real agent with approvers set dials what it believes is its
+//! server — here a stand-in on the server's address with the server's certificate, speaking
+//! the link protocol from the project's own fsm and transport code, as an attacker who holds
+//! the server would. It sends grants and commands with no approval, a forged one, one for
+//! another agent, one for another requester, a longer session than approved, and a replay of a
+//! used request (also after the agent restarts). The agent runs none of them; the one properly
+//! approved session runs, so the refusals are not the link failing.
+
+use std::path::Path;
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argus_e2e::{bin, sample_install_root, Agent, Fleet};
+use argus_fsm::approval::{sign_approval, ApprovalBody, GrantApproval};
+use argus_fsm::command::Command;
+use argus_fsm::signed::{format_key_file, key_id, sha256};
+use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
+use argus_fsm::{Code, Timestamp};
+use argus_transport_quic::{read_frame, write_frame};
+use ed25519_dalek::SigningKey;
+
+const REQUEST: &str = "3f8e2d1c-4b5a-4c6d-8e7f-9a0b1c2d3e4f";
+const REASON: &str = "INC-7 camera offline";
+
+fn approver(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn now_s() -> i64 {
+    argus_agent::now().0 / 1000
+}
+
+/// An approval as `argusctl access approve` makes it, for agent `agent_id`.
+fn approval(request: &str, agent_id: &str, requester: &str, max_ttl_seconds: u32) -> ApprovalBody {
+    ApprovalBody {
+        version: 1,
+        request_id: request.into(),
+        tenant: "T1".into(),
+        agent_id: agent_id.into(),
+        requester: requester.into(),
+        reason_sha256: sha256(REASON.as_bytes()),
+        max_ttl_seconds,
+        not_before: now_s() - 60,
+        not_after: now_s() + 600,
+        approver: "tenant-admin".into(),
+    }
+}
+
+fn grant(session: &str, request: &str, approvals: Vec<argus_fsm::signed::Envelope>, ttl_ms: i64) -> SessionGrant {
+    SessionGrant {
+        session_id: session.into(),
+        tenant: "T1".into(),
+        owner: "operator@example.com".into(),
+        expires_at: Timestamp(argus_agent::now().0 + ttl_ms),
+        approval: (!approvals.is_empty() || !request.is_empty())
+            .then(|| Box::new(GrantApproval { request_id: request.into(), reason: REASON.into(), approvals })),
+    }
+}
+
+fn write_key(path: &Path, key: &SigningKey) {
+    std::fs::write(path, format_key_file(&key.verifying_key().to_bytes())).unwrap();
+}
+
+fn approvers(root: &Path, args: &[&str]) -> std::process::Output {
+    Process::new(bin("argus-agent")).arg("approvers").args(args).arg("--install-root").arg(root).output().unwrap()
+}
+
+/// The server's side of one link, as a breached server runs it.
+struct Link {
+    connection: quinn::Connection,
+    control: quinn::SendStream,
+    /// What the agent sends on its control stream (manifest, refusals of grants).
+    heard: tokio::sync::mpsc::UnboundedReceiver<AgentMessage>,
+}
+
+impl Link {
+    /// Accepts the agent's next connection and welcomes it with `sessions`.
+    async fn accept(endpoint: &quinn::Endpoint, sessions: Vec<SessionGrant>) -> Link {
+        let connection = endpoint.accept().await.expect("the agent dials").await.expect("QUIC handshake");
+        let (mut control, mut recv) = connection.accept_bi().await.unwrap();
+        let hello = read_frame::<AgentMessage>(&mut recv).await.unwrap();
+        assert!(matches!(hello, Some(AgentMessage::ProvedHello { .. })), "{hello:?}");
+        write_frame(&mut control, &ServerMessage::Welcome { sessions }).await.unwrap();
+        let (tell, heard) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = read_frame::<AgentMessage>(&mut recv).await {
+                if tell.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        Link { connection, control, heard }
+    }
+
+    /// Sends a command under `grant` on a stream of its own, as the server relays one.
+    async fn command(&self, grant: &SessionGrant) -> Reply {
+        let (mut send, mut recv) = self.connection.open_bi().await.unwrap();
+        let command = Command::ReadFile { path: "config.yaml".try_into().unwrap() };
+        write_frame(&mut send, &ServerMessage::Request { grant: grant.clone(), command }).await.unwrap();
+        let _ = send.finish();
+        match tokio::time::timeout(Duration::from_secs(10), read_frame::<AgentMessage>(&mut recv)).await {
+            Ok(Ok(Some(AgentMessage::Reply(reply)))) => reply,
+            other => panic!("no reply: {other:?}"),
+        }
+    }
+
+    /// The next control-stream message that is not a manifest.
+    async fn next_told(&mut self) -> AgentMessage {
+        loop {
+            let told = tokio::time::timeout(Duration::from_secs(10), self.heard.recv()).await;
+            match told {
+                Ok(Some(AgentMessage::Manifest(_))) => continue,
+                Ok(Some(message)) => return message,
+                other => panic!("the agent told nothing: {other:?}"),
+            }
+        }
+    }
+}
+
+fn refused(reply: &Reply) -> Option<Code> {
+    match reply {
+        Reply::Refused { code, .. } => Some(*code),
+        Reply::Ok { .. } => None,
+    }
+}
+
+#[test]
+fn a_breached_server_cannot_open_a_session_the_tenant_did_not_approve() {
+    let mut fleet = Fleet::armed(&[]);
+    let root = fleet.ops.dir.path().join("root-a1");
+    sample_install_root(&root);
+    let token = fleet.ops.admin(&["agent", "enroll-token", "a1", "--tenant", "T1"]);
+    let out = fleet.enroll(&root, "a1", token.json["token"].as_str().unwrap());
+    assert!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
+    // The tenant's two approvers; threshold 1 here (two is tested on the pure machine and
+    // below through the CLI's validation).
+    let keys = fleet.ops.dir.path();
+    write_key(&keys.join("alice.pub"), &approver(1));
+    write_key(&keys.join("bob.pub"), &approver(2));
+    let alice = keys.join("alice.pub");
+    let bob = keys.join("bob.pub");
+    let set = approvers(&root, &["set", "--key", alice.to_str().unwrap(), "--key", bob.to_str().unwrap()]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let shown = approvers(&root, &["show", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["approval_threshold"], 1);
+    assert_eq!(shown["key_ids"][0], key_id(&approver(1).verifying_key()));
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(root.join("state").join("approvers.toml")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // The server is now the attacker's: same address, same certificate.
+    let addr = fleet.ops.agent;
+    fleet.ops.stop();
+    let tls = fleet.ops.data().join("tls");
+    let certs = argus_transport_quic::parse_certificates(&std::fs::read(tls.join("server.pem")).unwrap()).unwrap();
+    let key = argus_transport_quic::parse_private_key(&std::fs::read(tls.join("server.key")).unwrap()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tickets = Arc::new(argus_transport_quic::TicketKeys::ephemeral().unwrap());
+    let endpoint = rt.block_on(async { argus_transport_quic::server_endpoint(addr, certs, key, tickets).unwrap() });
+    fleet.agents.push(Agent::start(&root, fleet.ops.dir.path()));
+
+    rt.block_on(async {
+        // A live session in the Welcome, without approvals: refused and told.
+        let mut link = Link::accept(&endpoint, vec![grant("ses_welcome", "", vec![], 60_000)]).await;
+        assert_eq!(
+            link.next_told().await,
+            AgentMessage::GrantRefused { session_id: "ses_welcome".into(), code: Code::ApprovalRequired }
+        );
+        // A grant on the control stream without approvals: refused and told.
+        let bare = grant("ses_bare", "", vec![], 60_000);
+        write_frame(&mut link.control, &ServerMessage::SessionGranted(bare.clone())).await.unwrap();
+        assert_eq!(
+            link.next_told().await,
+            AgentMessage::GrantRefused { session_id: "ses_bare".into(), code: Code::ApprovalRequired }
+        );
+        // Commands riding on hostile grants.
+        let requester = "operator@example.com";
+        let mut forged = sign_approval(&approver(9), &approval(REQUEST, "a1", requester, 600));
+        forged.key_id = key_id(&approver(1).verifying_key());
+        let unlisted = sign_approval(&approver(9), &approval(REQUEST, "a1", requester, 600));
+        let other_agent = sign_approval(&approver(1), &approval(REQUEST, "a2", requester, 600));
+        let other_requester = sign_approval(&approver(1), &approval(REQUEST, "a1", "eve@example.com", 600));
+        let short = sign_approval(&approver(1), &approval(REQUEST, "a1", requester, 60));
+        let hostile = [
+            ("no approval", grant("ses_h1", "", vec![], 60_000), Code::ApprovalRequired),
+            ("forged", grant("ses_h2", REQUEST, vec![forged], 60_000), Code::ApprovalInvalid),
+            ("unlisted key", grant("ses_h3", REQUEST, vec![unlisted], 60_000), Code::ApprovalInvalid),
+            ("another agent", grant("ses_h4", REQUEST, vec![other_agent], 60_000), Code::ApprovalInvalid),
+            ("another requester", grant("ses_h5", REQUEST, vec![other_requester], 60_000), Code::ApprovalInvalid),
+            ("longer than approved", grant("ses_h6", REQUEST, vec![short], 600_000), Code::ApprovalInvalid),
+            ("the refused Welcome session", grant("ses_welcome", "", vec![], 60_000), Code::ApprovalRequired),
+        ];
+        for (what, grant, code) in &hostile {
+            assert_eq!(refused(&link.command(grant).await), Some(*code), "{what}");
+        }
+        // The one approved session runs: the link works and the check is not vacuous.
+        let good = sign_approval(&approver(2), &approval(REQUEST, "a1", requester, 600));
+        let approved = grant("ses_ok", REQUEST, vec![good.clone()], 60_000);
+        let reply = link.command(&approved).await;
+        assert!(matches!(&reply, Reply::Ok { result_json } if result_json.contains("poll: 5")), "{reply:?}");
+        // The same approvals for another session: a replay.
+        let replay = grant("ses_replay", REQUEST, vec![good.clone()], 60_000);
+        assert_eq!(refused(&link.command(&replay).await), Some(Code::ApprovalInvalid), "replayed");
+        link.connection.close(0u32.into(), b"bye");
+    });
+
+    // The agent restarts (its memory is on disk); the breached server replays again.
+    fleet.agents[0].process.terminate();
+    fleet.agents.clear();
+    fleet.agents.push(Agent::start(&root, fleet.ops.dir.path()));
+    rt.block_on(async {
+        let link = Link::accept(&endpoint, vec![]).await;
+        let good = sign_approval(&approver(2), &approval(REQUEST, "a1", "operator@example.com", 600));
+        let replay = grant("ses_replay_2", REQUEST, vec![good], 60_000);
+        assert_eq!(refused(&link.command(&replay).await), Some(Code::ApprovalInvalid), "replayed after a restart");
+        link.connection.close(0u32.into(), b"bye");
+    });
+
+    // Nothing ran but the approved session's one command (the agent's own record).
+    let log = std::fs::read_to_string(&fleet.agents[0].process.log).unwrap();
+    let executed: Vec<&str> = log.lines().filter(|l| l.contains("command executed")).collect();
+    assert_eq!(executed.len(), 1, "{executed:#?}");
+    assert!(executed[0].contains("session=ses_ok"), "{}", executed[0]);
+}
+
+#[test]
+fn the_approvers_cli_checks_what_it_is_given_and_clear_restores_the_plain_flow() {
+    let mut fleet = Fleet::armed(&[]);
+    let index = fleet.add_agent("a1");
+    let root = fleet.agents[index].root.clone();
+    let keys = fleet.ops.dir.path();
+    write_key(&keys.join("alice.pub"), &approver(1));
+    let alice = keys.join("alice.pub");
+    // A threshold the keys cannot reach, a key file that is not a key: refused, nothing set.
+    let out = approvers(&root, &["set", "--key", alice.to_str().unwrap(), "--threshold", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(keys.join("junk.pub"), "not a key\n").unwrap();
+    let out = approvers(&root, &["set", "--key", keys.join("junk.pub").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!root.join("state").join("approvers.toml").exists());
+    // Set while the agent runs: the next session is refused by the agent itself.
+    assert!(approvers(&root, &["set", "--key", alice.to_str().unwrap()]).status.success());
+    let token = fleet.activate("a1");
+    let out = fleet.command(&token, "ping", None);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("approval_required"), "{}", out.stderr);
+    let capabilities = fleet.op(&["agent", "capabilities", "a1"]);
+    assert!(
+        argus_e2e::wait_until(Duration::from_secs(10), || fleet.op(&["agent", "capabilities", "a1"]).json["manifest"]
+            ["approval_required"]
+            == true),
+        "the manifest reports the policy: {}",
+        capabilities.stdout
+    );
+    // Cleared: the plain flow again.
+    assert!(approvers(&root, &["clear"]).status.success());
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    let shown = approvers(&root, &["show", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["approval_required"], false);
+}
