@@ -96,6 +96,25 @@ pub fn verify_approval(envelope: &Envelope, key: &VerifyingKey) -> Result<Verifi
     Ok(VerifiedApproval { body, key_id: envelope.key_id.clone() })
 }
 
+/// An approval's body as it claims to be, *not verified*: for the server, which relays
+/// approvals but does not hold the tenant's keys, to catch an approval for the wrong request
+/// early (bounded like every envelope; the agent's [`check`] is the guarantee).
+pub fn decode_unverified(envelope: &Envelope) -> Result<ApprovalBody, SignedError> {
+    if envelope.body.len() > 4 * 1024 {
+        return Err(SignedError::BodyTooLarge);
+    }
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &envelope.body)
+        .map_err(|_| SignedError::MalformedEnvelope)?;
+    let body: ApprovalBody = decode_exact(&bytes)?;
+    if body.version != BODY_VERSION {
+        return Err(SignedError::UnsupportedVersion);
+    }
+    if !is_lower_hyphenated_uuid(&body.request_id) {
+        return Err(SignedError::BadRequestId);
+    }
+    Ok(body)
+}
+
 /// What a grant carries on an agent with a policy: the access request it was approved under,
 /// that request's reason (the approvals bind its hash), and the approvers' envelopes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,6 +470,18 @@ mod tests {
         bytes.push(0);
         let envelope = sign_bytes(&key(1), APPROVAL_DOMAIN, &bytes);
         assert_eq!(verify_approval(&envelope, &listed), Err(SignedError::TrailingBytes));
+    }
+
+    #[test]
+    fn the_server_reads_what_an_approval_claims_without_the_key_and_bounded() {
+        let envelope = sign_approval(&key(1), &body("alice"));
+        assert_eq!(decode_unverified(&envelope), Ok(body("alice")));
+        let garbage = Envelope { body: "!!".into(), ..envelope.clone() };
+        assert_eq!(decode_unverified(&garbage), Err(SignedError::MalformedEnvelope));
+        let huge = Envelope { body: "A".repeat(8 * 1024), ..envelope.clone() };
+        assert_eq!(decode_unverified(&huge), Err(SignedError::BodyTooLarge));
+        let bad_id = sign_approval(&key(1), &ApprovalBody { request_id: "x".into(), ..body("a") });
+        assert_eq!(decode_unverified(&bad_id), Err(SignedError::BadRequestId));
     }
 
     #[test]

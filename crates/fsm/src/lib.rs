@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod activation;
 pub mod agent_sessions;
 pub mod allowlist;
