@@ -429,25 +429,24 @@ mod tests {
             SigningKey::from_bytes(&[seed; 32])
         }
 
+        /// What approver `seed` signs for `request` on a1, allowing `max_ttl_seconds`.
+        fn body(request: &str, seed: u8, max_ttl_seconds: u32) -> ApprovalBody {
+            ApprovalBody {
+                version: 1,
+                request_id: request.into(),
+                tenant: "T1".into(),
+                agent_id: "a1".into(),
+                requester: "op".into(),
+                reason_sha256: crate::signed::sha256(b"INC-1"),
+                max_ttl_seconds,
+                not_before: NOW.0 / 1000 - 60,
+                not_after: NOW.0 / 1000 + 600,
+                approver: format!("approver-{seed}"),
+            }
+        }
+
         fn approved(id: &str, request: &str, seeds: &[u8]) -> SessionGrant {
-            let approvals = seeds
-                .iter()
-                .map(|seed| {
-                    let body = ApprovalBody {
-                        version: 1,
-                        request_id: request.into(),
-                        tenant: "T1".into(),
-                        agent_id: "a1".into(),
-                        requester: "op".into(),
-                        reason_sha256: crate::signed::sha256(b"INC-1"),
-                        max_ttl_seconds: 3_600,
-                        not_before: NOW.0 / 1000 - 60,
-                        not_after: NOW.0 / 1000 + 600,
-                        approver: format!("approver-{seed}"),
-                    };
-                    sign_approval(&key(*seed), &body)
-                })
-                .collect();
+            let approvals = seeds.iter().map(|seed| sign_approval(&key(*seed), &body(request, *seed, 3_600))).collect();
             let approval =
                 Some(Box::new(GrantApproval { request_id: request.into(), reason: "INC-1".into(), approvals }));
             SessionGrant { approval, ..grant(id, 1_800_000) }
@@ -539,19 +538,7 @@ mod tests {
             // A grant 20 s longer than approved (a server clock ahead) runs until the approved end.
             let mut generous = approved("s2", "00000000-0000-4000-8000-000000000002", &[1]);
             if let Some(a) = generous.approval.as_mut() {
-                let body = ApprovalBody {
-                    version: 1,
-                    request_id: a.request_id.clone(),
-                    tenant: "T1".into(),
-                    agent_id: "a1".into(),
-                    requester: "op".into(),
-                    reason_sha256: crate::signed::sha256(b"INC-1"),
-                    max_ttl_seconds: 600,
-                    not_before: NOW.0 / 1000 - 60,
-                    not_after: NOW.0 / 1000 + 600,
-                    approver: "alice".into(),
-                };
-                a.approvals = vec![sign_approval(&key(1), &body)];
+                a.approvals = vec![sign_approval(&key(1), &body(&a.request_id, 1, 600))];
             }
             generous.expires_at = NOW.plus_millis(620_000);
             agent.admit(&generous, true, NOW).unwrap();
