@@ -299,11 +299,8 @@ fn revocation_on_one_node_cuts_off_the_agent_another_node_holds() {
     let started = Instant::now();
     ok(&cluster
         .op(0, &["agent", "revoke", "a1", "--tenant", &cluster.fleet.tenant, "--reason", "lost laptop", "--yes"]));
-    // Node 2 closes the link (its presence row goes with it).
-    assert!(
-        wait_until(Duration::from_secs(5), || cluster.holder(2, "a1").is_none()),
-        "node 2 still holds the revoked agent"
-    );
+    // Node 2 closed the link before the revocation was answered (its presence row goes with it).
+    assert_eq!(cluster.holder(2, "a1"), None, "node 2 still holds the revoked agent");
     eprintln!("revoke on node 0 → link on node 2 closed, seen from outside after {:?}", started.elapsed());
     // And the agent does not get back in, on any node.
     let status = agent.root.join("state/status.json");
@@ -317,6 +314,78 @@ fn revocation_on_one_node_cuts_off_the_agent_another_node_holds() {
     assert!(cluster.holder(1, "a1").is_none());
     let rows = cluster.op(1, &["agent", "ls", "--tenant", &cluster.fleet.tenant]).json["agents"].clone();
     assert_eq!((rows[0]["online"].clone(), rows[0]["node"].clone()), (json!(false), Value::Null), "{rows}");
+}
+
+/// Wall-clock milliseconds (what the agent's `at_ms` is).
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// When the agent started each command it ran, from its own log (`command executed … at_ms=`).
+fn executed_at(log: &Path) -> Vec<i64> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter(|line| line.contains("command executed"))
+        .filter_map(|line| line.split("at_ms=").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
+
+fn signal(ops: &Ops, signal: &str) {
+    let pid = ops.server.as_ref().expect("a server process").child.id().to_string();
+    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+}
+
+#[test]
+fn a_revocation_answers_only_once_the_holding_node_has_cut_the_agent_off_and_nothing_runs_after() {
+    let mut cluster = Cluster::start();
+    let agent = cluster.agent("a1", 2);
+    let first = cluster.activate(1, "a1");
+    ok(&first);
+    let token = first.json["session_token"].as_str().unwrap().to_string();
+    ok(&cluster.command(1, &token, "ping", None));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (answered_ms, pings) = std::thread::scope(|scope| {
+        // Commands keep arriving through the node that holds the agent and one that relays.
+        let (cluster, token, stop) = (&cluster, &token, &stop);
+        let hammer = scope.spawn(move || {
+            let mut pings = Vec::new();
+            // Bounded by itself too: a failed assertion below must not leave it running.
+            let deadline = Instant::now() + Duration::from_secs(40);
+            for i in 0.. {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) || Instant::now() > deadline {
+                    break;
+                }
+                let started = wall_ms();
+                let out = cluster.command(1 + i % 2, token, "ping", None);
+                pings.push((started, out.code, out.json["error"].clone()));
+            }
+            pings
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        // The holding node is paused: it hears nothing until it wakes 1.5 s later.
+        signal(cluster.node(2), "-STOP");
+        let woke = scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(1500));
+            signal(cluster.node(2), "-CONT");
+            Instant::now()
+        });
+        let revoke = ["agent", "revoke", "a1", "--tenant", &cluster.fleet.tenant, "--reason", "stolen", "--yes"];
+        ok(&cluster.op(0, &revoke));
+        let (answered_at, answered_ms) = (Instant::now(), wall_ms());
+        let woke = woke.join().unwrap();
+        // Before the answer: the holder woke, ended the session on the agent and cut its link.
+        assert!(woke < answered_at, "the revocation was answered while the holding node was paused");
+        assert_eq!(cluster.holder(2, "a1"), None, "the holding node still holds the revoked agent");
+        std::thread::sleep(Duration::from_secs(1));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        (answered_ms, hammer.join().unwrap())
+    });
+    let after: Vec<_> = pings.iter().filter(|(started, ..)| *started > answered_ms).collect();
+    assert!(!after.is_empty(), "no command was tried after the revocation");
+    assert!(after.iter().all(|(_, code, _)| *code != 0), "a command succeeded after the revocation: {after:?}");
+    let ran_after: Vec<i64> = executed_at(&agent.process.log).into_iter().filter(|at| *at > answered_ms).collect();
+    assert!(ran_after.is_empty(), "the agent ran commands after the revocation was answered: {ran_after:?}");
+    assert!(!executed_at(&agent.process.log).is_empty(), "the agent's log names no command at all");
 }
 
 #[test]
@@ -430,9 +499,13 @@ fn after_the_holding_node_is_killed_its_agents_come_back_elsewhere_and_the_sessi
     eprintln!("kill -9 of the holding node → both agents online elsewhere after {:?}", killed.elapsed());
     let pong = cluster.command(2, &token, "ping", None);
     ok(&pong);
-    let listed = cluster.op(2, &["cluster", "ls"]);
-    let dead_row = listed.json["nodes"].as_array().unwrap().iter().find(|n| n["node_id"] == dead.as_str()).cloned();
-    assert_eq!(dead_row.map(|n| n["alive"].clone()), Some(json!(false)), "{listed:?}");
+    // The agents notice the dead node (6 s) before the cluster does (its heartbeat 10 s old).
+    let seen_dead = || {
+        let listed = cluster.op(2, &["cluster", "ls"]);
+        let nodes = listed.json["nodes"].as_array().cloned().unwrap_or_default();
+        nodes.iter().find(|n| n["node_id"] == dead.as_str()).is_some_and(|n| n["alive"] == false)
+    };
+    assert!(wait_until(Duration::from_secs(20), seen_dead), "the killed node is still listed alive");
 }
 
 #[test]
@@ -565,6 +638,13 @@ fn relayed_work_runs_only_from_a_live_node_for_a_session_live_for_that_agent_ten
     let reply = peer_request(&ca_pem, &node_cert, &node_key, peer, &read_config(&session_id, "mallory@example.com"));
     assert!(refused(reply.clone()), "{reply:?}");
 
+    // 4. Cutting off an agent that is not revoked: refused from a minted certificate and from
+    //    a real node alike; the link stays.
+    let cut_off = PeerRequest::CutOff { agent_id: "a1".into() };
+    assert_eq!(peer_request(&ca_pem, &minted_cert, &minted_key, peer, &cut_off), PeerReply::NotHere);
+    assert_eq!(peer_request(&ca_pem, &node_cert, &node_key, peer, &cut_off), PeerReply::NotHere);
+    assert_eq!(cluster.holder(holder_index, "a1"), Some(holder.clone()), "the agent was cut off");
+
     // Nothing ran, and every refusal is on record with the peer's node when it is one.
     assert_eq!(commands_run(), before, "no relayed command ran");
     let refusals = cluster_events(&cluster, "peer_relay_refused");
@@ -573,10 +653,13 @@ fn relayed_work_runs_only_from_a_live_node_for_a_session_live_for_that_agent_ten
     let other_id = json!(cluster.node_id(other));
     assert!(whys.contains(&(json!("not_a_live_node"), Value::Null)), "{whys:?}");
     assert!(whys.contains(&(json!("no_such_session"), other_id.clone())), "{whys:?}");
-    assert!(whys.contains(&(json!("session_mismatch"), other_id)), "{whys:?}");
+    assert!(whys.contains(&(json!("session_mismatch"), other_id.clone())), "{whys:?}");
+    assert!(whys.contains(&(json!("not_revoked"), other_id)), "{whys:?}");
+    let cut_offs = refusals.iter().filter(|r| r["details"]["request"] == "cut_off").count();
+    assert_eq!(cut_offs, 2, "{refusals:?}");
     assert!(refusals.iter().all(|r| r["agent"] == "a1" && r["tenant"] == "T1"), "{refusals:?}");
 
-    // 4. The real thing still works: the operator's command through the other node.
+    // 5. The real thing still works: the operator's command through the other node.
     let token = activated.json["session_token"].as_str().unwrap();
     let read = cluster.command(other, token, "read_file", Some(json!({ "path": "config.yaml" })));
     ok(&read);

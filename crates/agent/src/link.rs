@@ -28,7 +28,7 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// How long one connection attempt may take, the QUIC handshake and the link's Hello and its
 /// answer together: short enough that a dead or stalled node drawn after a node died costs
 /// seconds, not the failover budget (SPEC §10: online elsewhere within 15 s — the dead link is
-/// noticed after the 8 s idle timeout, one stalled node costs 4 s, the next draw avoids it).
+/// noticed after the 6 s idle timeout, one stalled node costs 4 s, the next draw avoids it).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// How often the running agent looks at the kill-switch file (effect within 1 s).
 pub const KILL_SWITCH_POLL: Duration = Duration::from_millis(200);

@@ -120,6 +120,9 @@ pub enum PeerRequest {
     EndSession { agent_id: String, session_id: String, reason: EndReason },
     /// Tell the agent about a new session before its first command.
     Grant { agent_id: String, grant: SessionGrant },
+    /// Close the agent's link: it was revoked (the holder checks the store when it can, and
+    /// answers once the link is closed). Appended: the variants' order is the wire's.
+    CutOff { agent_id: String },
 }
 
 /// The holder's answer.

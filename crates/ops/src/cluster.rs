@@ -82,7 +82,7 @@ pub async fn refresh(ops: &crate::state::Ops, tenants: Vec<String>, agents: Vec<
     }
 }
 
-async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Result<(), StoreError> {
+pub(crate) async fn apply(ops: &crate::state::Ops, changes: crate::store::Changes) -> Result<(), StoreError> {
     // Read under the registry lock, so no write of this node interleaves between the read and
     // its use; and what this node wrote but has not flushed yet is newer than what the store
     // answers, so it is kept — except a revocation or an end, which are final wherever made.

@@ -48,8 +48,49 @@ enum Performed<A> {
     Relay(Then<A>),
 }
 
-/// Performs a step's `tell` effects, keeping the agents' acknowledgements of ends in `acks`.
-fn tell(ops: &Ops, registry: &mut Registry, tells: Vec<Tell>, acks: &mut Vec<oneshot::Receiver<()>>) {
+/// What performing an operation under the registry lock leaves to its caller, to be settled
+/// once the lock is released ([`Followups::settle`]): the agents' acknowledgements of the ends
+/// it told, and the links of agents it revoked, to be cut once those are in.
+#[derive(Default)]
+#[must_use = "a revoked agent's link is cut only when the follow-ups are settled"]
+pub struct Followups {
+    pub acks: Vec<oneshot::Receiver<()>>,
+    cut_off: Vec<String>,
+}
+
+impl Followups {
+    /// Waits (bounded) until the agents have acknowledged the ends — so they refuse those
+    /// sessions too — then closes the links of the agents revoked, wherever they are held,
+    /// waiting (bounded) for each holder to confirm (SPEC §10: a revocation answered is one
+    /// no command runs after). Ends first: a link cut at once would lose their acknowledgements.
+    pub async fn settle(self, ops: &Ops) {
+        let Followups { acks, cut_off } = self;
+        crate::reach::agent_refuses(acks).await;
+        if cut_off.is_empty() {
+            return;
+        }
+        // The holder reads the revocation from the store before it cuts: it must be there. A
+        // revocation that did not land cuts nothing elsewhere (its caller answers the failure).
+        if ops.writer.wait_all().await.is_err() {
+            Followups { acks: Vec::new(), cut_off }.without_waiting(ops);
+            return;
+        }
+        for agent_id in cut_off {
+            ops.reach.cut_off(&agent_id).await;
+        }
+    }
+
+    /// For a caller that cannot wait for its agents (their own link's reader): cuts any link at
+    /// once, here, without waiting for acknowledgements or for another node.
+    pub fn without_waiting(self, ops: &Ops) {
+        for agent_id in self.cut_off {
+            ops.reach.disconnect(&agent_id, "agent_revoked");
+        }
+    }
+}
+
+/// Performs a step's `tell` effects, keeping what is to be waited for in `follow`.
+fn tell(ops: &Ops, registry: &mut Registry, tells: Vec<Tell>, follow: &mut Followups) {
     for told in tells {
         match told {
             Tell::Grant { agent_id, grant } => {
@@ -57,10 +98,12 @@ fn tell(ops: &Ops, registry: &mut Registry, tells: Vec<Tell>, acks: &mut Vec<one
                 ops.reach.tell_grant(&agent_id, grant, async move { writer.wait_all().await.is_ok() })
             }
             Tell::End { agent_id, session_id, reason } => {
-                acks.extend(ops.reach.tell_end(&agent_id, &session_id, reason))
+                follow.acks.extend(ops.reach.tell_end(&agent_id, &session_id, reason))
             }
             Tell::Forget { session_id } => registry.forget_session(&session_id),
-            Tell::Disconnect { agent_id } => ops.reach.disconnect(&agent_id, "agent revoked"),
+            // Cut once the lock is released and the agent has acknowledged its sessions' ends;
+            // a handshake meanwhile finds the revocation in the view and is refused.
+            Tell::Disconnect { agent_id } => follow.cut_off.push(agent_id),
         }
     }
 }
@@ -71,7 +114,7 @@ fn perform_locked<A>(
     registry: &mut Registry,
     then: Then<A>,
     now: Timestamp,
-    acks: &mut Vec<oneshot::Receiver<()>>,
+    follow: &mut Followups,
 ) -> Performed<A> {
     let claimed = |claim: Result<bool, crate::store::StoreError>| Event::Claimed(claim.map_err(Fault::from));
     Performed::Event(match then {
@@ -111,7 +154,7 @@ fn perform_locked<A>(
             let by = By { actor, note, access };
             Event::Ended(end_session(ops, registry, &session_id, event, by, now).map(|ended| {
                 ended.map(|ended| {
-                    acks.extend(ended.ack);
+                    follow.acks.extend(ended.ack);
                     (ended.reason, ended.session)
                 })
             }))
@@ -136,26 +179,26 @@ pub fn end_session(
     let Some(end) = End::start(registry.sessions.get(session_id).cloned(), event, by, now) else {
         return Ok(None);
     };
-    let mut acks = Vec::new();
-    let answer = drive_locked(ops, registry, end, now, &mut acks);
-    answer.map(|ended| ended.map(|(reason, session)| Ended { reason, session, ack: acks.pop() }))
+    let mut follow = Followups::default();
+    let answer = drive_locked(ops, registry, end, now, &mut follow);
+    answer.map(|ended| ended.map(|(reason, session)| Ended { reason, session, ack: follow.acks.pop() }))
 }
 
 /// Drives an operation that never relays (activate, end) to its answer, every step under the
 /// registry lock the caller holds; the agents' acknowledgements of the ends it told go to
-/// `acks`.
+/// `follow`.
 fn drive_locked<O: Operation>(
     ops: &Ops,
     registry: &mut Registry,
     mut operation: O,
     now: Timestamp,
-    acks: &mut Vec<oneshot::Receiver<()>>,
+    follow: &mut Followups,
 ) -> Result<O::Answer, Fault> {
     let mut event = Event::Start;
     loop {
         let Step { tell: tells, then } = operation.next(event);
-        tell(ops, registry, tells, acks);
-        event = match perform_locked(ops, registry, then, now, acks) {
+        tell(ops, registry, tells, follow);
+        event = match perform_locked(ops, registry, then, now, follow) {
             Performed::Event(next) => next,
             Performed::Answer(answer) => return answer,
             // A relay waits on an agent and never holds the lock: an operation driven here that
@@ -211,17 +254,18 @@ fn end_all(
 
 /// Carries out a [`Decision`] (the [`Carry`] operation): its records stored (durably when
 /// audited, quietly when not), then what follows, in order, under the registry lock the caller
-/// holds; answers the agents' acknowledgements of the ends it caused (for routes that answer
-/// only once the agents refuse those sessions too).
-pub fn carry_out(
-    ops: &Ops,
-    registry: &mut Registry,
-    decision: Decision,
-    now: Timestamp,
-) -> Result<Vec<oneshot::Receiver<()>>, Fault> {
-    let mut acks = Vec::new();
-    drive_locked(ops, registry, Carry::start(decision), now, &mut acks)?;
-    Ok(acks)
+/// holds; answers what is left to wait for once the lock is released (the agents'
+/// acknowledgements of the ends it caused, the links it cuts). A decision that failed part way
+/// cuts the links it named at once: what already followed stays done.
+pub fn carry_out(ops: &Ops, registry: &mut Registry, decision: Decision, now: Timestamp) -> Result<Followups, Fault> {
+    let mut follow = Followups::default();
+    match drive_locked(ops, registry, Carry::start(decision), now, &mut follow) {
+        Ok(()) => Ok(follow),
+        Err(fault) => {
+            follow.without_waiting(ops);
+            Err(fault)
+        }
+    }
 }
 
 /// Activates a session: the [`Activate`] operation, performed under the registry's exclusive
@@ -240,7 +284,7 @@ pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<
         };
         Activate::start(request, caller, facts, fresh)
     };
-    drive_locked(ops, &mut registry, activation, now, &mut Vec::new())
+    drive_locked(ops, &mut registry, activation, now, &mut Followups::default())
 }
 
 /// Runs one command under a session: the [`Run`] operation. The session is a copy read under
@@ -281,12 +325,12 @@ pub async fn run_command(
             CommandFacts { session, presented, actor, replay: &replay, patch_key, current, tenant_ends, now: now() };
         Run::start(request, facts)
     };
-    let mut acks = Vec::new();
+    let mut follow = Followups::default();
     let mut event = Event::Start;
     loop {
         let Step { tell: tells, then } = run.next(event);
         if !tells.is_empty() {
-            tell(ops, &mut *ops.registry.write().await, tells, &mut acks);
+            tell(ops, &mut *ops.registry.write().await, tells, &mut follow);
         }
         event = match then {
             Then::Answer(answer) => return answer,
@@ -294,7 +338,7 @@ pub async fn run_command(
             Then::Relay { agent_id, grant, command } => {
                 Event::Relayed(ops.reach.relay(&agent_id, grant, &command).await)
             }
-            then => match perform_locked(ops, &mut *ops.registry.write().await, then, now(), &mut acks) {
+            then => match perform_locked(ops, &mut *ops.registry.write().await, then, now(), &mut follow) {
                 Performed::Event(next) => next,
                 Performed::Answer(answer) => return answer,
                 Performed::Relay(_) => return Err(argus_fsm::Code::Internal.into()),

@@ -17,6 +17,10 @@ use crate::fault::Fault;
 /// How long a peer has to answer anything but a relayed command.
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// How long a revocation waits for the holding node to close the agent's link before it
+/// answers anyway (that node then closes it when it hears of the revocation from the store).
+pub const CUT_OFF_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// This node's side of the peer links: one endpoint, and one connection per peer node,
 /// opened on first use and replaced when it closes.
 pub struct Peers {
@@ -168,6 +172,12 @@ impl Peers {
             }
         });
         ack
+    }
+
+    /// Asks `node` to close a revoked agent's link, waiting up to [`CUT_OFF_TIMEOUT`] for it
+    /// to say it did (`Done`) or that the agent is not there.
+    pub async fn cut_off(&self, node: &str, agent_id: &str) -> Result<PeerReply, Fault> {
+        self.ask(node, &PeerRequest::CutOff { agent_id: agent_id.to_string() }, CUT_OFF_TIMEOUT).await
     }
 
     /// Tells the agent held by `node` about a new session (best effort).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use argus_fsm::command::Command;
 use argus_fsm::session::EndReason;
-use argus_fsm::wire::{AgentMessage, Reply, ServerMessage, SessionGrant};
+use argus_fsm::wire::{AgentMessage, PeerReply, Reply, ServerMessage, SessionGrant};
 use argus_fsm::Code;
 use argus_transport_quic::{read_frame, write_frame};
 use tokio::sync::{mpsc, oneshot};
@@ -147,6 +147,35 @@ impl Reach {
         if let Some(link) = self.links.lock().expect("links lock").remove(agent_id) {
             link.connection.close(quinn::VarInt::from_u32(1), reason.as_bytes());
         }
+    }
+
+    /// Closes a revoked agent's link wherever it is held, and answers once it is closed: here
+    /// at once; on another node by asking it ([`Peers::cut_off`]), which closes it before it
+    /// answers. A holder that says the agent is not there is followed once to where the store
+    /// says it is now. Whether the link is known closed: `false` when the holder could not be
+    /// asked in time (it closes the link when it hears of the revocation from the store).
+    pub async fn cut_off(&self, agent_id: &str) -> bool {
+        self.disconnect(agent_id, "agent_revoked");
+        let Some(peers) = self.peers() else { return true };
+        let mut asked = None;
+        for _ in 0..2 {
+            let node = match self.holder(agent_id) {
+                Holder::Node(node) if asked.as_ref() != Some(&node) => node,
+                _ => return true,
+            };
+            match peers.cut_off(&node, agent_id).await {
+                Ok(PeerReply::Done) => return true,
+                Ok(_) => {
+                    self.forget_holder(agent_id);
+                    asked = Some(node);
+                }
+                Err(fault) => {
+                    tracing::warn!(%node, agent = %agent_id, error = %fault.message, "the holding node did not confirm a revoked agent's link closed");
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Which node holds this agent's link: this one, another live one (shared stores), or none.

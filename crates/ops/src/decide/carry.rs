@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   start --audited--> Commit (durable) --ok--> each After in order --> answer
-//!     '--nothing audited--> StoreQuietly  --'      |  Disconnect: told, nothing to wait for
+//!     '--nothing audited--> StoreQuietly  --'      |  Disconnect: told (cut by the driver once the ends are acknowledged)
 //!                                                  '  End…Sessions: Live → End each, one by one
 //! ```
 //!

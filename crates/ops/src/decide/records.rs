@@ -130,8 +130,10 @@ pub fn issue_enrollment_token(token: TokenFor<'_>, actor: &str, now: Timestamp) 
     Ok(Decision::of(Write::Agent(record), entry))
 }
 
-/// An agent revoked: its tombstone stored, then its link cut and its sessions ended (in that
-/// order: a handshake in flight either sees the tombstone or is closed).
+/// An agent revoked: its tombstone stored, then its link cut and its sessions ended. The driver
+/// tells the ends first and cuts the link once the agent has acknowledged them (or the bounded
+/// wait passed), wherever it is held, before the revocation is answered; a handshake meanwhile
+/// finds the tombstone in the view.
 pub fn revoke_agent(record: &AgentRecord, reason: &str, actor: &str, now: Timestamp) -> Result<Decision, Fault> {
     let mut record = record.clone();
     record

@@ -58,7 +58,7 @@ pub(crate) async fn create_tenant(
     let tenant = Tenant::new(body.tenant.clone(), key);
     let key_id = argus_fsm::signed::key_id(&ed25519_dalek::VerifyingKey::from_bytes(&key).expect("checked above"));
     let decision = records::create_tenant(tenant.clone(), &key_id, &gated.actor());
-    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
+    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?.without_waiting(&ops);
     Ok((StatusCode::CREATED, Json(TenantView::of(&tenant, now))).into_response())
 }
 
@@ -139,7 +139,8 @@ pub(crate) async fn create_pat(
     let id = record.id();
     let expires_at = record.expires_at.map(rfc3339);
     let scope_names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    crate::lifecycle::carry_out(&ops, &mut registry, records::create_pat(record, &gated.actor()), now)?;
+    crate::lifecycle::carry_out(&ops, &mut registry, records::create_pat(record, &gated.actor()), now)?
+        .without_waiting(&ops);
     let body = CreatedPat { id, pat, owner, scopes: scope_names, tenant: body.tenant, expires_at };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -208,7 +209,7 @@ pub(crate) async fn revoke_pat(
     // Revoking twice changes nothing and records nothing new.
     let (record, decision) = records::revoke_pat(record, &gated.actor(), &gated.0.ip.to_string(), now);
     if let Some(decision) = decision {
-        crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
+        crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?.without_waiting(&ops);
     }
     Ok(Json(PatView::of(&record)))
 }

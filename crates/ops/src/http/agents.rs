@@ -100,9 +100,12 @@ pub(crate) async fn revoke(
         .filter(|a| a.enrollment.tenant() == tenant_id && gated.0.sees(&tenant_id))
         .ok_or(Code::AgentNotFound)?;
     let decision = records::revoke_agent(record, &reason, &gated.actor(), now)?;
-    // Durable first, then cut the link: the revocation watcher is this call, under the
-    // registry lock, so a handshake in flight either sees the tombstone or is closed here.
-    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
+    // Staged under the registry lock: a handshake from now on finds the tombstone, and one
+    // already registered is cut below. Answered only once the agent has acknowledged its
+    // sessions' ends and its link is closed, wherever it is held (SPEC §10).
+    let follow = crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
+    drop(registry);
+    follow.settle(&ops).await;
     Ok(Json(RevokedAgent { agent_id, tenant: tenant_id, state: "revoked", revoked_at: rfc3339(now) }))
 }
 

@@ -119,7 +119,7 @@ pub(crate) async fn record_consent(
     let verified = verify_consent(&envelope, &key)
         .map_err(|e| ApiError::new(Code::ConsentInvalid, format!("consent refused: {e}")))?;
     let (tenant, decision) = records::record_consent(&tenant, verified, &envelope.key_id, &gated.actor(), now)?;
-    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
+    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?.without_waiting(&ops);
     Ok(Json(TenantView::of(&tenant, now)))
 }
 
@@ -183,10 +183,10 @@ pub(crate) async fn tenant_transition(
     let mut registry = ops.registry.write().await;
     let tenant = registry.tenants.get(tenant_id).ok_or(Code::TenantNotFound)?;
     let (tenant, decision) = records::tenant_transition(tenant, event, audit_event, &gated.actor(), reason, now)?;
-    let acks = crate::lifecycle::carry_out(ops, &mut registry, decision, now)?;
+    let follow = crate::lifecycle::carry_out(ops, &mut registry, decision, now)?;
     drop(registry);
     // Answered once the agents refuse the ended sessions too.
-    crate::reach::agent_refuses(acks).await;
+    follow.settle(ops).await;
     Ok(Json(TenantView::of(&tenant, now)))
 }
 
@@ -251,7 +251,7 @@ pub(crate) async fn issue_enrollment_token(
         expires_at,
     };
     let decision = records::issue_enrollment_token(wanted, &gated.actor(), now)?;
-    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?;
+    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?.without_waiting(&ops);
     let body =
         EnrollmentTokenView { agent_id: body.agent_id, tenant: tenant_id, token, expires_at: rfc3339(expires_at) };
     Ok((StatusCode::CREATED, Json(body)).into_response())

@@ -566,11 +566,11 @@ async fn handle_agent_message(
             let on = manifest.remote_support_on;
             record.manifest = Some(manifest);
             let decision = crate::decide::records::kill_switch(&record, on);
-            crate::lifecycle::carry_out(ops, &mut registry, decision, now)?;
+            crate::lifecycle::carry_out(ops, &mut registry, decision, now)?.without_waiting(ops);
         }
         AgentMessage::RemoteSupport { on } => {
             let decision = crate::decide::records::kill_switch(&record, on);
-            crate::lifecycle::carry_out(ops, &mut registry, decision, now)?;
+            crate::lifecycle::carry_out(ops, &mut registry, decision, now)?.without_waiting(ops);
         }
         // Handshake messages after the handshake, or replies on the control stream: ignored.
         AgentMessage::Hello(_) | AgentMessage::ProvedHello { .. } | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {

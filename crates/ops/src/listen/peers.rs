@@ -69,6 +69,8 @@ pub enum Refusal {
     SessionMismatch,
     /// The store could not be asked: nothing unchecked is run.
     StoreUnavailable,
+    /// A link to be cut for a revocation the store does not hold.
+    NotRevoked,
 }
 
 impl Refusal {
@@ -79,6 +81,7 @@ impl Refusal {
             Refusal::SessionNotLive => "session_not_live",
             Refusal::SessionMismatch => "session_mismatch",
             Refusal::StoreUnavailable => "store_unavailable",
+            Refusal::NotRevoked => "not_revoked",
         }
     }
 }
@@ -146,22 +149,22 @@ async fn audit_refusal(
     peer: Option<&str>,
     remote: std::net::SocketAddr,
     kind: &'static str,
-    claim: &Claim<'_>,
+    (agent_id, claimed_session): (&str, Option<&str>),
     refusal: Refusal,
 ) {
     tracing::warn!(peer = peer.unwrap_or("-"), %remote, kind, why = refusal.as_str(), "relayed work refused");
     let actor = peer.map_or_else(|| "system".to_string(), |node| format!("node:{node}"));
     let mut entry = crate::store::audit::AuditEntry::new(crate::store::audit::AuditEvent::PeerRelayRefused, actor)
-        .agent(claim.agent_id)
+        .agent(agent_id)
         .details(serde_json::json!({
             "peer_node": peer,
             "remote": remote.to_string(),
             "request": kind,
             "why": refusal.as_str(),
-            "claimed_session": claim.session_id,
+            "claimed_session": claimed_session,
         }));
     // Name the tenant only when the agent really belongs to it (a claim is untrusted input).
-    let tenant = ops.registry.read().await.agents.get(claim.agent_id).map(|a| a.enrollment.tenant().to_string());
+    let tenant = ops.registry.read().await.agents.get(agent_id).map(|a| a.enrollment.tenant().to_string());
     if let Some(tenant) = tenant {
         entry = entry.tenant(tenant);
     }
@@ -191,10 +194,16 @@ async fn answer(
         PeerRequest::EndSession { agent_id, session_id, .. } => {
             ("end", Claim { agent_id, session_id, holder: None, live: false })
         }
+        PeerRequest::CutOff { agent_id } => {
+            let reply = cut_off(&ops, &fingerprint, remote, agent_id).await;
+            let _ = write_frame(&mut send, &reply).await;
+            let _ = send.finish();
+            return;
+        }
     };
     let reply = match check(&ops, &fingerprint, &claim).await {
         Err((peer, refusal)) => {
-            audit_refusal(&ops, peer.as_deref(), remote, kind, &claim, refusal).await;
+            audit_refusal(&ops, peer.as_deref(), remote, kind, (claim.agent_id, Some(claim.session_id)), refusal).await;
             match request {
                 PeerRequest::Relay { .. } => PeerReply::Relayed(Reply::Refused {
                     code: Code::SessionNotFound,
@@ -207,6 +216,49 @@ async fn answer(
     };
     let _ = write_frame(&mut send, &reply).await;
     let _ = send.finish();
+}
+
+/// Closes a revoked agent's link on this node: a revocation made on another node answers only
+/// once this is done (SPEC §10). The store is asked first — a live peer, and the agent revoked
+/// there (the record then joins this node's view, so the agent is refused here at once if it
+/// comes back) — and anything else is refused and recorded. A store that cannot answer does
+/// not stop it: closing a link is the safe direction (an agent cut wrongly reconnects and is
+/// judged again), and a revocation must not wait on this node's database. Answers `Done` once
+/// the link is not on this node.
+async fn cut_off(ops: &Arc<Ops>, fingerprint: &str, remote: std::net::SocketAddr, agent_id: &str) -> PeerReply {
+    let store = ops.store.clone();
+    let fingerprint = fingerprint.to_string();
+    let peer = tokio::task::spawn_blocking(move || {
+        store.cluster().map_or(Ok(None), |c| c.live_node_by_peer_cert(&fingerprint))
+    })
+    .await;
+    let changes = crate::store::Changes { agents: vec![agent_id.to_string()], ..Default::default() };
+    let refusal = match peer {
+        Ok(Ok(None)) => Some((None, Refusal::NotALiveNode)),
+        // Reads the record and acts on it as on an announcement: a revoked agent is cut off.
+        Ok(Ok(Some(peer))) => match crate::cluster::apply(ops, changes).await {
+            Ok(()) if ops.reach.is_online(agent_id) => Some((Some(peer), Refusal::NotRevoked)),
+            Ok(()) => None,
+            Err(error) => {
+                tracing::warn!(%error, agent = %agent_id, "a revocation's cut-off could not be checked; cut off anyway");
+                None
+            }
+        },
+        _ => {
+            tracing::warn!(agent = %agent_id, "a revocation's cut-off could not be checked; cut off anyway");
+            None
+        }
+    };
+    match refusal {
+        Some((peer, refusal)) => {
+            audit_refusal(ops, peer.as_deref(), remote, "cut_off", (agent_id, None), refusal).await;
+            PeerReply::NotHere
+        }
+        None => {
+            ops.reach.disconnect(agent_id, "agent_revoked");
+            PeerReply::Done
+        }
+    }
 }
 
 /// Runs a relayed request that passed [`check`], on this node's link to the agent.
@@ -234,6 +286,8 @@ async fn run(ops: &Arc<Ops>, request: PeerRequest) -> PeerReply {
             true => PeerReply::Done,
             false => PeerReply::NotHere,
         },
+        // Answered by `cut_off`, which checks it its own way.
+        PeerRequest::CutOff { .. } => PeerReply::NotHere,
     }
 }
 
