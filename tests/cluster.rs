@@ -375,7 +375,7 @@ fn a_revocation_answers_only_once_the_holding_node_has_cut_the_agent_off_and_not
         let woke = woke.join().unwrap();
         // Before the answer: the holder woke, ended the session on the agent and cut its link.
         assert!(woke < answered_at, "the revocation was answered while the holding node was paused");
-        assert_eq!(cluster.holder(2, "a1"), None, "the holding node still holds the revoked agent");
+        assert_eq!(cluster.holder(2, "a1"), None, "the holding node lists the revoked agent online");
         std::thread::sleep(Duration::from_secs(1));
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         (answered_ms, hammer.join().unwrap())
@@ -386,6 +386,42 @@ fn a_revocation_answers_only_once_the_holding_node_has_cut_the_agent_off_and_not
     let ran_after: Vec<i64> = executed_at(&agent.process.log).into_iter().filter(|at| *at > answered_ms).collect();
     assert!(ran_after.is_empty(), "the agent ran commands after the revocation was answered: {ran_after:?}");
     assert!(!executed_at(&agent.process.log).is_empty(), "the agent's log names no command at all");
+}
+
+/// #18: a paused node that wakes never acts on a stale view. A PAT is revoked on node 0 while
+/// node 3 is stopped and its database connection cut: on waking, node 3 cannot have heard of it,
+/// and it must not let the PAT in — it re-reads the store first (503 while it cannot), and once
+/// the store is back the PAT is refused there too.
+#[test]
+fn a_node_that_wakes_from_a_pause_re_reads_the_store_before_deciding() {
+    let cluster = Cluster::start();
+    let pg = cluster.fleet.ops.postgres.as_ref().unwrap();
+    let proxy = Proxy::start(format!("127.0.0.1:{}", pg.port).parse().unwrap());
+    let url = format!("postgres://argus:{}@{}/argus?sslmode=disable", pg.password(), proxy.addr);
+    let sleeper = cluster.fleet.ops.join(Some(&url));
+    let created =
+        cluster.fleet.ops.admin(&["pat", "create", "--owner", "paused@example.com", "--scope", "remote_support"]);
+    ok(&created);
+    let (id, pat) = (created.json["id"].as_str().unwrap(), created.json["pat"].as_str().unwrap());
+    assert!(
+        wait_until(Duration::from_secs(10), || sleeper.ctl(pat, &["agent", "fleet"]).code == 0),
+        "the new PAT never worked on node 3: {}",
+        sleeper.log()
+    );
+    signal(&sleeper, "-STOP");
+    ok(&cluster.fleet.ops.admin(&["pat", "revoke", id, "--yes"]));
+    proxy.cut();
+    std::thread::sleep(Duration::from_millis(2_500));
+    signal(&sleeper, "-CONT");
+    let woke = sleeper.ctl(pat, &["agent", "fleet"]);
+    refused(&woke, "store_unavailable");
+    proxy.restore();
+    assert!(
+        wait_until(Duration::from_secs(30), || sleeper.ctl(pat, &["agent", "fleet"]).json["error"] == "invalid_pat"),
+        "the revoked PAT was not refused once the store was back: {}",
+        sleeper.log()
+    );
+    assert!(sleeper.log().contains("paused or starved"), "{}", sleeper.log());
 }
 
 #[test]

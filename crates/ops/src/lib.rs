@@ -35,3 +35,4 @@ pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod time_format;
+pub mod wake;

@@ -57,6 +57,8 @@ pub struct Ops {
     /// The highest audit head this node has written or read, and whether its store fell
     /// behind it (SPEC §10).
     pub chain_floor: Arc<crate::store::head::ChainFloor>,
+    /// Whether this node woke from a pause and must re-read the store before it decides.
+    pub wakefulness: crate::wake::Wakefulness,
 }
 
 tokio::task_local! {
@@ -274,7 +276,12 @@ impl Ops {
 
     /// Makes sure this node's view is the store's after a failed write (exclusive, and only
     /// then): 503 `store_unavailable` while the store is still away.
+    /// Also, on a shared store, after this node was paused ([`crate::wake`]): everything is
+    /// re-read before anything is decided (503 while the store cannot answer).
     pub async fn ensure_current(&self) -> Result<(), Fault> {
+        if self.store.cluster().is_some() && self.wakefulness.woke() {
+            crate::cluster::catch_up(self).await?;
+        }
         if self.writer.poisoned() {
             self.registry.write().await.ensure_current(self.store.as_ref(), &self.writer)?;
         }

@@ -166,6 +166,7 @@ pub async fn serve(
         admission: Mutex::new(admission),
         intake: Mutex::new(intake),
         chain_floor,
+        wakefulness: Default::default(),
     });
 
     // The agent links run on a runtime of their own: a reconnect storm of thousands of
@@ -241,6 +242,7 @@ pub async fn serve(
         let changes = cluster.subscribe(&node_id);
         cluster_tasks.push(tokio::spawn(crate::cluster::follow_changes(ops.clone(), changes)));
         cluster_tasks.push(tokio::spawn(crate::cluster::heartbeat_driver(ops.clone(), beat)));
+        cluster_tasks.push(tokio::spawn(crate::wake::ticker(ops.clone())));
     }
     write_addresses(
         &dir.addresses(),

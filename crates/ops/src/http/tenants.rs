@@ -288,7 +288,11 @@ fn agent_row(
     presence: &crate::membership::Presence,
 ) -> AgentRow {
     let session_active = live.contains(agent.agent_id.as_str());
-    let node = if ops.reach.is_online(&agent.agent_id) {
+    // A revoked agent is never listed online: its link is cut before the revocation answers,
+    // and a presence row its holder has not released yet names no link.
+    let node = if agent.enrollment.is_revoked() {
+        None
+    } else if ops.reach.is_online(&agent.agent_id) {
         Some(ops.node_id.clone())
     } else {
         presence.get(&agent.agent_id).cloned()

@@ -198,6 +198,14 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                 Some(admitted) => admitted,
                 None => return Ok(None),
             };
+            // A node that woke from a pause re-reads the store before it judges anyone: the
+            // agent may have been revoked meanwhile (if the store cannot answer, the view as it
+            // is decides, as for any handshake while the store is away).
+            if ops.store.cluster().is_some() && ops.wakefulness.woke() {
+                if let Err(error) = crate::cluster::catch_up(ops).await {
+                    tracing::warn!(error = %error.message, "could not re-read the store after a pause");
+                }
+            }
             let now = now();
             // Shared: a reconnect storm's handshakes do not queue behind each other here. A
             // revocation takes the lock exclusively, so it lands before this check or after

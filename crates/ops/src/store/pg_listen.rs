@@ -2,7 +2,9 @@
 //! tenants, agents, PATs or sessions ends with `pg_notify('argus_changes', …)` naming the keys
 //! (delivered only on commit, in commit order), and each node listens on a dedicated
 //! connection and reads those keys again. A lost connection means announcements may have been
-//! missed: on losing it, and again after reconnecting, the node is told to re-read everything.
+//! missed: on losing it, and again once listening (the first time too: what was written
+//! between the node's start-up load and its `LISTEN` was announced to nobody it heard), the node
+//! is told to re-read everything.
 
 use std::time::Duration;
 
@@ -22,12 +24,11 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
 /// Listens until `out` is closed, reconnecting after any loss.
 pub async fn listen(config: tokio_postgres::Config, url: PgUrl, node: String, out: UnboundedSender<Changes>) {
-    let mut first = true;
     while !out.is_closed() {
         let result = match url.ssl {
-            SslMode::Disable => listen_once(&config, tokio_postgres::NoTls, &node, &out, first).await,
+            SslMode::Disable => listen_once(&config, tokio_postgres::NoTls, &node, &out).await,
             _ => match super::pg_tls::connector(&url) {
-                Ok(tls) => listen_once(&config, tls, &node, &out, first).await,
+                Ok(tls) => listen_once(&config, tls, &node, &out).await,
                 Err(error) => Err(error.to_string()),
             },
         };
@@ -38,7 +39,6 @@ pub async fn listen(config: tokio_postgres::Config, url: PgUrl, node: String, ou
             // on what may have ended elsewhere).
             let _ = out.send(Changes { node: String::new(), everything: true, ..Changes::default() });
         }
-        first = false;
         tokio::time::sleep(RECONNECT_AFTER).await;
     }
 }
@@ -49,7 +49,6 @@ async fn listen_once<T>(
     tls: T,
     node: &str,
     out: &UnboundedSender<Changes>,
-    first: bool,
 ) -> Result<(), String>
 where
     T: MakeTlsConnect<Socket>,
@@ -73,10 +72,8 @@ where
         }
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await.map_err(|e| e.to_string())?;
-    if !first {
-        // Whatever was announced while this node was not listening is unknown.
-        let _ = out.send(Changes { node: String::new(), everything: true, ..Changes::default() });
-    }
+    // Whatever was announced while this node was not listening is unknown.
+    let _ = out.send(Changes { node: String::new(), everything: true, ..Changes::default() });
     while let Some(payload) = received.recv().await {
         match serde_json::from_str::<Changes>(&payload) {
             Ok(changes) if changes.node == node => {}
