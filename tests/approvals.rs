@@ -263,3 +263,102 @@ fn the_approvers_cli_checks_what_it_is_given_and_clear_restores_the_plain_flow()
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["approval_required"], false);
 }
+
+/// SPEC §13 "Access requests", the server's side: an operator asks; the tenant's admin sees it
+/// (another tenant's PATs do not: 404), approves it with a key signed on this machine by
+/// `argusctl access approve` (an operator cannot), and cannot decide it twice; an approval
+/// for another agent is refused (400 `approval_invalid`); a request can be denied. Each step
+/// is audited with the request's ID.
+#[test]
+fn access_requests_are_asked_approved_with_the_tenants_keys_or_denied_and_seen_only_by_their_tenant() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let ops = &fleet.ops;
+    let keys = fleet.keys.clone();
+    let ok = |out: &argus_e2e::Output| assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+    let refused = |out: &argus_e2e::Output, code: &str| {
+        assert_eq!((out.code, out.json["error"].as_str()), (1, Some(code)), "{} {}", out.stdout, out.stderr)
+    };
+    let asked = fleet.op(&["access", "request", "a1", "--tenant", "T1", "--reason", REASON, "--ttl", "45m"]);
+    ok(&asked);
+    let id = asked.json["request_id"].as_str().unwrap().to_string();
+    assert_eq!(asked.json["state"], "pending");
+    assert_eq!(
+        (asked.json["requester"].as_str(), asked.json["ttl_seconds"].as_u64()),
+        (Some("op@example.com"), Some(2_700))
+    );
+    assert_eq!(asked.json["reason"], REASON);
+    refused(&fleet.op(&["access", "request", "nobody", "--tenant", "T1", "--reason", "x"]), "agent_not_found");
+    // Longer than any session may last: argusctl refuses it before sending, the server too.
+    let too_long = fleet.op(&["access", "request", "a1", "--tenant", "T1", "--reason", "x", "--ttl", "3h"]);
+    assert!(too_long.code == 2 && too_long.stderr.contains("ttl_exceeds_cap"), "{}", too_long.stderr);
+    let bearer = format!("Bearer {}", fleet.operator);
+    let headers = [("authorization", bearer.as_str()), ("x-argus-ops-token", argus_e2e::OPS_TOKEN)];
+    let body = serde_json::json!({ "tenant": "T1", "reason": "x", "ttl_seconds": 10_800 });
+    let (status, answer) =
+        ops.http("127.0.0.1".parse().unwrap(), "POST", "/support/agents/a1/access-requests", &headers, Some(body));
+    assert_eq!((status, answer["error"].as_str()), (400, Some("ttl_exceeds_cap")), "{answer}");
+
+    // The tenant's admin sees it; another tenant's PAT does not know it exists.
+    let pat = |owner: &str, tenant: &str| {
+        let out = ops.admin(&["pat", "create", "--owner", owner, "--scope", "tenant_admin", "--tenant", tenant]);
+        ok(&out);
+        out.json["pat"].as_str().unwrap().to_string()
+    };
+    ok(&ops.admin(&["tenant", "create", "T2", "--consent-key", keys.join("tenant.pub").to_str().unwrap()]));
+    let (admin, stranger) = (pat("admin@t1.example", "T1"), pat("admin@t2.example", "T2"));
+    let pending = ops.ctl(&admin, &["access", "ls", "--tenant", "T1", "--pending"]);
+    ok(&pending);
+    let listed: Vec<&str> =
+        pending.json["access_requests"].as_array().unwrap().iter().filter_map(|r| r["request_id"].as_str()).collect();
+    assert_eq!(listed, vec![id.as_str()]);
+    refused(&ops.ctl(&stranger, &["access", "show", &id]), "request_not_found");
+    refused(&ops.ctl(&stranger, &["access", "ls", "--tenant", "T1"]), "missing_role");
+
+    // Approved with the approver's own key, signed here; the operator cannot approve.
+    let key = keys.join("approver");
+    ok(&argus_e2e::ctl_with(&[], &["keygen", "--out", key.to_str().unwrap()]));
+    let key = keys.join("approver.key");
+    let approve =
+        |pat: &str| ops.ctl(pat, &["access", "approve", &id, "--key", key.to_str().unwrap(), "--approver", "Jane Roe"]);
+    refused(&approve(&fleet.operator), "missing_role");
+    let approved = approve(&admin);
+    ok(&approved);
+    assert_eq!(
+        (approved.json["state"].as_str(), approved.json["approvers"].clone()),
+        (Some("approved"), serde_json::json!(["Jane Roe"]))
+    );
+    refused(&approve(&admin), "request_not_pending");
+
+    // A second request: an approval that binds another agent is refused as a bad upload; then
+    // it is denied, once.
+    let second = fleet.op(&["access", "request", "a1", "--tenant", "T1", "--reason", REASON]);
+    ok(&second);
+    let second = second.json["request_id"].as_str().unwrap().to_string();
+    let foreign = sign_approval(&approver(3), &approval(&second, "a2", "op@example.com", 1_800));
+    let bearer = format!("Bearer {admin}");
+    let headers = [("authorization", bearer.as_str()), ("x-argus-ops-token", argus_e2e::OPS_TOKEN)];
+    let path = format!("/support/access-requests/{second}/approvals");
+    let body = serde_json::to_value(&foreign).unwrap();
+    let (status, answer) = ops.http("127.0.0.1".parse().unwrap(), "POST", &path, &headers, Some(body));
+    assert_eq!((status, answer["error"].as_str()), (400, Some("approval_invalid")), "{answer}");
+    let denied = ops.ctl(&admin, &["access", "deny", &second, "--reason", "not during the freeze"]);
+    ok(&denied);
+    assert_eq!(denied.json["state"], "denied");
+    refused(&ops.ctl(&admin, &["access", "deny", &second, "--reason", "again"]), "request_not_pending");
+    let shown = fleet.op(&["access", "show", &second]);
+    assert_eq!(shown.json["state"], "denied");
+
+    // Every step on record, with the request's ID.
+    let ids = |event: &str| -> Vec<String> {
+        ops.audit_events(event).iter().filter_map(|e| e["details"]["request_id"].as_str().map(str::to_string)).collect()
+    };
+    assert_eq!(ids("access_requested"), vec![id.clone(), second.clone()]);
+    assert_eq!(ids("access_approved"), vec![id.clone()]);
+    assert_eq!(ids("access_denied"), vec![second.clone()]);
+    let denial = &ops.audit_events("access_denied")[0];
+    assert_eq!(
+        (denial["actor"].as_str(), denial["reason"].as_str()),
+        (Some("admin@t1.example"), Some("not during the freeze"))
+    );
+}

@@ -439,8 +439,14 @@ fn the_packaged_completions_and_man_pages_are_what_argusctl_generates() {
     }
 }
 
-/// The routes of SPEC §3.2, §4 and §11, as `METHOD path` with the document's parameter names.
+/// The routes of SPEC §3.2, §4, §11 and §13, as `METHOD path` with the document's parameter
+/// names.
 const SPEC_ROUTES: &[&str] = &[
+    "post /support/agents/{agent}/access-requests",
+    "get /support/tenants/{tenant}/access-requests",
+    "get /support/access-requests/{request}",
+    "post /support/access-requests/{request}/approvals",
+    "post /support/access-requests/{request}/deny",
     "get /healthz",
     "get /readyz",
     "get /openapi.json",

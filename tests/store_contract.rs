@@ -403,6 +403,50 @@ fn revocations_stay_final_against_a_writer_with_an_older_view() {
     assert_eq!(pats[0].revoked_at, Some(Timestamp(2_000)), "the revocation stands");
 }
 
+/// SPEC §13 on a shared store: an access request round-trips (load and reread); a node with a
+/// stale view never undoes a decision; an expiry watched by two nodes is recorded once.
+#[test]
+fn access_requests_keep_their_decisions_and_each_expiry_is_recorded_once() {
+    use argus_fsm::access::{AccessEvent, AccessRequest, REQUEST_LIFETIME_MS};
+    use argus_fsm::machine::Machine as _;
+    let backend = pg();
+    let (a, b) = (backend.open(), backend.open());
+    let created = Timestamp(1_000);
+    let pending =
+        |id: &str| AccessRequest::new(id.into(), "T1".into(), "a1".into(), "op".into(), "INC-1".into(), 600, created);
+    let id = "7d4f1c2a-9b3e-4f6a-8c1d-2e3f4a5b6c7d";
+    a.commit(&[Write::AccessRequest(pending(id))]).unwrap();
+    let mut denied = pending(id);
+    denied.handle(AccessEvent::Deny { by: "admin".into(), reason: "no".into() }, Timestamp(2_000)).unwrap();
+    a.commit(&[Write::AccessRequest(denied)]).unwrap();
+    // A node that still holds it pending writes it again: the denial stands.
+    b.commit(&[Write::AccessRequest(pending(id))]).unwrap();
+    let loaded = b.load().unwrap().requests;
+    assert_eq!((loaded.len(), loaded[0].state.name()), (1, "denied"));
+    let changes = argus_ops::store::Changes { requests: vec![id.into()], ..Default::default() };
+    assert_eq!(b.cluster().unwrap().reread(&changes).unwrap().requests[0].state.name(), "denied");
+
+    // Two nodes expire the same lapsed request: one records it, in the claim's transaction.
+    let other = "00000000-0000-4000-8000-000000000001";
+    a.commit(&[Write::AccessRequest(pending(other))]).unwrap();
+    let mut expired = pending(other);
+    expired.handle(AccessEvent::Expire, Timestamp(created.0 + REQUEST_LIFETIME_MS)).unwrap();
+    let record = || {
+        let entry = AuditEntry::system(argus_ops::store::audit::AuditEvent::AccessRequestExpired)
+            .tenant("T1")
+            .details(serde_json::json!({ "request_id": other }));
+        AuditChain::default().next_record(entry, Timestamp(3_000))
+    };
+    let decisions = [a.expire_claim(&expired, record()).unwrap(), b.expire_claim(&expired, record()).unwrap()];
+    assert_eq!(decisions, [EndClaim::Recorded, EndClaim::Lost]);
+    let records: Vec<_> = a.audit_from(1).map(Result::unwrap).filter(|r| r.event == "access_request_expired").collect();
+    assert_eq!(records.len(), 1, "one expiry record, written with the claim");
+    let stored = a.load().unwrap().requests.into_iter().find(|r| r.request_id == other).unwrap();
+    assert_eq!(stored.state.name(), "expired", "the record is the expired one, not only the state column");
+    // On one writer (sled) the node wins and records it with its next group.
+    assert_eq!(sled().open().expire_claim(&expired, record()).unwrap(), EndClaim::Won);
+}
+
 /// A store on `backend` reached through a proxy the test controls.
 fn through_proxy(backend: &Pg) -> (argus_e2e::proxy::Proxy, Arc<dyn Store>) {
     let proxy = argus_e2e::proxy::Proxy::start(format!("127.0.0.1:{}", backend.0.port).parse().unwrap());

@@ -42,6 +42,7 @@ complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "support" -d 'Remo
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, show'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "pat" -d 'Personal access tokens'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "audit" -d 'The audit trail'
+complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "access" -d 'Access requests held by the tenant\'s approvers (SPEC §13)'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "cluster" -d 'The nodes of a cluster (SPEC §10)'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "version" -d 'This client\'s version and the server\'s (from its `/healthz`)'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "login" -d 'Check --server, --ca-cert, --pat and --ops-token against the server and keep them as a profile (`--profile NAME`, default `default`) in $XDG_CONFIG_HOME/argus/config.toml'
@@ -438,6 +439,99 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List audit events, oldest first'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -f -a "request" -d 'Ask the tenant\'s approvers for a session on an agent (expires after an hour)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -f -a "ls" -d 'A tenant\'s access requests, newest first'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -f -a "show" -d 'One access request'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -f -a "approve" -d 'Approve a request: the approval is signed here with the approver\'s key (which never leaves this machine), then uploaded'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -f -a "deny" -d 'Deny a pending request'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l tenant -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l reason -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l ttl -d 'Session length asked for, e.g. `45m` (default 30m, at most 120m)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from request" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l tenant -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l pending -d 'Only pending ones'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l key -d 'The approver\'s private key (`argusctl keygen`), listed in the agents\' approvers' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l approver -d 'Who approves, as the audit trail and the agent will name them' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l not-after -d 'Until when the session may start: RFC 3339, or `+DURATION` (default `+1h`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from approve" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -l reason -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from deny" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from help" -f -a "request" -d 'Ask the tenant\'s approvers for a session on an agent (expires after an hour)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from help" -f -a "ls" -d 'A tenant\'s access requests, newest first'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from help" -f -a "show" -d 'One access request'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from help" -f -a "approve" -d 'Approve a request: the approval is signed here with the approver\'s key (which never leaves this machine), then uploaded'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from help" -f -a "deny" -d 'Deny a pending request'
+complete -c argusctl -n "__fish_argusctl_using_subcommand access; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
 complete -c argusctl -n "__fish_argusctl_using_subcommand cluster; and not __fish_seen_subcommand_from ls help" -l pat -d 'Personal access token' -r
@@ -655,21 +749,22 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen
 complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen_subcommand_from help" -f -a "sign" -d 'Sign a hotfix patch with the offline ARGUS patch key'
 complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a signed patch and print its body'
 complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "agent" -d 'Agents: list, fleet, capabilities, activation, revocation, enrollment tokens'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "support" -d 'Remote-support sessions and commands'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, show'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "pat" -d 'Personal access tokens'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "audit" -d 'The audit trail'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "cluster" -d 'The nodes of a cluster (SPEC §10)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "version" -d 'This client\'s version and the server\'s (from its `/healthz`)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "login" -d 'Check --server, --ca-cert, --pat and --ops-token against the server and keep them as a profile (`--profile NAME`, default `default`) in $XDG_CONFIG_HOME/argus/config.toml'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "profile" -d 'Profiles: list them, or choose the current one'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "completion" -d 'Print a shell completion script (`source <(argusctl completion bash)`)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "manpages" -d 'Write roff man pages for argusctl and every subcommand into DIR'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "keygen" -d 'Offline: make an Ed25519 key pair (PREFIX.key 0600, PREFIX.pub)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "consent" -d 'Offline: consent documents'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "patch" -d 'Offline: signed hotfix patches'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit cluster version login profile completion manpages keygen consent patch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "agent" -d 'Agents: list, fleet, capabilities, activation, revocation, enrollment tokens'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "support" -d 'Remote-support sessions and commands'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, show'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "pat" -d 'Personal access tokens'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "audit" -d 'The audit trail'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "access" -d 'Access requests held by the tenant\'s approvers (SPEC §13)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "cluster" -d 'The nodes of a cluster (SPEC §10)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "version" -d 'This client\'s version and the server\'s (from its `/healthz`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "login" -d 'Check --server, --ca-cert, --pat and --ops-token against the server and keep them as a profile (`--profile NAME`, default `default`) in $XDG_CONFIG_HOME/argus/config.toml'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "profile" -d 'Profiles: list them, or choose the current one'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "completion" -d 'Print a shell completion script (`source <(argusctl completion bash)`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "manpages" -d 'Write roff man pages for argusctl and every subcommand into DIR'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "keygen" -d 'Offline: make an Ed25519 key pair (PREFIX.key 0600, PREFIX.pub)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "consent" -d 'Offline: consent documents'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "patch" -d 'Offline: signed hotfix patches'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "ls" -d 'List a tenant\'s agents'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "fleet" -d 'Cross-tenant roll-up'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from agent" -f -a "capabilities" -d 'An agent\'s last capability manifest (no session needed)'
@@ -690,6 +785,11 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from pat" -f -a "ls" -d 'List PATs (admin): IDs, owners, scopes, expiry, last use; never a secret'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from pat" -f -a "revoke" -d 'Revoke a PAT by its ID (admin): it answers invalid_pat from the next request on'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "ls" -d 'List audit events, oldest first'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from access" -f -a "request" -d 'Ask the tenant\'s approvers for a session on an agent (expires after an hour)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from access" -f -a "ls" -d 'A tenant\'s access requests, newest first'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from access" -f -a "show" -d 'One access request'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from access" -f -a "approve" -d 'Approve a request: the approval is signed here with the approver\'s key (which never leaves this machine), then uploaded'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from access" -f -a "deny" -d 'Deny a pending request'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from cluster" -f -a "ls" -d 'Every node: alive or not, the agents it holds, its addresses and last heartbeat'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "ls" -d 'List profiles (never their secrets)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from profile" -f -a "use" -d 'Make NAME the current profile'

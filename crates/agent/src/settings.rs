@@ -132,9 +132,11 @@ impl StateDir {
         }
     }
 
-    /// The manifest's `approval_threshold`: 0 without a (valid) policy.
+    /// The manifest's `approval_threshold`: 0 without a policy. A policy file that cannot be
+    /// read or is not valid counts as 1 — the agent runs nothing until it is fixed or cleared,
+    /// so it must not tell the server approvals are not needed.
     pub fn approval_threshold(&self) -> u32 {
-        self.load_policy().ok().flatten().map_or(0, |p| p.threshold() as u32)
+        threshold_reported(self.load_policy())
     }
 
     /// The access requests remembered as used; a missing file is none, a corrupt one refuses
@@ -293,5 +295,25 @@ mod tests {
         assert!(state.load_replay().unwrap().contains("00000000-0000-4000-8000-000000000001"));
         std::fs::write(state.replay(), b"{garbage").unwrap();
         assert!(state.load_replay().is_err());
+    }
+}
+
+/// What the manifest reports for a policy as loaded (see [`StateDir::approval_threshold`]).
+fn threshold_reported(policy: anyhow::Result<Option<ApproverPolicy>>) -> u32 {
+    match policy {
+        Ok(None) => 0,
+        Ok(Some(policy)) => policy.threshold() as u32,
+        Err(_) => 1,
+    }
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_policy_is_reported_as_requiring_approvals_not_as_none() {
+        assert_eq!(threshold_reported(Ok(None)), 0);
+        assert_eq!(threshold_reported(Err(anyhow::anyhow!("approvers.toml is malformed"))), 1);
     }
 }

@@ -85,6 +85,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Access requests held by the tenant's approvers (SPEC §13).
+    Access {
+        #[command(subcommand)]
+        command: AccessCommand,
+    },
     /// The nodes of a cluster (SPEC §10).
     Cluster {
         #[command(subcommand)]
@@ -121,6 +126,51 @@ enum Command {
     Patch {
         #[command(subcommand)]
         command: PatchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccessCommand {
+    /// Ask the tenant's approvers for a session on an agent (expires after an hour).
+    Request {
+        agent: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        reason: String,
+        /// Session length asked for, e.g. `45m` (default 30m, at most 120m).
+        #[arg(long)]
+        ttl: Option<String>,
+    },
+    /// A tenant's access requests, newest first.
+    Ls {
+        #[arg(long)]
+        tenant: String,
+        /// Only pending ones.
+        #[arg(long)]
+        pending: bool,
+    },
+    /// One access request.
+    Show { request: String },
+    /// Approve a request: the approval is signed here with the approver's key (which never
+    /// leaves this machine), then uploaded.
+    Approve {
+        request: String,
+        /// The approver's private key (`argusctl keygen`), listed in the agents' approvers.
+        #[arg(long)]
+        key: PathBuf,
+        /// Who approves, as the audit trail and the agent will name them.
+        #[arg(long)]
+        approver: String,
+        /// Until when the session may start: RFC 3339, or `+DURATION` (default `+1h`).
+        #[arg(long)]
+        not_after: Option<String>,
+    },
+    /// Deny a pending request.
+    Deny {
+        request: String,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -445,6 +495,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Tenant { command } => tenant_request(command)?,
         Command::Pat { command } => pat_request(command, g.dry_run)?,
         Command::Cluster { command: ClusterCommand::Ls } => Request::get("/support/cluster", output::Shape::Nodes),
+        Command::Access { command: AccessCommand::Approve { request, key, approver, not_after } } => {
+            return approve_request(g, &request, &key, &approver, not_after.as_deref())
+        }
+        Command::Access { command } => access_request(command)?,
         Command::Audit { command: AuditCommand::Ls { tenant, since, limit, follow } } => {
             let mut query = Vec::new();
             if let Some(t) = tenant {
@@ -552,21 +606,24 @@ fn execute(g: &Global, mut request: Request) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Outcome::ServerError { body, code, message } => {
-            if matches!(g.format(), output::Format::Json | output::Format::Yaml) {
-                print!("{}", output::document(g.format(), &body));
-            }
-            eprintln!("error: {}: {}", output::escape_controls(&code, false), output::escape_controls(&message, false));
-            if code == "invalid_pat" {
-                let given = if g.pat.is_some() { "the PAT given" } else { "no PAT was given" };
-                eprintln!(
-                    "hint: {given}; set ARGUS_PAT (or pass --pat) to a valid personal access token \
-                     (an admin makes one with `argusctl pat create`)"
-                );
-            }
-            Ok(ExitCode::from(1))
-        }
+        Outcome::ServerError { body, code, message } => Ok(server_error(g, &body, &code, &message)),
     }
+}
+
+/// Prints the server's refusal (the body too with `--json`/`--yaml`): exit 1.
+fn server_error(g: &Global, body: &serde_json::Value, code: &str, message: &str) -> ExitCode {
+    if matches!(g.format(), output::Format::Json | output::Format::Yaml) {
+        print!("{}", output::document(g.format(), body));
+    }
+    eprintln!("error: {}: {}", output::escape_controls(code, false), output::escape_controls(message, false));
+    if code == "invalid_pat" {
+        let given = if g.pat.is_some() { "the PAT given" } else { "no PAT was given" };
+        eprintln!(
+            "hint: {given}; set ARGUS_PAT (or pass --pat) to a valid personal access token \
+             (an admin makes one with `argusctl pat create`)"
+        );
+    }
+    ExitCode::from(1)
 }
 
 /// Keeps the token an activation returned, and drops a kept token once the server says its
@@ -799,6 +856,52 @@ fn agent_request(command: AgentCommand, dry_run: bool) -> Result<Request, Failur
             )
         }
     })
+}
+
+fn access_request(command: AccessCommand) -> Result<Request, Failure> {
+    let path = |request: &str| format!("/support/access-requests/{}", segment(request));
+    Ok(match command {
+        AccessCommand::Request { agent, tenant, reason, ttl } => {
+            let mut body = json!({ "tenant": tenant, "reason": reason });
+            if let Some(ttl) = &ttl {
+                body["ttl_seconds"] = json!(when::session_ttl_seconds(ttl).map_err(Failure::Usage)?);
+            }
+            Request::post(&format!("/support/agents/{}/access-requests", segment(&agent)), body, output::Shape::Object)
+        }
+        AccessCommand::Ls { tenant, pending } => {
+            let request =
+                Request::get(&format!("/support/tenants/{}/access-requests", segment(&tenant)), output::Shape::Object);
+            if pending {
+                request.query(vec![("pending", "true".to_string())])
+            } else {
+                request
+            }
+        }
+        AccessCommand::Show { request } => Request::get(&path(&request), output::Shape::Object),
+        AccessCommand::Deny { request, reason } => {
+            Request::post(&format!("{}/deny", path(&request)), json!({ "reason": reason }), output::Shape::Object)
+        }
+        AccessCommand::Approve { .. } => unreachable!("approve reads the request first (approve_request)"),
+    })
+}
+
+/// `argusctl access approve`: reads the request from the server, signs an approval of exactly
+/// what it shows with the approver's key, here, and uploads the signed approval.
+fn approve_request(
+    g: &Global,
+    request_id: &str,
+    key: &std::path::Path,
+    approver: &str,
+    not_after: Option<&str>,
+) -> Result<ExitCode, Failure> {
+    let path = format!("/support/access-requests/{}", segment(request_id));
+    let shown = match Client::new(g)?.send(&Request::get(&path, output::Shape::Object))? {
+        Outcome::Success(body) => body,
+        Outcome::ServerError { body, code, message } => return Ok(server_error(g, &body, &code, &message)),
+    };
+    let envelope = offline::sign_approval(key, &shown, approver, not_after).map_err(Failure::from)?;
+    let body = serde_json::to_value(&envelope).map_err(|e| Failure::Usage(e.to_string()))?;
+    execute(g, Request::post(&format!("{path}/approvals"), body, output::Shape::Object))
 }
 
 fn pat_request(command: PatCommand, dry_run: bool) -> Result<Request, Failure> {

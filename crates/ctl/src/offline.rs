@@ -291,3 +291,44 @@ pub fn patch_verify(pubkey: &Path, patch: &Path, json: bool) -> Result<ExitCode,
 fn rfc3339(seconds: i64) -> String {
     argus_fsm::Timestamp::from_unix_seconds(seconds).to_rfc3339()
 }
+
+/// `argusctl access approve`'s signature (SPEC §13): an approval of `request` (as the server
+/// shows it) by `approver`, signed here with the key in `key` — it never leaves this machine.
+/// The session may start from now until `not_after` (default: an hour from now), and last at
+/// most what the request asked.
+pub fn sign_approval(
+    key: &Path,
+    request: &serde_json::Value,
+    approver: &str,
+    not_after: Option<&str>,
+) -> anyhow::Result<Envelope> {
+    let key = read_signing_key(key)?;
+    let text = |field: &str| -> anyhow::Result<String> {
+        request[field].as_str().map(str::to_string).with_context(|| format!("the server's request has no {field}"))
+    };
+    let now = crate::now().0 / 1000;
+    let not_after = match not_after {
+        Some(text) => unix_seconds(text, "--not-after")?,
+        None => now + 3_600,
+    };
+    if not_after <= now {
+        bail!("--not-after must be in the future");
+    }
+    let max_ttl_seconds = request["ttl_seconds"]
+        .as_u64()
+        .and_then(|ttl| u32::try_from(ttl).ok())
+        .context("the server's request has no ttl_seconds")?;
+    let body = argus_fsm::approval::ApprovalBody {
+        version: argus_fsm::signed::BODY_VERSION,
+        request_id: text("request_id")?,
+        tenant: text("tenant")?,
+        agent_id: text("agent_id")?,
+        requester: text("requester")?,
+        reason_sha256: argus_fsm::signed::sha256(text("reason")?.as_bytes()),
+        max_ttl_seconds,
+        not_before: now,
+        not_after,
+        approver: approver.to_string(),
+    };
+    Ok(argus_fsm::approval::sign_approval(&key, &body))
+}

@@ -110,6 +110,8 @@ pub enum AccessError {
     ApprovalMismatch,
     #[error("this key has already approved the request")]
     SameKeyTwice,
+    #[error("the request holds as many approvals as a grant may carry")]
+    TooManyApprovals,
     #[error("the access request is not approved")]
     NotApproved,
 }
@@ -118,7 +120,9 @@ impl AccessError {
     pub fn code(self) -> Code {
         match self {
             AccessError::NotPending => Code::RequestNotPending,
-            AccessError::ApprovalMismatch | AccessError::SameKeyTwice => Code::ApprovalInvalid,
+            AccessError::ApprovalMismatch | AccessError::SameKeyTwice | AccessError::TooManyApprovals => {
+                Code::ApprovalInvalid
+            }
             AccessError::NotApproved => Code::ApprovalRequired,
         }
     }
@@ -227,7 +231,7 @@ impl Machine for AccessRequest {
                     return Err(refuse(AccessError::SameKeyTwice));
                 }
                 if self.approvals.len() >= MAX_APPROVALS {
-                    return Err(refuse(AccessError::ApprovalMismatch));
+                    return Err(refuse(AccessError::TooManyApprovals));
                 }
                 let key_id = envelope.key_id.clone();
                 self.approvals.push(envelope);
@@ -317,6 +321,24 @@ mod tests {
             r.handle(AccessEvent::Use { session_id: "ses_2".into() }, NOW).unwrap_err().error,
             AccessError::NotApproved
         );
+    }
+
+    #[test]
+    fn a_request_holds_no_more_approvals_than_a_grant_may_carry() {
+        let mut r = request();
+        let with_threshold = |seed: u8, threshold: usize| match approval(seed, |_| {}) {
+            AccessEvent::Approve { envelope, claimed, .. } => AccessEvent::Approve { envelope, claimed, threshold },
+            other => other,
+        };
+        // A threshold above the cap (a policy no grant could satisfy) never completes.
+        for seed in 1..=MAX_APPROVALS as u8 {
+            let effects = r.handle(with_threshold(seed, MAX_APPROVALS + 1), NOW).unwrap();
+            assert!(matches!(&effects[..], [AccessEffect::Approved { complete: false, .. }]));
+        }
+        let refused = r.handle(with_threshold(200, MAX_APPROVALS + 1), NOW).unwrap_err();
+        assert_eq!(refused.error, AccessError::TooManyApprovals);
+        assert_eq!(refused.error.code(), Code::ApprovalInvalid);
+        assert_eq!((r.approvals.len(), r.state.name()), (MAX_APPROVALS, "pending"));
     }
 
     #[test]

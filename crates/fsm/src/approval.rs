@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codes::Code;
 use crate::signed::{
-    decode_exact, encode_body, is_lower_hyphenated_uuid, key_id, sha256, sign_bytes, verify_envelope, Envelope,
-    SignedError, BODY_VERSION,
+    check_body_size, decode_body, decode_exact, encode_body, is_lower_hyphenated_uuid, key_id, sha256, sign_bytes,
+    verify_envelope, Envelope, SignedError, BODY_VERSION,
 };
 use crate::time::Timestamp;
 use crate::wire::SessionGrant;
@@ -77,8 +77,20 @@ pub fn sign_approval(key: &SigningKey, body: &ApprovalBody) -> Envelope {
 /// 1, a lower-case hyphenated UUID, a TTL of 1 s to 2 h, a window that is not empty, and no
 /// field longer than [`MAX_FIELD`].
 pub fn verify_approval(envelope: &Envelope, key: &VerifyingKey) -> Result<VerifiedApproval, SignedError> {
+    check_body_size(envelope, MAX_APPROVAL_BODY)?;
     let bytes = verify_envelope(envelope, key, APPROVAL_DOMAIN)?;
-    let body: ApprovalBody = decode_exact(&bytes)?;
+    let body = well_formed(&bytes)?;
+    Ok(VerifiedApproval { body, key_id: envelope.key_id.clone() })
+}
+
+/// The most an approval's body may hold (its fields are bounded far below this).
+pub const MAX_APPROVAL_BODY: usize = 3 * 1024;
+
+/// An approval's body decoded and checked for form (not for what it approves): one encoding,
+/// this version, a request ID that is a UUID, bounded fields, a TTL within the cap and a
+/// window that is not reversed.
+fn well_formed(bytes: &[u8]) -> Result<ApprovalBody, SignedError> {
+    let body: ApprovalBody = decode_exact(bytes)?;
     if body.version != BODY_VERSION {
         return Err(SignedError::UnsupportedVersion);
     }
@@ -93,26 +105,15 @@ pub fn verify_approval(envelope: &Envelope, key: &VerifyingKey) -> Result<Verifi
     {
         return Err(SignedError::MalformedBody);
     }
-    Ok(VerifiedApproval { body, key_id: envelope.key_id.clone() })
+    Ok(body)
 }
 
 /// An approval's body as it claims to be, *not verified*: for the server, which relays
 /// approvals but does not hold the tenant's keys, to catch an approval for the wrong request
-/// early (bounded like every envelope; the agent's [`check`] is the guarantee).
+/// early (bounded and checked for form like a verified one; the agent's [`check`] is the
+/// guarantee).
 pub fn decode_unverified(envelope: &Envelope) -> Result<ApprovalBody, SignedError> {
-    if envelope.body.len() > 4 * 1024 {
-        return Err(SignedError::BodyTooLarge);
-    }
-    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &envelope.body)
-        .map_err(|_| SignedError::MalformedEnvelope)?;
-    let body: ApprovalBody = decode_exact(&bytes)?;
-    if body.version != BODY_VERSION {
-        return Err(SignedError::UnsupportedVersion);
-    }
-    if !is_lower_hyphenated_uuid(&body.request_id) {
-        return Err(SignedError::BadRequestId);
-    }
-    Ok(body)
+    well_formed(&decode_body(envelope, MAX_APPROVAL_BODY)?)
 }
 
 /// What a grant carries on an agent with a policy: the access request it was approved under,

@@ -236,15 +236,27 @@ pub(crate) fn sign_bytes(key: &SigningKey, domain: &[u8], bytes: &[u8]) -> Envel
 
 /// The verify half: bounds, key, base64, then `verify_strict` over `domain || bytes`.
 /// Returns the raw body bytes only when the signature holds.
-pub(crate) fn verify_envelope(envelope: &Envelope, key: &VerifyingKey, domain: &[u8]) -> Result<Vec<u8>, SignedError> {
-    // Base64 expands 3 bytes into 4; refuse before decoding anything oversized.
-    if envelope.body.len() > MAX_ENVELOPE_BODY / 3 * 4 + 4 {
+/// Refuses an envelope whose body text could decode to more than `max` bytes, before anything
+/// is decoded (base64 expands 3 bytes into 4).
+pub(crate) fn check_body_size(envelope: &Envelope, max: usize) -> Result<(), SignedError> {
+    if envelope.body.len() > max / 3 * 4 + 4 {
         return Err(SignedError::BodyTooLarge);
     }
+    Ok(())
+}
+
+/// An envelope's body bytes, bounded by `max` ([`check_body_size`]), not verified.
+pub(crate) fn decode_body(envelope: &Envelope, max: usize) -> Result<Vec<u8>, SignedError> {
+    check_body_size(envelope, max)?;
+    BASE64.decode(&envelope.body).map_err(|_| SignedError::MalformedEnvelope)
+}
+
+pub(crate) fn verify_envelope(envelope: &Envelope, key: &VerifyingKey, domain: &[u8]) -> Result<Vec<u8>, SignedError> {
+    check_body_size(envelope, MAX_ENVELOPE_BODY)?;
     if envelope.key_id != key_id(key) {
         return Err(SignedError::UnknownKey);
     }
-    let bytes = BASE64.decode(&envelope.body).map_err(|_| SignedError::MalformedEnvelope)?;
+    let bytes = decode_body(envelope, MAX_ENVELOPE_BODY)?;
     let signature_bytes: [u8; 64] = BASE64
         .decode(&envelope.signature)
         .map_err(|_| SignedError::MalformedEnvelope)?

@@ -122,6 +122,14 @@ pub(crate) async fn apply(ops: &crate::state::Ops, changes: crate::store::Change
             registry.remember_session(session);
         }
     }
+    for request in reread.requests {
+        // What this node changed and has not flushed is newer, unless the store holds a later
+        // stage already (the store never lets a decision be undone).
+        let held = registry.requests.get(&request.request_id).map(|r| request_stage(&r.state));
+        if !mine.requests.contains(&request.request_id) || held.is_none_or(|h| request_stage(&request.state) > h) {
+            registry.requests.insert(request.request_id.clone(), request);
+        }
+    }
     // A tenant disarmed elsewhere: its sessions here end in the expiry driver's next sweep
     // (`decide::end::orphaned`), and a command on one ends it at once.
     Ok(())
@@ -144,6 +152,16 @@ pub async fn catch_up(ops: &crate::state::Ops) -> Result<(), crate::fault::Fault
     }
     ops.wakefulness.caught_up();
     Ok(())
+}
+
+/// How far along an access request is: pending, approved, then final (denied, expired, used).
+fn request_stage(state: &argus_fsm::access::RequestState) -> u8 {
+    use argus_fsm::access::RequestState;
+    match state {
+        RequestState::Pending => 0,
+        RequestState::Approved { .. } => 1,
+        RequestState::Denied { .. } | RequestState::Expired { .. } | RequestState::Used { .. } => 2,
+    }
 }
 
 /// Replaces this node's view with the store's, then cuts off links of agents revoked meanwhile.

@@ -347,6 +347,28 @@ pub async fn run_command(
     }
 }
 
+/// Expires a lapsed access request once cluster-wide (every node's expiry driver sees it): the
+/// claim decides who records it, as for a session's end.
+fn expire_request(
+    ops: &Ops,
+    registry: &mut Registry,
+    expired: argus_fsm::access::AccessRequest,
+    decision: Decision,
+    now: Timestamp,
+) -> Result<(), Fault> {
+    let Some(entry) = decision.audit.first().cloned() else { return Err(argus_fsm::Code::Internal.into()) };
+    let record = ops.writer.record_of(entry, now);
+    match ops.store.expire_claim(&expired, record).map_err(Fault::from)? {
+        // One writer: stored with the node's next group.
+        crate::store::EndClaim::Won => carry_out(ops, registry, decision, now)?.without_waiting(ops),
+        // Recorded with the claim here, or by another node first: expired either way.
+        crate::store::EndClaim::Recorded | crate::store::EndClaim::Lost => {
+            registry.requests.insert(expired.request_id.clone(), expired);
+        }
+    }
+    Ok(())
+}
+
 /// Ends sessions at their `expires_at` without waiting for a request: one timer, re-armed
 /// from the earliest deadline (checked at least every second so new sessions are seen).
 pub async fn expiry_driver(ops: Arc<Ops>) {
@@ -366,6 +388,14 @@ pub async fn expiry_driver(ops: Arc<Ops>) {
                 let ended = end_session(&ops, &mut registry, &id, SessionEvent::End(reason), By::system(), now);
                 if let Err(error) = ended {
                     tracing::error!(session = %id, error = %error.message, "could not end a session of a disarmed tenant");
+                }
+            }
+            // A pending access request expires an hour after it was made (SPEC §13).
+            let lapsed_requests: Vec<_> =
+                registry.requests.values().filter_map(|r| crate::decide::access::expire(r, now)).collect();
+            for (request, decision) in lapsed_requests {
+                if let Err(error) = expire_request(&ops, &mut registry, request.clone(), decision, now) {
+                    tracing::error!(request = %request.request_id, error = %error.message, "could not record an access request's expiry");
                 }
             }
             registry.prune_ended_sessions(now);

@@ -82,6 +82,8 @@ pub struct Registry {
     pub sessions: HashMap<String, Session>,
     /// Session ID by token hash, for the sessions in memory.
     pub sessions_by_token: HashMap<[u8; 32], String>,
+    /// Access requests by ID (SPEC §13).
+    pub requests: HashMap<String, argus_fsm::access::AccessRequest>,
 }
 
 impl Registry {
@@ -93,6 +95,7 @@ impl Registry {
             pats: snapshot.pats.into_iter().map(|p| (p.hash, p)).collect(),
             sessions: HashMap::new(),
             sessions_by_token: HashMap::new(),
+            requests: snapshot.requests.into_iter().map(|r| (r.request_id.clone(), r)).collect(),
         };
         for session in snapshot.sessions {
             registry.remember_session(session);
@@ -194,6 +197,9 @@ impl Registry {
                 self.pats.insert(pat.hash, pat);
             }
             Write::Session(session) => self.remember_session(session),
+            Write::AccessRequest(request) => {
+                self.requests.insert(request.request_id.clone(), request);
+            }
             Write::Audit(_) => {}
         }
     }

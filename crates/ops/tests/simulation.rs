@@ -102,6 +102,9 @@ struct Stats {
     /// acknowledgement (it could not be told), within SPEC §10's 1 s.
     late_within_bound: usize,
     revocations: usize,
+    /// Revocations answered with the agent's link cut and its ends acknowledged (nothing may
+    /// run after them).
+    revocations_cut: usize,
     /// Agents whose revocation two nodes decided at once (each recorded).
     revoked_twice: usize,
     kill_switches: usize,
@@ -399,6 +402,10 @@ struct InFlight {
     ended: Option<Option<EndReason>>,
     /// Ends the agent acknowledged (not merely given up on).
     acked: usize,
+    /// Ends told whose acknowledgement is waited for.
+    told: usize,
+    /// A revocation's links to cut once the ends are acknowledged (`lifecycle::Followups`).
+    cut_off: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,6 +513,9 @@ struct Sim {
     commands_run: BTreeMap<String, usize>,
     /// agent → when its revocation was acknowledged.
     revoked: BTreeMap<String, i64>,
+    /// agent → when a revocation was acknowledged after its link was cut and every end it
+    /// told acknowledged by the agent: nothing may run on it from then on.
+    revoked_cut: BTreeMap<String, i64>,
     /// Whether the agent acknowledged a deactivation's end before it was answered.
     agent_acked: BTreeMap<String, bool>,
     checked_audit: usize,
@@ -609,6 +619,7 @@ impl Sim {
             commands_run: BTreeMap::new(),
             agent_acked: BTreeMap::new(),
             revoked: BTreeMap::new(),
+            revoked_cut: BTreeMap::new(),
             checked_audit: 0,
             stats: Stats::default(),
             trace: std::env::var_os("ARGUS_SIM_TRACE").is_some(),
@@ -691,6 +702,8 @@ impl Sim {
             acks: BTreeSet::new(),
             ended: None,
             acked: 0,
+            told: 0,
+            cut_off: Vec::new(),
         };
         self.ops.insert(self.next_op, op);
         self.advance(self.next_op);
@@ -868,9 +881,13 @@ impl Sim {
                     };
                     return self.acknowledge(op_id, asked, answer);
                 }
-                // Otherwise only a deactivation outlives its machine: it waits for
-                // acknowledgements.
-                self.finish_deactivation(op_id);
+                // Otherwise only a deactivation or a revocation outlives its machine: it waits
+                // for acknowledgements.
+                if let Asked::Revoke { .. } = op.asked {
+                    self.finish_revocation(op_id);
+                } else {
+                    self.finish_deactivation(op_id);
+                }
                 return;
             };
             let Step { tell, then } = machine.next(event);
@@ -893,11 +910,16 @@ impl Sim {
             }
             Tell::End { agent_id, session_id, reason } => {
                 let ack = self.id();
-                let waits = matches!(self.ops.get(&op_id).map(|o| &o.asked), Some(Asked::Deactivate { .. }));
+                let waits = matches!(
+                    self.ops.get(&op_id).map(|o| &o.asked),
+                    Some(Asked::Deactivate { .. } | Asked::Revoke { .. })
+                );
                 if let Some(agent) = self.route(node, &agent_id) {
                     if waits {
                         self.acks.insert(ack, op_id);
-                        self.ops.get_mut(&op_id).expect("op").acks.insert(ack);
+                        let op = self.ops.get_mut(&op_id).expect("op");
+                        op.acks.insert(ack);
+                        op.told += 1;
                     }
                     self.control(agent, Message::End { agent, session_id, reason, ack: waits.then_some((node, ack)) });
                 }
@@ -905,9 +927,11 @@ impl Sim {
             Tell::Forget { session_id } => {
                 self.nodes[node].sessions.remove(&session_id);
             }
+            // `lifecycle::Followups`: cut once the ends told are acknowledged (or the wait is
+            // over), before the revocation is answered (`finish_revocation`).
             Tell::Disconnect { agent_id } => {
-                if let Some(agent) = self.agents.iter().position(|a| a.id == agent_id && a.link == Some(node)) {
-                    self.drop_link(agent);
+                if let Some(op) = self.ops.get_mut(&op_id) {
+                    op.cut_off.push(agent_id);
                 }
             }
         }
@@ -1061,11 +1085,56 @@ impl Sim {
                 }
                 Waiting::Ready(Event::Start)
             }
+            (Asked::Revoke { .. }, Ok(Answer::Carried)) => {
+                let op = self.ops.get_mut(&op_id).expect("op");
+                if !op.acks.is_empty() {
+                    let until = self.now + END_ACK_TIMEOUT_MS;
+                    self.schedule(END_ACK_TIMEOUT_MS, Message::AckDeadline { op: op_id });
+                    return Waiting::Acks { until };
+                }
+                Waiting::Ready(Event::Start)
+            }
             (asked, answer) => {
+                if let (Asked::Revoke { .. }, Err(_)) = (&asked, &answer) {
+                    // A revocation that failed part way cuts what it named at once, here only.
+                    let op = self.ops.get_mut(&op_id).expect("op");
+                    let (at, cut_off) = (op.node, std::mem::take(&mut op.cut_off));
+                    for agent_id in cut_off {
+                        if let Some(agent) = self.agents.iter().position(|a| a.id == agent_id && a.link == Some(at)) {
+                            self.drop_link(agent);
+                        }
+                    }
+                }
                 self.acknowledge(op_id, asked, answer.map(Some));
                 Waiting::Nothing
             }
         }
+    }
+
+    /// A revocation's ends are acknowledged (or its bounded wait is over): its links are cut —
+    /// here at once, on another node through the holder when it can be reached
+    /// (`Reach::cut_off`) — and then it is answered.
+    fn finish_revocation(&mut self, op_id: u64) {
+        let Some(op) = self.ops.get_mut(&op_id) else { return };
+        let (node, asked, cut_off) = (op.node, op.asked.clone(), std::mem::take(&mut op.cut_off));
+        let all_acked = op.acks.is_empty() && op.acked == op.told;
+        let mut confirmed = true;
+        for agent_id in cut_off {
+            let Some(agent) = self.agents.iter().position(|a| a.id == agent_id) else { continue };
+            if self.agents[agent].link.is_none() {
+                continue;
+            }
+            if self.route(node, &agent_id).is_some() {
+                self.drop_link(agent);
+            } else {
+                confirmed = false;
+            }
+        }
+        if let (Asked::Revoke { agent }, true) = (&asked, confirmed && all_acked) {
+            self.revoked_cut.entry(agent.clone()).or_insert(self.now);
+            self.stats.revocations_cut += 1;
+        }
+        self.acknowledge(op_id, asked, Ok(Some(Answer::Carried)));
     }
 
     /// The tenant's admin arms or disarms it on `node`: the production decision
@@ -1142,6 +1211,8 @@ impl Sim {
             acks: BTreeSet::new(),
             ended: None,
             acked: 0,
+            told: 0,
+            cut_off: Vec::new(),
         };
         self.ops.insert(op_id, op);
         let waiting = self.stage(op_id, node, vec![], vec![]);
@@ -1384,6 +1455,11 @@ impl Sim {
                 }
             }
             Message::Request { agent, grant, command, from, relay, via } => {
+                // Sent on a link that closed meanwhile: QUIC never hands its streams over.
+                if self.agents[agent].link != Some(via.unwrap_or(from)) {
+                    self.send(Message::Reply { node: from, relay, answer: Err(Code::AgentOffline.into()) });
+                    return;
+                }
                 let answer = self.agent_runs(agent, &grant, &command, via);
                 self.send(Message::Reply { node: from, relay, answer });
             }
@@ -1466,6 +1542,16 @@ impl Sim {
                         self.fail(format!(
                             "agent {} ran a command on {} at t={}, the tenant disarmed or without consent since t={since}",
                             self.agents[agent].id, grant.session_id, self.now
+                        ));
+                    }
+                }
+                // A revocation answered once the link was cut and the agent had acknowledged
+                // its ends: nothing runs after it.
+                if let Some(&at) = self.revoked_cut.get(&self.agents[agent].id) {
+                    if self.now > at {
+                        self.fail(format!(
+                            "agent {} ran a command at t={}, after its revocation was answered with its link cut at t={at}",
+                            self.agents[agent].id, self.now
                         ));
                     }
                 }
@@ -1861,6 +1947,7 @@ fn the_session_core_keeps_its_invariants_under_faults() {
         total.deactivations_agent_acked += stats.deactivations_agent_acked;
         total.late_within_bound += stats.late_within_bound;
         total.revocations += stats.revocations;
+        total.revocations_cut += stats.revocations_cut;
         total.revoked_twice += stats.revoked_twice;
         total.kill_switches += stats.kill_switches;
         total.patches_applied += stats.patches_applied;
@@ -1873,6 +1960,7 @@ fn the_session_core_keeps_its_invariants_under_faults() {
     assert!(total.acknowledged > 0 && total.refused > 0 && total.commands_run > 0, "{total:?}");
     if seeds.len() >= 16 {
         assert!(total.crashes > 0 && total.outages > 0 && total.partitions > 0 && total.lost_answers > 0, "{total:?}");
+        assert!(total.revocations_cut > 0, "no revocation was answered with its link cut: {total:?}");
     }
 }
 

@@ -59,6 +59,7 @@ pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
     batch.extend(snapshot.pats.into_iter().map(Write::Pat));
     batch.extend(snapshot.agents.into_iter().map(Write::Agent));
     batch.extend(snapshot.sessions.into_iter().map(Write::Session));
+    batch.extend(snapshot.requests.into_iter().map(Write::AccessRequest));
     let records = audit.len() as u64;
     batch.extend(audit.into_iter().map(Write::Audit));
 

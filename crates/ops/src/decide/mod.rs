@@ -15,6 +15,7 @@
 //! only after every record it depends on was stored, and an end is told to the agent only
 //! after it is stored.
 
+pub mod access;
 pub mod activate;
 pub mod carry;
 pub mod command;

@@ -15,12 +15,21 @@ use crate::store::StoreError;
 pub struct ApiError {
     pub code: Code,
     pub message: String,
+    /// A status other than the code's own, where the SPEC names one for a route (an uploaded
+    /// approval that binds another request: 400 `approval_invalid`, SPEC §13).
+    status: Option<u16>,
 }
 
 impl ApiError {
     /// An error with this code and message.
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+        ApiError { code, message: message.into(), status: None }
+    }
+
+    /// The same error answered with `status`.
+    pub fn with_status(mut self, status: u16) -> ApiError {
+        self.status = Some(status);
+        self
     }
 }
 
@@ -32,7 +41,7 @@ impl From<Code> for ApiError {
 
 impl From<Fault> for ApiError {
     fn from(fault: Fault) -> ApiError {
-        ApiError { code: fault.code, message: fault.message }
+        ApiError::new(fault.code, fault.message)
     }
 }
 
@@ -67,7 +76,8 @@ fn error_code_schema() -> utoipa::openapi::schema::Object {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = self.status.unwrap_or(self.code.http_status());
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(ErrorBody { error: self.code.as_str(), message: self.message })).into_response()
     }
 }

@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 use crate::http::error::ApiError;
 use crate::state::Ops;
 
+pub mod access;
 pub mod admin;
 pub mod agents;
 pub mod audit;
@@ -48,6 +49,11 @@ pub(crate) fn api_router() -> OpenApiRouter<Arc<Ops>> {
         .routes(routes!(agents::capabilities))
         .routes(routes!(agents::revoke))
         .routes(routes!(cluster::cluster))
+        .routes(routes!(access::request_access))
+        .routes(routes!(access::list_requests))
+        .routes(routes!(access::show_request))
+        .routes(routes!(access::approve))
+        .routes(routes!(access::deny))
         .merge(sessions::routes())
 }
 

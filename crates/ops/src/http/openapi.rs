@@ -64,7 +64,7 @@ pub fn document() -> Document {
                 ]);
             }
             let has_body = operation.request_body.is_some();
-            add_refusals(operation, &refusals(method, path, has_body));
+            add_refusals(operation, &refusals(method, path, has_body), |code| status_on(method, path, code));
         }
     }
     document
@@ -149,6 +149,13 @@ pub fn refusals(method: &str, path: &str, has_body: bool) -> Vec<Code> {
         ("get", "/support/tenants/{tenant}/session") => &[SessionNotFound],
         ("post", "/support/tenants/{tenant}/session/deactivate") => &[SessionNotFound, SessionExpired],
         ("get", "/support/audit") => &[BadRequest],
+        ("post", "/support/agents/{agent}/access-requests") => &[ReasonRequired, TtlExceedsCap, AgentNotFound],
+        ("get", "/support/tenants/{tenant}/access-requests") => &[BadRequest, TenantNotFound],
+        ("get", "/support/access-requests/{request}") => &[RequestNotFound],
+        ("post", "/support/access-requests/{request}/approvals") => {
+            &[RequestNotFound, ApprovalInvalid, RequestNotPending]
+        }
+        ("post", "/support/access-requests/{request}/deny") => &[RequestNotFound, ReasonRequired, RequestNotPending],
         _ => &[],
     };
     let mut codes = Vec::new();
@@ -171,11 +178,20 @@ pub fn refusals(method: &str, path: &str, has_body: bool) -> Vec<Code> {
     codes
 }
 
+/// The status a route answers a code with: the code's own, but where the SPEC names another
+/// for that route (`crate::http::error::ApiError::with_status`).
+pub fn status_on(method: &str, path: &str, code: Code) -> u16 {
+    match (method, path, code) {
+        ("post", "/support/access-requests/{request}/approvals", Code::ApprovalInvalid) => 400,
+        _ => code.http_status(),
+    }
+}
+
 /// One response per status, naming the codes it carries, with the error object.
-fn add_refusals(operation: &mut Operation, codes: &[Code]) {
+fn add_refusals(operation: &mut Operation, codes: &[Code], status: impl Fn(Code) -> u16) {
     let mut by_status: BTreeMap<u16, Vec<&'static str>> = BTreeMap::new();
     for code in codes {
-        by_status.entry(code.http_status()).or_default().push(code.as_str());
+        by_status.entry(status(*code)).or_default().push(code.as_str());
     }
     for (status, names) in by_status {
         let response = ResponseBuilder::new()
@@ -267,22 +283,24 @@ mod tests {
         let commands = refusals("post", "/support/tenants/{tenant}/commands", true);
         let patch_codes = Code::ALL.iter().filter(|c| c.http_status() == 422).count();
         assert_eq!(commands.iter().filter(|c| c.http_status() == 422).count(), patch_codes, "every patch refusal");
-        for (method, path) in
-            [("post", "/support/agents/{agent}/activate"), ("post", "/support/tenants/{tenant}/commands")]
-        {
+        for (method, path) in [
+            ("post", "/support/agents/{agent}/activate"),
+            ("post", "/support/tenants/{tenant}/commands"),
+            ("post", "/support/access-requests/{request}/approvals"),
+        ] {
             let codes = refusals(method, path, true);
             let mut operation = Operation::default();
-            add_refusals(&mut operation, &codes);
+            add_refusals(&mut operation, &codes, |code| status_on(method, path, code));
             for code in codes {
-                let response = &operation.responses.responses[&code.http_status().to_string()];
+                let status = status_on(method, path, code);
+                let response = &operation.responses.responses[&status.to_string()];
                 let utoipa::openapi::RefOr::T(response) = response else { panic!("inline response") };
-                assert!(
-                    response.description.contains(code.as_str()),
-                    "{path}: {} under {}",
-                    code.as_str(),
-                    code.http_status()
-                );
+                assert!(response.description.contains(code.as_str()), "{path}: {} under {status}", code.as_str());
             }
         }
+        // The one status the SPEC names apart from a code's own.
+        let approvals = ("post", "/support/access-requests/{request}/approvals");
+        assert_eq!(status_on(approvals.0, approvals.1, Code::ApprovalInvalid), 400);
+        assert_eq!(status_on("post", "/support/agents/{agent}/activate", Code::ApprovalInvalid), 403);
     }
 }

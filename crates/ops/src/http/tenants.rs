@@ -67,10 +67,11 @@ impl TenantView {
     }
 }
 
-/// A signed consent document as `argus-consent sign` writes it: the envelope of SPEC §6.
+/// A signed document as it travels (SPEC §5's envelope): a consent as `argus-consent sign`
+/// writes it, or a tenant approver's approval (SPEC §13).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ConsentEnvelope {
+pub(crate) struct SignedEnvelope {
     /// Base64 of the signed body.
     body: String,
     /// Base64 of the Ed25519 signature.
@@ -79,8 +80,8 @@ pub(crate) struct ConsentEnvelope {
     key_id: String,
 }
 
-impl From<ConsentEnvelope> for Envelope {
-    fn from(envelope: ConsentEnvelope) -> Envelope {
+impl From<SignedEnvelope> for Envelope {
+    fn from(envelope: SignedEnvelope) -> Envelope {
         Envelope { body: envelope.body, signature: envelope.signature, key_id: envelope.key_id }
     }
 }
@@ -102,12 +103,12 @@ pub(crate) async fn show_tenant(
 
 /// Records a tenant's signed consent (tenant_admin scope).
 #[utoipa::path(put, path = "/support/tenants/{tenant}/consent", tag = "tenants", params(TenantParam),
-    request_body = ConsentEnvelope, responses((status = 200, description = "The tenant", body = TenantView)))]
+    request_body = SignedEnvelope, responses((status = 200, description = "The tenant", body = TenantView)))]
 pub(crate) async fn record_consent(
     State(ops): State<Arc<Ops>>,
     Path(tenant_id): Path<String>,
     gated: Gated,
-    JsonBody(envelope): JsonBody<ConsentEnvelope>,
+    JsonBody(envelope): JsonBody<SignedEnvelope>,
 ) -> Result<Json<TenantView>, ApiError> {
     let envelope = Envelope::from(envelope);
     gated.require(&ops, Need::TenantAdmin(&tenant_id)).await?;

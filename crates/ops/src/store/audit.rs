@@ -60,11 +60,15 @@ pub enum AuditEvent {
     KillSwitchOff,
     KillSwitchOn,
     PeerRelayRefused,
+    AccessRequested,
+    AccessApproved,
+    AccessDenied,
+    AccessRequestExpired,
 }
 
 impl AuditEvent {
     /// Every event, in the order of the table.
-    pub const ALL: [AuditEvent; 21] = [
+    pub const ALL: [AuditEvent; 25] = [
         AuditEvent::GateDenied,
         AuditEvent::PatCreated,
         AuditEvent::PatRevoked,
@@ -86,6 +90,10 @@ impl AuditEvent {
         AuditEvent::KillSwitchOff,
         AuditEvent::KillSwitchOn,
         AuditEvent::PeerRelayRefused,
+        AuditEvent::AccessRequested,
+        AuditEvent::AccessApproved,
+        AuditEvent::AccessDenied,
+        AuditEvent::AccessRequestExpired,
     ];
 
     /// The event's name in records (`"event"`).
@@ -112,6 +120,10 @@ impl AuditEvent {
             AuditEvent::KillSwitchOff => "kill_switch_off",
             AuditEvent::KillSwitchOn => "kill_switch_on",
             AuditEvent::PeerRelayRefused => "peer_relay_refused",
+            AuditEvent::AccessRequested => "access_requested",
+            AuditEvent::AccessApproved => "access_approved",
+            AuditEvent::AccessDenied => "access_denied",
+            AuditEvent::AccessRequestExpired => "access_request_expired",
         }
     }
 

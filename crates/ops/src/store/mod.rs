@@ -118,6 +118,8 @@ pub enum Write {
     Pat(PatRecord),
     Session(Session),
     Audit(AuditRecord),
+    /// An access request (SPEC §13) as it becomes.
+    AccessRequest(argus_fsm::access::AccessRequest),
 }
 
 /// What another node changed, as its flush announced it: the keys to read again. `Everything`
@@ -136,6 +138,9 @@ pub struct Changes {
     pub pats: Vec<String>,
     #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<String>,
+    /// Access request IDs.
+    #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<String>,
     #[serde(rename = "all", default, skip_serializing_if = "std::ops::Not::not")]
     pub everything: bool,
 }
@@ -148,6 +153,7 @@ impl Changes {
             && self.agents.is_empty()
             && self.pats.is_empty()
             && self.sessions.is_empty()
+            && self.requests.is_empty()
     }
 
     /// The announcements (JSON) for a group of writes by `node`: its keys, in as many
@@ -166,10 +172,12 @@ impl Changes {
                 0 => &mut changes.tenants,
                 1 => &mut changes.agents,
                 2 => &mut changes.pats,
-                _ => &mut changes.sessions,
+                3 => &mut changes.sessions,
+                _ => &mut changes.requests,
             }
         }
-        for (kind, keys) in [all.tenants, all.agents, all.pats, all.sessions].into_iter().enumerate() {
+        let kinds = [all.tenants, all.agents, all.pats, all.sessions, all.requests];
+        for (kind, keys) in kinds.into_iter().enumerate() {
             for key in keys {
                 // A key costs its JSON string (escaped at most six bytes a character) and a comma;
                 // each kind's array and name a few bytes more (counted in `base`).
@@ -197,6 +205,7 @@ impl Changes {
                 Write::Agent(a) => changes.agents.push(a.agent_id.clone()),
                 Write::Pat(p) => changes.pats.push(hex::encode(p.hash)),
                 Write::Session(s) => changes.sessions.push(s.id.clone()),
+                Write::AccessRequest(r) => changes.requests.push(r.request_id.clone()),
                 Write::Audit(_) => {}
             }
         }
@@ -211,11 +220,12 @@ impl Changes {
         self.agents.extend(other.agents);
         self.pats.extend(other.pats);
         self.sessions.extend(other.sessions);
+        self.requests.extend(other.requests);
         self.dedup();
     }
 
     fn dedup(&mut self) {
-        for keys in [&mut self.tenants, &mut self.agents, &mut self.pats, &mut self.sessions] {
+        for keys in [&mut self.tenants, &mut self.agents, &mut self.pats, &mut self.sessions, &mut self.requests] {
             keys.sort();
             keys.dedup();
         }
@@ -232,6 +242,7 @@ pub struct Reread {
     pub agents: Vec<AgentRecord>,
     pub pats: Vec<PatRecord>,
     pub sessions: Vec<Session>,
+    pub requests: Vec<argus_fsm::access::AccessRequest>,
 }
 
 /// Everything loaded at start-up.
@@ -242,6 +253,8 @@ pub struct Snapshot {
     pub pats: Vec<PatRecord>,
     /// The live (not ended) sessions; ended ones are read by token when asked for.
     pub sessions: Vec<Session>,
+    /// Every access request (SPEC §13).
+    pub requests: Vec<argus_fsm::access::AccessRequest>,
     pub last_audit: Option<AuditRecord>,
 }
 
@@ -369,6 +382,17 @@ pub trait Store: Send + Sync + 'static {
     /// the head) in the claim's own transaction and answers [`EndClaim::Recorded`]; one writer
     /// (sled) answers [`EndClaim::Won`] and the record goes with the node's next group.
     fn end_claim(&self, _ended: &argus_fsm::session::Session, _record: AuditRecord) -> Result<EndClaim, StoreError> {
+        Ok(EndClaim::Won)
+    }
+    /// Decides, once cluster-wide, that this node expires the pending access request `expired`
+    /// (SPEC §13), as [`Store::end_claim`] does an end: a shared store writes it and its
+    /// `record` in the claim's transaction ([`EndClaim::Recorded`], or [`EndClaim::Lost`] when
+    /// another node did first); one writer answers [`EndClaim::Won`].
+    fn expire_claim(
+        &self,
+        _expired: &argus_fsm::access::AccessRequest,
+        _record: AuditRecord,
+    ) -> Result<EndClaim, StoreError> {
         Ok(EndClaim::Won)
     }
     /// Keeps `floor` as this node's remembered audit head, for a store that follows another

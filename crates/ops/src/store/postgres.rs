@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("migrations/002_cluster.sql")),
     (3, include_str!("migrations/003_peer_identity.sql")),
     (4, include_str!("migrations/004_writer_groups.sql")),
+    (5, include_str!("migrations/005_access_requests.sql")),
 ];
 
 /// The schema version this build writes.
@@ -323,12 +324,13 @@ impl Writing {
     /// failing over), finds out whether it landed before answering: landed answers its head,
     /// lost answers failure, and still unknown after [`RESOLVE_WINDOW`] answers failure with
     /// the group remembered, to be resolved before anything else is written or read.
-    /// With `claim`, the group also ends that session, once cluster-wide: if another writer
-    /// turned it off first, nothing of the group is written ([`StoreError::EndedElsewhere`]).
+    /// With `claim`, the group also decides that, once cluster-wide (a session's end, an access
+    /// request's expiry): if another writer did first, nothing of the group is written
+    /// ([`StoreError::EndedElsewhere`]).
     async fn write_group(
         &self,
         batch: Vec<Write>,
-        claim: Option<String>,
+        claim: Option<Claim>,
     ) -> Result<Option<super::head::Head>, StoreError> {
         self.register().await?;
         self.settle().await?;
@@ -424,7 +426,7 @@ impl Writing {
         &self,
         batch: Vec<Write>,
         import_ca: Option<(&str, &str)>,
-        claim: Option<String>,
+        claim: Option<Claim>,
         group: i64,
         committing: &std::sync::atomic::AtomicBool,
     ) -> Result<Option<super::head::Head>, StoreError> {
@@ -433,6 +435,7 @@ impl Writing {
         let mut agents = HashMap::new();
         let mut pats = HashMap::new();
         let mut sessions = HashMap::new();
+        let mut requests = HashMap::new();
         let mut audit: Vec<AuditRecord> = Vec::new();
         let changed: Vec<Write> = batch.iter().filter(|w| !matches!(w, Write::Audit(_))).cloned().collect();
         for write in batch {
@@ -441,6 +444,7 @@ impl Writing {
                 Write::Agent(a) => drop(agents.insert(a.agent_id.clone(), a)),
                 Write::Pat(p) => drop(pats.insert(p.hash, p)),
                 Write::Session(s) => drop(sessions.insert(s.id.clone(), s)),
+                Write::AccessRequest(r) => drop(requests.insert(r.request_id.clone(), r)),
                 Write::Audit(r) => audit.push(r),
             }
         }
@@ -457,7 +461,8 @@ impl Writing {
         // An end claim follows the head from the start: its record goes where the head is.
         let follow = claim.is_some();
         let lane = if claim.is_some() { CLAIMS } else { GROUPS };
-        let tables = Tables { tenants, agents, pats, sessions, announce, mark: (self.writers[lane], group), claim };
+        let tables =
+            Tables { tenants, agents, pats, sessions, requests, announce, mark: (self.writers[lane], group), claim };
         // Until this write finishes one way or the other, the connection may be inside an open
         // transaction: if the future is dropped (a timeout), the guard closes the connection
         // rather than hand it back to the pool mid-transaction.
@@ -505,7 +510,7 @@ impl Writing {
         floor: Option<&super::head::ChainFloor>,
         committing: &std::sync::atomic::AtomicBool,
     ) -> Result<(), StoreError> {
-        let Tables { tenants, agents, pats, sessions, announce, mark, claim } = tables;
+        let Tables { tenants, agents, pats, sessions, requests, announce, mark, claim } = tables;
         let tx = client;
         // BEGIN is sent with the statements (pipelined) unless this attempt must look first.
         let mut begun = false;
@@ -526,7 +531,7 @@ impl Writing {
             begun = true;
             // Locks out any other writer for the copy, then insists on an empty database.
             tx.execute(
-                "LOCK TABLE audit_head, tenants, pats, agents, sessions, audit, cluster_ca IN EXCLUSIVE MODE",
+                "LOCK TABLE audit_head, tenants, pats, agents, sessions, audit, cluster_ca, access_requests IN EXCLUSIVE MODE",
                 &[],
             )
             .await
@@ -534,7 +539,8 @@ impl Writing {
             let held: i64 = tx
                 .query_one(
                     "SELECT (SELECT count(*) FROM tenants) + (SELECT count(*) FROM pats) + (SELECT count(*) FROM agents)
-                          + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM cluster_ca)",
+                          + (SELECT count(*) FROM sessions) + (SELECT count(*) FROM audit) + (SELECT count(*) FROM cluster_ca)
+                          + (SELECT count(*) FROM access_requests)",
                     &[],
                 )
                 .await
@@ -581,6 +587,15 @@ impl Writing {
             session_columns.expires_at.push(session.expires_at.0);
             session_columns.record.push(json(session));
         }
+        let mut request_columns = RequestColumns::default();
+        for request in requests.values() {
+            request_columns.id.push(request.request_id.clone());
+            request_columns.tenant.push(request.tenant.clone());
+            request_columns.agent_id.push(request.agent_id.clone());
+            request_columns.state.push(request.state.name().to_string());
+            request_columns.approvals.push(request.approvals.len() as i32);
+            request_columns.record.push(json(request));
+        }
         let ended_sessions: Vec<String> =
             sessions.values().filter(|s| !matches!(s.state, SessionState::Active)).map(|s| s.id.clone()).collect();
         let live: Vec<&argus_fsm::session::Session> =
@@ -612,8 +627,18 @@ impl Writing {
         }
         // The end claim, before the session rows are written: whoever turns the flag off ends
         // the session, and records it in this same transaction.
-        let claim_at = claim.as_ref().map(|session_id| {
-            statements.push(("UPDATE sessions SET active = FALSE WHERE id = $1 AND active", vec![session_id]));
+        let claim_at = claim.as_ref().map(|claim| {
+            statements.push(match claim {
+                Claim::SessionEnd(session_id) => (
+                    "UPDATE sessions SET active = FALSE WHERE id = $1 AND active",
+                    vec![session_id as &(dyn ToSql + Sync)],
+                ),
+                // Before the request's row is written (below, same transaction, same state).
+                Claim::RequestExpiry(request_id) => (
+                    "UPDATE access_requests SET state = 'expired' WHERE request_id = $1 AND state = 'pending'",
+                    vec![request_id as &(dyn ToSql + Sync)],
+                ),
+            });
             statements.len() - 1
         });
         if !tenant_ids.is_empty() {
@@ -668,6 +693,27 @@ impl Writing {
                     &session_columns.active,
                     &session_columns.expires_at,
                     &session_columns.record,
+                ],
+            ));
+        }
+        if !request_columns.id.is_empty() {
+            statements.push((
+                // A decision stands whatever a node with a stale view writes (SPEC §13).
+                "INSERT INTO access_requests (request_id, tenant, agent_id, state, approvals, record)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[])
+                 ON CONFLICT (request_id) DO UPDATE
+                     SET state = EXCLUDED.state, approvals = EXCLUDED.approvals, record = EXCLUDED.record
+                 WHERE (access_requests.state = 'pending'
+                        AND (EXCLUDED.state <> 'pending' OR EXCLUDED.approvals >= access_requests.approvals))
+                    OR (access_requests.state = 'approved' AND EXCLUDED.state = 'used')
+                    OR (access_requests.state = EXCLUDED.state AND EXCLUDED.approvals >= access_requests.approvals)",
+                vec![
+                    &request_columns.id,
+                    &request_columns.tenant,
+                    &request_columns.agent_id,
+                    &request_columns.state,
+                    &request_columns.approvals,
+                    &request_columns.record,
                 ],
             ));
         }
@@ -805,13 +851,22 @@ struct Tables {
     agents: HashMap<String, super::AgentRecord>,
     pats: HashMap<[u8; 32], super::PatRecord>,
     sessions: HashMap<String, argus_fsm::session::Session>,
+    requests: HashMap<String, argus_fsm::access::AccessRequest>,
     /// The announcements for the other nodes (JSON), when this node listens and wrote keys.
     announce: Vec<String>,
     /// This writer and the group's number, for its row in `writer_groups`.
     mark: (i64, i64),
-    /// A session this group ends once cluster-wide (its `active` flag turned off here, or the
-    /// whole group refused).
-    claim: Option<String>,
+    /// What this group decides once cluster-wide (or the whole group is refused).
+    claim: Option<Claim>,
+}
+
+/// What a claiming group decides once cluster-wide.
+#[derive(Clone, Debug)]
+enum Claim {
+    /// A session's end: its `active` flag turned off here.
+    SessionEnd(String),
+    /// A pending access request's expiry (SPEC §13): its state turned to `expired` here.
+    RequestExpiry(String),
 }
 
 /// What a writer's row says about `group`: it landed if the row is at it, and did not if the
@@ -863,6 +918,17 @@ struct AgentColumns {
     record: Vec<String>,
     consumed_agent: Vec<String>,
     consumed_patch: Vec<String>,
+}
+
+/// Access requests' columns (SPEC §13).
+#[derive(Default)]
+struct RequestColumns {
+    id: Vec<String>,
+    tenant: Vec<String>,
+    agent_id: Vec<String>,
+    state: Vec<String>,
+    approvals: Vec<i32>,
+    record: Vec<String>,
 }
 
 #[derive(Default)]
@@ -920,6 +986,7 @@ impl Store for PgStore {
                 agents: self.records("SELECT record FROM agents", &[]).await?,
                 pats: self.records("SELECT record FROM pats", &[]).await?,
                 sessions: self.records("SELECT record FROM sessions WHERE active", &[]).await?,
+                requests: self.records("SELECT record FROM access_requests", &[]).await?,
                 last_audit: self
                     .records("SELECT record FROM audit ORDER BY seq DESC LIMIT 1", &[])
                     .await?
@@ -1003,8 +1070,23 @@ impl Store for PgStore {
         // before the next write or load. A retried end then finds the claim landed (Lost: the
         // record is there) or not (claimed again).
         let batch = vec![Write::Session(ended.clone()), Write::Audit(record)];
-        let written = self.run(self.writing.write_group(batch, Some(ended.id.clone())));
+        let written = self.run(self.writing.write_group(batch, Some(Claim::SessionEnd(ended.id.clone()))));
         match written {
+            Ok(_) => Ok(EndClaim::Recorded),
+            Err(StoreError::EndedElsewhere) => Ok(EndClaim::Lost),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn expire_claim(
+        &self,
+        expired: &argus_fsm::access::AccessRequest,
+        record: AuditRecord,
+    ) -> Result<EndClaim, StoreError> {
+        // As an end claim: the expiry and its record in one transaction, once cluster-wide.
+        let batch = vec![Write::AccessRequest(expired.clone()), Write::Audit(record)];
+        let claim = Claim::RequestExpiry(expired.request_id.clone());
+        match self.run(self.writing.write_group(batch, Some(claim))) {
             Ok(_) => Ok(EndClaim::Recorded),
             Err(StoreError::EndedElsewhere) => Ok(EndClaim::Lost),
             Err(error) => Err(error),
@@ -1074,6 +1156,9 @@ impl ClusterStore for PgStore {
                 agents: self.records("SELECT record FROM agents WHERE agent_id = ANY($1)", &[&changes.agents]).await?,
                 pats: self.records("SELECT record FROM pats WHERE hash = ANY($1)", &[&pats]).await?,
                 sessions: self.records("SELECT record FROM sessions WHERE id = ANY($1)", &[&changes.sessions]).await?,
+                requests: self
+                    .records("SELECT record FROM access_requests WHERE request_id = ANY($1)", &[&changes.requests])
+                    .await?,
             })
         })
     }

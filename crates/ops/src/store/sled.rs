@@ -23,6 +23,7 @@ const TENANT: &str = "t/";
 const AGENT: &str = "a/";
 const PAT: &str = "p/";
 const SESSION: &str = "s/";
+const ACCESS_REQUEST: &str = "r/";
 const AUDIT: &str = "l/";
 /// Session ID by token hash (hex): the index `session_by_token` reads.
 const SESSION_BY_TOKEN: &str = "k/";
@@ -121,6 +122,7 @@ impl SledStore {
                     (format!("{SESSION}{}", session.id), encode(session))
                 }
                 Write::Audit(record) => (audit_key(record.seq), encode(record)),
+                Write::AccessRequest(request) => (format!("{ACCESS_REQUEST}{}", request.request_id), encode(request)),
             };
             batch.insert(key.as_bytes(), value);
         }
@@ -157,6 +159,7 @@ impl Store for SledStore {
             agents: self.scan(AGENT)?,
             pats: self.scan(PAT)?,
             sessions: self.live_sessions()?,
+            requests: self.scan(ACCESS_REQUEST)?,
             last_audit: self.audit_newest_first().next().transpose()?,
         })
     }
@@ -215,6 +218,7 @@ impl SledStore {
             agents: self.scan(AGENT)?,
             pats: self.scan(PAT)?,
             sessions: self.scan(SESSION)?,
+            requests: self.scan(ACCESS_REQUEST)?,
             last_audit: None,
         };
         let audit = self.audit_from(0).collect::<Result<Vec<_>, _>>()?;
