@@ -495,10 +495,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Tenant { command } => tenant_request(command)?,
         Command::Pat { command } => pat_request(command, g.dry_run)?,
         Command::Cluster { command: ClusterCommand::Ls } => Request::get("/support/cluster", output::Shape::Nodes),
-        Command::Access { command: AccessCommand::Approve { request, key, approver, not_after } } => {
-            return approve_request(g, &request, &key, &approver, not_after.as_deref())
-        }
-        Command::Access { command } => access_request(command)?,
+        Command::Access { command } => match access_request(command)? {
+            Access::Send(request) => request,
+            Access::Approve { request, key, approver, not_after } => {
+                return approve_request(g, &request, &key, &approver, not_after.as_deref())
+            }
+        },
         Command::Audit { command: AuditCommand::Ls { tenant, since, limit, follow } } => {
             let mut query = Vec::new();
             if let Some(t) = tenant {
@@ -858,9 +860,16 @@ fn agent_request(command: AgentCommand, dry_run: bool) -> Result<Request, Failur
     })
 }
 
-fn access_request(command: AccessCommand) -> Result<Request, Failure> {
+/// What an `access` command does: one request, or (approve) a read, a local signature and an
+/// upload.
+enum Access {
+    Send(Request),
+    Approve { request: String, key: PathBuf, approver: String, not_after: Option<String> },
+}
+
+fn access_request(command: AccessCommand) -> Result<Access, Failure> {
     let path = |request: &str| format!("/support/access-requests/{}", segment(request));
-    Ok(match command {
+    Ok(Access::Send(match command {
         AccessCommand::Request { agent, tenant, reason, ttl } => {
             let mut body = json!({ "tenant": tenant, "reason": reason });
             if let Some(ttl) = &ttl {
@@ -881,8 +890,10 @@ fn access_request(command: AccessCommand) -> Result<Request, Failure> {
         AccessCommand::Deny { request, reason } => {
             Request::post(&format!("{}/deny", path(&request)), json!({ "reason": reason }), output::Shape::Object)
         }
-        AccessCommand::Approve { .. } => unreachable!("approve reads the request first (approve_request)"),
-    })
+        AccessCommand::Approve { request, key, approver, not_after } => {
+            return Ok(Access::Approve { request, key, approver, not_after })
+        }
+    }))
 }
 
 /// `argusctl access approve`: reads the request from the server, signs an approval of exactly

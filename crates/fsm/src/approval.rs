@@ -18,6 +18,7 @@ use crate::signed::{
     verify_envelope, Envelope, SignedError, BODY_VERSION,
 };
 use crate::time::Timestamp;
+pub use crate::wire::GrantApproval;
 use crate::wire::SessionGrant;
 
 /// Domain separation prefix for approval signatures.
@@ -114,15 +115,6 @@ fn well_formed(bytes: &[u8]) -> Result<ApprovalBody, SignedError> {
 /// guarantee).
 pub fn decode_unverified(envelope: &Envelope) -> Result<ApprovalBody, SignedError> {
     well_formed(&decode_body(envelope, MAX_APPROVAL_BODY)?)
-}
-
-/// What a grant carries on an agent with a policy: the access request it was approved under,
-/// that request's reason (the approvals bind its hash), and the approvers' envelopes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantApproval {
-    pub request_id: String,
-    pub reason: String,
-    pub approvals: Vec<Envelope>,
 }
 
 /// The agent's policy: the tenant's approver keys and how many distinct ones must approve.

@@ -10,6 +10,7 @@ use crate::codes::Code;
 use crate::command::Command;
 use crate::handshake::{Challenge, Hello, Proof};
 use crate::session::EndReason;
+use crate::signed::Envelope;
 use crate::time::Timestamp;
 
 /// The protocol version carried in every frame.
@@ -136,6 +137,15 @@ pub enum PeerReply {
     NotHere,
 }
 
+/// What a grant carries (SPEC §13) on an agent with a policy: the access request it was approved under,
+/// that request's reason (the approvals bind its hash), and the approvers' envelopes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantApproval {
+    pub request_id: String,
+    pub reason: String,
+    pub approvals: Vec<Envelope>,
+}
+
 /// A session the agent must honour until it ends or `expires_at` passes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionGrant {
@@ -145,7 +155,7 @@ pub struct SessionGrant {
     pub expires_at: Timestamp,
     /// The tenant's approvals of the access request the session was opened under (SPEC §13);
     /// `None` for a session opened without one.
-    pub approval: Option<Box<crate::approval::GrantApproval>>,
+    pub approval: Option<Box<GrantApproval>>,
 }
 
 /// An agent's answer to a command.

@@ -135,25 +135,6 @@ pub(crate) async fn apply(ops: &crate::state::Ops, changes: crate::store::Change
     Ok(())
 }
 
-/// Re-reads everything after this node was paused ([`crate::wake`]), once: whoever takes the
-/// registry first does it, and whoever waited behind it finds it done. A view that a failed
-/// write left unsure is reloaded as such (what never landed is dropped, not waited for).
-pub async fn catch_up(ops: &crate::state::Ops) -> Result<(), crate::fault::Fault> {
-    let mut registry = ops.registry.write().await;
-    if !ops.wakefulness.woke() {
-        return Ok(());
-    }
-    tracing::warn!("this node was paused or starved: re-reading the store before deciding anything");
-    if ops.writer.poisoned() {
-        registry.ensure_current(ops.store.as_ref(), &ops.writer)?;
-        cut_off_revoked(ops, &registry);
-    } else {
-        reload_locked(ops, &mut registry).await.map_err(|error| crate::fault::Fault::store(&error))?;
-    }
-    ops.wakefulness.caught_up();
-    Ok(())
-}
-
 /// How far along an access request is: pending, approved, then final (denied, expired, used).
 fn request_stage(state: &argus_fsm::access::RequestState) -> u8 {
     use argus_fsm::access::RequestState;
@@ -167,26 +148,16 @@ fn request_stage(state: &argus_fsm::access::RequestState) -> u8 {
 /// Replaces this node's view with the store's, then cuts off links of agents revoked meanwhile.
 async fn reload_everything(ops: &crate::state::Ops) -> Result<(), StoreError> {
     let mut registry = ops.registry.write().await;
-    reload_locked(ops, &mut registry).await
+    ops.reload_locked(&mut registry).await
 }
 
-async fn reload_locked(ops: &crate::state::Ops, registry: &mut crate::state::Registry) -> Result<(), StoreError> {
-    // Nothing of this node's may be pending when its view is replaced by the store's: flush
-    // first, with the registry held so nothing new is staged meanwhile.
-    ops.writer.wait_all().await?;
-    let snapshot = ops.store.load()?;
-    *registry = crate::state::Registry::from_snapshot(snapshot);
-    cut_off_revoked(ops, registry);
-    tracing::info!("reloaded this node's view from the shared store");
-    Ok(())
-}
-
-/// Closes the links this node holds of agents the view no longer has enrolled.
-fn cut_off_revoked(ops: &crate::state::Ops, registry: &crate::state::Registry) {
-    for agent in ops.reach.held() {
-        let enrolled = registry.agents.get(&agent).is_some_and(|a| a.enrollment.passkey().is_some());
-        if !enrolled {
-            ops.reach.disconnect(&agent, "agent_revoked");
-        }
+/// Notes the time every [`crate::wake::TICK`] (cluster nodes only: a node alone on its store
+/// has nobody else's changes to miss).
+pub async fn wake_ticker(ops: std::sync::Arc<crate::state::Ops>) {
+    let mut tick = tokio::time::interval(crate::wake::TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        ops.wakefulness.tick();
     }
 }

@@ -286,12 +286,57 @@ impl Ops {
     /// re-read before anything is decided (503 while the store cannot answer).
     pub async fn ensure_current(&self) -> Result<(), Fault> {
         if self.store.cluster().is_some() && self.wakefulness.woke() {
-            crate::cluster::catch_up(self).await?;
+            self.catch_up().await?;
         }
         if self.writer.poisoned() {
             self.registry.write().await.ensure_current(self.store.as_ref(), &self.writer)?;
         }
         Ok(())
+    }
+}
+
+impl Ops {
+    /// Re-reads everything after this node was paused ([`crate::wake`]), once: whoever takes
+    /// the registry first does it, and whoever waited behind it finds it done. A view that a
+    /// failed write left unsure is reloaded as such (what never landed is dropped, not waited
+    /// for).
+    pub async fn catch_up(&self) -> Result<(), Fault> {
+        let mut registry = self.registry.write().await;
+        if !self.wakefulness.woke() {
+            return Ok(());
+        }
+        tracing::warn!("this node was paused or starved: re-reading the store before deciding anything");
+        if self.writer.poisoned() {
+            registry.ensure_current(self.store.as_ref(), &self.writer)?;
+            self.cut_off_revoked(&registry);
+        } else {
+            self.reload_locked(&mut registry).await.map_err(|error| Fault::store(&error))?;
+        }
+        self.wakefulness.caught_up();
+        Ok(())
+    }
+
+    /// Replaces the view with the store's (the registry held by the caller), then cuts off
+    /// links of agents revoked meanwhile.
+    pub async fn reload_locked(&self, registry: &mut Registry) -> Result<(), crate::store::StoreError> {
+        // Nothing of this node's may be pending when its view is replaced by the store's: flush
+        // first, with the registry held so nothing new is staged meanwhile.
+        self.writer.wait_all().await?;
+        let snapshot = self.store.load()?;
+        *registry = Registry::from_snapshot(snapshot);
+        self.cut_off_revoked(registry);
+        tracing::info!("reloaded this node's view from the shared store");
+        Ok(())
+    }
+
+    /// Closes the links this node holds of agents the view no longer has enrolled.
+    fn cut_off_revoked(&self, registry: &Registry) {
+        for agent in self.reach.held() {
+            let enrolled = registry.agents.get(&agent).is_some_and(|a| a.enrollment.passkey().is_some());
+            if !enrolled {
+                self.reach.disconnect(&agent, "agent_revoked");
+            }
+        }
     }
 }
 

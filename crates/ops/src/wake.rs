@@ -3,7 +3,7 @@
 //! on stale presence"). While it slept, other nodes may have revoked agents, ended sessions,
 //! revoked PATs; their announcements wait in its socket, and a request that waited there too
 //! could otherwise be decided before them. So the first thing after a gap is a full re-read of
-//! the store ([`crate::cluster::catch_up`]), before any request is decided.
+//! the store ([`crate::state::Ops::catch_up`]; the ticker is `crate::cluster::wake_ticker`), before any request is decided.
 //!
 //! A ticker notes the time every [`TICK`]; a gap longer than [`GAP`] between two notes, or
 //! between the last note and a request, is a pause. Pauses shorter than `GAP` are covered by
@@ -71,17 +71,6 @@ impl Wakefulness {
 
     pub fn caught_up(&self) {
         self.caught_up_at(self.now_ms())
-    }
-}
-
-/// Notes the time every [`TICK`] (cluster nodes only: a node alone on its store has nobody
-/// else's changes to miss).
-pub async fn ticker(ops: std::sync::Arc<crate::state::Ops>) {
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        ops.wakefulness.tick();
     }
 }
 

@@ -242,7 +242,7 @@ pub async fn serve(
         let changes = cluster.subscribe(&node_id);
         cluster_tasks.push(tokio::spawn(crate::cluster::follow_changes(ops.clone(), changes)));
         cluster_tasks.push(tokio::spawn(crate::cluster::heartbeat_driver(ops.clone(), beat)));
-        cluster_tasks.push(tokio::spawn(crate::wake::ticker(ops.clone())));
+        cluster_tasks.push(tokio::spawn(crate::cluster::wake_ticker(ops.clone())));
     }
     write_addresses(
         &dir.addresses(),

@@ -202,7 +202,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
             // agent may have been revoked meanwhile (if the store cannot answer, the view as it
             // is decides, as for any handshake while the store is away).
             if ops.store.cluster().is_some() && ops.wakefulness.woke() {
-                if let Err(error) = crate::cluster::catch_up(ops).await {
+                if let Err(error) = ops.catch_up().await {
                     tracing::warn!(error = %error.message, "could not re-read the store after a pause");
                 }
             }
