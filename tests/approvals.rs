@@ -185,7 +185,30 @@ fn a_breached_server_cannot_open_a_session_the_tenant_did_not_approve() {
         let other_agent = sign_approval(&approver(1), &approval(REQUEST, "a2", requester, 600));
         let other_requester = sign_approval(&approver(1), &approval(REQUEST, "a1", "eve@example.com", 600));
         let short = sign_approval(&approver(1), &approval(REQUEST, "a1", requester, 60));
+        let other_tenant = sign_approval(
+            &approver(1),
+            &ApprovalBody { tenant: "T2".into(), ..approval(REQUEST, "a1", requester, 600) },
+        );
+        let lapsed = sign_approval(
+            &approver(1),
+            &ApprovalBody {
+                not_before: now_s() - 900,
+                not_after: now_s() - 300,
+                ..approval(REQUEST, "a1", requester, 600)
+            },
+        );
+        let early = sign_approval(
+            &approver(1),
+            &ApprovalBody {
+                not_before: now_s() + 300,
+                not_after: now_s() + 900,
+                ..approval(REQUEST, "a1", requester, 600)
+            },
+        );
         let hostile = [
+            ("another tenant", grant("ses_h7", REQUEST, vec![other_tenant], 60_000), Code::ApprovalInvalid),
+            ("after its window", grant("ses_h8", REQUEST, vec![lapsed], 60_000), Code::ApprovalInvalid),
+            ("before its window", grant("ses_h9", REQUEST, vec![early], 60_000), Code::ApprovalInvalid),
             ("no approval", grant("ses_h1", "", vec![], 60_000), Code::ApprovalRequired),
             ("forged", grant("ses_h2", REQUEST, vec![forged], 60_000), Code::ApprovalInvalid),
             ("unlisted key", grant("ses_h3", REQUEST, vec![unlisted], 60_000), Code::ApprovalInvalid),
@@ -242,22 +265,27 @@ fn the_approvers_cli_checks_what_it_is_given_and_clear_restores_the_plain_flow()
     let out = approvers(&root, &["set", "--key", keys.join("junk.pub").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!root.join("state").join("approvers.toml").exists());
-    // Set while the agent runs: the next session is refused by the agent itself.
-    assert!(approvers(&root, &["set", "--key", alice.to_str().unwrap()]).status.success());
+    // Set while the agent runs, with a session open: the agent itself refuses it from now on.
     let token = fleet.activate("a1");
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    assert!(approvers(&root, &["set", "--key", alice.to_str().unwrap()]).status.success());
     let out = fleet.command(&token, "ping", None);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stderr.contains("approval_required"), "{}", out.stderr);
-    let capabilities = fleet.op(&["agent", "capabilities", "a1"]);
-    assert!(
-        argus_e2e::wait_until(Duration::from_secs(10), || fleet.op(&["agent", "capabilities", "a1"]).json["manifest"]
-            ["approval_required"]
-            == true),
-        "the manifest reports the policy: {}",
-        capabilities.stdout
-    );
+    let reports = |required: bool| {
+        argus_e2e::wait_until(Duration::from_secs(10), || {
+            fleet.op(&["agent", "capabilities", "a1"]).json["manifest"]["approval_required"] == required
+        })
+    };
+    assert!(reports(true), "the manifest reports the policy");
+    // Once the server knows, it refuses a plain activation itself (the agent would).
+    assert_eq!(fleet.op(&["support", "deactivate", "T1", "--session", &token, "--reason", "done"]).code, 0);
+    let plain = fleet.op(&["agent", "activate", "a1", "--tenant", "T1", "--reason", "e2e"]);
+    assert_eq!((plain.code, plain.json["error"].as_str()), (1, Some("approval_required")), "{}", plain.stdout);
     // Cleared: the plain flow again.
     assert!(approvers(&root, &["clear"]).status.success());
+    assert!(reports(false), "the manifest reports no policy");
+    let token = fleet.activate("a1");
     assert_eq!(fleet.command(&token, "ping", None).code, 0);
     let shown = approvers(&root, &["show", "--json"]);
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
@@ -361,4 +389,182 @@ fn access_requests_are_asked_approved_with_the_tenants_keys_or_denied_and_seen_o
         (denial["actor"].as_str(), denial["reason"].as_str()),
         (Some("admin@t1.example"), Some("not during the freeze"))
     );
+}
+
+/// SPEC §13 "Activating with approvals", through the real binaries: an agent whose owner
+/// requires two of Alice's and Bob's keys. A plain activation and one under a request that is
+/// still pending are refused; one longer than approved too; the approved request opens one
+/// session the agent accepted (commands run, the trail names the request), and never a second.
+/// A request the server counted as approved but the agent refuses (an unlisted key) answers the
+/// agent's refusal and leaves no live session; a denied request opens nothing; the tenant's
+/// flag refuses plain activations even where no agent policy is set.
+#[test]
+fn an_approved_request_opens_one_session_the_agent_accepted_and_nothing_else_opens() {
+    let mut fleet = Fleet::armed(&[]);
+    let index = fleet.add_agent("a1");
+    let root = fleet.agents[index].root.clone();
+    let keys = fleet.keys.clone();
+    let ok = |out: &argus_e2e::Output| assert_eq!(out.code, 0, "{} {}", out.stdout, out.stderr);
+    let refused = |out: &argus_e2e::Output, code: &str| {
+        assert_eq!((out.code, out.json["error"].as_str()), (1, Some(code)), "{} {}", out.stdout, out.stderr)
+    };
+    for name in ["alice", "bob", "carol"] {
+        ok(&argus_e2e::ctl_with(&[], &["keygen", "--out", keys.join(name).to_str().unwrap()]));
+    }
+    let public = |name: &str| keys.join(format!("{name}.pub")).to_str().unwrap().to_string();
+    let set = approvers(&root, &["set", "--key", &public("alice"), "--key", &public("bob"), "--threshold", "2"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert!(
+        argus_e2e::wait_until(Duration::from_secs(10), || {
+            fleet.op(&["agent", "capabilities", "a1"]).json["manifest"]["approval_threshold"] == 2
+        }),
+        "the manifest reports the threshold"
+    );
+    let out =
+        fleet.ops.admin(&["pat", "create", "--owner", "admin@t1.example", "--scope", "tenant_admin", "--tenant", "T1"]);
+    ok(&out);
+    let admin = out.json["pat"].as_str().unwrap().to_string();
+    let ask = |ttl: &str| {
+        let out = fleet.op(&["access", "request", "a1", "--tenant", "T1", "--reason", REASON, "--ttl", ttl]);
+        ok(&out);
+        out.json["request_id"].as_str().unwrap().to_string()
+    };
+    let approve = |id: &str, name: &str| {
+        let key = keys.join(format!("{name}.key"));
+        fleet.ops.ctl(&admin, &["access", "approve", id, "--key", key.to_str().unwrap(), "--approver", name])
+    };
+    let activate = |id: &str, extra: &[&str]| {
+        let mut args = vec!["agent", "activate", "a1", "--tenant", "T1", "--request", id];
+        args.extend_from_slice(extra);
+        fleet.op(&args)
+    };
+
+    // Without a request, and under one still pending: refused before anything reaches the agent.
+    refused(&fleet.op(&["agent", "activate", "a1", "--tenant", "T1", "--reason", "e2e"]), "approval_required");
+    let first = ask("30m");
+    let once = approve(&first, "alice");
+    ok(&once);
+    assert_eq!(once.json["state"], "pending", "one of two keys");
+    refused(&activate(&first, &[]), "approval_required");
+    ok(&approve(&first, "bob"));
+    refused(&activate(&first, &["--ttl", "45m"]), "ttl_exceeds_approval");
+    refused(&activate("7d4f1c2a-9b3e-4f6a-8c1d-2e3f4a5b6c7d", &[]), "request_not_found");
+
+    // Approved: the session the agent accepted, its commands, its end; never a second one.
+    let opened = activate(&first, &[]);
+    ok(&opened);
+    let token = opened.json["session_token"].as_str().unwrap().to_string();
+    ok(&fleet.command(&token, "ping", None));
+    ok(&fleet.op(&["support", "deactivate", "T1", "--session", &token, "--reason", "done"]));
+    refused(&activate(&first, &[]), "approval_invalid");
+    let shown = fleet.op(&["access", "show", &first]);
+    assert_eq!(shown.json["state"], "used", "{}", shown.stdout);
+    let started = fleet.ops.audit_events("remote_support_session_started");
+    assert_eq!(started.len(), 1, "{started:#?}");
+    assert_eq!(
+        (started[0]["details"]["request_id"].as_str(), started[0]["reason"].as_str()),
+        (Some(first.as_str()), Some(REASON)),
+        "the session's reason is the request's"
+    );
+    assert_eq!(started[0]["details"]["ttl_seconds"], 1_800, "the approved length");
+
+    // Approved on the server by two keys, one of them unlisted on the agent: the agent refuses
+    // the grant, the activation answers its refusal, and no live session remains.
+    let second = ask("30m");
+    ok(&approve(&second, "alice"));
+    let counted = approve(&second, "carol");
+    assert_eq!(counted.json["state"], "approved", "the server cannot tell the keys apart");
+    refused(&activate(&second, &[]), "approval_invalid");
+    let agents = fleet.op(&["agent", "ls", "--tenant", "T1"]);
+    assert_eq!(agents.json["agents"][0]["session_active"], false, "{}", agents.stdout);
+    let ended = fleet.ops.audit_events("remote_support_session_ended");
+    let withdrawn = ended.last().unwrap();
+    assert_eq!(
+        (withdrawn["actor"].as_str(), withdrawn["reason"].as_str()),
+        (Some("system"), Some("deactivated")),
+        "{withdrawn}"
+    );
+    let third = ask("10m");
+    ok(&approve(&third, "alice"));
+    ok(&approve(&third, "bob"));
+    let opened = activate(&third, &[]);
+    ok(&opened);
+    ok(&fleet.command(opened.json["session_token"].as_str().unwrap(), "ping", None));
+    ok(&fleet.op(&[
+        "support",
+        "deactivate",
+        "T1",
+        "--session",
+        opened.json["session_token"].as_str().unwrap(),
+        "--reason",
+        "done",
+    ]));
+
+    // Denied: nothing opens.
+    let denied = ask("10m");
+    ok(&fleet.ops.ctl(&admin, &["access", "deny", &denied, "--reason", "not now"]));
+    refused(&activate(&denied, &[]), "approval_invalid");
+
+    // The tenant's flag: an operator cannot set it; with it, a plain activation is refused even
+    // once the agent has no policy; off, the plain flow again.
+    assert!(approvers(&root, &["clear"]).status.success());
+    assert!(argus_e2e::wait_until(Duration::from_secs(10), || {
+        fleet.op(&["agent", "capabilities", "a1"]).json["manifest"]["approval_threshold"] == 0
+    }));
+    refused(&fleet.op(&["tenant", "approval", "T1", "--required"]), "missing_role");
+    let flagged = fleet.ops.ctl(&admin, &["tenant", "approval", "T1", "--required"]);
+    ok(&flagged);
+    assert_eq!(flagged.json["approval_required"], true, "{}", flagged.stdout);
+    refused(&fleet.op(&["agent", "activate", "a1", "--tenant", "T1", "--reason", "e2e"]), "approval_required");
+    ok(&fleet.ops.ctl(&admin, &["tenant", "approval", "T1", "--off"]));
+    let token = fleet.activate("a1");
+    ok(&fleet.command(&token, "ping", None));
+    let set = fleet.ops.audit_events("tenant_approval_set");
+    assert_eq!(set.len(), 2, "{set:#?}");
+    assert_eq!(
+        (set[0]["details"]["approval_required"].as_bool(), set[1]["details"]["approval_required"].as_bool()),
+        (Some(true), Some(false))
+    );
+}
+
+/// A pending request expires an hour after it was made (SPEC §13): recorded once by the server,
+/// and it opens nothing. The hour is not waited for: the request is written an hour older into
+/// the stopped server's store, and the restarted server's expiry sweep finds it lapsed.
+#[test]
+fn a_request_left_pending_for_an_hour_expires_and_opens_nothing() {
+    let mut fleet = Fleet::armed_on(argus_e2e::Ops::start_on_sled(&[]));
+    fleet.add_agent("a1");
+    let asked = fleet.op(&["access", "request", "a1", "--tenant", "T1", "--reason", REASON]);
+    assert_eq!(asked.code, 0, "{}", asked.stderr);
+    let id = asked.json["request_id"].as_str().unwrap().to_string();
+    let port = fleet.ops.agent.port();
+    fleet.ops.stop();
+    {
+        use argus_ops::store::Store as _;
+        let store = argus_ops::store::SledStore::open(&fleet.ops.data().join("db")).unwrap();
+        let snapshot = store.load().unwrap();
+        let mut request = snapshot.requests.into_iter().find(|r| r.request_id == id).expect("stored");
+        let hour = argus_fsm::access::REQUEST_LIFETIME_MS + 1_000;
+        request.created_at = Timestamp(request.created_at.0 - hour);
+        request.expires_at = Timestamp(request.expires_at.0 - hour);
+        store.commit(&[argus_ops::store::Write::AccessRequest(request)]).unwrap();
+        drop(store);
+        // Let go of the database, so the server (another process) can open it.
+        argus_ops::store::SledStore::forget(&fleet.ops.data().join("db"));
+    }
+    fleet.ops.serve(Some(port));
+    assert!(
+        argus_e2e::wait_until(Duration::from_secs(10), || fleet.op(&["access", "show", &id]).json["state"]
+            == "expired"),
+        "the sweep expires it"
+    );
+    let expired = fleet.ops.audit_events("access_request_expired");
+    assert_eq!(expired.len(), 1, "{expired:#?}");
+    assert_eq!(
+        (expired[0]["actor"].as_str(), expired[0]["details"]["request_id"].as_str()),
+        (Some("system"), Some(id.as_str()))
+    );
+    assert!(fleet.wait_online("a1", true));
+    let out = fleet.op(&["agent", "activate", "a1", "--tenant", "T1", "--request", &id]);
+    assert_eq!((out.code, out.json["error"].as_str()), (1, Some("approval_invalid")), "{}", out.stdout);
 }

@@ -462,6 +462,7 @@ const SPEC_ROUTES: &[&str] = &[
     "delete /support/tenants/{tenant}/consent",
     "post /support/tenants/{tenant}/arm",
     "post /support/tenants/{tenant}/disarm",
+    "put /support/tenants/{tenant}/approval",
     "post /support/tenants/{tenant}/enrollment-tokens",
     "get /support/agents/{agent}/capabilities",
     "get /support/cluster",

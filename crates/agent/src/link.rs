@@ -505,6 +505,9 @@ impl Daemon {
                 AgentSessionEffect::Ended { session_id, reason } => {
                     tracing::info!(session = %session_id, reason = reason.as_str(), "session ended here");
                 }
+                AgentSessionEffect::AcceptGrant { session_id } => {
+                    let _ = outbox.send(AgentMessage::GrantAccepted { session_id });
+                }
                 AgentSessionEffect::RefuseGrant { session_id, code } => {
                     tracing::warn!(session = %session_id, %code, "a session's grant was refused: nothing runs under it");
                     let _ = outbox.send(AgentMessage::GrantRefused { session_id, code });

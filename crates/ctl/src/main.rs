@@ -185,11 +185,17 @@ struct ActivateArgs {
     agent: String,
     #[arg(long)]
     tenant: String,
-    #[arg(long)]
-    reason: String,
-    /// Session length, e.g. `45m` (default 30m, at most 120m).
+    /// Why (not with --request: the request's reason is the session's).
+    #[arg(long, required_unless_present = "request", conflicts_with = "request")]
+    reason: Option<String>,
+    /// Session length, e.g. `45m` (default 30m, at most 120m; with --request, the approved
+    /// length, and no more).
     #[arg(long)]
     ttl: Option<String>,
+    /// An approved access request (SPEC §13): its approvals travel with the grant, and the
+    /// activation answers once the agent accepted them.
+    #[arg(long, value_name = "REQUEST")]
+    request: Option<String>,
 }
 
 #[derive(Args)]
@@ -297,6 +303,16 @@ enum TenantCommand {
         tenant: String,
         #[arg(long)]
         reason: String,
+    },
+    /// Require (or stop requiring) an approved access request for every activation on the
+    /// tenant's machines (tenant admin or admin; SPEC §13). The agents' own approver policies
+    /// are the guarantee; this makes the server refuse early.
+    Approval {
+        tenant: String,
+        #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+        required: bool,
+        #[arg(long)]
+        off: bool,
     },
     /// Consent and arming state.
     Show { tenant: String },
@@ -804,7 +820,12 @@ fn segment(text: &str) -> String {
 }
 
 fn activate(args: ActivateArgs) -> Result<Request, Failure> {
-    let mut body = json!({ "tenant": args.tenant, "reason": args.reason });
+    let mut body = json!({ "tenant": args.tenant });
+    match (&args.reason, &args.request) {
+        (_, Some(request)) => body["request_id"] = json!(request),
+        (Some(reason), None) => body["reason"] = json!(reason),
+        (None, None) => return Err(Failure::Usage("--reason or --request is required".into())),
+    }
     if let Some(ttl) = &args.ttl {
         body["ttl_seconds"] = json!(when::session_ttl_seconds(ttl).map_err(Failure::Usage)?);
     }
@@ -1004,6 +1025,11 @@ fn tenant_request(command: TenantCommand) -> Result<Request, Failure> {
         TenantCommand::Disarm { tenant, reason } => Request::post(
             &format!("/support/tenants/{}/disarm", segment(&tenant)),
             json!({ "reason": reason }),
+            output::Shape::Tenant,
+        ),
+        TenantCommand::Approval { tenant, required, .. } => Request::put(
+            &format!("/support/tenants/{}/approval", segment(&tenant)),
+            json!({ "required": required }),
             output::Shape::Tenant,
         ),
         TenantCommand::Show { tenant } => {

@@ -131,8 +131,10 @@ impl AccessError {
 /// Why a session cannot be activated with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UseError {
-    #[error("the access request is not approved")]
+    #[error("the access request is not approved yet")]
     NotApproved,
+    #[error("the access request was denied, has expired or has already opened a session")]
+    Spent,
     #[error("the access request is for another agent, tenant or requester")]
     Mismatch,
     #[error("the TTL exceeds what the request was approved for")]
@@ -143,7 +145,7 @@ impl UseError {
     pub fn code(self) -> Code {
         match self {
             UseError::NotApproved => Code::ApprovalRequired,
-            UseError::Mismatch => Code::ApprovalInvalid,
+            UseError::Spent | UseError::Mismatch => Code::ApprovalInvalid,
             UseError::TtlExceedsApproval => Code::TtlExceedsApproval,
         }
     }
@@ -189,8 +191,10 @@ impl AccessRequest {
         requester: &str,
         ttl_seconds: u32,
     ) -> Result<&[Envelope], UseError> {
-        if !matches!(self.state, RequestState::Approved { .. }) {
-            return Err(UseError::NotApproved);
+        match self.state {
+            RequestState::Approved { .. } => {}
+            RequestState::Pending => return Err(UseError::NotApproved),
+            _ => return Err(UseError::Spent),
         }
         if self.tenant != tenant || self.agent_id != agent_id || self.requester != requester {
             return Err(UseError::Mismatch);
@@ -305,7 +309,8 @@ mod tests {
         let first = r.handle(approval(1, |_| {}), NOW).unwrap();
         assert!(matches!(&first[..], [AccessEffect::Approved { complete: false, .. }]));
         assert_eq!(r.handle(approval(1, |_| {}), NOW).unwrap_err().error, AccessError::SameKeyTwice);
-        assert!(r.usable("T1", "a1", "op", 600).is_err(), "one of two");
+        assert_eq!(r.usable("T1", "a1", "op", 600), Err(UseError::NotApproved), "one of two");
+        assert_eq!(UseError::NotApproved.code(), Code::ApprovalRequired);
         let second = r.handle(approval(2, |_| {}), NOW).unwrap();
         assert!(matches!(&second[..], [AccessEffect::Approved { complete: true, .. }]));
         assert_eq!(r.state.name(), "approved");
@@ -316,7 +321,9 @@ mod tests {
         assert_eq!(r.handle(approval(3, |_| {}), NOW).unwrap_err().error.code(), Code::RequestNotPending);
         r.handle(AccessEvent::Use { session_id: "ses_1".into() }, NOW).unwrap();
         assert_eq!(r.state.name(), "used");
-        assert_eq!(r.usable("T1", "a1", "op", 600), Err(UseError::NotApproved));
+        // A second session from the same approval: refused as invalid, not as "not yet".
+        assert_eq!(r.usable("T1", "a1", "op", 600), Err(UseError::Spent));
+        assert_eq!(UseError::Spent.code(), Code::ApprovalInvalid);
         assert_eq!(
             r.handle(AccessEvent::Use { session_id: "ses_2".into() }, NOW).unwrap_err().error,
             AccessError::NotApproved

@@ -62,6 +62,9 @@ pub enum AgentSessionEffect {
     /// A grant from the control stream was refused (its approvals): tell the server, which
     /// answers the activation with `code`.
     RefuseGrant { session_id: String, code: crate::Code },
+    /// A grant from the control stream is live here and will be served (approved, with a
+    /// policy): tell the server, which answers an activation carrying approvals after this.
+    AcceptGrant { session_id: String },
 }
 
 /// One access request's use: the session it opened, when, and until when it is remembered.
@@ -280,9 +283,23 @@ impl Machine for AgentSessions {
                 }
                 Ok(ended)
             }
+            // Told the server either way when it will wait: accepted once live here (and
+            // approved, under a policy), refused otherwise. An expired or ended grant says
+            // nothing: the server ended it or will (its wait is bounded).
             AgentSessionEvent::Granted(grant) => {
                 let mut effects = vec![];
                 self.learn_told(&grant, now, &mut effects);
+                let refused = effects.iter().any(|e| matches!(e, AgentSessionEffect::RefuseGrant { .. }));
+                let session_id = grant.session_id;
+                if !refused && self.is_live(&session_id, now) {
+                    if self.policy.is_none() || self.approved.contains(&session_id) {
+                        effects.push(AgentSessionEffect::AcceptGrant { session_id });
+                    } else {
+                        // Learnt before the policy was set: it runs nothing while it is.
+                        let code = ApprovalError::Required.code();
+                        effects.push(AgentSessionEffect::RefuseGrant { session_id, code });
+                    }
+                }
                 Ok(effects)
             }
             // Sessions already approved stay so; one learnt without approvals runs nothing
@@ -368,8 +385,11 @@ mod tests {
     fn a_command_that_overtakes_its_grant_is_admitted() {
         let mut agent = AgentSessions::new("T1");
         assert_eq!(agent.admit(&grant("s1", 60_000), true, NOW), Ok(vec![]));
-        // The grant arriving late changes nothing.
-        assert_eq!(agent.handle(AgentSessionEvent::Granted(grant("s1", 60_000)), NOW), Ok(vec![]));
+        // The grant arriving late changes nothing; it is accepted (the server may be waiting).
+        assert_eq!(
+            agent.handle(AgentSessionEvent::Granted(grant("s1", 60_000)), NOW),
+            Ok(vec![AgentSessionEffect::AcceptGrant { session_id: "s1".into() }])
+        );
         assert_eq!(agent.admit(&grant("s1", 60_000), true, NOW), Ok(vec![]));
     }
 
@@ -383,7 +403,8 @@ mod tests {
             Ok(vec![AgentSessionEffect::AcknowledgeEnd { session_id: "s1".into() }]),
             "always acknowledged"
         );
-        agent.handle(AgentSessionEvent::Granted(grant("s1", 60_000)), NOW).unwrap();
+        let late = agent.handle(AgentSessionEvent::Granted(grant("s1", 60_000)), NOW).unwrap();
+        assert_eq!(late, vec![], "an ended session's grant is neither accepted nor refused: the server ended it");
         assert_eq!(agent.admit(&grant("s1", 60_000), true, NOW), Err(AgentRefusal::Session(SessionError::Expired)));
         // After a live session ends, its grant riding on a late command is refused too.
         agent.admit(&grant("s2", 60_000), true, NOW).unwrap();

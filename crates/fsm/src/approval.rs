@@ -13,12 +13,12 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::codes::Code;
+pub use crate::session::GrantApproval;
 use crate::signed::{
     check_body_size, decode_body, decode_exact, encode_body, is_lower_hyphenated_uuid, key_id, sha256, sign_bytes,
     verify_envelope, Envelope, SignedError, BODY_VERSION,
 };
 use crate::time::Timestamp;
-pub use crate::wire::GrantApproval;
 use crate::wire::SessionGrant;
 
 /// Domain separation prefix for approval signatures.

@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 
 use crate::codes::Code;
 use crate::machine::{refuse, Machine, Outcome, Refused};
+use crate::signed::Envelope;
 use crate::time::{Timestamp, MINUTE_MS};
 
 /// TTL when the operator does not give one: 30 minutes.
@@ -68,6 +69,16 @@ pub enum SessionState {
     Ended { at: Timestamp, reason: EndReason },
 }
 
+/// What a grant carries (SPEC §13) on an agent with a policy: the access request it was
+/// approved under, that request's reason (the approvals bind its hash), and the approvers'
+/// envelopes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantApproval {
+    pub request_id: String,
+    pub reason: String,
+    pub approvals: Vec<Envelope>,
+}
+
 /// One session and what it is bound to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -83,6 +94,10 @@ pub struct Session {
     pub started_at: Timestamp,
     pub expires_at: Timestamp,
     pub state: SessionState,
+    /// The approvals of the access request it was opened under (SPEC §13), sent with its grant;
+    /// `None` for a session opened without one (and on the agent's side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Box<GrantApproval>>,
 }
 
 /// Something that happens to a session.
@@ -166,6 +181,7 @@ impl Session {
             started_at: now,
             expires_at: now.plus_millis(ttl_ms),
             state: SessionState::Active,
+            approval: None,
         }
     }
 

@@ -90,12 +90,16 @@ pub struct Tenant {
     /// The tenant's Ed25519 consent public key; only documents signed by it count.
     pub consent_key: [u8; 32],
     pub state: TenantState,
+    /// The server refuses activations without an approved access request (SPEC §13's tenant
+    /// flag: a convenience; the agent's own policy is the guarantee).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval_required: bool,
 }
 
 impl Tenant {
     /// A new tenant with no consent on record.
     pub fn new(id: String, consent_key: [u8; 32]) -> Tenant {
-        Tenant { id, consent_key, state: TenantState::NoConsent }
+        Tenant { id, consent_key, state: TenantState::NoConsent, approval_required: false }
     }
 
     /// Whether a session may be activated at `now` (consent first, then arming: SPEC order).

@@ -10,7 +10,7 @@ use crate::codes::Code;
 use crate::command::Command;
 use crate::handshake::{Challenge, Hello, Proof};
 use crate::session::EndReason;
-use crate::signed::Envelope;
+pub use crate::session::GrantApproval;
 use crate::time::Timestamp;
 
 /// The protocol version carried in every frame.
@@ -57,6 +57,12 @@ pub enum AgentMessage {
     GrantRefused {
         session_id: String,
         code: Code,
+    },
+    /// On the control stream: the agent accepted a [`ServerMessage::SessionGranted`] and will
+    /// serve it (with its approvals, on an agent with a policy); an activation that carries
+    /// approvals answers after this (SPEC §13). Appended: the variants' order is the wire's.
+    GrantAccepted {
+        session_id: String,
     },
 }
 
@@ -135,15 +141,9 @@ pub enum PeerReply {
     Done,
     /// The agent's link is not (or no longer) on this node.
     NotHere,
-}
-
-/// What a grant carries (SPEC §13) on an agent with a policy: the access request it was approved under,
-/// that request's reason (the approvals bind its hash), and the approvers' envelopes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantApproval {
-    pub request_id: String,
-    pub reason: String,
-    pub approvals: Vec<Envelope>,
+    /// The agent refused the grant it was told (its approvals, SPEC §13): nothing runs under
+    /// it. Appended: the variants' order is the wire's.
+    GrantRefused { code: Code },
 }
 
 /// A session the agent must honour until it ends or `expires_at` passes.

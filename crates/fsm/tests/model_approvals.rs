@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use argus_fsm::agent_sessions::{AgentSessionEvent, AgentSessions};
+use argus_fsm::agent_sessions::{AgentSessionEffect, AgentSessionEvent, AgentSessions};
 use argus_fsm::approval::{sign_approval, ApprovalBody, ApproverPolicy, GrantApproval};
 use argus_fsm::machine::Machine;
 use argus_fsm::signed::sha256;
@@ -130,10 +130,17 @@ proptest! {
                 Op::Grant { session, request, signers, tamper, on_command } => {
                     let (grant, valid) = grant(session, request, &signers, tamper, now);
                     let request_id = REQUESTS[request as usize];
-                    if !on_command {
-                        agent.handle(AgentSessionEvent::Granted(grant.clone()), Timestamp(now)).unwrap();
-                    }
+                    let told = (!on_command)
+                        .then(|| agent.handle(AgentSessionEvent::Granted(grant.clone()), Timestamp(now)).unwrap());
                     let ran = agent.admit(&grant, true, Timestamp(now)).is_ok();
+                    if let Some(told) = told {
+                        // The server answers an activation "accepted" exactly when the agent
+                        // will serve the session, and "refused" when it will not (SPEC §13).
+                        let accepted = told.iter().any(|e| matches!(e, AgentSessionEffect::AcceptGrant { .. }));
+                        let refused = told.iter().any(|e| matches!(e, AgentSessionEffect::RefuseGrant { .. }));
+                        prop_assert_eq!(accepted, ran, "accepted {:?} but ran {}", told, ran);
+                        prop_assert_eq!(refused, !ran, "refused {:?} but ran {}", told, ran);
+                    }
                     let sid = grant.session_id.as_str();
                     let request_free = !bound.contains_key(request_id);
                     let session_fresh = !bound.values().any(|(s, _)| s == sid);

@@ -129,6 +129,8 @@ impl System {
         for effect in effects {
             match effect {
                 AgentSessionEffect::AcknowledgeEnd { session_id } => assert!(self.agent_saw_end.contains(&session_id)),
+                // Accepted only while live here: never after the agent saw its end.
+                AgentSessionEffect::AcceptGrant { session_id } => assert!(!self.agent_saw_end.contains(&session_id)),
                 AgentSessionEffect::Ended { .. } => {
                     panic!("a grant or the server's end never ends a session by the agent's own account")
                 }

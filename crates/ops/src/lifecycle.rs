@@ -44,8 +44,8 @@ enum Performed<A> {
     Event(Event),
     /// The operation is over.
     Answer(Result<A, Fault>),
-    /// A relay: performed without the lock.
-    Relay(Then<A>),
+    /// A wait on an agent (a relay, a grant's verdict): performed without the lock.
+    Outside(Then<A>),
 }
 
 /// What performing an operation under the registry lock leaves to its caller, to be settled
@@ -159,7 +159,7 @@ fn perform_locked<A>(
                 })
             }))
         }
-        relay @ Then::Relay { .. } => return Performed::Relay(relay),
+        outside @ (Then::Relay { .. } | Then::ConfirmGrant { .. }) => return Performed::Outside(outside),
         Then::Answer(answer) => return Performed::Answer(answer),
     })
 }
@@ -203,7 +203,7 @@ fn drive_locked<O: Operation>(
             Performed::Answer(answer) => return answer,
             // A relay waits on an agent and never holds the lock: an operation driven here that
             // asks for one is a defect, refused rather than performed.
-            Performed::Relay(_) => return Err(argus_fsm::Code::Internal.into()),
+            Performed::Outside(_) => return Err(argus_fsm::Code::Internal.into()),
         };
     }
 }
@@ -272,7 +272,7 @@ pub fn carry_out(ops: &Ops, registry: &mut Registry, decision: Decision, now: Ti
 /// lock from the facts to the commit.
 pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<Activated, Fault> {
     let now = now();
-    let mut registry = ops.registry.write().await;
+    let registry = ops.registry.write().await;
     let fresh = Fresh { session_id: crate::secrets::identifier("ses_"), token: crate::secrets::token("rst_") };
     let activation = {
         let facts = ActivateFacts {
@@ -280,11 +280,41 @@ pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<
             agent: registry.agents.get(&request.agent_id),
             online: ops.reach.holder(&request.agent_id) != Holder::Nobody,
             sessions: registry.sessions.values().filter(|s| s.agent_id == request.agent_id).collect(),
+            access_request: request.request_id.as_ref().and_then(|id| registry.requests.get(id)),
             now,
         };
         Activate::start(request, caller, facts, fresh)
     };
-    drive_locked(ops, &mut registry, activation, now, &mut Followups::default())
+    let mut activation = activation;
+    let mut follow = Followups::default();
+    let mut held = Some(registry);
+    let mut event = Event::Start;
+    // Under the exclusive lock from the facts to the commit; a grant with approvals is then
+    // confirmed by the agent without it, once the commit is durable.
+    let answer = loop {
+        let Step { tell: tells, then } = activation.next(event);
+        let registry = match held.as_mut() {
+            Some(registry) => registry,
+            None => held.insert(ops.registry.write().await),
+        };
+        tell(ops, registry, tells, &mut follow);
+        event = match perform_locked(ops, registry, then, now, &mut follow) {
+            Performed::Event(next) => next,
+            Performed::Answer(answer) => break answer,
+            Performed::Outside(Then::ConfirmGrant { agent_id, grant }) => {
+                drop(held.take());
+                Event::Confirmed(match ops.writer.wait_all().await {
+                    Ok(()) => ops.reach.confirm_grant(&agent_id, grant).await,
+                    Err(error) => Err(Fault::from(error)),
+                })
+            }
+            Performed::Outside(_) => break Err(argus_fsm::Code::Internal.into()),
+        };
+    };
+    drop(held);
+    // A refused grant's session was ended: answered once the agent refuses it too.
+    follow.settle(ops).await;
+    answer
 }
 
 /// Runs one command under a session: the [`Run`] operation. The session is a copy read under
@@ -341,7 +371,7 @@ pub async fn run_command(
             then => match perform_locked(ops, &mut *ops.registry.write().await, then, now(), &mut follow) {
                 Performed::Event(next) => next,
                 Performed::Answer(answer) => return answer,
-                Performed::Relay(_) => return Err(argus_fsm::Code::Internal.into()),
+                Performed::Outside(_) => return Err(argus_fsm::Code::Internal.into()),
             },
         };
     }

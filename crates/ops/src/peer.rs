@@ -146,7 +146,7 @@ impl Peers {
         match self.exchange(node, &request, timeout).await {
             Ok(PeerReply::Relayed(Reply::Ok { result_json })) => Routed::Answer(Ok(result_json)),
             Ok(PeerReply::Relayed(Reply::Refused { code, message })) => Routed::Answer(Err(Fault::new(code, message))),
-            Ok(PeerReply::Done | PeerReply::NotHere) => Routed::NotThere,
+            Ok(PeerReply::Done | PeerReply::NotHere | PeerReply::GrantRefused { .. }) => Routed::NotThere,
             Err(Failure { sent: false, .. }) => Routed::NotThere,
             Err(Failure { sent: true, error }) => Routed::Answer(Err(error)),
         }

@@ -26,6 +26,10 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// (the server refuses the session from the commit on; the wait is for the agent's side).
 pub const END_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long an activation that carries approvals waits for the agent to accept or refuse its
+/// grant (SPEC §13) before it ends the session and answers `agent_timeout`.
+pub const GRANT_VERDICT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a holder the store named is trusted without asking again.
 pub const HOLDER_CACHE_FOR: Duration = Duration::from_secs(2);
 
@@ -38,6 +42,9 @@ pub enum Holder {
     Nobody,
 }
 
+/// Who waits for an agent's verdict on a grant: `Ok` accepted, else the agent's code.
+pub type VerdictWaiter = oneshot::Sender<Result<(), Code>>;
+
 /// A live, authenticated agent connection.
 #[derive(Clone)]
 pub struct LinkHandle {
@@ -48,6 +55,8 @@ pub struct LinkHandle {
     pub control: mpsc::UnboundedSender<Box<ServerMessage>>,
     /// Who waits for the agent to acknowledge which session's end.
     pub end_acks: Arc<Mutex<HashMap<String, Vec<oneshot::Sender<()>>>>>,
+    /// Who waits for the agent to accept or refuse which session's grant.
+    pub verdicts: Arc<Mutex<HashMap<String, Vec<VerdictWaiter>>>>,
 }
 
 impl LinkHandle {
@@ -63,6 +72,22 @@ impl LinkHandle {
         self.end_acks.lock().expect("acks lock").entry(session_id.to_string()).or_default().push(acked);
         self.tell(ServerMessage::SessionEnded { session_id: session_id.to_string(), reason });
         ack
+    }
+
+    /// Tells the agent about a session whose activation waits for its verdict; the receiver
+    /// resolves with it, or is dropped if the link goes away first.
+    pub fn send_grant(&self, grant: SessionGrant) -> oneshot::Receiver<Result<(), Code>> {
+        let (told, verdict) = oneshot::channel();
+        self.verdicts.lock().expect("verdicts lock").entry(grant.session_id.clone()).or_default().push(told);
+        self.tell(ServerMessage::SessionGranted(grant));
+        verdict
+    }
+
+    /// The agent accepted (`Ok`) or refused a session's grant.
+    pub fn grant_verdict(&self, session_id: &str, verdict: Result<(), Code>) {
+        for waiter in self.verdicts.lock().expect("verdicts lock").remove(session_id).into_iter().flatten() {
+            let _ = waiter.send(verdict);
+        }
     }
 
     /// The agent acknowledged a session's end.
@@ -285,6 +310,48 @@ impl Reach {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Tells the agent, wherever it is held, about a session whose grant carries approvals, and
+    /// waits (bounded by [`GRANT_VERDICT_TIMEOUT`], plus a hop) for its verdict: `Ok` once it
+    /// accepted, its code when it refused, `agent_offline` when nobody holds it, `agent_timeout`
+    /// when it did not say in time. A holder that says the agent is not there is followed once
+    /// to where the store says it is now.
+    pub async fn confirm_grant(&self, agent_id: &str, grant: SessionGrant) -> Result<(), Fault> {
+        let mut asked = None;
+        for _ in 0..2 {
+            match self.holder(agent_id) {
+                Holder::Here => return self.confirm_here(agent_id, grant).await,
+                Holder::Node(node) if asked.as_ref() != Some(&node) => {
+                    let Some(peers) = self.peers() else { break };
+                    let request =
+                        argus_fsm::wire::PeerRequest::Grant { agent_id: agent_id.to_string(), grant: grant.clone() };
+                    match peers.ask(&node, &request, GRANT_VERDICT_TIMEOUT + Duration::from_secs(2)).await {
+                        Ok(PeerReply::Done) => return Ok(()),
+                        Ok(PeerReply::GrantRefused { code }) => return Err(code.into()),
+                        Ok(_) => {
+                            self.forget_holder(agent_id);
+                            asked = Some(node);
+                        }
+                        Err(fault) => return Err(fault),
+                    }
+                }
+                _ => break,
+            }
+        }
+        Err(Code::AgentOffline.into())
+    }
+
+    /// [`Reach::confirm_grant`] on this node's link.
+    pub async fn confirm_here(&self, agent_id: &str, grant: SessionGrant) -> Result<(), Fault> {
+        let link = self.link(agent_id).ok_or(Code::AgentOffline)?;
+        match tokio::time::timeout(GRANT_VERDICT_TIMEOUT, link.send_grant(grant)).await {
+            Ok(Ok(verdict)) => verdict.map_err(|code| {
+                Fault::new(code, "the agent did not accept the session's approvals: it runs nothing under it")
+            }),
+            Ok(Err(_)) => Err(Fault::new(Code::AgentOffline, "the agent's link closed before it accepted the grant")),
+            Err(_) => Err(Fault::new(Code::AgentTimeout, "the agent did not accept the grant in time")),
         }
     }
 

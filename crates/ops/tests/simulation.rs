@@ -59,6 +59,8 @@ const OWNER: &str = "op";
 /// The documented skew between nodes' clocks the simulation keeps within.
 const MAX_SKEW_MS: i64 = 500;
 const COMMAND_TIMEOUT_MS: i64 = 30_000;
+/// `argus_ops::reach::GRANT_VERDICT_TIMEOUT`.
+const GRANT_VERDICT_TIMEOUT_MS: i64 = 5_000;
 const END_ACK_TIMEOUT_MS: i64 = 5_000;
 /// PostgreSQL's grace for a claim whose session never reached the table.
 const CLAIM_GRACE_MS: i64 = 16_000;
@@ -318,6 +320,7 @@ impl Op {
                 Then::Audit(audit) => Then::Audit(audit),
                 Then::ConsumePatch { agent_id, patch_id, audit } => Then::ConsumePatch { agent_id, patch_id, audit },
                 Then::Relay { agent_id, grant, command } => Then::Relay { agent_id, grant, command },
+                Then::ConfirmGrant { agent_id, grant } => Then::ConfirmGrant { agent_id, grant },
                 Then::End { session_id, event, actor, note, access } => {
                     Then::End { session_id, event, actor, note, access }
                 }
@@ -383,6 +386,8 @@ enum Waiting {
     Ready(Event),
     Flush,
     Relay(u64),
+    /// A grant with approvals told; waiting for the agent's verdict under this relay ID.
+    Confirm(u64),
     /// The operator's end is stored and told; waiting (bounded) for the agent.
     Acks {
         until: i64,
@@ -413,10 +418,12 @@ struct InFlight {
 
 #[derive(Debug, Clone)]
 enum Message {
-    /// Control stream: a grant.
+    /// Control stream: a grant; with `verdict`, an activation waits for the agent's verdict on
+    /// it (a grant with approvals), answered to that node's relay ID.
     Grant {
         agent: usize,
         grant: SessionGrant,
+        verdict: Option<(usize, u64)>,
     },
     /// Control stream: an end, acknowledged to `ack` when it is processed.
     End {
@@ -539,6 +546,7 @@ impl Sim {
                 },
                 armed: true,
             },
+            approval_required: false,
         };
         let mut store = Store { tenant: Some(tenant), ..Store::default() };
         for a in 0..AGENTS {
@@ -736,6 +744,7 @@ impl Sim {
             agent: n.agents.get(&agent_id),
             online,
             sessions: n.sessions.values().filter(|s| s.agent_id == agent_id).collect(),
+            access_request: None,
             now,
         };
         let request = activate::Request {
@@ -743,6 +752,7 @@ impl Sim {
             agent_id: agent_id.clone(),
             reason: "sim".into(),
             ttl_seconds: Some(self.rng.random_range(5..240)),
+            request_id: None,
         };
         let caller =
             activate::Caller { actor: OWNER.into(), ip: "127.0.0.1".into(), access_email: None, sees_tenant: true };
@@ -905,7 +915,7 @@ impl Sim {
         match told {
             Tell::Grant { agent_id, grant } => {
                 if let Some(agent) = self.route(node, &agent_id) {
-                    self.control(agent, Message::Grant { agent, grant });
+                    self.control(agent, Message::Grant { agent, grant, verdict: None });
                 }
             }
             Tell::End { agent_id, session_id, reason } => {
@@ -1013,6 +1023,17 @@ impl Sim {
                     }
                 }
                 Waiting::Relay(relay)
+            }
+            // As a relay: the verdict (or the link's silence) comes back under a relay ID.
+            Then::ConfirmGrant { agent_id, grant } => {
+                let relay = self.id();
+                self.relays.insert(relay, op_id);
+                self.schedule(GRANT_VERDICT_TIMEOUT_MS, Message::RelayTimeout { node, relay });
+                match self.route(node, &agent_id) {
+                    None => self.schedule(1, Message::Reply { node, relay, answer: Err(Code::AgentOffline.into()) }),
+                    Some(agent) => self.control(agent, Message::Grant { agent, grant, verdict: Some((node, relay)) }),
+                }
+                Waiting::Confirm(relay)
             }
             Then::End { session_id, event, actor, note, access } => {
                 let stored = self.nodes[node].sessions.get(&session_id).cloned();
@@ -1441,9 +1462,22 @@ impl Sim {
             eprintln!("t={} deliver {message:?}", self.now);
         }
         match message {
-            Message::Grant { agent, grant } => {
+            Message::Grant { agent, grant, verdict } => {
                 let now = Timestamp(self.now + self.agents[agent].skew);
-                let _ = self.agents[agent].sessions.handle(AgentSessionEvent::Granted(grant), now);
+                let effects = self.agents[agent].sessions.handle(AgentSessionEvent::Granted(grant), now);
+                if let (Ok(effects), Some((node, relay))) = (effects, verdict) {
+                    for effect in effects {
+                        match effect {
+                            AgentSessionEffect::AcceptGrant { .. } => {
+                                self.send(Message::Reply { node, relay, answer: Ok(String::new()) })
+                            }
+                            AgentSessionEffect::RefuseGrant { code, .. } => {
+                                self.send(Message::Reply { node, relay, answer: Err(code.into()) })
+                            }
+                            _ => {}
+                        }
+                    }
+                }
             }
             Message::End { agent, session_id, reason, ack } => {
                 let now = Timestamp(self.now + self.agents[agent].skew);
@@ -1466,10 +1500,17 @@ impl Sim {
             Message::Reply { node, relay, answer } => {
                 let Some(op_id) = self.relays.remove(&relay) else { return };
                 if let Some(op) = self.ops.get_mut(&op_id) {
-                    if matches!(op.waiting, Waiting::Relay(r) if r == relay) && op.node == node {
-                        op.waiting = Waiting::Ready(Event::Relayed(answer));
-                        self.advance(op_id);
+                    if op.node != node {
+                        return;
                     }
+                    match op.waiting {
+                        Waiting::Relay(r) if r == relay => op.waiting = Waiting::Ready(Event::Relayed(answer)),
+                        Waiting::Confirm(r) if r == relay => {
+                            op.waiting = Waiting::Ready(Event::Confirmed(answer.map(drop)))
+                        }
+                        _ => return,
+                    }
+                    self.advance(op_id);
                 }
             }
             Message::RelayTimeout { node, relay } => {

@@ -303,7 +303,9 @@ mod tests {
             key_id: "k".into(),
             recorded_at: Timestamp(0),
         };
-        let tenant = |id: &str, state| (id.to_string(), Tenant { id: id.into(), consent_key: [1; 32], state });
+        let tenant = |id: &str, state| {
+            (id.to_string(), Tenant { id: id.into(), consent_key: [1; 32], state, approval_required: false })
+        };
         let tenants: std::collections::HashMap<String, Tenant> = [
             tenant("armed", TenantState::Consented { consent: consent.clone(), armed: true }),
             tenant("disarmed", TenantState::Consented { consent, armed: false }),

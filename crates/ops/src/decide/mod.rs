@@ -141,6 +141,10 @@ pub enum Then<A> {
     /// Run the [`end::End`] operation on the session as the driver holds it now →
     /// [`Event::Ended`].
     End { session_id: String, event: SessionEvent, actor: String, note: Option<String>, access: Option<String> },
+    /// Tell the agent, wherever it is held, a grant that carries approvals, once the records
+    /// before it are durable, and wait (bounded) for the agent to accept or refuse it →
+    /// [`Event::Confirmed`].
+    ConfirmGrant { agent_id: String, grant: SessionGrant },
     /// Done.
     Answer(Result<A, Fault>),
 }
@@ -158,6 +162,9 @@ pub enum Event {
     Ended(Result<Option<(EndReason, Box<Session>)>, Fault>),
     /// The live sessions asked for, by ID.
     Live(Vec<String>),
+    /// The agent accepted the grant, or why not (`approval_required`, `approval_invalid`, or
+    /// `agent_offline`/`agent_timeout` when it could not say).
+    Confirmed(Result<(), Fault>),
 }
 
 /// What the agent needs to enforce a session itself.
@@ -167,7 +174,7 @@ pub fn grant_of(session: &Session) -> SessionGrant {
         tenant: session.tenant.clone(),
         owner: session.owner.clone(),
         expires_at: session.expires_at,
-        approval: None,
+        approval: session.approval.clone(),
     }
 }
 

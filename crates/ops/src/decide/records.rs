@@ -81,6 +81,17 @@ pub fn record_consent(
     Ok((tenant.clone(), Decision::of(Write::Tenant(tenant), entry)))
 }
 
+/// The tenant's flag requiring an approved access request for every activation (SPEC §13),
+/// set or cleared; recorded even when unchanged (who looked at it, and when, matters).
+pub fn tenant_approval(tenant: &Tenant, required: bool, actor: &str) -> (Tenant, Decision) {
+    let mut tenant = tenant.clone();
+    let was = std::mem::replace(&mut tenant.approval_required, required);
+    let entry = AuditEntry::new(AuditEvent::TenantApprovalSet, actor)
+        .tenant(&tenant.id)
+        .details(json!({ "approval_required": required, "was": was }));
+    (tenant.clone(), Decision::of(Write::Tenant(tenant), entry))
+}
+
 /// A new tenant with its consent key.
 pub fn create_tenant(tenant: Tenant, key_id: &str, actor: &str) -> Decision {
     let entry = AuditEntry::new(AuditEvent::TenantCreated, actor)
@@ -228,6 +239,7 @@ mod tests {
                 },
                 armed: true,
             },
+            approval_required: false,
         }
     }
 

@@ -45,6 +45,7 @@ pub(crate) fn api_router() -> OpenApiRouter<Arc<Ops>> {
         .routes(routes!(tenants::record_consent, tenants::withdraw_consent))
         .routes(routes!(tenants::arm))
         .routes(routes!(tenants::disarm))
+        .routes(routes!(tenants::set_approval))
         .routes(routes!(tenants::issue_enrollment_token))
         .routes(routes!(agents::capabilities))
         .routes(routes!(agents::revoke))

@@ -118,6 +118,7 @@ pub fn refusals(method: &str, path: &str, has_body: bool) -> Vec<Code> {
         ("delete", "/support/tenants/{tenant}/consent") => &[TenantNotFound, ReasonRequired, TenantConsentRequired],
         ("post", "/support/tenants/{tenant}/arm") => &[TenantNotFound, ReasonRequired, TenantConsentRequired],
         ("post", "/support/tenants/{tenant}/disarm") => &[TenantNotFound, ReasonRequired, TenantDisarmed],
+        ("put", "/support/tenants/{tenant}/approval") => &[TenantNotFound],
         ("post", "/support/tenants/{tenant}/enrollment-tokens") => {
             &[TenantNotFound, TenantConsentRequired, TenantDisarmed, AgentExists, AgentRevoked]
         }
@@ -134,6 +135,11 @@ pub fn refusals(method: &str, path: &str, has_body: bool) -> Vec<Code> {
             AgentOffline,
             RemoteSupportOff,
             SessionAlreadyActive,
+            RequestNotFound,
+            ApprovalRequired,
+            ApprovalInvalid,
+            TtlExceedsApproval,
+            AgentTimeout,
         ],
         ("post", "/support/tenants/{tenant}/commands") => &[
             SessionNotFound,

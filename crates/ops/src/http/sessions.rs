@@ -41,11 +41,15 @@ pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<Ops>> {
 pub(crate) struct ActivateBody {
     /// The agent's tenant.
     tenant: String,
-    /// Why, for the audit trail (required).
+    /// Why, for the audit trail (required, except with `request_id`: the request's reason).
     #[serde(default)]
     reason: String,
-    /// Lifetime in seconds (default 60 minutes, at most 120).
+    /// Lifetime in seconds (default 60 minutes, at most 120; with `request_id`, the request's
+    /// TTL, and no more).
     ttl_seconds: Option<i64>,
+    /// An approved access request to open the session under (SPEC §13): its approvals travel
+    /// with the grant, and the answer waits for the agent to accept them.
+    request_id: Option<String>,
 }
 
 /// A new session: the token is shown this once.
@@ -80,7 +84,13 @@ pub(crate) async fn activate(
     JsonBody(body): JsonBody<ActivateBody>,
 ) -> Result<Response, ApiError> {
     gated.require(&ops, Need::Support).await?;
-    let request = Activation { tenant: body.tenant, agent_id, reason: body.reason, ttl_seconds: body.ttl_seconds };
+    let request = Activation {
+        tenant: body.tenant,
+        agent_id,
+        reason: body.reason,
+        ttl_seconds: body.ttl_seconds,
+        request_id: body.request_id,
+    };
     let caller = Caller {
         actor: gated.actor(),
         ip: gated.0.ip.to_string(),

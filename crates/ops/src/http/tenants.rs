@@ -36,6 +36,8 @@ pub(crate) struct TenantView {
     /// The consent on record, or null.
     consent: Option<ConsentView>,
     armed: bool,
+    /// Whether the server refuses activations without an approved access request (SPEC §13).
+    approval_required: bool,
 }
 
 /// The consent on record for a tenant.
@@ -63,7 +65,12 @@ impl TenantView {
                 valid: tenant.consent_valid(now),
             }),
         };
-        TenantView { tenant: tenant.id.clone(), consent, armed: tenant.armed() }
+        TenantView {
+            tenant: tenant.id.clone(),
+            consent,
+            armed: tenant.armed(),
+            approval_required: tenant.approval_required,
+        }
     }
 }
 
@@ -169,6 +176,34 @@ pub(crate) async fn disarm(
 ) -> Result<Json<TenantView>, ApiError> {
     gated.require(&ops, Need::SupportOrTenantAdmin(&tenant_id)).await?;
     tenant_transition(&ops, &gated, &tenant_id, TenantEvent::Disarm, AuditEvent::TenantDisarmed, &body.reason()?).await
+}
+
+/// `PUT /support/tenants/{T}/approval` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApprovalFlag {
+    /// Whether every activation needs an approved access request.
+    required: bool,
+}
+
+/// Sets or clears the tenant's flag requiring approved access requests (tenant_admin scope;
+/// SPEC §13): with it, the server refuses an activation without one (403 `approval_required`)
+/// before anything reaches an agent. The agents' own policies are the guarantee.
+#[utoipa::path(put, path = "/support/tenants/{tenant}/approval", tag = "tenants", params(TenantParam),
+    request_body = ApprovalFlag, responses((status = 200, description = "The tenant", body = TenantView)))]
+pub(crate) async fn set_approval(
+    State(ops): State<Arc<Ops>>,
+    Path(tenant_id): Path<String>,
+    gated: Gated,
+    JsonBody(body): JsonBody<ApprovalFlag>,
+) -> Result<Json<TenantView>, ApiError> {
+    gated.require(&ops, Need::TenantAdmin(&tenant_id)).await?;
+    let now = now();
+    let mut registry = ops.registry.write().await;
+    let tenant = registry.tenants.get(&tenant_id).ok_or(Code::TenantNotFound)?;
+    let (tenant, decision) = records::tenant_approval(tenant, body.required, &gated.actor());
+    crate::lifecycle::carry_out(&ops, &mut registry, decision, now)?.without_waiting(&ops);
+    Ok(Json(TenantView::of(&tenant, now)))
 }
 
 /// Runs a tenant event, commits it with its audit record, then ends the sessions it ends.

@@ -230,13 +230,7 @@ async fn handshake(ops: &Arc<Ops>, connection: &quinn::Connection) -> Result<Opt
                 .sessions
                 .values()
                 .filter(|s| s.agent_id == agent_id && s.is_live(now))
-                .map(|s| SessionGrant {
-                    session_id: s.id.clone(),
-                    tenant: s.tenant.clone(),
-                    owner: s.owner.clone(),
-                    expires_at: s.expires_at,
-                    approval: None,
-                })
+                .map(crate::decide::grant_of)
                 .collect();
             let touch = registry.agents.get(&agent_id).is_some_and(|agent| last_seen_due(agent.last_seen, now));
             drop(registry);
@@ -475,7 +469,12 @@ async fn run_link(
             connection.close(quinn::VarInt::from_u32(3), b"agent_revoked");
             return;
         }
-        let handle = LinkHandle { connection: connection.clone(), control, end_acks: Default::default() };
+        let handle = LinkHandle {
+            connection: connection.clone(),
+            control,
+            end_acks: Default::default(),
+            verdicts: Default::default(),
+        };
         // In a cluster the agent learns where the other nodes are, for when this one goes.
         let nodes = ops.live_nodes.lock().expect("live nodes lock").nodes.clone();
         if !nodes.is_empty() {
@@ -523,10 +522,12 @@ async fn run_link(
             // Acknowledgements need neither the registry nor the disk: they release waiters.
             Ok(Some(AgentMessage::SessionEndedAck { session_id })) => link.end_acknowledged(&session_id),
             // The agent will run nothing under this grant (SPEC §13): its commands are refused
-            // by the agent itself with the same code. (The activation does not wait for it yet.)
+            // by the agent itself with the same code, and a waiting activation ends it.
             Ok(Some(AgentMessage::GrantRefused { session_id, code })) => {
-                tracing::warn!(agent = %agent_id, session = %session_id, %code, "the agent refused a session's grant")
+                tracing::warn!(agent = %agent_id, session = %session_id, %code, "the agent refused a session's grant");
+                link.grant_verdict(&session_id, Err(code));
             }
+            Ok(Some(AgentMessage::GrantAccepted { session_id })) => link.grant_verdict(&session_id, Ok(())),
             Ok(Some(message)) => {
                 // Boxed for the same reason: a message is rare, a link lives long.
                 if let Err(error) = Box::pin(handle_agent_message(&ops, &agent_id, message)).await {
@@ -583,7 +584,9 @@ async fn handle_agent_message(
         // Handshake messages after the handshake, or replies on the control stream: ignored.
         AgentMessage::Hello(_) | AgentMessage::ProvedHello { .. } | AgentMessage::Proof(_) | AgentMessage::Reply(_) => {
         }
-        AgentMessage::SessionEndedAck { .. } | AgentMessage::GrantRefused { .. } => {}
+        AgentMessage::SessionEndedAck { .. }
+        | AgentMessage::GrantRefused { .. }
+        | AgentMessage::GrantAccepted { .. } => {}
     }
     Ok(())
 }

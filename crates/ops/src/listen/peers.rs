@@ -282,6 +282,14 @@ async fn run(ops: &Arc<Ops>, request: PeerRequest) -> PeerReply {
                 None => PeerReply::NotHere,
             }
         }
+        // A grant with approvals: answered with the agent's verdict (SPEC §13).
+        PeerRequest::Grant { agent_id, grant } if grant.approval.is_some() => {
+            match ops.reach.confirm_here(&agent_id, grant).await {
+                Ok(()) => PeerReply::Done,
+                Err(fault) if fault.code == Code::AgentOffline => PeerReply::NotHere,
+                Err(fault) => PeerReply::GrantRefused { code: fault.code },
+            }
+        }
         PeerRequest::Grant { agent_id, grant } => match ops.reach.grant_here(&agent_id, grant) {
             true => PeerReply::Done,
             false => PeerReply::NotHere,
@@ -308,6 +316,7 @@ mod judge_tests {
             started_at: Timestamp(0),
             expires_at: Timestamp(10_000),
             state,
+            approval: None,
         }
     }
 

@@ -64,11 +64,12 @@ pub enum AuditEvent {
     AccessApproved,
     AccessDenied,
     AccessRequestExpired,
+    TenantApprovalSet,
 }
 
 impl AuditEvent {
     /// Every event, in the order of the table.
-    pub const ALL: [AuditEvent; 25] = [
+    pub const ALL: [AuditEvent; 26] = [
         AuditEvent::GateDenied,
         AuditEvent::PatCreated,
         AuditEvent::PatRevoked,
@@ -94,6 +95,7 @@ impl AuditEvent {
         AuditEvent::AccessApproved,
         AuditEvent::AccessDenied,
         AuditEvent::AccessRequestExpired,
+        AuditEvent::TenantApprovalSet,
     ];
 
     /// The event's name in records (`"event"`).
@@ -124,6 +126,9 @@ impl AuditEvent {
             AuditEvent::AccessApproved => "access_approved",
             AuditEvent::AccessDenied => "access_denied",
             AuditEvent::AccessRequestExpired => "access_request_expired",
+            // Not in SPEC §8's list: a tenant's flag requiring approvals is a security setting,
+            // and every such change is recorded (docs/decisions/approvals-activation.md).
+            AuditEvent::TenantApprovalSet => "tenant_approval_set",
         }
     }
 
