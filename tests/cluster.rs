@@ -823,3 +823,87 @@ fn a_flood_of_initials_on_the_peer_listener_does_not_keep_nodes_out() {
     assert_eq!(reply, PeerReply::NotHere, "checked and answered (no such session)");
     assert!(answered < Duration::from_secs(5), "answered after {answered:?} during the flood");
 }
+
+/// SPEC §13 in a cluster: an access request made on node 0 (which holds the agent), approved
+/// on node 1, and activated on node 2 — whose grant, with its approvals, reaches the agent
+/// through the holding node, which answers the agent's verdict. Accepted: commands run through
+/// another node. Refused (an approval by a key the agent does not list): the activation on
+/// node 1 answers the agent's `approval_invalid` through the hop and no live session remains.
+#[test]
+fn a_request_made_on_one_node_approved_on_another_opens_a_session_activated_on_a_third() {
+    let mut cluster = Cluster::start();
+    let agent = cluster.agent("a1", 0);
+    let keys = cluster.fleet.keys.clone();
+    for name in ["alice", "mallory"] {
+        ok(&argus_e2e::ctl_with(&[], &["keygen", "--out", keys.join(name).to_str().unwrap()]));
+    }
+    let set = Command::new(bin("argus-agent"))
+        .args(["approvers", "set", "--install-root"])
+        .arg(&agent.root)
+        .arg("--key")
+        .arg(keys.join("alice.pub"))
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let admin = cluster.fleet.ops.admin(&[
+        "pat",
+        "create",
+        "--owner",
+        "admin@t1.example",
+        "--scope",
+        "tenant_admin",
+        "--tenant",
+        "T1",
+    ]);
+    ok(&admin);
+    let admin = admin.json["pat"].as_str().unwrap().to_string();
+    for i in 0..3 {
+        assert!(
+            wait_until(Duration::from_secs(15), || {
+                cluster.op(i, &["agent", "capabilities", "a1"]).json["manifest"]["approval_threshold"] == 1
+            }),
+            "node {i} learns the agent's policy"
+        );
+    }
+    let request = |i: usize| {
+        let out = cluster.op(i, &["access", "request", "a1", "--tenant", "T1", "--reason", "INC-7", "--ttl", "20m"]);
+        ok(&out);
+        out.json["request_id"].as_str().unwrap().to_string()
+    };
+    let state_on = |i: usize, id: &str| cluster.op(i, &["access", "show", id]).json["state"].clone();
+    let approve_on = |i: usize, id: &str, name: &str| {
+        assert!(wait_until(Duration::from_secs(15), || state_on(i, id) == "pending"), "node {i} sees the request");
+        let key = keys.join(format!("{name}.key"));
+        let out =
+            cluster.node(i).ctl(&admin, &["access", "approve", id, "--key", key.to_str().unwrap(), "--approver", name]);
+        ok(&out);
+        assert_eq!(out.json["state"], "approved");
+    };
+    let activate_on = |i: usize, id: &str| {
+        assert!(wait_until(Duration::from_secs(15), || state_on(i, id) == "approved"), "node {i} sees the approval");
+        cluster.op(i, &["agent", "activate", "a1", "--tenant", "T1", "--request", id])
+    };
+    assert_eq!(cluster.holder(2, "a1"), Some(cluster.node_id(0)), "node 0 holds the agent");
+
+    let accepted = request(0);
+    approve_on(1, &accepted, "alice");
+    let opened = activate_on(2, &accepted);
+    ok(&opened);
+    let token = opened.json["session_token"].as_str().unwrap().to_string();
+    ok(&cluster.command(1, &token, "ping", None));
+    ok(&cluster.op(1, &["support", "deactivate", "T1", "--session", &token, "--reason", "done"]));
+    assert!(wait_until(Duration::from_secs(15), || state_on(2, &accepted) == "used"));
+    refused(&cluster.op(2, &["agent", "activate", "a1", "--tenant", "T1", "--request", &accepted]), "approval_invalid");
+
+    let forged = request(2);
+    approve_on(0, &forged, "mallory");
+    refused(&activate_on(1, &forged), "approval_invalid");
+    let agents = cluster.op(2, &["agent", "ls", "--tenant", "T1"]);
+    assert_eq!(agents.json["agents"][0]["session_active"], false, "{}", agents.stdout);
+    let started = cluster_events(&cluster, "remote_support_session_started");
+    let ended = cluster_events(&cluster, "remote_support_session_ended");
+    assert_eq!((started.len(), ended.len()), (2, 2), "each session started ended once");
+    assert_eq!(ended[1]["actor"], "system", "{}", ended[1]);
+    // The session refused by the agent never ran anything: one command on record.
+    assert_eq!(cluster_events(&cluster, "remote_support_command").len(), 1);
+}
