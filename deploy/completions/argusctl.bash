@@ -310,6 +310,9 @@ _argusctl() {
             argusctl__subcmd__help__subcmd__support,status)
                 cmd="argusctl__subcmd__help__subcmd__support__subcmd__status"
                 ;;
+            argusctl__subcmd__help__subcmd__tenant,approval)
+                cmd="argusctl__subcmd__help__subcmd__tenant__subcmd__approval"
+                ;;
             argusctl__subcmd__help__subcmd__tenant,arm)
                 cmd="argusctl__subcmd__help__subcmd__tenant__subcmd__arm"
                 ;;
@@ -415,6 +418,9 @@ _argusctl() {
             argusctl__subcmd__support__subcmd__help,status)
                 cmd="argusctl__subcmd__support__subcmd__help__subcmd__status"
                 ;;
+            argusctl__subcmd__tenant,approval)
+                cmd="argusctl__subcmd__tenant__subcmd__approval"
+                ;;
             argusctl__subcmd__tenant,arm)
                 cmd="argusctl__subcmd__tenant__subcmd__arm"
                 ;;
@@ -432,6 +438,9 @@ _argusctl() {
                 ;;
             argusctl__subcmd__tenant,show)
                 cmd="argusctl__subcmd__tenant__subcmd__show"
+                ;;
+            argusctl__subcmd__tenant__subcmd__help,approval)
+                cmd="argusctl__subcmd__tenant__subcmd__help__subcmd__approval"
                 ;;
             argusctl__subcmd__tenant__subcmd__help,arm)
                 cmd="argusctl__subcmd__tenant__subcmd__help__subcmd__arm"
@@ -924,7 +933,7 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__agent__subcmd__activate)
-            opts="-o -h --tenant --reason --ttl --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
+            opts="-o -h --tenant --reason --ttl --request --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -939,6 +948,10 @@ _argusctl() {
                     return 0
                     ;;
                 --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2410,8 +2423,22 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__help__subcmd__tenant)
-            opts="create consent arm disarm show"
+            opts="create consent arm disarm approval show"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__help__subcmd__tenant__subcmd__approval)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -3342,7 +3369,7 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__support__subcmd__activate)
-            opts="-o -h --tenant --reason --ttl --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
+            opts="-o -h --tenant --reason --ttl --request --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -3357,6 +3384,10 @@ _argusctl() {
                     return 0
                     ;;
                 --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -3634,8 +3665,50 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__tenant)
-            opts="-o -h --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help create consent arm disarm show help"
+            opts="-o -h --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help create consent arm disarm approval show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ops-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__tenant__subcmd__approval)
+            opts="-o -h --required --off --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -3864,8 +3937,22 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__tenant__subcmd__help)
-            opts="create consent arm disarm show help"
+            opts="create consent arm disarm approval show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__tenant__subcmd__help__subcmd__approval)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -39,7 +39,7 @@ complete -c argusctl -n "__fish_argusctl_needs_command" -s h -l help -d 'Print h
 complete -c argusctl -n "__fish_argusctl_needs_command" -s V -l version -d 'Print version'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "agent" -d 'Agents: list, fleet, capabilities, activation, revocation, enrollment tokens'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "support" -d 'Remote-support sessions and commands'
-complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, show'
+complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, approval, show'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "pat" -d 'Personal access tokens'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "audit" -d 'The audit trail'
 complete -c argusctl -n "__fish_argusctl_needs_command" -f -a "access" -d 'Access requests held by the tenant\'s approvers (SPEC §13)'
@@ -111,8 +111,9 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen
 complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from capabilities" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
 complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from capabilities" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l tenant -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l reason -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l ttl -d 'Session length, e.g. `45m` (default 30m, at most 120m)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l reason -d 'Why (not with --request: the request\'s reason is the session\'s)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l ttl -d 'Session length, e.g. `45m` (default 30m, at most 120m; with --request, the approved length, and no more)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l request -d 'An approved access request (SPEC §13): its approvals travel with the grant, and the activation answers once the agent accepted them' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
 complete -c argusctl -n "__fish_argusctl_using_subcommand agent; and __fish_seen_subcommand_from activate" -l pat -d 'Personal access token' -r
@@ -194,8 +195,9 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand support; and not __fis
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and not __fish_seen_subcommand_from activate command status deactivate help" -f -a "deactivate" -d 'End a session'
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and not __fish_seen_subcommand_from activate command status deactivate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l tenant -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l reason -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l ttl -d 'Session length, e.g. `45m` (default 30m, at most 120m)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l reason -d 'Why (not with --request: the request\'s reason is the session\'s)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l ttl -d 'Session length, e.g. `45m` (default 30m, at most 120m; with --request, the approved length, and no more)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l request -d 'An approved access request (SPEC §13): its approvals travel with the grant, and the activation answers once the agent accepted them' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from activate" -l pat -d 'Personal access token' -r
@@ -256,24 +258,25 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_se
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from help" -f -a "status" -d 'A session\'s state'
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from help" -f -a "deactivate" -d 'End a session'
 complete -c argusctl -n "__fish_argusctl_using_subcommand support; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -l pat -d 'Personal access token' -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -l ops-token -d 'The shared second factor' -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
 wide\t'Every column the server answered'
 json\t'The server\'s JSON, unchanged (`--json`)'
 yaml\t'The same document as YAML'"
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -f -a "create" -d 'Create a tenant with its consent public key (admin)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -f -a "consent" -d 'Record signed consent, or withdraw it'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -f -a "arm" -d 'Arm the tenant for remote support'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -f -a "disarm" -d 'Disarm the tenant (ends its live sessions)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -f -a "show" -d 'Consent and arming state'
-complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -f -a "create" -d 'Create a tenant with its consent public key (admin)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -f -a "consent" -d 'Record signed consent, or withdraw it'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -f -a "arm" -d 'Arm the tenant for remote support'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -f -a "disarm" -d 'Disarm the tenant (ends its live sessions)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -f -a "approval" -d 'Require (or stop requiring) an approved access request for every activation on the tenant\'s machines (tenant admin or admin; SPEC §13). The agents\' own approver policies are the guarantee; this makes the server refuse early'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -f -a "show" -d 'Consent and arming state'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and not __fish_seen_subcommand_from create consent arm disarm approval show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l consent-key -r -F
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from create" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
@@ -328,6 +331,20 @@ yaml\t'The same document as YAML'"
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from disarm" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from disarm" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from disarm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l required
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l off
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from approval" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from show" -l pat -d 'Personal access token' -r
@@ -344,6 +361,7 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_see
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "consent" -d 'Record signed consent, or withdraw it'
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "arm" -d 'Arm the tenant for remote support'
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "disarm" -d 'Disarm the tenant (ends its live sessions)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "approval" -d 'Require (or stop requiring) an approved access request for every activation on the tenant\'s machines (tenant admin or admin; SPEC §13). The agents\' own approver policies are the guarantee; this makes the server refuse early'
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "show" -d 'Consent and arming state'
 complete -c argusctl -n "__fish_argusctl_using_subcommand tenant; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand pat; and not __fish_seen_subcommand_from create ls revoke help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
@@ -751,7 +769,7 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen
 complete -c argusctl -n "__fish_argusctl_using_subcommand patch; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "agent" -d 'Agents: list, fleet, capabilities, activation, revocation, enrollment tokens'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "support" -d 'Remote-support sessions and commands'
-complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, show'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "tenant" -d 'Tenants: create, consent, arm, disarm, approval, show'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "pat" -d 'Personal access tokens'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "audit" -d 'The audit trail'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and not __fish_seen_subcommand_from agent support tenant pat audit access cluster version login profile completion manpages keygen consent patch help" -f -a "access" -d 'Access requests held by the tenant\'s approvers (SPEC §13)'
@@ -780,6 +798,7 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "consent" -d 'Record signed consent, or withdraw it'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "arm" -d 'Arm the tenant for remote support'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "disarm" -d 'Disarm the tenant (ends its live sessions)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "approval" -d 'Require (or stop requiring) an approved access request for every activation on the tenant\'s machines (tenant admin or admin; SPEC §13). The agents\' own approver policies are the guarantee; this makes the server refuse early'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from tenant" -f -a "show" -d 'Consent and arming state'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from pat" -f -a "create" -d 'Create a PAT (admin); it is printed once'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from pat" -f -a "ls" -d 'List PATs (admin): IDs, owners, scopes, expiry, last use; never a secret'

@@ -70,7 +70,7 @@ enum Command {
         #[command(subcommand)]
         command: SupportCommand,
     },
-    /// Tenants: create, consent, arm, disarm, show.
+    /// Tenants: create, consent, arm, disarm, approval, show.
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
