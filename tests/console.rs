@@ -512,6 +512,14 @@ fn the_read_only_actions_show_the_fleet_and_nothing_beyond_the_callers_reach() {
     assert_eq!(status, 200, "{trail}");
     let events = trail["events"].as_array().unwrap();
     assert!(!events.is_empty() && events.len() <= 3 && events.iter().all(|e| e["tenant"] == "T1"), "{trail}");
+    // A tenant's access requests (SPEC §13), all or only the pending ones.
+    let asked = fleet.op(&["access", "request", "a1", "--tenant", "T1", "--reason", "INC-9"]);
+    assert_eq!(asked.code, 0, "{}", asked.stderr);
+    let id = asked.json["request_id"].clone();
+    let (status, requests) = act("access_requests", json!({ "tenant": "T1" }));
+    assert_eq!((status, requests["access_requests"][0]["request_id"].clone()), (200, id.clone()), "{requests}");
+    let (status, pending) = act("access_requests", json!({ "tenant": "T1", "pending": true }));
+    assert_eq!((status, pending["access_requests"][0]["state"].as_str()), (200, Some("pending")), "{pending}");
 
     // Another tenant's agent through a tenant it does not belong to: as if it did not exist.
     let (status, refused) = act("capabilities", json!({ "tenant": "T2", "agent": "a1" }));
@@ -523,6 +531,8 @@ fn the_read_only_actions_show_the_fleet_and_nothing_beyond_the_callers_reach() {
         ("audit", json!({ "tenant": "T1&tenant=T2" })),
         ("audit", json!({ "tenant": "T1", "since": "2026-01-01T00:00:00Z&limit=100000" })),
         ("audit", json!({ "tenant": "T1", "limit": 100000 })),
+        ("access_requests", json!({ "tenant": "T1/../../admin" })),
+        ("access_requests", json!({ "tenant": "T1", "pending": "yes" })),
         ("fleet", json!({ "path": "/admin/pats" })),
     ] {
         let (status, refused) = act(action, body.clone());
@@ -543,6 +553,8 @@ fn the_read_only_actions_show_the_fleet_and_nothing_beyond_the_callers_reach() {
     assert!(rollup["tenants"].as_array().unwrap().iter().all(|t| t["tenant"] == "T2"), "{rollup}");
     let (status, trail) = as_t2("audit", json!({ "tenant": "T1" }));
     assert!(status >= 400 || trail["events"].as_array().is_some_and(Vec::is_empty), "{status} {trail}");
+    let (status, requests) = as_t2("access_requests", json!({ "tenant": "T1" }));
+    assert!(status >= 400 && requests.get("access_requests").is_none(), "{status} {requests}");
 
     // Without the browser path's assertion, no action answers with data.
     let no_assertion = same_origin(console, &operator, None);
@@ -700,6 +712,14 @@ fn the_console_shows_the_fleet_an_agent_and_a_live_session_in_a_real_browser() {
     browser.wait_for(Duration::from_secs(5), "the countdown to move", |b| left(b) != first);
     browser.wait_for(Duration::from_secs(20), "the audit tail", |b| {
         b.text(&b.find("#audit-table")).contains("remote_support_session_started")
+    });
+    // The tenant's access requests, with their state.
+    let asked = fleet.op(&["access", "request", "a1", "--tenant", "T1", "--reason", "INC-5151 approvals"]);
+    assert_eq!(asked.code, 0, "{}", asked.stderr);
+    let request_id = asked.json["request_id"].as_str().unwrap().to_string();
+    browser.wait_for(Duration::from_secs(20), "the request in the list", |b| {
+        let text = b.text(&b.find("#requests-table"));
+        text.contains(&request_id) && text.contains("pending")
     });
     browser.script("document.getElementById('view').scrollIntoView({ block: 'start' });");
     browser.screenshot(&shots.join("console-session.png"));

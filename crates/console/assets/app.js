@@ -365,7 +365,35 @@
     auditTenant = tenant;
     $("audit-title").textContent = "Audit trail of " + tenant;
     $("audit-view").hidden = false;
+    $("requests-title").textContent = "Access requests of " + tenant;
+    $("requests-view").hidden = false;
     loadAudit();
+    loadRequests();
+  }
+
+  // A tenant's access requests (SPEC §13): approved with its admins' keys, never here.
+  async function loadRequests() {
+    if (!auditTenant || !oneClick) return;
+    try {
+      const pending = $("requests-pending").checked;
+      const answer = await act("access_requests", { tenant: auditTenant, pending });
+      clear($("requests-error"));
+      const body = $("requests-table").tBodies[0];
+      body.replaceChildren();
+      for (const r of answer.access_requests || []) {
+        const row = document.createElement("tr");
+        cell(row, r.request_id);
+        cell(row, r.state);
+        cell(row, r.agent_id);
+        cell(row, r.requester);
+        cell(row, r.reason);
+        cell(row, (r.approvers || []).join(", "));
+        cell(row, r.state === "pending" ? r.expires_at : "");
+        body.append(row);
+      }
+    } catch (failure) {
+      say($("requests-error"), failure);
+    }
   }
 
   async function loadAudit() {
@@ -481,6 +509,7 @@
     $("load-fleet").addEventListener("click", loadFleet);
     $("filter-online").addEventListener("change", renderAgents);
     $("filter-session").addEventListener("change", renderAgents);
+    $("requests-pending").addEventListener("change", loadRequests);
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && !$("modal").hidden) closeModal();
     });
@@ -489,6 +518,7 @@
     setInterval(() => {
       if (expiresAt !== null && sessionToken) refresh();
       loadAudit();
+      loadRequests();
     }, REFRESH_MS);
     await loadConfig();
     $("guided").hidden = oneClick;

@@ -2,7 +2,8 @@
 //!
 //! The console forwards nothing else: a caller names one of the actions — `activate`,
 //! `deactivate`, `status`, and the read-only `fleet`, `agents`, `capabilities`, `audit` (SPEC
-//! §3.3) — and supplies values (tenant, agent, reason, TTL, session token, a time and a bounded
+//! §3.3) and `access_requests` (SPEC §13: a tenant's pending and recent requests, which #19
+//! asks the console to list) — and supplies values (tenant, agent, reason, TTL, session token, a time and a bounded
 //! count); the method and the path are fixed here, and every value that lands in a path or a
 //! query is checked to be an ID ops could have created ([`is_valid_id`]), a timestamp's
 //! characters or a number in range first, then percent-encoded anyway. Nothing a caller sends
@@ -28,10 +29,12 @@ pub enum Action {
     Capabilities,
     /// A tenant's recent audit records.
     Audit,
+    /// A tenant's access requests (SPEC §13), newest first; only the pending ones if asked.
+    AccessRequests,
 }
 
 /// Every action, by name.
-pub const ACTIONS: [Action; 7] = [
+pub const ACTIONS: [Action; 8] = [
     Action::Activate,
     Action::Deactivate,
     Action::Status,
@@ -39,6 +42,7 @@ pub const ACTIONS: [Action; 7] = [
     Action::Agents,
     Action::Capabilities,
     Action::Audit,
+    Action::AccessRequests,
 ];
 
 impl Action {
@@ -57,6 +61,7 @@ impl Action {
             Action::Agents => "agents",
             Action::Capabilities => "capabilities",
             Action::Audit => "audit",
+            Action::AccessRequests => "access_requests",
         }
     }
 }
@@ -153,6 +158,14 @@ struct AuditInput {
     limit: Option<u64>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessRequestsInput {
+    tenant: String,
+    #[serde(default)]
+    pending: bool,
+}
+
 /// The most audit records one `audit` action asks for.
 pub const MAX_AUDIT_LIMIT: u64 = 500;
 
@@ -245,6 +258,12 @@ pub fn plan(action: Action, body: &[u8]) -> Result<Plan, Refusal> {
                 None => path.push_str("&limit=50"),
             }
             Ok(Plan::Single(get(path)))
+        }
+        Action::AccessRequests => {
+            let input: AccessRequestsInput = parse(body)?;
+            let tenant = segment(&input.tenant, "tenant must be a plain ID ([A-Za-z0-9._-])")?;
+            let query = if input.pending { "?pending=true" } else { "" };
+            Ok(Plan::Single(get(format!("/support/tenants/{tenant}/access-requests{query}"))))
         }
         Action::Activate => {
             let input: ActivateInput = parse(body)?;
@@ -432,6 +451,16 @@ mod tests {
         let audit = single(Action::Audit, json!({ "tenant": "T1", "since": "2026-12-05T10:00:00+01:00", "limit": 20 }));
         assert_eq!(audit.unwrap().path, "/support/audit?tenant=T1&since=2026-12-05T10%3A00%3A00%2B01%3A00&limit=20");
         assert_eq!(single(Action::Audit, json!({ "tenant": "T1" })).unwrap().path, "/support/audit?tenant=T1&limit=50");
+        assert_eq!(
+            single(Action::AccessRequests, json!({ "tenant": "T1" })).unwrap().path,
+            "/support/tenants/T1/access-requests"
+        );
+        assert_eq!(
+            single(Action::AccessRequests, json!({ "tenant": "T1", "pending": true })).unwrap().path,
+            "/support/tenants/T1/access-requests?pending=true"
+        );
+        assert!(plan(Action::AccessRequests, br#"{"tenant":"../admin"}"#).is_err());
+        assert!(plan(Action::AccessRequests, br#"{"tenant":"T1","pending":"yes"}"#).is_err());
     }
 
     #[test]
@@ -577,7 +606,8 @@ mod tests {
             tenant in id_like(),
             agent in id_like(),
             token in proptest::prop_oneof!["rst_[A-Za-z0-9_-]{1,20}", ".{0,30}"],
-            pick in 0..7usize,
+            pick in 0..8usize,
+            pending: bool,
             limit in 0..600u64,
         ) {
             let action = ACTIONS[pick];
@@ -590,6 +620,7 @@ mod tests {
                 Action::Capabilities => json!({ "tenant": tenant, "agent": agent }),
                 // The agent-like text doubles as a hostile `since`.
                 Action::Audit => json!({ "tenant": tenant, "since": agent, "limit": limit }),
+                Action::AccessRequests => json!({ "tenant": tenant, "pending": pending }),
             };
             if let Ok(plan) = plan(action, body.to_string().as_bytes()) {
                 let calls = match plan {
@@ -605,7 +636,10 @@ mod tests {
                     }
                 };
                 for mut call in calls {
-                    if let Some((path, query)) = call.path.clone().split_once('?') {
+                    if let Some(path) = call.path.strip_suffix("?pending=true") {
+                        proptest::prop_assert!(action == Action::AccessRequests && pending);
+                        call.path = path.to_string();
+                    } else if let Some((path, query)) = call.path.clone().split_once('?') {
                         proptest::prop_assert_eq!(path, "/support/audit");
                         let mut pairs = query.split('&');
                         let first = format!("tenant={tenant}");
@@ -626,6 +660,7 @@ mod tests {
                         "/support/agents/{id}/activate",
                         "/support/tenants/{id}/session/deactivate",
                         "/support/tenants/{id}/agents",
+                        "/support/tenants/{id}/access-requests",
                         "/support/agents/{id}/capabilities",
                         "/support/tenants/{id}/session",
                         "/support/fleet",
