@@ -279,3 +279,289 @@ fn audit_verify_checks_the_canonical_bytes_and_names_the_first_broken_seq() {
         pg.psql("argus", &format!("UPDATE audit SET record = $${original}$$ WHERE seq = 5"));
     }
 }
+
+/// SPEC §14 "Export", its first part: `argusctl audit export` writes every record of the trail
+/// in order (JSON lines, or OCSF events of their classes), resumes after its checkpoint with
+/// no gap and no repeat, follows new records, and `audit verify-export` proves an untouched
+/// export and names the first bad `seq` of one with a record dropped, changed or reordered.
+#[test]
+fn the_export_delivers_every_record_in_order_resumes_from_its_checkpoint_and_proves_itself() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let token = fleet.activate("a1");
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    let dir = fleet.ops.dir.path().to_path_buf();
+    let checkpoint = dir.join("export.checkpoint");
+    let export = |format: &str| {
+        let out = fleet.op(&["audit", "export", "--format", format, "--checkpoint", checkpoint.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).collect::<Vec<_>>()
+    };
+    let first = export("jsonl");
+    let trail = fleet.ops.audit();
+    assert_eq!(first.len(), trail.len(), "every record");
+    let seqs: Vec<u64> = first.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=trail.len() as u64).collect::<Vec<_>>(), "in order, from the first");
+    assert_eq!(first, trail, "each record exactly as audit ls shows it");
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert_eq!(kept["after"], trail.len() as u64);
+
+    // More records; the next run resumes after the checkpoint, in OCSF this time.
+    for _ in 0..3 {
+        assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    }
+    let second = export("ocsf");
+    assert_eq!(second.len(), 3, "only what is new: {second:#?}");
+    for (event, seq) in second.iter().zip(trail.len() as u64 + 1..) {
+        assert_eq!(event["unmapped"]["seq"], seq);
+        assert_eq!((event["class_uid"].as_u64(), event["activity_id"].as_u64()), (Some(6003), Some(2)), "{event}");
+        assert_eq!(event["metadata"]["product"]["name"], "ARGUS");
+        assert_eq!(event["metadata"]["uid"], seq.to_string());
+        assert_eq!(event["cloud"]["account"]["uid"], "T1");
+        assert_eq!(event["status_id"], 1);
+        assert!(event["time"].as_i64().unwrap() > 1_700_000_000_000, "milliseconds: {}", event["time"]);
+    }
+    // Nothing new: nothing written, the checkpoint unchanged.
+    assert!(export("jsonl").is_empty());
+
+    // --follow waits for new records and delivers them as they are written.
+    let mut follow = Killed(
+        std::process::Command::new(bin("argusctl"))
+            .env_clear()
+            .env("ARGUS_SERVER", format!("https://{}", fleet.ops.api))
+            .env("ARGUS_CA_CERT", fleet.ops.ca())
+            .env("ARGUS_OPS_TOKEN", OPS_TOKEN)
+            .env("ARGUS_PAT", &fleet.operator)
+            .args(["audit", "export", "--follow", "--checkpoint"])
+            .arg(&checkpoint)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    let mut reader = std::io::BufReader::new(follow.0.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    let followed: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(followed["seq"], trail.len() as u64 + 4, "the record written while it followed");
+    assert_eq!(followed["event"], "remote_support_command");
+    drop(follow);
+
+    // The whole trail exported once more, to a file: it proves itself; tampered copies do not.
+    let whole = fleet.op(&["audit", "export", "--format", "ocsf"]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    let lines: Vec<&str> = whole.stdout.lines().collect();
+    let verify = |name: &str, lines: &[&str]| {
+        let file = dir.join(name);
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        ctl_with(&[], &["audit", "verify-export", file.to_str().unwrap()])
+    };
+    let intact = verify("intact.ndjson", &lines);
+    assert_eq!((intact.code, intact.json["records"].as_u64()), (0, Some(lines.len() as u64)), "{}", intact.stdout);
+    let mut dropped = lines.clone();
+    dropped.remove(4);
+    let out = verify("dropped.ndjson", &dropped);
+    assert_eq!((out.code, out.json["seq"].as_u64()), (1, Some(5)), "{}", out.stdout);
+    let mut reordered = lines.clone();
+    reordered.swap(5, 6);
+    assert_eq!(verify("reordered.ndjson", &reordered).code, 1);
+    // The operator's first record: its actor changed in the record it carries, then in the
+    // OCSF field derived from it; either is named.
+    let at = lines.iter().position(|l| l.contains("\"actor\":\"op@example.com\"")).unwrap();
+    for (what, from, to) in [
+        ("the record", "\"actor\":\"op@example.com\"", "\"actor\":\"mallory@example.com\""),
+        ("the OCSF field", "\"user\":{\"name\":\"op@example.com\"}", "\"user\":{\"name\":\"mallory@example.com\"}"),
+    ] {
+        let changed_line = lines[at].replacen(from, to, 1);
+        assert_ne!(changed_line, lines[at], "{what}: {}", lines[at]);
+        let mut changed = lines.clone();
+        changed[at] = &changed_line;
+        let out = verify("changed.ndjson", &changed);
+        assert_eq!((out.code, out.json["seq"].as_u64()), (1, Some(at as u64 + 1)), "{what}: {}", out.stdout);
+    }
+    // JSON lines prove themselves the same way.
+    let jsonl = fleet.op(&["audit", "export"]);
+    let jsonl_lines: Vec<&str> = jsonl.stdout.lines().collect();
+    assert_eq!(verify("intact.jsonl", &jsonl_lines).code, 0);
+}
+
+/// A child process killed when the test ends, however it ends (a follower never exits alone).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A syslog receiver over TLS (RFC 5425 octet counting), the test's own: it serves with the ops
+/// server's certificate (so `--syslog-ca` is the ops CA), keeps every message it read, and
+/// closes after the client's close. With `crash_after`, it reads that many messages of its
+/// first connection, then dies — no close, the listener gone too.
+struct Receiver {
+    port: u16,
+    messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start(tls: &std::path::Path, port: u16, crash_after: Option<usize>) -> Receiver {
+        use std::io::Read as _;
+        let certs = argus_transport_quic::parse_certificates(&std::fs::read(tls.join("server.pem")).unwrap()).unwrap();
+        let key = argus_transport_quic::parse_private_key(&std::fs::read(tls.join("server.key")).unwrap()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(argus_transport_quic::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let config = std::sync::Arc::new(config);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = messages.clone();
+        let thread = std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { return };
+                tcp.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+                let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+                let mut stream = rustls::StreamOwned::new(connection, tcp);
+                let mut read = 0;
+                loop {
+                    // MSG-LEN SP SYSLOG-MSG
+                    let mut length = Vec::new();
+                    let mut byte = [0u8; 1];
+                    let closed = loop {
+                        match stream.read(&mut byte) {
+                            Ok(0) | Err(_) => break true,
+                            Ok(_) if byte[0] == b' ' => break false,
+                            Ok(_) => length.push(byte[0]),
+                        }
+                    };
+                    if closed {
+                        break;
+                    }
+                    let length: usize = String::from_utf8(length).unwrap().parse().unwrap();
+                    let mut message = vec![0u8; length];
+                    stream.read_exact(&mut message).unwrap();
+                    kept.lock().unwrap().push(String::from_utf8(message).unwrap());
+                    read += 1;
+                    if crash_after == Some(read) {
+                        // Dies: the connection and the listener go without a word.
+                        return;
+                    }
+                }
+                stream.conn.send_close_notify();
+                let _ = std::io::Write::flush(&mut stream);
+            }
+        });
+        Receiver { port, messages, thread: Some(thread) }
+    }
+
+    /// The `seq` of each message read, in order.
+    fn seqs(&self) -> Vec<u64> {
+        let messages = self.messages.lock().unwrap();
+        messages
+            .iter()
+            .map(|m| {
+                let json = &m[m.find(" - {").expect("structured data, then the JSON") + 3..];
+                let line = serde_json::from_str::<serde_json::Value>(json).unwrap();
+                line["seq"].as_u64().or(line["unmapped"]["seq"].as_u64()).unwrap()
+            })
+            .collect()
+    }
+}
+
+/// SPEC §14 "Export" to syslog over TLS: every record reaches the receiver in order as an RFC
+/// 5424 message; a receiver that dies mid-page and comes back loses nothing (the page it did not
+/// take goes again: duplicates only of that page, counted), and an exporter without `--follow`
+/// whose receiver stays down exits 1 leaving its checkpoint where it was.
+#[test]
+fn the_export_reaches_a_syslog_receiver_over_tls_and_a_receiver_that_dies_loses_nothing() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let token = fleet.activate("a1");
+    for _ in 0..10 {
+        assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    }
+    let tls = fleet.ops.data().join("tls");
+    let ca = fleet.ops.ca();
+    let dir = fleet.ops.dir.path().to_path_buf();
+    let checkpoint = dir.join("syslog.checkpoint");
+
+    // Nobody listening, no --follow: exit 1, no checkpoint written.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = |port: u16| format!("tcp+tls://localhost:{port}");
+    let down = fleet.op(&[
+        "audit",
+        "export",
+        "--syslog",
+        &url(closed),
+        "--syslog-ca",
+        ca.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert_eq!(down.code, 1, "{} {}", down.stdout, down.stderr);
+    assert!(!checkpoint.exists(), "a sink that stays down keeps the checkpoint");
+
+    // The first receiver dies after five messages; the exporter follows and retries.
+    let first = Receiver::start(&tls, 0, Some(5));
+    let port = first.port;
+    let mut exporter = Killed(
+        std::process::Command::new(bin("argusctl"))
+            .env_clear()
+            .env("ARGUS_SERVER", format!("https://{}", fleet.ops.api))
+            .env("ARGUS_CA_CERT", &ca)
+            .env("ARGUS_OPS_TOKEN", OPS_TOKEN)
+            .env("ARGUS_PAT", &fleet.operator)
+            .args(["audit", "export", "--follow", "--format", "ocsf", "--syslog", &url(port), "--syslog-ca"])
+            .arg(&ca)
+            .arg("--checkpoint")
+            .arg(&checkpoint)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(argus_e2e::wait_until(std::time::Duration::from_secs(20), || first.seqs().len() == 5));
+    let mut first = first;
+    first.thread.take().unwrap().join().unwrap();
+    assert!(!checkpoint.exists(), "the page the receiver did not take is not counted");
+    let second = Receiver::start(&tls, port, None);
+    let total = fleet.ops.audit().len() as u64;
+    assert!(
+        argus_e2e::wait_until(std::time::Duration::from_secs(30), || second.seqs().len() as u64 >= total),
+        "the page goes again to the receiver that came back: {:?}",
+        second.seqs()
+    );
+    assert_eq!(second.seqs(), (1..=total).collect::<Vec<_>>(), "every record, in order, once");
+    // Records written while it follows arrive too.
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    assert!(argus_e2e::wait_until(std::time::Duration::from_secs(40), || second.seqs().last() == Some(&(total + 1))));
+    exporter.0.kill().unwrap();
+    exporter.0.wait().unwrap();
+    let duplicates = first.seqs();
+    assert_eq!(duplicates, vec![1, 2, 3, 4, 5], "duplicated: only the head of the page the first receiver died in");
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert_eq!(kept["after"], total + 1);
+    // Each message is RFC 5424 of the audit facility, its MSGID the event.
+    let messages = second.messages.lock().unwrap();
+    assert!(messages[0].starts_with("<110>1 "), "{}", messages[0]);
+    assert!(messages.last().unwrap().contains(" argus - remote_support_command - {"), "{}", messages.last().unwrap());
+    drop(messages);
+
+    // UDP for a local collector: one datagram per record, fire and forget.
+    let collector = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    collector.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let to = format!("udp://127.0.0.1:{}", collector.local_addr().unwrap().port());
+    let sent = fleet.op(&["audit", "export", "--syslog", &to]);
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    let mut buffer = vec![0u8; 65_536];
+    for seq in 1..=3 {
+        let n = collector.recv(&mut buffer).unwrap();
+        let datagram = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        assert!(datagram.starts_with("<110>1 ") && datagram.contains(&format!("{{\"seq\":{seq},")), "{datagram}");
+    }
+}

@@ -456,6 +456,7 @@ const SPEC_ROUTES: &[&str] = &[
     "delete /admin/pats/{id}",
     "get /support/fleet",
     "get /support/audit",
+    "get /support/audit/export",
     "get /support/tenants/{tenant}",
     "get /support/tenants/{tenant}/agents",
     "put /support/tenants/{tenant}/consent",

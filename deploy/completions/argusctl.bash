@@ -148,17 +148,29 @@ _argusctl() {
             argusctl__subcmd__agent__subcmd__help,revoke)
                 cmd="argusctl__subcmd__agent__subcmd__help__subcmd__revoke"
                 ;;
+            argusctl__subcmd__audit,export)
+                cmd="argusctl__subcmd__audit__subcmd__export"
+                ;;
             argusctl__subcmd__audit,help)
                 cmd="argusctl__subcmd__audit__subcmd__help"
                 ;;
             argusctl__subcmd__audit,ls)
                 cmd="argusctl__subcmd__audit__subcmd__ls"
                 ;;
+            argusctl__subcmd__audit,verify-export)
+                cmd="argusctl__subcmd__audit__subcmd__verify__subcmd__export"
+                ;;
+            argusctl__subcmd__audit__subcmd__help,export)
+                cmd="argusctl__subcmd__audit__subcmd__help__subcmd__export"
+                ;;
             argusctl__subcmd__audit__subcmd__help,help)
                 cmd="argusctl__subcmd__audit__subcmd__help__subcmd__help"
                 ;;
             argusctl__subcmd__audit__subcmd__help,ls)
                 cmd="argusctl__subcmd__audit__subcmd__help__subcmd__ls"
+                ;;
+            argusctl__subcmd__audit__subcmd__help,verify-export)
+                cmd="argusctl__subcmd__audit__subcmd__help__subcmd__verify__subcmd__export"
                 ;;
             argusctl__subcmd__cluster,help)
                 cmd="argusctl__subcmd__cluster__subcmd__help"
@@ -268,8 +280,14 @@ _argusctl() {
             argusctl__subcmd__help__subcmd__agent,revoke)
                 cmd="argusctl__subcmd__help__subcmd__agent__subcmd__revoke"
                 ;;
+            argusctl__subcmd__help__subcmd__audit,export)
+                cmd="argusctl__subcmd__help__subcmd__audit__subcmd__export"
+                ;;
             argusctl__subcmd__help__subcmd__audit,ls)
                 cmd="argusctl__subcmd__help__subcmd__audit__subcmd__ls"
+                ;;
+            argusctl__subcmd__help__subcmd__audit,verify-export)
+                cmd="argusctl__subcmd__help__subcmd__audit__subcmd__verify__subcmd__export"
                 ;;
             argusctl__subcmd__help__subcmd__cluster,ls)
                 cmd="argusctl__subcmd__help__subcmd__cluster__subcmd__ls"
@@ -1397,7 +1415,7 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__audit)
-            opts="-o -h --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help ls help"
+            opts="-o -h --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help ls export verify-export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1438,9 +1456,85 @@ _argusctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        argusctl__subcmd__audit__subcmd__help)
-            opts="ls help"
+        argusctl__subcmd__audit__subcmd__export)
+            opts="-o -h --tenant --format --follow --checkpoint --syslog --syslog-ca --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "jsonl ocsf" -- "${cur}"))
+                    return 0
+                    ;;
+                --checkpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --syslog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --syslog-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ops-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__audit__subcmd__help)
+            opts="ls export verify-export help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__audit__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1480,6 +1574,20 @@ _argusctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        argusctl__subcmd__audit__subcmd__help__subcmd__verify__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         argusctl__subcmd__audit__subcmd__ls)
             opts="-o -h --tenant --since --limit --follow --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1499,6 +1607,48 @@ _argusctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pat)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ops-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -W "table wide json yaml" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__audit__subcmd__verify__subcmd__export)
+            opts="-o -h --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --server)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2059,7 +2209,7 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__help__subcmd__audit)
-            opts="ls"
+            opts="ls export verify-export"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2072,7 +2222,35 @@ _argusctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        argusctl__subcmd__help__subcmd__audit__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         argusctl__subcmd__help__subcmd__audit__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        argusctl__subcmd__help__subcmd__audit__subcmd__verify__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -425,20 +425,22 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand pat; and __fish_seen_s
 complete -c argusctl -n "__fish_argusctl_using_subcommand pat; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List PATs (admin): IDs, owners, scopes, expiry, last use; never a secret'
 complete -c argusctl -n "__fish_argusctl_using_subcommand pat; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a PAT by its ID (admin): it answers invalid_pat from the next request on'
 complete -c argusctl -n "__fish_argusctl_using_subcommand pat; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -l pat -d 'Personal access token' -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -l ops-token -d 'The shared second factor' -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
 wide\t'Every column the server answered'
 json\t'The server\'s JSON, unchanged (`--json`)'
 yaml\t'The same document as YAML'"
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -f -a "ls" -d 'List audit events, oldest first'
-complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -f -a "ls" -d 'List audit events, oldest first'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -f -a "export" -d 'Export the audit trail to stdout, one record per line, as JSON lines or OCSF events (SPEC §14); with --checkpoint, resume after the last record delivered'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -f -a "verify-export" -d 'Offline: check that an export (either format) chains without a gap, each record\'s hash covering its content; exit 1 naming the first bad seq'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and not __fish_seen_subcommand_from ls export verify-export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from ls" -l tenant -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from ls" -l since -d 'RFC 3339 time, or a duration back from now (`1h`, `30m`)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from ls" -l limit -r
@@ -455,7 +457,40 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from ls" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from ls" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l tenant -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l format -r -f -a "jsonl\t'The record exactly as `audit ls --json` shows it'
+ocsf\t'The record as an OCSF 1.x event of its class'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l checkpoint -d 'Where the last delivered record is kept: read to resume, written after each page is delivered (at-least-once, never a gap)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l syslog -d 'Send to a syslog receiver instead of stdout: `tcp+tls://HOST:PORT` (RFC 5425, the receiver\'s certificate checked against --syslog-ca) or `udp://HOST:PORT` (RFC 5426)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l syslog-ca -d 'The CA that signed the syslog receiver\'s certificate (PEM)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l follow -d 'Keep exporting new records as they are written (long polls; Ctrl-C stops)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l pat -d 'Personal access token' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l ops-token -d 'The shared second factor' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l profile -d 'The profile to take unset settings from (default: the current one; see `login`)' -r
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -s o -l output -d 'Output format: table (default), wide, json or yaml' -r -f -a "table\t'Aligned columns (the default)'
+wide\t'Every column the server answered'
+json\t'The server\'s JSON, unchanged (`--json`)'
+yaml\t'The same document as YAML'"
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l json -d 'Machine-readable output: the server\'s JSON, unchanged (same as `-o json`)'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l dry-run -d 'Print the request a write would send (secrets redacted) and send nothing'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "ls" -d 'List audit events, oldest first'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "export" -d 'Export the audit trail to stdout, one record per line, as JSON lines or OCSF events (SPEC §14); with --checkpoint, resume after the last record delivered'
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify-export" -d 'Offline: check that an export (either format) chains without a gap, each record\'s hash covering its content; exit 1 naming the first bad seq'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand access; and not __fish_seen_subcommand_from request ls show approve deny help" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
@@ -804,6 +839,8 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from pat" -f -a "ls" -d 'List PATs (admin): IDs, owners, scopes, expiry, last use; never a secret'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from pat" -f -a "revoke" -d 'Revoke a PAT by its ID (admin): it answers invalid_pat from the next request on'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "ls" -d 'List audit events, oldest first'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "export" -d 'Export the audit trail to stdout, one record per line, as JSON lines or OCSF events (SPEC §14); with --checkpoint, resume after the last record delivered'
+complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify-export" -d 'Offline: check that an export (either format) chains without a gap, each record\'s hash covering its content; exit 1 naming the first bad seq'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from access" -f -a "request" -d 'Ask the tenant\'s approvers for a session on an agent (expires after an hour)'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from access" -f -a "ls" -d 'A tenant\'s access requests, newest first'
 complete -c argusctl -n "__fish_argusctl_using_subcommand help; and __fish_seen_subcommand_from access" -f -a "show" -d 'One access request'

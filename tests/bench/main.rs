@@ -9,6 +9,7 @@ mod chaos;
 mod cluster;
 mod commands;
 mod common;
+mod export;
 mod fleet;
 mod floods;
 mod handshake;
@@ -111,6 +112,11 @@ enum Bench {
         #[arg(long, value_delimiter = ',', value_parser = ["node_kill", "pause", "db_failover", "partition"])]
         kinds: Vec<String>,
     },
+    /// `argusctl audit export` of a large trail to stdout, both formats (issue #20).
+    Export {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+    },
     /// An agent's connect time under floods of never-answered QUIC Initials (issue #16).
     Floods {
         #[arg(long, default_value_t = 5)]
@@ -134,6 +140,7 @@ fn main() {
             cluster::cluster(agents, inflight, seconds, revocations)
         }
         Bench::Floods { seconds, rounds } => floods::floods(seconds, rounds),
+        Bench::Export { records } => export::export(records),
         Bench::Chaos { seconds, faults, seed, real_agents, simulated_agents, kinds } => {
             let clean = chaos::chaos(chaos::Settings {
                 seconds,

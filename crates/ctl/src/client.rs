@@ -152,8 +152,36 @@ impl Client {
         Ok(Client { http, server: g.server().to_string(), pat: g.pat.clone(), ops_token: g.ops_token.clone(), runtime })
     }
 
+    /// Sends the request and answers the body as text when it succeeded (an export's JSON
+    /// lines), else the server's code and message.
+    pub fn send_text(&self, request: &Request) -> Result<Result<String, (String, String)>, Failure> {
+        let (status, bytes) = self.exchange(request)?;
+        if status.is_success() {
+            return Ok(Ok(String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let code = body.get("error").and_then(Value::as_str).unwrap_or("http_error").to_string();
+        let message =
+            body.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or(format!("HTTP {status}"));
+        Ok(Err((code, message)))
+    }
+
     /// Sends the request and classifies the answer.
     pub fn send(&self, request: &Request) -> Result<Outcome, Failure> {
+        let (status, bytes) = self.exchange(request)?;
+        let body: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        if status.is_success() {
+            return Ok(Outcome::Success(body));
+        }
+        let code = body.get("error").and_then(Value::as_str).unwrap_or("http_error").to_string();
+        let message =
+            body.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| format!("HTTP {status}"));
+        Ok(Outcome::ServerError { body, code, message })
+    }
+
+    /// Sends the request: the status and the body's bytes.
+    fn exchange(&self, request: &Request) -> Result<(reqwest::StatusCode, Vec<u8>), Failure> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).expect("static method names are valid");
         let mut builder = self.http.request(method, request.url(&self.server));
         if let Some(token) = &self.ops_token {
@@ -172,18 +200,7 @@ impl Client {
             let response = builder.send().await.map_err(|e| Failure::Unreachable(describe(&e)))?;
             let status = response.status();
             let bytes = response.bytes().await.map_err(|e| Failure::Unreachable(describe(&e)))?;
-            let body: Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-            if status.is_success() {
-                return Ok(Outcome::Success(body));
-            }
-            let code = body.get("error").and_then(Value::as_str).unwrap_or("http_error").to_string();
-            let message = body
-                .get("message")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("HTTP {status}"));
-            Ok(Outcome::ServerError { body, code, message })
+            Ok((status, bytes.to_vec()))
         })
     }
 }

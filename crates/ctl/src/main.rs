@@ -6,10 +6,12 @@
 
 mod client;
 mod context;
+mod export;
 mod offline;
 mod output;
 mod private_file;
 mod profile;
+mod syslog;
 mod when;
 
 use std::path::PathBuf;
@@ -367,6 +369,31 @@ enum AuditCommand {
         #[arg(long)]
         follow: bool,
     },
+    /// Export the audit trail to stdout, one record per line, as JSON lines or OCSF events
+    /// (SPEC §14); with --checkpoint, resume after the last record delivered.
+    Export {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: export::ExportFormat,
+        /// Keep exporting new records as they are written (long polls; Ctrl-C stops).
+        #[arg(long)]
+        follow: bool,
+        /// Where the last delivered record is kept: read to resume, written after each page is
+        /// delivered (at-least-once, never a gap).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// Send to a syslog receiver instead of stdout: `tcp+tls://HOST:PORT` (RFC 5425, the
+        /// receiver's certificate checked against --syslog-ca) or `udp://HOST:PORT` (RFC 5426).
+        #[arg(long, value_name = "URL")]
+        syslog: Option<String>,
+        /// The CA that signed the syslog receiver's certificate (PEM).
+        #[arg(long, value_name = "FILE", requires = "syslog")]
+        syslog_ca: Option<PathBuf>,
+    },
+    /// Offline: check that an export (either format) chains without a gap, each record's hash
+    /// covering its content; exit 1 naming the first bad seq.
+    VerifyExport { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -517,6 +544,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return approve_request(g, &request, &key, &approver, not_after.as_deref())
             }
         },
+        Command::Audit { command: AuditCommand::VerifyExport { file } } => return export::verify_export(&file, g.json),
+        Command::Audit { command: AuditCommand::Export { tenant, format, follow, checkpoint, syslog, syslog_ca } } => {
+            let sink = match &syslog {
+                Some(url) => Some(syslog::open(url, syslog_ca.as_deref()).map_err(Failure::Usage)?),
+                None => None,
+            };
+            let args = export::ExportArgs { sink, tenant, format, follow, checkpoint: checkpoint.as_deref() };
+            return export::export(g, args);
+        }
         Command::Audit { command: AuditCommand::Ls { tenant, since, limit, follow } } => {
             let mut query = Vec::new();
             if let Some(t) = tenant {

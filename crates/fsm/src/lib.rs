@@ -13,6 +13,7 @@
 //! - [`handshake`]: agent authentication bound to the TLS session.
 //! - [`wire`]: messages and frames; [`signed`]: signed objects; [`allowlist`], [`command`].
 //! - [`codes`]: the one table of error codes and HTTP statuses.
+//! - [`audit`]: the audit record and its chain; [`ocsf`]: the record as an OCSF event.
 //! - [`machine`]: the one contract (`handle(event, now)` → effects or a refusal) they share.
 
 #![forbid(unsafe_code)]
@@ -22,12 +23,14 @@ pub mod activation;
 pub mod agent_sessions;
 pub mod allowlist;
 pub mod approval;
+pub mod audit;
 pub mod codes;
 pub mod command;
 pub mod enrollment;
 pub mod handshake;
 pub mod id;
 pub mod machine;
+pub mod ocsf;
 pub mod patch;
 pub mod session;
 pub mod signed;

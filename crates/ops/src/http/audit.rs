@@ -1,9 +1,11 @@
-//! `GET /support/audit`: the audit trail, newest first, filtered and bounded.
+//! `GET /support/audit`: the audit trail, newest first, filtered and bounded; and
+//! `GET /support/audit/export` (SPEC §14): the trail after a `seq`, as JSON lines or OCSF.
 
 use std::sync::Arc;
 
 use argus_fsm::Code;
 use axum::extract::{Query, State};
+use axum::response::IntoResponse as _;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -86,4 +88,115 @@ pub(crate) async fn audit_list(
     .await
     .map_err(|_| ApiError::from(Code::Internal))??;
     Ok(Json(AuditPage { events }))
+}
+
+/// `GET /support/audit/export` query (SPEC §14).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportQuery {
+    /// Records after this `seq` (default 0: from the first).
+    after: Option<u64>,
+    /// `jsonl` (the record as `audit ls --json` shows it; the default) or `ocsf`.
+    format: Option<String>,
+    /// At most this many records (default 1,000, at most 10,000).
+    limit: Option<usize>,
+    /// Seconds to wait for a record when there is none yet (long poll; at most 30).
+    wait: Option<u64>,
+    /// Only this tenant's records (a tenant-bound PAT gets only its own).
+    tenant: Option<String>,
+}
+
+/// Default and largest export page.
+pub const EXPORT_DEFAULT_LIMIT: usize = 1_000;
+pub const EXPORT_MAX_LIMIT: usize = 10_000;
+/// The longest long poll.
+pub const EXPORT_MAX_WAIT_SECONDS: u64 = 30;
+/// How often a long poll looks for new records (the store, so records written by any node of
+/// a cluster are seen).
+const EXPORT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The formats of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExportFormat {
+    Jsonl,
+    Ocsf,
+}
+
+/// The audit trail after `after`, oldest first, one JSON object per line
+/// (`application/x-ndjson`): the records as stored, or as OCSF events; with `wait`, the answer
+/// waits up to that many seconds for a first record.
+#[utoipa::path(get, path = "/support/audit/export", tag = "audit", params(ExportQuery),
+    responses((status = 200, description = "One record per line, oldest first", content_type = "application/x-ndjson", body = String)))]
+pub(crate) async fn audit_export(
+    State(ops): State<Arc<Ops>>,
+    gated: Gated,
+    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(Code::BadRequest, short(&e.body_text())))?;
+    let tenant = match (&query.tenant, &gated.0.tenant) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(own)) => Some(own.clone()),
+        (None, None) => None,
+    };
+    match &tenant {
+        Some(t) => gated.require(&ops, Need::SupportOrTenantAdmin(t)).await?,
+        None => gated.require(&ops, Need::Support).await?,
+    }
+    let format = match query.format.as_deref() {
+        None | Some("jsonl") => ExportFormat::Jsonl,
+        Some("ocsf") => ExportFormat::Ocsf,
+        Some(_) => return Err(ApiError::new(Code::BadRequest, "format must be ocsf or jsonl")),
+    };
+    let wait = query.wait.unwrap_or(0);
+    if wait > EXPORT_MAX_WAIT_SECONDS {
+        return Err(ApiError::new(Code::BadRequest, "wait must be at most 30 seconds"));
+    }
+    let limit = query.limit.unwrap_or(EXPORT_DEFAULT_LIMIT).clamp(1, EXPORT_MAX_LIMIT);
+    let after = query.after.unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let body = loop {
+        let store = ops.store.clone();
+        let tenant = tenant.clone();
+        let lines =
+            tokio::task::spawn_blocking(move || export_page(store.as_ref(), after, tenant.as_deref(), limit, format))
+                .await
+                .map_err(|_| ApiError::from(Code::Internal))??;
+        if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
+            break lines;
+        }
+        tokio::time::sleep(EXPORT_POLL).await;
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// One page of the export: the records after `after` (of `tenant`, if given), at most
+/// `limit`, one line each.
+fn export_page(
+    store: &dyn crate::store::Store,
+    after: u64,
+    tenant: Option<&str>,
+    limit: usize,
+    format: ExportFormat,
+) -> Result<String, ApiError> {
+    let mut body = String::new();
+    let mut count = 0;
+    for record in store.audit_from(after.saturating_add(1)) {
+        let record = record.map_err(|_| ApiError::from(Code::StoreUnavailable))?;
+        if tenant.is_some_and(|t| record.tenant.as_deref() != Some(t)) {
+            continue;
+        }
+        let line = match format {
+            ExportFormat::Jsonl => serde_json::to_string(&record),
+            ExportFormat::Ocsf => serde_json::to_string(&argus_fsm::ocsf::to_ocsf(&record, env!("CARGO_PKG_VERSION"))),
+        }
+        .map_err(|_| ApiError::from(Code::Internal))?;
+        body.push_str(&line);
+        body.push('\n');
+        count += 1;
+        if count == limit {
+            break;
+        }
+    }
+    Ok(body)
 }

@@ -40,6 +40,7 @@ pub(crate) fn api_router() -> OpenApiRouter<Arc<Ops>> {
         .routes(routes!(admin::revoke_pat))
         .routes(routes!(tenants::fleet))
         .routes(routes!(audit::audit_list))
+        .routes(routes!(audit::audit_export))
         .routes(routes!(tenants::show_tenant))
         .routes(routes!(tenants::list_agents))
         .routes(routes!(tenants::record_consent, tenants::withdraw_consent))

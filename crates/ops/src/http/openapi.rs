@@ -154,7 +154,7 @@ pub fn refusals(method: &str, path: &str, has_body: bool) -> Vec<Code> {
         ],
         ("get", "/support/tenants/{tenant}/session") => &[SessionNotFound],
         ("post", "/support/tenants/{tenant}/session/deactivate") => &[SessionNotFound, SessionExpired],
-        ("get", "/support/audit") => &[BadRequest],
+        ("get", "/support/audit" | "/support/audit/export") => &[BadRequest],
         ("post", "/support/agents/{agent}/access-requests") => &[ReasonRequired, TtlExceedsCap, AgentNotFound],
         ("get", "/support/tenants/{tenant}/access-requests") => &[BadRequest, TenantNotFound],
         ("get", "/support/access-requests/{request}") => &[RequestNotFound],

@@ -4,36 +4,13 @@
 //! removing or reordering any record breaks the chain at that record, which
 //! `argus-ops audit verify` names.
 
-use argus_fsm::signed::sha256;
 use argus_fsm::Timestamp;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::store::{Store, StoreError};
 use crate::time_format::rfc3339;
 
-/// The hash before the first record.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// One audit record, as stored and as `GET /support/audit` returns it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AuditRecord {
-    pub seq: u64,
-    pub at: String,
-    pub event: String,
-    pub actor: String,
-    pub tenant: Option<String>,
-    pub agent: Option<String>,
-    pub session_id: Option<String>,
-    pub reason: Option<String>,
-    pub details: Value,
-    /// The node that wrote it (SPEC §10). Absent from records written before nodes had IDs,
-    /// which therefore hash exactly as they did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    pub prev_hash: String,
-    pub hash: String,
-}
+pub use argus_fsm::audit::{record_hash, AuditRecord, GENESIS};
 
 /// The audit events the server writes (SPEC §8), typed: no handler spells an event name, and
 /// the names live in this one table.
@@ -272,16 +249,6 @@ impl AuditChain {
     }
 }
 
-/// The hash a record must carry.
-pub fn record_hash(record: &AuditRecord) -> String {
-    let mut unhashed = record.clone();
-    unhashed.hash = String::new();
-    let json = serde_json::to_vec(&unhashed).expect("audit records always serialize");
-    let mut bytes = record.prev_hash.as_bytes().to_vec();
-    bytes.extend_from_slice(&json);
-    hex::encode(sha256(&bytes))
-}
-
 /// Rebuilds `records` (consecutive, as one writer made them) to follow `after_seq` and
 /// `after_hash` instead: what a shared store does when another node appended first. Contents
 /// are kept; only the sequence numbers and hashes change.
@@ -396,9 +363,35 @@ mod tests {
             }
             assert_eq!(event.as_str(), snake, "{variant}");
             assert!(seen.insert(event.as_str()), "{} named twice", event.as_str());
+            assert!(argus_fsm::ocsf::class_of(event.as_str()).is_some(), "{} has no OCSF class", event.as_str());
         }
         assert_eq!(AuditEvent::kill_switch(true).as_str(), "kill_switch_on");
         assert_eq!(AuditEvent::kill_switch(false).as_str(), "kill_switch_off");
+    }
+
+    /// `docs/decisions/audit-export.md`'s table is the mapping the export uses.
+    #[test]
+    fn the_documented_ocsf_table_is_the_mapping() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/decisions/audit-export.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let mut documented = std::collections::HashSet::new();
+        for row in doc.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+            let event = cells[0].trim_matches('`');
+            let class = argus_fsm::ocsf::class_of(event).unwrap_or_else(|| panic!("{event} has no class"));
+            assert_eq!(cells[1], format!("{} {}", class.class_uid, class.class_name), "{event}");
+            assert_eq!(cells[2], format!("{} {}", class.activity_id, class.activity_name), "{event}");
+            let status = match (class.failure, event) {
+                (true, _) => "Failure",
+                (false, "remote_support_command") => "from `outcome`",
+                (false, _) => "Success",
+            };
+            assert_eq!(cells[3], status, "{event}");
+            documented.insert(event.to_string());
+        }
+        for event in AuditEvent::ALL {
+            assert!(documented.contains(event.as_str()), "{} is not in the table", event.as_str());
+        }
     }
 
     #[test]

@@ -1,0 +1,218 @@
+//! `argusctl audit export` and `audit verify-export` (SPEC §14): the trail out to a sink a SIEM
+//! reads, resumable from a checkpoint file, and the offline check of what the SIEM received.
+//!
+//! Delivery is at-least-once and never leaves a gap: a page is written to the sink and flushed
+//! *before* the checkpoint moves past it, so a crash or a sink that fails between the two
+//! repeats at most that page, and a sink that stays down leaves the checkpoint where it was.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use argus_fsm::audit::{verify_run, AuditRecord};
+use serde_json::Value;
+
+use crate::client::{Client, Request};
+use crate::{output, Failure, Global};
+
+/// The formats of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// The record exactly as `audit ls --json` shows it.
+    Jsonl,
+    /// The record as an OCSF 1.x event of its class.
+    Ocsf,
+}
+
+impl ExportFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Ocsf => "ocsf",
+        }
+    }
+}
+
+/// Records asked for per page.
+const PAGE: usize = 5_000;
+/// The long poll a `--follow` export asks for.
+const FOLLOW_WAIT_SECONDS: u64 = 25;
+/// How long a `--follow` export waits before asking again after the server was unreachable.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What `audit export` was asked.
+pub struct ExportArgs<'a> {
+    /// A syslog receiver instead of stdout.
+    pub sink: Option<crate::syslog::Sink>,
+    pub tenant: Option<String>,
+    pub format: ExportFormat,
+    pub follow: bool,
+    pub checkpoint: Option<&'a Path>,
+}
+
+/// The checkpoint file: the `seq` of the last record delivered.
+fn read_checkpoint(path: &Path) -> Result<u64, Failure> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v["after"].as_u64())
+            .ok_or_else(|| Failure::Usage(format!("{} is not an export checkpoint", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(error) => Err(Failure::Usage(format!("reading {}: {error}", path.display()))),
+    }
+}
+
+fn write_checkpoint(path: &Path, after: u64) -> Result<(), Failure> {
+    let text = format!("{{\"after\":{after}}}\n");
+    crate::private_file::write(path, text.as_bytes()).map_err(Failure::Usage)
+}
+
+/// The `seq` a line of an export carries (either format).
+pub fn seq_of(line: &Value) -> Option<u64> {
+    line["seq"].as_u64().or_else(|| line["unmapped"]["seq"].as_u64())
+}
+
+/// The record a line of an export carries (either format), and whether the line is exactly
+/// what the record exports as: an OCSF event's mapped fields are derived from the record it
+/// carries under `unmapped`, so a change to either shows.
+pub fn record_of(line: Value) -> Option<(AuditRecord, bool)> {
+    if line.get("unmapped").is_none() {
+        let record: AuditRecord = serde_json::from_value(line.clone()).ok()?;
+        let exact = serde_json::to_value(&record).ok().as_ref() == Some(&line);
+        return Some((record, exact));
+    }
+    let record: AuditRecord = serde_json::from_value(line["unmapped"]["record"].clone()).ok()?;
+    let version = line["metadata"]["product"]["version"].as_str().unwrap_or_default();
+    let exact = argus_fsm::ocsf::to_ocsf(&record, version) == line;
+    Some((record, exact))
+}
+
+/// Pages of the export route, each written to stdout and flushed, then the checkpoint moved;
+/// with `--follow`, long polls for new records until interrupted.
+pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
+    let client = Client::new(g)?;
+    let mut after = match args.checkpoint {
+        Some(path) => read_checkpoint(path)?,
+        None => 0,
+    };
+    loop {
+        let mut query = vec![
+            ("after", after.to_string()),
+            ("format", args.format.as_str().to_string()),
+            ("limit", PAGE.to_string()),
+        ];
+        query.extend(args.tenant.clone().map(|t| ("tenant", t)));
+        if args.follow {
+            query.push(("wait", FOLLOW_WAIT_SECONDS.to_string()));
+        }
+        let request = Request::get("/support/audit/export", output::Shape::Audit).query(query);
+        let text = match client.send_text(&request) {
+            Ok(Ok(text)) => text,
+            Ok(Err((code, message))) => {
+                eprintln!(
+                    "error: {}: {}",
+                    output::escape_controls(&code, false),
+                    output::escape_controls(&message, false)
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Err(Failure::Unreachable(why)) if args.follow => {
+                eprintln!("argusctl: the server is unreachable ({why}); trying again");
+                std::thread::sleep(RETRY);
+                continue;
+            }
+            Err(failure) => return Err(failure),
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let Some(last) = lines.last() else {
+            if args.follow {
+                continue;
+            }
+            return Ok(ExitCode::SUCCESS);
+        };
+        let last_seq = serde_json::from_str::<Value>(last)
+            .ok()
+            .as_ref()
+            .and_then(seq_of)
+            .ok_or_else(|| Failure::Unreachable("the server answered an export line without a seq".into()))?;
+        let delivered = match &args.sink {
+            Some(sink) => crate::syslog::deliver(sink, &lines),
+            None => {
+                let mut out = std::io::stdout().lock();
+                lines
+                    .iter()
+                    .try_for_each(|line| writeln!(out, "{line}"))
+                    .and_then(|()| out.flush())
+                    .map_err(|e| format!("writing the export: {e}"))
+            }
+        };
+        if let Err(error) = delivered {
+            // The sink is down: the checkpoint stays before this page, which goes again.
+            eprintln!("argusctl: {error}");
+            if args.follow && args.sink.is_some() {
+                std::thread::sleep(RETRY);
+                continue;
+            }
+            return Ok(ExitCode::from(1));
+        }
+        after = last_seq;
+        if let Some(path) = args.checkpoint {
+            write_checkpoint(path, after)?;
+        }
+        if !args.follow && lines.len() < PAGE {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+/// `audit verify-export FILE`: the records chain without a gap, each hash covering its content.
+/// Exit 0 with the count; exit 1 naming the first bad `seq`.
+pub fn verify_export(file: &Path, json: bool) -> Result<ExitCode, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("reading {}: {e}", file.display())))?;
+    let mut records = Vec::new();
+    for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let record = serde_json::from_str::<Value>(line).ok().and_then(record_of);
+        match record {
+            Some((record, true)) => records.push(record),
+            Some((record, false)) => {
+                let why = "the line is not what its record exports as (a field was changed)".to_string();
+                return Ok(report(json, Err((Some(record.seq), why))));
+            }
+            None => {
+                let why = format!("line {} is not an exported audit record", number + 1);
+                return Ok(report(json, Err((None, why))));
+            }
+        }
+    }
+    Ok(report(
+        json,
+        verify_run(&records, None).map(|(count, (seq, _))| (count, seq)).map_err(|e| match e {
+            argus_fsm::audit::ExportError::Broken { seq, why } => (Some(seq), why),
+            argus_fsm::audit::ExportError::Empty => (None, "the export holds no record".into()),
+        }),
+    ))
+}
+
+fn report(json: bool, outcome: Result<(u64, u64), (Option<u64>, String)>) -> ExitCode {
+    match outcome {
+        Ok((count, last)) => {
+            if json {
+                println!("{}", serde_json::json!({ "ok": true, "records": count, "last_seq": last }));
+            } else {
+                println!("ok: {count} records chain without a gap, up to seq {last}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err((seq, why)) => {
+            if json {
+                println!("{}", serde_json::json!({ "ok": false, "seq": seq, "why": why }));
+            } else {
+                match seq {
+                    Some(seq) => println!("broken at seq {seq}: {why}"),
+                    None => println!("broken: {why}"),
+                }
+            }
+            ExitCode::from(1)
+        }
+    }
+}
