@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::global::{Failure, Global};
 use crate::output::Shape;
-use crate::{Failure, Global};
 
 /// One API request, described before it is sent (so `--dry-run` can print it).
 pub struct Request {

@@ -13,7 +13,8 @@ use argus_fsm::audit::{verify_run, AuditRecord};
 use serde_json::Value;
 
 use crate::client::{Client, Request};
-use crate::{output, Failure, Global};
+use crate::global::{Failure, Global};
+use crate::output;
 
 /// The formats of an export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

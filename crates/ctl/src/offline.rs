@@ -15,7 +15,7 @@ use clap::Args;
 use ed25519_dalek::SigningKey;
 use time::OffsetDateTime;
 
-use crate::Failure;
+use crate::global::Failure;
 
 /// How an offline command treats the files it would write.
 #[derive(Clone, Copy, Debug)]

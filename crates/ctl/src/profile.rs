@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::Global;
+use crate::global::Global;
 
 /// The profile a `login` without `--profile` writes.
 pub const DEFAULT_PROFILE: &str = "default";
