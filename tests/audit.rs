@@ -35,7 +35,8 @@ fn audit_chain_verifies_offline_and_names_a_tampered_record() {
     let verify =
         Command::new(bin("argus-ops")).args(["audit", "verify", "--data-dir"]).arg(fleet.ops.data()).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
-    assert!(String::from_utf8_lossy(&verify.stdout).contains(&format!("{} records", events.len())));
+    // The shutdown signed the head: one `audit_checkpoint` more (SPEC §14).
+    assert!(String::from_utf8_lossy(&verify.stdout).contains(&format!("{} records", events.len() + 1)));
 
     // Tamper with record 3 the way an attacker with disk (or database) access would.
     match &fleet.ops.postgres {
@@ -564,4 +565,77 @@ fn the_export_reaches_a_syslog_receiver_over_tls_and_a_receiver_that_dies_loses_
         let datagram = String::from_utf8_lossy(&buffer[..n]).into_owned();
         assert!(datagram.starts_with("<110>1 ") && datagram.contains(&format!("{{\"seq\":{seq},")), "{datagram}");
     }
+}
+
+/// SPEC §14 "Signed checkpoints": the checkpoint key is served without the gate and kept 0600;
+/// a shutdown signs the store's head; an export that holds a checkpoint is proved complete up to
+/// it, one with records past it is not (until a later checkpoint is given), and under another
+/// key nothing is proved.
+#[test]
+fn signed_checkpoints_prove_an_export_complete_and_nothing_past_them() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let dir = fleet.ops.dir.path().to_path_buf();
+    let (status, served) = fleet.ops.http("127.0.0.2".parse().unwrap(), "GET", "/audit/checkpoint-key", &[], None);
+    assert_eq!(status, 200, "no gate: {served}");
+    let key = dir.join("checkpoint.pub");
+    std::fs::write(&key, format!("{}\n", served["public_key"].as_str().unwrap())).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(fleet.ops.data().join("tls").join("checkpoint.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let export_to = |fleet: &Fleet, name: &str| {
+        let out = fleet.op(&["audit", "export", "--format", "ocsf"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let file = dir.join(name);
+        std::fs::write(&file, &out.stdout).unwrap();
+        file
+    };
+    let verify = |file: &std::path::Path, key: &std::path::Path, extra: Option<&std::path::Path>| {
+        let mut args =
+            vec!["audit", "verify-export", file.to_str().unwrap(), "--checkpoint-key", key.to_str().unwrap()];
+        if let Some(extra) = extra {
+            args.extend(["--checkpoint", extra.to_str().unwrap()]);
+        }
+        ctl_with(&[], &args)
+    };
+    // Nothing signed yet: consistent, not proved complete.
+    let unsigned = verify(&export_to(&fleet, "unsigned.ndjson"), &key, None);
+    assert_eq!(unsigned.code, 1, "{}", unsigned.stdout);
+
+    // A shutdown signs the head.
+    let port = fleet.ops.agent.port();
+    assert!(fleet.ops.stop().success());
+    fleet.ops.serve(Some(port));
+    let trail = fleet.ops.audit();
+    let checkpoint = trail.last().unwrap();
+    assert_eq!(checkpoint["event"], "audit_checkpoint", "{checkpoint}");
+    assert_eq!(checkpoint["details"]["seq"], trail.len() as u64 - 1);
+    assert_eq!(checkpoint["details"]["hash"], trail[trail.len() - 2]["hash"]);
+    assert_eq!(checkpoint["details"]["key_id"], served["key_id"]);
+    let signed = export_to(&fleet, "signed.ndjson");
+    let out = verify(&signed, &key, None);
+    assert_eq!((out.code, out.json["records"].as_u64()), (0, Some(trail.len() as u64)), "{}", out.stdout);
+    assert_eq!(out.json["signed"], true);
+
+    // Records past the checkpoint: not covered; a later checkpoint (given apart) covers them.
+    assert!(fleet.wait_online("a1", true));
+    let token = fleet.activate("a1");
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    let longer = export_to(&fleet, "longer.ndjson");
+    let out = verify(&longer, &key, None);
+    assert_eq!((out.code, out.json["seq"].as_u64()), (1, Some(trail.len() as u64 + 1)), "{}", out.stdout);
+    assert!(fleet.ops.stop().success());
+    fleet.ops.serve(Some(port));
+    let later = fleet.ops.audit().last().unwrap().clone();
+    assert_eq!(later["event"], "audit_checkpoint");
+    let record = dir.join("later-checkpoint.json");
+    std::fs::write(&record, later.to_string()).unwrap();
+    let out = verify(&longer, &key, Some(&record));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+
+    // Under another key nothing is proved.
+    let other = dir.join("other");
+    assert_eq!(ctl_with(&[], &["keygen", "--out", other.to_str().unwrap()]).code, 0);
+    let out = verify(&signed, &dir.join("other.pub"), None);
+    assert_eq!(out.code, 1, "{}", out.stdout);
 }

@@ -448,6 +448,7 @@ const SPEC_ROUTES: &[&str] = &[
     "post /support/access-requests/{request}/approvals",
     "post /support/access-requests/{request}/deny",
     "get /healthz",
+    "get /audit/checkpoint-key",
     "get /readyz",
     "get /openapi.json",
     "post /admin/tenants",

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use argus_fsm::audit::{verify_run, AuditRecord};
+use argus_fsm::audit::{verify_run, verify_signed_run, AuditRecord, ExportError};
 use serde_json::Value;
 
 use crate::client::{Client, Request};
@@ -166,9 +166,37 @@ pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
     }
 }
 
-/// `audit verify-export FILE`: the records chain without a gap, each hash covering its content.
-/// Exit 0 with the count; exit 1 naming the first bad `seq`.
-pub fn verify_export(file: &Path, json: bool) -> Result<ExitCode, Failure> {
+/// Reads a record file (`--checkpoint RECORD.json`): the record, or one export line.
+fn read_record(path: &Path) -> Result<AuditRecord, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::Usage(format!("reading {}: {e}", path.display())))?;
+    serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(record_of)
+        .map(|(record, _)| record)
+        .ok_or_else(|| Failure::Usage(format!("{} is not an audit record", path.display())))
+}
+
+/// `audit verify-export FILE`: the records chain without a gap, each hash covering its content;
+/// with a checkpoint key, a signed checkpoint covers the last one. Exit 0 with the count; exit 1
+/// naming the first bad `seq`.
+pub fn verify_export(
+    file: &Path,
+    checkpoint_key: Option<&Path>,
+    checkpoint: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let key = match checkpoint_key {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("reading {}: {e}", path.display())))?;
+            Some(
+                argus_fsm::signed::parse_public_key_file(&text)
+                    .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
+    let extra = checkpoint.map(read_record).transpose()?;
     let text = std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("reading {}: {e}", file.display())))?;
     let mut records = Vec::new();
     for (number, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -177,30 +205,37 @@ pub fn verify_export(file: &Path, json: bool) -> Result<ExitCode, Failure> {
             Some((record, true)) => records.push(record),
             Some((record, false)) => {
                 let why = "the line is not what its record exports as (a field was changed)".to_string();
-                return Ok(report(json, Err((Some(record.seq), why))));
+                return Ok(report(json, key.is_some(), Err((Some(record.seq), why))));
             }
             None => {
                 let why = format!("line {} is not an exported audit record", number + 1);
-                return Ok(report(json, Err((None, why))));
+                return Ok(report(json, key.is_some(), Err((None, why))));
             }
         }
     }
+    let verified = match &key {
+        Some(key) => verify_signed_run(&records, key, extra.as_ref()),
+        None => verify_run(&records, None).map(|(count, (seq, _))| (count, seq)),
+    };
     Ok(report(
         json,
-        verify_run(&records, None).map(|(count, (seq, _))| (count, seq)).map_err(|e| match e {
-            argus_fsm::audit::ExportError::Broken { seq, why } => (Some(seq), why),
-            argus_fsm::audit::ExportError::Empty => (None, "the export holds no record".into()),
+        key.is_some(),
+        verified.map_err(|e| match e {
+            ExportError::Broken { seq, why } => (Some(seq), why),
+            ExportError::Empty => (None, "the export holds no record".into()),
         }),
     ))
 }
 
-fn report(json: bool, outcome: Result<(u64, u64), (Option<u64>, String)>) -> ExitCode {
+fn report(json: bool, signed: bool, outcome: Result<(u64, u64), (Option<u64>, String)>) -> ExitCode {
     match outcome {
         Ok((count, last)) => {
             if json {
-                println!("{}", serde_json::json!({ "ok": true, "records": count, "last_seq": last }));
+                println!("{}", serde_json::json!({ "ok": true, "records": count, "last_seq": last, "signed": signed }));
+            } else if signed {
+                println!("ok: {count} records chain without a gap up to seq {last}, covered by a signed checkpoint");
             } else {
-                println!("ok: {count} records chain without a gap, up to seq {last}");
+                println!("ok: {count} records chain without a gap, up to seq {last} (not proved complete: no --checkpoint-key)");
             }
             ExitCode::SUCCESS
         }

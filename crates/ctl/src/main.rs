@@ -366,8 +366,18 @@ enum AuditCommand {
         syslog_ca: Option<PathBuf>,
     },
     /// Offline: check that an export (either format) chains without a gap, each record's hash
-    /// covering its content; exit 1 naming the first bad seq.
-    VerifyExport { file: PathBuf },
+    /// covering its content, and with --checkpoint-key that a signed checkpoint in it (or the one
+    /// given with --checkpoint) covers its last record; exit 1 naming the first bad seq.
+    VerifyExport {
+        file: PathBuf,
+        /// The checkpoint public key (`GET /audit/checkpoint-key`'s `public_key`, or init's
+        /// `checkpoint_key`, hex in a file).
+        #[arg(long, value_name = "FILE.pub")]
+        checkpoint_key: Option<PathBuf>,
+        /// A later `audit_checkpoint` record (JSON) that covers the export's end.
+        #[arg(long, value_name = "RECORD.json", requires = "checkpoint_key")]
+        checkpoint: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -485,7 +495,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return approve_request(g, &request, &key, &approver, not_after.as_deref())
             }
         },
-        Command::Audit { command: AuditCommand::VerifyExport { file } } => return export::verify_export(&file, g.json),
+        Command::Audit { command: AuditCommand::VerifyExport { file, checkpoint_key, checkpoint } } => {
+            return export::verify_export(&file, checkpoint_key.as_deref(), checkpoint.as_deref(), g.json)
+        }
         Command::Audit { command: AuditCommand::Export { tenant, format, follow, checkpoint, syslog, syslog_ca } } => {
             let sink = match &syslog {
                 Some(url) => Some(syslog::open(url, syslog_ca.as_deref()).map_err(Failure::Usage)?),

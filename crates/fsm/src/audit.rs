@@ -91,6 +91,91 @@ pub fn verify_run<'a>(
     }
 }
 
+/// Domain separation prefix for checkpoint signatures.
+pub const CHECKPOINT_DOMAIN: &[u8] = b"argus-audit-checkpoint-v1\0";
+
+/// The bytes a checkpoint's signature covers: the domain, the head's `seq` (8 bytes,
+/// big-endian) and its `hash` (64 hex characters). (Each tenant's head joins them once tenants
+/// have chains of their own.)
+fn checkpoint_message(seq: u64, hash: &str) -> Vec<u8> {
+    let mut message = CHECKPOINT_DOMAIN.to_vec();
+    message.extend_from_slice(&seq.to_be_bytes());
+    message.extend_from_slice(hash.as_bytes());
+    message
+}
+
+/// The `details` of an `audit_checkpoint` record: the global head (`seq`, `hash`) signed with
+/// the checkpoint key.
+pub fn checkpoint_details(key: &ed25519_dalek::SigningKey, seq: u64, hash: &str) -> Value {
+    use ed25519_dalek::Signer as _;
+    let signature = key.sign(&checkpoint_message(seq, hash));
+    serde_json::json!({
+        "seq": seq,
+        "hash": hash,
+        "tenants": {},
+        "key_id": crate::signed::key_id(&key.verifying_key()),
+        "signature": hex::encode(signature.to_bytes()),
+    })
+}
+
+/// The head a checkpoint record signed, if its signature verifies under `key`.
+pub fn check_checkpoint(details: &Value, key: &ed25519_dalek::VerifyingKey) -> Result<(u64, String), String> {
+    let seq = details["seq"].as_u64().ok_or("the checkpoint names no seq")?;
+    let hash = details["hash"].as_str().ok_or("the checkpoint names no hash")?;
+    let mut signature = [0u8; 64];
+    hex::decode_to_slice(details["signature"].as_str().unwrap_or_default(), &mut signature)
+        .map_err(|_| "the checkpoint's signature is not 64 bytes of hex")?;
+    key.verify_strict(&checkpoint_message(seq, hash), &ed25519_dalek::Signature::from_bytes(&signature))
+        .map_err(|_| "the checkpoint's signature does not verify under the checkpoint key")?;
+    Ok((seq, hash.to_string()))
+}
+
+/// What an export proves under a checkpoint key: the records it holds chain (see
+/// [`verify_run`]), and the last signed checkpoint among them (or `extra`, one fetched later)
+/// names a head that is one of them — the export is complete up to that head. `Err` names the
+/// first `seq` that breaks it: a bad record, a forged checkpoint, or the first record no valid
+/// checkpoint covers.
+pub fn verify_signed_run(
+    records: &[AuditRecord],
+    key: &ed25519_dalek::VerifyingKey,
+    extra: Option<&AuditRecord>,
+) -> Result<(u64, u64), ExportError> {
+    let (count, (last_seq, _)) = verify_run(records, None)?;
+    let mut covered = None;
+    for record in records.iter().filter(|r| r.event == "audit_checkpoint").chain(extra) {
+        let (seq, hash) =
+            check_checkpoint(&record.details, key).map_err(|why| ExportError::Broken { seq: record.seq, why })?;
+        let held = records.iter().find(|r| r.seq == seq);
+        match held {
+            Some(head) if head.hash == hash => covered = Some(covered.unwrap_or(0).max(seq)),
+            Some(_) => {
+                return Err(ExportError::Broken { seq, why: "differs from the head a checkpoint signed".into() })
+            }
+            // A checkpoint of a head before this export began covers nothing here.
+            None if records.first().is_some_and(|first| seq < first.seq) => {}
+            None => {
+                return Err(ExportError::Broken {
+                    seq,
+                    why: "a checkpoint signed this record, and the export does not hold it".into(),
+                })
+            }
+        }
+    }
+    // The checkpoint record right after the head it signed is covered with it.
+    let covered = covered.map(|seq| match records.iter().find(|r| r.seq == seq + 1) {
+        Some(next) if next.event == "audit_checkpoint" => seq + 1,
+        _ => seq,
+    });
+    match covered {
+        Some(seq) if seq >= last_seq => Ok((count, last_seq)),
+        Some(seq) => Err(ExportError::Broken { seq: seq + 1, why: "no signed checkpoint covers it".into() }),
+        None => Err(ExportError::Broken {
+            seq: records.first().map_or(0, |r| r.seq),
+            why: "no signed checkpoint covers the export".into(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +215,60 @@ mod tests {
         assert_eq!(verify_run(&records[2..], Some(after)).unwrap().0, 4);
         assert!(verify_run(&records[3..], Some(after)).is_err(), "seq 3 missing after seq 2");
         assert_eq!(verify_run(&[], None), Err(ExportError::Empty));
+    }
+
+    /// `records` plus a checkpoint over its last record, chained after it.
+    fn with_checkpoint(mut records: Vec<AuditRecord>, key: &ed25519_dalek::SigningKey) -> Vec<AuditRecord> {
+        let last = records.last().unwrap().clone();
+        let mut checkpoint = AuditRecord {
+            seq: last.seq + 1,
+            event: "audit_checkpoint".into(),
+            actor: "system".into(),
+            tenant: None,
+            details: checkpoint_details(key, last.seq, &last.hash),
+            prev_hash: last.hash.clone(),
+            hash: String::new(),
+            ..last
+        };
+        checkpoint.hash = record_hash(&checkpoint);
+        records.push(checkpoint);
+        records
+    }
+
+    #[test]
+    fn a_signed_checkpoint_proves_an_export_complete_up_to_its_head() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let public = key.verifying_key();
+        let signed = with_checkpoint(chain(5), &key);
+        assert_eq!(verify_signed_run(&signed, &public, None), Ok((6, 6)));
+        // Records after the checkpoint: not covered, unless a later checkpoint is given.
+        let mut longer = with_checkpoint(chain(5), &key);
+        let mut more = chain(9)[5..].to_vec();
+        let mut prev = longer.last().unwrap().hash.clone();
+        for (i, record) in more.iter_mut().enumerate() {
+            record.seq = 7 + i as u64;
+            record.prev_hash = prev.clone();
+            record.hash = record_hash(record);
+            prev = record.hash.clone();
+        }
+        longer.extend(more);
+        assert!(matches!(verify_signed_run(&longer, &public, None), Err(ExportError::Broken { seq: 7, .. })));
+        let later = with_checkpoint(longer.clone(), &key);
+        let extra = later.last().unwrap();
+        assert_eq!(verify_signed_run(&longer, &public, Some(extra)), Ok((10, 10)));
+        // Cut short after the checkpoint was made: the later checkpoint names a head not held.
+        assert!(matches!(
+            verify_signed_run(&longer[..8], &public, Some(extra)),
+            Err(ExportError::Broken { seq: 10, .. })
+        ));
+        // Another key's checkpoint, or a forged signature: refused.
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        assert!(verify_signed_run(&with_checkpoint(chain(5), &other), &public, None).is_err());
+        let mut forged = signed.clone();
+        forged[5].details["seq"] = serde_json::json!(4);
+        forged[5].hash = record_hash(&forged[5]);
+        assert!(matches!(verify_signed_run(&forged, &public, None), Err(ExportError::Broken { seq: 6, .. })));
+        assert!(verify_signed_run(&chain(5), &public, None).is_err(), "no checkpoint at all");
     }
 
     #[test]

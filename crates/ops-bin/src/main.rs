@@ -173,6 +173,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                     "data_dir": data_dir.display().to_string(),
                     "ca_cert": done.ca_cert.display().to_string(),
                     "admin_pat": done.admin_pat,
+                    "checkpoint_key": done.checkpoint_key,
                 });
                 if let Some(secret) = &done.cluster_secret {
                     out["cluster_secret"] = serde_json::Value::from(secret.as_str());
@@ -187,6 +188,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                         println!("initialised {}", data_dir.display());
                         println!("CA certificate (pin this): {}", done.ca_cert.display());
                         println!("bootstrap admin PAT (shown once, owner admin@local): {pat}");
+                        println!(
+                            "audit checkpoint public key (verify-export --checkpoint-key): {}",
+                            done.checkpoint_key
+                        );
                         if let Some(secret) = &done.cluster_secret {
                             println!(
                                 "cluster secret (shown once; every joining node needs it as {}): {secret}",

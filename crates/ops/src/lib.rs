@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bootstrap;
+pub mod checkpoints;
 pub mod cluster;
 pub mod config;
 pub mod decide;

@@ -39,6 +39,9 @@ pub struct Ops {
     pub limiter: Mutex<FailureLimiter>,
     /// With `--patch-pubkey`: patches are verified here before they are relayed.
     pub patch_key: Option<VerifyingKey>,
+    /// The key that signs the audit trail's checkpoints (SPEC §14); `None` on a cluster node
+    /// initialised before checkpoints existed.
+    pub checkpoint_key: Option<Arc<ed25519_dalek::SigningKey>>,
     /// The one group-commit writer: staged writes become durable before anything that depends
     /// on them is acknowledged, and it alone moves the audit head.
     pub writer: Arc<Writer>,

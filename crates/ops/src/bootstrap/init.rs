@@ -21,6 +21,8 @@ pub struct Initialised {
     /// Founding a cluster on a shared store: the secret the CA key is sealed under, shown once
     /// (every joining node needs it).
     pub cluster_secret: Option<String>,
+    /// The checkpoint key's public half (SPEC §14), hex.
+    pub checkpoint_key: String,
 }
 
 /// Creates the data dir on `store`; refuses if the dir exists and is not empty. On a shared
@@ -108,7 +110,14 @@ pub fn init(
             }
             tls::write_public(&dir.tls("server.pem"), pems.server_cert.as_bytes())?;
             tls::write_private(&dir.tls("server.key"), pems.server_key.as_bytes())?;
-            Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat: Some(admin_pat), cluster_secret: founding_secret })
+            let checkpoint = super::checkpoint::derive(&pems.ca_key);
+            super::checkpoint::write(&dir, &checkpoint)?;
+            Ok(Initialised {
+                ca_cert: dir.tls("ca.pem"),
+                admin_pat: Some(admin_pat),
+                cluster_secret: founding_secret,
+                checkpoint_key: hex::encode(checkpoint.verifying_key().to_bytes()),
+            })
         }
         Some((ca_cert, ca_key)) => {
             let (server_cert, server_key) =
@@ -116,7 +125,15 @@ pub fn init(
             tls::write_public(&dir.tls("ca.pem"), ca_cert.as_bytes())?;
             tls::write_public(&dir.tls("server.pem"), server_cert.as_bytes())?;
             tls::write_private(&dir.tls("server.key"), server_key.as_bytes())?;
-            Ok(Initialised { ca_cert: dir.tls("ca.pem"), admin_pat: None, cluster_secret: None })
+            // The same key on every node: derived from the CA key they all unseal.
+            let checkpoint = super::checkpoint::derive(&ca_key);
+            super::checkpoint::write(&dir, &checkpoint)?;
+            Ok(Initialised {
+                ca_cert: dir.tls("ca.pem"),
+                admin_pat: None,
+                cluster_secret: None,
+                checkpoint_key: hex::encode(checkpoint.verifying_key().to_bytes()),
+            })
         }
     }
 }

@@ -116,6 +116,10 @@ pub async fn serve(
         None => None,
     };
 
+    let checkpoint_key = super::checkpoint::load(&dir)?;
+    if checkpoint_key.is_none() {
+        tracing::warn!("no tls/checkpoint.key and no CA key to derive it from: no audit checkpoints are signed (re-run init to join the cluster again)");
+    }
     for warning in options.config.closing_warnings() {
         tracing::warn!("{warning}");
     }
@@ -159,6 +163,7 @@ pub async fn serve(
         reach: crate::reach::Reach::new(node_id.clone(), store.clone()),
         limiter: Mutex::new(FailureLimiter::default()),
         patch_key,
+        checkpoint_key: checkpoint_key.map(Arc::new),
         writer: Arc::new(writer),
         refusals: Mutex::new(crate::link::refusals::RefusalBudget::new(crate::time_format::now())),
         listening: false.into(),
@@ -259,6 +264,8 @@ pub async fn serve(
     let expiry_task = tokio::spawn(crate::lifecycle::expiry_driver(ops.clone()));
     let refusal_task = tokio::spawn(crate::listen::agents::write_refusal_aggregates(ops.clone()));
     let flush_task = tokio::spawn(flush_bookkeeping(ops.clone()));
+    let checkpoints = Arc::new(crate::checkpoints::Checkpoints::default());
+    let checkpoint_task = tokio::spawn(crate::checkpoints::driver(ops.clone(), checkpoints.clone()));
 
     let mut tls = rustls::ServerConfig::builder_with_provider(argus_transport_quic::crypto_provider())
         .with_safe_default_protocol_versions()?
@@ -284,6 +291,10 @@ pub async fn serve(
     expiry_task.abort();
     refusal_task.abort();
     flush_task.abort();
+    checkpoint_task.abort();
+    // The last checkpoint covers everything this node wrote (bounded: a store that is away
+    // does not hold the shutdown).
+    let _ = tokio::time::timeout(Duration::from_secs(5), checkpoints.write_due(&ops)).await;
     for task in cluster_tasks {
         task.abort();
     }

@@ -33,6 +33,7 @@ pub mod tenants;
 pub(crate) fn api_router() -> OpenApiRouter<Arc<Ops>> {
     OpenApiRouter::with_openapi(openapi::skeleton())
         .routes(routes!(healthz))
+        .routes(routes!(checkpoint_key))
         .routes(routes!(readyz))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(admin::create_tenant))
@@ -183,6 +184,19 @@ async fn readyz(State(ops): State<Arc<Ops>>) -> Response {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Json(openapi::Readiness { status: "not_ready", reason: Some(reason) }),
         )
+            .into_response(),
+    }
+}
+
+/// The public key that signs the audit trail's checkpoints (no gate; SPEC §14): what a
+/// customer checks an export with (`argusctl audit verify-export --checkpoint-key`).
+#[utoipa::path(get, path = "/audit/checkpoint-key", tag = "audit", responses(
+    (status = 200, description = "`{\"key_id\",\"public_key\"}`, hex", body = Object),
+    (status = 404, description = "This node signs no checkpoints (a cluster node initialised before them)")))]
+async fn checkpoint_key(State(ops): State<Arc<Ops>>) -> Response {
+    match &ops.checkpoint_key {
+        Some(key) => Json(crate::bootstrap::checkpoint::public_view(key)).into_response(),
+        None => crate::http::error::ApiError::new(argus_fsm::Code::NotFound, "this node signs no checkpoints")
             .into_response(),
     }
 }

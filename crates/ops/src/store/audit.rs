@@ -42,11 +42,12 @@ pub enum AuditEvent {
     AccessDenied,
     AccessRequestExpired,
     TenantApprovalSet,
+    AuditCheckpoint,
 }
 
 impl AuditEvent {
     /// Every event, in the order of the table.
-    pub const ALL: [AuditEvent; 26] = [
+    pub const ALL: [AuditEvent; 27] = [
         AuditEvent::GateDenied,
         AuditEvent::PatCreated,
         AuditEvent::PatRevoked,
@@ -73,6 +74,7 @@ impl AuditEvent {
         AuditEvent::AccessDenied,
         AuditEvent::AccessRequestExpired,
         AuditEvent::TenantApprovalSet,
+        AuditEvent::AuditCheckpoint,
     ];
 
     /// The event's name in records (`"event"`).
@@ -106,6 +108,7 @@ impl AuditEvent {
             // Not in SPEC §8's list: a tenant's flag requiring approvals is a security setting,
             // and every such change is recorded (docs/decisions/approvals-activation.md).
             AuditEvent::TenantApprovalSet => "tenant_approval_set",
+            AuditEvent::AuditCheckpoint => "audit_checkpoint",
         }
     }
 
