@@ -118,8 +118,13 @@ fn joined_nodes_share_the_ca_and_each_lists_every_node() {
     let cluster = Cluster::start();
     let ca = std::fs::read(cluster.node(0).ca()).unwrap();
     let ids: Vec<String> = (0..3).map(|i| cluster.node_id(i)).collect();
+    // One checkpoint key for the cluster, served by every node (SPEC §14).
+    let key = |i: usize| cluster.node(i).http("127.0.0.1".parse().unwrap(), "GET", "/audit/checkpoint-key", &[], None);
+    let (status, first_key) = key(0);
+    assert_eq!(status, 200, "{first_key}");
     for i in 0..3 {
         let node = cluster.node(i);
+        assert_eq!(key(i), (200, first_key.clone()), "node {i} signs with the cluster's checkpoint key");
         assert_eq!(std::fs::read(node.ca()).unwrap(), ca, "node {i} pins the cluster CA");
         assert!(node.addresses()["peer"].as_str().is_some(), "node {i} names its peer listener");
         // Each node's own certificate (signed by the one CA: argusctl pins ca.pem and talks to it).
