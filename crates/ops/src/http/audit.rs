@@ -49,16 +49,7 @@ pub(crate) async fn audit_list(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(Code::BadRequest, short(&e.body_text())))?;
-    // A PAT bound to a tenant sees only its own tenant's events.
-    let tenant = match (&query.tenant, &gated.0.tenant) {
-        (Some(t), _) => Some(t.clone()),
-        (None, Some(own)) => Some(own.clone()),
-        (None, None) => None,
-    };
-    match &tenant {
-        Some(t) => gated.require(&ops, Need::SupportOrTenantAdmin(t)).await?,
-        None => gated.require(&ops, Need::Support).await?,
-    }
+    let tenant = scope(&ops, &gated, query.tenant.as_ref()).await?;
     let since = match &query.since {
         Some(text) => {
             Some(parse_rfc3339(text).ok_or_else(|| ApiError::new(Code::BadRequest, "since must be RFC 3339"))?)
@@ -88,6 +79,17 @@ pub(crate) async fn audit_list(
     .await
     .map_err(|_| ApiError::from(Code::Internal))??;
     Ok(Json(AuditPage { events }))
+}
+
+/// Whose records a caller reads: the tenant asked for, else a tenant-bound PAT's own, else all
+/// (remote_support); the tenant's admins may read theirs.
+async fn scope(ops: &Ops, gated: &Gated, asked: Option<&String>) -> Result<Option<String>, ApiError> {
+    let tenant = asked.or(gated.0.tenant.as_ref()).cloned();
+    match &tenant {
+        Some(t) => gated.require(ops, Need::SupportOrTenantAdmin(t)).await?,
+        None => gated.require(ops, Need::Support).await?,
+    }
+    Ok(tenant)
 }
 
 /// `GET /support/audit/export` query (SPEC §14).
@@ -134,15 +136,7 @@ pub(crate) async fn audit_export(
     query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::new(Code::BadRequest, short(&e.body_text())))?;
-    let tenant = match (&query.tenant, &gated.0.tenant) {
-        (Some(t), _) => Some(t.clone()),
-        (None, Some(own)) => Some(own.clone()),
-        (None, None) => None,
-    };
-    match &tenant {
-        Some(t) => gated.require(&ops, Need::SupportOrTenantAdmin(t)).await?,
-        None => gated.require(&ops, Need::Support).await?,
-    }
+    let tenant = scope(&ops, &gated, query.tenant.as_ref()).await?;
     let format = match query.format.as_deref() {
         None | Some("jsonl") => ExportFormat::Jsonl,
         Some("ocsf") => ExportFormat::Ocsf,
