@@ -13,6 +13,12 @@ use crate::fault::Fault;
 use crate::state::Ops;
 use crate::store::audit::{AuditEntry, AuditEvent};
 
+/// The public half as SPEC §14 shows it: `{"key_id","public_key"}` (hex).
+pub fn public_view(key: &ed25519_dalek::SigningKey) -> serde_json::Value {
+    let public = key.verifying_key();
+    serde_json::json!({ "key_id": argus_fsm::signed::key_id(&public), "public_key": hex::encode(public.to_bytes()) })
+}
+
 /// How often a checkpoint is due while records are written.
 pub const INTERVAL: Duration = Duration::from_secs(5 * 60);
 

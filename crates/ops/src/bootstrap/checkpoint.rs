@@ -57,12 +57,6 @@ pub fn load(dir: &DataDir) -> anyhow::Result<Option<SigningKey>> {
     }
 }
 
-/// The public half as SPEC §14 shows it: `{"key_id","public_key"}` (hex).
-pub fn public_view(key: &SigningKey) -> serde_json::Value {
-    let public = key.verifying_key();
-    serde_json::json!({ "key_id": argus_fsm::signed::key_id(&public), "public_key": hex::encode(public.to_bytes()) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,7 +195,7 @@ async fn readyz(State(ops): State<Arc<Ops>>) -> Response {
     (status = 404, description = "This node signs no checkpoints (a cluster node initialised before them)")))]
 async fn checkpoint_key(State(ops): State<Arc<Ops>>) -> Response {
     match &ops.checkpoint_key {
-        Some(key) => Json(crate::bootstrap::checkpoint::public_view(key)).into_response(),
+        Some(key) => Json(crate::checkpoints::public_view(key)).into_response(),
         None => crate::http::error::ApiError::new(argus_fsm::Code::NotFound, "this node signs no checkpoints")
             .into_response(),
     }
