@@ -271,10 +271,10 @@ pub fn carry_out(ops: &Ops, registry: &mut Registry, decision: Decision, now: Ti
 /// Activates a session: the [`Activate`] operation, performed under the registry's exclusive
 /// lock from the facts to the commit.
 pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<Activated, Fault> {
-    let now = now();
+    let mut now = now();
     let registry = ops.registry.write().await;
     let fresh = Fresh { session_id: crate::secrets::identifier("ses_"), token: crate::secrets::token("rst_") };
-    let activation = {
+    let mut activation = {
         let facts = ActivateFacts {
             tenant: registry.tenants.get(&request.tenant),
             agent: registry.agents.get(&request.agent_id),
@@ -285,7 +285,6 @@ pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<
         };
         Activate::start(request, caller, facts, fresh)
     };
-    let mut activation = activation;
     let mut follow = Followups::default();
     let mut held = Some(registry);
     let mut event = Event::Start;
@@ -303,10 +302,13 @@ pub async fn activate(ops: &Ops, request: Activation, caller: Caller) -> Result<
             Performed::Answer(answer) => break answer,
             Performed::Outside(Then::ConfirmGrant { agent_id, grant }) => {
                 drop(held.take());
-                Event::Confirmed(match ops.writer.wait_all().await {
+                let confirmed = match ops.writer.wait_all().await {
                     Ok(()) => ops.reach.confirm_grant(&agent_id, grant).await,
                     Err(error) => Err(Fault::from(error)),
-                })
+                };
+                // The wait may have taken seconds: what follows (a refused grant's end) happens now.
+                now = crate::time_format::now();
+                Event::Confirmed(confirmed)
             }
             Performed::Outside(_) => break Err(argus_fsm::Code::Internal.into()),
         };

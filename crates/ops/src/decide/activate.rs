@@ -176,13 +176,17 @@ impl Activate {
                     ttl,
                     now,
                 );
+                // The request turns used in the session's own commit.
                 let mut writes = vec![];
                 let mut request_id = None;
-                if let Some((used, grant_approval)) = approval {
+                if let Some((mut used, grant_approval)) = approval {
                     request_id = Some(used.request_id.clone());
+                    // `approval_of` found it approved: using it cannot be refused.
+                    let _ = used.handle(AccessEvent::Use { session_id: session.id.clone() }, now);
                     session.approval = Some(Box::new(grant_approval));
                     writes.push(Write::AccessRequest(used));
                 }
+                writes.insert(0, Write::Session(session.clone()));
                 let entry = AuditEntry::new(AuditEvent::RemoteSupportSessionStarted, caller.actor)
                     .tenant(&request.tenant)
                     .agent(&request.agent_id)
@@ -195,16 +199,6 @@ impl Activate {
                         "access_identity": caller.access_email,
                         "request_id": request_id,
                     }));
-                (session, writes, entry)
-            })
-            .map(|(session, mut writes, entry)| {
-                // The request turns used in the session's own commit, naming it.
-                for write in &mut writes {
-                    if let Write::AccessRequest(used) = write {
-                        let _ = used.handle(AccessEvent::Use { session_id: session.id.clone() }, now);
-                    }
-                }
-                writes.insert(0, Write::Session(session.clone()));
                 (session, writes, entry)
             });
         Activate { lapsed, verdict, refusal: None, token: fresh.token, stage: Stage::Begin }
@@ -310,9 +304,9 @@ impl Activate {
     }
 }
 
-/// The access request's approvals for this activation, and the request as it becomes used:
-/// `None` without a request, refused when the tenant (its flag) or the agent (its manifest)
-/// requires one and none is named.
+/// The access request's approvals for this activation, and the request to be used: `None`
+/// without a request, refused when the tenant (its flag) or the agent (its manifest) requires
+/// one and none is named.
 fn approval_of(
     access: Option<&AccessRequest>,
     request: &Request,
