@@ -639,3 +639,218 @@ fn signed_checkpoints_prove_an_export_complete_and_nothing_past_them() {
     let out = verify(&signed, &dir.join("other.pub"), None);
     assert_eq!(out.code, 1, "{}", out.stdout);
 }
+
+/// SPEC §14 "A tenant's own chain" and "Offline proof" with `--tenant`: a tenant admin's export
+/// holds only its tenant's records, numbered by `tenant_seq` without a gap, and its view of each
+/// checkpoint (its own head, every other tenant only as a leaf); it resumes by `tenant_seq` from
+/// its checkpoint file; `verify-export --tenant` proves it complete and names the first bad
+/// `tenant_seq` of a copy with a record dropped, changed, reordered, another tenant's record
+/// mixed in, or a forged checkpoint.
+#[test]
+fn a_tenant_exports_its_own_chain_and_proves_it_without_seeing_another_tenant() {
+    let mut fleet = Fleet::armed(&[]);
+    fleet.add_agent("a1");
+    let dir = fleet.ops.dir.path().to_path_buf();
+    let key = fleet.keys.join("tenant.pub");
+    assert_eq!(fleet.ops.admin(&["tenant", "create", "T2", "--consent-key", key.to_str().unwrap()]).code, 0);
+    let token = fleet.activate("a1");
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    let out =
+        fleet.ops.admin(&["pat", "create", "--owner", "admin@t1.example", "--scope", "tenant_admin", "--tenant", "T1"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let admin = out.json["pat"].as_str().unwrap().to_string();
+    // A checkpoint signs every tenant's head: a restart writes one.
+    let port = fleet.ops.agent.port();
+    assert!(fleet.ops.stop().success());
+    fleet.ops.serve(Some(port));
+    assert!(fleet.wait_online("a1", true));
+
+    let trail = fleet.ops.audit();
+    let ours: Vec<&serde_json::Value> = trail.iter().filter(|r| r["tenant"] == "T1").collect();
+    let places: Vec<u64> = ours.iter().map(|r| r["tenant_seq"].as_u64().unwrap()).collect();
+    assert_eq!(places, (1..=ours.len() as u64).collect::<Vec<_>>(), "T1's places, without a gap");
+    assert!(trail.iter().filter(|r| r["tenant"] == "T2").all(|r| r["tenant_seq"].as_u64().is_some()));
+    let checkpoint = trail.last().unwrap();
+    assert_eq!(checkpoint["event"], "audit_checkpoint");
+    assert_eq!(checkpoint["details"]["tenants"]["T1"]["tenant_seq"], ours.len() as u64, "{checkpoint}");
+    assert_eq!(checkpoint["details"]["tenants"]["T1"]["hash"], ours.last().unwrap()["hash"]);
+    assert!(checkpoint["details"]["tenants"]["T2"].is_object(), "{checkpoint}");
+
+    let state = dir.join("t1.checkpoint");
+    let export = |format: &str| {
+        let out = fleet.ops.ctl(
+            &admin,
+            &["audit", "export", "--tenant", "T1", "--format", format, "--checkpoint", state.to_str().unwrap()],
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let lines = export("jsonl");
+    let values: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(values.iter().filter(|v| v["tenant"] == "T1").count(), ours.len(), "every T1 record");
+    assert!(values.iter().all(|v| v["tenant"] == "T1" || v["event"] == "audit_checkpoint"), "{values:#?}");
+    assert!(!lines.iter().any(|l| l.contains("\"T2\"")), "no other tenant named: {lines:#?}");
+    let view = values.iter().find(|v| v["event"] == "audit_checkpoint").expect("the tenant's view of the checkpoint");
+    assert_eq!(view["details"]["other_tenants"].as_array().unwrap().len(), 1, "{view}");
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(kept["after"], ours.len() as u64, "resumes by tenant_seq: {kept}");
+
+    // New T1 records come next, resumed by tenant_seq, in OCSF; nothing is repeated.
+    assert_eq!(fleet.command(&token, "ping", None).code, 0);
+    let more = export("ocsf");
+    let more: Vec<serde_json::Value> = more.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!more.is_empty());
+    for (event, place) in more.iter().zip(ours.len() as u64 + 1..) {
+        assert_eq!(event["unmapped"]["tenant_seq"], place, "{event}");
+        assert_eq!(event["cloud"]["account"]["uid"], "T1");
+    }
+    assert!(export("jsonl").is_empty(), "nothing new");
+
+    // Offline proof of what the tenant received (a fresh full export after one more checkpoint).
+    assert!(fleet.ops.stop().success());
+    fleet.ops.serve(Some(port));
+    let (_, served) = fleet.ops.http("127.0.0.2".parse().unwrap(), "GET", "/audit/checkpoint-key", &[], None);
+    let public = dir.join("checkpoint.pub");
+    std::fs::write(&public, format!("{}\n", served["public_key"].as_str().unwrap())).unwrap();
+    let full = fleet.ops.ctl(&admin, &["audit", "export", "--tenant", "T1"]);
+    assert_eq!(full.code, 0, "{}", full.stderr);
+    let lines: Vec<&str> = full.stdout.lines().collect();
+    let verify = |name: &str, lines: &[&str]| {
+        let file = dir.join(name);
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let key = public.to_str().unwrap();
+        ctl_with(&[], &["audit", "verify-export", file.to_str().unwrap(), "--checkpoint-key", key, "--tenant", "T1"])
+    };
+    let records = lines.iter().filter(|l| !l.contains("\"audit_checkpoint\"")).count() as u64;
+    let intact = verify("t1.ndjson", &lines);
+    assert_eq!((intact.code, intact.json["records"].as_u64()), (0, Some(records)), "{}", intact.stdout);
+    assert_eq!(intact.json["last_tenant_seq"], records);
+    let record_at = |place: u64| lines.iter().position(|l| l.contains(&format!("\"tenant_seq\":{place},"))).unwrap();
+
+    let mut dropped = lines.clone();
+    dropped.remove(record_at(2));
+    let out = verify("dropped.ndjson", &dropped);
+    assert_eq!((out.code, out.json["tenant_seq"].as_u64()), (1, Some(2)), "{}", out.stdout);
+    let changed_line = lines[record_at(3)].replacen("\"actor\":\"", "\"actor\":\"x", 1);
+    let mut changed = lines.clone();
+    changed[record_at(3)] = &changed_line;
+    let out = verify("changed.ndjson", &changed);
+    assert_eq!((out.code, out.json["tenant_seq"].as_u64()), (1, Some(3)), "{}", out.stdout);
+    let mut reordered = lines.clone();
+    reordered.swap(record_at(2), record_at(3));
+    assert_eq!(verify("reordered.ndjson", &reordered).code, 1);
+    let theirs = fleet.ops.audit().into_iter().find(|r| r["tenant"] == "T2").unwrap().to_string();
+    let mut mixed = lines.clone();
+    mixed.insert(record_at(2), &theirs);
+    let out = verify("mixed.ndjson", &mixed);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.json["why"].as_str().unwrap().contains("tenant T2"), "{}", out.stdout);
+    let last = lines.iter().rposition(|l| l.contains("\"audit_checkpoint\"")).unwrap();
+    let forged_line = lines[last].replacen("\"tenant_seq\":", "\"tenant_seq\":1", 1);
+    let mut forged = lines.clone();
+    forged[last] = &forged_line;
+    assert_eq!(verify("forged.ndjson", &forged).code, 1, "a checkpoint whose signed head was changed");
+    // Without its view of a checkpoint the tail is not proved.
+    let unsigned: Vec<&str> = lines.iter().copied().filter(|l| !l.contains("\"audit_checkpoint\"")).collect();
+    assert_eq!(verify("unsigned.ndjson", &unsigned).code, 1);
+}
+
+/// The trail `records` as a build from before tenant chains wrote it: no tenant places, every
+/// hash over the content without them.
+fn without_tenant_places(records: &[argus_fsm::audit::AuditRecord]) -> Vec<argus_fsm::audit::AuditRecord> {
+    let mut prev = argus_fsm::audit::GENESIS.to_string();
+    records
+        .iter()
+        .map(|record| {
+            let mut old = record.clone();
+            old.tenant_seq = None;
+            old.tenant_prev_hash = None;
+            old.prev_hash = prev.clone();
+            old.hash = argus_fsm::audit::record_hash(&old);
+            prev = old.hash.clone();
+            old
+        })
+        .collect()
+}
+
+/// SPEC §14: records written before tenant chains existed are given their places when the node
+/// starts (sled and PostgreSQL alike): every record rehashed in one step, the whole chain and
+/// each tenant's verifying, and the head the node remembered from before (SPEC §10) still
+/// recognised as the same record, so the node serves.
+#[test]
+fn records_from_before_tenant_chains_are_given_their_places_at_start_up() {
+    for postgres in [false, true] {
+        let ops = if postgres { argus_e2e::Ops::start_on_postgres(&[]) } else { argus_e2e::Ops::start_on_sled(&[]) };
+        let mut ops = Fleet::armed_on(ops).ops;
+        assert!(ops.stop().success());
+        let current: Vec<argus_fsm::audit::AuditRecord> = match &ops.postgres {
+            Some(pg) => pg
+                .psql("argus", "SELECT record FROM audit ORDER BY seq")
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect(),
+            None => {
+                let db = ops.data().join("db");
+                let store = argus_ops::store::SledStore::open(&db).unwrap();
+                let records = argus_ops::store::Store::audit_from(&store, 0).map(Result::unwrap).collect();
+                drop(store);
+                records
+            }
+        };
+        assert!(current.iter().any(|r| r.tenant_seq.is_some()), "postgres={postgres}");
+        let old = without_tenant_places(&current);
+        let last = old.last().unwrap();
+        match &ops.postgres {
+            Some(pg) => {
+                let mut sql = String::from("BEGIN; DELETE FROM audit_migrations;");
+                for record in &old {
+                    let text = serde_json::to_string(record).unwrap();
+                    sql.push_str(&format!(
+                        "UPDATE audit SET record = $${text}$$, hash = '{}', tenant = NULL, tenant_seq = NULL WHERE seq = {};",
+                        record.hash, record.seq
+                    ));
+                }
+                sql.push_str(&format!("UPDATE audit_head SET hash = '{}'; COMMIT;", last.hash));
+                pg.psql("argus", &sql);
+            }
+            None => {
+                let db = ops.data().join("db");
+                let store = argus_ops::store::SledStore::open(&db).unwrap();
+                for record in &old {
+                    let key = argus_ops::store::audit_record_key(record.seq);
+                    store.raw_put(&key, &serde_json::to_vec(record).unwrap()).unwrap();
+                }
+                store.raw_remove("m/tenant_chains").unwrap();
+                drop(store);
+                argus_ops::store::SledStore::forget(&db);
+            }
+        }
+        // The node remembered the head as the old build wrote it.
+        let floor = serde_json::json!({ "seq": last.seq, "hash": last.hash });
+        std::fs::write(ops.data().join("audit-head"), floor.to_string()).unwrap();
+
+        ops.serve(None);
+        let (status, body) = ops.http("127.0.0.1".parse().unwrap(), "GET", "/readyz", &[], None);
+        assert_eq!(status, 200, "postgres={postgres}: the remembered head is the same record: {body}");
+        assert!(ops.log().contains("every audit record now has its place"), "postgres={postgres}");
+        let trail = ops.audit();
+        let given: Vec<argus_fsm::audit::AuditRecord> =
+            trail[..current.len()].iter().map(|r| serde_json::from_value(r.clone()).unwrap()).collect();
+        assert_eq!(given, current, "postgres={postgres}: the places given are the ones new records get");
+        let ours: Vec<u64> =
+            trail.iter().filter(|r| r["tenant"] == "T1").map(|r| r["tenant_seq"].as_u64().unwrap()).collect();
+        assert_eq!(ours, (1..=ours.len() as u64).collect::<Vec<_>>(), "postgres={postgres}");
+        assert_ne!(trail[old.len() - 1]["hash"], last.hash.as_str(), "rehashed");
+        let remembered: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ops.data().join("audit-head")).unwrap()).unwrap();
+        assert_ne!(remembered["hash"], last.hash.as_str(), "the node now remembers the record's new hash");
+        // Writes go on, in the tenant's chain, and the whole chain verifies offline.
+        assert_eq!(ops.admin(&["tenant", "disarm", "T1", "--reason", "after the migration"]).code, 0);
+        let newest = ops.audit().into_iter().rev().find(|r| r["tenant"] == "T1").unwrap();
+        assert_eq!(newest["tenant_seq"], ours.len() as u64 + 1);
+        assert!(ops.stop().success());
+        let out =
+            Command::new(bin("argus-ops")).args(["audit", "verify", "--data-dir"]).arg(ops.data()).output().unwrap();
+        assert!(out.status.success(), "postgres={postgres}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}

@@ -89,8 +89,8 @@ fn wait(writer: &Writer, generation: u64) -> Result<(), StoreError> {
 
 /// The server's writer on `store`, continuing its chain, its records naming `node`.
 fn writer(store: &Arc<dyn Store>, node: Option<String>) -> Writer {
-    let last = store.load().unwrap().last_audit;
-    Writer::new(store.clone(), None, last.as_ref(), node)
+    let snapshot = store.load().unwrap();
+    Writer::new(store.clone(), None, snapshot.last_audit.as_ref(), snapshot.tenant_heads, node)
 }
 
 fn atomic_batches_land_whole_and_survive_a_reopen(backend: &dyn Backend) {
@@ -212,7 +212,8 @@ fn a_writer_behind_the_chain_follows_it_and_lands_its_whole_batch() {
 #[test]
 fn concurrent_writers_on_one_database_make_one_unbroken_chain() {
     // Four "nodes", each with its own writer and view of the chain, append at once: every
-    // record lands, seq is unique and increasing, and the hash chain verifies as one.
+    // record lands, seq is unique and increasing, and the hash chain verifies as one, and so
+    // does each tenant's own chain (SPEC §14).
     let backend = pg();
     let stores: Vec<Arc<dyn Store>> = (0..4).map(|_| backend.open()).collect();
     std::thread::scope(|scope| {
@@ -220,13 +221,21 @@ fn concurrent_writers_on_one_database_make_one_unbroken_chain() {
             scope.spawn(move || {
                 let writer = writer(store, Some(format!("node-{node}")));
                 for i in 0..50 {
-                    let generation = writer.stage(vec![], vec![entry(node * 1000 + i)], Timestamp(i as i64)).unwrap();
+                    // Two tenants, so a node's view of one tenant's head goes stale while it
+                    // appends for the other: its next record for it collides and follows.
+                    let tenant = if (node + i) % 3 == 0 { "T2" } else { "T1" };
+                    let entry = entry(node * 1000 + i).tenant(tenant);
+                    let generation = writer.stage(vec![], vec![entry], Timestamp(i as i64)).unwrap();
                     wait(&writer, generation).expect("every append lands");
                 }
             });
         }
     });
+    // `verify` checks each tenant's chain beside the global one.
     assert_eq!(verify(stores[0].as_ref(), None).unwrap(), Verification::Intact { records: 200 });
+    let (_, heads) = stores[0].audit_heads().unwrap();
+    let t2 = (0..4).map(|node| (0..50).filter(|i| (node + i) % 3 == 0).count() as u64).sum::<u64>();
+    assert_eq!((heads["T1"].tenant_seq, heads["T2"].tenant_seq), (200 - t2, t2), "one unbroken chain per tenant");
     let mut per_node = std::collections::HashMap::new();
     for record in stores[0].audit_from(0) {
         *per_node.entry(record.unwrap().node.expect("records name their node")).or_insert(0) += 1;
@@ -259,12 +268,12 @@ fn an_outage_fails_fast_discards_the_group_and_recovers_after_a_reload() {
     } else {
         backend.1 = backend.0.url("argus");
         let store = backend.open();
-        let writer = Writer::new(store.clone(), None, None, None);
+        let writer = Writer::new(store.clone(), None, None, Default::default(), None);
         writer.stale();
         (store, writer)
     };
     let snapshot = store.load().unwrap();
-    writer.reloaded(snapshot.last_audit.as_ref());
+    writer.reloaded(snapshot.last_audit.as_ref(), snapshot.tenant_heads.clone());
     assert!(snapshot.pats.is_empty(), "the failed group left nothing");
     assert_eq!(snapshot.last_audit.as_ref().unwrap().seq, 1);
     if same {
@@ -482,7 +491,7 @@ fn a_commit_whose_answer_is_lost_is_found_landed_and_one_never_sent_is_found_los
     assert_eq!(proxy.commits_cut(), 2, "a COMMIT was cut before the server saw it");
 
     let snapshot = store.load().unwrap();
-    writer.reloaded(snapshot.last_audit.as_ref());
+    writer.reloaded(snapshot.last_audit.as_ref(), snapshot.tenant_heads.clone());
     let mut hashes: Vec<[u8; 32]> = snapshot.pats.iter().map(|p| p.hash).collect();
     hashes.sort();
     assert_eq!(hashes, vec![[1; 32], [2; 32]], "the landed group is there once, the lost one not at all");
@@ -555,7 +564,7 @@ fn a_demoted_primary_answers_unavailable_and_the_next_connection_finds_the_writa
     backend.0.psql("postgres", "SELECT pg_reload_conf()");
     std::thread::sleep(Duration::from_millis(300));
     let snapshot = store.load().unwrap();
-    writer.reloaded(snapshot.last_audit.as_ref());
+    writer.reloaded(snapshot.last_audit.as_ref(), snapshot.tenant_heads.clone());
     let next = writer.stage(vec![Write::Pat(pat(3))], vec![entry(3)], Timestamp(3)).unwrap();
     wait(&writer, next).expect("writes again on the writable host");
     assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 2 });

@@ -11,8 +11,8 @@ use argus_e2e::{bin, Fleet, OPS_TOKEN};
 fn seed_records(fleet: &Fleet, count: usize) {
     let url = argus_ops::store::resolve(None, &fleet.ops.data()).unwrap();
     let store = argus_ops::store::open(&url, &fleet.ops.data()).unwrap();
-    let last = store.audit_newest_first().next().transpose().unwrap();
-    let mut chain = argus_ops::store::audit::AuditChain::resume(last.as_ref());
+    let (last, tenants) = store.audit_heads().unwrap();
+    let mut chain = argus_ops::store::audit::AuditChain::resume(last.as_ref(), tenants);
     let now = argus_fsm::Timestamp(
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
     );

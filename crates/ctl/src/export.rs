@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use argus_fsm::audit::{verify_run, verify_signed_run, AuditRecord, ExportError};
+use argus_fsm::audit::{verify_run, verify_signed_run, Along, AuditRecord, ExportError};
 use serde_json::Value;
 
 use crate::client::{Client, Request};
@@ -51,26 +51,71 @@ pub struct ExportArgs<'a> {
     pub checkpoint: Option<&'a Path>,
 }
 
-/// The checkpoint file: the `seq` of the last record delivered.
-fn read_checkpoint(path: &Path) -> Result<u64, Failure> {
+/// Where an export stands: the place of the last record delivered (its `seq`, or its
+/// `tenant_seq` in a tenant's export), and in a tenant's export the `seq` of the last
+/// checkpoint line delivered (a tenant's pages repeat the checkpoints of their first record).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Cursor {
+    after: u64,
+    checkpoint_seq: u64,
+}
+
+/// The checkpoint file: `{"after": N}`, and `"checkpoint_seq"` in a tenant's export.
+fn read_checkpoint(path: &Path) -> Result<Cursor, Failure> {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
             .ok()
-            .and_then(|v| v["after"].as_u64())
+            .and_then(|v| {
+                Some(Cursor { after: v["after"].as_u64()?, checkpoint_seq: v["checkpoint_seq"].as_u64().unwrap_or(0) })
+            })
             .ok_or_else(|| Failure::Usage(format!("{} is not an export checkpoint", path.display()))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Cursor::default()),
         Err(error) => Err(Failure::Usage(format!("reading {}: {error}", path.display()))),
     }
 }
 
-fn write_checkpoint(path: &Path, after: u64) -> Result<(), Failure> {
-    let text = format!("{{\"after\":{after}}}\n");
+fn write_checkpoint(path: &Path, cursor: Cursor) -> Result<(), Failure> {
+    let text = match cursor.checkpoint_seq {
+        0 => format!("{{\"after\":{}}}\n", cursor.after),
+        seq => format!("{{\"after\":{},\"checkpoint_seq\":{seq}}}\n", cursor.after),
+    };
     crate::private_file::write(path, text.as_bytes()).map_err(Failure::Usage)
 }
 
 /// The `seq` a line of an export carries (either format).
 pub fn seq_of(line: &Value) -> Option<u64> {
     line["seq"].as_u64().or_else(|| line["unmapped"]["seq"].as_u64())
+}
+
+/// The `tenant_seq` a line of an export carries (either format); none on a checkpoint's line.
+pub fn tenant_seq_of(line: &Value) -> Option<u64> {
+    line["tenant_seq"].as_u64().or_else(|| line["unmapped"]["tenant_seq"].as_u64())
+}
+
+/// The lines of a page to deliver, and where the export stands after them: in a tenant's
+/// export, checkpoint lines already delivered are left out and the place is the last
+/// `tenant_seq`. `None` for a line that carries no place.
+fn advance(lines: Vec<&str>, cursor: Cursor, tenant: bool) -> Option<(Vec<&str>, Cursor, usize)> {
+    let mut next = cursor;
+    let mut kept = Vec::new();
+    let mut records = 0;
+    for line in lines {
+        let value: Value = serde_json::from_str(line).ok()?;
+        let seq = seq_of(&value)?;
+        match (tenant, tenant_seq_of(&value)) {
+            (false, _) => next.after = seq,
+            (true, Some(tenant_seq)) => next.after = tenant_seq,
+            (true, None) if seq <= next.checkpoint_seq => continue,
+            (true, None) => {
+                next.checkpoint_seq = seq;
+                kept.push(line);
+                continue;
+            }
+        }
+        records += 1;
+        kept.push(line);
+    }
+    Some((kept, next, records))
 }
 
 /// The record a line of an export carries (either format), and whether the line is exactly
@@ -92,13 +137,14 @@ pub fn record_of(line: Value) -> Option<(AuditRecord, bool)> {
 /// with `--follow`, long polls for new records until interrupted.
 pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
     let client = Client::new(g)?;
-    let mut after = match args.checkpoint {
+    let tenant = args.tenant.is_some();
+    let mut cursor = match args.checkpoint {
         Some(path) => read_checkpoint(path)?,
-        None => 0,
+        None => Cursor::default(),
     };
     loop {
         let mut query = vec![
-            ("after", after.to_string()),
+            ("after", cursor.after.to_string()),
             ("format", args.format.as_str().to_string()),
             ("limit", PAGE.to_string()),
         ];
@@ -125,17 +171,14 @@ pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
             Err(failure) => return Err(failure),
         };
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let Some(last) = lines.last() else {
+        let (lines, next, records) = advance(lines, cursor, tenant)
+            .ok_or_else(|| Failure::Unreachable("the server answered an export line without a seq".into()))?;
+        if lines.is_empty() {
             if args.follow {
                 continue;
             }
             return Ok(ExitCode::SUCCESS);
-        };
-        let last_seq = serde_json::from_str::<Value>(last)
-            .ok()
-            .as_ref()
-            .and_then(seq_of)
-            .ok_or_else(|| Failure::Unreachable("the server answered an export line without a seq".into()))?;
+        }
         let delivered = match &args.sink {
             Some(sink) => crate::syslog::deliver(sink, &lines),
             None => {
@@ -156,11 +199,11 @@ pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
             }
             return Ok(ExitCode::from(1));
         }
-        after = last_seq;
+        cursor = next;
         if let Some(path) = args.checkpoint {
-            write_checkpoint(path, after)?;
+            write_checkpoint(path, cursor)?;
         }
-        if !args.follow && lines.len() < PAGE {
+        if !args.follow && records < PAGE {
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -179,12 +222,18 @@ fn read_record(path: &Path) -> Result<AuditRecord, Failure> {
 /// `audit verify-export FILE`: the records chain without a gap, each hash covering its content;
 /// with a checkpoint key, a signed checkpoint covers the last one. Exit 0 with the count; exit 1
 /// naming the first bad `seq`.
-pub fn verify_export(
-    file: &Path,
-    checkpoint_key: Option<&Path>,
-    checkpoint: Option<&Path>,
-    json: bool,
-) -> Result<ExitCode, Failure> {
+/// What proves an export complete: the checkpoint key, and a later checkpoint record.
+pub struct Proof<'a> {
+    pub checkpoint_key: Option<&'a Path>,
+    pub checkpoint: Option<&'a Path>,
+}
+
+pub fn verify_export(file: &Path, proof: Proof<'_>, tenant: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
+    let Proof { checkpoint_key, checkpoint } = proof;
+    let along = match tenant {
+        Some(tenant) => Along::Tenant(tenant),
+        None => Along::Global,
+    };
     let key = match checkpoint_key {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -205,21 +254,21 @@ pub fn verify_export(
             Some((record, true)) => records.push(record),
             Some((record, false)) => {
                 let why = "the line is not what its record exports as (a field was changed)".to_string();
-                return Ok(report(json, key.is_some(), Err((Some(record.seq), why))));
+                return Ok(report(json, Checked { signed: key.is_some(), tenant }, Err((Some(record.seq), why))));
             }
             None => {
                 let why = format!("line {} is not an exported audit record", number + 1);
-                return Ok(report(json, key.is_some(), Err((None, why))));
+                return Ok(report(json, Checked { signed: key.is_some(), tenant }, Err((None, why))));
             }
         }
     }
     let verified = match &key {
-        Some(key) => verify_signed_run(&records, key, extra.as_ref()),
-        None => verify_run(&records, None).map(|(count, (seq, _))| (count, seq)),
+        Some(key) => verify_signed_run(&records, key, extra.as_ref(), along),
+        None => verify_run(&records, along, None).map(|(count, (seq, _))| (count, seq)),
     };
     Ok(report(
         json,
-        key.is_some(),
+        Checked { signed: key.is_some(), tenant },
         verified.map_err(|e| match e {
             ExportError::Broken { seq, why } => (Some(seq), why),
             ExportError::Empty => (None, "the export holds no record".into()),
@@ -227,24 +276,42 @@ pub fn verify_export(
     ))
 }
 
-fn report(json: bool, signed: bool, outcome: Result<(u64, u64), (Option<u64>, String)>) -> ExitCode {
+/// How an export was checked.
+struct Checked<'a> {
+    signed: bool,
+    tenant: Option<&'a str>,
+}
+
+fn report(json: bool, checked: Checked<'_>, outcome: Result<(u64, u64), (Option<u64>, String)>) -> ExitCode {
+    let Checked { signed, tenant } = checked;
+    // What the places are: the global `seq`, or the tenant's own `tenant_seq`.
+    let place = if tenant.is_some() { "tenant_seq" } else { "seq" };
     match outcome {
         Ok((count, last)) => {
             if json {
-                println!("{}", serde_json::json!({ "ok": true, "records": count, "last_seq": last, "signed": signed }));
+                let mut answer = serde_json::json!({ "ok": true, "records": count, "signed": signed });
+                answer[format!("last_{place}")] = last.into();
+                if let Some(tenant) = tenant {
+                    answer["tenant"] = tenant.into();
+                }
+                println!("{answer}");
             } else if signed {
-                println!("ok: {count} records chain without a gap up to seq {last}, covered by a signed checkpoint");
+                println!(
+                    "ok: {count} records chain without a gap up to {place} {last}, covered by a signed checkpoint"
+                );
             } else {
-                println!("ok: {count} records chain without a gap, up to seq {last} (not proved complete: no --checkpoint-key)");
+                println!("ok: {count} records chain without a gap, up to {place} {last} (not proved complete: no --checkpoint-key)");
             }
             ExitCode::SUCCESS
         }
         Err((seq, why)) => {
             if json {
-                println!("{}", serde_json::json!({ "ok": false, "seq": seq, "why": why }));
+                let mut answer = serde_json::json!({ "ok": false, "why": why });
+                answer[place] = seq.into();
+                println!("{answer}");
             } else {
                 match seq {
-                    Some(seq) => println!("broken at seq {seq}: {why}"),
+                    Some(seq) => println!("broken at {place} {seq}: {why}"),
                     None => println!("broken: {why}"),
                 }
             }

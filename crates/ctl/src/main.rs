@@ -377,6 +377,9 @@ enum AuditCommand {
         /// A later `audit_checkpoint` record (JSON) that covers the export's end.
         #[arg(long, value_name = "RECORD.json", requires = "checkpoint_key")]
         checkpoint: Option<PathBuf>,
+        /// Check the tenant's own chain (by `tenant_seq`): a tenant's export.
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -495,8 +498,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return approve_request(g, &request, &key, &approver, not_after.as_deref())
             }
         },
-        Command::Audit { command: AuditCommand::VerifyExport { file, checkpoint_key, checkpoint } } => {
-            return export::verify_export(&file, checkpoint_key.as_deref(), checkpoint.as_deref(), g.json)
+        Command::Audit { command: AuditCommand::VerifyExport { file, checkpoint_key, checkpoint, tenant } } => {
+            let proof = export::Proof { checkpoint_key: checkpoint_key.as_deref(), checkpoint: checkpoint.as_deref() };
+            return export::verify_export(&file, proof, tenant.as_deref(), g.json);
         }
         Command::Audit { command: AuditCommand::Export { tenant, format, follow, checkpoint, syslog, syslog_ca } } => {
             let sink = match &syslog {

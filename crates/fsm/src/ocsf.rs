@@ -139,6 +139,8 @@ pub fn to_ocsf(record: &AuditRecord, product_version: &str) -> Value {
             "seq": record.seq,
             "hash": record.hash,
             "prev_hash": record.prev_hash,
+            "tenant_seq": record.tenant_seq,
+            "tenant_prev_hash": record.tenant_prev_hash,
             "record": record,
         },
     });
@@ -234,6 +236,8 @@ mod tests {
             reason: None,
             details,
             node: None,
+            tenant_seq: Some(3),
+            tenant_prev_hash: Some(crate::audit::GENESIS.into()),
             prev_hash: crate::audit::GENESIS.into(),
             hash: "h".into(),
         };

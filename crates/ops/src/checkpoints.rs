@@ -1,6 +1,6 @@
 //! Signed checkpoints of the audit trail (SPEC §14): every 5 minutes while records were
 //! written, and at shutdown, an `audit_checkpoint` record whose details hold the store's head
-//! (`seq`, `hash`) signed with the checkpoint key. An export that holds a checkpoint is proved
+//! (`seq`, `hash`) and every tenant chain's head, signed with the checkpoint key. An export that holds a checkpoint is proved
 //! complete up to the head it signed (`argusctl audit verify-export --checkpoint-key`).
 //!
 //! The head is the store's (what every node has written), read after this node's own staged
@@ -36,7 +36,7 @@ impl Checkpoints {
             tracing::warn!(%error, "records were not stored before a checkpoint; signing the store's head as it is");
         }
         let store = ops.store.clone();
-        let head = tokio::task::spawn_blocking(move || store.audit_newest_first().next().transpose())
+        let (head, tenants) = tokio::task::spawn_blocking(move || store.audit_heads())
             .await
             .map_err(|_| Fault::from(argus_fsm::Code::Internal))?
             .map_err(Fault::from)?;
@@ -45,7 +45,7 @@ impl Checkpoints {
         {
             return Ok(false);
         }
-        let details = argus_fsm::audit::checkpoint_details(&key, head.seq, &head.hash);
+        let details = argus_fsm::audit::checkpoint_details(&key, head.seq, &head.hash, &tenants);
         let entry = AuditEntry::system(AuditEvent::AuditCheckpoint).details(details);
         ops.append_audit(vec![entry], crate::time_format::now()).await?;
         ops.writer.wait_all().await.map_err(Fault::from)?;

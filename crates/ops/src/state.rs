@@ -161,7 +161,7 @@ impl Registry {
             return Ok(());
         }
         let snapshot = store.load().map_err(|error| Fault::store(&error))?;
-        writer.reloaded(snapshot.last_audit.as_ref());
+        writer.reloaded(snapshot.last_audit.as_ref(), snapshot.tenant_heads.clone());
         *self = Registry::from_snapshot(snapshot);
         tracing::info!("store reachable again: reloaded this node's view");
         Ok(())

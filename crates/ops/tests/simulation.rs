@@ -38,7 +38,7 @@ use argus_ops::decide::end::{self, By, End};
 use argus_ops::decide::records;
 use argus_ops::decide::{grant_of, Event, Live, Step, Tell, Then};
 use argus_ops::fault::Fault;
-use argus_ops::store::audit::{rechain, record_hash, AuditEntry, AuditRecord, GENESIS};
+use argus_ops::store::audit::{rechain, record_hash, AuditEntry, AuditRecord, TenantHeads, GENESIS};
 use argus_ops::store::head::Head;
 use argus_ops::store::writer::{Queue, Standing};
 use argus_ops::store::{AgentRecord, EndClaim, Write};
@@ -131,6 +131,8 @@ struct Store {
     live: BTreeMap<String, (String, Timestamp, i64)>,
     agents: BTreeMap<String, AgentRecord>,
     audit: Vec<AuditRecord>,
+    /// Every tenant chain's head, as the audit table's `(tenant, tenant_seq)` index holds it.
+    tenant_heads: TenantHeads,
     /// The tenant record, as last committed, and since when (simulated time) it has been one
     /// that may have no sessions (disarmed), if it is.
     tenant: Option<Tenant>,
@@ -213,10 +215,22 @@ impl Store {
             }
         }
         let (seq, hash) = self.audit.last().map_or((0, GENESIS.to_string()), |r| (r.seq, r.hash.clone()));
-        if records.first().is_some_and(|first| first.seq != seq + 1 || first.prev_hash != hash) {
-            rechain(&mut records, seq, &hash);
+        // As PostgreSQL: a group after another writer's records follows the head (and the
+        // tenants' heads with it); one whose tenant place is taken collides on the unique
+        // index and follows them too.
+        let stale_tenant = argus_ops::store::audit::tenant_heads_before(&records)
+            .iter()
+            .any(|(tenant, head)| self.tenant_heads.get(tenant) != Some(head))
+            || records.iter().any(|r| {
+                r.tenant_seq == Some(1) && r.tenant.as_ref().is_some_and(|t| self.tenant_heads.contains_key(t))
+            });
+        if stale_tenant || records.first().is_some_and(|first| first.seq != seq + 1 || first.prev_hash != hash) {
+            let mut tenants = self.tenant_heads.clone();
+            rechain(&mut records, seq, &hash, &mut tenants);
         }
-        let head = records.last().map(|r| Head { seq: r.seq, hash: r.hash.clone() });
+        let tenants = argus_ops::store::audit::tenant_heads_after(TenantHeads::new(), &records);
+        self.tenant_heads.extend(tenants.clone());
+        let head = records.last().map(|r| Head { seq: r.seq, hash: r.hash.clone(), tenants });
         self.audit.extend(records);
         head
     }
@@ -249,7 +263,7 @@ impl Node {
     fn load(store: &Store, index: usize) -> Node {
         Node {
             up: true,
-            writer: Queue::resume(store.audit.last(), Some(format!("node-{index}"))),
+            writer: Queue::resume(store.audit.last(), store.tenant_heads.clone(), Some(format!("node-{index}"))),
             skew: 0,
             sessions: store
                 .sessions
@@ -526,6 +540,8 @@ struct Sim {
     /// Whether the agent acknowledged a deactivation's end before it was answered.
     agent_acked: BTreeMap<String, bool>,
     checked_audit: usize,
+    /// Every tenant chain's head up to `checked_audit`.
+    checked_tenants: TenantHeads,
     stats: Stats,
     /// `ARGUS_SIM_TRACE=1`: print every operation and message.
     trace: bool,
@@ -629,6 +645,7 @@ impl Sim {
             revoked: BTreeMap::new(),
             revoked_cut: BTreeMap::new(),
             checked_audit: 0,
+            checked_tenants: TenantHeads::new(),
             stats: Stats::default(),
             trace: std::env::var_os("ARGUS_SIM_TRACE").is_some(),
         };
@@ -726,7 +743,7 @@ impl Sim {
             let old = std::mem::replace(&mut self.nodes[node], fresh);
             self.nodes[node].skew = old.skew;
             self.nodes[node].writer = old.writer;
-            self.nodes[node].writer.reloaded(self.store.audit.last());
+            self.nodes[node].writer.reloaded(self.store.audit.last(), self.store.tenant_heads.clone());
         }
         !self.nodes[node].writer.poisoned()
     }
@@ -1421,11 +1438,14 @@ impl Sim {
         {
             self.fail(format!("patch {id} recorded applied {n} times, applied {:?}", self.applied.get(*id)));
         }
-        // The chain is unbroken.
+        // The chain is unbroken, and so is every tenant's.
         for i in self.checked_audit..self.store.audit.len() {
             let record = &self.store.audit[i];
             if record.seq != i as u64 + 1 || record_hash(record) != record.hash {
                 self.fail(format!("audit record {} is not in the chain", record.seq));
+            }
+            if let Err(why) = argus_fsm::audit::check_tenant_link(record, &mut self.checked_tenants) {
+                self.fail(format!("audit record {}: {why}", record.seq));
             }
             if i > 0 && record.prev_hash != self.store.audit[i - 1].hash {
                 self.fail(format!("audit record {} does not follow its predecessor", record.seq));

@@ -13,7 +13,7 @@ use crate::bootstrap::data_dir::DataDir;
 use crate::bootstrap::tls;
 use crate::store::audit::{verify, Verification};
 use crate::store::url::PgUrl;
-use crate::store::{PgStore, SledStore, StoreError, StoreUrl, Write};
+use crate::store::{PgStore, SledStore, Store as _, StoreError, StoreUrl, Write};
 
 /// What was copied.
 #[derive(Debug, serde::Serialize)]
@@ -41,13 +41,25 @@ pub fn migrate(data_dir: &Path, to: &PgUrl) -> anyhow::Result<Migrated> {
     }
     let source = SledStore::open(&dir.db())
         .map_err(|_| anyhow::anyhow!("the store in {} is in use: stop argus-ops first", data_dir.display()))?;
-    let (snapshot, audit) = source.export().context("reading the sled store")?;
     match verify(&source, None).context("verifying the audit chain before copying")? {
         Verification::Intact { .. } => {}
         Verification::Broken { seq, why } => {
             anyhow::bail!("the audit chain is broken at seq {seq} ({why}); refusing to copy it")
         }
     }
+    // Records from before tenant chains get their places first, as `serve` would give them
+    // (SPEC §14), and this node's remembered head follows its record's new hash.
+    source.give_tenant_places().context("giving the audit records their tenant places")?;
+    let floor = crate::store::head::ChainFloor::open(data_dir)?;
+    if let Some(head) = floor.highest() {
+        let record = source.audit_from(head.seq).next().transpose()?.filter(|r| r.seq == head.seq);
+        if let Some(record) = record {
+            if record.hash != head.hash && source.audit_legacy_hash(head.seq)? == Some(head.hash.clone()) {
+                floor.repoint(crate::store::head::Head::at(head.seq, record.hash));
+            }
+        }
+    }
+    let (snapshot, audit) = source.export().context("reading the sled store")?;
     drop(source);
     let ca_cert = std::fs::read_to_string(dir.tls("ca.pem")).context("reading tls/ca.pem")?;
     let ca_key = std::fs::read_to_string(dir.tls("ca.key")).context("reading tls/ca.key")?;

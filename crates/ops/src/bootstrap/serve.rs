@@ -67,16 +67,30 @@ async fn judge_chain(
     last: Option<&crate::store::audit::AuditRecord>,
 ) -> anyhow::Result<()> {
     use crate::store::head::{standing, Head, Standing};
-    let store_head = last.map(|record| Head { seq: record.seq, hash: record.hash.clone() });
-    let remembered = floor.highest();
+    let store_head = last.map(|record| Head::at(record.seq, record.hash.clone()));
+    let mut remembered = floor.highest();
     let hash_at_floor = match &remembered {
         Some(head) => {
-            let seq = head.seq;
-            tokio::task::spawn_blocking(move || store.audit_from(seq).next().transpose())
-                .await?
-                .context("reading the audit record at the remembered head")?
-                .filter(|record| record.seq == seq)
-                .map(|record| record.hash)
+            let (seq, remembered_hash) = (head.seq, head.hash.clone());
+            let store = store.clone();
+            let hash = tokio::task::spawn_blocking(move || -> Result<_, crate::store::StoreError> {
+                let Some(record) = store.audit_from(seq).next().transpose()?.filter(|record| record.seq == seq) else {
+                    return Ok(None);
+                };
+                // A head remembered before the migration that gave records their tenant
+                // places (SPEC §14) names the record's hash from before: the same record.
+                if record.hash != remembered_hash && store.audit_legacy_hash(seq)? == Some(remembered_hash) {
+                    return Ok(Some((record.hash.clone(), true)));
+                }
+                Ok(Some((record.hash, false)))
+            })
+            .await?
+            .context("reading the audit record at the remembered head")?;
+            if let Some((hash, true)) = &hash {
+                floor.repoint(Head::at(seq, hash.clone()));
+                remembered = floor.highest();
+            }
+            hash.map(|(hash, _)| hash)
         }
         None => None,
     };
@@ -128,6 +142,13 @@ pub async fn serve(
     let store: Arc<dyn Store> = tokio::task::spawn_blocking(move || open_waiting(&store_url, &data_dir))
         .await?
         .map_err(|e| anyhow::anyhow!("opening the store {}: {e}", options.store.redacted()))?;
+    let migrating = store.clone();
+    if let Some(rewritten) = tokio::task::spawn_blocking(move || migrating.give_tenant_places())
+        .await?
+        .context("giving the audit records written before tenant chains their places (SPEC §14)")?
+    {
+        tracing::info!(rewritten, "every audit record now has its place in its tenant's chain");
+    }
     let loaded = store.clone();
     let snapshot = tokio::task::spawn_blocking(move || loaded.load()).await?.context("loading the store")?;
     let chain_floor = Arc::new(crate::store::head::ChainFloor::open(&dir.0)?);
@@ -138,6 +159,7 @@ pub async fn serve(
         store.clone(),
         Some(chain_floor.clone()),
         snapshot.last_audit.as_ref(),
+        snapshot.tenant_heads.clone(),
         Some(node_id.clone()),
     );
     let registry = Registry::from_snapshot(snapshot);

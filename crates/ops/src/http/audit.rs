@@ -15,6 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::short;
 use crate::http::extract::Gated;
 use crate::state::Ops;
+use crate::store::audit::AuditEvent;
 use crate::time_format::parse_rfc3339;
 
 /// `GET /support/audit` query.
@@ -97,7 +98,8 @@ async fn scope(ops: &Ops, gated: &Gated, asked: Option<&String>) -> Result<Optio
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExportQuery {
-    /// Records after this `seq` (default 0: from the first).
+    /// Records after this `seq` (default 0: from the first); for one tenant's records, after
+    /// this `tenant_seq`.
     after: Option<u64>,
     /// `jsonl` (the record as `audit ls --json` shows it; the default) or `ocsf`.
     format: Option<String>,
@@ -152,11 +154,11 @@ pub(crate) async fn audit_export(
     let body = loop {
         let store = ops.store.clone();
         let tenant = tenant.clone();
-        let lines =
+        let (lines, records) =
             tokio::task::spawn_blocking(move || export_page(store.as_ref(), after, tenant.as_deref(), limit, format))
                 .await
                 .map_err(|_| ApiError::from(Code::Internal))??;
-        if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
+        if records > 0 || tokio::time::Instant::now() >= deadline {
             break lines;
         }
         tokio::time::sleep(EXPORT_POLL).await;
@@ -164,21 +166,55 @@ pub(crate) async fn audit_export(
     Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
-/// One page of the export: the records after `after` (of `tenant`, if given), at most
-/// `limit`, one line each.
+/// One page of the export: the records after `after` (a `seq`; of `tenant`, a `tenant_seq`),
+/// at most `limit`, one line each.
+///
+/// A tenant's page also carries the tenant's view of each checkpoint that signs one of its
+/// records from `after` on (the first per record): its own head and the others' only as the
+/// leaves the signature covers (SPEC §14). Such lines do not count towards `limit`, and a
+/// page whose lines are all checkpoints does not end a long poll early.
 fn export_page(
     store: &dyn crate::store::Store,
     after: u64,
     tenant: Option<&str>,
     limit: usize,
     format: ExportFormat,
-) -> Result<String, ApiError> {
+) -> Result<(String, usize), ApiError> {
+    let unavailable = |_| ApiError::from(Code::StoreUnavailable);
+    let from = match tenant {
+        None => after.saturating_add(1),
+        Some(_) if after == 0 => 1,
+        // Past the tenant's newest record: nothing yet.
+        Some(tenant) => match store.audit_seq_of(tenant, after).map_err(unavailable)? {
+            Some(seq) => seq + 1,
+            None => return Ok((String::new(), 0)),
+        },
+    };
     let mut body = String::new();
     let mut count = 0;
-    for record in store.audit_from(after.saturating_add(1)) {
-        let record = record.map_err(|_| ApiError::from(Code::StoreUnavailable))?;
-        if tenant.is_some_and(|t| record.tenant.as_deref() != Some(t)) {
-            continue;
+    let mut signed_last = after.max(1) - 1;
+    for record in store.audit_from(from) {
+        let mut record = record.map_err(unavailable)?;
+        if let Some(tenant) = tenant {
+            if record.event == AuditEvent::AuditCheckpoint.as_str() && record.tenant.is_none() {
+                let view = argus_fsm::audit::tenant_view(&record.details, tenant);
+                let Some(signed) = view["tenants"][tenant]["tenant_seq"].as_u64() else { continue };
+                if signed <= signed_last {
+                    continue;
+                }
+                signed_last = signed;
+                record.details = view;
+            } else if record.tenant.as_deref() != Some(tenant) {
+                continue;
+            } else if count == limit {
+                // The page ends before the tenant's next record (after the checkpoints of its
+                // last one).
+                break;
+            } else {
+                count += 1;
+            }
+        } else {
+            count += 1;
         }
         let line = match format {
             ExportFormat::Jsonl => serde_json::to_string(&record),
@@ -187,10 +223,9 @@ fn export_page(
         .map_err(|_| ApiError::from(Code::Internal))?;
         body.push_str(&line);
         body.push('\n');
-        count += 1;
-        if count == limit {
+        if tenant.is_none() && count == limit {
             break;
         }
     }
-    Ok(body)
+    Ok((body, count))
 }

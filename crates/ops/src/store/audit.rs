@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::store::{Store, StoreError};
 use crate::time_format::rfc3339;
 
-pub use argus_fsm::audit::{record_hash, AuditRecord, GENESIS};
+pub use argus_fsm::audit::{record_hash, AuditRecord, TenantHead, TenantHeads, GENESIS};
 
 /// The audit events the server writes (SPEC §8), typed: no handler spells an event name, and
 /// the names live in this one table.
@@ -178,25 +178,26 @@ impl AuditEntry {
     }
 }
 
-/// The head of the chain: the next sequence number and the last hash, and the node whose
-/// records it makes.
+/// The head of the chain: the next sequence number and the last hash, every tenant's head
+/// (SPEC §14), and the node whose records it makes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditChain {
     next_seq: u64,
     last_hash: String,
+    tenants: TenantHeads,
     node: Option<String>,
 }
 
 impl Default for AuditChain {
     fn default() -> Self {
-        AuditChain { next_seq: 1, last_hash: GENESIS.into(), node: None }
+        AuditChain { next_seq: 1, last_hash: GENESIS.into(), tenants: TenantHeads::new(), node: None }
     }
 }
 
 impl AuditChain {
-    /// Resumes after the last stored record.
-    pub fn resume(last: Option<&AuditRecord>) -> AuditChain {
-        let mut chain = AuditChain::default();
+    /// Resumes after the last stored record, each tenant's chain after its head in `tenants`.
+    pub fn resume(last: Option<&AuditRecord>, tenants: TenantHeads) -> AuditChain {
+        let mut chain = AuditChain { tenants, ..AuditChain::default() };
         if let Some(record) = last {
             chain.accept(record);
         }
@@ -204,12 +205,22 @@ impl AuditChain {
     }
 
     /// Continues after `seq`/`hash` (a head a shared store adopted), unless this chain is
-    /// already past it.
-    pub fn adopt(&mut self, seq: u64, hash: String) {
+    /// already past it, and after the tenant heads the store answered with it.
+    pub fn adopt(&mut self, seq: u64, hash: String, tenants: &TenantHeads) {
         if seq >= self.next_seq {
             self.next_seq = seq + 1;
             self.last_hash = hash;
         }
+        for (tenant, head) in tenants {
+            if self.tenants.get(tenant).is_none_or(|known| known.tenant_seq <= head.tenant_seq) {
+                self.tenants.insert(tenant.clone(), head.clone());
+            }
+        }
+    }
+
+    /// Every tenant's head as this chain knows it.
+    pub fn tenants(&self) -> &TenantHeads {
+        &self.tenants
     }
 
     /// The node whose records this chain makes.
@@ -227,7 +238,7 @@ impl AuditChain {
     /// after the record was committed, so a failed commit leaves no gap.
     pub fn next_record(&mut self, entry: AuditEntry, now: Timestamp) -> AuditRecord {
         let mut record = AuditRecord {
-            seq: self.next_seq,
+            seq: 0,
             at: rfc3339(now),
             event: entry.event.as_str().into(),
             actor: entry.actor,
@@ -237,33 +248,96 @@ impl AuditChain {
             reason: entry.reason,
             details: entry.details,
             node: self.node.clone(),
-            prev_hash: self.last_hash.clone(),
+            tenant_seq: None,
+            tenant_prev_hash: None,
+            prev_hash: String::new(),
             hash: String::new(),
         };
-        record.hash = record_hash(&record);
+        argus_fsm::audit::link(&mut record, self.next_seq, &self.last_hash, &mut self.tenants);
         self.accept(&record);
         record
     }
 
-    /// Moves the head past a committed record.
+    /// Moves the head past a committed record (its tenant's head too).
     pub fn accept(&mut self, record: &AuditRecord) {
         self.next_seq = record.seq + 1;
         self.last_hash = record.hash.clone();
+        if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
+            self.tenants.insert(tenant.clone(), TenantHead { tenant_seq, hash: record.hash.clone() });
+        }
     }
 }
 
 /// Rebuilds `records` (consecutive, as one writer made them) to follow `after_seq` and
-/// `after_hash` instead: what a shared store does when another node appended first. Contents
-/// are kept; only the sequence numbers and hashes change.
-pub fn rechain(records: &mut [AuditRecord], after_seq: u64, after_hash: &str) {
+/// `after_hash`, and each tenant's head in `tenants` (moved past them): what a shared store
+/// does when another node appended first. Contents are kept; only the places and hashes change.
+pub fn rechain(records: &mut [AuditRecord], after_seq: u64, after_hash: &str, tenants: &mut TenantHeads) {
     let (mut seq, mut prev) = (after_seq, after_hash.to_string());
     for record in records {
         seq += 1;
-        record.seq = seq;
-        record.prev_hash = prev;
-        record.hash = record_hash(record);
+        argus_fsm::audit::link(record, seq, &prev, tenants);
         prev = record.hash.clone();
     }
+}
+
+/// The tenant heads `records` (in chain order) were chained after: each tenant's place and
+/// hash before its first record among them.
+pub fn tenant_heads_before(records: &[AuditRecord]) -> TenantHeads {
+    let mut tenants = TenantHeads::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for record in records {
+        if let (Some(tenant), Some(tenant_seq), Some(prev)) =
+            (&record.tenant, record.tenant_seq, &record.tenant_prev_hash)
+        {
+            if seen.insert(tenant.as_str()) && tenant_seq > 1 {
+                tenants.insert(tenant.clone(), TenantHead { tenant_seq: tenant_seq - 1, hash: prev.clone() });
+            }
+        }
+    }
+    tenants
+}
+
+/// The tenant heads after `records` (in chain order), starting from `tenants`.
+pub fn tenant_heads_after<'a>(
+    mut tenants: TenantHeads,
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+) -> TenantHeads {
+    for record in records {
+        if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
+            tenants.insert(tenant.clone(), TenantHead { tenant_seq, hash: record.hash.clone() });
+        }
+    }
+    tenants
+}
+
+/// Gives records written before tenant chains existed their places (SPEC §14): checks the
+/// chain as it stands (every hash and link, so a broken chain is never laundered by being
+/// rehashed), then links every record again with `tenant_seq` and `tenant_prev_hash` inside
+/// its hash. Answers the records as they become, beside each one's hash before; `Err` names the
+/// first broken `seq`.
+pub fn give_tenant_places(records: &[AuditRecord]) -> Result<Vec<(AuditRecord, String)>, (u64, String)> {
+    let mut prev = GENESIS.to_string();
+    for (index, record) in records.iter().enumerate() {
+        let expected = index as u64 + 1;
+        if record.seq != expected {
+            return Err((expected, format!("missing; found {} next", record.seq)));
+        }
+        if record.prev_hash != prev || record_hash(record) != record.hash {
+            return Err((record.seq, "the chain is broken here; run `argus-ops audit verify`".into()));
+        }
+        prev = record.hash.clone();
+    }
+    let mut tenants = TenantHeads::new();
+    let mut prev = GENESIS.to_string();
+    Ok(records
+        .iter()
+        .map(|record| {
+            let mut placed = record.clone();
+            argus_fsm::audit::link(&mut placed, record.seq, &prev, &mut tenants);
+            prev = placed.hash.clone();
+            (placed, record.hash.clone())
+        })
+        .collect())
 }
 
 /// What `audit verify` found.
@@ -275,12 +349,14 @@ pub enum Verification {
 
 /// Walks the whole chain from the store, byte for byte: each record must decode, be stored in
 /// exactly the canonical encoding its hash covers (no extra field, no other whitespace or key
-/// order), sit at its own `seq`, and link to the one before. The first broken `seq` is named.
+/// order), sit at its own `seq`, link to the one before, and hold its place in its tenant's
+/// own chain (SPEC §14). The first broken `seq` is named.
 /// With `expect_head` (`SEQ`, `HASH`: a head recorded earlier, SPEC §10), a chain that ends
 /// before that record, or differs at it, is broken there too: newest records cut away show.
 pub fn verify(store: &dyn Store, expect_head: Option<(u64, &str)>) -> Result<Verification, StoreError> {
     let mut expected_seq = 1;
     let mut prev = GENESIS.to_string();
+    let mut tenants = TenantHeads::new();
     for stored in store.audit_stored_from(0) {
         let (seq, bytes) = stored?;
         if seq != expected_seq {
@@ -301,6 +377,9 @@ pub fn verify(store: &dyn Store, expect_head: Option<(u64, &str)>) -> Result<Ver
         }
         if record_hash(&record) != record.hash {
             return broken("hash does not match content");
+        }
+        if let Err(why) = argus_fsm::audit::check_tenant_link(&record, &mut tenants) {
+            return broken(&why);
         }
         if let Some((head_seq, head_hash)) = expect_head {
             if seq == head_seq && record.hash != head_hash {
@@ -539,7 +618,7 @@ mod tests {
                 chain.next_record(AuditEntry::system(AuditEvent::TenantArmed).reason(format!("{i}")), Timestamp(i))
             })
             .collect();
-        rechain(&mut records, 41, "ab");
+        rechain(&mut records, 41, "ab", &mut TenantHeads::new());
         assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![42, 43, 44]);
         assert_eq!(records[0].prev_hash, "ab");
         for pair in records.windows(2) {
@@ -547,5 +626,105 @@ mod tests {
         }
         assert!(records.iter().all(|r| record_hash(r) == r.hash));
         assert_eq!(records[2].reason.as_deref(), Some("2"));
+    }
+
+    /// Two writers appending for one tenant: the second group, chained on a stale view, follows
+    /// the store's head and the tenant's head, and the tenant's chain stays unbroken.
+    #[test]
+    fn rechained_records_follow_their_tenants_heads_too() {
+        let entry = |t: &str, r: &str| AuditEntry::system(AuditEvent::TenantArmed).tenant(t).reason(r);
+        let mut a = AuditChain::default();
+        let mut b = AuditChain::default();
+        let mut stored =
+            vec![a.next_record(entry("T1", "a1"), Timestamp(1)), a.next_record(entry("T2", "a2"), Timestamp(1))];
+        let mut late =
+            vec![b.next_record(entry("T1", "b1"), Timestamp(2)), b.next_record(entry("T3", "b2"), Timestamp(2))];
+        assert_eq!(late[0].tenant_seq, Some(1), "b did not know T1's head");
+        let mut tenants = tenant_heads_after(TenantHeads::new(), &stored);
+        let head = stored.last().unwrap().clone();
+        rechain(&mut late, head.seq, &head.hash, &mut tenants);
+        assert_eq!((late[0].seq, late[0].tenant_seq), (3, Some(2)));
+        assert_eq!(late[0].tenant_prev_hash.as_ref(), Some(&stored[0].hash));
+        assert_eq!((late[1].tenant_seq, late[1].tenant_prev_hash.as_deref()), (Some(1), Some(GENESIS)));
+        assert_eq!(tenants["T1"].hash, late[0].hash);
+        assert_eq!(tenant_heads_before(&late).get("T1").map(|h| h.tenant_seq), Some(1));
+        assert!(tenant_heads_before(&stored).is_empty(), "every tenant begins in the group: {stored:?}");
+        let mut again = stored.clone();
+        rechain(&mut again, 0, GENESIS, &mut tenant_heads_before(&stored));
+        assert_eq!(again, stored, "a sound group re-chained after where it says it starts is unchanged");
+        stored.extend(late);
+        let mut heads = TenantHeads::new();
+        for record in &stored {
+            argus_fsm::audit::check_tenant_link(record, &mut heads).unwrap();
+        }
+        b.adopt(4, stored[3].hash.clone(), &tenants);
+        assert_eq!(b.next_record(entry("T1", "b3"), Timestamp(3)).tenant_seq, Some(3));
+    }
+
+    /// A chain written before tenant chains existed: the migration gives every record its place
+    /// and keeps each hash from before; a broken chain is refused, not laundered.
+    #[test]
+    fn the_migration_gives_old_records_their_places_and_refuses_a_broken_chain() {
+        let (_dir, store) = store_with(4);
+        // Make the store look as an older build wrote it: no tenant places.
+        let mut prev = GENESIS.to_string();
+        let mut old = Vec::new();
+        for seq in 1..=4 {
+            let key = audit_record_key(seq);
+            let mut record: AuditRecord = serde_json::from_slice(&store.raw_get(&key).unwrap().unwrap()).unwrap();
+            record.tenant_seq = None;
+            record.tenant_prev_hash = None;
+            record.prev_hash = prev.clone();
+            record.hash = record_hash(&record);
+            prev = record.hash.clone();
+            store.raw_put(&key, &serde_json::to_vec(&record).unwrap()).unwrap();
+            old.push(record);
+        }
+        store.raw_remove("m/tenant_chains").unwrap();
+        // Legacy records verify: the tenant's chain has not begun.
+        assert_eq!(verify(&store, None).unwrap(), Verification::Intact { records: 4 });
+        let broken = store_with(3);
+        let key = audit_record_key(2);
+        let edited = String::from_utf8(broken.1.raw_get(&key).unwrap().unwrap()).unwrap().replace("\"r1\"", "\"r7\"");
+        broken.1.raw_put(&key, edited.as_bytes()).unwrap();
+        broken.1.raw_remove("m/tenant_chains").unwrap();
+        assert!(matches!(broken.1.give_tenant_places(), Err(crate::store::StoreError::Corrupt { .. })));
+
+        assert_eq!(store.give_tenant_places().unwrap(), Some(4));
+        assert_eq!(store.give_tenant_places().unwrap(), None, "once");
+        assert_eq!(verify(&store, None).unwrap(), Verification::Intact { records: 4 });
+        let records: Vec<AuditRecord> = store.audit_from(0).map(Result::unwrap).collect();
+        assert_eq!(records.iter().map(|r| r.tenant_seq).collect::<Vec<_>>(), vec![Some(1), Some(2), Some(3), Some(4)]);
+        assert_eq!(
+            records.iter().map(|r| r.reason.clone()).collect::<Vec<_>>(),
+            old.iter().map(|r| r.reason.clone()).collect::<Vec<_>>()
+        );
+        assert_eq!(store.audit_legacy_hash(3).unwrap(), Some(old[2].hash.clone()));
+        let (last, heads) = store.audit_heads().unwrap();
+        assert_eq!((last.unwrap().seq, heads["T"].tenant_seq), (4, 4));
+        assert_eq!(store.audit_seq_of("T", 2).unwrap(), Some(2));
+    }
+
+    /// `audit verify` checks the tenants' chains: a record that skips or repeats its tenant's
+    /// place, rehashed so the global chain alone would still hold, is named.
+    #[test]
+    fn a_broken_tenant_chain_is_named_by_verify() {
+        let (_dir, store) = store_with(4);
+        let mut prev = GENESIS.to_string();
+        for seq in 1..=4 {
+            let key = audit_record_key(seq);
+            let mut record: AuditRecord = serde_json::from_slice(&store.raw_get(&key).unwrap().unwrap()).unwrap();
+            if seq == 3 {
+                record.tenant_seq = Some(7);
+            }
+            record.prev_hash = prev.clone();
+            record.hash = record_hash(&record);
+            prev = record.hash.clone();
+            store.raw_put(&key, &serde_json::to_vec(&record).unwrap()).unwrap();
+        }
+        match verify(&store, None).unwrap() {
+            Verification::Broken { seq: 3, why } => assert!(why.contains("tenant T"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -21,11 +21,22 @@ pub const FILE: &str = "audit-head";
 /// The reason `/readyz` and the log name.
 pub const REASON: &str = "audit_head_behind";
 
-/// A point of the chain: a record's `seq` and `hash`.
+/// A point of the chain: a record's `seq` and `hash`; where a group just landed, the heads of
+/// the tenants its records belong to too (never kept in the file: the floor is the global
+/// chain's).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     pub seq: u64,
     pub hash: String,
+    #[serde(skip, default)]
+    pub tenants: argus_fsm::audit::TenantHeads,
+}
+
+impl Head {
+    /// The point at `seq` with `hash`, naming no tenant head.
+    pub fn at(seq: u64, hash: impl Into<String>) -> Head {
+        Head { seq, hash: hash.into(), tenants: Default::default() }
+    }
 }
 
 /// How a store's chain stands against the head a node remembers.
@@ -127,6 +138,17 @@ impl ChainFloor {
         }
     }
 
+    /// The remembered head's record was rehashed by a migration that kept its hash from before
+    /// (SPEC §14): the floor names it by its new hash, at the same `seq`.
+    pub fn repoint(&self, head: Head) {
+        let mut state = self.state.lock().expect("floor lock");
+        if state.highest.as_ref().is_some_and(|highest| highest.seq == head.seq) {
+            state.highest = None;
+        }
+        drop(state);
+        self.observe(head);
+    }
+
     /// A record at `head` was written (durably) or read: the floor rises to it. Kept in the
     /// data dir by write-and-rename (never half-written); a crash may lose the newest rise,
     /// which only makes the check a little less strict.
@@ -152,7 +174,7 @@ mod tests {
     use super::*;
 
     fn head(seq: u64, hash: &str) -> Head {
-        Head { seq, hash: hash.into() }
+        Head::at(seq, hash)
     }
 
     #[test]

@@ -256,6 +256,8 @@ pub struct Snapshot {
     /// Every access request (SPEC §13).
     pub requests: Vec<argus_fsm::access::AccessRequest>,
     pub last_audit: Option<AuditRecord>,
+    /// Every tenant chain's head (SPEC §14).
+    pub tenant_heads: audit::TenantHeads,
 }
 
 /// Storage failures. Nothing is acknowledged on any of them; callers answer 503
@@ -351,6 +353,19 @@ pub trait Store: Send + Sync + 'static {
     fn audit_stored_from(&self, from: u64) -> StoredRecords<'_>;
     /// Audit records in descending `seq` order, newest first.
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_>;
+    /// The chain's newest record and every tenant's head, as of one moment (a checkpoint signs
+    /// them together).
+    fn audit_heads(&self) -> Result<(Option<AuditRecord>, audit::TenantHeads), StoreError>;
+    /// The global `seq` of `tenant`'s record at `tenant_seq`, if there is one (where a
+    /// tenant's export resumes).
+    fn audit_seq_of(&self, tenant: &str, tenant_seq: u64) -> Result<Option<u64>, StoreError>;
+    /// The hash the record at `seq` had before the migration that gave it its tenant place, if
+    /// that changed it: a node's remembered head from before the migration names it.
+    fn audit_legacy_hash(&self, seq: u64) -> Result<Option<String>, StoreError>;
+    /// Gives every record written before tenant chains existed its place (SPEC §14), once, in
+    /// one atomic step; answers how many records were rewritten, `None` when it was done
+    /// already. Refuses a chain that does not verify (rehashing would launder it).
+    fn give_tenant_places(&self) -> Result<Option<u64>, StoreError>;
     /// The session whose token hashes to `token_hash`, live or ended (by key, never a scan).
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<Session>, StoreError>;
     /// The session with this ID, live or ended.

@@ -38,7 +38,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("migrations/003_peer_identity.sql")),
     (4, include_str!("migrations/004_writer_groups.sql")),
     (5, include_str!("migrations/005_access_requests.sql")),
+    (6, include_str!("migrations/006_tenant_chains.sql")),
 ];
+
+/// How long the one-off migration that gives every record its tenant place may take.
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -452,7 +456,8 @@ impl Writing {
         // so the chain it appends is sound whatever its caller did.
         if let Some(first) = audit.first() {
             let (seq, prev) = (first.seq - 1, first.prev_hash.clone());
-            super::audit::rechain(&mut audit, seq, &prev);
+            let mut tenants = super::audit::tenant_heads_before(&audit);
+            super::audit::rechain(&mut audit, seq, &prev, &mut tenants);
         }
         let announce = match self.node.get() {
             Some(node) => Changes::announcements(node, &changed),
@@ -496,7 +501,13 @@ impl Writing {
         guard.release();
         // When the group had to follow other nodes' records, it landed past where it was
         // chained: the writer continues from there.
-        result.map(|()| audit.last().map(|last| super::head::Head { seq: last.seq, hash: last.hash.clone() }))
+        result.map(|()| {
+            audit.last().map(|last| super::head::Head {
+                seq: last.seq,
+                hash: last.hash.clone(),
+                tenants: super::audit::tenant_heads_after(Default::default(), &audit),
+            })
+        })
     }
 
     /// One attempt at writing a group. With `follow_head`, the audit head row is locked first
@@ -522,9 +533,11 @@ impl Writing {
             // Following the head is where a head moved back would be believed: never behind
             // what this node has written or read.
             if let Some(floor) = floor {
-                floor.check_store_head(&super::head::Head { seq: seq as u64, hash: hash.clone() })?;
+                floor.check_store_head(&super::head::Head::at(seq as u64, hash.clone()))?;
             }
-            super::audit::rechain(audit, seq as u64, &hash);
+            // Under the head's lock no one else appends: the tenants' heads are final too.
+            let mut tenants = tenant_heads_of(tx, audit).await?;
+            super::audit::rechain(audit, seq as u64, &hash, &mut tenants);
         }
         if let Some((cert, key)) = import_ca {
             tx.batch_execute("BEGIN").await.map_err(pg_error)?;
@@ -606,6 +619,8 @@ impl Writing {
         let audit_seqs: Vec<i64> = audit.iter().map(|r| r.seq as i64).collect();
         let audit_hashes: Vec<String> = audit.iter().map(|r| r.hash.clone()).collect();
         let audit_records: Vec<String> = audit.iter().map(json).collect();
+        let audit_tenants: Vec<Option<String>> = audit.iter().map(|r| r.tenant.clone()).collect();
+        let audit_tenant_seqs: Vec<Option<i64>> = audit.iter().map(|r| r.tenant_seq.map(|n| n as i64)).collect();
         let head = audit
             .first()
             .zip(audit.last())
@@ -621,8 +636,11 @@ impl Writing {
                 vec![last_seq, last_hash, prev_seq, prev_hash],
             ));
             statements.push((
-                "INSERT INTO audit (seq, hash, record) SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[])",
-                vec![&audit_seqs, &audit_hashes, &audit_records],
+                // A tenant place taken already (`audit_tenant_seq`, unique) means another writer
+                // appended for the tenant after this node last knew its head: a conflict.
+                "INSERT INTO audit (seq, hash, record, tenant, tenant_seq)
+                 SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[])",
+                vec![&audit_seqs, &audit_hashes, &audit_records, &audit_tenants, &audit_tenant_seqs],
             ));
         }
         // The end claim, before the session rows are written: whoever turns the flag off ends
@@ -775,7 +793,12 @@ impl Writing {
             return Err(StoreError::Backend("this writer's row in writer_groups is missing".into()));
         }
         for result in results {
-            result.map_err(pg_error)?;
+            result.map_err(|error| match error.as_db_error() {
+                Some(db) if db.constraint() == Some("audit_tenant_seq") => StoreError::Conflict(
+                    "a tenant's audit chain moved: another writer appended for the tenant first".into(),
+                ),
+                _ => pg_error(error),
+            })?;
         }
         // From here until an answer, the outcome is unknown if the connection goes.
         committing.store(true, Ordering::SeqCst);
@@ -791,7 +814,55 @@ impl Writing {
     }
 }
 
+/// The heads of the tenants `records` name, as the database holds them.
+async fn tenant_heads_of(
+    client: &deadpool_postgres::Object,
+    records: &[AuditRecord],
+) -> Result<super::audit::TenantHeads, StoreError> {
+    let mut tenants: Vec<String> = records.iter().filter_map(|r| r.tenant.clone()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    if tenants.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = client
+        .query(
+            "SELECT DISTINCT ON (tenant) tenant, tenant_seq, hash FROM audit
+             WHERE tenant = ANY($1::text[]) AND tenant_seq IS NOT NULL ORDER BY tenant, tenant_seq DESC",
+            &[&tenants],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let head = super::audit::TenantHead { tenant_seq: row.get::<_, i64>(1) as u64, hash: row.get(2) };
+            (row.get::<_, String>(0), head)
+        })
+        .collect())
+}
+
 impl PgStore {
+    /// Every tenant's head.
+    async fn all_tenant_heads(&self) -> Result<super::audit::TenantHeads, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT ON (tenant) tenant, tenant_seq, hash FROM audit
+                 WHERE tenant IS NOT NULL AND tenant_seq IS NOT NULL ORDER BY tenant, tenant_seq DESC",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let head = super::audit::TenantHead { tenant_seq: row.get::<_, i64>(1) as u64, hash: row.get(2) };
+                (row.get::<_, String>(0), head)
+            })
+            .collect())
+    }
+
     async fn records<T: DeserializeOwned>(
         &self,
         sql: &str,
@@ -876,9 +947,9 @@ enum Claim {
 fn outcome(group: i64, row_group: i64, head_seq: Option<i64>, head_hash: Option<String>) -> Option<Outcome> {
     match row_group.cmp(&group) {
         std::cmp::Ordering::Less => Some(Outcome::Lost),
-        std::cmp::Ordering::Equal => Some(Outcome::Landed(
-            head_seq.zip(head_hash).map(|(seq, hash)| super::head::Head { seq: seq as u64, hash }),
-        )),
+        std::cmp::Ordering::Equal => {
+            Some(Outcome::Landed(head_seq.zip(head_hash).map(|(seq, hash)| super::head::Head::at(seq as u64, hash))))
+        }
         std::cmp::Ordering::Greater => None,
     }
 }
@@ -992,6 +1063,7 @@ impl Store for PgStore {
                     .await?
                     .into_iter()
                     .next(),
+                tenant_heads: self.all_tenant_heads().await?,
             })
         })
     }
@@ -1025,6 +1097,125 @@ impl Store for PgStore {
 
     fn audit_newest_first(&self) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
         Box::new(AuditPages { store: self, cursor: i64::MAX, ascending: false, page: Vec::new(), done: false })
+    }
+
+    fn audit_heads(&self) -> Result<(Option<AuditRecord>, super::audit::TenantHeads), StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            // One statement: one snapshot of the chain.
+            let rows = client
+                .query(
+                    "SELECT (SELECT record FROM audit ORDER BY seq DESC LIMIT 1), h.tenant, h.tenant_seq, h.hash
+                     FROM (SELECT 1) AS one LEFT JOIN (
+                         SELECT DISTINCT ON (tenant) tenant, tenant_seq, hash FROM audit
+                         WHERE tenant IS NOT NULL AND tenant_seq IS NOT NULL ORDER BY tenant, tenant_seq DESC
+                     ) AS h ON TRUE",
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?;
+            let mut last = None;
+            let mut tenants = super::audit::TenantHeads::new();
+            for row in &rows {
+                if let Some(record) = row.get::<_, Option<String>>(0) {
+                    last = Some(decode(&record, "audit head")?);
+                }
+                if let (Some(tenant), Some(tenant_seq), Some(hash)) =
+                    (row.get::<_, Option<String>>(1), row.get::<_, Option<i64>>(2), row.get::<_, Option<String>>(3))
+                {
+                    tenants.insert(tenant, super::audit::TenantHead { tenant_seq: tenant_seq as u64, hash });
+                }
+            }
+            Ok((last, tenants))
+        })
+    }
+
+    fn audit_legacy_hash(&self, seq: u64) -> Result<Option<String>, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT legacy_hash FROM audit WHERE seq = $1", &[&(seq as i64)])
+                .await
+                .map_err(pg_error)?;
+            Ok(row.and_then(|row| row.get::<_, Option<String>>(0)))
+        })
+    }
+
+    fn give_tenant_places(&self) -> Result<Option<u64>, StoreError> {
+        // One transaction under the head's lock (every writer waits), however long the chain.
+        self.run_for(MIGRATION_TIMEOUT, async {
+            let mut guard = InTransaction(Some(self.client().await?));
+            let client = guard.0.as_ref().expect("held");
+            client.batch_execute("BEGIN").await.map_err(pg_error)?;
+            client.query_one("SELECT seq FROM audit_head FOR UPDATE", &[]).await.map_err(pg_error)?;
+            let done = client
+                .query_opt("SELECT 1 FROM audit_migrations WHERE name = 'tenant_chains'", &[])
+                .await
+                .map_err(pg_error)?;
+            if done.is_some() {
+                client.batch_execute("ROLLBACK").await.map_err(pg_error)?;
+                guard.release();
+                return Ok(None);
+            }
+            let rows = client.query("SELECT record FROM audit ORDER BY seq", &[]).await.map_err(pg_error)?;
+            let records = rows
+                .iter()
+                .map(|row| decode::<AuditRecord>(&row.get::<_, String>(0), "audit"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let placed = super::audit::give_tenant_places(&records).map_err(|(seq, reason)| StoreError::Corrupt {
+                key: format!("audit seq {seq}"),
+                reason,
+            })?;
+            let mut rewritten = 0;
+            for chunk in placed.chunks(5_000) {
+                let seqs: Vec<i64> = chunk.iter().map(|(r, _)| r.seq as i64).collect();
+                let hashes: Vec<String> = chunk.iter().map(|(r, _)| r.hash.clone()).collect();
+                let texts: Vec<String> = chunk.iter().map(|(r, _)| json(r)).collect();
+                let tenants: Vec<Option<String>> = chunk.iter().map(|(r, _)| r.tenant.clone()).collect();
+                let tenant_seqs: Vec<Option<i64>> = chunk.iter().map(|(r, _)| r.tenant_seq.map(|n| n as i64)).collect();
+                let legacy: Vec<Option<String>> =
+                    chunk.iter().map(|(r, before)| (r.hash != *before).then(|| before.clone())).collect();
+                rewritten += legacy.iter().filter(|l| l.is_some()).count() as u64;
+                client
+                    .execute(
+                        "UPDATE audit SET hash = u.hash, record = u.record, tenant = u.tenant, tenant_seq = u.tenant_seq,
+                                legacy_hash = u.legacy
+                         FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[])
+                              AS u(seq, hash, record, tenant, tenant_seq, legacy)
+                         WHERE audit.seq = u.seq",
+                        &[&seqs, &hashes, &texts, &tenants, &tenant_seqs, &legacy],
+                    )
+                    .await
+                    .map_err(pg_error)?;
+            }
+            if let Some((last, _)) = placed.last() {
+                client
+                    .execute("UPDATE audit_head SET hash = $2 WHERE seq = $1", &[&(last.seq as i64), &last.hash])
+                    .await
+                    .map_err(pg_error)?;
+            }
+            client
+                .execute("INSERT INTO audit_migrations (name) VALUES ('tenant_chains')", &[])
+                .await
+                .map_err(pg_error)?;
+            client.batch_execute("COMMIT").await.map_err(pg_error)?;
+            guard.release();
+            Ok(Some(rewritten))
+        })
+    }
+
+    fn audit_seq_of(&self, tenant: &str, tenant_seq: u64) -> Result<Option<u64>, StoreError> {
+        self.run(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "SELECT seq FROM audit WHERE tenant = $1 AND tenant_seq = $2",
+                    &[&tenant, &(tenant_seq as i64)],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+        })
     }
 
     fn session_by_token(&self, token_hash: &[u8; 32]) -> Result<Option<argus_fsm::session::Session>, StoreError> {
@@ -1366,7 +1557,7 @@ mod tests {
 
     #[test]
     fn a_writers_row_says_whether_an_unanswered_group_landed() {
-        let head = super::super::head::Head { seq: 9, hash: "h9".into() };
+        let head = super::super::head::Head::at(9, "h9");
         assert_eq!(outcome(7, 6, Some(8), Some("h8".into())), Some(Outcome::Lost), "the row is still before");
         assert_eq!(outcome(7, 7, Some(9), Some("h9".into())), Some(Outcome::Landed(Some(head))));
         assert_eq!(outcome(7, 7, None, None), Some(Outcome::Landed(None)), "a group without audit records");

@@ -27,6 +27,23 @@ const ACCESS_REQUEST: &str = "r/";
 const AUDIT: &str = "l/";
 /// Session ID by token hash (hex): the index `session_by_token` reads.
 const SESSION_BY_TOKEN: &str = "k/";
+/// A tenant chain's head (SPEC §14), by tenant: written with the tenant's records.
+const TENANT_HEAD: &str = "h/";
+/// A record's global `seq` by tenant and `tenant_seq`: where a tenant's export resumes.
+const TENANT_SEQ: &str = "i/";
+
+/// A record's hash before the migration that gave it its tenant place, by `seq`.
+const LEGACY_HASH: &str = "L/";
+/// Set once every record has its tenant place.
+const TENANT_CHAINS_DONE: &str = "m/tenant_chains";
+
+fn legacy_key(seq: u64) -> String {
+    format!("{LEGACY_HASH}{seq:020}")
+}
+
+fn tenant_seq_key(tenant: &str, tenant_seq: u64) -> String {
+    format!("{TENANT_SEQ}{tenant}/{tenant_seq:020}")
+}
 
 fn audit_key(seq: u64) -> String {
     format!("{AUDIT}{seq:020}")
@@ -108,32 +125,70 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 impl SledStore {
     /// Applies `writes` as one atomic batch (not yet flushed).
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for write in writes {
-            let (key, value) = match write {
-                Write::Tenant(tenant) => (format!("{TENANT}{}", tenant.id), encode(tenant)),
-                Write::Agent(agent) => (format!("{AGENT}{}", agent.agent_id), encode(agent)),
-                Write::Pat(pat) => (format!("{PAT}{}", hex::encode(pat.hash)), encode(pat)),
-                Write::Session(session) => {
-                    batch.insert(
-                        format!("{SESSION_BY_TOKEN}{}", hex::encode(session.token_hash)).as_bytes(),
-                        session.id.as_bytes(),
-                    );
-                    (format!("{SESSION}{}", session.id), encode(session))
-                }
-                Write::Audit(record) => (audit_key(record.seq), encode(record)),
-                Write::AccessRequest(request) => (format!("{ACCESS_REQUEST}{}", request.request_id), encode(request)),
-            };
-            batch.insert(key.as_bytes(), value);
-        }
-        self.db.apply_batch(batch).map_err(backend)
+        self.db.apply_batch(batch_of(writes)).map_err(backend)
     }
+
+    /// Gives the records written before tenant chains existed their places (SPEC §14), once:
+    /// every record rehashed in one batch with each one's hash before kept beside it (a node's
+    /// remembered head from before is still recognised), and a mark that it was done. Answers
+    /// how many records were rewritten, `None` when done already.
+    pub fn give_tenant_places(&self) -> Result<Option<u64>, StoreError> {
+        if self.db.contains_key(TENANT_CHAINS_DONE).map_err(backend)? {
+            return Ok(None);
+        }
+        let records = self.audit_from(0).collect::<Result<Vec<_>, _>>()?;
+        let placed = super::audit::give_tenant_places(&records)
+            .map_err(|(seq, reason)| StoreError::Corrupt { key: audit_key(seq), reason })?;
+        let writes: Vec<Write> = placed.iter().map(|(record, _)| Write::Audit(record.clone())).collect();
+        let mut batch = batch_of(&writes);
+        let mut rewritten = 0;
+        for (record, before) in &placed {
+            if record.hash != *before {
+                batch.insert(legacy_key(record.seq).as_bytes(), before.as_bytes());
+                rewritten += 1;
+            }
+        }
+        batch.insert(TENANT_CHAINS_DONE, &b"1"[..]);
+        self.db.apply_batch(batch).map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(Some(rewritten))
+    }
+}
+
+/// The batch that writes `writes` (and the indexes beside them).
+fn batch_of(writes: &[Write]) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for write in writes {
+        let (key, value) = match write {
+            Write::Tenant(tenant) => (format!("{TENANT}{}", tenant.id), encode(tenant)),
+            Write::Agent(agent) => (format!("{AGENT}{}", agent.agent_id), encode(agent)),
+            Write::Pat(pat) => (format!("{PAT}{}", hex::encode(pat.hash)), encode(pat)),
+            Write::Session(session) => {
+                batch.insert(
+                    format!("{SESSION_BY_TOKEN}{}", hex::encode(session.token_hash)).as_bytes(),
+                    session.id.as_bytes(),
+                );
+                (format!("{SESSION}{}", session.id), encode(session))
+            }
+            Write::Audit(record) => {
+                if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
+                    let head = super::audit::TenantHead { tenant_seq, hash: record.hash.clone() };
+                    batch.insert(format!("{TENANT_HEAD}{tenant}").as_bytes(), encode(&head));
+                    batch.insert(tenant_seq_key(tenant, tenant_seq).as_bytes(), &record.seq.to_be_bytes());
+                }
+                (audit_key(record.seq), encode(record))
+            }
+            Write::AccessRequest(request) => (format!("{ACCESS_REQUEST}{}", request.request_id), encode(request)),
+        };
+        batch.insert(key.as_bytes(), value);
+    }
+    batch
 }
 
 /// The head a group of records written as chained ends at.
 fn last_head(writes: &[Write]) -> Option<super::head::Head> {
     writes.iter().rev().find_map(|write| match write {
-        Write::Audit(record) => Some(super::head::Head { seq: record.seq, hash: record.hash.clone() }),
+        Write::Audit(record) => Some(super::head::Head::at(record.seq, record.hash.clone())),
         _ => None,
     })
 }
@@ -161,7 +216,34 @@ impl Store for SledStore {
             sessions: self.live_sessions()?,
             requests: self.scan(ACCESS_REQUEST)?,
             last_audit: self.audit_newest_first().next().transpose()?,
+            tenant_heads: self.tenant_heads()?,
         })
+    }
+
+    fn audit_heads(&self) -> Result<(Option<AuditRecord>, super::audit::TenantHeads), StoreError> {
+        // sled reads no snapshot across keys: read the tenant heads on both sides of the
+        // newest record until nothing moved between (the one writer appends in batches).
+        loop {
+            let before = self.tenant_heads()?;
+            let last = self.audit_newest_first().next().transpose()?;
+            if self.tenant_heads()? == before {
+                return Ok((last, before));
+            }
+        }
+    }
+
+    fn audit_legacy_hash(&self, seq: u64) -> Result<Option<String>, StoreError> {
+        let value = self.db.get(legacy_key(seq).as_bytes()).map_err(backend)?;
+        Ok(value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    fn give_tenant_places(&self) -> Result<Option<u64>, StoreError> {
+        SledStore::give_tenant_places(self)
+    }
+
+    fn audit_seq_of(&self, tenant: &str, tenant_seq: u64) -> Result<Option<u64>, StoreError> {
+        let value = self.db.get(tenant_seq_key(tenant, tenant_seq).as_bytes()).map_err(backend)?;
+        Ok(value.and_then(|bytes| <[u8; 8]>::try_from(&bytes[..]).ok()).map(u64::from_be_bytes))
     }
 
     fn audit_from(&self, from: u64) -> Box<dyn Iterator<Item = Result<AuditRecord, StoreError>> + '_> {
@@ -220,9 +302,21 @@ impl SledStore {
             sessions: self.scan(SESSION)?,
             requests: self.scan(ACCESS_REQUEST)?,
             last_audit: None,
+            tenant_heads: Default::default(),
         };
         let audit = self.audit_from(0).collect::<Result<Vec<_>, _>>()?;
         Ok((snapshot, audit))
+    }
+
+    /// Every tenant chain's head.
+    fn tenant_heads(&self) -> Result<super::audit::TenantHeads, StoreError> {
+        let mut heads = super::audit::TenantHeads::new();
+        for item in self.db.scan_prefix(TENANT_HEAD) {
+            let (key, value) = item.map_err(backend)?;
+            let tenant = String::from_utf8_lossy(&key[TENANT_HEAD.len()..]).into_owned();
+            heads.insert(tenant, decode((key, value))?);
+        }
+        Ok(heads)
     }
 
     /// The live sessions, for start-up. Stores written before the token index existed get it

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use argus_fsm::Timestamp;
 
-use super::audit::{AuditChain, AuditEntry, AuditRecord};
+use super::audit::{AuditChain, AuditEntry, AuditRecord, TenantHeads};
 use super::head::{ChainFloor, Head};
 use super::{Changes, Store, StoreError, Write};
 
@@ -81,13 +81,13 @@ pub enum Standing {
 }
 
 impl Queue {
-    /// A queue whose chain continues after `last` (the store's newest record), making records
-    /// that name `node` as their writer.
-    pub fn resume(last: Option<&AuditRecord>, node: Option<String>) -> Queue {
+    /// A queue whose chain continues after `last` (the store's newest record) and each
+    /// tenant's head in `tenants`, making records that name `node` as their writer.
+    pub fn resume(last: Option<&AuditRecord>, tenants: TenantHeads, node: Option<String>) -> Queue {
         Queue {
             pending: Vec::new(),
             in_flight: Changes::default(),
-            chain: AuditChain::resume(last).written_by(node),
+            chain: AuditChain::resume(last, tenants).written_by(node),
             staged: 0,
             flushed: 0,
             in_flight_target: None,
@@ -110,7 +110,9 @@ impl Queue {
     /// `entry` as a record this node writes, for a store that chains it itself (an end claim on
     /// a shared store); its `seq` and hashes are placeholders until then.
     pub fn record_of(&self, entry: AuditEntry, at: Timestamp) -> AuditRecord {
-        AuditChain::resume(None).written_by(self.chain.node().map(str::to_string)).next_record(entry, at)
+        AuditChain::resume(None, TenantHeads::new())
+            .written_by(self.chain.node().map(str::to_string))
+            .next_record(entry, at)
     }
 
     /// Where generation `generation` stands.
@@ -156,7 +158,7 @@ impl Queue {
     pub fn landed(&mut self, group: Group, head: Option<&Head>) {
         self.chain = group.chain_after;
         if let Some(head) = head {
-            self.chain.adopt(head.seq, head.hash.clone());
+            self.chain.adopt(head.seq, head.hash.clone(), &head.tenants);
         }
         self.flushed = self.flushed.max(group.target);
         self.in_flight = Changes::default();
@@ -195,16 +197,17 @@ impl Queue {
         self.poisoned
     }
 
-    /// The view was reloaded from the store, whose newest record is `last`: what was staged
-    /// and never written stays failed, and the chain continues from the store's head.
-    pub fn reloaded(&mut self, last: Option<&AuditRecord>) {
+    /// The view was reloaded from the store, whose newest record is `last` and whose tenant
+    /// heads are `tenants`: what was staged and never written stays failed, and the chain
+    /// continues from the store's head.
+    pub fn reloaded(&mut self, last: Option<&AuditRecord>, tenants: TenantHeads) {
         // What was pending is thrown away; a group in flight may still land.
         let after = self.flushed.max(self.in_flight_target.unwrap_or(0));
         self.doom(after, self.staged);
         self.pending.clear();
         self.poisoned = false;
         let node = self.chain.node().map(str::to_string);
-        self.chain = AuditChain::resume(last).written_by(node);
+        self.chain = AuditChain::resume(last, tenants).written_by(node);
     }
 
     /// The keys this node has staged or is writing and that have not landed: newer here than
@@ -227,14 +230,21 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// The writer for `store`, continuing the chain after `last`, its records naming `node`.
+    /// The writer for `store`, continuing the chain after `last` (each tenant's after its head
+    /// in `tenants`), its records naming `node`.
     pub fn new(
         store: Arc<dyn Store>,
         floor: Option<Arc<ChainFloor>>,
         last: Option<&AuditRecord>,
+        tenants: TenantHeads,
         node: Option<String>,
     ) -> Writer {
-        Writer { store, queue: Mutex::new(Queue::resume(last, node)), flusher: tokio::sync::Mutex::new(()), floor }
+        Writer {
+            store,
+            queue: Mutex::new(Queue::resume(last, tenants, node)),
+            flusher: tokio::sync::Mutex::new(()),
+            floor,
+        }
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -266,9 +276,10 @@ impl Writer {
         self.queue().stale();
     }
 
-    /// The view was reloaded from the store, whose newest record is `last`.
-    pub fn reloaded(&self, last: Option<&AuditRecord>) {
-        self.queue().reloaded(last);
+    /// The view was reloaded from the store, whose newest record is `last` and whose tenant
+    /// heads are `tenants`.
+    pub fn reloaded(&self, last: Option<&AuditRecord>, tenants: TenantHeads) {
+        self.queue().reloaded(last, tenants);
     }
 
     /// The keys staged or being written here and not yet landed.
@@ -331,12 +342,12 @@ mod tests {
     }
 
     fn head_of(group: &Group) -> Option<Head> {
-        group.records().last().map(|r| Head { seq: r.seq, hash: r.hash.clone() })
+        group.records().last().map(|r| Head::at(r.seq, r.hash.clone()))
     }
 
     #[test]
     fn a_group_is_everything_pending_chained_in_stage_order() {
-        let mut queue = Queue::resume(None, Some("n1".into()));
+        let mut queue = Queue::resume(None, TenantHeads::new(), Some("n1".into()));
         let first = queue.stage(vec![], vec![entry("a"), entry("b")], Timestamp(1)).unwrap();
         let second = queue.stage(vec![], vec![entry("c")], Timestamp(2)).unwrap();
         assert_eq!((first, second), (1, 2));
@@ -362,10 +373,10 @@ mod tests {
 
     #[test]
     fn a_group_that_landed_after_other_records_moves_the_head_there() {
-        let mut queue = Queue::resume(None, None);
+        let mut queue = Queue::resume(None, TenantHeads::new(), None);
         queue.stage(vec![], vec![entry("a")], Timestamp(1)).unwrap();
         let group = queue.take().unwrap();
-        queue.landed(group, Some(&Head { seq: 7, hash: "h7".into() }));
+        queue.landed(group, Some(&Head::at(7, "h7")));
         queue.stage(vec![], vec![entry("b")], Timestamp(2)).unwrap();
         let record = queue.take().unwrap().records().next().unwrap().clone();
         assert_eq!((record.seq, record.prev_hash.as_str()), (8, "h7"));
@@ -373,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_failed_write_dooms_everything_staged_until_a_reload_and_the_chain_restarts_from_the_store() {
-        let mut queue = Queue::resume(None, None);
+        let mut queue = Queue::resume(None, TenantHeads::new(), None);
         queue.stage(vec![], vec![entry("a")], Timestamp(1)).unwrap();
         let group = queue.take().unwrap();
         let behind = queue.stage(vec![], vec![entry("b")], Timestamp(2)).unwrap();
@@ -384,11 +395,11 @@ mod tests {
         assert!(queue.take().is_none());
         drop(group);
         let stored = {
-            let mut other = Queue::resume(None, None);
+            let mut other = Queue::resume(None, TenantHeads::new(), None);
             other.stage(vec![], vec![entry("x")], Timestamp(1)).unwrap();
             other.take().unwrap().records().next().unwrap().clone()
         };
-        queue.reloaded(Some(&stored));
+        queue.reloaded(Some(&stored), TenantHeads::new());
         assert_eq!(queue.standing(behind), Standing::Doomed, "still failed after the reload");
         let next = queue.stage(vec![], vec![entry("d")], Timestamp(4)).unwrap();
         assert_eq!(queue.standing(next), Standing::Pending);
@@ -401,7 +412,7 @@ mod tests {
     /// and was answered done — an acknowledged deactivation with no end record.
     #[test]
     fn a_doomed_generation_stays_doomed_after_later_groups_land() {
-        let mut queue = Queue::resume(None, None);
+        let mut queue = Queue::resume(None, TenantHeads::new(), None);
         let before = queue.stage(vec![], vec![entry("a")], Timestamp(1)).unwrap();
         let group = queue.take().unwrap();
         queue.landed(group, None);
@@ -409,7 +420,7 @@ mod tests {
         let _failed = queue.take().unwrap();
         let behind = queue.stage(vec![], vec![entry("c")], Timestamp(3)).unwrap();
         queue.failed();
-        queue.reloaded(None);
+        queue.reloaded(None, TenantHeads::new());
         let after = queue.stage(vec![], vec![entry("d")], Timestamp(4)).unwrap();
         let group = queue.take().unwrap();
         queue.landed(group, None);
@@ -423,12 +434,12 @@ mod tests {
     /// the group in flight, which may still land (and is then durable).
     #[test]
     fn a_reload_while_a_group_is_in_flight_dooms_only_what_was_pending() {
-        let mut queue = Queue::resume(None, None);
+        let mut queue = Queue::resume(None, TenantHeads::new(), None);
         let flying = queue.stage(vec![], vec![entry("a")], Timestamp(1)).unwrap();
         let group = queue.take().unwrap();
         let pending = queue.stage(vec![], vec![entry("b")], Timestamp(2)).unwrap();
         queue.stale();
-        queue.reloaded(None);
+        queue.reloaded(None, TenantHeads::new());
         queue.landed(group, None);
         assert_eq!(queue.standing(flying), Standing::Durable);
         assert_eq!(queue.standing(pending), Standing::Doomed);
@@ -436,7 +447,7 @@ mod tests {
 
     #[test]
     fn unflushed_keys_cover_pending_and_in_flight_writes_until_they_land() {
-        let mut queue = Queue::resume(None, None);
+        let mut queue = Queue::resume(None, TenantHeads::new(), None);
         let agent = |id: &str| {
             Write::Agent(crate::store::AgentRecord {
                 agent_id: id.into(),
@@ -464,7 +475,7 @@ mod tests {
     async fn one_write_covers_every_waiter_staged_before_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(crate::store::SledStore::open(&dir.path().join("db")).unwrap());
-        let writer = Writer::new(store.clone(), None, None, None);
+        let writer = Writer::new(store.clone(), None, None, TenantHeads::new(), None);
         let generations: Vec<u64> =
             (0..5).map(|i| writer.stage(vec![], vec![entry(&i.to_string())], Timestamp(i)).unwrap()).collect();
         writer.wait(generations[0]).await.unwrap();
@@ -481,7 +492,7 @@ mod tests {
     fn stages_from_many_threads_make_one_unbroken_chain() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(crate::store::SledStore::open(&dir.path().join("db")).unwrap());
-        let writer = Writer::new(store.clone(), None, None, None);
+        let writer = Writer::new(store.clone(), None, None, TenantHeads::new(), None);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         std::thread::scope(|scope| {
             for thread in 0..8 {
@@ -509,11 +520,11 @@ mod tests {
     fn a_stale_view_refuses_stages_until_it_reloads() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(crate::store::SledStore::open(&dir.path().join("db")).unwrap());
-        let writer = Writer::new(store.clone(), None, None, None);
+        let writer = Writer::new(store.clone(), None, None, TenantHeads::new(), None);
         writer.stale();
         let refused = writer.stage(vec![], vec![entry("a")], Timestamp(1));
         assert!(matches!(refused, Err(StoreError::Unavailable(_))));
-        writer.reloaded(None);
+        writer.reloaded(None, TenantHeads::new());
         let generation = writer.stage(vec![], vec![entry("b")], Timestamp(2)).unwrap();
         tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(writer.wait(generation)).unwrap();
         assert_eq!(
