@@ -755,24 +755,6 @@ fn a_tenant_exports_its_own_chain_and_proves_it_without_seeing_another_tenant() 
     assert_eq!(verify("unsigned.ndjson", &unsigned).code, 1);
 }
 
-/// The trail `records` as a build from before tenant chains wrote it: no tenant places, every
-/// hash over the content without them.
-fn without_tenant_places(records: &[argus_fsm::audit::AuditRecord]) -> Vec<argus_fsm::audit::AuditRecord> {
-    let mut prev = argus_fsm::audit::GENESIS.to_string();
-    records
-        .iter()
-        .map(|record| {
-            let mut old = record.clone();
-            old.tenant_seq = None;
-            old.tenant_prev_hash = None;
-            old.prev_hash = prev.clone();
-            old.hash = argus_fsm::audit::record_hash(&old);
-            prev = old.hash.clone();
-            old
-        })
-        .collect()
-}
-
 /// SPEC §14: records written before tenant chains existed are given their places when the node
 /// starts (sled and PostgreSQL alike): every record rehashed in one step, the whole chain and
 /// each tenant's verifying, and the head the node remembered from before (SPEC §10) still
@@ -798,7 +780,7 @@ fn records_from_before_tenant_chains_are_given_their_places_at_start_up() {
             }
         };
         assert!(current.iter().any(|r| r.tenant_seq.is_some()), "postgres={postgres}");
-        let old = without_tenant_places(&current);
+        let old = argus_e2e::without_tenant_places(&current);
         let last = old.last().unwrap();
         match &ops.postgres {
             Some(pg) => {
@@ -813,21 +795,10 @@ fn records_from_before_tenant_chains_are_given_their_places_at_start_up() {
                 sql.push_str(&format!("UPDATE audit_head SET hash = '{}'; COMMIT;", last.hash));
                 pg.psql("argus", &sql);
             }
-            None => {
-                let db = ops.data().join("db");
-                let store = argus_ops::store::SledStore::open(&db).unwrap();
-                for record in &old {
-                    let key = argus_ops::store::audit_record_key(record.seq);
-                    store.raw_put(&key, &serde_json::to_vec(record).unwrap()).unwrap();
-                }
-                store.raw_remove("m/tenant_chains").unwrap();
-                drop(store);
-                argus_ops::store::SledStore::forget(&db);
-            }
+            None => drop(argus_e2e::sled_trail_as_before_tenant_chains(&ops.data())),
         }
         // The node remembered the head as the old build wrote it.
-        let floor = serde_json::json!({ "seq": last.seq, "hash": last.hash });
-        std::fs::write(ops.data().join("audit-head"), floor.to_string()).unwrap();
+        argus_e2e::remember_head(&ops.data(), last.seq, &last.hash);
 
         ops.serve(None);
         let (status, body) = ops.http("127.0.0.1".parse().unwrap(), "GET", "/readyz", &[], None);

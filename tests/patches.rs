@@ -356,6 +356,9 @@ fn migrate_store_moves_a_sled_node_to_postgres_keeping_agents_consumed_patches_a
     let events = fleet.ops.audit().len();
     let port = fleet.ops.agent.port();
     assert!(fleet.ops.stop().success());
+    // The node was written by a build from before tenant chains (SPEC §14): the copy gives its
+    // records their places, and the head it remembers still names its record.
+    let placed = argus_e2e::sled_trail_as_before_tenant_chains(&fleet.ops.data());
 
     let pg = argus_e2e::pg::Postgres::start();
     let migrate = |url: &str| {
@@ -408,8 +411,22 @@ fn migrate_store_moves_a_sled_node_to_postgres_keeping_agents_consumed_patches_a
     assert_eq!(pg.psql("argus", "SELECT count(*) FROM cluster_ca"), "1", "the node's CA is the cluster CA");
 
     // The same data dir now serves from PostgreSQL; the agent comes back without re-enrolling.
+    let copied_records: Vec<argus_fsm::audit::AuditRecord> = pg
+        .psql("argus", "SELECT record FROM audit ORDER BY seq")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(copied_records, placed, "the copy holds every record with its tenant place");
+    assert_eq!(
+        pg.psql("argus", "SELECT count(*) FROM audit WHERE tenant = 'T1' AND tenant_seq IS NOT NULL")
+            .parse::<usize>()
+            .unwrap(),
+        placed.iter().filter(|r| r.tenant.as_deref() == Some("T1")).count()
+    );
     fleet.ops.postgres = Some(pg);
     fleet.ops.serve(Some(port));
+    let (status, body) = fleet.ops.http("127.0.0.1".parse().unwrap(), "GET", "/readyz", &[], None);
+    assert_eq!(status, 200, "the remembered head still names its record: {body}");
     assert!(fleet.wait_online("a1", true), "the enrolled agent reconnects to the migrated node");
     assert_eq!(fleet.command(&token, "ping", None).json["result"]["pong"], true, "the live session survived");
     // The consumed patch ID moved with it: refused by the server itself, agent or not.

@@ -1643,7 +1643,7 @@ _argusctl() {
             return 0
             ;;
         argusctl__subcmd__audit__subcmd__verify__subcmd__export)
-            opts="-o -h --checkpoint-key --checkpoint --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
+            opts="-o -h --checkpoint-key --checkpoint --tenant --server --ca-cert --pat --ops-token --profile --json --output --dry-run --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1654,6 +1654,10 @@ _argusctl() {
                     return 0
                     ;;
                 --checkpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tenant)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -478,6 +478,7 @@ complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l checkpoint-key -d 'The checkpoint public key (`GET /audit/checkpoint-key`\'s `public_key`, or init\'s `checkpoint_key`, hex in a file)' -r -F
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l checkpoint -d 'A later `audit_checkpoint` record (JSON) that covers the export\'s end' -r -F
+complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l tenant -d 'Check the tenant\'s own chain (by `tenant_seq`): a tenant\'s export' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l server -d 'Ops API base URL (default https://127.0.0.1:8443)' -r
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l ca-cert -d 'The ops CA certificate to pin (`tls/ca.pem` of the server\'s data dir)' -r -F
 complete -c argusctl -n "__fish_argusctl_using_subcommand audit; and __fish_seen_subcommand_from verify-export" -l pat -d 'Personal access token' -r

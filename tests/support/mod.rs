@@ -692,3 +692,47 @@ pub fn sample_install_root(root: &Path) {
     std::fs::write(root.join("crashes").join("crash-1.txt"), "segfault at 0x0\n").unwrap();
     std::fs::write(root.join("secret.txt"), "TOP-SECRET-DO-NOT-LEAK\n").unwrap();
 }
+
+/// The trail `records` as a build from before tenant chains wrote it (SPEC §14): no tenant
+/// places, every hash over the content without them.
+pub fn without_tenant_places(records: &[argus_fsm::audit::AuditRecord]) -> Vec<argus_fsm::audit::AuditRecord> {
+    let mut prev = argus_fsm::audit::GENESIS.to_string();
+    records
+        .iter()
+        .map(|record| {
+            let mut old = record.clone();
+            old.tenant_seq = None;
+            old.tenant_prev_hash = None;
+            old.prev_hash = prev.clone();
+            old.hash = argus_fsm::audit::record_hash(&old);
+            prev = old.hash.clone();
+            old
+        })
+        .collect()
+}
+
+/// Rewrites the stopped sled node's trail in `data` as a build from before tenant chains wrote
+/// it, and makes the node remember its head as that build would; answers the records as they
+/// were (with their places).
+pub fn sled_trail_as_before_tenant_chains(data: &Path) -> Vec<argus_fsm::audit::AuditRecord> {
+    let db = data.join("db");
+    let store = argus_ops::store::SledStore::open(&db).unwrap();
+    let current: Vec<argus_fsm::audit::AuditRecord> =
+        argus_ops::store::Store::audit_from(&store, 0).map(Result::unwrap).collect();
+    let old = without_tenant_places(&current);
+    for record in &old {
+        store.raw_put(&argus_ops::store::audit_record_key(record.seq), &serde_json::to_vec(record).unwrap()).unwrap();
+    }
+    store.raw_remove("m/tenant_chains").unwrap();
+    drop(store);
+    argus_ops::store::SledStore::forget(&db);
+    let last = old.last().expect("a trail");
+    remember_head(data, last.seq, &last.hash);
+    current
+}
+
+/// Writes the node's remembered audit head (SPEC §10) in `data`.
+pub fn remember_head(data: &Path, seq: u64, hash: &str) {
+    let head = serde_json::json!({ "seq": seq, "hash": hash });
+    std::fs::write(data.join("audit-head"), head.to_string()).unwrap();
+}

@@ -151,8 +151,22 @@ pub fn to_ocsf(record: &AuditRecord, product_version: &str) -> Value {
         event["cloud"] = json!({ "provider": "ARGUS", "account": { "uid": tenant } });
         event["metadata"]["tenant_uid"] = json!(tenant);
     }
-    if let Some(ip) = record.details.get("ip").and_then(Value::as_str) {
+    // OCSF 1.1.0's IAM entity and access classes have no `src_endpoint` (the caller's IP stays
+    // in the record under `unmapped`); their `actor` comes with the `host` profile.
+    let iam_entity = matches!(class.class_uid, 3004 | 3005);
+    if let Some(ip) = record.details.get("ip").and_then(Value::as_str).filter(|_| !iam_entity) {
         event["src_endpoint"] = json!({ "ip": ip });
+    }
+    // The profiles whose attributes the event carries, as OCSF requires them declared.
+    let mut profiles = Vec::new();
+    if record.tenant.is_some() {
+        profiles.push("cloud");
+    }
+    if iam_entity {
+        profiles.push("host");
+    }
+    if !profiles.is_empty() {
+        event["metadata"]["profiles"] = json!(profiles);
     }
     // What each class requires beside the base event.
     let agent = record.agent.clone().unwrap_or_default();
@@ -175,7 +189,7 @@ pub fn to_ocsf(record: &AuditRecord, product_version: &str) -> Value {
             if class.class_uid == 3002 {
                 event["is_remote"] = json!(true);
                 if !agent.is_empty() {
-                    event["dst_endpoint"] = json!({ "hostname": agent });
+                    event["dst_endpoint"] = json!({ "name": agent, "uid": agent });
                 }
                 if let Some(session) = &record.session_id {
                     event["session"] = json!({ "uid": session });
@@ -207,11 +221,11 @@ pub fn to_ocsf(record: &AuditRecord, product_version: &str) -> Value {
             };
             event["api"] = json!({ "operation": operation, "service": { "name": "argus-agent" } });
             if event.get("src_endpoint").is_none() {
-                event["src_endpoint"] =
-                    json!({ "hostname": record.node.clone().unwrap_or_else(|| "argus-ops".into()) });
+                let node = record.node.clone().unwrap_or_else(|| "argus-ops".into());
+                event["src_endpoint"] = json!({ "name": node, "uid": node });
             }
             if !agent.is_empty() {
-                event["dst_endpoint"] = json!({ "hostname": agent });
+                event["dst_endpoint"] = json!({ "name": agent, "uid": agent });
             }
         }
         _ => {}
