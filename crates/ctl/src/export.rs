@@ -94,26 +94,33 @@ pub fn tenant_seq_of(line: &Value) -> Option<u64> {
 
 /// The lines of a page to deliver, and where the export stands after them: in a tenant's
 /// export, checkpoint lines already delivered are left out and the place is the last
-/// `tenant_seq`. `None` for a line that carries no place.
+/// `tenant_seq`. Only the last record's line and checkpoint lines are parsed (an export is
+/// millions of lines). `None` for a line that carries no place.
 fn advance(lines: Vec<&str>, cursor: Cursor, tenant: bool) -> Option<(Vec<&str>, Cursor, usize)> {
     let mut next = cursor;
-    let mut kept = Vec::new();
+    let mut kept = Vec::with_capacity(lines.len());
+    let mut last_record = None;
     let mut records = 0;
     for line in lines {
-        let value: Value = serde_json::from_str(line).ok()?;
-        let seq = seq_of(&value)?;
-        match (tenant, tenant_seq_of(&value)) {
-            (false, _) => next.after = seq,
-            (true, Some(tenant_seq)) => next.after = tenant_seq,
-            (true, None) if seq <= next.checkpoint_seq => continue,
-            (true, None) => {
-                next.checkpoint_seq = seq;
-                kept.push(line);
+        if tenant && line.contains(argus_fsm::audit::CHECKPOINT_EVENT) {
+            let value: Value = serde_json::from_str(line).ok()?;
+            if tenant_seq_of(&value).is_none() {
+                // A checkpoint's view, in no tenant's chain.
+                let seq = seq_of(&value)?;
+                if seq > next.checkpoint_seq {
+                    next.checkpoint_seq = seq;
+                    kept.push(line);
+                }
                 continue;
             }
         }
         records += 1;
+        last_record = Some(line);
         kept.push(line);
+    }
+    if let Some(line) = last_record {
+        let value: Value = serde_json::from_str(line).ok()?;
+        next.after = if tenant { tenant_seq_of(&value)? } else { seq_of(&value)? };
     }
     Some((kept, next, records))
 }
@@ -134,7 +141,9 @@ pub fn record_of(line: Value) -> Option<(AuditRecord, bool)> {
 }
 
 /// Pages of the export route, each written to stdout and flushed, then the checkpoint moved;
-/// with `--follow`, long polls for new records until interrupted.
+/// with `--follow`, long polls for new records until interrupted. While a page is delivered the
+/// next one is already asked for (the server encodes it meanwhile); it is used only if the page
+/// was delivered and the export moved to where it was asked from.
 pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
     let client = Client::new(g)?;
     let tenant = args.tenant.is_some();
@@ -142,7 +151,7 @@ pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
         Some(path) => read_checkpoint(path)?,
         None => Cursor::default(),
     };
-    loop {
+    let fetch = |cursor: Cursor| {
         let mut query = vec![
             ("after", cursor.after.to_string()),
             ("format", args.format.as_str().to_string()),
@@ -152,61 +161,78 @@ pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
         if args.follow {
             query.push(("wait", FOLLOW_WAIT_SECONDS.to_string()));
         }
-        let request = Request::get("/support/audit/export", output::Shape::Audit).query(query);
-        let text = match client.send_text(&request) {
-            Ok(Ok(text)) => text,
-            Ok(Err((code, message))) => {
-                eprintln!(
-                    "error: {}: {}",
-                    output::escape_controls(&code, false),
-                    output::escape_controls(&message, false)
-                );
+        client.send_text(&Request::get("/support/audit/export", output::Shape::Audit).query(query))
+    };
+    std::thread::scope(|scope| {
+        let mut ahead: Option<(Cursor, std::thread::ScopedJoinHandle<'_, _>)> = None;
+        loop {
+            let answer = match ahead.take() {
+                Some((asked, page)) if asked == cursor => page.join().expect("the page fetch does not panic"),
+                // Asked for past a page that then failed to go: kept for when it has gone.
+                other => {
+                    ahead = other;
+                    fetch(cursor)
+                }
+            };
+            let text = match answer {
+                Ok(Ok(text)) => text,
+                Ok(Err((code, message))) => {
+                    eprintln!(
+                        "error: {}: {}",
+                        output::escape_controls(&code, false),
+                        output::escape_controls(&message, false)
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+                Err(Failure::Unreachable(why)) if args.follow => {
+                    eprintln!("argusctl: the server is unreachable ({why}); trying again");
+                    std::thread::sleep(RETRY);
+                    continue;
+                }
+                Err(failure) => return Err(failure),
+            };
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let (lines, next, records) = advance(lines, cursor, tenant)
+                .ok_or_else(|| Failure::Unreachable("the server answered an export line without a seq".into()))?;
+            if lines.is_empty() {
+                if args.follow {
+                    continue;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if records >= PAGE && ahead.is_none() {
+                ahead = Some((next, scope.spawn(move || fetch(next))));
+            }
+            let delivered = match &args.sink {
+                Some(sink) => crate::syslog::deliver(sink, &lines),
+                None => {
+                    // Buffered: stdout's own buffer writes each line on its own.
+                    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                    lines
+                        .iter()
+                        .try_for_each(|line| writeln!(out, "{line}"))
+                        .and_then(|()| out.flush())
+                        .map_err(|e| format!("writing the export: {e}"))
+                }
+            };
+            if let Err(error) = delivered {
+                // The sink is down: the checkpoint stays before this page, which goes again.
+                eprintln!("argusctl: {error}");
+                if args.follow && args.sink.is_some() {
+                    std::thread::sleep(RETRY);
+                    continue;
+                }
                 return Ok(ExitCode::from(1));
             }
-            Err(Failure::Unreachable(why)) if args.follow => {
-                eprintln!("argusctl: the server is unreachable ({why}); trying again");
-                std::thread::sleep(RETRY);
-                continue;
+            cursor = next;
+            if let Some(path) = args.checkpoint {
+                write_checkpoint(path, cursor)?;
             }
-            Err(failure) => return Err(failure),
-        };
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let (lines, next, records) = advance(lines, cursor, tenant)
-            .ok_or_else(|| Failure::Unreachable("the server answered an export line without a seq".into()))?;
-        if lines.is_empty() {
-            if args.follow {
-                continue;
+            if !args.follow && records < PAGE {
+                return Ok(ExitCode::SUCCESS);
             }
-            return Ok(ExitCode::SUCCESS);
         }
-        let delivered = match &args.sink {
-            Some(sink) => crate::syslog::deliver(sink, &lines),
-            None => {
-                let mut out = std::io::stdout().lock();
-                lines
-                    .iter()
-                    .try_for_each(|line| writeln!(out, "{line}"))
-                    .and_then(|()| out.flush())
-                    .map_err(|e| format!("writing the export: {e}"))
-            }
-        };
-        if let Err(error) = delivered {
-            // The sink is down: the checkpoint stays before this page, which goes again.
-            eprintln!("argusctl: {error}");
-            if args.follow && args.sink.is_some() {
-                std::thread::sleep(RETRY);
-                continue;
-            }
-            return Ok(ExitCode::from(1));
-        }
-        cursor = next;
-        if let Some(path) = args.checkpoint {
-            write_checkpoint(path, cursor)?;
-        }
-        if !args.follow && records < PAGE {
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
+    })
 }
 
 /// Reads a record file (`--checkpoint RECORD.json`): the record, or one export line.
@@ -219,15 +245,15 @@ fn read_record(path: &Path) -> Result<AuditRecord, Failure> {
         .ok_or_else(|| Failure::Usage(format!("{} is not an audit record", path.display())))
 }
 
-/// `audit verify-export FILE`: the records chain without a gap, each hash covering its content;
-/// with a checkpoint key, a signed checkpoint covers the last one. Exit 0 with the count; exit 1
-/// naming the first bad `seq`.
 /// What proves an export complete: the checkpoint key, and a later checkpoint record.
 pub struct Proof<'a> {
     pub checkpoint_key: Option<&'a Path>,
     pub checkpoint: Option<&'a Path>,
 }
 
+/// `audit verify-export FILE`: the records chain without a gap (by `seq`, or by `tenant_seq`
+/// for `tenant`), each hash covering its content; with a checkpoint key, a signed checkpoint
+/// covers the last one. Exit 0 with the count; exit 1 naming the first bad place.
 pub fn verify_export(file: &Path, proof: Proof<'_>, tenant: Option<&str>, json: bool) -> Result<ExitCode, Failure> {
     let Proof { checkpoint_key, checkpoint } = proof;
     let along = match tenant {
@@ -317,5 +343,33 @@ fn report(json: bool, checked: Checked<'_>, outcome: Result<(u64, u64), (Option<
             }
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORD: &str = r#"{"seq":7,"event":"remote_support_command","tenant":"T1","tenant_seq":3}"#;
+    const CHECKPOINT: &str = r#"{"seq":9,"event":"audit_checkpoint","tenant":null,"details":{}}"#;
+    const LATER: &str = r#"{"seq":12,"event":"remote_support_command","tenant":"T1","tenant_seq":4}"#;
+
+    #[test]
+    fn the_global_export_moves_to_the_last_seq_delivered() {
+        let (kept, next, records) = advance(vec![RECORD, CHECKPOINT, LATER], Cursor::default(), false).unwrap();
+        assert_eq!((kept.len(), next, records), (3, Cursor { after: 12, checkpoint_seq: 0 }, 3));
+        assert!(advance(vec!["{}"], Cursor::default(), false).is_none(), "a line without a seq");
+    }
+
+    #[test]
+    fn a_tenant_export_moves_by_tenant_seq_and_delivers_each_checkpoint_view_once() {
+        let (kept, next, records) = advance(vec![RECORD, CHECKPOINT], Cursor::default(), true).unwrap();
+        assert_eq!((kept, next, records), (vec![RECORD, CHECKPOINT], Cursor { after: 3, checkpoint_seq: 9 }, 1));
+        // The next page repeats the view of its first record's checkpoint: left out.
+        let (kept, next, records) = advance(vec![CHECKPOINT, LATER], next, true).unwrap();
+        assert_eq!((kept, next, records), (vec![LATER], Cursor { after: 4, checkpoint_seq: 9 }, 1));
+        // A page of views already delivered: nothing to deliver, nothing moves.
+        let (kept, same, records) = advance(vec![CHECKPOINT], next, true).unwrap();
+        assert_eq!((kept.len(), same, records), (0, next, 0));
     }
 }

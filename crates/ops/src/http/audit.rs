@@ -15,7 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::short;
 use crate::http::extract::Gated;
 use crate::state::Ops;
-use crate::store::audit::AuditEvent;
+use crate::store::audit::{AuditEvent, AuditRecord};
 use crate::time_format::parse_rfc3339;
 
 /// `GET /support/audit` query.
@@ -190,7 +190,7 @@ fn export_page(
             None => return Ok((String::new(), 0)),
         },
     };
-    let mut body = String::new();
+    let mut page = Vec::new();
     let mut count = 0;
     let mut signed_last = after.max(1) - 1;
     for record in store.audit_from(from) {
@@ -216,16 +216,25 @@ fn export_page(
         } else {
             count += 1;
         }
-        let line = match format {
-            ExportFormat::Jsonl => serde_json::to_string(&record),
-            ExportFormat::Ocsf => serde_json::to_string(&argus_fsm::ocsf::to_ocsf(&record, env!("CARGO_PKG_VERSION"))),
-        }
-        .map_err(|_| ApiError::from(Code::Internal))?;
-        body.push_str(&line);
-        body.push('\n');
+        page.push(record);
         if tenant.is_none() && count == limit {
             break;
         }
     }
-    Ok((body, count))
+    Ok((encode_page(&page, format)?, count))
+}
+
+/// The lines of `records` in `format`.
+fn encode_page(records: &[AuditRecord], format: ExportFormat) -> Result<String, ApiError> {
+    let mut body = String::new();
+    for record in records {
+        let line = match format {
+            ExportFormat::Jsonl => serde_json::to_string(record),
+            ExportFormat::Ocsf => serde_json::to_string(&argus_fsm::ocsf::to_ocsf(record, env!("CARGO_PKG_VERSION"))),
+        }
+        .map_err(|_| ApiError::from(Code::Internal))?;
+        body.push_str(&line);
+        body.push('\n');
+    }
+    Ok(body)
 }

@@ -833,13 +833,17 @@ async fn tenant_heads_of(
         )
         .await
         .map_err(pg_error)?;
-    Ok(rows
-        .iter()
+    Ok(tenant_heads_from(&rows))
+}
+
+/// Tenant heads from rows of `(tenant, tenant_seq, hash)`.
+fn tenant_heads_from(rows: &[tokio_postgres::Row]) -> super::audit::TenantHeads {
+    rows.iter()
         .map(|row| {
             let head = super::audit::TenantHead { tenant_seq: row.get::<_, i64>(1) as u64, hash: row.get(2) };
             (row.get::<_, String>(0), head)
         })
-        .collect())
+        .collect()
 }
 
 impl PgStore {
@@ -854,13 +858,7 @@ impl PgStore {
             )
             .await
             .map_err(pg_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let head = super::audit::TenantHead { tenant_seq: row.get::<_, i64>(1) as u64, hash: row.get(2) };
-                (row.get::<_, String>(0), head)
-            })
-            .collect())
+        Ok(tenant_heads_from(&rows))
     }
 
     async fn records<T: DeserializeOwned>(

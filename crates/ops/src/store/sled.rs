@@ -127,37 +127,13 @@ impl SledStore {
     fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         self.db.apply_batch(batch_of(writes)).map_err(backend)
     }
-
-    /// Gives the records written before tenant chains existed their places (SPEC §14), once:
-    /// every record rehashed in one batch with each one's hash before kept beside it (a node's
-    /// remembered head from before is still recognised), and a mark that it was done. Answers
-    /// how many records were rewritten, `None` when done already.
-    pub fn give_tenant_places(&self) -> Result<Option<u64>, StoreError> {
-        if self.db.contains_key(TENANT_CHAINS_DONE).map_err(backend)? {
-            return Ok(None);
-        }
-        let records = self.audit_from(0).collect::<Result<Vec<_>, _>>()?;
-        let placed = super::audit::give_tenant_places(&records)
-            .map_err(|(seq, reason)| StoreError::Corrupt { key: audit_key(seq), reason })?;
-        let writes: Vec<Write> = placed.iter().map(|(record, _)| Write::Audit(record.clone())).collect();
-        let mut batch = batch_of(&writes);
-        let mut rewritten = 0;
-        for (record, before) in &placed {
-            if record.hash != *before {
-                batch.insert(legacy_key(record.seq).as_bytes(), before.as_bytes());
-                rewritten += 1;
-            }
-        }
-        batch.insert(TENANT_CHAINS_DONE, &b"1"[..]);
-        self.db.apply_batch(batch).map_err(backend)?;
-        self.db.flush().map_err(backend)?;
-        Ok(Some(rewritten))
-    }
 }
 
 /// The batch that writes `writes` (and the indexes beside them).
 fn batch_of(writes: &[Write]) -> sled::Batch {
     let mut batch = sled::Batch::default();
+    // Each tenant's head once per batch: its last record's.
+    let mut heads = std::collections::BTreeMap::new();
     for write in writes {
         let (key, value) = match write {
             Write::Tenant(tenant) => (format!("{TENANT}{}", tenant.id), encode(tenant)),
@@ -172,8 +148,7 @@ fn batch_of(writes: &[Write]) -> sled::Batch {
             }
             Write::Audit(record) => {
                 if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
-                    let head = super::audit::TenantHead { tenant_seq, hash: record.hash.clone() };
-                    batch.insert(format!("{TENANT_HEAD}{tenant}").as_bytes(), encode(&head));
+                    heads.insert(tenant, super::audit::TenantHead { tenant_seq, hash: record.hash.clone() });
                     batch.insert(tenant_seq_key(tenant, tenant_seq).as_bytes(), &record.seq.to_be_bytes());
                 }
                 (audit_key(record.seq), encode(record))
@@ -181,6 +156,9 @@ fn batch_of(writes: &[Write]) -> sled::Batch {
             Write::AccessRequest(request) => (format!("{ACCESS_REQUEST}{}", request.request_id), encode(request)),
         };
         batch.insert(key.as_bytes(), value);
+    }
+    for (tenant, head) in heads {
+        batch.insert(format!("{TENANT_HEAD}{tenant}").as_bytes(), encode(&head));
     }
     batch
 }
@@ -237,8 +215,30 @@ impl Store for SledStore {
         Ok(value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
+    // Gives the records written before tenant chains existed their places (SPEC §14), once:
+    // every record rehashed in one batch with each one's hash before kept beside it (a node's
+    // remembered head from before is still recognised), and a mark that it was done. Answers
+    // how many records were rewritten, `None` when done already.
     fn give_tenant_places(&self) -> Result<Option<u64>, StoreError> {
-        SledStore::give_tenant_places(self)
+        if self.db.contains_key(TENANT_CHAINS_DONE).map_err(backend)? {
+            return Ok(None);
+        }
+        let records = self.audit_from(0).collect::<Result<Vec<_>, _>>()?;
+        let placed = super::audit::give_tenant_places(&records)
+            .map_err(|(seq, reason)| StoreError::Corrupt { key: audit_key(seq), reason })?;
+        let writes: Vec<Write> = placed.iter().map(|(record, _)| Write::Audit(record.clone())).collect();
+        let mut batch = batch_of(&writes);
+        let mut rewritten = 0;
+        for (record, before) in &placed {
+            if record.hash != *before {
+                batch.insert(legacy_key(record.seq).as_bytes(), before.as_bytes());
+                rewritten += 1;
+            }
+        }
+        batch.insert(TENANT_CHAINS_DONE, &b"1"[..]);
+        self.db.apply_batch(batch).map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(Some(rewritten))
     }
 
     fn audit_seq_of(&self, tenant: &str, tenant_seq: u64) -> Result<Option<u64>, StoreError> {
