@@ -68,3 +68,9 @@ impl From<anyhow::Error> for Failure {
         Failure::Usage(format!("{error:#}"))
     }
 }
+
+/// The current time (the one clock read of the CLI; `when` is pure).
+pub fn now() -> argus_fsm::Timestamp {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    argus_fsm::Timestamp(since_epoch.as_millis() as i64)
+}

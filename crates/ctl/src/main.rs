@@ -439,12 +439,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The current time (the one clock read of the CLI; `when` is pure).
-fn now() -> argus_fsm::Timestamp {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    argus_fsm::Timestamp(since_epoch.as_millis() as i64)
-}
-
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let config = profile::config_path(|name| std::env::var(name).ok());
     let file = match &config {
@@ -516,7 +510,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 query.push(("tenant", t));
             }
             if let Some(s) = since {
-                let at = when::since(&s, now()).map_err(Failure::Usage)?;
+                let at = when::since(&s, global::now()).map_err(Failure::Usage)?;
                 query.push(("since", at.to_rfc3339()));
             }
             if let Some(l) = limit {

@@ -135,7 +135,7 @@ fn read_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
 
 /// A time flag: RFC 3339, `now`, or `+DURATION` / `-DURATION` from now.
 fn unix_seconds(text: &str, flag: &str) -> anyhow::Result<i64> {
-    crate::when::at(text, crate::now()).map(|t| t.unix_seconds()).map_err(|e| anyhow::anyhow!("{flag} {e}"))
+    crate::when::at(text, crate::global::now()).map(|t| t.unix_seconds()).map_err(|e| anyhow::anyhow!("{flag} {e}"))
 }
 
 /// Writes (or, dry run, shows) a signed envelope; returns whether it was written.
@@ -306,7 +306,7 @@ pub fn sign_approval(
     let text = |field: &str| -> anyhow::Result<String> {
         request[field].as_str().map(str::to_string).with_context(|| format!("the server's request has no {field}"))
     };
-    let now = crate::now().0 / 1000;
+    let now = crate::global::now().0 / 1000;
     let not_after = match not_after {
         Some(text) => unix_seconds(text, "--not-after")?,
         None => now + 3_600,
