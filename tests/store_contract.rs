@@ -140,6 +140,54 @@ fn the_chain_reads_back_in_order_and_verifies(backend: &dyn Backend) {
     assert_eq!(verify(backend.open().as_ref(), None).unwrap(), Verification::Intact { records: total as u64 });
 }
 
+/// SPEC §14: a tenant's export resumes after any `tenant_seq`. The stores keep a mark every
+/// `RESUME_MARK_EVERY` records of a tenant (not one index entry per record); every place is
+/// still found from the mark before it, across tenants interleaved and groups of any size, and
+/// a place past the tenant's head is none.
+fn every_tenant_place_is_found_from_its_resume_mark(backend: &dyn Backend) {
+    use argus_ops::store::audit::{seq_of_tenant_record, RESUME_MARK_EVERY};
+    let store = backend.open();
+    let writer = writer(&store, None);
+    let total = 5 * RESUME_MARK_EVERY as usize + 7;
+    let mut newest = 0;
+    for i in 0..total {
+        // Of every seven records: four T1, two T2, one in no tenant chain.
+        let entry = match i % 7 {
+            6 => AuditEntry { tenant: None, ..entry(i) },
+            n if n % 3 == 2 => entry(i).tenant("T2"),
+            _ => entry(i).tenant("T1"),
+        };
+        newest = writer.stage(vec![], vec![entry], Timestamp(i as i64)).unwrap();
+        if i % 37 == 36 {
+            wait(&writer, newest).unwrap();
+        }
+    }
+    wait(&writer, newest).unwrap();
+    let mut places = std::collections::BTreeMap::<String, Vec<(u64, u64)>>::new();
+    let records: Vec<_> = store.audit_from(1).map(Result::unwrap).collect();
+    for record in &records {
+        if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
+            places.entry(tenant.clone()).or_default().push((tenant_seq, record.seq));
+        }
+    }
+    for (tenant, places) in &places {
+        for &(tenant_seq, seq) in places {
+            assert_eq!(
+                seq_of_tenant_record(store.as_ref(), tenant, tenant_seq).unwrap(),
+                Some(seq),
+                "{tenant} {tenant_seq}"
+            );
+        }
+        let head = places.last().unwrap().0;
+        assert_eq!(store.audit_tenant_head(tenant).unwrap().map(|h| h.tenant_seq), Some(head));
+        assert_eq!(seq_of_tenant_record(store.as_ref(), tenant, head + 1).unwrap(), None, "past the head");
+        assert_eq!(seq_of_tenant_record(store.as_ref(), tenant, 0).unwrap(), None);
+    }
+    assert!(places["T1"].len() > 2 * RESUME_MARK_EVERY as usize, "the test crosses several marks");
+    assert_eq!(seq_of_tenant_record(store.as_ref(), "T9", 1).unwrap(), None, "a tenant with no chain");
+    assert_eq!(store.audit_mark_seq("T1", 2).unwrap(), None, "only marks are kept");
+}
+
 fn session(n: u8, now: i64) -> argus_fsm::session::Session {
     argus_fsm::session::Session::start(
         format!("ses_{n}"),
@@ -184,6 +232,7 @@ contract!(
     the_last_write_of_a_key_wins_within_one_group,
     the_chain_reads_back_in_order_and_verifies,
     sessions_are_found_by_token_and_only_live_ones_load,
+    every_tenant_place_is_found_from_its_resume_mark,
 );
 
 #[test]
@@ -207,6 +256,35 @@ fn a_writer_behind_the_chain_follows_it_and_lands_its_whole_batch() {
     let last = a.load().unwrap().last_audit.unwrap();
     assert_eq!((last.seq, last.reason.as_deref()), (3, Some("round 3")));
     assert_eq!(verify(a.as_ref(), None).unwrap(), Verification::Intact { records: 3 });
+}
+
+/// SPEC §14 under two nodes: a node whose global head is current can still have missed
+/// another node's records for a tenant (it followed the chain for another tenant's record and
+/// read only that tenant's head). Its next record for the tenant must not reuse a place: the
+/// tenant's head row refuses it, and the group follows and lands after the tenant's head.
+#[test]
+fn a_writer_that_missed_a_tenants_records_is_refused_and_follows_them() {
+    let backend = pg();
+    let (a, b) = (backend.open(), backend.open());
+    let (writer_a, writer_b) = (writer(&a, Some("a".into())), writer(&b, Some("b".into())));
+    let append = |writer: &Writer, i: usize, tenant: &str| {
+        let generation = writer.stage(vec![], vec![entry(i).tenant(tenant)], Timestamp(i as i64)).unwrap();
+        wait(writer, generation).unwrap();
+    };
+    append(&writer_a, 1, "T2");
+    // B appends for T2 after A's record (B follows the chain: it was behind).
+    append(&writer_b, 2, "T2");
+    // A follows the chain for T1 (reading T1's head only), then appends for T1 until it no
+    // longer expects other writers and sends its groups without looking first: its global head
+    // is current, its T2 head is not.
+    for i in 3..40 {
+        append(&writer_a, i, "T1");
+    }
+    append(&writer_a, 40, "T2");
+    let records: Vec<_> = a.audit_from(1).map(Result::unwrap).collect();
+    let last = records.last().unwrap();
+    assert_eq!((last.reason.as_deref(), last.tenant_seq), (Some("round 40"), Some(3)), "after B's T2 record");
+    assert_eq!(verify(a.as_ref(), None).unwrap(), Verification::Intact { records: 40 });
 }
 
 #[test]

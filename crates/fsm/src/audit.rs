@@ -61,6 +61,26 @@ pub struct TenantHead {
 /// Every tenant's head, by tenant.
 pub type TenantHeads = std::collections::BTreeMap<String, TenantHead>;
 
+impl TenantHead {
+    /// The head `record` makes in its tenant's chain: its tenant, with its `tenant_seq` and
+    /// hash. `None` for a record in no tenant's chain.
+    pub fn of(record: &AuditRecord) -> Option<(&str, TenantHead)> {
+        match (&record.tenant, record.tenant_seq) {
+            (Some(tenant), Some(tenant_seq)) => Some((tenant, TenantHead { tenant_seq, hash: record.hash.clone() })),
+            _ => None,
+        }
+    }
+}
+
+/// Moves every tenant's head in `tenants` past `records` (in chain order).
+pub fn advance_tenant_heads<'a>(tenants: &mut TenantHeads, records: impl IntoIterator<Item = &'a AuditRecord>) {
+    for record in records {
+        if let Some((tenant, head)) = TenantHead::of(record) {
+            tenants.insert(tenant.to_string(), head);
+        }
+    }
+}
+
 /// Places `record` after global `seq` − 1 (whose hash is `prev_hash`) and after its tenant's
 /// head in `tenants` (a tenant without one starts at 1 after [`GENESIS`]), hashes it, and moves
 /// the tenant's head to it. A record that names no tenant is in no tenant chain.
@@ -397,11 +417,7 @@ mod tests {
     fn with_checkpoint(mut records: Vec<AuditRecord>, key: &ed25519_dalek::SigningKey) -> Vec<AuditRecord> {
         let last = records.last().unwrap().clone();
         let mut tenants = TenantHeads::new();
-        for record in &records {
-            if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
-                tenants.insert(tenant.clone(), TenantHead { tenant_seq, hash: record.hash.clone() });
-            }
-        }
+        advance_tenant_heads(&mut tenants, &records);
         let mut checkpoint = AuditRecord {
             seq: last.seq + 1,
             event: "audit_checkpoint".into(),
@@ -430,11 +446,7 @@ mod tests {
         let mut more = chain(9)[5..].to_vec();
         let mut prev = longer.last().unwrap().hash.clone();
         let mut tenants = TenantHeads::new();
-        for record in &longer {
-            if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
-                tenants.insert(tenant.clone(), TenantHead { tenant_seq, hash: record.hash.clone() });
-            }
-        }
+        advance_tenant_heads(&mut tenants, &longer);
         for (i, record) in more.iter_mut().enumerate() {
             link(record, 7 + i as u64, &prev, &mut tenants);
             prev = record.hash.clone();

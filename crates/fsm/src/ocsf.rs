@@ -3,7 +3,8 @@
 //! record kept under `unmapped` so an export in OCSF proves itself like one in JSON lines.
 //! The table is `docs/decisions/audit-export.md`'s; a test there checks they agree.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::audit::AuditRecord;
 
@@ -95,147 +96,273 @@ fn millis(at: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// The record as an OCSF event of its class (an unknown event becomes a Base Event, class 0).
+/// The record as an OCSF event of its class (an unknown event becomes a Base Event, class 0),
+/// as a JSON value (what tests and `verify-export` compare).
 pub fn to_ocsf(record: &AuditRecord, product_version: &str) -> Value {
-    let class = class_of(&record.event).unwrap_or(OcsfClass {
-        category_uid: 0,
-        category_name: "Uncategorized",
-        class_uid: 0,
-        class_name: "Base Event",
-        activity_id: 99,
-        activity_name: "Other",
-        failure: false,
-    });
-    let outcome = record.details.get("outcome").and_then(Value::as_str);
-    let failure = class.failure || outcome.is_some_and(|o| o != "ok");
-    let (status_id, status) = if failure { (2, "Failure") } else { (1, "Success") };
-    let actor_name = record.actor.as_str();
-    let mut event = json!({
-        "metadata": {
-            "version": OCSF_VERSION,
-            "product": { "name": "ARGUS", "vendor_name": "ARGUS", "version": product_version },
-            "uid": record.seq.to_string(),
-            "sequence": record.seq,
-            "event_code": record.event,
-            "log_name": "audit",
-            "original_time": record.at,
-        },
-        "category_uid": class.category_uid,
-        "category_name": class.category_name,
-        "class_uid": class.class_uid,
-        "class_name": class.class_name,
-        "activity_id": class.activity_id,
-        "activity_name": class.activity_name,
-        "type_uid": u64::from(class.class_uid) * 100 + u64::from(class.activity_id),
-        "type_name": format!("{}: {}", class.class_name, class.activity_name),
-        "severity_id": 1,
-        "severity": "Informational",
-        "time": millis(&record.at),
-        "status_id": status_id,
-        "status": status,
-        "actor": { "user": { "name": actor_name } },
-        "message": record.reason.clone().unwrap_or_else(|| record.event.clone()),
-        "unmapped": {
-            "seq": record.seq,
-            "hash": record.hash,
-            "prev_hash": record.prev_hash,
-            "tenant_seq": record.tenant_seq,
-            "tenant_prev_hash": record.tenant_prev_hash,
-            "record": record,
-        },
-    });
-    if let Some(outcome) = outcome {
-        event["status_detail"] = json!(outcome);
-    }
-    if let Some(tenant) = &record.tenant {
-        event["cloud"] = json!({ "provider": "ARGUS", "account": { "uid": tenant } });
-        event["metadata"]["tenant_uid"] = json!(tenant);
-    }
-    // OCSF 1.1.0's IAM entity and access classes have no `src_endpoint` (the caller's IP stays
-    // in the record under `unmapped`); their `actor` comes with the `host` profile.
-    let iam_entity = matches!(class.class_uid, 3004 | 3005);
-    if let Some(ip) = record.details.get("ip").and_then(Value::as_str).filter(|_| !iam_entity) {
-        event["src_endpoint"] = json!({ "ip": ip });
-    }
-    // The profiles whose attributes the event carries, as OCSF requires them declared.
-    let mut profiles = Vec::new();
-    if record.tenant.is_some() {
-        profiles.push("cloud");
-    }
-    if iam_entity {
-        profiles.push("host");
-    }
-    if !profiles.is_empty() {
-        event["metadata"]["profiles"] = json!(profiles);
-    }
-    // What each class requires beside the base event.
-    let agent = record.agent.clone().unwrap_or_default();
-    match class.class_uid {
-        3001 | 3002 | 3005 => {
-            let user = match record.event.as_str() {
-                "pat_created" | "pat_revoked" => {
-                    record.details.get("owner").and_then(Value::as_str).unwrap_or(actor_name).to_string()
-                }
-                "agent_auth_failed" => format!("agent:{agent}"),
-                "access_approved" => {
-                    record.details.get("requester").and_then(Value::as_str).unwrap_or(actor_name).to_string()
-                }
-                _ => actor_name.to_string(),
-            };
-            event["user"] = json!({ "name": user });
-            if class.class_uid == 3005 {
-                event["privileges"] = json!(["remote_support_session"]);
-            }
-            if class.class_uid == 3002 {
-                event["is_remote"] = json!(true);
-                if !agent.is_empty() {
-                    event["dst_endpoint"] = json!({ "name": agent, "uid": agent });
-                }
-                if let Some(session) = &record.session_id {
-                    event["session"] = json!({ "uid": session });
-                }
-            }
+    serde_json::to_value(OcsfEvent::of(record, product_version)).expect("OCSF events always serialize")
+}
+
+/// Appends the record's OCSF event as one line of JSON (no newline) to `out`: what the export
+/// writes, straight from the record without building a JSON tree.
+pub fn write_ocsf(record: &AuditRecord, product_version: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, &OcsfEvent::of(record, product_version)).expect("OCSF events always serialize")
+}
+
+/// One OCSF event, borrowing from its record. Optional objects are left out when the class
+/// has none; the chain fields under `unmapped` are always there (null outside a tenant chain).
+#[derive(Serialize)]
+struct OcsfEvent<'a> {
+    metadata: Metadata<'a>,
+    category_uid: u32,
+    category_name: &'static str,
+    class_uid: u32,
+    class_name: &'static str,
+    activity_id: u32,
+    activity_name: &'static str,
+    type_uid: u64,
+    type_name: String,
+    severity_id: u8,
+    severity: &'static str,
+    time: i64,
+    status_id: u8,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_detail: Option<&'a str>,
+    actor: Actor<'a>,
+    message: &'a str,
+    unmapped: Unmapped<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloud: Option<Cloud<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_endpoint: Option<Endpoint<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dst_endpoint: Option<Endpoint<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<Named<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    privileges: Option<[&'static str; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_remote: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<Uid<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entity: Option<Entity<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api: Option<Api<'a>>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    version: &'static str,
+    product: Product<'a>,
+    uid: String,
+    sequence: u64,
+    event_code: &'a str,
+    log_name: &'static str,
+    original_time: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant_uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    profiles: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Product<'a> {
+    name: &'static str,
+    vendor_name: &'static str,
+    version: &'a str,
+}
+
+#[derive(Serialize)]
+struct Actor<'a> {
+    user: Named<'a>,
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct Uid<'a> {
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct Unmapped<'a> {
+    seq: u64,
+    hash: &'a str,
+    prev_hash: &'a str,
+    tenant_seq: Option<u64>,
+    tenant_prev_hash: Option<&'a str>,
+    record: &'a AuditRecord,
+}
+
+#[derive(Serialize)]
+struct Cloud<'a> {
+    provider: &'static str,
+    account: Uid<'a>,
+}
+
+/// A `src_endpoint`/`dst_endpoint`: by IP, or by name and uid (a node, an agent).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Endpoint<'a> {
+    Ip { ip: &'a str },
+    Named { name: &'a str, uid: &'a str },
+}
+
+#[derive(Serialize)]
+struct Entity<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    uid: &'a str,
+}
+
+#[derive(Serialize)]
+struct Api<'a> {
+    operation: &'a str,
+    service: Service,
+}
+
+#[derive(Serialize)]
+struct Service {
+    name: &'static str,
+}
+
+impl<'a> OcsfEvent<'a> {
+    fn of(record: &'a AuditRecord, product_version: &'a str) -> OcsfEvent<'a> {
+        let class = class_of(&record.event).unwrap_or(OcsfClass {
+            category_uid: 0,
+            category_name: "Uncategorized",
+            class_uid: 0,
+            class_name: "Base Event",
+            activity_id: 99,
+            activity_name: "Other",
+            failure: false,
+        });
+        let detail = |key: &str| record.details.get(key).and_then(Value::as_str);
+        let outcome = detail("outcome");
+        let failure = class.failure || outcome.is_some_and(|o| o != "ok");
+        let (status_id, status) = if failure { (2, "Failure") } else { (1, "Success") };
+        let actor_name = record.actor.as_str();
+        // OCSF 1.1.0's IAM entity and access classes have no `src_endpoint` (the caller's IP
+        // stays in the record under `unmapped`); their `actor` comes with the `host` profile.
+        let iam_entity = matches!(class.class_uid, 3004 | 3005);
+        // The profiles whose attributes the event carries, as OCSF requires them declared.
+        let mut profiles = Vec::new();
+        if record.tenant.is_some() {
+            profiles.push("cloud");
         }
-        3004 => {
-            let (name, kind) = match (&record.agent, &record.tenant) {
-                (Some(agent), _) => (agent.clone(), "agent"),
-                (None, Some(tenant)) => (tenant.clone(), "tenant"),
-                (None, None) => (record.event.clone(), "record"),
-            };
-            let kind = match record.event.as_str() {
-                "access_requested" | "access_denied" | "access_request_expired" => "access_request",
-                "enrollment_token_issued" => "enrollment_token",
-                "audit_checkpoint" => "audit_checkpoint",
-                _ => kind,
-            };
-            let uid =
-                record.details.get("request_id").and_then(Value::as_str).map(str::to_string).unwrap_or(name.clone());
-            event["entity"] = json!({ "name": name, "type": kind, "uid": uid });
+        if iam_entity {
+            profiles.push("host");
         }
-        6003 => {
-            let operation = match record.event.as_str() {
-                "remote_support_command" | "patch_applied" | "patch_rejected" => {
-                    record.details.get("command").and_then(Value::as_str).unwrap_or("apply_patch").to_string()
+        let mut event = OcsfEvent {
+            metadata: Metadata {
+                version: OCSF_VERSION,
+                product: Product { name: "ARGUS", vendor_name: "ARGUS", version: product_version },
+                uid: record.seq.to_string(),
+                sequence: record.seq,
+                event_code: &record.event,
+                log_name: "audit",
+                original_time: &record.at,
+                tenant_uid: record.tenant.as_deref(),
+                profiles,
+            },
+            category_uid: class.category_uid,
+            category_name: class.category_name,
+            class_uid: class.class_uid,
+            class_name: class.class_name,
+            activity_id: class.activity_id,
+            activity_name: class.activity_name,
+            type_uid: u64::from(class.class_uid) * 100 + u64::from(class.activity_id),
+            type_name: format!("{}: {}", class.class_name, class.activity_name),
+            severity_id: 1,
+            severity: "Informational",
+            time: millis(&record.at),
+            status_id,
+            status,
+            status_detail: outcome,
+            actor: Actor { user: Named { name: actor_name.into() } },
+            message: record.reason.as_deref().unwrap_or(&record.event),
+            unmapped: Unmapped {
+                seq: record.seq,
+                hash: &record.hash,
+                prev_hash: &record.prev_hash,
+                tenant_seq: record.tenant_seq,
+                tenant_prev_hash: record.tenant_prev_hash.as_deref(),
+                record,
+            },
+            cloud: record.tenant.as_deref().map(|uid| Cloud { provider: "ARGUS", account: Uid { uid } }),
+            src_endpoint: detail("ip").filter(|_| !iam_entity).map(|ip| Endpoint::Ip { ip }),
+            dst_endpoint: None,
+            user: None,
+            privileges: None,
+            is_remote: None,
+            session: None,
+            entity: None,
+            api: None,
+        };
+        // What each class requires beside the base event.
+        let agent = record.agent.as_deref().filter(|a| !a.is_empty());
+        let agent_endpoint = agent.map(|agent| Endpoint::Named { name: agent, uid: agent });
+        match class.class_uid {
+            3001 | 3002 | 3005 => {
+                let user: std::borrow::Cow<'a, str> = match record.event.as_str() {
+                    "pat_created" | "pat_revoked" => detail("owner").unwrap_or(actor_name).into(),
+                    "agent_auth_failed" => format!("agent:{}", agent.unwrap_or_default()).into(),
+                    "access_approved" => detail("requester").unwrap_or(actor_name).into(),
+                    _ => actor_name.into(),
+                };
+                event.user = Some(Named { name: user });
+                if class.class_uid == 3005 {
+                    event.privileges = Some(["remote_support_session"]);
                 }
-                other => other.to_string(),
-            };
-            event["api"] = json!({ "operation": operation, "service": { "name": "argus-agent" } });
-            if event.get("src_endpoint").is_none() {
-                let node = record.node.clone().unwrap_or_else(|| "argus-ops".into());
-                event["src_endpoint"] = json!({ "name": node, "uid": node });
+                if class.class_uid == 3002 {
+                    event.is_remote = Some(true);
+                    event.dst_endpoint = agent_endpoint;
+                    event.session = record.session_id.as_deref().map(|uid| Uid { uid });
+                }
             }
-            if !agent.is_empty() {
-                event["dst_endpoint"] = json!({ "name": agent, "uid": agent });
+            3004 => {
+                let (name, kind) = match (&record.agent, &record.tenant) {
+                    (Some(agent), _) => (agent.as_str(), "agent"),
+                    (None, Some(tenant)) => (tenant.as_str(), "tenant"),
+                    (None, None) => (record.event.as_str(), "record"),
+                };
+                let kind = match record.event.as_str() {
+                    "access_requested" | "access_denied" | "access_request_expired" => "access_request",
+                    "enrollment_token_issued" => "enrollment_token",
+                    "audit_checkpoint" => "audit_checkpoint",
+                    _ => kind,
+                };
+                event.entity = Some(Entity { name, kind, uid: detail("request_id").unwrap_or(name) });
             }
+            6003 => {
+                let operation = match record.event.as_str() {
+                    "remote_support_command" | "patch_applied" | "patch_rejected" => {
+                        detail("command").unwrap_or("apply_patch")
+                    }
+                    other => other,
+                };
+                event.api = Some(Api { operation, service: Service { name: "argus-agent" } });
+                if event.src_endpoint.is_none() {
+                    let node = record.node.as_deref().unwrap_or("argus-ops");
+                    event.src_endpoint = Some(Endpoint::Named { name: node, uid: node });
+                }
+                event.dst_endpoint = agent_endpoint;
+            }
+            _ => {}
         }
-        _ => {}
+        event
     }
-    event
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn failures_are_failures_and_commands_follow_their_outcome() {

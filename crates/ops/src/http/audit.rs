@@ -185,7 +185,7 @@ fn export_page(
         None => after.saturating_add(1),
         Some(_) if after == 0 => 1,
         // Past the tenant's newest record: nothing yet.
-        Some(tenant) => match store.audit_seq_of(tenant, after).map_err(unavailable)? {
+        Some(tenant) => match crate::store::audit::seq_of_tenant_record(store, tenant, after).map_err(unavailable)? {
             Some(seq) => seq + 1,
             None => return Ok((String::new(), 0)),
         },
@@ -226,15 +226,15 @@ fn export_page(
 
 /// The lines of `records` in `format`.
 fn encode_page(records: &[AuditRecord], format: ExportFormat) -> Result<String, ApiError> {
-    let mut body = String::new();
+    let mut body = Vec::with_capacity(records.len() * 512);
     for record in records {
-        let line = match format {
-            ExportFormat::Jsonl => serde_json::to_string(record),
-            ExportFormat::Ocsf => serde_json::to_string(&argus_fsm::ocsf::to_ocsf(record, env!("CARGO_PKG_VERSION"))),
+        match format {
+            ExportFormat::Jsonl => {
+                serde_json::to_writer(&mut body, record).map_err(|_| ApiError::from(Code::Internal))?
+            }
+            ExportFormat::Ocsf => argus_fsm::ocsf::write_ocsf(record, env!("CARGO_PKG_VERSION"), &mut body),
         }
-        .map_err(|_| ApiError::from(Code::Internal))?;
-        body.push_str(&line);
-        body.push('\n');
+        body.push(b'\n');
     }
-    Ok(body)
+    String::from_utf8(body).map_err(|_| ApiError::from(Code::Internal))
 }

@@ -262,9 +262,7 @@ impl AuditChain {
     pub fn accept(&mut self, record: &AuditRecord) {
         self.next_seq = record.seq + 1;
         self.last_hash = record.hash.clone();
-        if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
-            self.tenants.insert(tenant.clone(), TenantHead { tenant_seq, hash: record.hash.clone() });
-        }
+        argus_fsm::audit::advance_tenant_heads(&mut self.tenants, [record]);
     }
 }
 
@@ -283,18 +281,11 @@ pub fn rechain(records: &mut [AuditRecord], after_seq: u64, after_hash: &str, te
 /// The tenant heads `records` (in chain order) were chained after: each tenant's place and
 /// hash before its first record among them.
 pub fn tenant_heads_before(records: &[AuditRecord]) -> TenantHeads {
-    let mut tenants = TenantHeads::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for record in records {
-        if let (Some(tenant), Some(tenant_seq), Some(prev)) =
-            (&record.tenant, record.tenant_seq, &record.tenant_prev_hash)
-        {
-            if seen.insert(tenant.as_str()) && tenant_seq > 1 {
-                tenants.insert(tenant.clone(), TenantHead { tenant_seq: tenant_seq - 1, hash: prev.clone() });
-            }
-        }
-    }
-    tenants
+    tenant_moves(records)
+        .into_iter()
+        .filter(|m| m.before_seq > 0)
+        .map(|m| (m.tenant, TenantHead { tenant_seq: m.before_seq, hash: m.before_hash }))
+        .collect()
 }
 
 /// The tenant heads after `records` (in chain order), starting from `tenants`.
@@ -302,12 +293,83 @@ pub fn tenant_heads_after<'a>(
     mut tenants: TenantHeads,
     records: impl IntoIterator<Item = &'a AuditRecord>,
 ) -> TenantHeads {
-    for record in records {
-        if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
-            tenants.insert(tenant.clone(), TenantHead { tenant_seq, hash: record.hash.clone() });
+    argus_fsm::audit::advance_tenant_heads(&mut tenants, records);
+    tenants
+}
+
+/// Every how many of a tenant's records a store keeps where it is (its global `seq`): the
+/// tenant's records `1`, `1 + RESUME_MARK_EVERY`, … A tenant's export resumes from the mark at
+/// or before its `after` and reads forward; one index entry per 64 records instead of one per
+/// record keeps the tenant chain's cost on every write small (docs/decisions/tenant-chains.md).
+pub const RESUME_MARK_EVERY: u64 = 64;
+
+/// Whether the tenant's record at `tenant_seq` is a resume mark.
+pub fn is_resume_mark(tenant_seq: u64) -> bool {
+    tenant_seq % RESUME_MARK_EVERY == 1
+}
+
+/// The resume mark at or before `tenant_seq` (from 1).
+pub fn resume_mark(tenant_seq: u64) -> u64 {
+    tenant_seq.saturating_sub(1) / RESUME_MARK_EVERY * RESUME_MARK_EVERY + 1
+}
+
+/// The global `seq` of `tenant`'s record at `tenant_seq`, found from the resume mark before it:
+/// `None` past the tenant's head (or before its chain began).
+pub fn seq_of_tenant_record(store: &dyn Store, tenant: &str, tenant_seq: u64) -> Result<Option<u64>, StoreError> {
+    let Some(head) = store.audit_tenant_head(tenant)? else { return Ok(None) };
+    if tenant_seq == 0 || tenant_seq > head.tenant_seq {
+        return Ok(None);
+    }
+    let mark = resume_mark(tenant_seq);
+    let Some(from) = store.audit_mark_seq(tenant, mark)? else {
+        return Err(StoreError::Corrupt {
+            key: format!("tenant {tenant} mark {mark}"),
+            reason: format!("the tenant's head is at {} but its record {mark} is not marked", head.tenant_seq),
+        });
+    };
+    for record in store.audit_from(from) {
+        let record = record?;
+        if record.tenant.as_deref() != Some(tenant) {
+            continue;
+        }
+        match record.tenant_seq.map(|n| n.cmp(&tenant_seq)) {
+            Some(std::cmp::Ordering::Equal) => return Ok(Some(record.seq)),
+            Some(std::cmp::Ordering::Greater) => break,
+            _ => {}
         }
     }
-    tenants
+    Ok(None)
+}
+
+/// How a group moves one tenant's head: from where its first record says the head was
+/// (`before_seq` 0 when the group begins the tenant's chain) to its last record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantMove {
+    pub tenant: String,
+    pub before_seq: u64,
+    pub before_hash: String,
+    pub after: TenantHead,
+}
+
+/// Each tenant's move over `records` (in chain order), by tenant: what a shared store checks
+/// against its heads so a writer that did not know a tenant's newest head is refused.
+pub fn tenant_moves(records: &[AuditRecord]) -> Vec<TenantMove> {
+    let mut moves: std::collections::BTreeMap<&str, TenantMove> = std::collections::BTreeMap::new();
+    for record in records {
+        let (Some(tenant), Some(tenant_seq), Some(prev)) =
+            (&record.tenant, record.tenant_seq, &record.tenant_prev_hash)
+        else {
+            continue;
+        };
+        let Some((_, after)) = TenantHead::of(record) else { continue };
+        moves.entry(tenant).and_modify(|m| m.after = after.clone()).or_insert_with(|| TenantMove {
+            tenant: tenant.clone(),
+            before_seq: tenant_seq.saturating_sub(1),
+            before_hash: prev.clone(),
+            after,
+        });
+    }
+    moves.into_values().collect()
 }
 
 /// Gives records written before tenant chains existed their places (SPEC §14): checks the
@@ -702,7 +764,8 @@ mod tests {
         assert_eq!(store.audit_legacy_hash(3).unwrap(), Some(old[2].hash.clone()));
         let (last, heads) = store.audit_heads().unwrap();
         assert_eq!((last.unwrap().seq, heads["T"].tenant_seq), (4, 4));
-        assert_eq!(store.audit_seq_of("T", 2).unwrap(), Some(2));
+        assert_eq!(seq_of_tenant_record(&store, "T", 2).unwrap(), Some(2));
+        assert_eq!(seq_of_tenant_record(&store, "T", 5).unwrap(), None, "past the head");
     }
 
     /// `audit verify` checks the tenants' chains: a record that skips or repeats its tenant's

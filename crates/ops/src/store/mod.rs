@@ -356,9 +356,11 @@ pub trait Store: Send + Sync + 'static {
     /// The chain's newest record and every tenant's head, as of one moment (a checkpoint signs
     /// them together).
     fn audit_heads(&self) -> Result<(Option<AuditRecord>, audit::TenantHeads), StoreError>;
-    /// The global `seq` of `tenant`'s record at `tenant_seq`, if there is one (where a
-    /// tenant's export resumes).
-    fn audit_seq_of(&self, tenant: &str, tenant_seq: u64) -> Result<Option<u64>, StoreError>;
+    /// `tenant`'s chain head, if its chain has begun.
+    fn audit_tenant_head(&self, tenant: &str) -> Result<Option<audit::TenantHead>, StoreError>;
+    /// The global `seq` of `tenant`'s record at `mark`, a resume mark
+    /// ([`audit::is_resume_mark`]); [`audit::seq_of_tenant_record`] finds any record from it.
+    fn audit_mark_seq(&self, tenant: &str, mark: u64) -> Result<Option<u64>, StoreError>;
     /// The hash the record at `seq` had before the migration that gave it its tenant place, if
     /// that changed it: a node's remembered head from before the migration names it.
     fn audit_legacy_hash(&self, seq: u64) -> Result<Option<String>, StoreError>;

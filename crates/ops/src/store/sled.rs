@@ -29,13 +29,17 @@ const AUDIT: &str = "l/";
 const SESSION_BY_TOKEN: &str = "k/";
 /// A tenant chain's head (SPEC §14), by tenant: written with the tenant's records.
 const TENANT_HEAD: &str = "h/";
-/// A record's global `seq` by tenant and `tenant_seq`: where a tenant's export resumes.
+/// A resume mark's global `seq` by tenant and `tenant_seq` (every 64th record of a tenant, see
+/// `audit::RESUME_MARK_EVERY`): where a tenant's export resumes from.
 const TENANT_SEQ: &str = "i/";
 
 /// A record's hash before the migration that gave it its tenant place, by `seq`.
 const LEGACY_HASH: &str = "L/";
 /// Set once every record has its tenant place.
 const TENANT_CHAINS_DONE: &str = "m/tenant_chains";
+
+/// How many times `audit_heads` reads the heads before it gives up on a moment between batches.
+const HEADS_TRIES: usize = 100;
 
 fn legacy_key(seq: u64) -> String {
     format!("{LEGACY_HASH}{seq:020}")
@@ -147,9 +151,11 @@ fn batch_of(writes: &[Write]) -> sled::Batch {
                 (format!("{SESSION}{}", session.id), encode(session))
             }
             Write::Audit(record) => {
-                if let (Some(tenant), Some(tenant_seq)) = (&record.tenant, record.tenant_seq) {
-                    heads.insert(tenant, super::audit::TenantHead { tenant_seq, hash: record.hash.clone() });
-                    batch.insert(tenant_seq_key(tenant, tenant_seq).as_bytes(), &record.seq.to_be_bytes());
+                if let Some((tenant, head)) = super::audit::TenantHead::of(record) {
+                    if super::audit::is_resume_mark(head.tenant_seq) {
+                        batch.insert(tenant_seq_key(tenant, head.tenant_seq).as_bytes(), &record.seq.to_be_bytes());
+                    }
+                    heads.insert(tenant, head);
                 }
                 (audit_key(record.seq), encode(record))
             }
@@ -200,14 +206,18 @@ impl Store for SledStore {
 
     fn audit_heads(&self) -> Result<(Option<AuditRecord>, super::audit::TenantHeads), StoreError> {
         // sled reads no snapshot across keys: read the tenant heads on both sides of the
-        // newest record until nothing moved between (the one writer appends in batches).
-        loop {
+        // newest record until nothing moved between (the one writer appends in batches, each
+        // in a moment: a few tries are plenty; a writer that never pauses is an answer too).
+        for _ in 0..HEADS_TRIES {
             let before = self.tenant_heads()?;
             let last = self.audit_newest_first().next().transpose()?;
             if self.tenant_heads()? == before {
                 return Ok((last, before));
             }
         }
+        Err(StoreError::Unavailable(format!(
+            "the audit chain moved under each of {HEADS_TRIES} reads of its heads; try again"
+        )))
     }
 
     fn audit_legacy_hash(&self, seq: u64) -> Result<Option<String>, StoreError> {
@@ -241,8 +251,16 @@ impl Store for SledStore {
         Ok(Some(rewritten))
     }
 
-    fn audit_seq_of(&self, tenant: &str, tenant_seq: u64) -> Result<Option<u64>, StoreError> {
-        let value = self.db.get(tenant_seq_key(tenant, tenant_seq).as_bytes()).map_err(backend)?;
+    fn audit_tenant_head(&self, tenant: &str) -> Result<Option<super::audit::TenantHead>, StoreError> {
+        let key = format!("{TENANT_HEAD}{tenant}");
+        match self.db.get(key.as_bytes()).map_err(backend)? {
+            Some(value) => Ok(Some(decode((sled::IVec::from(key.as_bytes()), value))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn audit_mark_seq(&self, tenant: &str, mark: u64) -> Result<Option<u64>, StoreError> {
+        let value = self.db.get(tenant_seq_key(tenant, mark).as_bytes()).map_err(backend)?;
         Ok(value.and_then(|bytes| <[u8; 8]>::try_from(&bytes[..]).ok()).map(u64::from_be_bytes))
     }
 
