@@ -157,7 +157,10 @@ impl Client {
     pub fn send_text(&self, request: &Request) -> Result<Result<String, (String, String)>, Failure> {
         let (status, bytes) = self.exchange(request)?;
         if status.is_success() {
-            return Ok(Ok(String::from_utf8_lossy(&bytes).into_owned()));
+            // Valid UTF-8 (the usual case) is taken as it is, without a copy.
+            let text = String::from_utf8(bytes)
+                .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
+            return Ok(Ok(text));
         }
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let code = body.get("error").and_then(Value::as_str).unwrap_or("http_error").to_string();

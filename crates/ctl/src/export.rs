@@ -210,7 +210,7 @@ pub fn export(g: &Global, args: ExportArgs<'_>) -> Result<ExitCode, Failure> {
                     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
                     lines
                         .iter()
-                        .try_for_each(|line| writeln!(out, "{line}"))
+                        .try_for_each(|line| out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")))
                         .and_then(|()| out.flush())
                         .map_err(|e| format!("writing the export: {e}"))
                 }

@@ -864,12 +864,31 @@ fn tenant_heads_from(rows: &[tokio_postgres::Row]) -> super::audit::TenantHeads 
 }
 
 impl PgStore {
-    /// Every tenant's head.
-    async fn all_tenant_heads(&self) -> Result<super::audit::TenantHeads, StoreError> {
+    /// The chain's newest record and every tenant's head, read in one statement (one snapshot).
+    async fn heads(&self) -> Result<(Option<AuditRecord>, super::audit::TenantHeads), StoreError> {
         let client = self.client().await?;
-        let rows =
-            client.query("SELECT tenant, tenant_seq, hash FROM audit_tenant_heads", &[]).await.map_err(pg_error)?;
-        Ok(tenant_heads_from(&rows))
+        // One statement: one snapshot of the chain.
+        let rows = client
+            .query(
+                "SELECT (SELECT record FROM audit ORDER BY seq DESC LIMIT 1), h.tenant, h.tenant_seq, h.hash
+             FROM (SELECT 1) AS one LEFT JOIN audit_tenant_heads AS h ON TRUE",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+        let mut last = None;
+        let mut tenants = super::audit::TenantHeads::new();
+        for row in &rows {
+            if let Some(record) = row.get::<_, Option<String>>(0) {
+                last = Some(decode(&record, "audit head")?);
+            }
+            if let (Some(tenant), Some(tenant_seq), Some(hash)) =
+                (row.get::<_, Option<String>>(1), row.get::<_, Option<i64>>(2), row.get::<_, Option<String>>(3))
+            {
+                tenants.insert(tenant, super::audit::TenantHead { tenant_seq: tenant_seq as u64, hash });
+            }
+        }
+        Ok((last, tenants))
     }
 
     async fn records<T: DeserializeOwned>(
@@ -1085,18 +1104,16 @@ impl Store for PgStore {
         self.run(async {
             // A view read before an unknown write is resolved could miss it, or see it later.
             self.writing.settle().await?;
+            // The newest record and the tenants' heads as of one moment, as a checkpoint reads them.
+            let (last_audit, tenant_heads) = self.heads().await?;
             Ok(Snapshot {
                 tenants: self.records("SELECT record FROM tenants", &[]).await?,
                 agents: self.records("SELECT record FROM agents", &[]).await?,
                 pats: self.records("SELECT record FROM pats", &[]).await?,
                 sessions: self.records("SELECT record FROM sessions WHERE active", &[]).await?,
                 requests: self.records("SELECT record FROM access_requests", &[]).await?,
-                last_audit: self
-                    .records("SELECT record FROM audit ORDER BY seq DESC LIMIT 1", &[])
-                    .await?
-                    .into_iter()
-                    .next(),
-                tenant_heads: self.all_tenant_heads().await?,
+                last_audit,
+                tenant_heads,
             })
         })
     }
@@ -1133,31 +1150,7 @@ impl Store for PgStore {
     }
 
     fn audit_heads(&self) -> Result<(Option<AuditRecord>, super::audit::TenantHeads), StoreError> {
-        self.run(async {
-            let client = self.client().await?;
-            // One statement: one snapshot of the chain.
-            let rows = client
-                .query(
-                    "SELECT (SELECT record FROM audit ORDER BY seq DESC LIMIT 1), h.tenant, h.tenant_seq, h.hash
-                     FROM (SELECT 1) AS one LEFT JOIN audit_tenant_heads AS h ON TRUE",
-                    &[],
-                )
-                .await
-                .map_err(pg_error)?;
-            let mut last = None;
-            let mut tenants = super::audit::TenantHeads::new();
-            for row in &rows {
-                if let Some(record) = row.get::<_, Option<String>>(0) {
-                    last = Some(decode(&record, "audit head")?);
-                }
-                if let (Some(tenant), Some(tenant_seq), Some(hash)) =
-                    (row.get::<_, Option<String>>(1), row.get::<_, Option<i64>>(2), row.get::<_, Option<String>>(3))
-                {
-                    tenants.insert(tenant, super::audit::TenantHead { tenant_seq: tenant_seq as u64, hash });
-                }
-            }
-            Ok((last, tenants))
-        })
+        self.run(self.heads())
     }
 
     fn audit_legacy_hash(&self, seq: u64) -> Result<Option<String>, StoreError> {
