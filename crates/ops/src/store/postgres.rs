@@ -1019,6 +1019,10 @@ struct AgentColumns {
     consumed_patch: Vec<String>,
 }
 
+/// A resume mark's `seq`, with the predicate spelled as the partial index `audit_tenant_marks`'
+/// (schema 7) so the planner uses it; the mark interval is `audit::RESUME_MARK_EVERY` (tested).
+const MARK_SEQ: &str = "SELECT seq FROM audit WHERE tenant = $1 AND tenant_seq = $2 AND tenant_seq % 64 = 1";
+
 /// The tenant heads a group moves, as columns (`audit::tenant_moves`).
 #[derive(Default)]
 struct HeadMoves {
@@ -1254,14 +1258,7 @@ impl Store for PgStore {
     fn audit_mark_seq(&self, tenant: &str, mark: u64) -> Result<Option<u64>, StoreError> {
         self.run(async {
             let client = self.client().await?;
-            // The predicate spelled as `audit_tenant_marks`' so the planner uses it.
-            let row = client
-                .query_opt(
-                    "SELECT seq FROM audit WHERE tenant = $1 AND tenant_seq = $2 AND tenant_seq % 64 = 1",
-                    &[&tenant, &(mark as i64)],
-                )
-                .await
-                .map_err(pg_error)?;
+            let row = client.query_opt(MARK_SEQ, &[&tenant, &(mark as i64)]).await.map_err(pg_error)?;
             Ok(row.map(|row| row.get::<_, i64>(0) as u64))
         })
     }
@@ -1577,6 +1574,16 @@ impl Iterator for AuditPages<'_> {
 mod tests {
     use super::*;
     use tokio_postgres::error::SqlState;
+
+    #[test]
+    fn the_resume_marks_index_and_query_agree_with_the_mark_interval() {
+        let predicate = format!("tenant_seq % {} = 1", crate::store::audit::RESUME_MARK_EVERY);
+        assert!(include_str!("migrations/007_tenant_heads.sql").contains(&predicate));
+        assert!(MARK_SEQ.contains(&predicate));
+        assert!(crate::store::audit::is_resume_mark(1) && crate::store::audit::is_resume_mark(65));
+        assert_eq!(crate::store::audit::resume_mark(64), 1);
+        assert_eq!(crate::store::audit::resume_mark(130), 129);
+    }
 
     #[test]
     fn not_now_is_transient_and_no_is_not() {
