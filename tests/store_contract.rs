@@ -287,6 +287,44 @@ fn a_writer_that_missed_a_tenants_records_is_refused_and_follows_them() {
     assert_eq!(verify(a.as_ref(), None).unwrap(), Verification::Intact { records: 40 });
 }
 
+/// Schema 7 replaces version 6's unique `(tenant, tenant_seq)` index with a heads row per
+/// tenant: a database written at version 6 gets its rows from its records, and the next
+/// records of each tenant continue its chain.
+#[test]
+fn a_database_from_schema_6_gets_its_tenant_heads_from_its_records() {
+    let backend = pg();
+    let store = backend.open();
+    let writer_1 = writer(&store, Some("a".into()));
+    for i in 0..10 {
+        let tenant = if i % 3 == 0 { "T2" } else { "T1" };
+        let generation = writer_1.stage(vec![], vec![entry(i).tenant(tenant)], Timestamp(i as i64)).unwrap();
+        wait(&writer_1, generation).unwrap();
+    }
+    let (_, before) = store.audit_heads().unwrap();
+    drop((writer_1, store));
+    // The database as version 6 left it.
+    backend.0.psql(
+        "argus",
+        "DROP TABLE audit_tenant_heads; DROP INDEX audit_tenant_marks;
+         CREATE UNIQUE INDEX audit_tenant_seq ON audit (tenant, tenant_seq);
+         DELETE FROM argus_schema WHERE version = 7;",
+    );
+    let store = backend.open();
+    let (_, after) = store.audit_heads().unwrap();
+    assert_eq!(after, before, "every tenant's head, from its records");
+    assert_eq!((after["T1"].tenant_seq, after["T2"].tenant_seq), (6, 4));
+    let writer_2 = writer(&store, Some("a".into()));
+    for i in 10..14 {
+        let tenant = if i % 2 == 0 { "T2" } else { "T1" };
+        let generation = writer_2.stage(vec![], vec![entry(i).tenant(tenant)], Timestamp(i as i64)).unwrap();
+        wait(&writer_2, generation).unwrap();
+    }
+    assert_eq!(verify(store.as_ref(), None).unwrap(), Verification::Intact { records: 14 });
+    let (_, heads) = store.audit_heads().unwrap();
+    assert_eq!((heads["T1"].tenant_seq, heads["T2"].tenant_seq), (8, 6));
+    assert_eq!(argus_ops::store::audit::seq_of_tenant_record(store.as_ref(), "T1", 7).unwrap(), Some(12));
+}
+
 #[test]
 fn concurrent_writers_on_one_database_make_one_unbroken_chain() {
     // Four "nodes", each with its own writer and view of the chain, append at once: every
