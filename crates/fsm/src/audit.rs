@@ -81,6 +81,13 @@ pub fn advance_tenant_heads<'a>(tenants: &mut TenantHeads, records: impl IntoIte
     }
 }
 
+/// The heads of the tenants `records` (in chain order) name, after them.
+pub fn tenant_heads_after<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> TenantHeads {
+    let mut tenants = TenantHeads::new();
+    advance_tenant_heads(&mut tenants, records);
+    tenants
+}
+
 /// Places `record` after global `seq` − 1 (whose hash is `prev_hash`) and after its tenant's
 /// head in `tenants` (a tenant without one starts at 1 after [`GENESIS`]), hashes it, and moves
 /// the tenant's head to it. A record that names no tenant is in no tenant chain.
@@ -416,8 +423,7 @@ mod tests {
     /// `records` plus a checkpoint over its last record, chained after it.
     fn with_checkpoint(mut records: Vec<AuditRecord>, key: &ed25519_dalek::SigningKey) -> Vec<AuditRecord> {
         let last = records.last().unwrap().clone();
-        let mut tenants = TenantHeads::new();
-        advance_tenant_heads(&mut tenants, &records);
+        let tenants = tenant_heads_after(&records);
         let mut checkpoint = AuditRecord {
             seq: last.seq + 1,
             event: "audit_checkpoint".into(),
@@ -445,8 +451,7 @@ mod tests {
         let mut longer = with_checkpoint(chain(5), &key);
         let mut more = chain(9)[5..].to_vec();
         let mut prev = longer.last().unwrap().hash.clone();
-        let mut tenants = TenantHeads::new();
-        advance_tenant_heads(&mut tenants, &longer);
+        let mut tenants = tenant_heads_after(&longer);
         for (i, record) in more.iter_mut().enumerate() {
             link(record, 7 + i as u64, &prev, &mut tenants);
             prev = record.hash.clone();

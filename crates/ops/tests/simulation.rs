@@ -228,7 +228,7 @@ impl Store {
             let mut tenants = self.tenant_heads.clone();
             rechain(&mut records, seq, &hash, &mut tenants);
         }
-        let tenants = argus_ops::store::audit::tenant_heads_after(TenantHeads::new(), &records);
+        let tenants = argus_ops::store::audit::tenant_heads_after(&records);
         self.tenant_heads.extend(tenants.clone());
         let head = records.last().map(|r| Head { seq: r.seq, hash: r.hash.clone(), tenants });
         self.audit.extend(records);

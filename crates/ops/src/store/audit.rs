@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::store::{Store, StoreError};
 use crate::time_format::rfc3339;
 
-pub use argus_fsm::audit::{record_hash, AuditRecord, TenantHead, TenantHeads, GENESIS};
+pub use argus_fsm::audit::{record_hash, tenant_heads_after, AuditRecord, TenantHead, TenantHeads, GENESIS};
 
 /// The audit events the server writes (SPEC §8), typed: no handler spells an event name, and
 /// the names live in this one table.
@@ -288,15 +288,6 @@ pub fn tenant_heads_before(records: &[AuditRecord]) -> TenantHeads {
         .collect()
 }
 
-/// The tenant heads after `records` (in chain order), starting from `tenants`.
-pub fn tenant_heads_after<'a>(
-    mut tenants: TenantHeads,
-    records: impl IntoIterator<Item = &'a AuditRecord>,
-) -> TenantHeads {
-    argus_fsm::audit::advance_tenant_heads(&mut tenants, records);
-    tenants
-}
-
 /// Every how many of a tenant's records a store keeps where it is (its global `seq`): the
 /// tenant's records `1`, `1 + RESUME_MARK_EVERY`, … A tenant's export resumes from the mark at
 /// or before its `after` and reads forward; one index entry per 64 records instead of one per
@@ -356,15 +347,12 @@ pub struct TenantMove {
 pub fn tenant_moves(records: &[AuditRecord]) -> Vec<TenantMove> {
     let mut moves: std::collections::BTreeMap<&str, TenantMove> = std::collections::BTreeMap::new();
     for record in records {
-        let (Some(tenant), Some(tenant_seq), Some(prev)) =
-            (&record.tenant, record.tenant_seq, &record.tenant_prev_hash)
-        else {
+        let (Some((tenant, after)), Some(prev)) = (TenantHead::of(record), &record.tenant_prev_hash) else {
             continue;
         };
-        let Some((_, after)) = TenantHead::of(record) else { continue };
         moves.entry(tenant).and_modify(|m| m.after = after.clone()).or_insert_with(|| TenantMove {
-            tenant: tenant.clone(),
-            before_seq: tenant_seq.saturating_sub(1),
+            tenant: tenant.to_string(),
+            before_seq: after.tenant_seq.saturating_sub(1),
             before_hash: prev.clone(),
             after,
         });
@@ -702,7 +690,7 @@ mod tests {
         let mut late =
             vec![b.next_record(entry("T1", "b1"), Timestamp(2)), b.next_record(entry("T3", "b2"), Timestamp(2))];
         assert_eq!(late[0].tenant_seq, Some(1), "b did not know T1's head");
-        let mut tenants = tenant_heads_after(TenantHeads::new(), &stored);
+        let mut tenants = tenant_heads_after(&stored);
         let head = stored.last().unwrap().clone();
         rechain(&mut late, head.seq, &head.hash, &mut tenants);
         assert_eq!((late[0].seq, late[0].tenant_seq), (3, Some(2)));

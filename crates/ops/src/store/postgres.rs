@@ -506,7 +506,7 @@ impl Writing {
             audit.last().map(|last| super::head::Head {
                 seq: last.seq,
                 hash: last.hash.clone(),
-                tenants: super::audit::tenant_heads_after(Default::default(), &audit),
+                tenants: super::audit::tenant_heads_after(&audit),
             })
         })
     }
@@ -867,11 +867,10 @@ impl PgStore {
     /// The chain's newest record and every tenant's head, read in one statement (one snapshot).
     async fn heads(&self) -> Result<(Option<AuditRecord>, super::audit::TenantHeads), StoreError> {
         let client = self.client().await?;
-        // One statement: one snapshot of the chain.
         let rows = client
             .query(
                 "SELECT (SELECT record FROM audit ORDER BY seq DESC LIMIT 1), h.tenant, h.tenant_seq, h.hash
-             FROM (SELECT 1) AS one LEFT JOIN audit_tenant_heads AS h ON TRUE",
+                 FROM (SELECT 1) AS one LEFT JOIN audit_tenant_heads AS h ON TRUE",
                 &[],
             )
             .await
@@ -1221,7 +1220,7 @@ impl Store for PgStore {
                     .await
                     .map_err(pg_error)?;
             }
-            let heads = super::audit::tenant_heads_after(Default::default(), placed.iter().map(|(r, _)| r));
+            let heads = super::audit::tenant_heads_after(placed.iter().map(|(r, _)| r));
             let (names, places): (Vec<String>, Vec<super::audit::TenantHead>) = heads.into_iter().unzip();
             let seqs: Vec<i64> = places.iter().map(|h| h.tenant_seq as i64).collect();
             let hashes: Vec<String> = places.into_iter().map(|h| h.hash).collect();
